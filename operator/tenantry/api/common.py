@@ -1,0 +1,52 @@
+"""Shared building blocks of the API: the base model, patterns and the Condition type."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "tenantry.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# RFC 1123 label: what Kubernetes accepts as a namespace name and DNS accepts as a label.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A fully qualified host name with at least two labels, lower case, no wildcard.
+HOSTNAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+EMAIL = r"^[A-Za-z0-9._%+-]+@([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
+PHONE = r"^\+?[0-9][0-9 ()/-]{4,30}$"
+HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
+# Kubernetes resource quantity (e.g. 500m, 2, 4Gi, 1.5).
+QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+ResourceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
+
+
+class ApiModel(BaseModel):
+    """Base for every API model: camelCase on the wire, snake_case in Python, no unknown fields."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=False,
+    )
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition (metav1.Condition), understood by `kubectl wait` and kstatus."""
+
+    type: str = Field(description="Aspect this condition describes, e.g. Ready or NamespaceReady.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word naming why the condition has its status.")
+    message: str = Field(default="", description="Human-readable detail: what is wrong and how to fix it.")
+    last_transition_time: str = Field(
+        description="When the status last changed (RFC 3339).",
+    )
+    observed_generation: int = Field(
+        default=0, ge=0, description="The metadata.generation this condition was computed from."
+    )

@@ -1,0 +1,199 @@
+"""Generate CustomResourceDefinitions from the pydantic models (pure: returns dicts).
+
+pydantic emits JSON Schema 2020-12; a CRD needs a *structural* OpenAPI v3.0 schema. The
+conversion inlines every $ref, turns `X | None` into plain X, and drops what the API server
+rejects (title, additionalProperties: false, propertyNames, null defaults). What the API server
+cannot express (dictionary key patterns) stays checked by the operator and `tenantry validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from tenantry.api.branding import BrandingSpec
+from tenantry.api.common import DNS_LABEL, GROUP, VERSION
+from tenantry.api.featureset import FeatureSetSpec
+from tenantry.api.tenant import SLUG_MAX_LENGTH, TenantSpec, TenantStatus
+
+_DROPPED_KEYS = {"title", "propertyNames", "$defs"}
+
+
+@dataclass(frozen=True)
+class CrdSpec:
+    """What differs between the three kinds."""
+
+    kind: str
+    plural: str
+    short_names: list[str]
+    description: str
+    spec_model: type[BaseModel]
+    status_model: type[BaseModel] | None = None
+    name_max_length: int = 63
+    printer_columns: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _ready_column() -> dict[str, Any]:
+    return {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    }
+
+
+KINDS: tuple[CrdSpec, ...] = (
+    CrdSpec(
+        kind="Tenant",
+        plural="tenants",
+        short_names=["tn"],
+        description="A customer of a partner: provisioned as a namespace with quota, isolation and "
+        "RBAC, DNS names, feature flags and branding. metadata.name is the tenant's slug, unique "
+        "across all partners.",
+        spec_model=TenantSpec,
+        status_model=TenantStatus,
+        name_max_length=SLUG_MAX_LENGTH,
+        printer_columns=[
+            {"name": "Partner", "type": "string", "jsonPath": ".status.partner"},
+            {"name": "State", "type": "string", "jsonPath": ".spec.state"},
+            {"name": "Plan", "type": "string", "jsonPath": ".spec.plan.featureSet"},
+            {"name": "Seats", "type": "integer", "jsonPath": ".spec.plan.seats"},
+            _ready_column(),
+            {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    ),
+    CrdSpec(
+        kind="Branding",
+        plural="brandings",
+        short_names=["brand"],
+        description="A white-label look (logo, colours, assistant name, welcome texts) for the "
+        "tenants that use it.",
+        spec_model=BrandingSpec,
+        printer_columns=[
+            {"name": "Primary", "type": "string", "jsonPath": ".spec.colours.primary"},
+            {"name": "Assistant", "type": "string", "jsonPath": ".spec.assistantName"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    ),
+    CrdSpec(
+        kind="FeatureSet",
+        plural="featuresets",
+        short_names=["fs"],
+        description="A plan: the features tenants on it get, with included limits, and their "
+        "resource quota.",
+        spec_model=FeatureSetSpec,
+        printer_columns=[
+            {"name": "Extends", "type": "string", "jsonPath": ".spec.extends"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    ),
+)
+
+
+def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema converted into a structural OpenAPI v3.0 schema for a CRD."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _convert(raw, raw.get("$defs", {}))
+
+
+def _convert(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, defs)
+    if "anyOf" in node:
+        # `X | None` is the only union the API uses; the API server treats absent as None.
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"unsupported union in API model: {node['anyOf']}")
+        merged = {**options[0], **{k: v for k, v in node.items() if k != "anyOf"}}
+        return _convert(merged, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "default" and value is None:
+            continue
+        if key == "additionalProperties" and value is False:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+        else:
+            out[key] = _convert(value, defs)
+    if out.get("type") == "array" and out.get("items", {}).get("type") == "string":
+        # Lists of names are sets: the API server then rejects duplicates.
+        out["x-kubernetes-list-type"] = "set"
+    if "required" in out:
+        out["required"] = sorted(out["required"])
+    return out
+
+
+def crd(spec: CrdSpec) -> dict[str, Any]:
+    """The CustomResourceDefinition (apiextensions.k8s.io/v1) of one kind."""
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+        "kind": {"type": "string", "description": "Kind of this object."},
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "maxLength": spec.name_max_length,
+                    "pattern": DNS_LABEL,
+                }
+            },
+        },
+        "spec": structural_schema(spec.spec_model),
+    }
+    subresources: dict[str, Any] = {}
+    required = ["spec"]
+    if spec.status_model is not None:
+        properties["status"] = structural_schema(spec.status_model)
+        subresources["status"] = {}
+    schema = {
+        "type": "object",
+        "description": spec.description,
+        "required": required,
+        "properties": properties,
+    }
+    version: dict[str, Any] = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "additionalPrinterColumns": spec.printer_columns,
+    }
+    if subresources:
+        version["subresources"] = subresources
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{spec.plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "tenantry"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": spec.kind,
+                "listKind": f"{spec.kind}List",
+                "plural": spec.plural,
+                "singular": spec.kind.lower(),
+                "shortNames": spec.short_names,
+                "categories": ["tenantry"],
+            },
+            "versions": [version],
+        },
+    }
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD, for every kind."""
+    return {f"{GROUP}_{spec.plural}.yaml": crd(spec) for spec in KINDS}

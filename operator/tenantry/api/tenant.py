@@ -1,0 +1,126 @@
+"""The Tenant: one customer of a partner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from tenantry.api.common import (
+    EMAIL,
+    HOSTNAME,
+    PHONE,
+    ApiModel,
+    Condition,
+    ResourceName,
+)
+
+TenantState = Literal["Active", "Suspended", "Cancelled"]
+DeletionPolicy = Literal["Retain", "Delete"]
+Email = Annotated[str, Field(pattern=EMAIL, max_length=254)]
+Hostname = Annotated[str, Field(pattern=HOSTNAME, max_length=253)]
+LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+# The slug becomes the namespace "tenant-<slug>" and the subdomain "<slug>.<platform domain>".
+SLUG_MAX_LENGTH = 40
+
+
+class Contact(ApiModel):
+    """The customer's main contact person."""
+
+    name: str = Field(min_length=1, max_length=200, description="Full name of the contact person.")
+    email: Email = Field(description="E-mail address of the contact person.")
+    phone: str | None = Field(
+        default=None, pattern=PHONE, max_length=32, description="Phone number, e.g. +49 521 12345678."
+    )
+
+
+class Price(ApiModel):
+    """What the customer pays."""
+
+    monthly: float = Field(ge=0, le=10_000_000, description="Monthly recurring revenue in `currency`.")
+    currency: str = Field(
+        default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code, e.g. EUR."
+    )
+
+
+class Plan(ApiModel):
+    """The commercial plan: which FeatureSet, how many seats, at what price."""
+
+    feature_set: ResourceName = Field(
+        description="Name of a FeatureSet in the partner namespace or, failing that, the platform "
+        "namespace.",
+    )
+    seats: int = Field(ge=1, le=1_000_000, description="Number of licensed users.")
+    price: Price | None = Field(default=None, description="Monthly price of this tenant.")
+
+
+class FeatureOverride(ApiModel):
+    """A per-tenant override of one feature of the plan."""
+
+    enabled: bool | None = Field(default=None, description="Switch the feature on or off for this tenant.")
+    limits: dict[str, LimitValue] = Field(
+        default_factory=dict, description="Included limits that replace the plan's, by limit name."
+    )
+
+
+class TenantSpec(ApiModel):
+    """Desired state of a Tenant: one customer of a partner."""
+
+    company: str = Field(min_length=1, max_length=200, description="Legal name of the customer.")
+    industry: str | None = Field(default=None, max_length=100, description="Industry, for reports.")
+    contact: Contact = Field(description="The customer's main contact person.")
+    state: TenantState = Field(
+        default="Active",
+        description="Lifecycle: Active (served), Suspended (workloads blocked, data kept), Cancelled "
+        "(offboarded according to deletionPolicy).",
+    )
+    plan: Plan = Field(description="The commercial plan: FeatureSet, seats and price.")
+    features: dict[str, FeatureOverride] = Field(
+        default_factory=dict, description="Overrides on top of the plan's features, by feature name."
+    )
+    branding: ResourceName | None = Field(
+        default=None,
+        description="Name of a Branding; else the partner's default Branding, else the platform's.",
+    )
+    domains: list[Hostname] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Custom domains, each a CNAME to <slug>.<platform domain>.",
+    )
+    admins: list[Email] = Field(
+        default_factory=list,
+        max_length=50,
+        description="E-mail addresses (Kubernetes user names) that get admin rights in the tenant "
+        "namespace.",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default="Retain",
+        description="What happens to the tenant namespace and its data when the Tenant is deleted "
+        "or cancelled: Retain (keep, labelled as orphaned) or Delete.",
+    )
+
+
+class Usage(ApiModel):
+    """Usage reported by the platform for the current period."""
+
+    active_users: int = Field(default=0, ge=0, description="Users active in the current period.")
+    requests: dict[str, LimitValue] = Field(
+        default_factory=dict, description="Requests per feature in the current period."
+    )
+    reported_at: str | None = Field(default=None, description="When the usage was reported (RFC 3339).")
+
+
+class TenantStatus(ApiModel):
+    """Observed state of a Tenant, written by the operator (usage by the platform's reporter)."""
+
+    observed_generation: int = Field(default=0, ge=0, description="The generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready plus one condition per aspect of the tenant."
+    )
+    partner: str | None = Field(default=None, description="The partner this tenant belongs to.")
+    namespace: str | None = Field(default=None, description="The tenant's own namespace.")
+    url: str | None = Field(default=None, description="Where the tenant's users reach the platform.")
+    usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
+
+

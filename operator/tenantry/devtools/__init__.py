@@ -1,0 +1,1 @@
+"""Developer tooling: the local control plane used by `make cluster`, the tests and the demo."""
