@@ -18,7 +18,7 @@ from tenantry.api.common import DNS_LABEL, GROUP, VERSION
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import SLUG_MAX_LENGTH, TenantSpec, TenantStatus
 
-_DROPPED_KEYS = {"title", "propertyNames", "$defs"}
+_DROPPED_KEYS = {"title", "propertyNames", "patternProperties", "$defs"}
 
 
 @dataclass(frozen=True)
@@ -92,40 +92,44 @@ KINDS: tuple[CrdSpec, ...] = (
 )
 
 
-def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema converted into a structural OpenAPI v3.0 schema for a CRD."""
+def structural_schema(model: type[BaseModel], defaults: bool = True) -> dict[str, Any]:
+    """The model's JSON schema converted into a structural OpenAPI v3.0 schema for a CRD.
+
+    `defaults=False` drops defaults: the status is written by the operator, and the 1.20 API
+    server rejects an empty-string default there.
+    """
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _convert(raw, raw.get("$defs", {}))
+    return _convert(raw, raw.get("$defs", {}), defaults)
 
 
-def _convert(node: Any, defs: dict[str, Any]) -> Any:
+def _convert(node: Any, defs: dict[str, Any], defaults: bool) -> Any:
     if isinstance(node, list):
-        return [_convert(item, defs) for item in node]
+        return [_convert(item, defs, defaults) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[-1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return _convert(merged, defs)
+        return _convert(merged, defs, defaults)
     if "anyOf" in node:
         # `X | None` is the only union the API uses; the API server treats absent as None.
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) != 1:
             raise ValueError(f"unsupported union in API model: {node['anyOf']}")
         merged = {**options[0], **{k: v for k, v in node.items() if k != "anyOf"}}
-        return _convert(merged, defs)
+        return _convert(merged, defs, defaults)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS:
             continue
-        if key == "default" and value is None:
+        if key == "default" and (value is None or not defaults):
             continue
         if key == "additionalProperties" and value is False:
             continue
         if key == "properties":
-            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+            out[key] = {name: _convert(sub, defs, defaults) for name, sub in value.items()}
         else:
-            out[key] = _convert(value, defs)
+            out[key] = _convert(value, defs, defaults)
     if out.get("type") == "array" and out.get("items", {}).get("type") == "string":
         # Lists of names are sets: the API server then rejects duplicates.
         out["x-kubernetes-list-type"] = "set"
@@ -154,7 +158,7 @@ def crd(spec: CrdSpec) -> dict[str, Any]:
     subresources: dict[str, Any] = {}
     required = ["spec"]
     if spec.status_model is not None:
-        properties["status"] = structural_schema(spec.status_model)
+        properties["status"] = structural_schema(spec.status_model, defaults=False)
         subresources["status"] = {}
     schema = {
         "type": "object",

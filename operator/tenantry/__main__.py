@@ -1,0 +1,20 @@
+"""`python -m tenantry` / `tenantry-operator`: run the operator (all namespaces)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import kopf
+
+import tenantry.handlers.tenant  # noqa: F401  (registers the handlers)
+
+
+def main() -> None:
+    health = os.environ.get("TENANTRY_HEALTH_ENDPOINT", "")
+    asyncio.run(kopf.operator(clusterwide=True, standalone=True,
+                              liveness_endpoint=health or None))
+
+
+if __name__ == "__main__":
+    main()

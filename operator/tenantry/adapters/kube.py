@@ -1,0 +1,125 @@
+"""A small dict-in, dict-out Kubernetes client on lightkube, with conflict handling in one place.
+
+Every write goes through `create`, `apply`, `delete` or `patch_status`, so the write requests the
+operator makes are easy to see, count and test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.core.resource_registry import resource_registry
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.types import PatchType
+
+from tenantry.api.common import GROUP, VERSION
+from tenantry.domain.children import Manifest, ObjectRef, ref
+from tenantry.domain.naming import FIELD_MANAGER
+
+Tenant = create_namespaced_resource(GROUP, VERSION, "Tenant", "tenants")
+Branding = create_namespaced_resource(GROUP, VERSION, "Branding", "brandings")
+FeatureSet = create_namespaced_resource(GROUP, VERSION, "FeatureSet", "featuresets")
+
+
+class AlreadyExists(Exception):
+    """A create found the name taken (HTTP 409)."""
+
+
+class KubeError(Exception):
+    """A request the API server refused; `reason` is one CamelCase word for a condition."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _resource(api_version: str, kind: str) -> Any:
+    return resource_registry.load(api_version, kind)
+
+
+def _refusal(error: ApiError, what: str) -> KubeError:
+    status = error.status
+    return KubeError(status.reason or "ApiError", f"{what}: {status.code} {status.message}")
+
+
+class Kube:
+    """The operator's view of the cluster: get, create, apply, delete and status patches."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        """In-cluster credentials, else $KUBECONFIG or ~/.kube/config."""
+        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def get(self, target: ObjectRef) -> Manifest | None:
+        """The live object, or None when it does not exist."""
+        try:
+            obj = await self._client.get(_resource(target.api_version, target.kind), target.name,
+                                         namespace=target.namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise _refusal(error, f"reading {target.kind} {target.name}") from error
+        return obj.to_dict()
+
+    async def get_many(self, targets: list[ObjectRef]) -> list[Manifest | None]:
+        return list(await asyncio.gather(*(self.get(t) for t in targets)))
+
+    async def create(self, manifest: Manifest) -> Manifest:
+        """Create; raises AlreadyExists when the name is taken (the atomic way to claim a name)."""
+        target = ref(manifest)
+        body = _resource(target.api_version, target.kind).from_dict(manifest)
+        try:
+            created = await self._client.create(body, namespace=target.namespace)
+        except ApiError as error:
+            if error.status.code == 409:
+                raise AlreadyExists(f"{target.kind} {target.name}") from error
+            raise _refusal(error, f"creating {target.kind} {target.name}") from error
+        return created.to_dict()
+
+    async def apply(self, manifest: Manifest) -> None:
+        """Server-side apply as field manager `tenantry`, forcing our fields back (drift)."""
+        target = ref(manifest)
+        try:
+            await self._client.patch(_resource(target.api_version, target.kind), target.name, manifest,
+                                     namespace=target.namespace, patch_type=PatchType.APPLY,
+                                     field_manager=FIELD_MANAGER, force=True)
+        except ApiError as error:
+            raise _refusal(error, f"applying {target.kind} {target.name}") from error
+
+    async def delete(self, target: ObjectRef) -> None:
+        """Delete; an object that is already gone is fine."""
+        try:
+            await self._client.delete(_resource(target.api_version, target.kind), target.name,
+                                      namespace=target.namespace)
+        except ApiError as error:
+            if error.status.code != 404:
+                raise _refusal(error, f"deleting {target.kind} {target.name}") from error
+
+    async def patch_labels(self, target: ObjectRef, labels: dict[str, str | None]) -> None:
+        """Merge-patch labels (None removes one) without taking over fields we apply."""
+        try:
+            await self._client.patch(_resource(target.api_version, target.kind), target.name,
+                                     {"metadata": {"labels": labels}}, namespace=target.namespace,
+                                     patch_type=PatchType.MERGE, field_manager=FIELD_MANAGER)
+        except ApiError as error:
+            raise _refusal(error, f"labelling {target.kind} {target.name}") from error
+
+    async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        resource = _resource(target.api_version, target.kind)
+        try:
+            await self._client.patch(resource.Status, target.name, {"status": status},
+                                     namespace=target.namespace, patch_type=PatchType.MERGE)
+        except ApiError as error:
+            if error.status.code != 404:  # deleted meanwhile: nothing left to report on
+                raise _refusal(error, f"writing status of {target.kind} {target.name}") from error

@@ -1,0 +1,1 @@
+"""Pure decisions about tenants: names, desired child objects, status. No I/O, no kopf."""

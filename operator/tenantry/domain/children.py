@@ -1,0 +1,202 @@
+"""The desired child objects of a tenant: a pure function of the tenant and the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.api.featureset import Resources
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain import naming, quantity
+from tenantry.domain.config import OperatorConfig
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Enough to find one object."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class TenantInput:
+    """Everything the desired state depends on, already fetched by the handler."""
+
+    slug: str
+    partner_namespace: str
+    partner: str
+    spec: TenantSpec
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Objects to apply (in order) and objects that must not exist."""
+
+    namespace: Manifest
+    apply: tuple[Manifest, ...]
+    remove: tuple[ObjectRef, ...]
+
+
+def ref(manifest: Manifest) -> ObjectRef:
+    meta = manifest["metadata"]
+    return ObjectRef(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+
+
+def _meta(name: str, namespace: str | None, inp: TenantInput) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": naming.tenant_labels(inp.slug, inp.partner),
+        "annotations": {naming.OWNER_ANNOTATION: naming.owner_key(inp.partner_namespace, inp.slug)},
+    }
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def namespace_manifest(inp: TenantInput, config: OperatorConfig, orphaned: bool = False) -> Manifest:
+    """The tenant namespace, restricted by Pod Security Admission, marked as ours."""
+    meta = _meta(naming.tenant_namespace(config.namespace_prefix, inp.slug), None, inp)
+    meta["labels"].update({
+        naming.STATE_LABEL: inp.spec.state,
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    })
+    if orphaned:
+        meta["labels"][naming.ORPHANED_LABEL] = "true"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def quota_hard(resources: Resources, seats: int, workloads_allowed: bool) -> dict[str, str]:
+    """ResourceQuota limits: base + perSeat x seats; a blocked tenant may run no pods at all."""
+    cpu = quantity.parse(resources.base.cpu) + quantity.parse(resources.per_seat.cpu) * seats
+    memory = quantity.parse(resources.base.memory) + quantity.parse(resources.per_seat.memory) * seats
+    storage = quantity.parse(resources.base.storage) + quantity.parse(resources.per_seat.storage) * seats
+    pods = resources.base.pods + resources.per_seat.pods * seats
+    return {
+        "requests.cpu": quantity.format_cpu(cpu),
+        "limits.cpu": quantity.format_cpu(cpu * 2),
+        "requests.memory": quantity.format_bytes(memory),
+        "limits.memory": quantity.format_bytes(memory),
+        "requests.storage": quantity.format_bytes(storage),
+        "pods": str(pods if workloads_allowed else 0),
+        # Isolation: tenants never open ports on nodes or get their own cloud load balancers.
+        "services.nodeports": "0",
+        "services.loadbalancers": "0",
+    }
+
+
+def _quota(ns: str, inp: TenantInput) -> Manifest:
+    hard = quota_hard(inp.resources, inp.spec.plan.seats, inp.spec.state == "Active")
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(naming.QUOTA, ns, inp),
+            "spec": {"hard": hard}}
+
+
+def _limit_range(ns: str, inp: TenantInput) -> Manifest:
+    # Defaults let pods without requests start under a quota that demands requests.
+    container = {
+        "type": "Container",
+        "default": {"cpu": "500m", "memory": "512Mi"},
+        "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+    }
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(naming.LIMITS, ns, inp),
+            "spec": {"limits": [container]}}
+
+
+def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
+    same_namespace = {"podSelector": {}}
+    ingress_controller = {"namespaceSelector": {"matchLabels": dict(config.ingress_namespace_labels)}}
+    dns = {
+        "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    internet = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0",
+                                    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}]}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(naming.NETWORK_POLICY, ns, inp),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [same_namespace, ingress_controller]}],
+            "egress": [{"to": [same_namespace]}, dns, internet],
+        },
+    }
+
+
+def _admin_role(ns: str, inp: TenantInput) -> Manifest:
+    workloads = {
+        "apiGroups": ["", "apps", "batch", "autoscaling", "networking.k8s.io", "policy"],
+        "resources": ["pods", "pods/log", "pods/exec", "pods/portforward", "services", "endpoints",
+                      "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts",
+                      "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs",
+                      "horizontalpodautoscalers", "ingresses", "poddisruptionbudgets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+    }
+    # What the platform decides stays read-only for the tenant's admins.
+    guard_rails = {
+        "apiGroups": ["", "networking.k8s.io"],
+        "resources": ["resourcequotas", "limitranges", "networkpolicies", "events"],
+        "verbs": ["get", "list", "watch"],
+    }
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": _meta(naming.ADMIN_ROLE, ns, inp), "rules": [workloads, guard_rails]}
+
+
+def _admin_binding(ns: str, inp: TenantInput) -> Manifest:
+    subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin}
+                for admin in sorted(inp.spec.admins)]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": _meta(naming.ADMIN_BINDING, ns, inp),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": naming.ADMIN_ROLE},
+            "subjects": subjects}
+
+
+def tenant_url(slug: str, config: OperatorConfig) -> str:
+    return f"https://{slug}.{config.platform_domain}"
+
+
+def _tenant_config(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
+    spec = inp.spec
+    data = {
+        "slug": inp.slug,
+        "partner": inp.partner,
+        "company": spec.company,
+        "state": spec.state,
+        "plan": spec.plan.feature_set,
+        "seats": str(spec.plan.seats),
+        "url": tenant_url(inp.slug, config),
+        "domains": ",".join(spec.domains),
+    }
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(naming.TENANT_CONFIG, ns, inp),
+            "data": data}
+
+
+def desired_state(inp: TenantInput, config: OperatorConfig) -> DesiredState:
+    """What must exist (and must not) for this tenant in its current lifecycle state.
+
+    Active: everything. Suspended: pods blocked by quota, data and access kept. Cancelled: the
+    admins lose access; with deletionPolicy Delete the namespace itself goes.
+    """
+    ns = naming.tenant_namespace(config.namespace_prefix, inp.slug)
+    state, policy = inp.spec.state, inp.spec.deletion_policy
+    namespace = namespace_manifest(inp, config)
+    if state == "Cancelled" and policy == "Delete":
+        return DesiredState(namespace, (), (ref(namespace),))
+    objects = [_quota(ns, inp), _limit_range(ns, inp), _network_policy(ns, inp, config),
+               _admin_role(ns, inp), _tenant_config(ns, inp, config)]
+    binding = _admin_binding(ns, inp)
+    remove: list[ObjectRef] = []
+    if inp.spec.admins and state != "Cancelled":
+        objects.append(binding)
+    else:
+        remove.append(ref(binding))
+    return DesiredState(namespace, (namespace, *objects), tuple(remove))

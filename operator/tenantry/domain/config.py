@@ -1,0 +1,53 @@
+"""Operator settings that shape the desired state (read from the environment by the handlers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tenantry.api.featureset import ResourceAmounts, Resources
+
+
+def _default_resources() -> Resources:
+    return Resources(
+        base=ResourceAmounts(cpu="2", memory="4Gi", storage="10Gi", pods=20),
+        per_seat=ResourceAmounts(cpu="10m", memory="32Mi", storage="100Mi", pods=0),
+    )
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What a platform team configures once for all tenants."""
+
+    platform_namespace: str = "tenantry-system"
+    platform_domain: str = "platform.example"
+    # Namespaces whose pods may reach every tenant (the ingress controller's). Selected by label:
+    # Kubernetes 1.20 does not yet set kubernetes.io/metadata.name on namespaces by itself.
+    ingress_namespace_labels: Mapping[str, str] = field(
+        default_factory=lambda: {"kubernetes.io/metadata.name": "ingress-nginx"}
+    )
+    namespace_prefix: str = "tenant-"
+    default_resources: Resources = field(default_factory=_default_resources)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OperatorConfig:
+        """Settings from TENANTRY_* variables; unset ones keep their defaults."""
+        kwargs: dict[str, object] = {}
+        if "TENANTRY_PLATFORM_NAMESPACE" in env:
+            kwargs["platform_namespace"] = env["TENANTRY_PLATFORM_NAMESPACE"]
+        if "TENANTRY_PLATFORM_DOMAIN" in env:
+            kwargs["platform_domain"] = env["TENANTRY_PLATFORM_DOMAIN"]
+        if "TENANTRY_INGRESS_NAMESPACE_LABELS" in env:
+            kwargs["ingress_namespace_labels"] = parse_labels(env["TENANTRY_INGRESS_NAMESPACE_LABELS"])
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """`a=b,c=d` -> {"a": "b", "c": "d"}, with a clear error for anything else."""
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"label selector item {item!r} is not of the form key=value")
+        labels[key.strip()] = value.strip()
+    return labels

@@ -1,0 +1,68 @@
+"""Lifecycle decisions: is this a partner's tenant, may it hold its slug, which spec is valid."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from tenantry.api.featureset import FeatureSetSpec, Resources
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain import naming
+
+
+class Claim(enum.Enum):
+    """Who holds the tenant namespace `tenant-<slug>`."""
+
+    FREE = "free"          # no such namespace yet: we may create it
+    OURS = "ours"          # held by this tenant (same partner namespace and slug)
+    TAKEN = "taken"        # held by a tenant of the same slug elsewhere: first come wins
+    FOREIGN = "foreign"    # exists without our marks: never touched
+
+
+def claim(namespace: Mapping[str, Any] | None, partner_namespace: str, slug: str) -> Claim:
+    if namespace is None:
+        return Claim.FREE
+    meta = namespace.get("metadata", {})
+    owner = (meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION)
+    if not naming.is_managed(meta.get("labels")) or owner is None:
+        return Claim.FOREIGN
+    return Claim.OURS if owner == naming.owner_key(partner_namespace, slug) else Claim.TAKEN
+
+
+def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
+    """The partner id of a namespace labelled tenantry.dev/partner, else None."""
+    if namespace is None:
+        return None
+    labels = namespace.get("metadata", {}).get("labels") or {}
+    return labels.get(naming.PARTNER_LABEL) or None
+
+
+def describe_errors(error: ValidationError, root: str) -> str:
+    """One line per problem: the field path as in YAML, and what is wrong with it."""
+    lines = []
+    for item in error.errors():
+        path = ".".join([root, *(str(p) for p in item["loc"])])
+        lines.append(f"{path}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def parse_tenant_spec(raw: Mapping[str, Any] | None) -> TenantSpec | str:
+    """The validated spec, or a message naming each invalid field."""
+    try:
+        return TenantSpec.model_validate(raw or {})
+    except ValidationError as error:
+        return describe_errors(error, "spec")
+
+
+def resources_of(feature_set: Mapping[str, Any] | None, default: Resources) -> Resources | str:
+    """The quota profile of a plan: the FeatureSet's own, else the platform default."""
+    if feature_set is None:
+        return default
+    try:
+        spec = FeatureSetSpec.model_validate(feature_set.get("spec") or {})
+    except ValidationError as error:
+        return describe_errors(error, "spec")
+    return spec.resources or default

@@ -1,0 +1,45 @@
+"""Deterministic names, labels and ownership marks of everything the operator manages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OPERATOR = "tenantry"
+FIELD_MANAGER = "tenantry"
+PARTNER_LABEL = "tenantry.dev/partner"
+TENANT_LABEL = "tenantry.dev/tenant"
+STATE_LABEL = "tenantry.dev/state"
+ORPHANED_LABEL = "tenantry.dev/orphaned"
+# "<partner namespace>/<slug>": who holds a tenant namespace. Kept across a Retain deletion so
+# that the same partner can re-adopt its data and nobody else can take it over.
+OWNER_ANNOTATION = "tenantry.dev/owner"
+
+QUOTA = "tenantry-quota"
+LIMITS = "tenantry-limits"
+NETWORK_POLICY = "tenantry-isolation"
+ADMIN_ROLE = "tenantry-tenant-admin"
+ADMIN_BINDING = "tenantry-tenant-admins"
+TENANT_CONFIG = "tenantry-tenant"
+
+
+def tenant_namespace(prefix: str, slug: str) -> str:
+    return f"{prefix}{slug}"
+
+
+def owner_key(partner_namespace: str, slug: str) -> str:
+    return f"{partner_namespace}/{slug}"
+
+
+def parse_owner_key(value: str) -> tuple[str, str] | None:
+    """The (partner namespace, slug) of an ownership mark, or None if it is not one."""
+    partner_namespace, sep, slug = value.partition("/")
+    return (partner_namespace, slug) if sep and partner_namespace and slug else None
+
+
+def tenant_labels(slug: str, partner: str) -> dict[str, str]:
+    return {MANAGED_BY: OPERATOR, TENANT_LABEL: slug, PARTNER_LABEL: partner}
+
+
+def is_managed(labels: Mapping[str, str] | None) -> bool:
+    return (labels or {}).get(MANAGED_BY) == OPERATOR

@@ -1,0 +1,54 @@
+"""Tenant status: conditions that `kubectl wait`, kstatus, Flux and Argo CD understand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["True", "False", "Unknown"]
+
+READY = "Ready"
+NAMESPACE_READY = "NamespaceReady"
+FEATURES_READY = "FeaturesReady"
+ASPECTS = (NAMESPACE_READY, FEATURES_READY)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one aspect: a condition without its timestamps."""
+
+    type: str
+    status: Status
+    reason: str
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "True"
+
+
+def ready_verdict(aspects: list[Verdict], state: str) -> Verdict:
+    """Ready is True when every aspect is; else it carries the first failing aspect's reason."""
+    failing = [v for v in aspects if not v.ok]
+    if failing:
+        first = failing[0]
+        return Verdict(READY, first.status, first.reason, first.message)
+    messages = {"Active": "tenant is provisioned and serving",
+                "Suspended": "tenant is suspended: no workloads may run, data and access are kept",
+                "Cancelled": "tenant is cancelled and offboarded according to its deletionPolicy"}
+    reasons = {"Active": "Provisioned", "Suspended": "Suspended", "Cancelled": "Cancelled"}
+    return Verdict(READY, "True", reasons[state], messages[state])
+
+
+def conditions(verdicts: list[Verdict], previous: list[dict[str, Any]], generation: int,
+               now: str) -> list[dict[str, Any]]:
+    """Conditions for the verdicts, keeping lastTransitionTime while a status does not change."""
+    before = {c.get("type"): c for c in previous}
+    result = []
+    for v in verdicts:
+        old = before.get(v.type)
+        since = old["lastTransitionTime"] if old and old.get("status") == v.status and \
+            old.get("lastTransitionTime") else now
+        result.append({"type": v.type, "status": v.status, "reason": v.reason, "message": v.message,
+                       "lastTransitionTime": since, "observedGeneration": generation})
+    return result

@@ -1,0 +1,11 @@
+"""Operator health metrics: reconcile passes, their duration, errors and writes."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RECONCILES = Counter("tenantry_reconcile_total", "Reconcile passes by resource kind and result.",
+                     ["kind", "result"])
+RECONCILE_SECONDS = Histogram("tenantry_reconcile_duration_seconds", "Duration of one reconcile pass.",
+                              ["kind"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+WRITES = Counter("tenantry_write_requests_total", "Write requests sent to the Kubernetes API.", ["kind"])
