@@ -11,6 +11,7 @@ import tenantry.handlers.tenant  # noqa: F401  (registers the handlers)
 
 
 def main() -> None:
+    kopf.configure(verbose=os.environ.get("TENANTRY_VERBOSE") == "1")
     health = os.environ.get("TENANTRY_HEALTH_ENDPOINT", "")
     asyncio.run(kopf.operator(clusterwide=True, standalone=True,
                               liveness_endpoint=health or None))

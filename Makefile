@@ -1,0 +1,57 @@
+# tenantry: `make demo` runs it on a local control plane, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
+
+.PHONY: help deps venv cluster cluster-down crds test unit integration lint demo clean
+
+help:
+	@echo "make demo          local control plane + examples + operator in the foreground"
+	@echo "make test          all tests (unit + integration on a real control plane)"
+	@echo "make cluster       start the local control plane (.local/kubeconfig)"
+	@echo "make cluster-down  stop it and remove its data"
+	@echo "make crds          regenerate crds/ and charts/tenantry/crds/ from the API models"
+
+deps:
+	@bash hack/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+cluster: deps venv
+	$(BIN)/python -m tenantry.devtools.cluster up
+
+cluster-down: venv
+	$(BIN)/python -m tenantry.devtools.cluster down
+
+crds: venv
+	$(BIN)/python -m tenantry.devtools.gencrds
+
+lint: venv
+	$(BIN)/lint-imports
+	$(BIN)/ruff check operator tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: deps venv
+	$(BIN)/python -m tenantry.devtools.cluster build
+	$(BIN)/pytest -q tests/integration
+
+test: deps venv
+	$(BIN)/python -m tenantry.devtools.cluster build
+	$(BIN)/pytest -q tests/unit tests/integration
+
+demo: cluster
+	@bash hack/demo.sh
+
+clean: cluster-down
+	rm -rf $(VENV) .pytest_cache .hypothesis

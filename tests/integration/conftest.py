@@ -1,0 +1,283 @@
+"""Fixtures for tests against a real control plane.
+
+- `cluster`: the local kube-apiserver + etcd + kube-controller-manager, started by the same code
+  as `make cluster` (or an existing cluster when TENANTRY_USE_EXISTING_CLUSTER=1 and KUBECONFIG).
+- `operator`: the real operator as a subprocess (restartable, SIGKILL-able), resync every 3 s.
+- `partner`: a fresh partner namespace per test, so tests cannot see each other; everything the
+  test created is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Namespace
+from prometheus_client.parser import text_string_to_metric_families
+
+from tenantry.adapters.kube import FeatureSet, Tenant
+from tenantry.devtools import cluster as local_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+PLATFORM_NAMESPACE = "tenantry-system"
+RESYNC_SECONDS = 3
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class ClusterHandle:
+    kubeconfig: Path
+    local: local_cluster.Cluster | None
+    client: Client
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], input=input,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def apiserver_writes(self, resources: set[str]) -> dict[str, float]:
+        """Write requests (POST/PUT/PATCH/DELETE) the API server counted, per resource."""
+        text = self.kubectl("get", "--raw", "/metrics").stdout
+        counts: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name != "apiserver_request":
+                continue
+            for sample in family.samples:
+                labels = sample.labels
+                if (sample.name == "apiserver_request_total" and labels.get("verb") in WRITE_VERBS
+                        and labels.get("resource") in resources and labels.get("subresource", "") in ("", "status")
+                        and not (labels.get("resource") == "resourcequotas" and labels.get("subresource") == "status")):
+                    key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
+                    counts[key] = counts.get(key, 0) + sample.value
+        return counts
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ClusterHandle]:
+    if os.environ.get("TENANTRY_USE_EXISTING_CLUSTER") == "1":
+        kubeconfig, local = Path(os.environ["KUBECONFIG"]), None
+    else:
+        local = local_cluster.up()
+        kubeconfig = local.kubeconfig
+    client = Client(config=KubeConfig.from_file(str(kubeconfig)), field_manager="tests")
+    handle = ClusterHandle(kubeconfig, local, client)
+    handle.kubectl("apply", "-f", str(REPO / "crds"))
+    handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    handle.kubectl("apply", "-f", "-", input=PLATFORM_YAML)
+    yield handle
+    client.close()
+
+
+PLATFORM_YAML = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {PLATFORM_NAMESPACE}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: FeatureSet
+metadata: {{name: starter, namespace: {PLATFORM_NAMESPACE}}}
+spec:
+  features: {{chat: {{enabled: true}}}}
+  resources: {{base: {{cpu: "1", memory: 2Gi, storage: 5Gi, pods: 10}}, perSeat: {{cpu: 10m, memory: 16Mi}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: FeatureSet
+metadata: {{name: business, namespace: {PLATFORM_NAMESPACE}}}
+spec:
+  features: {{chat: {{enabled: true}}, tables: {{limits: {{tables: 50}}}}}}
+  resources: {{base: {{cpu: "2", memory: 4Gi, storage: 10Gi, pods: 20}}, perSeat: {{cpu: 20m, memory: 32Mi}}}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class OperatorProcess:
+    kubeconfig: Path
+    log_path: Path
+    metrics_port: int = field(default_factory=_free_port)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
+               "TENANTRY_PLATFORM_NAMESPACE": PLATFORM_NAMESPACE,
+               "TENANTRY_PLATFORM_DOMAIN": "platform.test",
+               "TENANTRY_RESYNC_SECONDS": str(RESYNC_SECONDS),
+               "TENANTRY_METRICS_PORT": str(self.metrics_port)}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+        wait_for(self._answers, timeout=60, what="the operator's metrics endpoint")
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"operator exited with {self.process.returncode}; log:\n"
+                                 + self.log_path.read_text()[-4000:])
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).read()
+        except OSError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as in a crash or an OOM kill."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples (matching the labels) from the operator's /metrics."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read()
+        total = 0.0
+        for family in text_string_to_metric_families(text.decode()):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@dataclass
+class Partner:
+    """A partner namespace of one test, with helpers to manage its Tenants."""
+
+    cluster: ClusterHandle
+    namespace: str
+    suffix: str
+    slugs: list[str] = field(default_factory=list)
+
+    def slug(self, base: str) -> str:
+        """A tenant name unique to this test run (tenant names are global)."""
+        name = f"{base}-{self.suffix}"
+        self.slugs.append(name)
+        return name
+
+    def tenant(self, name: str, namespace: str | None = None, **overrides: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "company": "Mustermann GmbH",
+            "contact": {"name": "Max Mustermann", "email": "max@mustermann.de"},
+            "plan": {"featureSet": "business", "seats": 50},
+            "admins": ["max@mustermann.de"],
+        }
+        spec.update(overrides)
+        return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+                "metadata": {"name": name, "namespace": namespace or self.namespace}, "spec": spec}
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self.cluster.client.get(Tenant, name, namespace=namespace or self.namespace).to_dict()
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise
+
+    def condition(self, name: str, kind: str = "Ready", namespace: str | None = None) -> dict[str, Any]:
+        body = self.get(name, namespace) or {}
+        for cond in (body.get("status") or {}).get("conditions", []):
+            if cond["type"] == kind:
+                return cond
+        return {}
+
+    def wait_condition(self, name: str, status: str = "True", reason: str | None = None,
+                       kind: str = "Ready", namespace: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            body = self.get(name, namespace) or {}
+            cond = self.condition(name, kind, namespace)
+            current = body.get("metadata", {}).get("generation") == cond.get("observedGeneration")
+            ok = cond.get("status") == status and (reason is None or cond.get("reason") == reason)
+            return cond if ok and current else None
+        return wait_for(check, timeout, f"{kind}={status} ({reason}) on tenant {name}")
+
+    def delete(self, name: str, namespace: str | None = None, wait: bool = True) -> None:
+        self.cluster.kubectl("delete", "tenant", name, "-n", namespace or self.namespace,
+                             "--ignore-not-found", f"--wait={'true' if wait else 'false'}", "--timeout=60s")
+
+
+def namespace_of(cluster: ClusterHandle, name: str) -> dict[str, Any] | None:
+    try:
+        return cluster.client.get(Namespace, name).to_dict()
+    except ApiError as error:
+        if error.status.code == 404:
+            return None
+        raise
+
+
+def _remove_namespace(cluster: ClusterHandle, name: str) -> None:
+    cluster.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+
+
+@pytest.fixture
+def partner(cluster: ClusterHandle, operator: OperatorProcess) -> Iterator[Partner]:
+    suffix = uuid.uuid4().hex[:6]
+    yield from _partner(cluster, operator, suffix, f"partner-{suffix}", f"acme-{suffix}")
+
+
+def _partner(cluster: ClusterHandle, operator: OperatorProcess, suffix: str, namespace: str,
+             partner_id: str) -> Iterator[Partner]:
+    cluster.kubectl("create", "namespace", namespace)
+    cluster.kubectl("label", "namespace", namespace, f"tenantry.dev/partner={partner_id}")
+    handle = Partner(cluster, namespace, suffix)
+    yield handle
+    # Tenants first (their finalizer needs the operator), then every namespace the test made.
+    if operator.process is None or operator.process.poll() is not None:
+        operator.start()
+    cluster.kubectl("delete", "tenants", "--all", "-n", namespace, "--timeout=60s")
+    _remove_namespace(cluster, namespace)
+    for slug in handle.slugs:
+        _remove_namespace(cluster, f"tenant-{slug}")
+
+
+@pytest.fixture
+def other_partner(cluster: ClusterHandle, operator: OperatorProcess, partner: Partner) -> Iterator[Partner]:
+    yield from _partner(cluster, operator, partner.suffix, f"partner-{partner.suffix}-b", f"beta-{partner.suffix}")
