@@ -54,11 +54,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         logger.info("metrics on :%d/metrics", METRICS_PORT)
 
 
-@kopf.on.cleanup()
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await memo.kube.close()
-
-
 async def _reconcile(body: Mapping[str, Any], memo: kopf.Memo, logger: logging.Logger | Any) -> None:
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
