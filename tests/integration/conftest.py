@@ -30,7 +30,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Namespace
 from prometheus_client.parser import text_string_to_metric_families
 
-from tenantry.adapters.kube import FeatureSet, Tenant
+from tenantry.adapters.kube import Tenant
 from tenantry.devtools import cluster as local_cluster
 
 REPO = Path(__file__).resolve().parents[2]

@@ -93,6 +93,6 @@ def test_operator_killed_mid_onboarding_converges(partner: Partner, cluster: Clu
     for slug in [*slugs, created_while_down]:
         quotas = cluster.kubectl("get", "resourcequota", "-n", f"tenant-{slug}", "-o", "name").stdout.split()
         assert quotas == ["resourcequota/tenantry-quota"]
-    namespaces = cluster.kubectl("get", "namespaces", "-l", f"tenantry.dev/partner=acme-{partner.suffix},tenantry.dev/tenant",
-                                 "-o", "name").stdout.split()
+    selector = f"tenantry.dev/partner=acme-{partner.suffix},tenantry.dev/tenant"
+    namespaces = cluster.kubectl("get", "namespaces", "-l", selector, "-o", "name").stdout.split()
     assert len(namespaces) == len(slugs) + 1

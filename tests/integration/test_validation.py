@@ -50,7 +50,8 @@ INVALID = [
     ("duplicate domain", "spec.domains", ["ki.mustermann.de", "ki.mustermann.de"], "spec.domains[1]"),
     ("admin not an e-mail", "spec.admins", ["root"], "spec.admins"),
     ("unknown deletion policy", "spec.deletionPolicy", "Purge", "spec.deletionPolicy"),
-    ("negative feature limit", "spec.features", {"tables": {"limits": {"tables": -1}}}, "spec.features.tables.limits.tables"),
+    ("negative feature limit", "spec.features", {"tables": {"limits": {"tables": -1}}},
+     "spec.features.tables.limits.tables"),
     ("branding name with underscore", "spec.branding", "my_brand", "spec.branding"),
 ]
 

@@ -32,6 +32,7 @@ class CrdSpec:
     spec_model: type[BaseModel]
     status_model: type[BaseModel] | None = None
     name_max_length: int = 63
+    name_description: str = "Name of this object, a DNS label."
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -54,6 +55,8 @@ KINDS: tuple[CrdSpec, ...] = (
         spec_model=TenantSpec,
         status_model=TenantStatus,
         name_max_length=SLUG_MAX_LENGTH,
+        name_description="The tenant's slug: unique across all partners, used for the subdomain "
+        "<slug>.<platform domain> and the namespace tenant-<slug>; at most 40 characters.",
         printer_columns=[
             {"name": "Partner", "type": "string", "jsonPath": ".status.partner"},
             {"name": "State", "type": "string", "jsonPath": ".spec.state"},
@@ -145,9 +148,11 @@ def crd(spec: CrdSpec) -> dict[str, Any]:
         "kind": {"type": "string", "description": "Kind of this object."},
         "metadata": {
             "type": "object",
+            "description": "Standard object metadata.",
             "properties": {
                 "name": {
                     "type": "string",
+                    "description": spec.name_description,
                     "maxLength": spec.name_max_length,
                     "pattern": DNS_LABEL,
                 }

@@ -119,7 +119,7 @@ async def _provision(writer: _Writer, inp: TenantInput, config: OperatorConfig) 
     children = desired.apply[1:]
     lives = await writer.kube.get_many([ref(m) for m in children] + list(desired.remove))
     await writer.apply_if_needed(desired.namespace, live_ns)
-    await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives)))
+    await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives, strict=False)))
     for target, live in zip(desired.remove, lives[len(children):], strict=True):
         if live is not None and naming.is_managed(live["metadata"].get("labels")):
             writer.count += 1

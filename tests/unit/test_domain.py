@@ -1,0 +1,119 @@
+"""Pure domain decisions: quantities, drift detection, conditions, claims, spec errors, settings.
+
+Property-based tests (hypothesis) check that formatting a quantity keeps its value and that
+random specs either validate or yield a message naming fields under `spec`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tenantry.domain import naming, quantity
+from tenantry.domain.config import OperatorConfig, parse_labels
+from tenantry.domain.drift import covers
+from tenantry.domain.lifecycle import Claim, claim, parse_tenant_spec, partner_of, resources_of
+from tenantry.domain.status import Verdict, conditions, ready_verdict
+
+
+@pytest.mark.parametrize(("text", "value"), [("500m", Fraction(1, 2)), ("2", 2), ("1.5", Fraction(3, 2)),
+                                             ("1Gi", 2**30), ("4k", 4000)])
+def test_parse_quantity(text: str, value: Fraction) -> None:
+    assert quantity.parse(text) == value
+
+
+def test_parse_rejects_garbage_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="examples: 500m"):
+        quantity.parse("lots")
+
+
+@given(st.integers(min_value=0, max_value=10**7))
+def test_cpu_formatting_keeps_the_value(millis: int) -> None:
+    assert quantity.parse(quantity.format_cpu(Fraction(millis, 1000))) == Fraction(millis, 1000)
+
+
+@given(st.integers(min_value=0, max_value=10**7))
+def test_memory_formatting_keeps_the_value(mebibytes: int) -> None:
+    assert quantity.parse(quantity.format_bytes(Fraction(mebibytes * 2**20))) == mebibytes * 2**20
+
+
+def test_covers_ignores_extra_fields_and_compares_quantities_by_value() -> None:
+    desired = {"spec": {"hard": {"requests.memory": "1024Mi", "pods": "20"}}, "metadata": {"labels": {"a": "1"}}}
+    live = {"spec": {"hard": {"requests.memory": "1Gi", "pods": "20"}}, "metadata": {"labels": {"a": "1", "b": "2"}},
+            "status": {"used": {}}}
+    assert covers(live, desired)
+    assert not covers({**live, "spec": {"hard": {"requests.memory": "2Gi", "pods": "20"}}}, desired)
+    assert not covers({"metadata": {"labels": {"a": "1"}}}, desired)
+    assert not covers({"rules": [1]}, {"rules": [1, 2]})
+    assert not covers({"name": "a"}, {"name": "b"})
+
+
+def test_conditions_keep_transition_time_while_unchanged() -> None:
+    previous = [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    same = conditions([Verdict("Ready", "True", "Provisioned")], previous, 3, "2026-02-02T00:00:00Z")
+    flipped = conditions([Verdict("Ready", "False", "SlugConflict")], previous, 3, "2026-02-02T00:00:00Z")
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert flipped[0]["lastTransitionTime"] == "2026-02-02T00:00:00Z"
+    assert same[0]["observedGeneration"] == 3
+
+
+def test_ready_takes_the_first_failing_aspect() -> None:
+    ok = Verdict("NamespaceReady", "True", "Provisioned")
+    bad = Verdict("FeaturesReady", "False", "FeatureSetNotFound", "no FeatureSet")
+    assert ready_verdict([ok, bad], "Active") == Verdict("Ready", "False", "FeatureSetNotFound", "no FeatureSet")
+    assert ready_verdict([ok], "Suspended").reason == "Suspended"
+
+
+def _ns(labels=None, owner=None):
+    meta = {"labels": labels or {}, "annotations": {naming.OWNER_ANNOTATION: owner} if owner else {}}
+    return {"metadata": meta}
+
+
+def test_claims() -> None:
+    ours = naming.tenant_labels("m", "acme")
+    assert claim(None, "partner-acme", "m") is Claim.FREE
+    assert claim(_ns(ours, "partner-acme/m"), "partner-acme", "m") is Claim.OURS
+    assert claim(_ns(ours, "partner-other/m"), "partner-acme", "m") is Claim.TAKEN
+    assert claim(_ns({}), "partner-acme", "m") is Claim.FOREIGN
+    assert claim(_ns(ours), "partner-acme", "m") is Claim.FOREIGN
+
+
+def test_partner_of() -> None:
+    assert partner_of(_ns({naming.PARTNER_LABEL: "acme"})) == "acme"
+    assert partner_of(_ns({})) is None and partner_of(None) is None
+
+
+def test_spec_errors_name_the_fields() -> None:
+    message = parse_tenant_spec({"company": "", "plan": {"featureSet": "x", "seats": 0}})
+    assert isinstance(message, str)
+    assert "spec.company" in message and "spec.plan.seats" in message and "spec.contact" in message
+
+
+def test_invalid_feature_set_resources_are_reported() -> None:
+    default = OperatorConfig().default_resources
+    assert resources_of(None, default) == default
+    bad = resources_of({"spec": {"resources": {"base": {"cpu": "lots"}}}}, default)
+    assert isinstance(bad, str) and "spec.resources.base.cpu" in bad
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["company", "contact", "plan", "state", "admins", "domains", "x"]),
+                       st.one_of(st.none(), st.integers(), st.text(max_size=20),
+                                 st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+                                 st.lists(st.text(max_size=10), max_size=3))))
+def test_random_specs_validate_or_explain(raw: dict) -> None:
+    result = parse_tenant_spec(raw)
+    if isinstance(result, str):
+        assert result and all(part.strip().startswith("spec") for part in result.split("; "))
+
+
+def test_settings_from_environment() -> None:
+    config = OperatorConfig.from_env({"TENANTRY_PLATFORM_DOMAIN": "ki.example",
+                                      "TENANTRY_INGRESS_NAMESPACE_LABELS": "team=ingress"})
+    assert config.platform_domain == "ki.example"
+    assert config.ingress_namespace_labels == {"team": "ingress"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_labels("oops")
