@@ -85,7 +85,9 @@ def cluster() -> Iterator[ClusterHandle]:
     if os.environ.get("TENANTRY_USE_EXISTING_CLUSTER") == "1":
         kubeconfig, local = Path(os.environ["KUBECONFIG"]), None
     else:
-        local = local_cluster.up()
+        local = local_cluster.default_cluster()
+        started_here = not local_cluster.running(local)
+        local_cluster.up(local)
         kubeconfig = local.kubeconfig
     client = Client(config=KubeConfig.from_file(str(kubeconfig)), field_manager="tests")
     handle = ClusterHandle(kubeconfig, local, client)
@@ -94,6 +96,8 @@ def cluster() -> Iterator[ClusterHandle]:
     handle.kubectl("apply", "-f", "-", input=PLATFORM_YAML)
     yield handle
     client.close()
+    if local is not None and started_here:
+        local_cluster.down(local)  # a developer's own `make cluster` keeps running
 
 
 PLATFORM_YAML = f"""

@@ -43,11 +43,12 @@ def _walk(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, An
 @pytest.mark.parametrize("name", sorted(all_crds()))
 def test_every_field_is_described_and_structural(name: str) -> None:
     schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    for path, node in _walk(schema, "") :
+    for path, node in _walk(schema, ""):
         assert not FORBIDDEN & node.keys(), f"{path}: {FORBIDDEN & node.keys()}"
         assert "type" in node, f"{path} has no type"
         is_item = path.endswith("[]") or path.endswith("{}")
-        if path.count(".") >= 2 and not is_item:  # below spec/status, every field
+        # Below spec and status, every field (the API server forbids a description on metadata).
+        if path.count(".") >= 2 and not is_item:
             assert node.get("description"), f"{path} has no description"
 
 

@@ -147,8 +147,8 @@ def crd(spec: CrdSpec) -> dict[str, Any]:
         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
         "kind": {"type": "string", "description": "Kind of this object."},
         "metadata": {
+            # The API server allows nothing here but constraints on name and generateName.
             "type": "object",
-            "description": "Standard object metadata.",
             "properties": {
                 "name": {
                     "type": "string",

@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -156,6 +157,11 @@ def _alive(pid_file: Path) -> bool:
     return True
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _spawn(cluster: Cluster, name: str, argv: list[str]) -> None:
     cluster.log_file(name).parent.mkdir(parents=True, exist_ok=True)
     with cluster.log_file(name).open("ab") as out:
@@ -200,6 +206,11 @@ def _wait(cluster: Cluster, what: str, check, timeout: float) -> None:
     raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; logs in {cluster.state_dir / 'logs'}")
 
 
+def running(cluster: Cluster) -> bool:
+    """Whether this checkout's control plane is up and answering."""
+    return any(_alive(cluster.pid_file(n)) for n in PROCESSES) and healthy(cluster)
+
+
 def up(cluster: Cluster | None = None) -> Cluster:
     """Start the control plane unless it already runs; return it once it answers."""
     cluster = cluster or default_cluster()
@@ -210,6 +221,10 @@ def up(cluster: Cluster | None = None) -> Cluster:
     if running:
         log("found a half-started control plane; restarting it")
         down(cluster, remove_data=False)
+    for port in (cluster.apiserver_port, cluster.etcd_port, cluster.etcd_port + 10):
+        if _port_in_use(port):
+            raise SystemExit(f"port {port} is in use by another program: stop it, or choose other ports "
+                             "with TENANTRY_APISERVER_PORT and TENANTRY_ETCD_PORT")
     bins = binaries()
     _make_pki(cluster.pki)
     data = cluster.state_dir / "etcd-data"
