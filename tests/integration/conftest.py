@@ -118,6 +118,14 @@ metadata: {{name: business, namespace: {PLATFORM_NAMESPACE}}}
 spec:
   features: {{chat: {{enabled: true}}, tables: {{limits: {{tables: 50}}}}}}
   resources: {{base: {{cpu: "2", memory: 4Gi, storage: 10Gi, pods: 20}}, perSeat: {{cpu: 20m, memory: 32Mi}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: Branding
+metadata: {{name: default, namespace: {PLATFORM_NAMESPACE}}}
+spec:
+  colours: {{primary: "#1F4E79", secondary: "#F2A900"}}
+  assistantName: Assistent
+  welcome: {{de: "Willkommen!", en: "Welcome!"}}
 """
 
 

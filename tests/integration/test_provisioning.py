@@ -39,7 +39,8 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
     assert status["namespace"] == f"tenant-{slug}"
     assert status["observedGeneration"] == body["metadata"]["generation"]
     types = {c["type"]: c["status"] for c in status["conditions"]}
-    assert types == {"Ready": "True", "NamespaceReady": "True", "FeaturesReady": "True"}
+    assert types == {"Ready": "True", "NamespaceReady": "True", "FeaturesReady": "True", "BrandingReady": "True",
+                     "BrandingContrast": "True"}
 
     ns = namespace_of(cluster, f"tenant-{slug}")
     assert ns is not None
@@ -57,6 +58,7 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
         "networkpolicy.networking.k8s.io/tenantry-isolation",
         "role.rbac.authorization.k8s.io/tenantry-tenant-admin",
         "rolebinding.rbac.authorization.k8s.io/tenantry-tenant-admins", "configmap/tenantry-tenant",
+        "configmap/tenantry-features", "configmap/tenantry-flags", "configmap/tenantry-branding",
     ])
     # business plan: 2 cpu + 20m x 50 seats = 3 cpu; 4Gi + 32Mi x 50 = 5696Mi; 20 pods
     assert _quota(cluster, f"tenant-{slug}")["requests.cpu"] == "3"

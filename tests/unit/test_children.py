@@ -13,15 +13,18 @@ from typing import Any
 
 import pytest
 
-from tenantry.api.featureset import ResourceAmounts, Resources
+from tenantry.api.featureset import Feature, ResourceAmounts, Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
 from tenantry.domain.children import TenantInput, desired_state, quota_hard, ref
 from tenantry.domain.config import OperatorConfig
+from tenantry.domain.features import Plan
 
 CONFIG = OperatorConfig(platform_domain="platform.test", ingress_namespace_labels={"role": "ingress"})
 RESOURCES = Resources(base=ResourceAmounts(cpu="2", memory="4Gi", storage="10Gi", pods=20),
                       per_seat=ResourceAmounts(cpu="20m", memory="32Mi", storage="0", pods=0))
+PLAN = Plan(("tenantry-system/business",), {"chat": Feature(), "tables": Feature(limits={"tables": 50})},
+            RESOURCES)
 
 
 def spec(**overrides: Any) -> TenantSpec:
@@ -31,19 +34,20 @@ def spec(**overrides: Any) -> TenantSpec:
     return TenantSpec.model_validate(raw)
 
 
-def state(**overrides: Any):
-    return desired_state(TenantInput("mustermann", "partner-acme", "acme", spec(**overrides), RESOURCES), CONFIG)
+def state(plan: Plan | None = PLAN, **overrides: Any):
+    return desired_state(TenantInput("mustermann", "partner-acme", "acme", spec(**overrides), plan, None), CONFIG)
 
 
 def by_kind(desired) -> dict[str, dict[str, Any]]:
-    return {m["kind"]: m for m in desired.apply}
+    """Manifests by kind, ConfigMaps by name."""
+    return {m["metadata"]["name"] if m["kind"] == "ConfigMap" else m["kind"]: m for m in desired.apply}
 
 
 def test_active_tenant_gets_every_object_with_ownership_marks() -> None:
     desired = state()
     kinds = [m["kind"] for m in desired.apply]
-    assert kinds == ["Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "ConfigMap",
-                     "RoleBinding"]
+    assert kinds == ["Namespace", "ResourceQuota", "ConfigMap", "ConfigMap", "LimitRange", "NetworkPolicy",
+                     "Role", "ConfigMap", "RoleBinding"]
     for manifest in desired.apply:
         meta = manifest["metadata"]
         assert meta["labels"][naming.TENANT_LABEL] == "mustermann"
@@ -81,11 +85,24 @@ def test_admins_are_bound_to_the_tenant_role_only() -> None:
     assert "networkpolicies" in read_only["resources"] and read_only["verbs"] == ["get", "list", "watch"]
 
 
-@pytest.mark.parametrize("overrides", [{"admins": []}, {"state": "Cancelled"}])
-def test_binding_removed_without_admins_or_when_cancelled(overrides: dict[str, Any]) -> None:
-    desired = state(**overrides)
+def test_binding_removed_without_admins() -> None:
+    desired = state(admins=[])
     assert "RoleBinding" not in by_kind(desired)
     assert [r.name for r in desired.remove] == [naming.ADMIN_BINDING]
+
+
+def test_cancelled_tenant_has_no_flags_and_no_admins() -> None:
+    desired = state(state="Cancelled")
+    assert "RoleBinding" not in by_kind(desired) and naming.FLAGS_CONFIG not in by_kind(desired)
+    assert sorted(r.name for r in desired.remove) == sorted([naming.ADMIN_BINDING, naming.FEATURES_CONFIG,
+                                                             naming.FLAGS_CONFIG])
+
+
+def test_unresolved_plan_keeps_the_last_quota_and_flags() -> None:
+    desired = state(plan=None)
+    assert "ResourceQuota" not in by_kind(desired) and naming.FLAGS_CONFIG not in by_kind(desired)
+    assert [m["kind"] for m in desired.ensure] == ["ResourceQuota"]  # only if there is none yet
+    assert naming.FLAGS_CONFIG not in [r.name for r in desired.remove]
 
 
 def test_cancelled_with_delete_policy_removes_the_namespace() -> None:
@@ -112,6 +129,6 @@ def test_namespace_is_restricted_by_pod_security() -> None:
 
 
 def test_tenant_config_names_the_url() -> None:
-    data = by_kind(state(domains=["ki.mustermann.de"]))["ConfigMap"]["data"]
+    data = by_kind(state(domains=["ki.mustermann.de"]))[naming.TENANT_CONFIG]["data"]
     assert data["url"] == "https://mustermann.platform.test"
     assert data["domains"] == "ki.mustermann.de"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tenantry.domain import naming, quantity
 from tenantry.domain.config import OperatorConfig, parse_labels
 from tenantry.domain.drift import covers
-from tenantry.domain.lifecycle import Claim, claim, parse_tenant_spec, partner_of, resources_of
+from tenantry.domain.lifecycle import Claim, claim, parse_tenant_spec, partner_of
 from tenantry.domain.status import Verdict, conditions, ready_verdict
 
 
@@ -90,13 +90,6 @@ def test_spec_errors_name_the_fields() -> None:
     message = parse_tenant_spec({"company": "", "plan": {"featureSet": "x", "seats": 0}})
     assert isinstance(message, str)
     assert "spec.company" in message and "spec.plan.seats" in message and "spec.contact" in message
-
-
-def test_invalid_feature_set_resources_are_reported() -> None:
-    default = OperatorConfig().default_resources
-    assert resources_of(None, default) == default
-    bad = resources_of({"spec": {"resources": {"base": {"cpu": "lots"}}}}, default)
-    assert isinstance(bad, str) and "spec.resources.base.cpu" in bad
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

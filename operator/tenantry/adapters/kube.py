@@ -114,6 +114,17 @@ class Kube:
         except ApiError as error:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
 
+    async def add_finalizer(self, target: ObjectRef, current: list[str], resource_version: str,
+                            finalizer: str) -> None:
+        """Add a finalizer; the resourceVersion makes a concurrent change fail instead of being lost."""
+        body = {"metadata": {"finalizers": [*current, finalizer], "resourceVersion": resource_version}}
+        try:
+            await self._client.patch(_resource(target.api_version, target.kind), target.name, body,
+                                     namespace=target.namespace, patch_type=PatchType.MERGE,
+                                     field_manager=FIELD_MANAGER)
+        except ApiError as error:
+            raise _refusal(error, f"adding the finalizer to {target.kind} {target.name}") from error
+
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         resource = _resource(target.api_version, target.kind)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from tenantry.api.common import EMAIL, HEX_COLOUR, ApiModel
+from tenantry.api.svg import SVG_MAX_BYTES, svg_problems
 
 HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
-
-SVG_MAX_BYTES = 64 * 1024
 
 
 class Logo(ApiModel):
@@ -20,8 +19,24 @@ class Logo(ApiModel):
 
     url: HttpsUrl | None = Field(default=None, description="https URL of the logo image.")
     svg: str | None = Field(
-        default=None, max_length=SVG_MAX_BYTES, description="Inline SVG document, at most 64 KiB."
+        default=None, max_length=SVG_MAX_BYTES,
+        description="Inline SVG document, at most 64 KiB; no scripts, event handlers, javascript: URLs "
+        "or external references.",
     )
+
+    @field_validator("svg")
+    @classmethod
+    def _safe_svg(cls, value: str | None) -> str | None:
+        problems = svg_problems(value) if value is not None else []
+        if problems:
+            raise ValueError("the inline SVG " + "; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Logo:
+        if (self.url is None) == (self.svg is None):
+            raise ValueError("set exactly one of logo.url (https) and logo.svg (inline SVG)")
+        return self
 
 
 class Colours(ApiModel):
@@ -29,6 +44,7 @@ class Colours(ApiModel):
 
     primary: Colour = Field(description="Primary colour as #RRGGBB.")
     secondary: Colour | None = Field(default=None, description="Secondary colour as #RRGGBB.")
+    text: Colour = Field(default="#FFFFFF", description="Colour of text on the primary colour, as #RRGGBB.")
 
 
 class Support(ApiModel):

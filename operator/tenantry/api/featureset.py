@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tenantry.api.common import ApiModel, Quantity, ResourceName
+from tenantry.api.features import unknown_features
 
 LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
@@ -51,5 +52,14 @@ class FeatureSetSpec(ApiModel):
         default_factory=dict, description="Features by name (chat, files, tables, meetings, ...)."
     )
     resources: Resources | None = Field(
-        default=None, description="Namespace quota of tenants on this plan; else the platform default."
+        default=None, description="Namespace quota of tenants on this plan; else inherited, else the "
+        "platform default."
     )
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: dict[str, Feature]) -> dict[str, Feature]:
+        problem = unknown_features(value)
+        if problem:
+            raise ValueError(problem)
+        return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tenantry.api.common import (
     EMAIL,
@@ -14,6 +14,7 @@ from tenantry.api.common import (
     Condition,
     ResourceName,
 )
+from tenantry.api.features import unknown_features
 
 TenantState = Literal["Active", "Suspended", "Cancelled"]
 DeletionPolicy = Literal["Retain", "Delete"]
@@ -100,6 +101,14 @@ class TenantSpec(ApiModel):
         "or cancelled: Retain (keep, labelled as orphaned) or Delete.",
     )
 
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: dict[str, FeatureOverride]) -> dict[str, FeatureOverride]:
+        problem = unknown_features(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class Usage(ApiModel):
     """Usage reported by the platform for the current period."""
@@ -121,6 +130,12 @@ class TenantStatus(ApiModel):
     partner: str | None = Field(default=None, description="The partner this tenant belongs to.")
     namespace: str | None = Field(default=None, description="The tenant's own namespace.")
     url: str | None = Field(default=None, description="Where the tenant's users reach the platform.")
+    plan: str | None = Field(
+        default=None, description="The FeatureSet chain that was resolved, e.g. partner-acme/gold <- "
+        "tenantry-system/business."
+    )
+    features: list[str] = Field(default_factory=list, description="Features enabled for this tenant.")
+    branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from tenantry.api.featureset import Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
+from tenantry.domain.branding import ResolvedBranding, branding_data
 from tenantry.domain.config import OperatorConfig
+from tenantry.domain.features import Plan, effective_features, features_document, flagd_document
 
 Manifest = dict[str, Any]
 
@@ -31,16 +34,18 @@ class TenantInput:
     partner_namespace: str
     partner: str
     spec: TenantSpec
-    resources: Resources
+    plan: Plan | None  # None: unresolved, so what was derived from it last time is kept
+    branding: ResolvedBranding | None  # None: unresolved, the last good branding is kept
 
 
 @dataclass(frozen=True)
 class DesiredState:
-    """Objects to apply (in order) and objects that must not exist."""
+    """Objects to apply (in order), to create only if missing, and that must not exist."""
 
     namespace: Manifest
     apply: tuple[Manifest, ...]
     remove: tuple[ObjectRef, ...]
+    ensure: tuple[Manifest, ...] = ()
 
 
 def ref(manifest: Manifest) -> ObjectRef:
@@ -93,8 +98,8 @@ def quota_hard(resources: Resources, seats: int, workloads_allowed: bool) -> dic
     }
 
 
-def _quota(ns: str, inp: TenantInput) -> Manifest:
-    hard = quota_hard(inp.resources, inp.spec.plan.seats, inp.spec.state == "Active")
+def _quota(ns: str, inp: TenantInput, resources: Resources) -> Manifest:
+    hard = quota_hard(resources, inp.spec.plan.seats, inp.spec.state == "Active")
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(naming.QUOTA, ns, inp),
             "spec": {"hard": hard}}
 
@@ -180,23 +185,62 @@ def _tenant_config(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifes
             "data": data}
 
 
+def _json_config(name: str, ns: str, inp: TenantInput, key: str, document: Any) -> Manifest:
+    # Sorted keys: the same document always serialises the same, so unchanged means no write.
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, ns, inp), "data": {key: text}}
+
+
+def _plan_objects(ns: str, inp: TenantInput, config: OperatorConfig
+                  ) -> tuple[list[Manifest], list[Manifest], list[ObjectRef]]:
+    """Quota, features and flags: (apply, ensure, remove).
+
+    An unresolved plan keeps the last good ones; a tenant that never had a quota gets one from
+    the platform default, so no tenant is ever without limits.
+    """
+    features_ref = ObjectRef("v1", "ConfigMap", naming.FEATURES_CONFIG, ns)
+    flags_ref = ObjectRef("v1", "ConfigMap", naming.FLAGS_CONFIG, ns)
+    if inp.plan is None:
+        return [], [_quota(ns, inp, config.default_resources)], []
+    quota = _quota(ns, inp, inp.plan.resources or config.default_resources)
+    if inp.spec.state == "Cancelled":
+        return [quota], [], [features_ref, flags_ref]
+    features = effective_features(inp.plan, inp.spec)
+    return [
+        quota,
+        _json_config(naming.FEATURES_CONFIG, ns, inp, "features.json",
+                     features_document(inp.slug, inp.plan, features)),
+        _json_config(naming.FLAGS_CONFIG, ns, inp, "flags.json",
+                     flagd_document(inp.slug, inp.partner, inp.plan, features)),
+    ], [], []
+
+
+def _branding(ns: str, inp: TenantInput) -> Manifest:
+    assert inp.branding is not None
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(naming.BRANDING_CONFIG, ns, inp),
+            "data": branding_data(inp.branding)}
+
+
 def desired_state(inp: TenantInput, config: OperatorConfig) -> DesiredState:
     """What must exist (and must not) for this tenant in its current lifecycle state.
 
-    Active: everything. Suspended: pods blocked by quota, data and access kept. Cancelled: the
-    admins lose access; with deletionPolicy Delete the namespace itself goes.
+    Active: everything. Suspended: pods blocked by quota, every feature off, data and access
+    kept. Cancelled: no flags, the admins lose access; with deletionPolicy Delete the namespace
+    itself goes.
     """
     ns = naming.tenant_namespace(config.namespace_prefix, inp.slug)
     state, policy = inp.spec.state, inp.spec.deletion_policy
     namespace = namespace_manifest(inp, config)
     if state == "Cancelled" and policy == "Delete":
         return DesiredState(namespace, (), (ref(namespace),))
-    objects = [_quota(ns, inp), _limit_range(ns, inp), _network_policy(ns, inp, config),
+    plan_apply, ensure, remove = _plan_objects(ns, inp, config)
+    objects = [*plan_apply, _limit_range(ns, inp), _network_policy(ns, inp, config),
                _admin_role(ns, inp), _tenant_config(ns, inp, config)]
+    if inp.branding is not None:
+        objects.append(_branding(ns, inp))
     binding = _admin_binding(ns, inp)
-    remove: list[ObjectRef] = []
     if inp.spec.admins and state != "Cancelled":
         objects.append(binding)
     else:
         remove.append(ref(binding))
-    return DesiredState(namespace, (namespace, *objects), tuple(remove))
+    return DesiredState(namespace, (namespace, *objects), tuple(remove), tuple(ensure))

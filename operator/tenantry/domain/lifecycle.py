@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tenantry.api.featureset import FeatureSetSpec, Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
 
@@ -55,14 +54,3 @@ def parse_tenant_spec(raw: Mapping[str, Any] | None) -> TenantSpec | str:
         return TenantSpec.model_validate(raw or {})
     except ValidationError as error:
         return describe_errors(error, "spec")
-
-
-def resources_of(feature_set: Mapping[str, Any] | None, default: Resources) -> Resources | str:
-    """The quota profile of a plan: the FeatureSet's own, else the platform default."""
-    if feature_set is None:
-        return default
-    try:
-        spec = FeatureSetSpec.model_validate(feature_set.get("spec") or {})
-    except ValidationError as error:
-        return describe_errors(error, "spec")
-    return spec.resources or default

@@ -14,6 +14,8 @@ ORPHANED_LABEL = "tenantry.dev/orphaned"
 # "<partner namespace>/<slug>": who holds a tenant namespace. Kept across a Retain deletion so
 # that the same partner can re-adopt its data and nobody else can take it over.
 OWNER_ANNOTATION = "tenantry.dev/owner"
+# Set before anything is provisioned, so a Tenant deleted a moment later still gets cleaned up.
+FINALIZER = "tenantry.dev/finalizer"
 
 QUOTA = "tenantry-quota"
 LIMITS = "tenantry-limits"
@@ -21,6 +23,9 @@ NETWORK_POLICY = "tenantry-isolation"
 ADMIN_ROLE = "tenantry-tenant-admin"
 ADMIN_BINDING = "tenantry-tenant-admins"
 TENANT_CONFIG = "tenantry-tenant"
+FEATURES_CONFIG = "tenantry-features"
+FLAGS_CONFIG = "tenantry-flags"
+BRANDING_CONFIG = "tenantry-branding"
 
 
 def tenant_namespace(prefix: str, slug: str) -> str:

@@ -10,7 +10,9 @@ Status = Literal["True", "False", "Unknown"]
 READY = "Ready"
 NAMESPACE_READY = "NamespaceReady"
 FEATURES_READY = "FeaturesReady"
-ASPECTS = (NAMESPACE_READY, FEATURES_READY)
+BRANDING_READY = "BrandingReady"
+# A warning, not a failure: it never makes a tenant un-Ready.
+BRANDING_CONTRAST = "BrandingContrast"
 
 
 @dataclass(frozen=True)

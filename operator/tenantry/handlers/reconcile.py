@@ -16,11 +16,27 @@ from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import lifecycle, naming, status
+from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
 from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.drift import covers
+from tenantry.domain.features import Plan, SpecLookup, Unresolved, effective_features, resolve_plan
 from tenantry.domain.lifecycle import Claim
-from tenantry.domain.status import FEATURES_READY, NAMESPACE_READY, Verdict
+from tenantry.domain.status import (
+    BRANDING_CONTRAST,
+    BRANDING_READY,
+    FEATURES_READY,
+    NAMESPACE_READY,
+    Verdict,
+)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The FeatureSets and Brandings the operator knows (kept in memory by kopf indexes)."""
+
+    feature_sets: SpecLookup
+    brandings: SpecLookup
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,7 @@ class Outcome:
     ready: Verdict
     previous_ready: tuple[str, str] | None  # (status, reason) before this pass
     writes: int
+    warnings: tuple[Verdict, ...] = ()
 
     @property
     def transitioned(self) -> bool:
@@ -60,16 +77,6 @@ class _Writer:
         if live is None or not covers(live, manifest):
             self.count += 1
             await self.kube.apply(manifest)
-
-
-async def _feature_set(kube: Kube, name: str, partner_namespace: str, config: OperatorConfig
-                       ) -> Mapping[str, Any] | None:
-    """The partner's FeatureSet of that name, else the platform's."""
-    for namespace in (partner_namespace, config.platform_namespace):
-        found = await kube.get(ObjectRef(API_VERSION, "FeatureSet", name, namespace))
-        if found is not None:
-            return found
-    return None
 
 
 async def _claim_namespace(writer: _Writer, desired: DesiredState, inp: TenantInput
@@ -116,11 +123,13 @@ async def _provision(writer: _Writer, inp: TenantInput, config: OperatorConfig) 
     if (live_ns["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL):
         writer.count += 1
         await writer.kube.patch_labels(ref(desired.namespace), {naming.ORPHANED_LABEL: None})
-    children = desired.apply[1:]
-    lives = await writer.kube.get_many([ref(m) for m in children] + list(desired.remove))
+    children, ensure = desired.apply[1:], desired.ensure
+    lives = await writer.kube.get_many([ref(m) for m in (*children, *ensure)] + list(desired.remove))
     await writer.apply_if_needed(desired.namespace, live_ns)
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives, strict=False)))
-    for target, live in zip(desired.remove, lives[len(children):], strict=True):
+    await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in
+                           zip(ensure, lives[len(children):], strict=False) if live is None))
+    for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
         if live is not None and naming.is_managed(live["metadata"].get("labels")):
             writer.count += 1
             await writer.kube.delete(target)
@@ -128,8 +137,48 @@ async def _provision(writer: _Writer, inp: TenantInput, config: OperatorConfig) 
                    f"namespace {ns_name} with quota, limits, network isolation and admin access")
 
 
-async def _verdicts(writer: _Writer, body: Mapping[str, Any], config: OperatorConfig
-                    ) -> tuple[list[Verdict], str | None, TenantSpec | None]:
+@dataclass(frozen=True)
+class _Resolved:
+    """A tenant's plan and branding, each with its verdicts."""
+
+    plan: Plan | None
+    branding: ResolvedBranding | None
+    verdicts: tuple[Verdict, ...]
+    warnings: tuple[Verdict, ...]
+
+
+def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Catalogue, config: OperatorConfig
+             ) -> _Resolved:
+    plan = resolve_plan(spec.plan.feature_set, catalogue.feature_sets, partner_namespace,
+                        config.platform_namespace)
+    if isinstance(plan, Unresolved):
+        features = Verdict(FEATURES_READY, "False", plan.reason,
+                           f"{plan.message}; the tenant keeps its last good quota and flags")
+    else:
+        enabled = [k for k, f in effective_features(plan, spec).items() if f.enabled]
+        features = Verdict(FEATURES_READY, "True", "PlanResolved",
+                           f"plan {' <- '.join(plan.chain)}: {len(enabled)} features enabled")
+    branding = resolve_branding(spec.branding, catalogue.brandings, partner_namespace, config.platform_namespace)
+    warnings: list[Verdict] = []
+    if isinstance(branding, Unresolved):
+        look = Verdict(BRANDING_READY, "False", branding.reason,
+                       f"{branding.message}; the tenant keeps its last good branding")
+    else:
+        look = Verdict(BRANDING_READY, "True", "BrandingResolved", f"branding {branding.source}")
+        warning = contrast_warning(branding.spec)
+        warnings.append(Verdict(BRANDING_CONTRAST, "False", "LowContrast", warning) if warning else
+                        Verdict(BRANDING_CONTRAST, "True", "ContrastSufficient", "text on the primary colour "
+                                "meets WCAG AA"))
+    return _Resolved(None if isinstance(plan, Unresolved) else plan,
+                     None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings))
+
+
+_UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY)
+
+
+async def _verdicts(writer: _Writer, body: Mapping[str, Any], catalogue: Catalogue, config: OperatorConfig
+                    ) -> tuple[list[Verdict], list[Verdict], dict[str, Any]]:
+    """(aspects that make Ready, warnings, status fields) of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
     partner = lifecycle.partner_of(await writer.kube.get(ObjectRef("v1", "Namespace", partner_namespace)))
@@ -138,60 +187,61 @@ async def _verdicts(writer: _Writer, body: Mapping[str, Any], config: OperatorCo
                f"provisioned in namespaces labelled {naming.PARTNER_LABEL}=<partner-id>; label the "
                "namespace or move the Tenant")
         return ([Verdict(NAMESPACE_READY, "False", "NotInPartnerNamespace", why),
-                 Verdict(FEATURES_READY, "Unknown", "NotInPartnerNamespace", why)], None, None)
+                 *(Verdict(t, "Unknown", "NotInPartnerNamespace", why) for t in _UNKNOWN_ASPECTS)], [], {})
     spec = lifecycle.parse_tenant_spec(body.get("spec"))
     if isinstance(spec, str):
         why = f"the Tenant is invalid: {spec}"
         return ([Verdict(NAMESPACE_READY, "False", "InvalidSpec", why),
-                 Verdict(FEATURES_READY, "Unknown", "InvalidSpec", why)], partner, None)
-    plan = spec.plan.feature_set
-    feature_set = await _feature_set(writer.kube, plan, partner_namespace, config)
-    resources = lifecycle.resources_of(feature_set, config.default_resources)
-    if feature_set is None:
-        features = Verdict(FEATURES_READY, "False", "FeatureSetNotFound",
-                           f"no FeatureSet {plan!r} in namespace {partner_namespace!r} nor in the platform "
-                           f"namespace {config.platform_namespace!r}: create it or fix spec.plan.featureSet")
-    elif isinstance(resources, str):
-        features = Verdict(FEATURES_READY, "False", "InvalidFeatureSet",
-                           f"FeatureSet {plan!r} is invalid: {resources}")
-    else:
-        features = Verdict(FEATURES_READY, "True", "PlanResolved", f"plan {plan!r} resolved")
-    if isinstance(resources, str):
-        resources = config.default_resources  # still provision; FeaturesReady says what is wrong
-    inp = TenantInput(slug, partner_namespace, partner, spec, resources)
+                 *(Verdict(t, "Unknown", "InvalidSpec", why) for t in _UNKNOWN_ASPECTS)], [], {"partner": partner})
+    resolved = _resolve(spec, partner_namespace, catalogue, config)
+    inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding)
     try:
         namespace = await _provision(writer, inp, config)
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
-    return [namespace, features], partner, spec
+    fields: dict[str, Any] = {"partner": partner}
+    if namespace.ok:
+        fields["namespace"] = naming.tenant_namespace(config.namespace_prefix, slug)
+        fields["url"] = tenant_url(slug, config) if spec.state == "Active" else None
+    if resolved.plan is not None:
+        fields["plan"] = " <- ".join(resolved.plan.chain)
+        fields["features"] = [k for k, f in effective_features(resolved.plan, spec).items() if f.enabled]
+    if resolved.branding is not None:
+        fields["branding"] = resolved.branding.source
+    return [namespace, *resolved.verdicts], list(resolved.warnings), fields
 
 
-async def reconcile(kube: Kube, config: OperatorConfig, body: Mapping[str, Any]) -> Outcome:
+async def reconcile(kube: Kube, config: OperatorConfig, catalogue: Catalogue, body: Mapping[str, Any]
+                    ) -> Outcome:
     """Bring one tenant to its desired state and report it in its status."""
     writer = _Writer(kube)
     meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    if naming.FINALIZER not in finalizers:
+        writer.count += 1
+        await kube.add_finalizer(tenant_ref(body), finalizers, meta["resourceVersion"], naming.FINALIZER)
     generation = meta.get("generation", 0)
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    verdicts, partner, spec = await _verdicts(writer, body, config)
-    state = spec.state if spec else "Active"
-    ready = status.ready_verdict(verdicts, state)
-    provisioned = verdicts[0].ok and spec is not None
+    aspects, warnings, fields = await _verdicts(writer, body, catalogue, config)
+    state = (body.get("spec") or {}).get("state", "Active")
+    ready = status.ready_verdict(aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active")
     new_status = {
         "observedGeneration": generation,
-        "conditions": status.conditions([ready, *verdicts], old_status.get("conditions", []), generation,
-                                        _now()),
-        "partner": partner,
-        "namespace": naming.tenant_namespace(config.namespace_prefix, meta["name"]) if provisioned else None,
-        "url": tenant_url(meta["name"], config) if provisioned and state == "Active" else None,
+        "conditions": status.conditions([ready, *aspects, *warnings], old_status.get("conditions", []),
+                                        generation, _now()),
+        **{key: None for key in ("partner", "namespace", "url")},
+        **fields,
     }
-    # Only keys we own, and null for those that no longer apply (merge-patch removes them).
+    # Only keys we own, and null for those that no longer apply (merge-patch removes them);
+    # plan, features and branding stay at their last good value while unresolved.
     wanted = {k: v for k, v in new_status.items() if v is not None}
     stale = {k: None for k, v in new_status.items() if v is None and k in old_status}
     if not covers(old_status, wanted) or stale:
         writer.count += 1
         await kube.patch_status(tenant_ref(body), {**wanted, **stale})
-    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count)
+    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count,
+                   tuple(warnings))
 
 
 async def finalize(kube: Kube, config: OperatorConfig, body: Mapping[str, Any]) -> str:

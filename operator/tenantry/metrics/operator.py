@@ -9,3 +9,6 @@ RECONCILES = Counter("tenantry_reconcile_total", "Reconcile passes by resource k
 RECONCILE_SECONDS = Histogram("tenantry_reconcile_duration_seconds", "Duration of one reconcile pass.",
                               ["kind"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 WRITES = Counter("tenantry_write_requests_total", "Write requests sent to the Kubernetes API.", ["kind"])
+PROPAGATIONS = Counter("tenantry_propagations_total",
+                       "Changes of a FeatureSet or Branding that were propagated to the tenants using it.",
+                       ["kind"])
