@@ -58,7 +58,7 @@ class ClusterHandle:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], input=input,
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=360)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
@@ -284,7 +284,7 @@ def _partner(cluster: ClusterHandle, operator: OperatorProcess, suffix: str, nam
     # Tenants first (their finalizer needs the operator), then every namespace the test made.
     if operator.process is None or operator.process.poll() is not None:
         operator.start()
-    cluster.kubectl("delete", "tenants", "--all", "-n", namespace, "--timeout=60s")
+    cluster.kubectl("delete", "tenants", "--all", "-n", namespace, "--timeout=300s")
     _remove_namespace(cluster, namespace)
     for slug in handle.slugs:
         _remove_namespace(cluster, f"tenant-{slug}")
