@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help deps venv cluster cluster-down crds test unit integration lint demo clean
+.PHONY: help deps venv cluster cluster-down crds test unit integration lint demo clean bench
 
 help:
 	@echo "make demo          local control plane + examples + operator in the foreground"
@@ -55,3 +55,7 @@ demo: cluster
 
 clean: cluster-down
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+bench: deps venv
+	$(BIN)/python -m tenantry.devtools.cluster build
+	$(BIN)/python bench/run.py

@@ -45,5 +45,5 @@ def test_state_and_ports_from_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("TENANTRY_APISERVER_PORT", "26443")
     local = cluster.default_cluster()
     assert local.server == "https://127.0.0.1:26443"
-    assert local.kubeconfig == tmp_path / "kubeconfig"
+    assert local.kubeconfig == tmp_path / "state" / "kubeconfig"
     assert not cluster.healthy(local)

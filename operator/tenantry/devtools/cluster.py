@@ -40,7 +40,10 @@ class Cluster:
 
     @property
     def kubeconfig(self) -> Path:
-        return self.state_dir.parent / "kubeconfig"
+        # The default cluster's is the well-known .local/kubeconfig; others keep theirs inside.
+        if self.state_dir == REPO_ROOT / ".local" / "cluster":
+            return self.state_dir.parent / "kubeconfig"
+        return self.state_dir / "kubeconfig"
 
     @property
     def server(self) -> str:
@@ -148,6 +151,12 @@ current-context: tenantry-local
 """
 
 
+def _write_kubeconfig(cluster: Cluster) -> None:
+    cluster.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    cluster.kubeconfig.write_text(_kubeconfig_text(cluster))
+    cluster.kubeconfig.chmod(0o600)
+
+
 def _alive(pid_file: Path) -> bool:
     try:
         pid = int(pid_file.read_text())
@@ -216,6 +225,7 @@ def up(cluster: Cluster | None = None) -> Cluster:
     cluster = cluster or default_cluster()
     running = [n for n in PROCESSES if _alive(cluster.pid_file(n))]
     if running and healthy(cluster):
+        _write_kubeconfig(cluster)
         log(f"already running at {cluster.server} (kubeconfig: {cluster.kubeconfig})")
         return cluster
     if running:
@@ -259,9 +269,7 @@ def up(cluster: Cluster | None = None) -> Cluster:
         "--v", "1",
     ])
     _wait(cluster, "kube-apiserver /readyz", lambda: healthy(cluster), timeout=120)
-    cluster.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-    cluster.kubeconfig.write_text(_kubeconfig_text(cluster))
-    cluster.kubeconfig.chmod(0o600)
+    _write_kubeconfig(cluster)
     if "kube-controller-manager" in bins:
         _spawn(cluster, "kube-controller-manager", [
             str(bins["kube-controller-manager"]),
@@ -299,8 +307,8 @@ def down(cluster: Cluster | None = None, remove_data: bool = True) -> None:
             log(f"stopped {name} (pid {pid})")
         pid_file.unlink()
     if remove_data:
-        shutil.rmtree(cluster.state_dir, ignore_errors=True)
         cluster.kubeconfig.unlink(missing_ok=True)
+        shutil.rmtree(cluster.state_dir, ignore_errors=True)
         log(f"removed {cluster.state_dir}")
 
 

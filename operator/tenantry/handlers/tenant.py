@@ -52,7 +52,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         prefix="tenantry.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    settings.batching.worker_limit = int(os.environ.get("TENANTRY_WORKERS", "64"))
+    # No kopf worker limit: objects wait for the indexes to fill before their handlers run, so a
+    # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
+    memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
     memo.config = OperatorConfig.from_env(os.environ)
     memo.kube = Kube.from_environment()
     if METRICS_PORT:
@@ -96,7 +98,7 @@ def _catalogue(indexes: Mapping[str, Any]) -> passes.Catalogue:
 async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | Any,
                      indexes: Mapping[str, Any]) -> None:
     lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock:
+    async with lock, memo.gate:
         started = time.monotonic()
         # Whatever triggered us may carry an outdated body: read the Tenant fresh.
         body = await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))

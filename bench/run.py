@@ -1,0 +1,297 @@
+"""`make bench`: how fast and how cheap tenantry is, on a real local control plane.
+
+Numbers, not pass/fail: every phase is printed next to its physical floor, measured in the same
+run on the same API server (the same objects written directly at full concurrency), and write
+requests are read from the API server's own /metrics. Results go to bench/results.json and
+bench/results.md.
+
+    make bench                 # 1,000 tenants
+    BENCH_TENANTS=200 make bench
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import ConfigMap, Namespace
+from lightkube.types import PatchType
+from prometheus_client.parser import text_string_to_metric_families
+
+from tenantry.api.featureset import Feature
+from tenantry.api.tenant import TenantSpec
+from tenantry.devtools import cluster as local_cluster
+from tenantry.domain.children import TenantInput, desired_state
+from tenantry.domain.config import OperatorConfig
+from tenantry.domain.features import Plan
+
+REPO = Path(__file__).resolve().parents[1]
+N = int(os.environ.get("BENCH_TENANTS", "1000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+PARTNER_NS, PLATFORM_NS = "partner-bench", "tenantry-system"
+Tenant = create_namespaced_resource("tenantry.dev", "v1alpha1", "Tenant", "tenants")
+FeatureSet = create_namespaced_resource("tenantry.dev", "v1alpha1", "FeatureSet", "featuresets")
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def tenant_doc(slug: str) -> dict[str, Any]:
+    return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": slug, "namespace": PARTNER_NS},
+            "spec": {"company": f"Firma {slug} GmbH", "contact": {"name": "Max", "email": "max@example.de"},
+                     "plan": {"featureSet": "bench", "seats": 20}, "admins": ["admin@example.de"]}}
+
+
+async def gather_limited(coroutines: list, limit: int = CONCURRENCY) -> list:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(coroutine):
+        async with gate:
+            return await coroutine
+    return await asyncio.gather(*(run(c) for c in coroutines))
+
+
+# What the operator writes; the rest (quota usage, service-account tokens) is the controllers'.
+OPERATOR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles",
+                      "rolebindings", "configmaps", "events"}
+
+
+def apiserver_writes(local: local_cluster.Cluster) -> dict[str, float]:
+    """Write requests the API server counted, by "VERB resource/subresource"."""
+    _, body = local_cluster._get(local, "/metrics", timeout=30)
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "apiserver_request_total" and labels.get("verb") in WRITES:
+                key = f"{labels['verb']} {labels.get('resource')}/{labels.get('subresource', '')}"
+                counts[key] = counts.get(key, 0) + sample.value
+    return counts
+
+
+def writes_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    return {k: int(v - before.get(k, 0)) for k, v in sorted(after.items()) if v != before.get(k, 0)}
+
+
+def operator_writes(diff: dict[str, int]) -> int:
+    """Writes to what the operator manages, leaving out the quota controller's status updates."""
+    return sum(n for key, n in diff.items()
+               if key.split()[1].split("/")[0] in OPERATOR_RESOURCES and key.split()[1] != "resourcequotas/status")
+
+
+class Operator:
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig, self.port, self.proc = kubeconfig, 18099, None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "TENANTRY_METRICS_PORT": str(self.port),
+               "TENANTRY_RESYNC_SECONDS": "3600"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env,
+                                     stdout=open(REPO / ".local" / "bench-operator.log", "ab"),
+                                     stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def rss_mib(self) -> tuple[float, float]:
+        """(current, peak) resident memory of the operator process."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def metric(self, name: str) -> float:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        except OSError:
+            return 0.0
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+async def count_ready(client: AsyncClient) -> int:
+    ready = 0
+    async for tenant in client.list(Tenant, namespace=PARTNER_NS):
+        conditions = (tenant.get("status") or {}).get("conditions", [])
+        ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return ready
+
+
+async def wait_until(check, what: str, timeout: float = 1800, poll: float = 0.5) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(poll)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+async def floor_onboarding(client: AsyncClient, slugs: list[str]) -> float:
+    """The same objects the operator creates per tenant, written directly, at full concurrency."""
+    config = OperatorConfig(namespace_prefix="floor-")
+    plan = Plan(("tenantry-system/bench",), {"chat": Feature(), "tables": Feature(limits={"tables": 5})}, None)
+    manifests = []
+    for slug in slugs:
+        spec = TenantSpec.model_validate(tenant_doc(slug)["spec"])
+        desired = desired_state(TenantInput(slug, PARTNER_NS, "bench", spec, plan, None), config)
+        manifests.append(desired.apply)
+    started = time.monotonic()
+    await gather_limited([client.create(Namespace.from_dict(m[0])) for m in manifests])
+    await gather_limited([client.patch(type_of(obj), obj["metadata"]["name"], obj,
+                                       namespace=obj["metadata"].get("namespace"), patch_type=PatchType.APPLY,
+                                       field_manager="floor", force=True)
+                          for m in manifests for obj in m[1:]])
+    return time.monotonic() - started
+
+
+def type_of(obj: dict[str, Any]):
+    from lightkube.core.resource_registry import resource_registry
+    return resource_registry.load(obj["apiVersion"], obj["kind"])
+
+
+async def main() -> None:
+    os.environ.setdefault("TENANTRY_CLUSTER_DIR", str(REPO / ".local" / "bench-cluster"))
+    os.environ.setdefault("TENANTRY_APISERVER_PORT", "17443")
+    os.environ.setdefault("TENANTRY_ETCD_PORT", "24790")
+    local = local_cluster.default_cluster()
+    local_cluster.down(local)
+    local_cluster.up(local)
+    kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
+    subprocess.run([*kubectl, "apply", "-f", str(REPO / "crds")], check=True, capture_output=True)
+    subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True)
+    platform_yaml = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {PLATFORM_NS}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {PARTNER_NS}, labels: {{tenantry.dev/partner: bench}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: Branding
+metadata: {{name: default, namespace: {PLATFORM_NS}}}
+spec: {{colours: {{primary: "#1F4E79"}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: FeatureSet
+metadata: {{name: bench, namespace: {PLATFORM_NS}}}
+spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
+"""
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=platform_yaml, text=True, check=True, capture_output=True)
+    client = AsyncClient(config=KubeConfig.from_file(str(local.kubeconfig)), field_manager="bench", timeout=60)
+    slugs = [f"t{i:05d}" for i in range(N)]
+    results: dict[str, Any] = {"tenants": N, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                               "python": platform.python_version(), "kube": "v1.20.2 (local)"}
+
+    log(f"floor: the child objects of {N} tenants written directly, concurrency {CONCURRENCY}")
+    results["onboarding_floor_s"] = round(await floor_onboarding(client, slugs), 2)
+
+    operator = Operator(local.kubeconfig)
+    operator.start()
+    await wait_until(lambda: asyncio.sleep(0, operator.metric("process_start_time_seconds") > 0), "operator up", 60)
+    log(f"onboarding: {N} Tenants applied at once")
+    writes0 = apiserver_writes(local)
+    started = time.monotonic()
+    await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in slugs])
+    await wait_until(lambda: _all_ready(client), "all tenants Ready")
+    results["onboarding_s"] = round(time.monotonic() - started, 2)
+    results["onboarding_writes"] = operator_writes(writes_between(writes0, apiserver_writes(local)))
+    results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
+    results["rss_mib_after_onboarding"] = round(operator.rss_mib()[0], 1)
+
+    log("plan change: one FeatureSet edited, time until every tenant's flags carry it")
+    started = time.monotonic()
+    await client.patch(FeatureSet, "bench", {"spec": {"features": {"tables": {"limits": {"tables": 6}}}}},
+                       namespace=PLATFORM_NS, patch_type=PatchType.MERGE)
+    await wait_until(lambda: _flags_have(client, 6), "flags updated")
+    results["plan_change_s"] = round(time.monotonic() - started, 2)
+    started = time.monotonic()
+    await gather_limited([client.patch(ConfigMap, "tenantry-flags", {"data": {"floor": "1"}},
+                                       namespace=f"floor-{s}", patch_type=PatchType.MERGE) for s in slugs])
+    results["plan_change_floor_s"] = round(time.monotonic() - started, 2)
+    results["plan_change_ratio"] = round(results["plan_change_s"] / results["plan_change_floor_s"], 1)
+
+    log("idle restart: the operator restarted over unchanged tenants")
+    operator.stop()
+    writes0 = apiserver_writes(local)
+    started = time.monotonic()
+    operator.start()
+    await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= N), "resume pass")
+    results["restart_resume_s"] = round(time.monotonic() - started, 2)
+    await asyncio.sleep(2)
+    restart = writes_between(writes0, apiserver_writes(local))
+    results["restart_writes"] = operator_writes(restart)
+    results["restart_writes_all_clients"] = restart
+    results["rss_mib_after_restart"], results["rss_peak_mib"] = (round(x, 1) for x in operator.rss_mib())
+
+    log("single-tenant latency: apply -> Ready, 50 tenants one after another")
+    latencies = []
+    for i in range(50):
+        slug = f"single{i:02d}"
+        started = time.monotonic()
+        await client.create(Tenant.from_dict(tenant_doc(slug)))
+        await wait_until(lambda: _ready(client, slug), f"{slug} Ready", 120, poll=0.01)
+        latencies.append(time.monotonic() - started)
+    latencies.sort()
+    results["single_p50_s"] = round(statistics.median(latencies), 3)
+    results["single_p99_s"] = round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
+    operator.stop()
+    await client.close()
+    local_cluster.down(local)
+    write_results(results)
+
+
+async def _all_ready(client: AsyncClient) -> bool:
+    return await count_ready(client) >= N
+
+
+async def _ready(client: AsyncClient, slug: str) -> bool:
+    tenant = await client.get(Tenant, slug, namespace=PARTNER_NS)
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (tenant.get("status") or {}).get("conditions", []))
+
+
+async def _flags_have(client: AsyncClient, limit: int) -> bool:
+    done = 0
+    async for cm in client.list(ConfigMap, namespace="*", labels={"tenantry.dev/partner": "bench"},
+                                fields={"metadata.name": "tenantry-flags"}):
+        flags = json.loads(cm.data["flags.json"])["flags"]
+        done += flags["tables-limits"]["variants"]["plan"].get("tables") == limit
+    return done >= N
+
+
+def write_results(results: dict[str, Any]) -> None:
+    out = REPO / "bench"
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    rows = [
+        ("Bulk onboarding: apply -> all Ready", "onboarding_s", "onboarding_floor_s", "onboarding_ratio"),
+        ("Plan change -> every tenant's flags updated", "plan_change_s", "plan_change_floor_s", "plan_change_ratio"),
+    ]
+    lines = [f"# tenantry benchmark ({results['tenants']} tenants; {results['machine']}; "
+             f"Python {results['python']}; Kubernetes {results['kube']})", "",
+             "| phase | tenantry | floor (direct writes) | ratio |", "|---|---|---|---|"]
+    lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
+    lines += ["", "| measure | value |", "|---|---|"]
+    for key in ("onboarding_writes", "restart_resume_s", "restart_writes", "restart_writes_all_clients",
+                "single_p50_s", "single_p99_s", "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
+        lines.append(f"| {key} | {results[key]} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
