@@ -43,7 +43,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 PARTNER_NS, PLATFORM_NS = "partner-bench", "tenantry-system"
 Tenant = create_namespaced_resource("tenantry.dev", "v1alpha1", "Tenant", "tenants")
 FeatureSet = create_namespaced_resource("tenantry.dev", "v1alpha1", "FeatureSet", "featuresets")
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+WRITES = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}  # APPLY: server-side apply
 
 
 def log(message: str) -> None:

@@ -36,7 +36,7 @@ from tenantry.devtools import cluster as local_cluster
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM_NAMESPACE = "tenantry-system"
 RESYNC_SECONDS = 3
-WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}  # APPLY: server-side apply
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:

@@ -57,10 +57,14 @@ def test_edited_child_is_corrected(partner: Partner, cluster: ClusterHandle) -> 
 def test_unchanged_tenant_costs_zero_writes(partner: Partner, cluster: ClusterHandle,
                                             operator: OperatorProcess) -> None:
     slugs = [partner.slug(f"steady{i}") for i in range(3)]
+    at_start = cluster.apiserver_writes(OUR_RESOURCES)
     for slug in slugs:
         partner.apply(partner.tenant(slug))
     for slug in slugs:
         partner.wait_condition(slug)
+    provisioning = cluster.apiserver_writes(OUR_RESOURCES)
+    # The counter does see the operator's writes (server-side apply is counted as APPLY).
+    assert provisioning.get("APPLY configmaps/", 0) - at_start.get("APPLY configmaps/", 0) >= 3 * len(slugs)
     # Earlier tests' namespaces being emptied by the namespace controller would add DELETEs.
     wait_for(lambda: "Terminating" not in cluster.kubectl("get", "namespaces", "--no-headers").stdout,
              timeout=120, what="no namespace terminating")
