@@ -23,6 +23,9 @@ from tenantry.domain.naming import FIELD_MANAGER
 Tenant = create_namespaced_resource(GROUP, VERSION, "Tenant", "tenants")
 Branding = create_namespaced_resource(GROUP, VERSION, "Branding", "brandings")
 FeatureSet = create_namespaced_resource(GROUP, VERSION, "FeatureSet", "featuresets")
+# Kinds of other projects we write when they are installed: external-dns and cert-manager.
+DNSEndpoint = create_namespaced_resource("externaldns.k8s.io", "v1alpha1", "DNSEndpoint", "dnsendpoints")
+Certificate = create_namespaced_resource("cert-manager.io", "v1", "Certificate", "certificates")
 
 
 class AlreadyExists(Exception):
@@ -70,6 +73,23 @@ class Kube:
                 return None
             raise _refusal(error, f"reading {target.kind} {target.name}") from error
         return obj.to_dict()
+
+    async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[Manifest]:
+        """Objects of a kind in one namespace that carry all these labels."""
+        try:
+            return [obj.to_dict() async for obj in self._client.list(_resource(api_version, kind),
+                                                                      namespace=namespace, labels=labels)]
+        except ApiError as error:
+            if error.status.code == 404:  # the kind is not installed
+                return []
+            raise _refusal(error, f"listing {kind} in {namespace}") from error
+
+    async def list_all(self, api_version: str, kind: str) -> list[Manifest]:
+        """Every object of a kind in every namespace."""
+        try:
+            return [obj.to_dict() async for obj in self._client.list(_resource(api_version, kind), namespace="*")]
+        except ApiError as error:
+            raise _refusal(error, f"listing {kind}") from error
 
     async def get_many(self, targets: list[ObjectRef]) -> list[Manifest | None]:
         return list(await asyncio.gather(*(self.get(t) for t in targets)))

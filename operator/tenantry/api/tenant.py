@@ -120,6 +120,27 @@ class Usage(ApiModel):
     reported_at: str | None = Field(default=None, description="When the usage was reported (RFC 3339).")
 
 
+class DomainRecord(ApiModel):
+    """A DNS record the customer must create."""
+
+    type: str = Field(description="Record type: CNAME or TXT.")
+    name: str = Field(description="Fully qualified record name.")
+    value: str = Field(description="What the record must contain.")
+
+
+class DomainStatus(ApiModel):
+    """Verification state of one custom domain."""
+
+    name: str = Field(description="The custom domain.")
+    verified: bool = Field(description="Whether the domain is verified and routed.")
+    records: list[DomainRecord] = Field(default_factory=list, description="The records the customer must create.")
+    message: str = Field(default="", description="What is pending or wrong, and what to do.")
+    verified_at: str | None = Field(default=None, description="When the domain was first verified (RFC 3339).")
+    failing_since: str | None = Field(
+        default=None, description="Since when re-verification fails; the route is withdrawn after the grace period."
+    )
+
+
 class TenantStatus(ApiModel):
     """Observed state of a Tenant, written by the operator (usage by the platform's reporter)."""
 
@@ -136,6 +157,7 @@ class TenantStatus(ApiModel):
     )
     features: list[str] = Field(default_factory=list, description="Features enabled for this tenant.")
     branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
+    domains: list[DomainStatus] = Field(default_factory=list, description="Custom domains and what each needs.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
 
 

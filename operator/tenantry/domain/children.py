@@ -53,7 +53,8 @@ def ref(manifest: Manifest) -> ObjectRef:
     return ObjectRef(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
 
 
-def _meta(name: str, namespace: str | None, inp: TenantInput) -> dict[str, Any]:
+def owned_meta(name: str, namespace: str | None, inp: TenantInput) -> dict[str, Any]:
+    """Metadata with the labels and ownership annotation of everything a tenant owns."""
     meta: dict[str, Any] = {
         "name": name,
         "labels": naming.tenant_labels(inp.slug, inp.partner),
@@ -66,7 +67,7 @@ def _meta(name: str, namespace: str | None, inp: TenantInput) -> dict[str, Any]:
 
 def namespace_manifest(inp: TenantInput, config: OperatorConfig, orphaned: bool = False) -> Manifest:
     """The tenant namespace, restricted by Pod Security Admission, marked as ours."""
-    meta = _meta(naming.tenant_namespace(config.namespace_prefix, inp.slug), None, inp)
+    meta = owned_meta(naming.tenant_namespace(config.namespace_prefix, inp.slug), None, inp)
     meta["labels"].update({
         naming.STATE_LABEL: inp.spec.state,
         "pod-security.kubernetes.io/enforce": "restricted",
@@ -100,7 +101,7 @@ def quota_hard(resources: Resources, seats: int, workloads_allowed: bool) -> dic
 
 def _quota(ns: str, inp: TenantInput, resources: Resources) -> Manifest:
     hard = quota_hard(resources, inp.spec.plan.seats, inp.spec.state == "Active")
-    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(naming.QUOTA, ns, inp),
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": owned_meta(naming.QUOTA, ns, inp),
             "spec": {"hard": hard}}
 
 
@@ -111,7 +112,7 @@ def _limit_range(ns: str, inp: TenantInput) -> Manifest:
         "default": {"cpu": "500m", "memory": "512Mi"},
         "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
     }
-    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(naming.LIMITS, ns, inp),
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": owned_meta(naming.LIMITS, ns, inp),
             "spec": {"limits": [container]}}
 
 
@@ -127,7 +128,7 @@ def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manife
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _meta(naming.NETWORK_POLICY, ns, inp),
+        "metadata": owned_meta(naming.NETWORK_POLICY, ns, inp),
         "spec": {
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
@@ -153,14 +154,14 @@ def _admin_role(ns: str, inp: TenantInput) -> Manifest:
         "verbs": ["get", "list", "watch"],
     }
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": _meta(naming.ADMIN_ROLE, ns, inp), "rules": [workloads, guard_rails]}
+            "metadata": owned_meta(naming.ADMIN_ROLE, ns, inp), "rules": [workloads, guard_rails]}
 
 
 def _admin_binding(ns: str, inp: TenantInput) -> Manifest:
     subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin}
                 for admin in sorted(inp.spec.admins)]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": _meta(naming.ADMIN_BINDING, ns, inp),
+            "metadata": owned_meta(naming.ADMIN_BINDING, ns, inp),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": naming.ADMIN_ROLE},
             "subjects": subjects}
 
@@ -181,14 +182,14 @@ def _tenant_config(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifes
         "url": tenant_url(inp.slug, config),
         "domains": ",".join(spec.domains),
     }
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(naming.TENANT_CONFIG, ns, inp),
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": owned_meta(naming.TENANT_CONFIG, ns, inp),
             "data": data}
 
 
 def _json_config(name: str, ns: str, inp: TenantInput, key: str, document: Any) -> Manifest:
     # Sorted keys: the same document always serialises the same, so unchanged means no write.
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2)
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, ns, inp), "data": {key: text}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": owned_meta(name, ns, inp), "data": {key: text}}
 
 
 def _plan_objects(ns: str, inp: TenantInput, config: OperatorConfig
@@ -217,7 +218,7 @@ def _plan_objects(ns: str, inp: TenantInput, config: OperatorConfig
 
 def _branding(ns: str, inp: TenantInput) -> Manifest:
     assert inp.branding is not None
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(naming.BRANDING_CONFIG, ns, inp),
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": owned_meta(naming.BRANDING_CONFIG, ns, inp),
             "data": branding_data(inp.branding)}
 
 

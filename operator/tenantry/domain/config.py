@@ -28,6 +28,19 @@ class OperatorConfig:
     )
     namespace_prefix: str = "tenant-"
     default_resources: Resources = field(default_factory=_default_resources)
+    # DNS: "none" (not managed), "rfc2136" (update a zone directly) or "externaldns" (DNSEndpoints).
+    dns_provider: str = "none"
+    dns_target: str = ""  # what <slug>.<platform domain> points at (IP -> A, name -> CNAME)
+    dns_ttl: int = 300
+    dns_owner_id: str = "tenantry"
+    domain_grace_seconds: float = 86400.0
+    route_service: str = "frontend"  # the Service in the tenant namespace that custom domains route to
+    route_port: int = 80
+    cert_issuer: str = "letsencrypt"  # the cert-manager ClusterIssuer for custom-domain certificates
+
+    @property
+    def entry_point(self) -> str:
+        return self.dns_target or f"ingress.{self.platform_domain}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorConfig:
@@ -39,7 +52,24 @@ class OperatorConfig:
             kwargs["platform_domain"] = env["TENANTRY_PLATFORM_DOMAIN"]
         if "TENANTRY_INGRESS_NAMESPACE_LABELS" in env:
             kwargs["ingress_namespace_labels"] = parse_labels(env["TENANTRY_INGRESS_NAMESPACE_LABELS"])
+        for key, name, kind in _SIMPLE_SETTINGS:
+            if key in env:
+                kwargs[name] = kind(env[key])
+        if kwargs.get("dns_provider", "none") not in ("none", "rfc2136", "externaldns"):
+            raise ValueError(f"TENANTRY_DNS_PROVIDER={kwargs['dns_provider']!r}: use none, rfc2136 or externaldns")
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+_SIMPLE_SETTINGS = (
+    ("TENANTRY_DNS_PROVIDER", "dns_provider", str),
+    ("TENANTRY_DNS_TARGET", "dns_target", str),
+    ("TENANTRY_DNS_TTL", "dns_ttl", int),
+    ("TENANTRY_DNS_OWNER_ID", "dns_owner_id", str),
+    ("TENANTRY_DOMAIN_GRACE_SECONDS", "domain_grace_seconds", float),
+    ("TENANTRY_ROUTE_SERVICE", "route_service", str),
+    ("TENANTRY_ROUTE_PORT", "route_port", int),
+    ("TENANTRY_CERT_ISSUER", "cert_issuer", str),
+)
 
 
 def parse_labels(text: str) -> dict[str, str]:

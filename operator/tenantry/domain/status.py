@@ -11,6 +11,9 @@ READY = "Ready"
 NAMESPACE_READY = "NamespaceReady"
 FEATURES_READY = "FeaturesReady"
 BRANDING_READY = "BrandingReady"
+DNS_READY = "DNSReady"
+# Informational: a custom domain waits for the customer's DNS; the tenant itself is served anyway.
+DOMAINS_VERIFIED = "DomainsVerified"
 # A warning, not a failure: it never makes a tenant un-Ready.
 BRANDING_CONTRAST = "BrandingContrast"
 

@@ -25,18 +25,29 @@ from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import (
     BRANDING_CONTRAST,
     BRANDING_READY,
+    DNS_READY,
     FEATURES_READY,
     NAMESPACE_READY,
     Verdict,
 )
+from tenantry.handlers import dnsflow
+from tenantry.handlers.writer import Writer
 
 
 @dataclass(frozen=True)
-class Catalogue:
-    """The FeatureSets and Brandings the operator knows (kept in memory by kopf indexes)."""
+class Lookups:
+    """Where to find FeatureSets and Brandings by (namespace, name)."""
 
     feature_sets: SpecLookup
     brandings: SpecLookup
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a reconcile pass talks to."""
+
+    kube: Kube
+    dns: dnsflow.DnsServices
 
 
 @dataclass(frozen=True)
@@ -66,20 +77,7 @@ def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:
     return ObjectRef("v1", "Namespace", naming.tenant_namespace(config.namespace_prefix, slug))
 
 
-class _Writer:
-    """Counts the writes of one pass."""
-
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-        self.count = 0
-
-    async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
-        if live is None or not covers(live, manifest):
-            self.count += 1
-            await self.kube.apply(manifest)
-
-
-async def _claim_namespace(writer: _Writer, desired: DesiredState, inp: TenantInput
+async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInput
                            ) -> tuple[Claim, Mapping[str, Any] | None]:
     live = await writer.kube.get(ref(desired.namespace))
     held = lifecycle.claim(live, inp.partner_namespace, inp.slug)
@@ -104,7 +102,7 @@ def _conflict(held: Claim, slug: str, namespace: str) -> Verdict:
                    "alone: choose another metadata.name or ask the platform team to remove it")
 
 
-async def _provision(writer: _Writer, inp: TenantInput, config: OperatorConfig) -> Verdict:
+async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -> Verdict:
     desired = desired_state(inp, config)
     ns_name = desired.namespace["metadata"]["name"]
     held, live_ns = await _claim_namespace(writer, desired, inp)
@@ -130,9 +128,7 @@ async def _provision(writer: _Writer, inp: TenantInput, config: OperatorConfig) 
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in
                            zip(ensure, lives[len(children):], strict=False) if live is None))
     for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
-        if live is not None and naming.is_managed(live["metadata"].get("labels")):
-            writer.count += 1
-            await writer.kube.delete(target)
+        await writer.delete_if_ours(target, live)
     return Verdict(NAMESPACE_READY, "True", "Provisioned",
                    f"namespace {ns_name} with quota, limits, network isolation and admin access")
 
@@ -147,7 +143,7 @@ class _Resolved:
     warnings: tuple[Verdict, ...]
 
 
-def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Catalogue, config: OperatorConfig
+def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, config: OperatorConfig
              ) -> _Resolved:
     plan = resolve_plan(spec.plan.feature_set, catalogue.feature_sets, partner_namespace,
                         config.platform_namespace)
@@ -173,11 +169,11 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Catalogue, con
                      None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings))
 
 
-_UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY)
+_UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY, DNS_READY)
 
 
-async def _verdicts(writer: _Writer, body: Mapping[str, Any], catalogue: Catalogue, config: OperatorConfig
-                    ) -> tuple[list[Verdict], list[Verdict], dict[str, Any]]:
+async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
+                    services: dnsflow.DnsServices) -> tuple[list[Verdict], list[Verdict], dict[str, Any]]:
     """(aspects that make Ready, warnings, status fields) of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
@@ -195,26 +191,40 @@ async def _verdicts(writer: _Writer, body: Mapping[str, Any], catalogue: Catalog
                  *(Verdict(t, "Unknown", "InvalidSpec", why) for t in _UNKNOWN_ASPECTS)], [], {"partner": partner})
     resolved = _resolve(spec, partner_namespace, catalogue, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding)
+    fields: dict[str, Any] = {"partner": partner}
+    warnings = list(resolved.warnings)
+    ns_name = naming.tenant_namespace(config.namespace_prefix, slug)
     try:
         namespace = await _provision(writer, inp, config)
+        dns_verdict = Verdict(DNS_READY, "Unknown", namespace.reason, "waiting for the namespace")
+        if namespace.ok:
+            dns_verdict = await dnsflow.platform_records(writer, services, inp, config, ns_name)
+        if namespace.ok and namespace.reason != "Offboarded":
+            domains = await dnsflow.custom_domains(writer, services, inp, config,
+                                                   (body.get("status") or {}).get("domains", []))
+            await dnsflow.routes(writer, services, inp, config, ns_name,
+                                 domains.verified if spec.state != "Cancelled" else [])
+            warnings.append(domains.verdict)
+            fields["domains"] = domains.entries
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
-    fields: dict[str, Any] = {"partner": partner}
+        dns_verdict = Verdict(DNS_READY, "Unknown", error.reason, str(error))
     if namespace.ok:
-        fields["namespace"] = naming.tenant_namespace(config.namespace_prefix, slug)
+        fields["namespace"] = ns_name
         fields["url"] = tenant_url(slug, config) if spec.state == "Active" else None
     if resolved.plan is not None:
         fields["plan"] = " <- ".join(resolved.plan.chain)
         fields["features"] = [k for k, f in effective_features(resolved.plan, spec).items() if f.enabled]
     if resolved.branding is not None:
         fields["branding"] = resolved.branding.source
-    return [namespace, *resolved.verdicts], list(resolved.warnings), fields
+    return [namespace, *resolved.verdicts, dns_verdict], warnings, fields
 
 
-async def reconcile(kube: Kube, config: OperatorConfig, catalogue: Catalogue, body: Mapping[str, Any]
+async def reconcile(services: Services, config: OperatorConfig, catalogue: Lookups, body: Mapping[str, Any]
                     ) -> Outcome:
     """Bring one tenant to its desired state and report it in its status."""
-    writer = _Writer(kube)
+    kube = services.kube
+    writer = Writer(kube)
     meta = body["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     if naming.FINALIZER not in finalizers:
@@ -223,7 +233,7 @@ async def reconcile(kube: Kube, config: OperatorConfig, catalogue: Catalogue, bo
     generation = meta.get("generation", 0)
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    aspects, warnings, fields = await _verdicts(writer, body, catalogue, config)
+    aspects, warnings, fields = await _verdicts(writer, body, catalogue, config, services.dns)
     state = (body.get("spec") or {}).get("state", "Active")
     ready = status.ready_verdict(aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active")
     new_status = {
@@ -244,13 +254,17 @@ async def reconcile(kube: Kube, config: OperatorConfig, catalogue: Catalogue, bo
                    tuple(warnings))
 
 
-async def finalize(kube: Kube, config: OperatorConfig, body: Mapping[str, Any]) -> str:
-    """On deletion: Retain keeps the namespace (labelled orphaned), Delete removes it.
+async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:
+    """On deletion: DNS records and domain claims go, whatever the policy; Retain keeps the
+    namespace (labelled orphaned), Delete removes it.
 
     Only a namespace this tenant holds is touched; what another tenant holds is never deleted.
     """
+    kube = services.kube
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
+    await dnsflow.remove_records(services.dns, config, partner_namespace, slug)
+    await dnsflow.release_all(Writer(kube), config, partner_namespace, slug)
     target = _namespace_ref(config, slug)
     live = await kube.get(target)
     if lifecycle.claim(live, partner_namespace, slug) is not Claim.OURS:

@@ -19,19 +19,22 @@ from typing import Any
 import kopf
 import prometheus_client
 
+from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
 from tenantry.adapters.kube import Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
-from tenantry.domain.branding import branding_name
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import dependents
 from tenantry.handlers import reconcile as passes
+from tenantry.handlers.catalogue import Catalogue
+from tenantry.handlers.dnsflow import DnsServices
 from tenantry.metrics.operator import PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
 PROPAGATION_CONCURRENCY = int(os.environ.get("TENANTRY_PROPAGATION_CONCURRENCY", "32"))
+DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
 CHILD_KINDS = (("", "v1", "namespaces"), ("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
                ("", "v1", "configmaps"), ("networking.k8s.io", "v1", "networkpolicies"),
                ("rbac.authorization.k8s.io", "v1", "roles"),
@@ -56,47 +59,44 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
     memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
     memo.config = OperatorConfig.from_env(os.environ)
-    memo.kube = Kube.from_environment()
+    memo.services = passes.Services(Kube.from_environment(), _dns_services(memo.config))
+    memo.kube = memo.services.kube
+    # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
+    # report its plan missing (and write that) for a moment after every restart.
+    memo.catalogue = Catalogue()
+    for kind in ("FeatureSet", "Branding"):
+        for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
+            memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj.get("spec") or {})
     if METRICS_PORT:
         prometheus_client.start_http_server(METRICS_PORT)
         logger.info("metrics on :%d/metrics", METRICS_PORT)
 
 
-# In-memory views kept current by kopf from its watches: plans and brandings by (namespace,
-# name), and tenants by the plan and branding names they ask for.
-@kopf.index(GROUP, VERSION, "featuresets")
-def feature_sets(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[TenantKey, Any]:
-    return {(namespace, name): dict(spec)}
+def _host_port(text: str, default_port: int = 53) -> tuple[str, int]:
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", str(default_port))
+    return host, int(port)
 
 
-@kopf.index(GROUP, VERSION, "brandings")
-def brandings(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[TenantKey, Any]:
-    return {(namespace, name): dict(spec)}
+def _dns_services(config: OperatorConfig) -> DnsServices:
+    """The zone and resolver from TENANTRY_RFC2136_* and TENANTRY_RESOLVER."""
+    env = os.environ
+    resolver = Resolver([_host_port(env["TENANTRY_RESOLVER"])] if env.get("TENANTRY_RESOLVER") else None)
+    zone = None
+    if config.dns_provider == "rfc2136":
+        missing = [k for k in ("TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET")
+                   if not env.get(k)]
+        if missing:
+            raise kopf.PermanentError(f"TENANTRY_DNS_PROVIDER=rfc2136 needs {', '.join(missing)}")
+        host, port = _host_port(env["TENANTRY_RFC2136_SERVER"])
+        zone = Rfc2136Zone(host, port, env.get("TENANTRY_RFC2136_ZONE", config.platform_domain),
+                           env["TENANTRY_RFC2136_TSIG_NAME"], env["TENANTRY_RFC2136_TSIG_SECRET"],
+                           env.get("TENANTRY_RFC2136_TSIG_ALGORITHM", "hmac-sha256"))
+    return DnsServices(resolver, zone,
+                       recheck_seconds=float(env.get("TENANTRY_DOMAIN_RECHECK_SECONDS", "3600")),
+                       first_retry_seconds=float(env.get("TENANTRY_DOMAIN_RETRY_SECONDS", "10")))
 
 
-@kopf.index(GROUP, VERSION, "tenants")
-def tenants_by_plan(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str | None, TenantKey]:
-    return {(spec.get("plan") or {}).get("featureSet"): (namespace, name)}
-
-
-@kopf.index(GROUP, VERSION, "tenants")
-def tenants_by_branding(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, TenantKey]:
-    return {branding_name(spec.get("branding")): (namespace, name)}
-
-
-def _first(index: kopf.Index, key: Any) -> Any:
-    store = index.get(key)
-    return next(iter(store), None) if store is not None else None
-
-
-def _catalogue(indexes: Mapping[str, Any]) -> passes.Catalogue:
-    plans, looks = indexes["feature_sets"], indexes["brandings"]
-    return passes.Catalogue(feature_sets=lambda ns, name: _first(plans, (ns, name)),
-                            brandings=lambda ns, name: _first(looks, (ns, name)))
-
-
-async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | Any,
-                     indexes: Mapping[str, Any]) -> None:
+async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | Any) -> None:
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock, memo.gate:
         started = time.monotonic()
@@ -105,7 +105,8 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
         if body is None or body["metadata"].get("deletionTimestamp"):
             return  # gone, or the finalizer's business
         try:
-            outcome = await passes.reconcile(memo.kube, memo.config, _catalogue(indexes), body)
+            catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding())
+            outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Exception:
             RECONCILES.labels("Tenant", "error").inc()
             raise
@@ -119,45 +120,55 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
 
 
-async def _reconcile_many(keys: Iterable[TenantKey], memo: kopf.Memo, logger: logging.Logger,
-                          indexes: Mapping[str, Any]) -> None:
+async def _reconcile_many(keys: Iterable[TenantKey], memo: kopf.Memo, logger: logging.Logger) -> None:
     """Reconcile several tenants, a bounded number at a time; one failure does not stop the rest."""
     gate = asyncio.Semaphore(PROPAGATION_CONCURRENCY)
 
     async def one(key: TenantKey) -> None:
         async with gate:
             try:
-                await _reconcile(key, memo, logger, indexes)
+                await _reconcile(key, memo, logger)
             except Exception as error:  # noqa: BLE001  (reported, retried by the resync)
                 logger.error("tenant %s/%s: reconcile failed: %s", *key, error)
 
     await asyncio.gather(*(one(key) for key in sorted(set(keys))))
 
 
-def _indexes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: kwargs[name] for name in ("feature_sets", "brandings")}
-
-
 @kopf.on.event(GROUP, VERSION, "tenants")
-async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, memo: kopf.Memo,
+async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
                        logger: logging.Logger, **kwargs: Any) -> None:
     if event.get("type") == "DELETED":
         _locks.pop((namespace, name), None)
+        memo.catalogue.track_tenant((namespace, name), None)
         return
-    await _reconcile((namespace, name), memo, logger, _indexes(kwargs))
+    memo.catalogue.track_tenant((namespace, name), spec)
+    await _reconcile((namespace, name), memo, logger)
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, sharp=False)
 async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger,
                         **kwargs: Any) -> None:
-    await _reconcile((namespace, name), memo, logger, _indexes(kwargs))
+    await _reconcile((namespace, name), memo, logger)
+
+
+def _needs_dns_attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    """Custom domains to (re-)verify, or DNS that failed: worth a look more often than the resync."""
+    failing = any(c.get("type") == "DNSReady" and c.get("status") != "True" for c in status.get("conditions", []))
+    return bool(spec.get("domains")) or failing
+
+
+@kopf.timer(GROUP, VERSION, "tenants", interval=DNS_CHECK_SECONDS, initial_delay=DNS_CHECK_SECONDS, sharp=False,
+            when=_needs_dns_attention)
+async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger,
+                           **kwargs: Any) -> None:
+    await _reconcile((namespace, name), memo, logger)
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
 async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     try:
-        message = await passes.finalize(memo.kube, memo.config, body)
-    except KubeError as error:
+        message = await passes.finalize(memo.services, memo.config, body)
+    except (KubeError, DnsError) as error:
         raise kopf.TemporaryError(str(error), delay=10) from error
     logger.info("tenant %s/%s deleted: %s", body.meta.namespace, body.meta.name, message)
 
@@ -168,30 +179,35 @@ def _users(namespace: str, keys: Iterable[TenantKey], config: OperatorConfig) ->
     return {key for key in keys if namespace == config.platform_namespace or key[0] == namespace}
 
 
+def _remember(kind: str, event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
+              memo: kopf.Memo) -> bool:
+    """Keep the catalogue current; whether the event is a change (not the initial listing)."""
+    memo.catalogue.put(kind, (namespace, name), None if event.get("type") == "DELETED" else spec)
+    return event.get("type") is not None
+
+
 @kopf.on.event(GROUP, VERSION, "featuresets")
-async def feature_set_changed(event: Mapping[str, Any], namespace: str, name: str, memo: kopf.Memo,
-                              logger: logging.Logger, **kwargs: Any) -> None:
-    if event.get("type") is None:
+async def feature_set_changed(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
+                              memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
+    if not _remember("FeatureSet", event, namespace, name, spec, memo):
         return  # initial listing: the Tenants' own listing reconciles everything anyway
-    plans = {key[1]: spec for key, store in kwargs["feature_sets"].items() for spec in store}
-    names = dependents(name, plans)
-    by_plan = kwargs["tenants_by_plan"]
-    keys = _users(namespace, (key for plan in names for key in by_plan.get(plan, ())), memo.config)
+    names = dependents(name, memo.catalogue.plans_by_name())
+    keys = _users(namespace, memo.catalogue.tenants_on_plans(names), memo.config)
     PROPAGATIONS.labels("FeatureSet").inc()
     logger.info("FeatureSet %s/%s changed: re-rendering %d tenant(s) on %s", namespace, name, len(keys),
                 ", ".join(sorted(names)))
-    await _reconcile_many(keys, memo, logger, _indexes(kwargs))
+    await _reconcile_many(keys, memo, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "brandings")
-async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, memo: kopf.Memo,
-                           logger: logging.Logger, **kwargs: Any) -> None:
-    if event.get("type") is None:
+async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
+                           memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
+    if not _remember("Branding", event, namespace, name, spec, memo):
         return
-    keys = _users(namespace, kwargs["tenants_by_branding"].get(name, ()), memo.config)
+    keys = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config)
     PROPAGATIONS.labels("Branding").inc()
     logger.info("Branding %s/%s changed: re-rendering %d tenant(s)", namespace, name, len(keys))
-    await _reconcile_many(keys, memo, logger, _indexes(kwargs))
+    await _reconcile_many(keys, memo, logger)
 
 
 def _written_by_someone_else(body: Mapping[str, Any]) -> bool:
@@ -219,7 +235,7 @@ async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.M
     if owner is not None:
         logger.info("%s %s of tenant %s/%s changed by someone else: reconciling", body.get("kind"),
                     body.metadata.name, *owner)
-        await _reconcile(owner, memo, logger, _indexes(kwargs))
+        await _reconcile(owner, memo, logger)
 
 
 for _group, _version, _plural in CHILD_KINDS:

@@ -1,0 +1,58 @@
+"""What the operator keeps in memory: FeatureSets, Brandings, and which tenants use which.
+
+Why not kopf indexes: kopf holds every handler back until each indexed object has been indexed,
+and its readiness check wakes every waiting worker for every object, which grows with the square
+of the objects; at 1,000 tenants the start took minutes. Here the plans and brandings are listed
+once at start-up (before any tenant is reconciled) and then kept current from their watch events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantry.domain.branding import branding_name
+from tenantry.domain.features import SpecLookup
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class Catalogue:
+    """FeatureSets and Brandings by (namespace, name); tenants by the plan and branding they ask for."""
+
+    feature_sets: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    brandings: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    _uses: dict[Key, tuple[str | None, str]] = field(default_factory=dict)
+
+    def feature_set(self) -> SpecLookup:
+        return lambda namespace, name: self.feature_sets.get((namespace, name))
+
+    def branding(self) -> SpecLookup:
+        return lambda namespace, name: self.brandings.get((namespace, name))
+
+    def put(self, kind: str, key: Key, spec: Mapping[str, Any] | None) -> None:
+        """Remember (or with None, forget) a FeatureSet or Branding."""
+        store = self.feature_sets if kind == "FeatureSet" else self.brandings
+        if spec is None:
+            store.pop(key, None)
+        else:
+            store[key] = dict(spec)
+
+    def track_tenant(self, key: Key, spec: Mapping[str, Any] | None) -> None:
+        """Remember which plan and branding a tenant asks for (None: the tenant is gone)."""
+        if spec is None:
+            self._uses.pop(key, None)
+        else:
+            self._uses[key] = ((spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding")))
+
+    def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
+        wanted = set(names)
+        return {key for key, (plan, _) in self._uses.items() if plan in wanted}
+
+    def tenants_with_branding(self, name: str) -> set[Key]:
+        return {key for key, (_, look) in self._uses.items() if look == name}
+
+    def plans_by_name(self) -> dict[str, Mapping[str, Any]]:
+        return {name: spec for (_, name), spec in self.feature_sets.items()}

@@ -1,0 +1,248 @@
+"""DNS and custom domains of one tenant: publish its records, claim and verify its domains, route them.
+
+I/O orchestration only; what to publish, whom a name belongs to and what a check means are
+decided in tenantry.domain.dns.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from publicsuffixlist import PublicSuffixList
+
+from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
+from tenantry.adapters.kube import AlreadyExists
+from tenantry.domain import dns, naming
+from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
+from tenantry.domain.config import OperatorConfig
+from tenantry.domain.status import DNS_READY, DOMAINS_VERIFIED, Verdict
+from tenantry.handlers.writer import Writer
+
+_PSL = PublicSuffixList()
+TenantKey = tuple[str, str]
+
+
+@dataclass
+class DnsServices:
+    """The DNS side of the operator: the zone (rfc2136), a resolver, and when to check domains next."""
+
+    resolver: Resolver
+    zone: Rfc2136Zone | None = None
+    recheck_seconds: float = 3600.0  # verified domains
+    first_retry_seconds: float = 10.0  # pending domains: doubling up to recheck_seconds
+    next_check: dict[tuple[TenantKey, str], tuple[float, float]] = field(default_factory=dict)
+    certificates_installed: bool | None = None
+
+    def due(self, key: tuple[TenantKey, str]) -> bool:
+        return time.monotonic() >= self.next_check.get(key, (0.0, 0.0))[0]
+
+    def checked(self, key: tuple[TenantKey, str], verified: bool) -> None:
+        delay = self.recheck_seconds if verified else min(
+            self.recheck_seconds, max(self.first_retry_seconds, 2 * self.next_check.get(key, (0, 0))[1]))
+        self.next_check[key] = (time.monotonic() + delay, delay)
+
+
+def _tenant_key(inp: TenantInput) -> str:
+    return naming.owner_key(inp.partner_namespace, inp.slug)
+
+
+async def platform_records(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
+                           namespace: str) -> Verdict:
+    """`<slug>.<platform domain>`: published while the tenant exists and is not cancelled."""
+    host = dns.platform_host(inp.slug, config.platform_domain)
+    records = [] if inp.spec.state == "Cancelled" else dns.platform_records(
+        inp.slug, config.platform_domain, config.entry_point, config.dns_ttl)
+    if config.dns_provider == "none":
+        return Verdict(DNS_READY, "True", "NotManaged", "DNS is not managed by tenantry (TENANTRY_DNS_PROVIDER)")
+    if config.dns_provider == "externaldns":
+        endpoint = dns.dns_endpoint_manifest(lambda n, ns: owned_meta(n, ns, inp), namespace,
+                                             dns.with_owner_marks(records, config.dns_owner_id, _tenant_key(inp)))
+        target = ref(endpoint)
+        live = await writer.kube.get(target)
+        if records:
+            await writer.apply_if_needed(endpoint, live)
+            return Verdict(DNS_READY, "True", "Published", f"{host} handed to external-dns (DNSEndpoint "
+                           f"{dns.DNS_ENDPOINT})")
+        await writer.delete_if_ours(target, live)
+        return Verdict(DNS_READY, "True", "Withdrawn", f"{host} withdrawn (tenant cancelled)")
+    return await _zone_records(writer, services, inp, config, records, host)
+
+
+async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
+                        records: list[dns.Record], host: str) -> Verdict:
+    assert services.zone is not None
+    try:
+        live = await services.zone.read([host, dns.OWNER_PREFIX + host])
+        plan = dns.plan_changes(records, live, config.dns_owner_id, _tenant_key(inp), previously_ours=[host])
+        if plan.upserts or plan.deletes:
+            writer.count += 1
+            await services.zone.change(plan.upserts, plan.deletes)
+    except DnsError as error:
+        return Verdict(DNS_READY, "False", error.reason, f"{error}; retrying with backoff")
+    if plan.conflicts:
+        return Verdict(DNS_READY, "False", "DNSConflict",
+                       f"{', '.join(plan.conflicts)} already has records that tenantry does not own (no "
+                       f"{dns.OWNER_PREFIX}<name> TXT mark); they are left alone: remove them or choose "
+                       "another tenant name")
+    if not records:
+        return Verdict(DNS_READY, "True", "Withdrawn", f"{host} withdrawn (tenant cancelled)")
+    return Verdict(DNS_READY, "True", "Published", f"{host} -> {config.entry_point}")
+
+
+async def remove_records(services: DnsServices, config: OperatorConfig, partner_namespace: str, slug: str) -> None:
+    """On deletion, whatever the policy: our records go, anyone else's stay."""
+    if config.dns_provider != "rfc2136" or services.zone is None:
+        return  # the DNSEndpoint lives in the tenant namespace and goes with it or stays orphaned
+    host = dns.platform_host(slug, config.platform_domain)
+    live = await services.zone.read([host, dns.OWNER_PREFIX + host])
+    plan = dns.plan_changes([], live, config.dns_owner_id, naming.owner_key(partner_namespace, slug),
+                            previously_ours=[host])
+    if plan.deletes:
+        await services.zone.change((), plan.deletes)
+
+
+def _claim_ref(config: OperatorConfig, domain: str) -> ObjectRef:
+    return ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace)
+
+
+async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str) -> str | None:
+    """The challenge token of our claim on a domain, or None when another tenant holds it."""
+    target = _claim_ref(config, domain)
+    live = await writer.kube.get(target)
+    if live is None:
+        meta = owned_meta(target.name, config.platform_namespace, inp)
+        meta["annotations"]["tenantry.dev/domain"] = domain
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+                  "stringData": {"token": "tenantry-" + secrets.token_urlsafe(24)}}
+        try:
+            # Create, not apply: of two tenants claiming one domain at once, exactly one wins.
+            writer.count += 1
+            await writer.kube.create(secret)
+        except AlreadyExists:
+            pass
+        live = await writer.kube.get(target)
+    if live is None or live["metadata"].get("annotations", {}).get(naming.OWNER_ANNOTATION) != _tenant_key(inp):
+        return None
+    return base64.b64decode(live["data"]["token"]).decode()
+
+
+async def _check(services: DnsServices, domain: str, host: str, token: str) -> dns.DomainCheck:
+    cnames = await services.resolver.lookup(domain, "CNAME")
+    txts = await services.resolver.lookup(dns.CHALLENGE_PREFIX + domain, "TXT")
+    return dns.DomainCheck(cname_ok=host in cnames, txt_ok=token in txts)
+
+
+@dataclass(frozen=True)
+class DomainsOutcome:
+    verdict: Verdict
+    entries: list[dict[str, Any]]
+    verified: list[str]
+
+
+async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
+                         previous: list[Mapping[str, Any]]) -> DomainsOutcome:
+    """Claim, verify and re-verify every custom domain; release the ones no longer listed."""
+    host = dns.platform_host(inp.slug, config.platform_domain)
+    before = {e.get("name"): e for e in previous}
+    entries: list[dict[str, Any]] = []
+    problems: list[str] = []
+    now = datetime.datetime.now(datetime.UTC)
+    key: TenantKey = (inp.partner_namespace, inp.slug)
+    for domain in inp.spec.domains:
+        problem = dns.domain_problem(domain, config.platform_domain, _PSL.publicsuffix(domain),
+                                     _PSL.is_public(domain))
+        if problem:
+            entries.append({"name": domain, "verified": False, "records": [], "message": problem})
+            problems.append(f"{domain}: invalid")
+            continue
+        token = await _claim(writer, config, inp, domain)
+        if token is None:
+            entries.append({"name": domain, "verified": False, "records": [],
+                            "message": f"{domain} is already claimed by another tenant of this platform; a domain "
+                                       "can belong to one tenant only"})
+            problems.append(f"{domain}: claimed elsewhere")
+            continue
+        old = before.get(domain)
+        if old is not None and old.get("records") and not services.due((key, domain)):
+            entries.append(dict(old))  # not due for a check yet: keep what we know
+        else:
+            try:
+                check = await _check(services, domain, host, token)
+            except DnsError as error:
+                kept = dict(old) if old else {"name": domain, "verified": False,
+                                              "records": list(dns.instructions(domain, host, token))}
+                kept["message"] = f"could not check: {error}"
+                entries.append(kept)
+                services.checked((key, domain), verified=False)
+                problems.append(f"{domain}: check failed")
+                continue
+            state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
+            services.checked((key, domain), state.verified)
+            entries.append(state.as_status())
+        if not entries[-1]["verified"]:
+            problems.append(f"{domain}: pending")
+    await _release_unlisted(writer, config, inp)
+    verified = [e["name"] for e in entries if e["verified"]]
+    if not inp.spec.domains:
+        verdict = Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
+    elif problems:
+        reason = "DomainConflict" if any("elsewhere" in p for p in problems) else (
+            "InvalidDomain" if any("invalid" in p for p in problems) else "DomainsPending")
+        verdict = Verdict(DOMAINS_VERIFIED, "False", reason,
+                          "; ".join(problems) + ": see status.domains for the records to create")
+    else:
+        verdict = Verdict(DOMAINS_VERIFIED, "True", "Verified", f"{len(verified)} custom domain(s) verified")
+    return DomainsOutcome(verdict, entries, verified)
+
+
+async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
+    claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
+                                    {naming.TENANT_LABEL: inp.slug, naming.MANAGED_BY: naming.OPERATOR})
+    for claim in claims:
+        annotations = claim["metadata"].get("annotations") or {}
+        if annotations.get(naming.OWNER_ANNOTATION) == _tenant_key(inp) and \
+                annotations.get("tenantry.dev/domain") not in inp.spec.domains:
+            await writer.delete_if_ours(ObjectRef("v1", "Secret", claim["metadata"]["name"],
+                                                  config.platform_namespace), claim)
+
+
+async def release_all(writer: Writer, config: OperatorConfig, partner_namespace: str, slug: str) -> None:
+    """On deletion: every domain claim of the tenant is given up."""
+    claims = await writer.kube.list("v1", "Secret", config.platform_namespace, {naming.TENANT_LABEL: slug})
+    for claim in claims:
+        if (claim["metadata"].get("annotations") or {}).get(naming.OWNER_ANNOTATION) == \
+                naming.owner_key(partner_namespace, slug):
+            await writer.delete_if_ours(ObjectRef("v1", "Secret", claim["metadata"]["name"],
+                                                  config.platform_namespace), claim)
+
+
+async def routes(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, namespace: str,
+                 verified: list[str]) -> None:
+    """Ingress (and Certificates, with cert-manager) for verified domains only; never before."""
+    if services.certificates_installed is None or (verified and not services.certificates_installed):
+        crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                              "certificates.cert-manager.io"))
+        services.certificates_installed = crd is not None
+    wanted = dns.route_manifests(lambda n, ns: owned_meta(n, ns, inp), namespace, verified, config.route_service,
+                                 config.route_port, config.cert_issuer, bool(services.certificates_installed))
+    ingress_ref = ObjectRef("networking.k8s.io/v1", "Ingress", dns.ROUTE_INGRESS, namespace)
+    live_ingress = await writer.kube.get(ingress_ref)
+    wanted_names = {m["metadata"]["name"] for m in wanted}
+    for manifest in wanted:
+        live = live_ingress if manifest["kind"] == "Ingress" else await writer.kube.get(ref(manifest))
+        await writer.apply_if_needed(manifest, live)
+    if dns.ROUTE_INGRESS not in wanted_names:
+        await writer.delete_if_ours(ingress_ref, live_ingress)
+    if services.certificates_installed:
+        for cert in await writer.kube.list("cert-manager.io/v1", "Certificate", namespace,
+                                           {dns.ROUTE_LABEL: "certificate"}):
+            if cert["metadata"]["name"] not in wanted_names:
+                await writer.delete_if_ours(ObjectRef("cert-manager.io/v1", "Certificate",
+                                                      cert["metadata"]["name"], namespace), cert)
+

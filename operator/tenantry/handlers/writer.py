@@ -1,0 +1,29 @@
+"""Writes of one reconcile pass: only when the live object differs, and counted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tenantry.adapters.kube import Kube
+from tenantry.domain.children import ObjectRef
+from tenantry.domain.drift import covers
+from tenantry.domain.naming import is_managed
+
+
+class Writer:
+    """The kube adapter plus a count of the write requests made through it."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self.count = 0
+
+    async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
+        if live is None or not covers(live, manifest):
+            self.count += 1
+            await self.kube.apply(manifest)
+
+    async def delete_if_ours(self, target: ObjectRef, live: Mapping[str, Any] | None) -> None:
+        if live is not None and is_managed(live["metadata"].get("labels")):
+            self.count += 1
+            await self.kube.delete(target)
