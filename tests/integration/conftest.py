@@ -141,13 +141,20 @@ class OperatorProcess:
     log_path: Path
     metrics_port: int = field(default_factory=_free_port)
     process: subprocess.Popen | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def restart_with(self, extra_env: dict[str, str]) -> None:
+        """Run with other settings from now on (e.g. a DNS provider), until the next restart_with."""
+        self.stop()
+        self.extra_env = dict(extra_env)
+        self.start()
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
+        env = {**os.environ, **self.extra_env, "KUBECONFIG": str(self.kubeconfig),
                "TENANTRY_PLATFORM_NAMESPACE": PLATFORM_NAMESPACE,
                "TENANTRY_PLATFORM_DOMAIN": "platform.test",
                "TENANTRY_RESYNC_SECONDS": str(RESYNC_SECONDS),
-               "TENANTRY_METRICS_PORT": str(self.metrics_port)}
+               "TENANTRY_METRICS_PORT": str(self.metrics_port), **self.extra_env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env, stdout=log,
                                         stderr=subprocess.STDOUT)

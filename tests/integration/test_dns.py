@@ -1,0 +1,253 @@
+"""DNS records and verified custom domains, against a real BIND 9 and the real control plane.
+
+The operator runs with TENANTRY_DNS_PROVIDER=rfc2136 against a BIND started here on a loopback
+port (authoritative for the platform zone and the customers' zones, TSIG-signed updates), and
+verifies custom domains through that same BIND as its resolver.
+
+Tested here:
+- a tenant's record and its owner mark are published; cancelling and deleting withdraw them
+- a foreign record at a tenant's name is left alone and reported (DNSConflict)
+- a wrong TSIG key is reported (TSIGRejected) and recovers with the right one
+- a BIND outage: DNSReady=False while everything else is served; converges when BIND returns
+- custom domain pending -> verified -> Ingress + Certificate; CNAME removed -> grace -> withdrawn
+- a domain claimed by a tenant of another partner is refused without naming the holder
+- the external-dns provider writes a DNSEndpoint
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.bind import KEY_NAME, Bind
+from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+
+pytestmark = pytest.mark.integration
+
+ZONE = "platform.test"
+CUSTOMER_ZONES = ("mustermann.de", "kunde-beispiel.de")
+GRACE_SECONDS = 4
+
+EXTRA_CRDS = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: certificates.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {kind: Certificate, plural: certificates, singular: certificate, listKind: CertificateList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: dnsendpoints.externaldns.k8s.io
+  # As external-dns's own CRD: *.k8s.io groups need this approval annotation.
+  annotations: {api-approved.kubernetes.io: "https://github.com/kubernetes-sigs/external-dns/pull/2007"}
+spec:
+  group: externaldns.k8s.io
+  scope: Namespaced
+  names: {kind: DNSEndpoint, plural: dnsendpoints, singular: dnsendpoint, listKind: DNSEndpointList}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              endpoints:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    dnsName: {type: string}
+                    recordType: {type: string}
+                    targets: {type: array, items: {type: string}}
+                    recordTTL: {type: integer}
+"""
+
+
+@pytest.fixture(scope="module")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
+    server = Bind(Path(tmp_path_factory.mktemp("bind")), (ZONE, *CUSTOMER_ZONES))
+    server.start()
+    yield server
+    server.stop()
+
+
+def dns_env(bind: Bind, secret: str | None = None, provider: str = "rfc2136") -> dict[str, str]:
+    return {"TENANTRY_DNS_PROVIDER": provider, "TENANTRY_DNS_TARGET": f"ingress.{ZONE}",
+            "TENANTRY_RFC2136_SERVER": f"127.0.0.1:{bind.port}", "TENANTRY_RFC2136_ZONE": ZONE,
+            "TENANTRY_RFC2136_TSIG_NAME": KEY_NAME, "TENANTRY_RFC2136_TSIG_SECRET": secret or bind.secret,
+            "TENANTRY_RESOLVER": f"127.0.0.1:{bind.port}", "TENANTRY_DNS_CHECK_SECONDS": "1",
+            "TENANTRY_DOMAIN_RETRY_SECONDS": "1", "TENANTRY_DOMAIN_RECHECK_SECONDS": "1",
+            "TENANTRY_DOMAIN_GRACE_SECONDS": str(GRACE_SECONDS), "TENANTRY_PLATFORM_DOMAIN": ZONE}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dns_operator(bind: Bind, operator: OperatorProcess, cluster: ClusterHandle) -> Iterator[OperatorProcess]:
+    cluster.kubectl("apply", "-f", "-", input=EXTRA_CRDS)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/certificates.cert-manager.io",
+                    "crd/dnsendpoints.externaldns.k8s.io", "--timeout=60s")
+    operator.restart_with(dns_env(bind))
+    yield operator
+    operator.restart_with({})
+
+
+def host(slug: str) -> str:
+    return f"{slug}.{ZONE}"
+
+
+def test_records_published_withdrawn_and_deleted(partner: Partner, bind: Bind) -> None:
+    slug = partner.slug("dns")
+    partner.apply(partner.tenant(slug))
+    cond = partner.wait_condition(slug, reason="Published", kind="DNSReady")
+    assert f"ingress.{ZONE}" in cond["message"]
+    assert bind.lookup(host(slug), "CNAME") == [f"ingress.{ZONE}"]
+    mark = bind.lookup(f"_tenantry-owner.{host(slug)}", "TXT")
+    assert mark == [f"heritage=tenantry,owner=tenantry,tenant={partner.namespace}/{slug}"]
+    partner.apply(partner.tenant(slug, state="Cancelled"))
+    partner.wait_condition(slug, reason="Withdrawn", kind="DNSReady")
+    assert bind.lookup(host(slug), "CNAME") == []
+    partner.apply(partner.tenant(slug))
+    wait_for(lambda: bind.lookup(host(slug), "CNAME") == [f"ingress.{ZONE}"], what="record back")
+    partner.delete(slug)
+    assert bind.lookup(host(slug), "CNAME") == [] and bind.lookup(f"_tenantry-owner.{host(slug)}", "TXT") == []
+
+
+def test_foreign_record_is_left_alone_and_reported(partner: Partner, bind: Bind) -> None:
+    slug = partner.slug("taken")
+    bind.update(ZONE, host(slug), "A", "198.51.100.7")
+    partner.apply(partner.tenant(slug))
+    cond = partner.wait_condition(slug, status="False", reason="DNSConflict", kind="DNSReady")
+    assert host(slug) in cond["message"] and "left alone" in cond["message"]
+    partner.wait_condition(slug, status="False", reason="DNSConflict")
+    partner.delete(slug)
+    assert bind.lookup(host(slug), "A") == ["198.51.100.7"]
+
+
+def test_wrong_tsig_key_is_reported_then_recovers(partner: Partner, bind: Bind, operator: OperatorProcess) -> None:
+    operator.restart_with(dns_env(bind, secret="d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw=="))
+    try:
+        slug = partner.slug("tsig")
+        partner.apply(partner.tenant(slug))
+        cond = partner.wait_condition(slug, status="False", reason="TSIGRejected", kind="DNSReady")
+        assert KEY_NAME in cond["message"] or "TSIG" in cond["message"]
+        partner.wait_condition(slug, kind="NamespaceReady")  # everything else is served
+    finally:
+        operator.restart_with(dns_env(bind))
+    partner.wait_condition(slug, reason="Published", kind="DNSReady", timeout=30)
+
+
+def test_dns_outage_converges_when_bind_returns(partner: Partner, bind: Bind) -> None:
+    bind.stop()
+    try:
+        slug = partner.slug("outage")
+        partner.apply(partner.tenant(slug))
+        cond = partner.wait_condition(slug, status="False", reason="DNSUnavailable", kind="DNSReady", timeout=60)
+        assert "does not answer" in cond["message"]
+        partner.wait_condition(slug, kind="NamespaceReady")
+    finally:
+        bind.start()
+    partner.wait_condition(slug, reason="Published", kind="DNSReady", timeout=60)
+    partner.wait_condition(slug)
+    assert bind.lookup(host(slug), "CNAME") == [f"ingress.{ZONE}"]
+
+
+def _entry(partner: Partner, slug: str, domain: str) -> dict:
+    body = partner.get(slug) or {}
+    return next((d for d in (body.get("status") or {}).get("domains", []) if d["name"] == domain), {})
+
+
+def _routes(cluster: ClusterHandle, slug: str) -> tuple[list[str], list[str]]:
+    ns = f"tenant-{slug}"
+    ingress = cluster.kubectl("get", "ingress", "tenantry-domains", "-n", ns, "-o", "json", check=False)
+    hosts = [r["host"] for r in json.loads(ingress.stdout)["spec"]["rules"]] if ingress.returncode == 0 else []
+    certs = cluster.kubectl("get", "certificates.cert-manager.io", "-n", ns, "-o", "json").stdout
+    names = [d for c in json.loads(certs)["items"] for d in c["spec"]["dnsNames"]]
+    return hosts, names
+
+
+def test_custom_domain_pending_verified_routed_then_withdrawn(partner: Partner, bind: Bind,
+                                                              cluster: ClusterHandle) -> None:
+    slug, domain = partner.slug("custom"), "ki.mustermann.de"
+    partner.apply(partner.tenant(slug, domains=[domain]))
+    entry = wait_for(lambda: _entry(partner, slug, domain).get("records") and _entry(partner, slug, domain),
+                     what="instructions in the status")
+    assert not entry["verified"] and "pending" in entry["message"]
+    records = {r["type"]: r for r in entry["records"]}
+    assert records["CNAME"] == {"type": "CNAME", "name": domain, "value": host(slug)}
+    assert records["TXT"]["name"] == f"_tenantry-challenge.{domain}"
+    assert _routes(cluster, slug) == ([], [])  # never before verification
+    cond = partner.wait_condition(slug, status="False", reason="DomainsPending", kind="DomainsVerified")
+    partner.wait_condition(slug)  # a pending custom domain does not make the tenant un-Ready
+
+    bind.update("mustermann.de", domain, "CNAME", host(slug) + ".")
+    bind.update("mustermann.de", f"_tenantry-challenge.{domain}", "TXT", f'"{records["TXT"]["value"]}"')
+    partner.wait_condition(slug, reason="Verified", kind="DomainsVerified", timeout=60)
+    wait_for(lambda: _routes(cluster, slug) == ([domain], [domain]), what="Ingress and Certificate")
+
+    bind.update("mustermann.de", domain, "CNAME")  # the customer removes the CNAME
+    failing = wait_for(lambda: _entry(partner, slug, domain).get("failingSince") and _entry(partner, slug, domain),
+                       timeout=30, what="re-verification failing")
+    assert failing["verified"] and "grace" in failing["message"]
+    assert _routes(cluster, slug)[0] == [domain]  # kept during the grace period
+    wait_for(lambda: not _entry(partner, slug, domain).get("verified"), timeout=30, what="route withdrawn")
+    assert "withdrawn" in _entry(partner, slug, domain)["message"]
+    wait_for(lambda: _routes(cluster, slug) == ([], []), timeout=30, what="Ingress and Certificate removed")
+    bind.update("mustermann.de", f"_tenantry-challenge.{domain}", "TXT")
+
+
+def test_domain_claimed_by_another_partner_is_refused(partner: Partner, other_partner: Partner) -> None:
+    first, second, domain = partner.slug("first"), other_partner.slug("second"), "shop.kunde-beispiel.de"
+    partner.apply(partner.tenant(first, domains=[domain]))
+    wait_for(lambda: _entry(partner, first, domain).get("records"), what="first claim")
+    other_partner.apply(other_partner.tenant(second, domains=[domain]))
+    cond = other_partner.wait_condition(second, status="False", reason="DomainConflict", kind="DomainsVerified")
+    entry = _entry(other_partner, second, domain)
+    assert "another tenant" in entry["message"] and first not in entry["message"]
+    assert partner.namespace not in cond["message"]
+    # The first tenant gives the domain up: now the second may claim it.
+    partner.apply(partner.tenant(first, domains=[]))
+    other_partner.wait_condition(second, status="False", reason="DomainsPending", kind="DomainsVerified", timeout=60)
+
+
+def test_platform_and_public_suffix_domains_are_refused(partner: Partner) -> None:
+    slug = partner.slug("badomain")
+    partner.apply(partner.tenant(slug, domains=[f"shop.{ZONE}", "co.uk"]))
+    cond = partner.wait_condition(slug, status="False", reason="InvalidDomain", kind="DomainsVerified")
+    assert "invalid" in cond["message"]
+    assert "platform domain" in _entry(partner, slug, f"shop.{ZONE}")["message"]
+    assert "public suffix" in _entry(partner, slug, "co.uk")["message"]
+
+
+def test_external_dns_provider_writes_a_dns_endpoint(partner: Partner, bind: Bind, operator: OperatorProcess,
+                                                     cluster: ClusterHandle) -> None:
+    operator.restart_with(dns_env(bind, provider="externaldns"))
+    try:
+        slug = partner.slug("extdns")
+        partner.apply(partner.tenant(slug))
+        partner.wait_condition(slug, reason="Published", kind="DNSReady")
+        endpoint = json.loads(cluster.kubectl("get", "dnsendpoints.externaldns.k8s.io", "tenantry-dns", "-n",
+                                              f"tenant-{slug}", "-o", "json").stdout)
+        endpoints = {e["dnsName"]: e for e in endpoint["spec"]["endpoints"]}
+        assert endpoints[host(slug)] == {"dnsName": host(slug), "recordType": "CNAME",
+                                         "targets": [f"ingress.{ZONE}"], "recordTTL": 300}
+        assert endpoints[f"_tenantry-owner.{host(slug)}"]["recordType"] == "TXT"
+    finally:
+        operator.restart_with(dns_env(bind))
