@@ -194,7 +194,7 @@ def test_custom_domain_pending_verified_routed_then_withdrawn(partner: Partner, 
     assert records["CNAME"] == {"type": "CNAME", "name": domain, "value": host(slug)}
     assert records["TXT"]["name"] == f"_tenantry-challenge.{domain}"
     assert _routes(cluster, slug) == ([], [])  # never before verification
-    cond = partner.wait_condition(slug, status="False", reason="DomainsPending", kind="DomainsVerified")
+    partner.wait_condition(slug, status="False", reason="DomainsPending", kind="DomainsVerified")
     partner.wait_condition(slug)  # a pending custom domain does not make the tenant un-Ready
 
     bind.update("mustermann.de", domain, "CNAME", host(slug) + ".")

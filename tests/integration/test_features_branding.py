@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.unit.flagd_eval import context, flagd_client
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,8 @@ def test_plan_change_propagates_and_overrides_win(partner: Partner, cluster: Clu
         assert client.get_object_value("tables-limits", {}, context(custom)) == {"tables": 99}
         assert client.get_boolean_value("hubspot", False, context(custom)) is True
     features = json.loads(config_map(cluster, plain, "tenantry-features")["data"]["features.json"])
-    assert features["plan"] == f"{partner.namespace}/gold" and features["features"]["tables"]["limits"] == {"tables": 25}
+    assert features["plan"] == f"{partner.namespace}/gold"
+    assert features["features"]["tables"]["limits"] == {"tables": 25}
     body = partner.get(custom) or {}
     assert "hubspot" in body["status"]["features"] and body["status"]["plan"] == f"{partner.namespace}/gold"
 

@@ -43,9 +43,11 @@ ATTACKS = [
      "<foreignobject>"),
     ("css import", '<svg xmlns="http://www.w3.org/2000/svg"><style>@import url(https://x.example/a.css);</style></svg>',
      "<style>"),
-    ("css url in style attribute", '<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(https://x/y)"/></svg>',
-     "style="),
-    ("data URL", '<svg xmlns="http://www.w3.org/2000/svg"><image href="data:text/html;base64,PHNjcmlwdD4="/></svg>', "data: URL"),
+    ("css url in style attribute",
+     '<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(https://x/y)"/></svg>', "style="),
+    ("data URL",
+     '<svg xmlns="http://www.w3.org/2000/svg"><image href="data:text/html;base64,PHNjcmlwdD4="/></svg>',
+     "data: URL"),
     ("entity bomb", '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><svg>&b;</svg>',
      "DOCTYPE"),
     ("not SVG at all", "<html><body>hi</body></html>", "root element <html>"),
@@ -119,7 +121,8 @@ def test_resolution_order(asked: str | None, partner: str, source: str) -> None:
 
 def test_missing_and_invalid_brandings() -> None:
     missing = resolve_branding("silver", look, PARTNER, PLATFORM)
-    assert isinstance(missing, Unresolved) and missing.reason == "BrandingNotFound" and "spec.branding" in missing.message
+    assert isinstance(missing, Unresolved) and missing.reason == "BrandingNotFound"
+    assert "spec.branding" in missing.message
     broken = resolve_branding("broken", look, PARTNER, PLATFORM)
     assert isinstance(broken, Unresolved) and broken.reason == "InvalidBranding"
     assert "spec.colours.primary" in broken.message

@@ -1,4 +1,5 @@
-"""The import-linter contracts in pyproject.toml: layers point downwards, api/ and domain/ are pure."""
+"""The import-linter contracts in pyproject.toml (layers point downwards, api/ and domain/ are pure),
+and ruff's lint rules over the whole code base."""
 
 from __future__ import annotations
 
@@ -15,3 +16,9 @@ def test_import_contracts_are_kept() -> None:
     result = subprocess.run([lint, "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_code_style_is_clean() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", "operator", "tests", "bench"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
