@@ -112,7 +112,8 @@ class Operator:
 
     def rss_mib(self) -> tuple[float, float]:
         """(current, peak) resident memory of the operator process."""
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        status = Path(f"/proc/{self.proc.pid}/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in status)
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
     def metric(self, name: str) -> float:
@@ -245,7 +246,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
         slug = f"single{i:02d}"
         started = time.monotonic()
         await client.create(Tenant.from_dict(tenant_doc(slug)))
-        await wait_until(lambda: _ready(client, slug), f"{slug} Ready", 120, poll=0.01)
+        await wait_until(lambda slug=slug: _ready(client, slug), f"{slug} Ready", 120, poll=0.01)
         latencies.append(time.monotonic() - started)
     latencies.sort()
     results["single_p50_s"] = round(statistics.median(latencies), 3)
@@ -262,7 +263,8 @@ async def _all_ready(client: AsyncClient) -> bool:
 
 async def _ready(client: AsyncClient, slug: str) -> bool:
     tenant = await client.get(Tenant, slug, namespace=PARTNER_NS)
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in (tenant.get("status") or {}).get("conditions", []))
+    conditions = (tenant.get("status") or {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 async def _flags_have(client: AsyncClient, limit: int) -> bool:
