@@ -187,7 +187,9 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
             entries.append(state.as_status())
         if not entries[-1]["verified"]:
             problems.append(f"{domain}: pending")
-    await _release_unlisted(writer, config, inp)
+    # Claims exist only for domains the status has listed; list them only when one was dropped.
+    if {e.get("name") for e in previous} - set(inp.spec.domains):
+        await _release_unlisted(writer, config, inp)
     verified = [e["name"] for e in entries if e["verified"]]
     if not inp.spec.domains:
         verdict = Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
@@ -223,8 +225,13 @@ async def release_all(writer: Writer, config: OperatorConfig, partner_namespace:
 
 
 async def routes(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, namespace: str,
-                 verified: list[str]) -> None:
-    """Ingress (and Certificates, with cert-manager) for verified domains only; never before."""
+                 verified: list[str], previously_verified: bool) -> None:
+    """Ingress (and Certificates, with cert-manager) for verified domains only; never before.
+
+    Routes exist only after a domain was verified, so a tenant that never had one costs no request.
+    """
+    if not verified and not previously_verified:
+        return
     if services.certificates_installed is None or (verified and not services.certificates_installed):
         crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
                                               "certificates.cert-manager.io"))

@@ -200,10 +200,11 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
         if namespace.ok:
             dns_verdict = await dnsflow.platform_records(writer, services, inp, config, ns_name)
         if namespace.ok and namespace.reason != "Offboarded":
-            domains = await dnsflow.custom_domains(writer, services, inp, config,
-                                                   (body.get("status") or {}).get("domains", []))
+            previous = (body.get("status") or {}).get("domains", [])
+            domains = await dnsflow.custom_domains(writer, services, inp, config, previous)
             await dnsflow.routes(writer, services, inp, config, ns_name,
-                                 domains.verified if spec.state != "Cancelled" else [])
+                                 domains.verified if spec.state != "Cancelled" else [],
+                                 previously_verified=any(d.get("verified") for d in previous))
             warnings.append(domains.verdict)
             fields["domains"] = domains.entries
     except KubeError as error:
