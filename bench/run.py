@@ -124,6 +124,16 @@ class Operator:
         return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
+async def quiet(operator: Operator, seconds: float = 3.0) -> None:
+    """Wait until the operator has made no reconcile pass for a while (its queues are empty)."""
+    last, since = operator.metric("tenantry_reconcile_total"), time.monotonic()
+    while time.monotonic() - since < seconds:
+        await asyncio.sleep(0.5)
+        now = operator.metric("tenantry_reconcile_total")
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 async def count_ready(client: AsyncClient) -> int:
     ready = 0
     async for tenant in client.list(Tenant, namespace=PARTNER_NS):
@@ -228,6 +238,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results["plan_change_ratio"] = round(results["plan_change_s"] / results["plan_change_floor_s"], 1)
 
     log("idle restart: the operator restarted over unchanged tenants")
+    await quiet(operator)
     operator.stop()
     writes0 = apiserver_writes(local)
     started = time.monotonic()
@@ -240,6 +251,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results["restart_writes_all_clients"] = restart
     results["rss_mib_after_restart"], results["rss_peak_mib"] = (round(x, 1) for x in operator.rss_mib())
 
+    await quiet(operator)
     log("single-tenant latency: apply -> Ready, 50 tenants one after another")
     latencies = []
     for i in range(50):

@@ -43,6 +43,9 @@ MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 
 _locks: dict[TenantKey, asyncio.Lock] = {}
+# The generation each tenant was last reconciled at: our own status writes come back as MODIFIED
+# events of the same generation and need no second pass.
+_reconciled: dict[TenantKey, int] = {}
 
 
 @kopf.on.startup()
@@ -112,6 +115,7 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
+        _reconciled[key] = body["metadata"].get("generation", 0)
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
         if outcome.transitioned:
@@ -137,12 +141,17 @@ async def _reconcile_many(keys: Iterable[TenantKey], memo: kopf.Memo, logger: lo
 @kopf.on.event(GROUP, VERSION, "tenants")
 async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
                        logger: logging.Logger, **kwargs: Any) -> None:
+    key = (namespace, name)
     if event.get("type") == "DELETED":
-        _locks.pop((namespace, name), None)
-        memo.catalogue.track_tenant((namespace, name), None)
+        _locks.pop(key, None)
+        _reconciled.pop(key, None)
+        memo.catalogue.track_tenant(key, None)
         return
-    memo.catalogue.track_tenant((namespace, name), spec)
-    await _reconcile((namespace, name), memo, logger)
+    memo.catalogue.track_tenant(key, spec)
+    generation = (event.get("object") or {}).get("metadata", {}).get("generation")
+    if event.get("type") == "MODIFIED" and generation is not None and _reconciled.get(key) == generation:
+        return  # a status or metadata change (ours, mostly): nothing in the spec to act on
+    await _reconcile(key, memo, logger)
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, sharp=False)
