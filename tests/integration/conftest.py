@@ -185,6 +185,9 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def metrics_text(self) -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a metric's samples (matching the labels) from the operator's /metrics."""
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read()

@@ -130,15 +130,17 @@ def test_records_published_withdrawn_and_deleted(partner: Partner, bind: Bind) -
     assert bind.lookup(host(slug), "CNAME") == [] and bind.lookup(f"_tenantry-owner.{host(slug)}", "TXT") == []
 
 
-def test_foreign_record_is_left_alone_and_reported(partner: Partner, bind: Bind) -> None:
+def test_foreign_record_is_left_alone_and_reported(partner: Partner, bind: Bind, operator: OperatorProcess) -> None:
     slug = partner.slug("taken")
     bind.update(ZONE, host(slug), "A", "198.51.100.7")
     partner.apply(partner.tenant(slug))
     cond = partner.wait_condition(slug, status="False", reason="DNSConflict", kind="DNSReady")
     assert host(slug) in cond["message"] and "left alone" in cond["message"]
     partner.wait_condition(slug, status="False", reason="DNSConflict")
+    assert operator.metric("tenantry_dns_conflict", tenant=slug) == 1
     partner.delete(slug)
     assert bind.lookup(host(slug), "A") == ["198.51.100.7"]
+    wait_for(lambda: "tenant=\"" + slug not in operator.metrics_text(), what="the deleted tenant's series gone")
 
 
 def test_wrong_tsig_key_is_reported_then_recovers(partner: Partner, bind: Bind, operator: OperatorProcess) -> None:

@@ -38,6 +38,20 @@ class DnsServices:
     first_retry_seconds: float = 10.0  # pending domains: doubling up to recheck_seconds
     next_check: dict[tuple[TenantKey, str], tuple[float, float]] = field(default_factory=dict)
     certificates_installed: bool | None = None
+    # Zone failures per tenant: (next attempt, delay, what to report until then).
+    failures: dict[TenantKey, tuple[float, float, Verdict]] = field(default_factory=dict)
+    max_backoff_seconds: float = 300.0
+
+    def failed(self, key: TenantKey, verdict: Verdict) -> Verdict:
+        previous_delay = self.failures[key][1] if key in self.failures else self.first_retry_seconds / 2
+        delay = min(self.max_backoff_seconds, 2 * previous_delay)
+        self.failures[key] = (time.monotonic() + delay, delay, verdict)
+        return verdict
+
+    def waiting(self, key: TenantKey) -> Verdict | None:
+        """The last failure while its back-off lasts, else None (time to try again)."""
+        entry = self.failures.get(key)
+        return entry[2] if entry and time.monotonic() < entry[0] else None
 
     def due(self, key: tuple[TenantKey, str]) -> bool:
         return time.monotonic() >= self.next_check.get(key, (0.0, 0.0))[0]
@@ -77,6 +91,10 @@ async def platform_records(writer: Writer, services: DnsServices, inp: TenantInp
 async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
                         records: list[dns.Record], host: str) -> Verdict:
     assert services.zone is not None
+    key: TenantKey = (inp.partner_namespace, inp.slug)
+    backing_off = services.waiting(key)
+    if backing_off is not None:
+        return backing_off  # the server failed a moment ago: no request until the back-off ends
     try:
         live = await services.zone.read([host, dns.OWNER_PREFIX + host])
         plan = dns.plan_changes(records, live, config.dns_owner_id, _tenant_key(inp), previously_ours=[host])
@@ -84,7 +102,8 @@ async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput,
             writer.count += 1
             await services.zone.change(plan.upserts, plan.deletes)
     except DnsError as error:
-        return Verdict(DNS_READY, "False", error.reason, f"{error}; retrying with backoff")
+        return services.failed(key, Verdict(DNS_READY, "False", error.reason, f"{error}; retrying with back-off"))
+    services.failures.pop(key, None)
     if plan.conflicts:
         return Verdict(DNS_READY, "False", "DNSConflict",
                        f"{', '.join(plan.conflicts)} already has records that tenantry does not own (no "

@@ -58,6 +58,8 @@ class Outcome:
     previous_ready: tuple[str, str] | None  # (status, reason) before this pass
     writes: int
     warnings: tuple[Verdict, ...] = ()
+    aspects: tuple[Verdict, ...] = ()
+    partner: str | None = None
 
     @property
     def transitioned(self) -> bool:
@@ -252,7 +254,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         writer.count += 1
         await kube.patch_status(tenant_ref(body), {**wanted, **stale})
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count,
-                   tuple(warnings))
+                   tuple(warnings), tuple(aspects), fields.get("partner"))
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

@@ -29,7 +29,7 @@ from tenantry.domain.features import dependents
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
-from tenantry.metrics.operator import PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.operator import DNS_CONFLICTS, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
@@ -46,6 +46,7 @@ _locks: dict[TenantKey, asyncio.Lock] = {}
 # The generation each tenant was last reconciled at: our own status writes come back as MODIFIED
 # events of the same generation and need no second pass.
 _reconciled: dict[TenantKey, int] = {}
+_metric_labels: dict[TenantKey, tuple[str, str]] = {}
 
 
 @kopf.on.startup()
@@ -116,6 +117,9 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
         _reconciled[key] = body["metadata"].get("generation", 0)
+        conflict = any(v.reason == "DNSConflict" for v in outcome.aspects)
+        _metric_labels[key] = (key[1], outcome.partner or "")
+        DNS_CONFLICTS.labels(*_metric_labels[key]).set(1 if conflict else 0)
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
         if outcome.transitioned:
@@ -146,6 +150,8 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         _locks.pop(key, None)
         _reconciled.pop(key, None)
         memo.catalogue.track_tenant(key, None)
+        if key in _metric_labels:  # the series of a deleted tenant disappear
+            DNS_CONFLICTS.remove(*_metric_labels.pop(key))
         return
     memo.catalogue.track_tenant(key, spec)
     generation = (event.get("object") or {}).get("metadata", {}).get("generation")

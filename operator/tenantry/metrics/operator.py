@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter("tenantry_reconcile_total", "Reconcile passes by resource kind and result.",
                      ["kind", "result"])
@@ -12,3 +12,5 @@ WRITES = Counter("tenantry_write_requests_total", "Write requests sent to the Ku
 PROPAGATIONS = Counter("tenantry_propagations_total",
                        "Changes of a FeatureSet or Branding that were propagated to the tenants using it.",
                        ["kind"])
+DNS_CONFLICTS = Gauge("tenantry_dns_conflict",
+                      "1 while a tenant's DNS name is held by records tenantry does not own.", ["tenant", "partner"])
