@@ -25,6 +25,8 @@ class Catalogue:
     feature_sets: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     brandings: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     _uses: dict[Key, tuple[str | None, str]] = field(default_factory=dict)
+    _by_plan: dict[str | None, set[Key]] = field(default_factory=dict)
+    _by_branding: dict[str, set[Key]] = field(default_factory=dict)
 
     def feature_set(self) -> SpecLookup:
         return lambda namespace, name: self.feature_sets.get((namespace, name))
@@ -41,18 +43,22 @@ class Catalogue:
             store[key] = dict(spec)
 
     def track_tenant(self, key: Key, spec: Mapping[str, Any] | None) -> None:
-        """Remember which plan and branding a tenant asks for (None: the tenant is gone)."""
-        if spec is None:
-            self._uses.pop(key, None)
-        else:
-            self._uses[key] = ((spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding")))
+        """Index a tenant by the plan and branding it asks for (None: the tenant is gone)."""
+        old = self._uses.pop(key, None)
+        if old is not None:
+            self._by_plan.get(old[0], set()).discard(key)
+            self._by_branding.get(old[1], set()).discard(key)
+        if spec is not None:
+            plan, look = (spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding"))
+            self._uses[key] = (plan, look)
+            self._by_plan.setdefault(plan, set()).add(key)
+            self._by_branding.setdefault(look, set()).add(key)
 
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
-        wanted = set(names)
-        return {key for key, (plan, _) in self._uses.items() if plan in wanted}
+        return set().union(*(self._by_plan.get(name, set()) for name in names))
 
     def tenants_with_branding(self, name: str) -> set[Key]:
-        return {key for key, (_, look) in self._uses.items() if look == name}
+        return set(self._by_branding.get(name, set()))
 
     def plans_by_name(self) -> dict[str, Mapping[str, Any]]:
         return {name: spec for (_, name), spec in self.feature_sets.items()}
