@@ -10,7 +10,6 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -21,21 +20,17 @@ import dns.query
 import dns.tsigkeyring
 import dns.update
 
+from tests.integration.net import free_port
+
 KEY_NAME = "tenantry-key"
 ALGORITHM = "hmac-sha256"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
 class Bind:
     folder: Path
     zones: tuple[str, ...]
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     secret: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     process: subprocess.Popen | None = None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tenantry.adapters.kube import Tenant
 from tenantry.devtools import cluster as local_cluster
+from tests.integration.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM_NAMESPACE = "tenantry-system"
@@ -129,17 +129,11 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class OperatorProcess:
     kubeconfig: Path
     log_path: Path
-    metrics_port: int = field(default_factory=_free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 

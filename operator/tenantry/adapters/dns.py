@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import dns.asyncquery
 import dns.asyncresolver
@@ -49,6 +50,18 @@ class Rfc2136Zone:
     def _where(self) -> str:
         return f"{self.server}:{self.port}"
 
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Turn transport and TSIG failures into DnsErrors that say what to check."""
+        try:
+            yield
+        except (dns.exception.Timeout, OSError) as error:
+            raise DnsError("DNSUnavailable", f"DNS server {self._where()} does not answer ({error or 'timeout'})") \
+                from error
+        except dns.tsig.PeerError as error:
+            raise DnsError("TSIGRejected", f"DNS server {self._where()} rejected the TSIG key "
+                           f"{self.key_name.to_text()}: {error}; check the key name and secret") from error
+
     async def read(self, names: Iterable[str]) -> dict[str, list[Record]]:
         """The A, CNAME and TXT record sets at each name (signed queries, straight to the server)."""
         out: dict[str, list[Record]] = {}
@@ -61,13 +74,8 @@ class Rfc2136Zone:
     async def _query(self, name: str, kind: str) -> list[Record]:
         query = dns.message.make_query(name + ".", kind)
         query.use_tsig(self.keyring, keyname=self.key_name, algorithm=self.algorithm)
-        try:
+        with self._talking():
             response = await dns.asyncquery.udp(query, self.server, port=self.port, timeout=self.timeout)
-        except (dns.exception.Timeout, OSError) as error:
-            raise DnsError("DNSUnavailable", f"DNS server {self._where()} does not answer ({error or 'timeout'})") \
-                from error
-        except dns.tsig.PeerError as error:
-            raise DnsError("TSIGRejected", f"DNS server {self._where()} rejected the TSIG key: {error}") from error
         records = []
         for rrset in response.answer:
             if rrset.name.to_text().rstrip(".") == name and dns.rdatatype.to_text(rrset.rdtype) == kind:
@@ -85,14 +93,8 @@ class Rfc2136Zone:
             values = [f'"{v}"' if record.type == "TXT" else (v + "." if record.type == "CNAME" else v)
                       for v in record.values]
             update.replace(record.name + ".", record.ttl, record.type, *values)
-        try:
+        with self._talking():
             response = await dns.asyncquery.tcp(update, self.server, port=self.port, timeout=self.timeout)
-        except (dns.exception.Timeout, OSError) as error:
-            raise DnsError("DNSUnavailable", f"DNS server {self._where()} does not answer ({error or 'timeout'})") \
-                from error
-        except dns.tsig.PeerError as error:
-            raise DnsError("TSIGRejected", f"DNS server {self._where()} rejected the TSIG key "
-                           f"{self.key_name.to_text()}: {error}; check the key name and secret") from error
         code = response.rcode()
         if code != dns.rcode.NOERROR:
             raise DnsError("DNSUpdateRefused", f"DNS server {self._where()} refused the update of zone "

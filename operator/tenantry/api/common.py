@@ -23,6 +23,7 @@ QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 ResourceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
+LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
 class ApiModel(BaseModel):

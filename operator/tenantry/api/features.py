@@ -16,3 +16,11 @@ def unknown_features(names: object) -> str | None:
         return None
     return (f"unknown feature(s) {', '.join(unknown)}; known features: "
             f"{', '.join(CORE_FEATURES + INTEGRATIONS)}")
+
+
+def known_features(value: dict[str, object]) -> dict[str, object]:
+    """A pydantic after-validator for dictionaries keyed by feature name."""
+    problem = unknown_features(value)
+    if problem:
+        raise ValueError(problem)
+    return value

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
-from tenantry.api.common import ApiModel, Quantity, ResourceName
-from tenantry.api.features import unknown_features
-
-LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
+from tenantry.api.common import ApiModel, LimitValue, Quantity, ResourceName
+from tenantry.api.features import known_features
 
 
 class Feature(ApiModel):
@@ -48,18 +46,10 @@ class FeatureSetSpec(ApiModel):
     extends: ResourceName | None = Field(
         default=None, description="Another FeatureSet whose features this one inherits and overrides."
     )
-    features: dict[str, Feature] = Field(
+    features: Annotated[dict[str, Feature], AfterValidator(known_features)] = Field(
         default_factory=dict, description="Features by name (chat, files, tables, meetings, ...)."
     )
     resources: Resources | None = Field(
         default=None, description="Namespace quota of tenants on this plan; else inherited, else the "
         "platform default."
     )
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: dict[str, Feature]) -> dict[str, Feature]:
-        problem = unknown_features(value)
-        if problem:
-            raise ValueError(problem)
-        return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from tenantry.api.common import (
     EMAIL,
@@ -12,15 +12,15 @@ from tenantry.api.common import (
     PHONE,
     ApiModel,
     Condition,
+    LimitValue,
     ResourceName,
 )
-from tenantry.api.features import unknown_features
+from tenantry.api.features import known_features
 
 TenantState = Literal["Active", "Suspended", "Cancelled"]
 DeletionPolicy = Literal["Retain", "Delete"]
 Email = Annotated[str, Field(pattern=EMAIL, max_length=254)]
 Hostname = Annotated[str, Field(pattern=HOSTNAME, max_length=253)]
-LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 # The slug becomes the namespace "tenant-<slug>" and the subdomain "<slug>.<platform domain>".
 SLUG_MAX_LENGTH = 40
@@ -77,7 +77,7 @@ class TenantSpec(ApiModel):
         "(offboarded according to deletionPolicy).",
     )
     plan: Plan = Field(description="The commercial plan: FeatureSet, seats and price.")
-    features: dict[str, FeatureOverride] = Field(
+    features: Annotated[dict[str, FeatureOverride], AfterValidator(known_features)] = Field(
         default_factory=dict, description="Overrides on top of the plan's features, by feature name."
     )
     branding: ResourceName | None = Field(
@@ -100,14 +100,6 @@ class TenantSpec(ApiModel):
         description="What happens to the tenant namespace and its data when the Tenant is deleted "
         "or cancelled: Retain (keep, labelled as orphaned) or Delete.",
     )
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: dict[str, FeatureOverride]) -> dict[str, FeatureOverride]:
-        problem = unknown_features(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 class Usage(ApiModel):
