@@ -14,6 +14,8 @@ BRANDING_READY = "BrandingReady"
 DNS_READY = "DNSReady"
 # Informational: a custom domain waits for the customer's DNS; the tenant itself is served anyway.
 DOMAINS_VERIFIED = "DomainsVerified"
+# Informational: whether the platform's last usage report made sense.
+USAGE_VALID = "UsageValid"
 # A warning, not a failure: it never makes a tenant un-Ready.
 BRANDING_CONTRAST = "BrandingContrast"
 

@@ -28,8 +28,10 @@ from tenantry.domain.status import (
     DNS_READY,
     FEATURES_READY,
     NAMESPACE_READY,
+    USAGE_VALID,
     Verdict,
 )
+from tenantry.domain.usage import TenantFacts, tenant_facts, usage_problems
 from tenantry.handlers import dnsflow
 from tenantry.handlers.writer import Writer
 
@@ -60,6 +62,7 @@ class Outcome:
     warnings: tuple[Verdict, ...] = ()
     aspects: tuple[Verdict, ...] = ()
     partner: str | None = None
+    facts: TenantFacts | None = None
 
     @property
     def transitioned(self) -> bool:
@@ -125,6 +128,8 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
         await writer.kube.patch_labels(ref(desired.namespace), {naming.ORPHANED_LABEL: None})
     children, ensure = desired.apply[1:], desired.ensure
     lives = await writer.kube.get_many([ref(m) for m in (*children, *ensure)] + list(desired.remove))
+    writer.observed["quota"] = next((live for m, live in zip((*children, *ensure), lives, strict=False)
+                                     if m["kind"] == "ResourceQuota"), None)
     await writer.apply_if_needed(desired.namespace, live_ns)
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives, strict=False)))
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in
@@ -216,8 +221,10 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
         fields["namespace"] = ns_name
         fields["url"] = tenant_url(slug, config) if spec.state == "Active" else None
     if resolved.plan is not None:
+        effective = effective_features(resolved.plan, spec)
         fields["plan"] = " <- ".join(resolved.plan.chain)
-        fields["features"] = [k for k, f in effective_features(resolved.plan, spec).items() if f.enabled]
+        fields["features"] = [k for k, f in effective.items() if f.enabled]
+        writer.observed["features"] = effective
     if resolved.branding is not None:
         fields["branding"] = resolved.branding.source
     return [namespace, *resolved.verdicts, dns_verdict], warnings, fields
@@ -237,6 +244,9 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
     aspects, warnings, fields = await _verdicts(writer, body, catalogue, config, services.dns)
+    problems = usage_problems(old_status.get("usage"))
+    warnings.append(Verdict(USAGE_VALID, "False", "InvalidUsage", "; ".join(problems)) if problems else
+                    Verdict(USAGE_VALID, "True", "UsageAccepted", "the last usage report is valid"))
     state = (body.get("spec") or {}).get("state", "Active")
     ready = status.ready_verdict(aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active")
     new_status = {
@@ -253,8 +263,12 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     if not covers(old_status, wanted) or stale:
         writer.count += 1
         await kube.patch_status(tenant_ref(body), {**wanted, **stale})
+    facts = None
+    if fields.get("partner"):
+        facts = tenant_facts(meta["name"], fields["partner"], body.get("spec") or {}, old_status.get("usage"),
+                             writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count,
-                   tuple(warnings), tuple(aspects), fields.get("partner"))
+                   tuple(warnings), tuple(aspects), fields.get("partner"), facts)
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

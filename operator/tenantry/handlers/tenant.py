@@ -30,6 +30,7 @@ from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
 from tenantry.metrics.operator import DNS_CONFLICTS, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.tenants import TenantMetrics
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
@@ -43,9 +44,9 @@ MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 
 _locks: dict[TenantKey, asyncio.Lock] = {}
-# The generation each tenant was last reconciled at: our own status writes come back as MODIFIED
-# events of the same generation and need no second pass.
-_reconciled: dict[TenantKey, int] = {}
+# The generation and usage report each tenant was last reconciled with: our own status writes
+# come back as MODIFIED events with both unchanged and need no second pass.
+_reconciled: dict[TenantKey, tuple[int, Any]] = {}
 _metric_labels: dict[TenantKey, tuple[str, str]] = {}
 
 
@@ -71,6 +72,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     for kind in ("FeatureSet", "Branding"):
         for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
             memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj.get("spec") or {})
+    memo.facts = {}
+    prometheus_client.REGISTRY.register(TenantMetrics(
+        memo.facts, commission_rate=float(os.environ.get("TENANTRY_COMMISSION_RATE", "0.20"))))
     if METRICS_PORT:
         prometheus_client.start_http_server(METRICS_PORT)
         logger.info("metrics on :%d/metrics", METRICS_PORT)
@@ -116,7 +120,9 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
-        _reconciled[key] = body["metadata"].get("generation", 0)
+        _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
+        if outcome.facts is not None:
+            memo.facts[key] = outcome.facts
         conflict = any(v.reason == "DNSConflict" for v in outcome.aspects)
         _metric_labels[key] = (key[1], outcome.partner or "")
         DNS_CONFLICTS.labels(*_metric_labels[key]).set(1 if conflict else 0)
@@ -149,14 +155,16 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     if event.get("type") == "DELETED":
         _locks.pop(key, None)
         _reconciled.pop(key, None)
+        memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
         if key in _metric_labels:  # the series of a deleted tenant disappear
             DNS_CONFLICTS.remove(*_metric_labels.pop(key))
         return
     memo.catalogue.track_tenant(key, spec)
-    generation = (event.get("object") or {}).get("metadata", {}).get("generation")
-    if event.get("type") == "MODIFIED" and generation is not None and _reconciled.get(key) == generation:
-        return  # a status or metadata change (ours, mostly): nothing in the spec to act on
+    obj = event.get("object") or {}
+    seen = (obj.get("metadata", {}).get("generation"), (obj.get("status") or {}).get("usage"))
+    if event.get("type") == "MODIFIED" and _reconciled.get(key) == seen:
+        return  # our own status write, or metadata: neither the spec nor the usage report changed
     await _reconcile(key, memo, logger)
 
 

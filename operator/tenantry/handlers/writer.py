@@ -17,6 +17,7 @@ class Writer:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
         self.count = 0
+        self.observed: dict[str, Any] = {}  # what the pass saw along the way, for metrics
 
     async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
         if live is None or not covers(live, manifest):

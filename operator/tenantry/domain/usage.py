@@ -1,0 +1,102 @@
+"""Usage and revenue facts of a tenant, for metrics and reports (pure).
+
+Usage arrives in `status.usage`, written by the platform's usage reporter; it is validated here
+(the API server already refuses negative counts) so that an unknown feature is reported instead
+of becoming an unbounded metric label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
+from tenantry.domain import quantity
+from tenantry.domain.features import EffectiveFeature
+
+DEFAULT_LEVELS = (("Bronze", 0.0), ("Silver", 5_000.0), ("Gold", 20_000.0), ("Platinum", 50_000.0))
+
+
+@dataclass(frozen=True)
+class TenantFacts:
+    """Everything the metrics say about one tenant."""
+
+    tenant: str
+    partner: str
+    company: str
+    plan: str
+    state: str
+    seats: int
+    mrr: float
+    currency: str
+    ready: bool
+    active_users: int = 0
+    requests: Mapping[str, int] = field(default_factory=dict)
+    features: Mapping[str, EffectiveFeature] = field(default_factory=dict)
+    quota_used: Mapping[str, float] = field(default_factory=dict)
+    quota_hard: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def tier(self) -> str:
+        """A bounded size class for dashboards: small, medium or large by licensed seats."""
+        return "small" if self.seats < 50 else "medium" if self.seats < 500 else "large"
+
+    @property
+    def seat_utilisation(self) -> float:
+        return self.active_users / self.seats if self.seats else 0.0
+
+
+def usage_problems(usage: Mapping[str, Any] | None) -> list[str]:
+    """What is wrong with a usage report (unknown features, impossible counts); empty when fine."""
+    if not usage:
+        return []
+    problems = []
+    unknown = sorted(set(usage.get("requests") or {}) - KNOWN_FEATURES)
+    if unknown:
+        problems.append(f"status.usage.requests has unknown feature(s) {', '.join(unknown)}; they are ignored")
+    if not isinstance(usage.get("activeUsers", 0), int) or usage.get("activeUsers", 0) < 0:
+        problems.append("status.usage.activeUsers must be a whole number of at least 0")
+    return problems
+
+
+def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], dict[str, float]]:
+    """(used, hard) of CPU requests (cores) and pods from a live ResourceQuota's status."""
+    status = (quota or {}).get("status") or {}
+    pick = {"cpu": "requests.cpu", "pods": "pods"}
+
+    def numbers(values: Mapping[str, str]) -> dict[str, float]:
+        return {name: float(quantity.parse(values[key])) for name, key in pick.items() if key in values}
+    return numbers(status.get("used") or {}), numbers(status.get("hard") or {})
+
+
+def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
+                 features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None
+                 ) -> TenantFacts:
+    plan = spec.get("plan") or {}
+    price = plan.get("price") or {}
+    usage = usage or {}
+    requests = {k: int(v) for k, v in (usage.get("requests") or {}).items()
+                if k in CORE_FEATURES and isinstance(v, int) and v >= 0}
+    active = usage.get("activeUsers", 0)
+    used, hard = quota_numbers(quota)
+    return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),
+                       plan=str(plan.get("featureSet", "")), state=str(spec.get("state", "Active")),
+                       seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
+                       currency=str(price.get("currency", "EUR")), ready=ready,
+                       active_users=active if isinstance(active, int) and active >= 0 else 0,
+                       requests=requests, features=dict(features), quota_used=used, quota_hard=hard)
+
+
+def partner_level(mrr: float, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> tuple[str, float]:
+    """The partner's level by monthly revenue, and progress (0..1) towards the next one."""
+    ordered = sorted(levels, key=lambda level: level[1])
+    current = ordered[0]
+    for level in ordered:
+        if mrr >= level[1]:
+            current = level
+    following = [level for level in ordered if level[1] > current[1]]
+    if not following:
+        return current[0], 1.0
+    span = following[0][1] - current[1]
+    return current[0], max(0.0, min(1.0, (mrr - current[1]) / span))

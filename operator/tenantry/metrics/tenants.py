@@ -1,0 +1,102 @@
+"""Per-tenant and per-partner metrics, computed at scrape time from the operator's latest facts.
+
+Built on each scrape from a dict the reconcile keeps current, so a deleted tenant's series
+disappear with it and no stale label set can linger. Budget: at most 25 series per tenant
+(10 fixed, and for each of the 5 core features: enabled, included limit, requests).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tenantry.api.features import CORE_FEATURES
+from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
+
+SERIES_BUDGET_PER_TENANT = 25
+STATES = ("Active", "Suspended", "Cancelled")
+
+
+class TenantMetrics(Collector):
+    """A prometheus_client collector over {tenant key: TenantFacts}."""
+
+    def __init__(self, facts: Mapping[object, TenantFacts], commission_rate: float = 0.20,
+                 levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
+        self.facts, self.commission_rate, self.levels = facts, commission_rate, levels
+
+    def collect(self) -> Iterator[Metric]:
+        tenants = list(self.facts.values())
+        yield from self._per_tenant(tenants)
+        yield from self._per_partner(tenants)
+
+    def _per_tenant(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
+        labels = ["tenant", "partner"]
+        info = GaugeMetricFamily("tenantry_tenant_info", "Tenant facts as labels (value 1).",
+                                 labels=[*labels, "company", "plan", "state", "tier"])
+        gauges = {
+            "seats": GaugeMetricFamily("tenantry_tenant_seats", "Licensed seats.", labels=labels),
+            "active": GaugeMetricFamily("tenantry_tenant_active_users", "Active users this period.", labels=labels),
+            "utilisation": GaugeMetricFamily("tenantry_tenant_seat_utilisation_ratio",
+                                             "Active users / licensed seats.", labels=labels),
+            "mrr": GaugeMetricFamily("tenantry_tenant_mrr", "Monthly recurring revenue.",
+                                     labels=[*labels, "currency"]),
+            "ready": GaugeMetricFamily("tenantry_tenant_ready", "1 when the tenant is Ready.", labels=labels),
+        }
+        quota_used = GaugeMetricFamily("tenantry_tenant_quota_used", "Quota in use (cpu in cores, pods).",
+                                       labels=[*labels, "resource"])
+        quota_hard = GaugeMetricFamily("tenantry_tenant_quota_hard", "Quota limit (cpu in cores, pods).",
+                                       labels=[*labels, "resource"])
+        enabled = GaugeMetricFamily("tenantry_tenant_feature_enabled", "1 when the core feature is on.",
+                                    labels=[*labels, "feature"])
+        limit = GaugeMetricFamily("tenantry_tenant_feature_limit", "The feature's first included limit.",
+                                  labels=[*labels, "feature"])
+        requests = GaugeMetricFamily("tenantry_tenant_requests", "Requests this period by feature.",
+                                     labels=[*labels, "feature"])
+        for t in tenants:
+            key = [t.tenant, t.partner]
+            info.add_metric([*key, t.company, t.plan, t.state, t.tier], 1)
+            gauges["seats"].add_metric(key, t.seats)
+            gauges["active"].add_metric(key, t.active_users)
+            gauges["utilisation"].add_metric(key, t.seat_utilisation)
+            gauges["mrr"].add_metric([*key, t.currency], t.mrr)
+            gauges["ready"].add_metric(key, 1 if t.ready else 0)
+            for resource in ("cpu", "pods"):
+                quota_used.add_metric([*key, resource], t.quota_used.get(resource, 0.0))
+                quota_hard.add_metric([*key, resource], t.quota_hard.get(resource, 0.0))
+            for feature in CORE_FEATURES:
+                effective = t.features.get(feature)
+                enabled.add_metric([*key, feature], 1 if effective and effective.enabled else 0)
+                if effective and effective.enabled and effective.limits:
+                    limit.add_metric([*key, feature], next(iter(sorted(effective.limits.items())))[1])
+                if feature in t.requests:
+                    requests.add_metric([*key, feature], t.requests[feature])
+        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests)
+
+    def _per_partner(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
+        by_state = GaugeMetricFamily("tenantry_partner_tenants", "Tenants by state.", labels=["partner", "state"])
+        mrr = GaugeMetricFamily("tenantry_partner_mrr", "Monthly recurring revenue of active tenants.",
+                                labels=["partner"])
+        commission = GaugeMetricFamily("tenantry_partner_commission", "Monthly commission of the partner.",
+                                       labels=["partner"])
+        level = GaugeMetricFamily("tenantry_partner_level_info", "The partner's level (value 1).",
+                                  labels=["partner", "level"])
+        progress = GaugeMetricFamily("tenantry_partner_level_progress_ratio",
+                                     "Progress towards the next partner level (0..1).", labels=["partner"])
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
+        revenue: dict[str, float] = defaultdict(float)
+        for t in tenants:
+            counts[t.partner][t.state] = counts[t.partner].get(t.state, 0) + 1
+            if t.state == "Active":
+                revenue[t.partner] += t.mrr
+        for partner in sorted(counts):
+            for state, n in counts[partner].items():
+                by_state.add_metric([partner, state], n)
+            mrr.add_metric([partner], revenue[partner])
+            commission.add_metric([partner], revenue[partner] * self.commission_rate)
+            name, towards = partner_level(revenue[partner], self.levels)
+            level.add_metric([partner, name], 1)
+            progress.add_metric([partner], towards)
+        yield from (by_state, mrr, commission, level, progress)
