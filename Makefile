@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help deps venv cluster cluster-down crds test unit integration lint demo clean bench
+.PHONY: help deps venv cluster cluster-down crds dashboards check-generated test unit integration lint demo clean bench
 
 help:
 	@echo "make demo          local control plane + examples + operator in the foreground"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster       start the local control plane (.local/kubeconfig)"
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make crds          regenerate crds/ and charts/tenantry/crds/ from the API models"
+	@echo "make dashboards    regenerate charts/tenantry/dashboards/ (Grafana JSON) from tenantry.dashboards"
 
 deps:
 	@bash hack/system-deps.sh
@@ -35,6 +36,14 @@ cluster-down: venv
 crds: venv
 	$(BIN)/python -m tenantry.devtools.gencrds
 
+dashboards: venv
+	$(BIN)/python -m tenantry.devtools.gendashboards
+
+# Fails when the committed CRDs or dashboard JSON differ from what the code generates now.
+check-generated: venv
+	$(BIN)/python -m tenantry.devtools.gencrds --check
+	$(BIN)/python -m tenantry.devtools.gendashboards --check
+
 lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check operator tests
@@ -48,7 +57,7 @@ integration: deps venv
 
 test: deps venv
 	$(BIN)/python -m tenantry.devtools.cluster build
-	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
 
 demo: cluster
 	@bash hack/demo.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the local control plane and the tests need (etcd, openssl, BIND 9 for the DNS
-# tests, the Go toolchain for the one-off kube-apiserver build); installs only what is missing.
+# tests, Prometheus for promtool and the dashboard queries,
+# the Go toolchain for the one-off kube-apiserver build); installs only what is missing.
 set -euo pipefail
 packages=(etcd-server openssl bind9 bind9-utils prometheus golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev)
 missing=()

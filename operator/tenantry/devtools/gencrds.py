@@ -21,8 +21,15 @@ def rendered() -> dict[str, str]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Write the files; with --check, only compare and exit 1 when the committed ones differ."""
     files = rendered()
+    if "--check" in (sys.argv[1:] if argv is None else argv):
+        differing = [f"{t.relative_to(REPO_ROOT)}/{n}" for t in TARGETS for n, text in files.items()
+                     if not (t / n).exists() or (t / n).read_text() != text]
+        for path in differing:
+            print(f"{path} differs from what the models generate: run `make crds`")
+        return 1 if differing else 0
     for target in TARGETS:
         target.mkdir(parents=True, exist_ok=True)
         for stale in set(p.name for p in target.glob("*.yaml")) - set(files):

@@ -36,6 +36,7 @@ class TenantFacts:
     features: Mapping[str, EffectiveFeature] = field(default_factory=dict)
     quota_used: Mapping[str, float] = field(default_factory=dict)
     quota_hard: Mapping[str, float] = field(default_factory=dict)
+    conditions: Mapping[str, str] = field(default_factory=dict)  # type -> True/False/Unknown
 
     @property
     def tier(self) -> str:
@@ -71,8 +72,8 @@ def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], di
 
 
 def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
-                 features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None
-                 ) -> TenantFacts:
+                 features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
+                 conditions: Mapping[str, str] | None = None) -> TenantFacts:
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -85,7 +86,8 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                        seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
-                       requests=requests, features=dict(features), quota_used=used, quota_hard=hard)
+                       requests=requests, features=dict(features), quota_used=used, quota_hard=hard,
+                       conditions=dict(conditions or {}))
 
 
 def partner_level(mrr: float, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> tuple[str, float]:

@@ -266,7 +266,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     facts = None
     if fields.get("partner"):
         facts = tenant_facts(meta["name"], fields["partner"], body.get("spec") or {}, old_status.get("usage"),
-                             writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"))
+                             writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"),
+                             {v.type: v.status for v in (ready, *aspects, *warnings)})
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count,
                    tuple(warnings), tuple(aspects), fields.get("partner"), facts)
 

@@ -29,7 +29,7 @@ from tenantry.domain.features import dependents
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
-from tenantry.metrics.operator import DNS_CONFLICTS, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.operator import DNS_CONFLICTS, LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
@@ -172,6 +172,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
 async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger,
                         **kwargs: Any) -> None:
     await _reconcile((namespace, name), memo, logger)
+    LAST_RESYNC.set_to_current_time()
 
 
 def _needs_dns_attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:

@@ -14,3 +14,5 @@ PROPAGATIONS = Counter("tenantry_propagations_total",
                        ["kind"])
 DNS_CONFLICTS = Gauge("tenantry_dns_conflict",
                       "1 while a tenant's DNS name is held by records tenantry does not own.", ["tenant", "partner"])
+LAST_RESYNC = Gauge("tenantry_last_resync_timestamp_seconds",
+                    "When a periodic resync pass last completed without error (Unix time).")

@@ -31,6 +31,19 @@ class TenantMetrics(Collector):
         tenants = list(self.facts.values())
         yield from self._per_tenant(tenants)
         yield from self._per_partner(tenants)
+        yield self._by_condition(tenants)
+
+    @staticmethod
+    def _by_condition(tenants: list[TenantFacts]) -> Metric:
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for t in tenants:
+            for condition, status in t.conditions.items():
+                counts[(condition, status)] += 1
+        family = GaugeMetricFamily("tenantry_resources_by_condition", "Tenants by condition and status.",
+                                   labels=["kind", "condition", "status"])
+        for (condition, status), n in sorted(counts.items()):
+            family.add_metric(["Tenant", condition, status], n)
+        return family
 
     def _per_tenant(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
         labels = ["tenant", "partner"]

@@ -1,0 +1,3 @@
+"""The e2e tests use the integration fixtures (real control plane and operator) plus a real Prometheus."""
+
+from tests.integration.conftest import cluster, operator, other_partner, partner  # noqa: F401
