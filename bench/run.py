@@ -169,6 +169,34 @@ async def floor_onboarding(client: AsyncClient, slugs: list[str]) -> float:
     return time.monotonic() - started
 
 
+def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
+    """Time and size of one /metrics scrape with this many tenants (the exporter alone)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tenantry.domain.features import EffectiveFeature
+    from tenantry.domain.usage import tenant_facts
+    from tenantry.metrics.tenants import TenantMetrics
+
+    features = {f: EffectiveFeature(True, {"limit": 10})
+                for f in ("chat", "files", "tables", "meetings", "scheduler")}
+    spec = {"company": "Firma GmbH", "plan": {"featureSet": "business", "seats": 100,
+                                              "price": {"monthly": 990, "currency": "EUR"}}}
+    usage = {"activeUsers": 60, "requests": {"chat": 5000, "files": 30, "tables": 12, "meetings": 3, "scheduler": 1}}
+    quota = {"status": {"used": {"requests.cpu": "1", "pods": "4"}, "hard": {"requests.cpu": "4", "pods": "20"}}}
+    facts = {(f"partner-{i % 50}", f"t{i:05d}"): tenant_facts(f"t{i:05d}", f"partner{i % 50}", spec, usage,
+                                                               features, True, quota, {"Ready": "True"})
+             for i in range(tenants)}
+    registry = CollectorRegistry()
+    registry.register(TenantMetrics(facts))
+    timings, size = [], 0
+    for _ in range(5):
+        started = time.perf_counter()
+        size = len(generate_latest(registry))
+        timings.append(time.perf_counter() - started)
+    return {"scrape_tenants": tenants, "scrape_s": round(statistics.median(timings), 3),
+            "scrape_mib": round(size / 2**20, 2)}
+
+
 def type_of(obj: dict[str, Any]):
     from lightkube.core.resource_registry import resource_registry
     return resource_registry.load(obj["apiVersion"], obj["kind"])
@@ -209,6 +237,8 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results: dict[str, Any] = {"tenants": N, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                "python": platform.python_version(), "kube": "v1.20.2 (local)"}
 
+    log("metrics: one scrape of the exporter with 10,000 tenants")
+    results.update(scrape_benchmark())
     log(f"floor: the child objects of {N} tenants written directly, concurrency {CONCURRENCY}")
     results["onboarding_floor_s"] = round(await floor_onboarding(client, slugs), 2)
 
@@ -300,7 +330,7 @@ def write_results(results: dict[str, Any]) -> None:
              "| phase | tenantry | floor (direct writes) | ratio |", "|---|---|---|---|"]
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
     lines += ["", "| measure | value |", "|---|---|"]
-    for key in ("onboarding_writes", "restart_resume_s", "restart_writes", "restart_writes_all_clients",
+    for key in ("scrape_tenants", "scrape_s", "scrape_mib", "onboarding_writes", "restart_resume_s", "restart_writes", "restart_writes_all_clients",
                 "single_p50_s", "single_p99_s", "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
         lines.append(f"| {key} | {results[key]} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
