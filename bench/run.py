@@ -331,7 +331,8 @@ def write_results(results: dict[str, Any]) -> None:
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
     lines += ["", "| measure | value |", "|---|---|"]
     for key in ("scrape_tenants", "scrape_s", "scrape_mib", "onboarding_writes", "restart_resume_s",
-                "restart_writes", "restart_writes_all_clients", "single_p50_s", "single_p99_s", "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
+                "restart_writes", "restart_writes_all_clients", "single_p50_s", "single_p99_s",
+                "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
         lines.append(f"| {key} | {results[key]} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
