@@ -106,7 +106,8 @@ def test_usage_reporter_may_write_status_only(partner: Partner, cluster: Cluster
         cluster.kubectl("delete", "clusterrolebinding", f"reporter-{partner.suffix}", check=False)
 
 
-def test_every_dashboard_query_returns_data(partner: Partner, cluster: ClusterHandle, prometheus: Prometheus) -> None:
+def test_every_dashboard_query_returns_data(partner: Partner, cluster: ClusterHandle, prometheus: Prometheus,
+                                           operator: OperatorProcess) -> None:
     usage = {"a": {"activeUsers": 40, "requests": {"chat": 4000, "tables": 300}},
              "b": {"activeUsers": 18, "requests": {"chat": 900, "files": 20}},
              "c": {"activeUsers": 0, "requests": {}}}
@@ -137,3 +138,8 @@ def test_every_dashboard_query_returns_data(partner: Partner, cluster: ClusterHa
                 raise AssertionError(f"{path.name} / {title}: {concrete} -> {prometheus.query(concrete)}") from None
             checked += 1
     assert checked >= 30
+    # A deleted tenant's series disappear from the operator's /metrics.
+    gone = f"c-{partner.suffix}"
+    assert f'tenant="{gone}"' in operator.metrics_text()
+    partner.delete(gone)
+    wait_for(lambda: f'tenant="{gone}"' not in operator.metrics_text(), timeout=30, what="series of a deleted tenant")

@@ -13,7 +13,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tenantry.domain.features import EffectiveFeature
-from tenantry.domain.usage import TenantFacts, partner_level, quota_numbers, tenant_facts, usage_problems
+from tenantry.domain.usage import (
+    TenantFacts,
+    parse_levels,
+    partner_level,
+    quota_numbers,
+    tenant_facts,
+    usage_problems,
+)
 from tenantry.metrics.tenants import SERIES_BUDGET_PER_TENANT, TenantMetrics
 
 SPEC = {"company": "Mustermann GmbH", "state": "Active",
@@ -78,3 +85,11 @@ def test_partner_totals_and_deleted_tenants() -> None:
     assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text
     del items[("p", "a")]
     assert series_of(scrape(items), "a") == []
+
+
+def test_partner_levels_are_configurable() -> None:
+    levels = parse_levels("Start=0, Pro=1000")
+    assert partner_level(1500, levels) == ("Pro", 1.0)
+    assert partner_level(500, levels) == ("Start", pytest.approx(0.5))
+    with pytest.raises(ValueError, match="Name=<monthly revenue>"):
+        parse_levels("Gold:20000")

@@ -90,6 +90,22 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                        conditions=dict(conditions or {}))
 
 
+def parse_levels(text: str) -> tuple[tuple[str, float], ...]:
+    """`Bronze=0,Silver=5000,...` -> levels, with a clear error for anything else."""
+    levels = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, threshold = item.partition("=")
+        try:
+            levels.append((name.strip(), float(threshold)))
+        except ValueError:
+            raise ValueError(f"partner level {item!r} is not of the form Name=<monthly revenue>") from None
+        if not sep or not name.strip():
+            raise ValueError(f"partner level {item!r} is not of the form Name=<monthly revenue>")
+    if not levels:
+        raise ValueError("no partner levels given: use e.g. Bronze=0,Silver=5000,Gold=20000,Platinum=50000")
+    return tuple(levels)
+
+
 def partner_level(mrr: float, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> tuple[str, float]:
     """The partner's level by monthly revenue, and progress (0..1) towards the next one."""
     ordered = sorted(levels, key=lambda level: level[1])

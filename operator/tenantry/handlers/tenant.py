@@ -26,6 +26,7 @@ from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import dependents
+from tenantry.domain.usage import parse_levels
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
@@ -73,8 +74,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
             memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj.get("spec") or {})
     memo.facts = {}
+    levels = parse_levels(os.environ.get("TENANTRY_PARTNER_LEVELS", "Bronze=0,Silver=5000,Gold=20000,Platinum=50000"))
     prometheus_client.REGISTRY.register(TenantMetrics(
-        memo.facts, commission_rate=float(os.environ.get("TENANTRY_COMMISSION_RATE", "0.20"))))
+        memo.facts, commission_rate=float(os.environ.get("TENANTRY_COMMISSION_RATE", "0.20")), levels=levels))
     if METRICS_PORT:
         prometheus_client.start_http_server(METRICS_PORT)
         logger.info("metrics on :%d/metrics", METRICS_PORT)
