@@ -1,0 +1,95 @@
+"""Reading YAML files for `tenantry validate`: documents with the line of every field.
+
+Partners' files are untrusted input: aliases (the raw material of YAML bombs), huge files and
+deep nesting are refused with a message instead of being expanded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+
+
+class SourceError(Exception):
+    """A file that cannot be read as YAML documents; `line` is 1-based."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file, with a map from field paths to line numbers."""
+
+    path: Path
+    index: int
+    data: Any
+    lines: dict[tuple[str | int, ...], int]
+
+    def line(self, location: tuple[str | int, ...]) -> int:
+        """The line of the deepest known part of a field path (1-based)."""
+        for cut in range(len(location), -1, -1):
+            if location[:cut] in self.lines:
+                return self.lines[location[:cut]]
+        return 1
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Node | None, index: object) -> Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise SourceError("YAML aliases (*name) are not allowed in tenant files: write the value out",
+                              event.start_mark.line + 1)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+    lines[location] = node.start_mark.line + 1
+    if isinstance(node, MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
+            out[key] = _walk(value_node, (*location, key), lines, depth + 1)
+        return out
+    if isinstance(node, SequenceNode):
+        return [_walk(item, (*location, i), lines, depth + 1) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def load(path: Path) -> list[Document]:
+    """Every document of a YAML file; SourceError for anything that is not plain YAML data."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SourceError(f"the file is {size} bytes; at most {MAX_FILE_BYTES} are read (one object per file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(f"not UTF-8 text ({error.reason})") from error
+    loader = _NoAliasLoader(text)
+    documents = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            lines: dict[tuple[str | int, ...], int] = {}
+            documents.append(Document(path, len(documents), _walk(node, (), lines, 0), lines))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise SourceError(f"not valid YAML: {error.problem or error}", (mark.line + 1) if mark else 1) from error
+    finally:
+        loader.dispose()
+    return documents

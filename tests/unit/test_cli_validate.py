@@ -1,0 +1,129 @@
+"""`tenantry validate`: offline findings with file, line and field; exit codes; output formats.
+
+Tested here:
+- the example tenants repository is clean (exit 0)
+- schema errors (what the API server would refuse) name the field and its line, with a hint
+- model rules: unknown features, hostile SVG
+- across files: duplicate slugs and domains, missing FeatureSet and Branding, a file in another
+  partner's folder, extends cycles
+- hostile files: YAML aliases (bombs), broken YAML, deep nesting, not a mapping - none crashes
+- formats text, json, github; exit codes 0/1/2
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tenantry.cli.main import main
+from tenantry.cli.validate import validate
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "tenants"
+
+TENANT = """apiVersion: tenantry.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: {name}
+  namespace: partner-acme-it
+spec:
+  company: Test GmbH
+  contact: {{name: Test, email: test@example.de}}
+  plan: {{featureSet: {plan}, seats: {seats}}}
+  domains: [{domain}]
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def write(repo: Path, relative: str, text: str) -> Path:
+    path = repo / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def findings_for(repo: Path, relative: str) -> list:
+    return [f for f in validate([repo]) if f.file.endswith(relative)]
+
+
+def test_examples_are_clean(capsys: pytest.CaptureFixture) -> None:
+    assert main(["validate", str(EXAMPLES)]) == 0
+
+
+def test_schema_errors_name_field_and_line(repo: Path) -> None:
+    write(repo, "tenants/acme-it/bad.yaml", TENANT.format(name="bad", plan="business", seats=0, domain="a.bad.de"))
+    found = findings_for(repo, "tenants/acme-it/bad.yaml")
+    seats = [f for f in found if f.field == "spec.plan.seats"]
+    assert seats and seats[0].line == 9 and "minimum of 1" in seats[0].message
+    assert "licensed users" in seats[0].hint  # the field's own description says what it is
+
+
+def test_model_rules(repo: Path) -> None:
+    write(repo, "tenants/acme-it/typo.yaml", TENANT.format(name="typo", plan="business", seats=5, domain="t.typo.de")
+          + "  features: {tabels: {enabled: true}}\n")
+    write(repo, "tenants/acme-it/evil.yaml", "apiVersion: tenantry.dev/v1alpha1\nkind: Branding\nmetadata:\n"
+          "  name: evil\n  namespace: partner-acme-it\nspec:\n  colours: {primary: '#000000'}\n"
+          "  logo: {svg: '<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"x()\"/>'}\n")
+    typo = findings_for(repo, "typo.yaml")
+    assert any(f.field == "spec.features" and "tabels" in f.message for f in typo)
+    evil = findings_for(repo, "evil.yaml")
+    assert any(f.field == "spec.logo.svg" and "onload" in f.message and f.line == 8 for f in evil)
+
+
+def test_cross_file_rules(repo: Path) -> None:
+    write(repo, "tenants/acme-it/twin.yaml", TENANT.format(name="mustermann", plan="business", seats=5,
+                                                           domain="ki.mustermann.de"))
+    ghost = TENANT.format(name="ghost", plan="platinum", seats=5, domain="g.ghost.de")
+    write(repo, "tenants/acme-it/ghost.yaml", ghost.replace("  domains", "  branding: neon\n  domains"))
+    write(repo, "tenants/nordlicht-digital/stray.yaml", TENANT.format(name="stray", plan="business", seats=5,
+                                                                      domain="s.stray.de"))
+    write(repo, "tenants/acme-it/loops.yaml", "apiVersion: tenantry.dev/v1alpha1\nkind: FeatureSet\nmetadata:\n"
+          "  name: ping\n  namespace: partner-acme-it\nspec: {extends: pong}\n---\n"
+          "apiVersion: tenantry.dev/v1alpha1\nkind: FeatureSet\nmetadata:\n  name: pong\n"
+          "  namespace: partner-acme-it\nspec: {extends: ping}\n")
+    twin = findings_for(repo, "twin.yaml")
+    assert any(f.field == "metadata.name" and "already used in" in f.message and "mustermann.yaml" in f.message
+               for f in twin)
+    assert any(f.field == "spec.domains[0]" and "ki.mustermann.de" in f.message for f in twin)
+    ghost = findings_for(repo, "ghost.yaml")
+    assert any(f.field == "spec.plan.featureSet" and "platinum" in f.message for f in ghost)
+    assert any(f.field == "spec.branding" and "neon" in f.message for f in ghost)
+    stray = findings_for(repo, "stray.yaml")
+    assert any(f.field == "metadata.namespace" and "tenants/nordlicht-digital/" in f.message
+               and "partner-nordlicht-digital" in f.hint for f in stray)
+    loops = findings_for(repo, "loops.yaml")
+    assert any("ping -> pong -> ping" in f.message or "pong -> ping -> pong" in f.message for f in loops)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("a: &x [1, 2]\nb: [*x, *x, *x]\n", "aliases"),
+    ("key: [unclosed\n", "not valid YAML"),
+    ("- just\n- a list\n", "must be a mapping"),
+    ("a:" + " [" * 40 + "]" * 40 + "\n", "nesting deeper"),
+    ("kind: Tenant\napiVersion: tenantry.dev/v9\n", "unknown tenantry kind or version"),
+])
+def test_hostile_files_get_a_finding_not_a_crash(repo: Path, text: str, words: str) -> None:
+    write(repo, "tenants/acme-it/hostile.yaml", text)
+    found = findings_for(repo, "hostile.yaml")
+    assert any(words in f.message for f in found), found
+
+
+def test_formats_and_exit_codes(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    write(repo, "tenants/acme-it/bad.yaml", TENANT.format(name="bad", plan="business", seats=0, domain="a.bad.de"))
+    assert main(["validate", "--format", "json", str(repo)]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {"file", "line", "field", "message", "hint"} <= set(data[0])
+    assert main(["validate", "--format", "github", str(repo)]) == 1
+    assert "::error file=" in capsys.readouterr().out
+    assert main(["validate", str(repo / "nope")]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["validate", "--format", "xml", str(repo)])
+    assert usage.value.code == 2
