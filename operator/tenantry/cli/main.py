@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from tenantry.cli import new
 from tenantry.cli.validate import Finding, validate
 
 OK, FINDINGS, USAGE = 0, 1, 2
@@ -51,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--platform-namespace", default="tenantry-system",
                        help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
     check.set_defaults(run=_validate)
+    new.add_parser(commands)
     return root
 
 

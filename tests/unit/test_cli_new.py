@@ -1,0 +1,63 @@
+"""`tenantry new tenant`: writes a valid tenant file and the next steps, or nothing with clear errors.
+
+Tested here: flags only; prompting for what is missing (answered through a fake terminal input);
+invalid values leave no file behind; an existing file is not overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tenantry.cli.main import main, parser
+from tenantry.cli.new import collect
+from tenantry.cli.validate import validate
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
+FLAGS = ["--partner", "acme-it", "--slug", "kaffee", "--company", "Kaffeerösterei Braun KG",
+         "--contact-name", "Lena Braun", "--contact-email", "lena@kaffee-braun.de", "--plan", "starter",
+         "--seats", "9", "--price", "120", "--domain", "ki.kaffee-braun.de", "--no-input"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def test_writes_a_valid_tenant_and_the_next_steps(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["new", "tenant", "--repo", str(repo), "--platform-domain", "ki.example", *FLAGS]) == 0
+    path = repo / "tenants" / "acme-it" / "kaffee.yaml"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["metadata"] == {"name": "kaffee", "namespace": "partner-acme-it"}
+    assert doc["spec"]["plan"] == {"featureSet": "starter", "seats": 9, "price": {"monthly": 120.0, "currency": "EUR"}}
+    assert doc["spec"]["admins"] == ["lena@kaffee-braun.de"]
+    assert validate([repo]) == []
+    out = capsys.readouterr().out
+    assert "ki.kaffee-braun.de. CNAME kaffee.ki.example." in out and "_tenantry-challenge.ki.kaffee-braun.de" in out
+
+
+def test_asks_for_what_is_missing() -> None:
+    args = parser().parse_args(["new", "tenant", "--partner", "acme-it", "--slug", "x"])
+    answers = iter(["Firma X GmbH", "Max", "max@x.de", "business", "25", "", "", ""])
+    values, missing = collect(args, lambda prompt: next(answers))
+    assert missing == [] and values["company"] == "Firma X GmbH" and values["seats"] == "25"
+
+
+def test_invalid_values_write_nothing(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    flags = [*FLAGS]
+    flags[flags.index("--seats") + 1] = "0"
+    assert main(["new", "tenant", "--repo", str(repo), *flags]) == 1
+    assert not (repo / "tenants" / "acme-it" / "kaffee.yaml").exists()
+    assert "spec.plan.seats" in capsys.readouterr().err
+
+
+def test_missing_flags_without_a_terminal_and_no_overwrite(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["new", "tenant", "--repo", str(repo), "--partner", "acme-it", "--no-input"]) == 2
+    assert "--slug" in capsys.readouterr().err
+    assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 0
+    assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 2
+    assert "--force" in capsys.readouterr().err
