@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from tenantry.cli import new
+from tenantry.cli import new, views
 from tenantry.cli.validate import Finding, validate
 
 OK, FINDINGS, USAGE = 0, 1, 2
@@ -53,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
                        help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
     check.set_defaults(run=_validate)
     new.add_parser(commands)
+    views.add_parsers(commands)
     return root
 
 

@@ -1,0 +1,153 @@
+"""`tenantry report` and `tenantry status`: what the cluster says about a partner's customers.
+
+Read-only; uses the caller's kubeconfig (or --kubeconfig), so RBAC decides which partners one sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Namespace
+
+from tenantry.adapters.kube import Tenant
+from tenantry.domain.naming import PARTNER_LABEL
+
+COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "ready",
+           "domains_pending", "signals")
+
+
+def _client(kubeconfig: Path | None) -> Client:
+    config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
+    return Client(config=config, field_manager="tenantry-cli")
+
+
+def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (body.get("status") or {}).get("conditions", []) if c.get("type") == kind), {})
+
+
+def signals(body: dict[str, Any]) -> list[str]:
+    """Where a partner should act: upsell, churn risk, or something broken."""
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    seats = (spec.get("plan") or {}).get("seats") or 0
+    active = (status.get("usage") or {}).get("activeUsers")
+    out = []
+    if active is not None and seats and active / seats > 0.9:
+        out.append(f"upsell: {active}/{seats} seats in use")
+    if active == 0 and spec.get("state", "Active") == "Active":
+        out.append("churn risk: no active users")
+    ready = _condition(body, "Ready")
+    if ready and ready.get("status") != "True":
+        out.append(f"not ready: {ready.get('reason')}")
+    return out
+
+
+def row(body: dict[str, Any], commission_rate: float) -> dict[str, Any]:
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    plan = spec.get("plan") or {}
+    mrr = float((plan.get("price") or {}).get("monthly", 0.0))
+    active = spec.get("state", "Active") == "Active"
+    return {
+        "partner": status.get("partner") or body["metadata"]["namespace"],
+        "tenant": body["metadata"]["name"],
+        "company": spec.get("company", ""),
+        "state": spec.get("state", "Active"),
+        "plan": plan.get("featureSet", ""),
+        "users": (status.get("usage") or {}).get("activeUsers", 0),
+        "seats": plan.get("seats", 0),
+        "mrr": mrr if active else 0.0,
+        "commission": round(mrr * commission_rate, 2) if active else 0.0,
+        "ready": _condition(body, "Ready").get("status", "Unknown"),
+        "domains_pending": sum(1 for d in status.get("domains", []) if not d.get("verified")),
+        "signals": "; ".join(signals(body)),
+    }
+
+
+def _tenants(client: Client, partner: str | None) -> list[dict[str, Any]]:
+    namespaces: Iterable[str] = ["*"]
+    if partner:
+        namespaces = [ns.metadata.name for ns in client.list(Namespace, labels={PARTNER_LABEL: partner})]
+    bodies = [t.to_dict() for namespace in namespaces for t in client.list(Tenant, namespace=namespace)]
+    return sorted(bodies, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
+
+
+def render(rows: list[dict[str, Any]], form: str) -> str:
+    if form == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False)
+    if form == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    cells = [[str(r[c]) for c in COLUMNS] for r in rows]
+    total_mrr, total_commission = sum(r["mrr"] for r in rows), sum(r["commission"] for r in rows)
+    footer = (f"{len(rows)} customers, {sum(r['users'] for r in rows)} active users, MRR {total_mrr:.2f}, "
+              f"commission {total_commission:.2f}, annual {12 * total_mrr:.2f}")
+    if form == "markdown":
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
+        return "\n".join(lines) + f"\n\n{footer}\n"
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines) + f"\n{footer}\n"
+
+
+def report(args: argparse.Namespace) -> int:
+    try:
+        with _client(args.kubeconfig) as client:
+            rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner)]
+    except ApiError as error:
+        print(f"tenantry report: the cluster refused: {error.status.message}", file=sys.stderr)
+        return 1
+    print(render(rows, args.format), end="")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    with _client(args.kubeconfig) as client:
+        found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields={"metadata.name": args.slug})]
+    if not found:
+        print(f"tenantry status: no tenant {args.slug!r} that you may see", file=sys.stderr)
+        return 1
+    body = found[0]
+    spec, state = body.get("spec") or {}, body.get("status") or {}
+    print(f"{body['metadata']['name']}  ({spec.get('company')}, partner {state.get('partner', '?')}, "
+          f"{spec.get('state', 'Active')}, plan {(spec.get('plan') or {}).get('featureSet')})")
+    if state.get("url"):
+        print(f"url: {state['url']}")
+    print("conditions:")
+    for c in state.get("conditions", []):
+        print(f"  {c['type']:<17} {c['status']:<8} {c['reason']}: {c.get('message', '')}")
+    pending = [d for d in state.get("domains", []) if not d.get("verified")]
+    if pending:
+        print("the customer must create:")
+        for domain in pending:
+            for record in domain.get("records", []):
+                print(f"  {record['name']}. {record['type']} {record['value']}")
+    failing = [c for c in state.get("conditions", []) if c["status"] == "False" and c["type"] != "Ready"]
+    print("to do: " + ("; ".join(f"{c['type']}: {c['message']}" for c in failing) if failing else "nothing"))
+    return 0
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    rep = commands.add_parser("report", help="all customers of one or all partners: users, revenue, signals")
+    rep.add_argument("--partner", help="partner id (default: every partner you may see)")
+    rep.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
+    rep.add_argument("--commission-rate", type=float, default=0.20)
+    rep.add_argument("--kubeconfig", type=Path)
+    rep.set_defaults(run=report)
+    sta = commands.add_parser("status", help="one tenant: conditions, what is pending, what the customer must do")
+    sta.add_argument("slug")
+    sta.add_argument("--kubeconfig", type=Path)
+    sta.set_defaults(run=status)

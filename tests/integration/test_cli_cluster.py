@@ -1,0 +1,71 @@
+"""`tenantry report` and `tenantry status` against the real control plane and operator.
+
+Tested here: one partner's customers with users, revenue, commission and signals in JSON, CSV,
+Markdown and table form; one tenant's conditions and the records its customer must create.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tenantry.cli.main import main
+from tests.integration.conftest import ClusterHandle, Partner, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _usage(cluster: ClusterHandle, namespace: str, slug: str, active: int) -> None:
+    cluster.kubectl("patch", "tenant", slug, "-n", namespace, "--subresource=status", "--type=merge",
+                    "-p", json.dumps({"status": {"usage": {"activeUsers": active}}}))
+
+
+def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pytest.CaptureFixture) -> None:
+    full, idle, sleepy = partner.slug("full"), partner.slug("idle"), partner.slug("sleepy")
+    price = {"monthly": 1000, "currency": "EUR"}
+    partner.apply(partner.tenant(full, plan={"featureSet": "business", "seats": 10, "price": price},
+                                 domains=[f"ki.{full}.de"]))
+    partner.apply(partner.tenant(idle, plan={"featureSet": "starter", "seats": 10, "price": price}))
+    partner.apply(partner.tenant(sleepy, state="Suspended", plan={"featureSet": "starter", "seats": 5, "price": price}))
+    for slug in (full, idle):
+        partner.wait_condition(slug)
+    partner.wait_condition(sleepy, reason="Suspended")
+    _usage(cluster, partner.namespace, full, 10)
+    _usage(cluster, partner.namespace, idle, 0)
+    wait_for(lambda: ((partner.get(full) or {}).get("status") or {}).get("domains"), what="domain instructions")
+
+    partner_id = f"acme-{partner.suffix}"
+    base = ["report", "--partner", partner_id, "--kubeconfig", str(cluster.kubeconfig)]
+    assert main([*base, "--format", "json"]) == 0
+    rows = {r["tenant"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {full, idle, sleepy}
+    assert rows[full]["users"] == 10 and rows[full]["mrr"] == 1000 and rows[full]["commission"] == 200
+    assert "upsell" in rows[full]["signals"] and rows[full]["domains_pending"] == 1
+    assert "churn risk" in rows[idle]["signals"]
+    assert rows[sleepy]["mrr"] == 0 and rows[sleepy]["state"] == "Suspended"
+    assert main([*base, "--format", "csv"]) == 0
+    assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == 3
+    assert main([*base, "--format", "markdown"]) == 0
+    assert "3 customers" in capsys.readouterr().out
+    assert main([*base]) == 0
+    assert "MRR 2000.00" in capsys.readouterr().out
+
+    assert main(["status", full, "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    out = capsys.readouterr().out
+    assert "Ready" in out and f"ki.{full}.de. CNAME {full}.platform.test" in out
+    assert f"_tenantry-challenge.ki.{full}.de. TXT tenantry-" in out
+    assert main(["status", "no-such-tenant", "--kubeconfig", str(cluster.kubeconfig)]) == 1
+
+
+def test_the_installed_command_runs(cluster: ClusterHandle) -> None:
+    command = str(Path(sys.executable).parent / "tenantry")  # the console script the package installs
+    result = subprocess.run([command, "report", "--kubeconfig", str(cluster.kubeconfig), "--format", "csv"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("partner,tenant,company")
