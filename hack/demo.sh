@@ -14,7 +14,7 @@ kubectl apply -R -f examples/tenants/platform/ -f examples/tenants/tenants/
 
 cat <<INFO
 
-  tenantry demo: 2 partners, 6 tenants, 3 plans on a local Kubernetes $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1\.[0-9.]*\)".*/\1/p' | tail -1)
+  tenantry demo: 3 partners, 13 tenants, 3 plans on a local Kubernetes $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1\.[0-9.]*\)".*/\1/p' | tail -1)
   The operator starts below (metrics on http://127.0.0.1:${PORT}/metrics). In another terminal:
 
     export KUBECONFIG=${KUBECONFIG}
