@@ -69,3 +69,51 @@ def test_the_installed_command_runs(cluster: ClusterHandle) -> None:
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("partner,tenant,company")
+
+
+def _repo(tmp_path, partner: Partner) -> tuple:
+    from tests.integration.conftest import PLATFORM_YAML
+
+    repo = tmp_path / "repo"
+    partner_id = f"acme-{partner.suffix}"
+    (repo / "platform").mkdir(parents=True)
+    (repo / "platform" / "plans.yaml").write_text(PLATFORM_YAML)
+    (repo / "partners").mkdir()
+    (repo / "partners" / "p.yaml").write_text(
+        f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {partner.namespace}\n"
+        f"  labels: {{tenantry.dev/partner: {partner_id}}}\n")
+    folder = repo / "tenants" / partner_id
+    folder.mkdir(parents=True)
+    return repo, folder
+
+
+def test_plan_created_unchanged_changed_and_invalid(partner: Partner, cluster: ClusterHandle, tmp_path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    repo, folder = _repo(tmp_path, partner)
+    slug = partner.slug("planned")
+    doc = partner.tenant(slug, plan={"featureSet": "business", "seats": 5}, domains=[f"ki.{slug}.de"])
+    (folder / f"{slug}.yaml").write_text(yaml.safe_dump(doc))
+    plan = ["plan", str(repo), "--kubeconfig", str(cluster.kubeconfig), "--platform-domain", "platform.test"]
+
+    assert main(plan) == 3
+    out = capsys.readouterr().out
+    assert f"+ Tenant {partner.namespace}/{slug} (created)" in out
+    assert f"-> namespace tenant-{slug}" in out and f"-> DNS name {slug}.platform.test" in out
+    assert "-> quota requests.cpu=2100m" in out and f"domain to verify: ki.{slug}.de" in out
+    assert partner.get(slug) is None  # a dry run stores nothing
+
+    partner.apply(doc)
+    assert main(plan) == 0
+    assert f"= Tenant {partner.namespace}/{slug} (unchanged)" in capsys.readouterr().out
+
+    doc["spec"]["plan"]["seats"] = 9
+    (folder / f"{slug}.yaml").write_text(yaml.safe_dump(doc))
+    assert main(plan) == 3
+    assert "spec.plan.seats: 5 -> 9" in capsys.readouterr().out
+
+    doc["spec"]["plan"]["seats"] = 0
+    (folder / f"{slug}.yaml").write_text(yaml.safe_dump(doc))
+    assert main(plan) == 1
+    assert "spec.plan.seats" in capsys.readouterr().err

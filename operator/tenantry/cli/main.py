@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from tenantry.cli import new, views
+from tenantry.cli import new, plan, views
 from tenantry.cli.validate import Finding, validate
 
 OK, FINDINGS, USAGE = 0, 1, 2
@@ -54,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_validate)
     new.add_parser(commands)
     views.add_parsers(commands)
+    plan.add_parser(commands)
     return root
 
 

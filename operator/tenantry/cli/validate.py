@@ -209,12 +209,12 @@ class Validator:
                 else:
                     first.setdefault(value, (obj, location))
 
-    def _lookup(self, kind: str):
+    def lookup(self, kind: str):
         specs = {(o.namespace, o.name): o.spec for o in self.objects if o.kind == kind}
         return lambda namespace, name: specs.get((namespace, name))
 
     def _references(self, tenants: list[_Object]) -> None:
-        plans, looks = self._lookup("FeatureSet"), self._lookup("Branding")
+        plans, looks = self.lookup("FeatureSet"), self.lookup("Branding")
         for tenant in tenants:
             plan = (tenant.spec.get("plan") or {}).get("featureSet")
             if plan and plans(tenant.namespace, plan) is None and plans(self.platform_namespace, plan) is None:
@@ -229,7 +229,7 @@ class Validator:
                          "add the Branding or name an existing one")
 
     def _extends(self) -> None:
-        plans = self._lookup("FeatureSet")
+        plans = self.lookup("FeatureSet")
         for obj in self.objects:
             if obj.kind != "FeatureSet" or not obj.valid:
                 continue

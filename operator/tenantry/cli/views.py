@@ -26,7 +26,7 @@ COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "m
            "domains_pending", "signals")
 
 
-def _client(kubeconfig: Path | None) -> Client:
+def client_for(kubeconfig: Path | None) -> Client:
     config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
     return Client(config=config, field_manager="tenantry-cli")
 
@@ -105,7 +105,7 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
 
 def report(args: argparse.Namespace) -> int:
     try:
-        with _client(args.kubeconfig) as client:
+        with client_for(args.kubeconfig) as client:
             rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner)]
     except ApiError as error:
         print(f"tenantry report: the cluster refused: {error.status.message}", file=sys.stderr)
@@ -115,7 +115,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    with _client(args.kubeconfig) as client:
+    with client_for(args.kubeconfig) as client:
         found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields={"metadata.name": args.slug})]
     if not found:
         print(f"tenantry status: no tenant {args.slug!r} that you may see", file=sys.stderr)
