@@ -197,6 +197,38 @@ def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
             "scrape_mib": round(size / 2**20, 2)}
 
 
+def validate_benchmark(files: int = 10_000) -> dict[str, float]:
+    """`tenantry validate` over a generated repository of this many tenant files (50 partners)."""
+    import shutil
+    import tempfile
+
+    from tenantry.cli.validate import validate
+
+    folder = Path(tempfile.mkdtemp(prefix="tenantry-validate-"))
+    try:
+        shutil.copytree(REPO / "examples" / "tenants" / "platform", folder / "platform")
+        (folder / "partners").mkdir()
+        for p in range(50):
+            (folder / "partners" / f"p{p}.yaml").write_text(
+                f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: partner-p{p}\n"
+                f"  labels: {{tenantry.dev/partner: p{p}}}\n")
+            (folder / "tenants" / f"p{p}").mkdir(parents=True)
+        for i in range(files):
+            p = i % 50
+            (folder / "tenants" / f"p{p}" / f"t{i:05d}.yaml").write_text(
+                f"apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: t{i:05d}\n"
+                f"  namespace: partner-p{p}\nspec:\n  company: Firma {i} GmbH\n"
+                f"  contact: {{name: Max, email: max{i}@firma{i}.de}}\n"
+                f"  plan: {{featureSet: business, seats: {10 + i % 90}, price: {{monthly: 990}}}}\n"
+                f"  domains: [ki.firma{i}.de]\n  admins: [max{i}@firma{i}.de]\n")
+        started = time.perf_counter()
+        findings = validate([folder])
+        elapsed = time.perf_counter() - started
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"validate_files": files, "validate_s": round(elapsed, 2), "validate_findings": len(findings)}
+
+
 def type_of(obj: dict[str, Any]):
     from lightkube.core.resource_registry import resource_registry
     return resource_registry.load(obj["apiVersion"], obj["kind"])
@@ -239,6 +271,8 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
 
     log("metrics: one scrape of the exporter with 10,000 tenants")
     results.update(scrape_benchmark())
+    log("tenantry validate: 10,000 tenant files")
+    results.update(validate_benchmark())
     log(f"floor: the child objects of {N} tenants written directly, concurrency {CONCURRENCY}")
     results["onboarding_floor_s"] = round(await floor_onboarding(client, slugs), 2)
 
@@ -330,7 +364,8 @@ def write_results(results: dict[str, Any]) -> None:
              "| phase | tenantry | floor (direct writes) | ratio |", "|---|---|---|---|"]
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
     lines += ["", "| measure | value |", "|---|---|"]
-    for key in ("scrape_tenants", "scrape_s", "scrape_mib", "onboarding_writes", "restart_resume_s",
+    for key in ("validate_files", "validate_s", "validate_findings", "scrape_tenants", "scrape_s", "scrape_mib",
+                "onboarding_writes", "restart_resume_s",
                 "restart_writes", "restart_writes_all_clients", "single_p50_s", "single_p99_s",
                 "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
         lines.append(f"| {key} | {results[key]} |")

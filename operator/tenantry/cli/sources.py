@@ -1,7 +1,8 @@
 """Reading YAML files for `tenantry validate`: documents with the line of every field.
 
 Partners' files are untrusted input: aliases (the raw material of YAML bombs), huge files and
-deep nesting are refused with a message instead of being expanded.
+deep nesting are refused with a message instead of being expanded. Scalar aliases are harmless
+(they cannot multiply) and pass.
 """
 
 from __future__ import annotations
@@ -42,16 +43,17 @@ class Document:
         return 1
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Node | None, index: object) -> Node:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+# libyaml's parser when present (ten times faster than pure Python for 10,000 files).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int]) -> Any:
+    # An alias makes two places share one node: refuse it before it can be expanded (YAML bombs).
+    if not isinstance(node, ScalarNode):
+        if id(node) in seen:
             raise SourceError("YAML aliases (*name) are not allowed in tenant files: write the value out",
-                              event.start_mark.line + 1)
-        return super().compose_node(parent, index)  # type: ignore[arg-type]
-
-
-def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int) -> Any:
+                              node.start_mark.line + 1)
+        seen.add(id(node))
     if depth > MAX_DEPTH:
         raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
     lines[location] = node.start_mark.line + 1
@@ -59,10 +61,10 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int) 
         out = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
-            out[key] = _walk(value_node, (*location, key), lines, depth + 1)
+            out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen)
         return out
     if isinstance(node, SequenceNode):
-        return [_walk(item, (*location, i), lines, depth + 1) for i, item in enumerate(node.value)]
+        return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
     return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
 
 
@@ -78,7 +80,7 @@ def load(path: Path) -> list[Document]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SourceError(f"not UTF-8 text ({error.reason})") from error
-    loader = _NoAliasLoader(text)
+    loader = _Loader(text)
     documents = []
     try:
         while loader.check_node():
@@ -86,7 +88,7 @@ def load(path: Path) -> list[Document]:
             if node is None:
                 continue
             lines: dict[tuple[str | int, ...], int] = {}
-            documents.append(Document(path, len(documents), _walk(node, (), lines, 0), lines))
+            documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set()), lines))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise SourceError(f"not valid YAML: {error.problem or error}", (mark.line + 1) if mark else 1) from error
