@@ -117,3 +117,19 @@ def test_plan_created_unchanged_changed_and_invalid(partner: Partner, cluster: C
     (folder / f"{slug}.yaml").write_text(yaml.safe_dump(doc))
     assert main(plan) == 1
     assert "spec.plan.seats" in capsys.readouterr().err
+
+
+def test_new_tenant_is_accepted_by_the_api_server(partner: Partner, cluster: ClusterHandle, tmp_path) -> None:
+    repo, folder = _repo(tmp_path, partner)
+    slug = partner.slug("fresh")
+    command = str(Path(sys.executable).parent / "tenantry")
+    made = subprocess.run([command, "new", "tenant", "--repo", str(repo), "--partner", folder.name, "--slug", slug,
+                           "--namespace", partner.namespace, "--company", "Frische Brötchen GmbH",
+                           "--contact-name", "Anna", "--contact-email", "anna@broetchen.de", "--plan", "business",
+                           "--seats", "12", "--price", "150", "--no-input"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    path = folder / f"{slug}.yaml"
+    checked = subprocess.run([command, "validate", str(repo)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+    accepted = cluster.kubectl("apply", "--dry-run=server", "-f", str(path))
+    assert "created (server dry run)" in accepted.stdout

@@ -90,7 +90,7 @@ def test_cross_file_rules(repo: Path) -> None:
           "apiVersion: tenantry.dev/v1alpha1\nkind: FeatureSet\nmetadata:\n  name: pong\n"
           "  namespace: partner-acme-it\nspec: {extends: ping}\n")
     twin = findings_for(repo, "twin.yaml")
-    assert any(f.field == "metadata.name" and "already used in" in f.message and "mustermann.yaml" in f.message
+    assert any(f.field == "metadata.name" and "also used in" in f.message and "mustermann.yaml" in f.message
                for f in twin)
     assert any(f.field == "spec.domains[0]" and "ki.mustermann.de" in f.message for f in twin)
     ghost = findings_for(repo, "ghost.yaml")

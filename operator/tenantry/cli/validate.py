@@ -197,17 +197,19 @@ class Validator:
                          f"set metadata.namespace to {expected!r} or move the file to that partner's folder")
 
     def _unique(self, objects: list[_Object], keys, what: str, hint: str) -> None:
-        first: dict[str, tuple[_Object, tuple]] = {}
+        """Every place a value appears more than once gets a finding naming the other places."""
+        places: dict[str, list[tuple[_Object, tuple]]] = defaultdict(list)
         for obj in objects:
             for (location,), value in keys(obj):
-                if not value:
-                    continue
-                if value in first and first[value][0] is not obj:
-                    other, other_location = first[value]
-                    self.add(obj.document, location, f"{what} {value!r} is already used in "
-                             f"{other.document.path}:{other.document.line(other_location)}", hint)
-                else:
-                    first.setdefault(value, (obj, location))
+                if value:
+                    places[value].append((obj, location))
+        for value, where in places.items():
+            if len(where) < 2:
+                continue
+            for obj, location in where:
+                others = ", ".join(f"{o.document.path}:{o.document.line(loc)}" for o, loc in where
+                                   if (o, loc) != (obj, location))
+                self.add(obj.document, location, f"{what} {value!r} is also used in {others}", hint)
 
     def lookup(self, kind: str):
         specs = {(o.namespace, o.name): o.spec for o in self.objects if o.kind == kind}
