@@ -11,11 +11,13 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
 from tenantry.domain.config import OperatorConfig, parse_labels
 from tenantry.domain.drift import covers
-from tenantry.domain.lifecycle import Claim, claim, parse_tenant_spec, partner_of
+from tenantry.domain.lifecycle import Claim, claim, error_lines, parse_tenant_spec, partner_of
 from tenantry.domain.status import Verdict, conditions, ready_verdict
 
 
@@ -98,9 +100,18 @@ def test_spec_errors_name_the_fields() -> None:
                                  st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
                                  st.lists(st.text(max_size=10), max_size=3))))
 def test_random_specs_validate_or_explain(raw: dict) -> None:
-    result = parse_tenant_spec(raw)
-    if isinstance(result, str):
-        assert result and all(part.strip().startswith("spec") for part in result.split("; "))
+    try:
+        TenantSpec.model_validate(raw)
+    except ValidationError as error:
+        lines = error_lines(error, "spec")
+        assert lines and all(line.startswith("spec") and ": " in line for line in lines)
+    assert isinstance(parse_tenant_spec(raw), (str, TenantSpec))
+
+
+def test_odd_keys_are_quoted_in_field_paths() -> None:
+    message = parse_tenant_spec({"company": "X", "contact": {"name": "a", "email": "a@b.de", "; ": 0},
+                                 "plan": {"featureSet": "x", "seats": 1}})
+    assert isinstance(message, str) and 'spec.contact["; "]' in message
 
 
 def test_settings_from_environment() -> None:

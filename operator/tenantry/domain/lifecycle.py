@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,13 +41,26 @@ def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
     return labels.get(naming.PARTNER_LABEL) or None
 
 
-def describe_errors(error: ValidationError, root: str) -> str:
+def _path(root: str, location: tuple) -> str:
+    """`spec.plan.seats`, `spec.domains[0]`, or `spec.features["odd key"]` for keys that need quoting."""
+    text = root
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(str(part))}]"
+    return text
+
+
+def error_lines(error: ValidationError, root: str) -> list[str]:
     """One line per problem: the field path as in YAML, and what is wrong with it."""
-    lines = []
-    for item in error.errors():
-        path = ".".join([root, *(str(p) for p in item["loc"])])
-        lines.append(f"{path}: {item['msg']}")
-    return "; ".join(lines)
+    return [f"{_path(root, tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
+
+
+def describe_errors(error: ValidationError, root: str) -> str:
+    return "; ".join(error_lines(error, root))
 
 
 def parse_tenant_spec(raw: Mapping[str, Any] | None) -> TenantSpec | str:
