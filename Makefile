@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
 .PHONY: help deps venv cluster cluster-down crds dashboards check-generated test unit integration lint demo clean bench
 

@@ -3,7 +3,8 @@
 # in the foreground. Ctrl-C stops the operator; `make cluster-down` removes the control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export KUBECONFIG=${KUBECONFIG:-$PWD/.local/kubeconfig}
+# Always the local control plane, never whatever cluster the shell's KUBECONFIG points at.
+export KUBECONFIG=$PWD/.local/kubeconfig
 PORT=${TENANTRY_METRICS_PORT:-8080}
 
 kubectl apply -f crds/ >/dev/null
@@ -33,5 +34,5 @@ cat <<INFO
 
 INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
-export TENANTRY_METRICS_PORT=$PORT
+export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
 exec .venv/bin/python -m tenantry

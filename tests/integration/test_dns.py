@@ -251,5 +251,10 @@ def test_external_dns_provider_writes_a_dns_endpoint(partner: Partner, bind: Bin
         assert endpoints[host(slug)] == {"dnsName": host(slug), "recordType": "CNAME",
                                          "targets": [f"ingress.{ZONE}"], "recordTTL": 300}
         assert endpoints[f"_tenantry-owner.{host(slug)}"]["recordType"] == "TXT"
+        # Deleted with Retain: the namespace stays, the published name does not.
+        partner.delete(slug)
+        gone = cluster.kubectl("get", "dnsendpoints.externaldns.k8s.io", "tenantry-dns", "-n", f"tenant-{slug}",
+                               check=False)
+        assert gone.returncode != 0 and "NotFound" in gone.stderr
     finally:
         operator.restart_with(dns_env(bind))

@@ -61,3 +61,13 @@ def test_missing_flags_without_a_terminal_and_no_overwrite(repo: Path, capsys: p
     assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 0
     assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_force_with_invalid_values_keeps_the_existing_file(repo: Path) -> None:
+    assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 0
+    path = repo / "tenants" / "acme-it" / "kaffee.yaml"
+    before = path.read_text()
+    flags = [*FLAGS]
+    flags[flags.index("--seats") + 1] = "0"
+    assert main(["new", "tenant", "--repo", str(repo), "--force", *flags]) == 1
+    assert path.read_text() == before

@@ -83,13 +83,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"tenantry new tenant: {path} exists; use --force to overwrite", file=sys.stderr)
         return 2
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = path.read_text() if path.exists() else None
     path.write_text(yaml.safe_dump(manifest(values, namespace), sort_keys=False, allow_unicode=True))
     findings: list[Finding] = [f for f in validate([repo]) if Path(f.file) == path]
     if findings:
-        path.unlink()
+        if previous is None:
+            path.unlink()
+        else:
+            path.write_text(previous)  # --force never loses the file it was meant to replace
         for f in findings:
             print(f"{f.field}: {f.message}" + (f" ({f.hint})" if f.hint else ""), file=sys.stderr)
-        print("tenantry new tenant: nothing written; fix the values above", file=sys.stderr)
+        print("tenantry new tenant: nothing written (any existing file is unchanged); fix the values above",
+              file=sys.stderr)
         return 1
     print(next_steps(path, values["slug"], values["domains"], args.platform_domain))
     return 0

@@ -114,10 +114,17 @@ async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput,
     return Verdict(DNS_READY, "True", "Published", f"{host} -> {config.entry_point}")
 
 
-async def remove_records(services: DnsServices, config: OperatorConfig, partner_namespace: str, slug: str) -> None:
+async def remove_records(writer: Writer, services: DnsServices, config: OperatorConfig, partner_namespace: str,
+                         slug: str) -> None:
     """On deletion, whatever the policy: our records go, anyone else's stay."""
+    if config.dns_provider == "externaldns":
+        # The DNSEndpoint lives in the tenant namespace, which a Retain policy keeps: remove it.
+        target = ObjectRef("externaldns.k8s.io/v1alpha1", "DNSEndpoint", dns.DNS_ENDPOINT,
+                           naming.tenant_namespace(config.namespace_prefix, slug))
+        await writer.delete_if_ours(target, await writer.kube.get(target))
+        return
     if config.dns_provider != "rfc2136" or services.zone is None:
-        return  # the DNSEndpoint lives in the tenant namespace and goes with it or stays orphaned
+        return
     host = dns.platform_host(slug, config.platform_domain)
     live = await services.zone.read([host, dns.OWNER_PREFIX + host])
     plan = dns.plan_changes([], live, config.dns_owner_id, naming.owner_key(partner_namespace, slug),

@@ -281,7 +281,7 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
     kube = services.kube
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
-    await dnsflow.remove_records(services.dns, config, partner_namespace, slug)
+    await dnsflow.remove_records(Writer(kube), services.dns, config, partner_namespace, slug)
     await dnsflow.release_all(Writer(kube), config, partner_namespace, slug)
     target = _namespace_ref(config, slug)
     live = await kube.get(target)

@@ -78,7 +78,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     prometheus_client.REGISTRY.register(TenantMetrics(
         memo.facts, commission_rate=float(os.environ.get("TENANTRY_COMMISSION_RATE", "0.20")), levels=levels))
     if METRICS_PORT:
-        prometheus_client.start_http_server(METRICS_PORT)
+        # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
+        prometheus_client.start_http_server(METRICS_PORT, addr=os.environ.get("TENANTRY_METRICS_ADDRESS", "0.0.0.0"))
         logger.info("metrics on :%d/metrics", METRICS_PORT)
 
 
@@ -125,9 +126,12 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
         _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
         if outcome.facts is not None:
             memo.facts[key] = outcome.facts
-        conflict = any(v.reason == "DNSConflict" for v in outcome.aspects)
-        _metric_labels[key] = (key[1], outcome.partner or "")
-        DNS_CONFLICTS.labels(*_metric_labels[key]).set(1 if conflict else 0)
+        # A series only while there is a conflict: it costs healthy tenants nothing of their budget.
+        if any(v.reason == "DNSConflict" for v in outcome.aspects):
+            _metric_labels[key] = (key[1], outcome.partner or "")
+            DNS_CONFLICTS.labels(*_metric_labels[key]).set(1)
+        elif key in _metric_labels:
+            DNS_CONFLICTS.remove(*_metric_labels.pop(key))
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
         if outcome.transitioned:
