@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
 from tenantry.domain.config import OperatorConfig, parse_labels
-from tenantry.domain.drift import covers
+from tenantry.domain.drift import changed_by_others, covers
 from tenantry.domain.lifecycle import Claim, claim, error_lines, parse_tenant_spec, partner_of
 from tenantry.domain.status import Verdict, conditions, ready_verdict
 
@@ -121,3 +121,13 @@ def test_settings_from_environment() -> None:
     assert config.ingress_namespace_labels == {"team": "ingress"}
     with pytest.raises(ValueError, match="key=value"):
         parse_labels("oops")
+
+
+def test_changed_by_others_reads_the_latest_managed_fields_entry() -> None:
+    ours = {"manager": "tenantry", "time": "2026-01-01T00:00:02Z", "fieldsV1": {"f:spec": {}}}
+    kubectl = {"manager": "kubectl-edit", "time": "2026-01-01T00:00:03Z", "fieldsV1": {"f:spec": {}}}
+    quota_usage = {"manager": "kube-controller-manager", "time": "2026-01-01T00:00:04Z", "fieldsV1": {"f:status": {}}}
+    assert changed_by_others([ours, kubectl]) is True
+    assert changed_by_others([kubectl, ours | {"time": "2026-01-01T00:00:05Z"}]) is False
+    assert changed_by_others([ours, quota_usage]) is False
+    assert changed_by_others(None) is True

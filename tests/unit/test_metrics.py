@@ -93,3 +93,12 @@ def test_partner_levels_are_configurable() -> None:
     assert partner_level(500, levels) == ("Start", pytest.approx(0.5))
     with pytest.raises(ValueError, match="Name=<monthly revenue>"):
         parse_levels("Gold:20000")
+
+
+def test_dns_conflict_series_only_while_conflicting() -> None:
+    clean, squatted = facts("clean"), facts("squatted")
+    squatted = TenantFacts(**{**squatted.__dict__, "dns_conflict": True})
+    text = scrape({("p", "clean"): clean, ("p", "squatted"): squatted})
+    assert 'tenantry_dns_conflict{partner="acme",tenant="squatted"} 1.0' in text
+    assert 'tenantry_dns_conflict{partner="acme",tenant="clean"}' not in text
+    assert len(series_of(text, "squatted")) == SERIES_BUDGET_PER_TENANT + 1

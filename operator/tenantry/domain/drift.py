@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tenantry.domain import quantity
+from tenantry.domain.naming import FIELD_MANAGER
 
 
 def covers(actual: Any, desired: Any) -> bool:
@@ -25,3 +27,16 @@ def covers(actual: Any, desired: Any) -> bool:
         return quantity.equal(actual, desired)
     return bool(actual == desired)
 
+
+
+def changed_by_others(managed_fields: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether an object's latest change came from a writer other than us.
+
+    Our own writes and controllers' status updates (quota usage) need no reconcile.
+    """
+    if not managed_fields:
+        return True
+    latest = max(managed_fields, key=lambda entry: entry.get("time") or "")
+    if latest.get("manager") == FIELD_MANAGER:
+        return False
+    return set((latest.get("fieldsV1") or {}).keys()) != {"f:status"}

@@ -37,6 +37,7 @@ class TenantFacts:
     quota_used: Mapping[str, float] = field(default_factory=dict)
     quota_hard: Mapping[str, float] = field(default_factory=dict)
     conditions: Mapping[str, str] = field(default_factory=dict)  # type -> True/False/Unknown
+    dns_conflict: bool = False
 
     @property
     def tier(self) -> str:
@@ -73,7 +74,7 @@ def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], di
 
 def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
                  features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
-                 conditions: Mapping[str, str] | None = None) -> TenantFacts:
+                 conditions: Mapping[str, str] | None = None, dns_conflict: bool = False) -> TenantFacts:
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -87,7 +88,7 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
                        requests=requests, features=dict(features), quota_used=used, quota_hard=hard,
-                       conditions=dict(conditions or {}))
+                       conditions=dict(conditions or {}), dns_conflict=dns_conflict)
 
 
 def parse_levels(text: str) -> tuple[tuple[str, float], ...]:

@@ -20,7 +20,7 @@ from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve
 from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.drift import covers
-from tenantry.domain.features import Plan, SpecLookup, Unresolved, effective_features, resolve_plan
+from tenantry.domain.features import EffectiveFeature, Plan, SpecLookup, Unresolved, effective_features, resolve_plan
 from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import (
     BRANDING_CONTRAST,
@@ -59,9 +59,6 @@ class Outcome:
     ready: Verdict
     previous_ready: tuple[str, str] | None  # (status, reason) before this pass
     writes: int
-    warnings: tuple[Verdict, ...] = ()
-    aspects: tuple[Verdict, ...] = ()
-    partner: str | None = None
     facts: TenantFacts | None = None
 
     @property
@@ -148,6 +145,7 @@ class _Resolved:
     branding: ResolvedBranding | None
     verdicts: tuple[Verdict, ...]
     warnings: tuple[Verdict, ...]
+    features: dict[str, EffectiveFeature] | None  # of the resolved plan, with overrides and lifecycle
 
 
 def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, config: OperatorConfig
@@ -157,8 +155,10 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, confi
     if isinstance(plan, Unresolved):
         features = Verdict(FEATURES_READY, "False", plan.reason,
                            f"{plan.message}; the tenant keeps its last good quota and flags")
+        effective = None
     else:
-        enabled = [k for k, f in effective_features(plan, spec).items() if f.enabled]
+        effective = effective_features(plan, spec)
+        enabled = [k for k, f in effective.items() if f.enabled]
         features = Verdict(FEATURES_READY, "True", "PlanResolved",
                            f"plan {' <- '.join(plan.chain)}: {len(enabled)} features enabled")
     branding = resolve_branding(spec.branding, catalogue.brandings, partner_namespace, config.platform_namespace)
@@ -173,7 +173,8 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, confi
                         Verdict(BRANDING_CONTRAST, "True", "ContrastSufficient", "text on the primary colour "
                                 "meets WCAG AA"))
     return _Resolved(None if isinstance(plan, Unresolved) else plan,
-                     None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings))
+                     None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings),
+                     effective)
 
 
 _UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY, DNS_READY)
@@ -220,11 +221,10 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
     if namespace.ok:
         fields["namespace"] = ns_name
         fields["url"] = tenant_url(slug, config) if spec.state == "Active" else None
-    if resolved.plan is not None:
-        effective = effective_features(resolved.plan, spec)
+    if resolved.plan is not None and resolved.features is not None:
         fields["plan"] = " <- ".join(resolved.plan.chain)
-        fields["features"] = [k for k, f in effective.items() if f.enabled]
-        writer.observed["features"] = effective
+        fields["features"] = [k for k, f in resolved.features.items() if f.enabled]
+        writer.observed["features"] = resolved.features
     if resolved.branding is not None:
         fields["branding"] = resolved.branding.source
     return [namespace, *resolved.verdicts, dns_verdict], warnings, fields
@@ -267,9 +267,9 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     if fields.get("partner"):
         facts = tenant_facts(meta["name"], fields["partner"], body.get("spec") or {}, old_status.get("usage"),
                              writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"),
-                             {v.type: v.status for v in (ready, *aspects, *warnings)})
-    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count,
-                   tuple(warnings), tuple(aspects), fields.get("partner"), facts)
+                             {v.type: v.status for v in (ready, *aspects, *warnings)},
+                             dns_conflict=any(v.reason == "DNSConflict" for v in aspects))
+    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

@@ -25,12 +25,13 @@ from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
+from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.usage import parse_levels
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
-from tenantry.metrics.operator import DNS_CONFLICTS, LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
@@ -48,7 +49,6 @@ _locks: dict[TenantKey, asyncio.Lock] = {}
 # The generation and usage report each tenant was last reconciled with: our own status writes
 # come back as MODIFIED events with both unchanged and need no second pass.
 _reconciled: dict[TenantKey, tuple[int, Any]] = {}
-_metric_labels: dict[TenantKey, tuple[str, str]] = {}
 
 
 @kopf.on.startup()
@@ -126,12 +126,6 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
         _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
         if outcome.facts is not None:
             memo.facts[key] = outcome.facts
-        # A series only while there is a conflict: it costs healthy tenants nothing of their budget.
-        if any(v.reason == "DNSConflict" for v in outcome.aspects):
-            _metric_labels[key] = (key[1], outcome.partner or "")
-            DNS_CONFLICTS.labels(*_metric_labels[key]).set(1)
-        elif key in _metric_labels:
-            DNS_CONFLICTS.remove(*_metric_labels.pop(key))
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
         if outcome.transitioned:
@@ -163,8 +157,6 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         _reconciled.pop(key, None)
         memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
-        if key in _metric_labels:  # the series of a deleted tenant disappear
-            DNS_CONFLICTS.remove(*_metric_labels.pop(key))
         return
     memo.catalogue.track_tenant(key, spec)
     obj = event.get("object") or {}
@@ -240,26 +232,11 @@ async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, 
     await _reconcile_many(keys, memo, logger)
 
 
-def _written_by_someone_else(body: Mapping[str, Any]) -> bool:
-    """Whether the latest change to a child came from another writer than us.
-
-    Our own writes and the controllers' status updates (quota usage) need no reconcile.
-    """
-    entries = body.get("metadata", {}).get("managedFields") or []
-    if not entries:
-        return True
-    latest = max(entries, key=lambda e: e.get("time") or "")
-    if latest.get("manager") == naming.FIELD_MANAGER:
-        return False
-    touched = set((latest.get("fieldsV1") or {}).keys())
-    return touched != {"f:status"}
-
-
 async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo,
                          logger: logging.Logger, **kwargs: Any) -> None:
     if event.get("type") is None:
         return  # initial listing: the Tenants' own listing reconciles everything anyway
-    if event.get("type") != "DELETED" and not _written_by_someone_else(body):
+    if event.get("type") != "DELETED" and not changed_by_others(body.get("metadata", {}).get("managedFields")):
         return
     owner = naming.parse_owner_key(body.metadata.annotations.get(naming.OWNER_ANNOTATION, ""))
     if owner is not None:

@@ -12,7 +12,5 @@ WRITES = Counter("tenantry_write_requests_total", "Write requests sent to the Ku
 PROPAGATIONS = Counter("tenantry_propagations_total",
                        "Changes of a FeatureSet or Branding that were propagated to the tenants using it.",
                        ["kind"])
-DNS_CONFLICTS = Gauge("tenantry_dns_conflict",
-                      "1 while a tenant's DNS name is held by records tenantry does not own.", ["tenant", "partner"])
 LAST_RESYNC = Gauge("tenantry_last_resync_timestamp_seconds",
                     "When a periodic resync pass last completed without error (Unix time).")

@@ -2,7 +2,8 @@
 
 Built on each scrape from a dict the reconcile keeps current, so a deleted tenant's series
 disappear with it and no stale label set can linger. Budget: at most 25 series per tenant
-(10 fixed, and for each of the 5 core features: enabled, included limit, requests).
+(10 fixed, and for each of the 5 core features: enabled, included limit, requests), plus
+`tenantry_dns_conflict` only while a tenant's DNS name is held by someone else.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class TenantMetrics(Collector):
                                   labels=[*labels, "feature"])
         requests = GaugeMetricFamily("tenantry_tenant_requests", "Requests this period by feature.",
                                      labels=[*labels, "feature"])
+        conflict = GaugeMetricFamily("tenantry_dns_conflict",
+                                     "1 while a tenant's DNS name is held by records tenantry does not own.",
+                                     labels=labels)
         for t in tenants:
             key = [t.tenant, t.partner]
             info.add_metric([*key, t.company, t.plan, t.state, t.tier], 1)
@@ -86,7 +90,9 @@ class TenantMetrics(Collector):
                     limit.add_metric([*key, feature], next(iter(sorted(effective.limits.items())))[1])
                 if feature in t.requests:
                     requests.add_metric([*key, feature], t.requests[feature])
-        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests)
+            if t.dns_conflict:
+                conflict.add_metric(key, 1)
+        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests, conflict)
 
     def _per_partner(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
         by_state = GaugeMetricFamily("tenantry_partner_tenants", "Tenants by state.", labels=["partner", "state"])
