@@ -47,7 +47,7 @@ def test_active_tenant_gets_every_object_with_ownership_marks() -> None:
     desired = state()
     kinds = [m["kind"] for m in desired.apply]
     assert kinds == ["Namespace", "ResourceQuota", "ConfigMap", "ConfigMap", "LimitRange", "NetworkPolicy",
-                     "Role", "ConfigMap", "RoleBinding"]
+                     "ConfigMap", "RoleBinding"]
     for manifest in desired.apply:
         meta = manifest["metadata"]
         assert meta["labels"][naming.TENANT_LABEL] == "mustermann"
@@ -75,14 +75,12 @@ def test_blocked_tenants_may_run_no_pods(lifecycle: str) -> None:
     assert by_kind(state(state=lifecycle))["Namespace"]["metadata"]["labels"][naming.STATE_LABEL] == lifecycle
 
 
-def test_admins_are_bound_to_the_tenant_role_only() -> None:
+def test_admins_are_bound_to_the_shipped_cluster_role_in_their_namespace_only() -> None:
     binding = by_kind(state(admins=["b@x.de", "a@x.de"]))["RoleBinding"]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": naming.ADMIN_ROLE}
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "tenantry-tenant-admin"}
+    assert binding["metadata"]["namespace"] == "tenant-mustermann"
     assert [s["name"] for s in binding["subjects"]] == ["a@x.de", "b@x.de"]
-    role = by_kind(state())["Role"]
-    read_only = role["rules"][1]
-    assert "networkpolicies" in read_only["resources"] and read_only["verbs"] == ["get", "list", "watch"]
 
 
 def test_binding_removed_without_admins() -> None:

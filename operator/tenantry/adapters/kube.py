@@ -40,6 +40,13 @@ class KubeError(Exception):
         self.reason = reason
 
 
+class Conflict(KubeError):
+    """The object changed since it was read (HTTP 409 on a write that names a resourceVersion)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("Conflict", message)
+
+
 def _resource(api_version: str, kind: str) -> Any:
     return resource_registry.load(api_version, kind)
 
@@ -136,14 +143,20 @@ class Kube:
 
     async def add_finalizer(self, target: ObjectRef, current: list[str], resource_version: str,
                             finalizer: str) -> None:
-        """Add a finalizer; the resourceVersion makes a concurrent change fail instead of being lost."""
-        body = {"metadata": {"finalizers": [*current, finalizer], "resourceVersion": resource_version}}
+        await self.patch_if_unchanged(target, {"metadata": {"finalizers": [*current, finalizer]}}, resource_version)
+
+    async def patch_if_unchanged(self, target: ObjectRef, patch: dict[str, Any], resource_version: str) -> Manifest:
+        """Merge-patch naming the resourceVersion read: a concurrent change raises Conflict instead of being lost."""
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
         try:
-            await self._client.patch(_resource(target.api_version, target.kind), target.name, body,
-                                     namespace=target.namespace, patch_type=PatchType.MERGE,
-                                     field_manager=FIELD_MANAGER)
+            changed = await self._client.patch(_resource(target.api_version, target.kind), target.name, body,
+                                               namespace=target.namespace, patch_type=PatchType.MERGE,
+                                               field_manager=FIELD_MANAGER)
         except ApiError as error:
-            raise _refusal(error, f"adding the finalizer to {target.kind} {target.name}") from error
+            if error.status.code == 409:
+                raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
+            raise _refusal(error, f"patching {target.kind} {target.name}") from error
+        return changed.to_dict()
 
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""

@@ -15,19 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pydantic import BaseModel, ValidationError
 
-from tenantry.api.branding import BrandingSpec
 from tenantry.api.common import API_VERSION
 from tenantry.api.crd import all_crds
-from tenantry.api.featureset import FeatureSetSpec
-from tenantry.api.tenant import TenantSpec
 from tenantry.cli.sources import Document, SourceError, load
+from tenantry.domain.admission import (
+    DOMAIN_HINT,
+    SLUG_HINT,
+    SPEC_MODELS,
+    Problem,
+    missing_branding,
+    missing_plan,
+    partner_plan_resources,
+    spec_problems,
+)
 from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.naming import PARTNER_LABEL
-
-KINDS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec, "FeatureSet": FeatureSetSpec}
 
 
 @dataclass(frozen=True, order=True)
@@ -113,6 +117,9 @@ class Validator:
     def add(self, document: Document, location: tuple[str | int, ...], message: str, hint: str = "") -> None:
         self.findings.append(Finding(str(document.path), document.line(location), _field(location), message, hint))
 
+    def add_problem(self, document: Document, problem: Problem) -> None:
+        self.add(document, problem.location, problem.message, problem.hint)
+
     def run(self, files: list[tuple[Path, Path]]) -> list[Finding]:
         for path, inside in files:
             self.inside[path] = inside
@@ -140,7 +147,7 @@ class Validator:
             if partner:
                 self.partner_namespaces[str(partner)] = str((data.get("metadata") or {}).get("name"))
             return
-        if kind not in KINDS or data.get("apiVersion") != API_VERSION:
+        if kind not in SPEC_MODELS or data.get("apiVersion") != API_VERSION:
             if str(data.get("apiVersion", "")).startswith("tenantry.dev/"):
                 self.add(document, ("apiVersion",), f"unknown tenantry kind or version {kind!r} "
                          f"{data.get('apiVersion')!r}", f"use apiVersion {API_VERSION} and a kind of Tenant, "
@@ -163,23 +170,18 @@ class Validator:
         return not errors
 
     def _model(self, document: Document, kind: str) -> bool:
-        try:
-            KINDS[kind].model_validate(document.data.get("spec") or {})
-        except ValidationError as error:
-            for item in error.errors():
-                location = ("spec", *item["loc"])
-                self.add(document, location, item["msg"].removeprefix("Value error, "))
-            return False
-        return True
+        problems = spec_problems(kind, document.data.get("spec"))
+        for problem in problems:
+            self.add_problem(document, problem)
+        return not problems
 
     def _across_files(self) -> None:
         self._partner_folders()
         tenants = [o for o in self.objects if o.kind == "Tenant"]
-        self._unique(tenants, lambda o: [((("metadata", "name"),), o.name)], "tenant name (slug)",
-                     "tenant names are unique across all partners: choose another metadata.name")
+        self._unique(tenants, lambda o: [((("metadata", "name"),), o.name)], "tenant name (slug)", SLUG_HINT)
         self._unique(tenants, lambda o: [((("spec", "domains", i),), d) for i, d in
                                          enumerate(o.spec.get("domains") or [])],
-                     "custom domain", "a domain can belong to one tenant only")
+                     "custom domain", DOMAIN_HINT)
         self._references(tenants)
         self._extends()
 
@@ -189,6 +191,9 @@ class Validator:
             if len(parts) < 3 or parts[-3] != "tenants":
                 continue
             partner = parts[-2]
+            # The partner's folder is applied as the partner's ServiceAccount; the webhook refuses these.
+            if obj.kind == "FeatureSet" and obj.spec.get("resources") is not None:
+                self.add_problem(obj.document, partner_plan_resources(obj.namespace))
             expected = self.partner_namespaces.get(partner, f"partner-{partner}")
             if obj.namespace and obj.namespace != expected:
                 self.add(obj.document, ("metadata", "namespace"),
@@ -220,15 +225,12 @@ class Validator:
         for tenant in tenants:
             plan = (tenant.spec.get("plan") or {}).get("featureSet")
             if plan and plans(tenant.namespace, plan) is None and plans(self.platform_namespace, plan) is None:
-                self.add(tenant.document, ("spec", "plan", "featureSet"),
-                         f"no FeatureSet {plan!r} in {tenant.namespace!r} nor in the platform namespace "
-                         f"{self.platform_namespace!r}", "add the FeatureSet or name an existing plan")
+                self.add_problem(tenant.document, missing_plan(tenant.namespace, plan, self.platform_namespace))
             wanted = branding_name(tenant.spec.get("branding"))
             if looks(tenant.namespace, wanted) is None and looks(self.platform_namespace, wanted) is None:
-                where = ("spec", "branding") if tenant.spec.get("branding") else ("spec",)
-                self.add(tenant.document, where, f"no Branding {wanted!r} in {tenant.namespace!r} nor in the "
-                         f"platform namespace {self.platform_namespace!r}",
-                         "add the Branding or name an existing one")
+                self.add_problem(tenant.document, missing_branding(tenant.namespace, wanted,
+                                                                   bool(tenant.spec.get("branding")),
+                                                                   self.platform_namespace))
 
     def _extends(self) -> None:
         plans = self.lookup("FeatureSet")

@@ -138,31 +138,17 @@ def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manife
     }
 
 
-def _admin_role(ns: str, inp: TenantInput) -> Manifest:
-    workloads = {
-        "apiGroups": ["", "apps", "batch", "autoscaling", "networking.k8s.io", "policy"],
-        "resources": ["pods", "pods/log", "pods/exec", "pods/portforward", "services", "endpoints",
-                      "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts",
-                      "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs",
-                      "horizontalpodautoscalers", "ingresses", "poddisruptionbudgets"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
-    }
-    # What the platform decides stays read-only for the tenant's admins.
-    guard_rails = {
-        "apiGroups": ["", "networking.k8s.io"],
-        "resources": ["resourcequotas", "limitranges", "networkpolicies", "events"],
-        "verbs": ["get", "list", "watch"],
-    }
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": owned_meta(naming.ADMIN_ROLE, ns, inp), "rules": [workloads, guard_rails]}
+def _admin_binding(ns: str, inp: TenantInput, cluster_role: str) -> Manifest:
+    """The tenant's admins get the shipped ClusterRole, in their namespace only.
 
-
-def _admin_binding(ns: str, inp: TenantInput) -> Manifest:
+    Binding a ClusterRole the chart ships (instead of writing a Role per namespace) lets the
+    operator hold `bind` on that one role rather than every permission in it.
+    """
     subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin}
                 for admin in sorted(inp.spec.admins)]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": owned_meta(naming.ADMIN_BINDING, ns, inp),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": naming.ADMIN_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
             "subjects": subjects}
 
 
@@ -236,10 +222,10 @@ def desired_state(inp: TenantInput, config: OperatorConfig) -> DesiredState:
         return DesiredState(namespace, (), (ref(namespace),))
     plan_apply, ensure, remove = _plan_objects(ns, inp, config)
     objects = [*plan_apply, _limit_range(ns, inp), _network_policy(ns, inp, config),
-               _admin_role(ns, inp), _tenant_config(ns, inp, config)]
+               _tenant_config(ns, inp, config)]
     if inp.branding is not None:
         objects.append(_branding(ns, inp))
-    binding = _admin_binding(ns, inp)
+    binding = _admin_binding(ns, inp, config.tenant_admin_cluster_role)
     if inp.spec.admins and state != "Cancelled":
         objects.append(binding)
     else:

@@ -37,6 +37,10 @@ class OperatorConfig:
     route_service: str = "frontend"  # the Service in the tenant namespace that custom domains route to
     route_port: int = 80
     cert_issuer: str = "letsencrypt"  # the cert-manager ClusterIssuer for custom-domain certificates
+    # The ClusterRole (shipped by the chart) bound to each tenant's admins in their namespace.
+    tenant_admin_cluster_role: str = "tenantry-tenant-admin"
+    # Who may set platform-only fields and change immutable ones, besides the operator itself.
+    platform_groups: tuple[str, ...] = ("system:masters", "tenantry:platform-admins")
 
     @property
     def entry_point(self) -> str:
@@ -69,6 +73,8 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_ROUTE_SERVICE", "route_service", str),
     ("TENANTRY_ROUTE_PORT", "route_port", int),
     ("TENANTRY_CERT_ISSUER", "cert_issuer", str),
+    ("TENANTRY_TENANT_ADMIN_CLUSTERROLE", "tenant_admin_cluster_role", str),
+    ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
 )
 
 

@@ -41,7 +41,7 @@ def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
     return labels.get(naming.PARTNER_LABEL) or None
 
 
-def _path(root: str, location: tuple) -> str:
+def field_path(root: str, location: tuple) -> str:
     """`spec.plan.seats`, `spec.domains[0]`, or `spec.features["odd key"]` for keys that need quoting."""
     text = root
     for part in location:
@@ -56,7 +56,7 @@ def _path(root: str, location: tuple) -> str:
 
 def error_lines(error: ValidationError, root: str) -> list[str]:
     """One line per problem: the field path as in YAML, and what is wrong with it."""
-    return [f"{_path(root, tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
+    return [f"{field_path(root, tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
 
 
 def describe_errors(error: ValidationError, root: str) -> str:

@@ -54,6 +54,10 @@ class Catalogue:
             self._by_plan.setdefault(plan, set()).add(key)
             self._by_branding.setdefault(look, set()).add(key)
 
+    def slug_used_elsewhere(self, namespace: str, name: str) -> bool:
+        """A tenant of this name in another namespace, provisioned or not yet."""
+        return any(key[1] == name and key[0] != namespace for key in self._uses)
+
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
         return set().union(*(self._by_plan.get(name, set()) for name in names))
 

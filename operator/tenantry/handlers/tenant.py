@@ -31,6 +31,7 @@ from tenantry.domain.usage import parse_levels
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
+from tenantry.handlers.leadership import ensure_leading
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
@@ -40,7 +41,6 @@ PROPAGATION_CONCURRENCY = int(os.environ.get("TENANTRY_PROPAGATION_CONCURRENCY",
 DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
 CHILD_KINDS = (("", "v1", "namespaces"), ("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
                ("", "v1", "configmaps"), ("networking.k8s.io", "v1", "networkpolicies"),
-               ("rbac.authorization.k8s.io", "v1", "roles"),
                ("rbac.authorization.k8s.io", "v1", "rolebindings"))
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
@@ -81,6 +81,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
         prometheus_client.start_http_server(METRICS_PORT, addr=os.environ.get("TENANTRY_METRICS_ADDRESS", "0.0.0.0"))
         logger.info("metrics on :%d/metrics", METRICS_PORT)
+    if "started" in memo:
+        memo.started.set()
 
 
 def _host_port(text: str, default_port: int = 53) -> tuple[str, int]:
@@ -110,6 +112,7 @@ def _dns_services(config: OperatorConfig) -> DnsServices:
 async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | Any) -> None:
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock, memo.gate:
+        ensure_leading(memo)
         started = time.monotonic()
         # Whatever triggered us may carry an outdated body: read the Tenant fresh.
         body = await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
@@ -188,6 +191,7 @@ async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, logger: l
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
 async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    ensure_leading(memo)
     try:
         message = await passes.finalize(memo.services, memo.config, body)
     except (KubeError, DnsError) as error:

@@ -1,0 +1,141 @@
+"""The validating admission webhook: what no schema can check, refused before it is stored.
+
+Tenants: the model's own rules, a partner namespace, a slug and domains no other tenant holds,
+reserved metadata, immutable fields. Brandings and FeatureSets: the model's rules (safe SVG,
+known features), reserved metadata, resources in a partner's plan, `extends` cycles. Members of
+the platform groups may change reserved metadata, immutable and platform-only fields; slugs and
+domains stay unique for everyone. Missing plans and brandings are warnings, not refusals: GitOps
+tools apply a commit's objects in no fixed order, and the reconcile reports what is missing.
+
+Only registered when a webhook port is configured (kopf refuses handlers without a server).
+Defence in depth: the reconcile refuses conflicting slugs and domains on its own, so nothing
+depends on this webhook being reachable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from tenantry.adapters.kube import Kube
+from tenantry.api.common import GROUP, VERSION
+from tenantry.domain import admission, dns, naming
+from tenantry.domain.admission import Problem
+from tenantry.domain.branding import branding_name
+from tenantry.domain.children import ObjectRef
+from tenantry.domain.config import OperatorConfig
+from tenantry.domain.features import Unresolved, resolve_plan
+from tenantry.domain.lifecycle import Claim, claim, partner_of
+from tenantry.handlers.catalogue import Catalogue
+
+OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted: nothing can get stuck behind us
+
+
+def webhook_server(env: Mapping[str, str]) -> kopf.WebhookServer:
+    """HTTPS on TENANTRY_WEBHOOK_PORT with tls.crt/tls.key from TENANTRY_WEBHOOK_CERT_DIR (reloaded on change)."""
+    cert_dir = Path(env.get("TENANTRY_WEBHOOK_CERT_DIR", "/tls"))
+    return kopf.WebhookServer(addr=env.get("TENANTRY_WEBHOOK_ADDRESS", "0.0.0.0"),
+                              port=int(env["TENANTRY_WEBHOOK_PORT"]),
+                              certfile=str(cert_dir / "tls.crt"), pkeyfile=str(cert_dir / "tls.key"))
+
+
+@kopf.on.startup()
+async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # The chart ships the ValidatingWebhookConfiguration; the operator never edits it (no RBAC for it).
+    settings.admission.server = webhook_server(os.environ)
+    settings.admission.managed = None
+
+
+def _refuse(problems: list[Problem]) -> None:
+    if problems:
+        raise kopf.AdmissionError("; ".join(map(str, problems)), code=422)
+
+
+def _guarded(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
+             config: OperatorConfig) -> list[Problem]:
+    """The model's rules for everyone; reserved, immutable and platform-only fields for partners."""
+    spec = dict(body.get("spec") or {})
+    problems = admission.spec_problems(kind, spec)
+    if admission.is_platform(userinfo, config.platform_groups):
+        return problems
+    old_spec = (old or {}).get("spec")
+    return [*problems,
+            *admission.reserved_metadata_changes((old or {}).get("metadata"), body.get("metadata") or {}),
+            *admission.immutable_changes(kind, old, spec),
+            *admission.platform_only_changes(kind, body.metadata.namespace or "", config.platform_namespace,
+                                             old_spec, spec)]
+
+
+async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, namespace: str, name: str,
+                 spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None, creating: bool) -> list[Problem]:
+    """The slug (on create) and each newly added domain, if another tenant holds it."""
+    problems = []
+    if creating:
+        holder = await kube.get(ObjectRef("v1", "Namespace",
+                                          naming.tenant_namespace(config.namespace_prefix, name)))
+        if claim(holder, namespace, name) in (Claim.TAKEN, Claim.FOREIGN) or \
+                catalogue.slug_used_elsewhere(namespace, name):
+            problems.append(admission.slug_taken(name))
+    before = set((old_spec or {}).get("domains") or ())
+    for index, domain in enumerate(spec.get("domains") or ()):
+        if domain in before:
+            continue  # judged when it was added; a stored object must stay updatable
+        live = await kube.get(ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace))
+        holder = ((live or {}).get("metadata", {}).get("annotations") or {}).get(naming.OWNER_ANNOTATION)
+        if live is not None and holder != naming.owner_key(namespace, name):
+            problems.append(admission.domain_taken(index, domain))
+    return problems
+
+
+def _missing_references(catalogue: Catalogue, config: OperatorConfig, namespace: str,
+                        spec: Mapping[str, Any]) -> list[Problem]:
+    plans, looks, platform = catalogue.feature_set(), catalogue.branding(), config.platform_namespace
+    problems = []
+    plan = (spec.get("plan") or {}).get("featureSet")
+    if plan and plans(namespace, plan) is None and plans(platform, plan) is None:
+        problems.append(admission.missing_plan(namespace, plan, platform))
+    wanted = branding_name(spec.get("branding"))
+    if looks(namespace, wanted) is None and looks(platform, wanted) is None:
+        problems.append(admission.missing_branding(namespace, wanted, bool(spec.get("branding")), platform))
+    return problems
+
+
+@kopf.on.validate(GROUP, VERSION, "tenants", id="validate-tenant", operations=OPERATIONS)
+async def validate_tenant(body: kopf.Body, old: kopf.Body | None, operation: str, userinfo: Mapping[str, Any],
+                          warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo.config
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    spec = dict(body.get("spec") or {})
+    problems = _guarded("Tenant", body, old, userinfo, config)
+    if partner_of(await memo.kube.get(ObjectRef("v1", "Namespace", namespace))) is None:
+        problems.append(admission.not_in_partner_namespace(namespace))
+    problems += await _taken(memo.kube, memo.catalogue, config, namespace, name, spec,
+                             (old or {}).get("spec"), creating=operation == "CREATE")
+    _refuse(problems)
+    warnings.extend(map(str, _missing_references(memo.catalogue, config, namespace, spec)))
+
+
+@kopf.on.validate(GROUP, VERSION, "brandings", id="validate-branding", operations=OPERATIONS)
+async def validate_branding(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
+                            memo: kopf.Memo, **_: Any) -> None:
+    _refuse(_guarded("Branding", body, old, userinfo, memo.config))
+
+
+@kopf.on.validate(GROUP, VERSION, "featuresets", id="validate-featureset", operations=OPERATIONS)
+async def validate_feature_set(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
+                               memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo.config
+    problems = _guarded("FeatureSet", body, old, userinfo, config)
+    if not problems:
+        # Resolve the plan as it would be with this change stored: a cycle is refused now, not found later.
+        namespace, name, spec = body.metadata.namespace or "", body.metadata.name or "", dict(body.get("spec") or {})
+        stored = memo.catalogue.feature_set()
+        resolved = resolve_plan(name, lambda ns, n: spec if (ns, n) == (namespace, name) else stored(ns, n),
+                                namespace, config.platform_namespace)
+        if isinstance(resolved, Unresolved) and resolved.reason in ("ExtendsCycle", "ExtendsTooDeep"):
+            problems.append(Problem(("spec", "extends"), resolved.message))
+    _refuse(problems)
