@@ -2,33 +2,31 @@
 
 Tested here:
 - `helm lint` finds no errors
-- with default values nothing optional is rendered (no prometheus-operator CRDs needed)
+- with default values no monitoring part is rendered (no prometheus-operator CRDs needed)
 - enabled: the PrometheusRule carries exactly the promtool-tested rules file, the ConfigMap every
   committed dashboard with Grafana's sidecar label, the ServiceMonitor the metrics port
+- the ServiceMonitor selects the chart's Service, and that Service has the port it scrapes
 - values.schema.json refuses a wrong value with a message naming it
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import helm_python as helm
 import pytest
 import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "tenantry"
+from tests.unit import chart
+from tests.unit.chart import CHART
+
 ALL_ON = {"prometheusRule": {"enabled": True}, "dashboards": {"enabled": True},
           "metrics": {"serviceMonitor": {"enabled": True}}}
+MONITORING = {"PrometheusRule", "ServiceMonitor", "ConfigMap"}
 
 
 def render(values: dict | None = None) -> dict[str, dict]:
-    chart = helm.Chart.load(str(CHART))
-    try:
-        out = chart.render(values or {}, name="rel", namespace="tenantry-system")
-    finally:
-        chart.close()
-    docs = (yaml.safe_load(text) for text in out.values() if text.strip())
-    return {doc["kind"]: doc for doc in docs if doc}
+    """The monitoring objects (and the Service) by kind."""
+    objects = chart.render(values, name="rel")
+    return {o["kind"]: o for o in objects if o["kind"] in MONITORING | {"Service"}}
 
 
 def test_lint_has_no_errors() -> None:
@@ -38,7 +36,7 @@ def test_lint_has_no_errors() -> None:
 
 
 def test_defaults_render_no_optional_monitoring() -> None:
-    assert render() == {}
+    assert set(render()) == {"Service"}
 
 
 def test_prometheus_rule_is_the_tested_rules_file() -> None:
@@ -60,6 +58,16 @@ def test_dashboards_config_map_has_every_dashboard_and_the_sidecar_label() -> No
 def test_service_monitor_scrapes_the_metrics_port() -> None:
     monitor = render({**ALL_ON, "metrics": {"serviceMonitor": {"enabled": True, "interval": "15s"}}})["ServiceMonitor"]
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+
+
+def test_service_monitor_selects_the_service_and_its_port() -> None:
+    objects = render(ALL_ON)
+    selector = objects["ServiceMonitor"]["spec"]["selector"]["matchLabels"]
+    service = objects["Service"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert service["metadata"]["namespace"] == objects["ServiceMonitor"]["metadata"]["namespace"]
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert {e["port"] for e in objects["ServiceMonitor"]["spec"]["endpoints"]} <= ports
 
 
 @pytest.mark.parametrize(("values", "words"), [({"metrics": {"port": "eighty"}}, "port"),

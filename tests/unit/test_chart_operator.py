@@ -1,0 +1,442 @@
+"""The chart's operator install (Deployment, Service, RBAC, admission webhook), rendered by the real Helm engine.
+
+Tested here:
+- `helm lint` reports no errors or warnings, with the default values and with every option on
+- the default render is exactly the expected set of objects (kind, name, namespace)
+- object names follow `tenantry.fullname` (release name with "tenantry" in it, else <release>-tenantry, <= 63)
+- the Deployment runs non-root with a read-only root file system, no privilege escalation, no
+  capabilities, RuntimeDefault seccomp, probes on the health port, resources from values, /tmp and /tls
+- the environment variables the operator reads (names and values), optional ones only when set, and
+  the chart's operator defaults agree with the operator's own built-in defaults
+- the Service has the ports the ServiceMonitor and the webhook configuration use
+- the webhook configuration: three webhooks, paths, rules, failure policy, timeout; its caBundle is
+  the generated Secret's ca.crt, and that CA really signed a serving certificate for the Service's
+  DNS names (checked with a TLS handshake); webhook.enabled=false removes all webhook parts together
+- operator RBAC: exactly the contracted rules, no wildcards, `bind` only on the tenant-admin
+  ClusterRole by name, Secrets only in the release namespace; the tenant-admin ClusterRole's rules
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import tempfile
+from pathlib import Path
+
+import helm_python as helm
+import pytest
+import yaml
+
+from tenantry.domain.config import OperatorConfig, parse_labels
+from tenantry.domain.usage import parse_levels
+from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
+
+NS = "tenantry-system"
+VERBS_ALL = ["get", "list", "watch", "create", "patch", "update", "delete"]
+
+
+@pytest.fixture(scope="module")
+def default() -> list[dict]:
+    return render()
+
+
+@pytest.fixture(scope="module")
+def full() -> list[dict]:
+    return render(FULL_VALUES)
+
+
+def _rules(objects: list[dict], kind: str, name: str) -> list[tuple]:
+    """Rules as comparable tuples (every list sorted)."""
+    return [(tuple(sorted(r.get("apiGroups", []))), tuple(sorted(r.get("resources", []))),
+             tuple(sorted(r["verbs"])), tuple(sorted(r.get("resourceNames", []))))
+            for r in find(objects, kind, name)["rules"]]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str], names: tuple = ()) -> tuple:
+    return (tuple(sorted(groups)), tuple(sorted(resources)), tuple(sorted(verbs)), tuple(sorted(names)))
+
+
+# --- lint ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [None, FULL_VALUES], ids=["defaults", "full"])
+def test_lint_has_no_errors_or_warnings(values: dict | None) -> None:
+    result = helm.lint(str(CHART), values, namespace=NS)
+    assert result["errors"] == []
+    # Severity 1 is INFO: only "icon is recommended" (an icon URL would name an external host).
+    assert [m for m in result["messages"] if m["severity"] > 1] == [], result["messages"]
+
+
+def test_lint_reports_bad_values() -> None:
+    result = helm.lint(str(CHART), {"replicaCount": "two"}, namespace=NS)
+    assert any("replicaCount" in error for error in result["errors"])
+
+
+# --- what is rendered ---------------------------------------------------------------------------
+
+def test_default_render_is_exactly_the_operator_install(default: list[dict]) -> None:
+    assert sorted(keys(default), key=str) == sorted([
+        ("ServiceAccount", "tenantry", NS),
+        ("Secret", "tenantry-webhook-tls", NS),
+        ("ClusterRole", "tenantry-operator", None),
+        ("ClusterRole", "tenantry-tenant-admin", None),
+        ("ClusterRole", "tenantry-partner", None),
+        ("ClusterRoleBinding", "tenantry-operator", None),
+        ("Role", "tenantry-operator", NS),
+        ("Role", "tenantry-platform-catalogue", NS),
+        ("RoleBinding", "tenantry-operator", NS),
+        ("Service", "tenantry", NS),
+        ("Deployment", "tenantry", NS),
+        ("ValidatingWebhookConfiguration", "tenantry", None),
+    ], key=str)
+
+
+def test_objects_come_in_helm_install_order(default: list[dict]) -> None:
+    kinds = [o["kind"] for o in default]
+    assert kinds.index("ServiceAccount") < kinds.index("ClusterRoleBinding") < kinds.index("Deployment")
+    assert kinds[-1] == "ValidatingWebhookConfiguration"
+
+
+@pytest.mark.parametrize(("release", "fullname"), [
+    ("tenantry", "tenantry"),
+    ("prod", "prod-tenantry"),
+    ("tenantry-eu", "tenantry-eu"),
+    ("my-tenantry", "my-tenantry"),
+    ("a" * 53, "a" * 53 + "-tenantry"),  # the longest release name Helm accepts
+    ("a" * 60, "a" * 60 + "-te"),  # longer only when rendered offline: truncated to 63
+    ("a" * 62, "a" * 62),  # no trailing "-" after truncation
+])
+def test_names_follow_fullname(release: str, fullname: str) -> None:
+    objects = render(name=release)
+    assert len(fullname) <= 63
+    find(objects, "Deployment", fullname)
+    find(objects, "ServiceAccount", fullname)
+    find(objects, "ClusterRole", f"{fullname}-tenant-admin")
+    assert env(objects, fullname)["TENANTRY_LEASE_NAME"]["value"] == f"{fullname}-leader"
+
+
+# --- Deployment ---------------------------------------------------------------------------------
+
+def test_deployment_is_locked_down(default: list[dict]) -> None:
+    deployment = find(default, "Deployment", "tenantry")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert pod["serviceAccountName"] == "tenantry"
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
+                                      "fsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
+    operator = container(default)
+    assert operator["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                           "capabilities": {"drop": ["ALL"]}}
+    assert operator["image"] == "tenantry/operator:0.1.0"
+    assert operator["imagePullPolicy"] == "IfNotPresent"
+    assert operator["command"] == ["tenantry-operator"]
+    assert operator["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+    assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {"metrics": 8080, "health": 8081,
+                                                                          "webhook": 9443}
+    assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    mounts = {m["mountPath"]: m for m in operator["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/tmp"]["name"]]["emptyDir"] == {}
+    assert mounts["/tls"]["readOnly"] is True
+    assert volumes[mounts["/tls"]["name"]]["secret"]["secretName"] == "tenantry-webhook-tls"
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_deployment_rolls_over_although_only_the_leader_is_ready(default: list[dict]) -> None:
+    # With maxUnavailable below 100% the rollout would wait for a new pod to become Ready, which it
+    # cannot while the old leader holds the Lease.
+    rolling = find(default, "Deployment", "tenantry")["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxUnavailable"] == "100%"
+
+
+def test_deployment_takes_the_optional_pod_settings(full: list[dict]) -> None:
+    pod = find(full, "Deployment", "tenantry")["spec"]["template"]
+    spec = pod["spec"]
+    assert find(full, "Deployment", "tenantry")["spec"]["replicas"] == 3
+    assert pod["metadata"]["annotations"] == {"example.com/team": "platform"}
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+    assert spec["priorityClassName"] == "system-cluster-critical"
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert spec["tolerations"] == FULL_VALUES["tolerations"]
+    assert spec["affinity"] == FULL_VALUES["affinity"]  # replaces the default anti-affinity
+    operator = container(full)
+    assert operator["image"] == "registry.example:5000/tenantry/operator:1.2.3"
+    assert operator["imagePullPolicy"] == "Always"
+    assert operator["resources"] == FULL_VALUES["resources"]
+    assert {p["name"]: p["containerPort"] for p in operator["ports"]}["metrics"] == 9090
+
+
+# --- environment --------------------------------------------------------------------------------
+
+def _values(variables: dict[str, dict]) -> dict[str, str]:
+    return {name: v["value"] for name, v in variables.items() if "value" in v}
+
+
+def test_default_environment(default: list[dict]) -> None:
+    variables = env(default)
+    assert variables["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert _values(variables) == {
+        "TENANTRY_PLATFORM_NAMESPACE": NS,
+        "TENANTRY_LEADER_ELECTION": "true",
+        "TENANTRY_LEASE_NAME": "tenantry-leader",
+        "TENANTRY_HEALTH_PORT": "8081",
+        "TENANTRY_METRICS_PORT": "8080",
+        "TENANTRY_WEBHOOK_PORT": "9443",
+        "TENANTRY_WEBHOOK_CERT_DIR": "/tls",
+        "TENANTRY_TENANT_ADMIN_CLUSTERROLE": "tenantry-tenant-admin",
+        "TENANTRY_PLATFORM_GROUPS": "system:masters,tenantry:platform-admins",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TENANTRY_PLATFORM_DOMAIN": "platform.example",
+        "TENANTRY_RESYNC_SECONDS": "300",
+        "TENANTRY_WORKERS": "64",
+        "TENANTRY_COMMISSION_RATE": "0.2",
+        "TENANTRY_PARTNER_LEVELS": "Bronze=0,Silver=5000,Gold=20000,Platinum=50000",
+        "TENANTRY_ROUTE_SERVICE": "frontend",
+        "TENANTRY_ROUTE_PORT": "80",
+        "TENANTRY_CERT_ISSUER": "letsencrypt",
+        "TENANTRY_DOMAIN_GRACE_SECONDS": "86400",
+        "TENANTRY_DNS_PROVIDER": "none",
+        "TENANTRY_DNS_TTL": "300",
+        "TENANTRY_DNS_OWNER_ID": "tenantry",
+        "TENANTRY_DNS_CHECK_SECONDS": "30",
+        "TENANTRY_RFC2136_TSIG_ALGORITHM": "hmac-sha256",
+    }
+    # Empty optional values are left out, so the operator keeps its own behaviour.
+    for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER",
+                 "TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_ZONE",
+                 "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET"):
+        assert name not in variables
+
+
+def test_full_environment(full: list[dict]) -> None:
+    variables = env(full)
+    values = _values(variables)
+    assert values["TENANTRY_PLATFORM_GROUPS"] == "platform-team,system:masters"
+    assert values["TENANTRY_METRICS_PORT"] == "9090"
+    assert values["TENANTRY_PLATFORM_DOMAIN"] == "saas.example.com"
+    assert values["TENANTRY_RESYNC_SECONDS"] == "600"
+    assert values["TENANTRY_WORKERS"] == "16"
+    assert values["TENANTRY_COMMISSION_RATE"] == "0.25"
+    assert values["TENANTRY_PARTNER_LEVELS"] == "Bronze=0,Gold=10000"
+    # Sorted by key, so the pod template does not change from one render to the next.
+    assert values["TENANTRY_INGRESS_NAMESPACE_LABELS"] == "app.kubernetes.io/part-of=ingress-nginx,team=ingress"
+    assert values["TENANTRY_ROUTE_SERVICE"] == "web"
+    assert values["TENANTRY_ROUTE_PORT"] == "8080"
+    assert values["TENANTRY_CERT_ISSUER"] == "letsencrypt-prod"
+    assert values["TENANTRY_DOMAIN_GRACE_SECONDS"] == "3600"
+    assert values["TENANTRY_DNS_PROVIDER"] == "rfc2136"
+    assert values["TENANTRY_DNS_TARGET"] == "203.0.113.10"
+    assert values["TENANTRY_DNS_TTL"] == "60"
+    assert values["TENANTRY_DNS_OWNER_ID"] == "tenantry-prod"
+    assert values["TENANTRY_DNS_CHECK_SECONDS"] == "15"
+    assert values["TENANTRY_RESOLVER"] == "192.0.2.53:5353"
+    assert values["TENANTRY_RFC2136_SERVER"] == "ns1.example.com:53"
+    assert values["TENANTRY_RFC2136_ZONE"] == "saas.example.com"
+    assert values["TENANTRY_RFC2136_TSIG_NAME"] == "tenantry-key"
+    assert values["TENANTRY_RFC2136_TSIG_ALGORITHM"] == "hmac-sha512"
+    # The TSIG secret only ever comes from the Secret, never as a plain value.
+    assert variables["TENANTRY_RFC2136_TSIG_SECRET"] == {
+        "name": "TENANTRY_RFC2136_TSIG_SECRET",
+        "valueFrom": {"secretKeyRef": {"name": "tenantry-tsig", "key": "secret"}}}
+    assert values["TENANTRY_VERBOSE"] == "1"
+    assert variables["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+
+
+def test_large_numbers_are_not_written_in_exponent_form() -> None:
+    objects = render({"operator": {"resyncSeconds": 10_000_000, "domainGraceSeconds": 31_536_000}})
+    values = _values(env(objects))
+    assert (values["TENANTRY_RESYNC_SECONDS"], values["TENANTRY_DOMAIN_GRACE_SECONDS"]) == ("10000000", "31536000")
+
+
+def test_chart_defaults_are_the_operators_defaults(default: list[dict]) -> None:
+    # Rendered defaults read back by the operator's own parser give its built-in configuration.
+    values = _values(env(default))
+    assert OperatorConfig.from_env(values) == OperatorConfig()
+    assert parse_levels(values["TENANTRY_PARTNER_LEVELS"])
+
+
+def test_ingress_labels_given_replace_the_default() -> None:
+    # Helm merges maps: a default in values.yaml would be ANDed with the labels a user gives.
+    objects = render({"operator": {"ingressNamespaceLabels": {"team": "edge"}}})
+    assert parse_labels(_values(env(objects))["TENANTRY_INGRESS_NAMESPACE_LABELS"]) == {"team": "edge"}
+
+
+def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> None:
+    config = OperatorConfig.from_env(_values(env(full)))
+    assert (config.platform_domain, config.dns_provider, config.dns_target) == ("saas.example.com", "rfc2136",
+                                                                                "203.0.113.10")
+    assert dict(config.ingress_namespace_labels) == FULL_VALUES["operator"]["ingressNamespaceLabels"]
+    assert parse_levels(_values(env(full))["TENANTRY_PARTNER_LEVELS"]) == (("Bronze", 0.0), ("Gold", 10000.0))
+
+
+# --- Service and webhook ------------------------------------------------------------------------
+
+def test_service_serves_metrics_and_webhook(default: list[dict]) -> None:
+    service = find(default, "Service", "tenantry")
+    deployment = find(default, "Deployment", "tenantry")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "tenantry"
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
+        "metrics": (8080, "metrics"), "webhook": (443, "webhook")}
+
+
+def test_webhook_configuration(default: list[dict]) -> None:
+    config = find(default, "ValidatingWebhookConfiguration", "tenantry")
+    assert config["apiVersion"] == "admissionregistration.k8s.io/v1"
+    paths = {}
+    for webhook in config["webhooks"]:
+        assert webhook["rules"] == [{"apiGroups": ["tenantry.dev"], "apiVersions": ["v1alpha1"],
+                                     "operations": ["CREATE", "UPDATE"], "resources": [webhook["name"].split(".")[0]],
+                                     "scope": "Namespaced"}]
+        service = webhook["clientConfig"]["service"]
+        assert (service["name"], service["namespace"], service["port"]) == ("tenantry", NS, 443)
+        paths[webhook["name"]] = service["path"]
+        assert webhook["sideEffects"] == "None"
+        assert webhook["admissionReviewVersions"] == ["v1"]
+        assert webhook["timeoutSeconds"] == 5
+        assert webhook["failurePolicy"] == "Fail"
+    assert paths == {"tenants.tenantry.dev": "/validate-tenant", "brandings.tenantry.dev": "/validate-branding",
+                     "featuresets.tenantry.dev": "/validate-featureset"}
+
+
+def test_webhook_values() -> None:
+    config = find(render({"webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 12}}),
+                  "ValidatingWebhookConfiguration", "tenantry")
+    assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Ignore", 12)}
+
+
+def _handshake(ca_pem: bytes, crt_pem: bytes, key_pem: bytes, host: str) -> None:
+    """A TLS handshake in memory: a client trusting only ca_pem connects to a server with crt/key."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "tls.crt").write_bytes(crt_pem)
+        (Path(tmp) / "tls.key").write_bytes(key_pem)
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(Path(tmp) / "tls.crt", Path(tmp) / "tls.key")
+    client_context = ssl.create_default_context(cadata=ca_pem.decode())
+    pipes = [ssl.MemoryBIO() for _ in range(4)]  # client in/out, server in/out
+    client = client_context.wrap_bio(pipes[0], pipes[1], server_hostname=host)
+    server = server_context.wrap_bio(pipes[2], pipes[3], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, end in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    end.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        pipes[2].write(pipes[1].read())
+        pipes[0].write(pipes[3].read())
+        if all(done.values()):
+            return
+    raise AssertionError("TLS handshake did not finish")
+
+
+def test_generated_certificate_is_trusted_through_the_ca_bundle(default: list[dict]) -> None:
+    secret = find(default, "Secret", "tenantry-webhook-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    config = find(default, "ValidatingWebhookConfiguration", "tenantry")
+    assert {w["clientConfig"]["caBundle"] for w in config["webhooks"]} == {secret["data"]["ca.crt"]}
+    assert "cert-manager.io/inject-ca-from" not in config["metadata"].get("annotations", {})
+    ca, crt, key = (base64.b64decode(secret["data"][k]) for k in ("ca.crt", "tls.crt", "tls.key"))
+    for host in ("tenantry.tenantry-system.svc", "tenantry.tenantry-system.svc.cluster.local"):
+        _handshake(ca, crt, key, host)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(ca, crt, key, "tenantry.other-namespace.svc")
+
+
+def test_webhook_disabled_removes_every_webhook_part() -> None:
+    objects = render({"webhook": {"enabled": False}})
+    assert {o["kind"] for o in objects} & {"ValidatingWebhookConfiguration", "Secret", "Certificate", "Issuer"} == set()
+    operator = container(objects)
+    assert {"TENANTRY_WEBHOOK_PORT", "TENANTRY_WEBHOOK_CERT_DIR"} & set(env(objects)) == set()
+    assert [p["name"] for p in operator["ports"]] == ["metrics", "health"]
+    assert "/tls" not in {m["mountPath"] for m in operator["volumeMounts"]}
+    assert [p["name"] for p in find(objects, "Service", "tenantry")["spec"]["ports"]] == ["metrics"]
+
+
+# --- RBAC ---------------------------------------------------------------------------------------
+
+def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> None:
+    assert sorted(_rules(default, "ClusterRole", "tenantry-operator")) == sorted([
+        _rule(["tenantry.dev"], ["tenants"], ["get", "list", "watch", "patch", "update"]),
+        _rule(["tenantry.dev"], ["tenants/status"], ["get", "patch", "update"]),
+        _rule(["tenantry.dev"], ["featuresets", "brandings"], ["get", "list", "watch"]),
+        _rule([""], ["namespaces"], VERBS_ALL),
+        _rule([""], ["resourcequotas", "limitranges", "configmaps"], VERBS_ALL),
+        _rule(["networking.k8s.io"], ["networkpolicies", "ingresses"], VERBS_ALL),
+        _rule(["rbac.authorization.k8s.io"], ["rolebindings"], VERBS_ALL),
+        _rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["bind"], ("tenantry-tenant-admin",)),
+        _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule(["cert-manager.io"], ["certificates"], VERBS_ALL),
+        _rule(["externaldns.k8s.io"], ["dnsendpoints"], VERBS_ALL),
+        _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"]),
+    ])
+
+
+def test_every_operator_rule_says_why() -> None:
+    text = (CHART / "templates" / "rbac-operator.yaml").read_text().splitlines()
+    starts = [n for n, line in enumerate(text) if line.startswith("- apiGroups:")]
+    assert len(starts) == 14
+    assert [text[n + 1] for n in starts if not text[n - 1].startswith("# ")] == []
+
+
+@pytest.mark.parametrize("values", [None, FULL_VALUES], ids=["defaults", "full"])
+def test_no_wildcards_and_bind_only_by_name(values: dict | None) -> None:
+    for role in (o for o in render(values) if o["kind"] in ("ClusterRole", "Role")):
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
+            for verb in ("bind", "escalate", "impersonate"):
+                if verb in rule["verbs"] and role["metadata"]["name"].endswith("-operator"):
+                    assert verb == "bind" and rule["resourceNames"] == ["tenantry-tenant-admin"], rule
+
+
+def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
+    cluster_roles = {o["metadata"]["name"]: o for o in default if o["kind"] == "ClusterRole"}
+    bound_cluster_wide = {o["roleRef"]["name"] for o in default if o["kind"] == "ClusterRoleBinding"}
+    assert bound_cluster_wide == {"tenantry-operator"}
+    for name in bound_cluster_wide:
+        assert all("secrets" not in rule.get("resources", []) for rule in cluster_roles[name]["rules"])
+    role = find(default, "Role", "tenantry-operator")
+    assert role["metadata"]["namespace"] == NS
+    assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
+        _rule([""], ["secrets"], VERBS_ALL),
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create", "update", "patch"]),
+    ])
+
+
+def test_bindings_give_the_operator_its_roles(default: list[dict]) -> None:
+    subject = [{"kind": "ServiceAccount", "name": "tenantry", "namespace": NS}]
+    for kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        binding = find(default, kind, "tenantry-operator")
+        assert binding["subjects"] == subject
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                                      "name": "tenantry-operator"}
+    assert find(default, "ServiceAccount", "tenantry")["metadata"]["namespace"] == NS
+
+
+def test_tenant_admin_role(default: list[dict]) -> None:
+    assert _rules(default, "ClusterRole", "tenantry-tenant-admin") == [
+        _rule(["", "apps", "batch", "autoscaling", "networking.k8s.io", "policy"],
+              ["pods", "pods/log", "pods/exec", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
+               "persistentvolumeclaims", "serviceaccounts", "deployments", "statefulsets", "daemonsets", "replicasets",
+               "jobs", "cronjobs", "horizontalpodautoscalers", "ingresses", "poddisruptionbudgets"],
+              ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]),
+        _rule(["", "networking.k8s.io"], ["resourcequotas", "limitranges", "networkpolicies", "events"],
+              ["get", "list", "watch"]),
+    ]
+    assert env(default)["TENANTRY_TENANT_ADMIN_CLUSTERROLE"]["value"] == "tenantry-tenant-admin"
+
+
+def test_rendered_documents_are_plain_yaml(default: list[dict]) -> None:
+    # What an integration test applies: every object round-trips through YAML and is namespaced
+    # only where it should be.
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "Namespace"}
+    for obj in default:
+        assert yaml.safe_load(yaml.safe_dump(obj)) == obj
+        assert ("namespace" in obj["metadata"]) == (obj["kind"] not in cluster_scoped), obj["metadata"]

@@ -1,0 +1,139 @@
+"""The chart's partner onboarding and the full install, rendered by the real Helm engine.
+
+Tested here:
+- each partner in `partners` gets a namespace labelled tenantry.dev/partner=<id> that Helm keeps on
+  uninstall, the GitOps ServiceAccount in it and a RoleBinding to the partner ClusterRole there
+- the partner ClusterRole: manage tenantry objects, read (never write) status, read events; nothing else
+- the platform catalogue Role in the release namespace, bound to every partner's ServiceAccount
+- with every option on: exactly the expected objects; cert-manager Issuer and Certificate with the
+  Service's DNS names and the CA-injection annotation instead of a generated Secret and caBundle
+- a partner id or namespace listed twice, or the release namespace as a partner namespace, is refused
+"""
+
+from __future__ import annotations
+
+import helm_python as helm
+import pytest
+
+from tests.unit.chart import FULL_VALUES, find, keys, render
+
+NS = "tenantry-system"
+PARTNERS = {"partners": [{"id": "acme-it"}, {"id": "nordlicht-digital", "namespace": "nordlicht"}]}
+
+
+@pytest.fixture(scope="module")
+def full() -> list[dict]:
+    return render(FULL_VALUES)
+
+
+def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
+    assert sorted(keys(full), key=str) == sorted([
+        ("Namespace", "partner-acme-it", None),
+        ("Namespace", "nordlicht", None),
+        ("ServiceAccount", "tenantry", NS),
+        ("ServiceAccount", "flux-applier", "partner-acme-it"),
+        ("ServiceAccount", "flux-applier", "nordlicht"),
+        ("ConfigMap", "tenantry-dashboards", "grafana"),
+        ("ClusterRole", "tenantry-operator", None),
+        ("ClusterRole", "tenantry-tenant-admin", None),
+        ("ClusterRole", "tenantry-partner", None),
+        ("ClusterRoleBinding", "tenantry-operator", None),
+        ("Role", "tenantry-operator", NS),
+        ("Role", "tenantry-platform-catalogue", NS),
+        ("RoleBinding", "tenantry-operator", NS),
+        ("RoleBinding", "tenantry-partners", NS),
+        ("RoleBinding", "tenantry-partner", "partner-acme-it"),
+        ("RoleBinding", "tenantry-partner", "nordlicht"),
+        ("Service", "tenantry", NS),
+        ("Deployment", "tenantry", NS),
+        ("Issuer", "tenantry-webhook", NS),
+        ("Certificate", "tenantry-webhook", NS),
+        ("ValidatingWebhookConfiguration", "tenantry", None),
+        ("ServiceMonitor", "tenantry", NS),
+        ("PrometheusRule", "tenantry", NS),
+    ], key=str)
+
+
+@pytest.mark.parametrize(("partner", "namespace"), [("acme-it", "partner-acme-it"), ("nordlicht-digital", "nordlicht")])
+def test_each_partner_gets_namespace_identity_and_access(partner: str, namespace: str) -> None:
+    objects = render(PARTNERS)
+    ns = find(objects, "Namespace", namespace)
+    assert ns["metadata"]["labels"]["tenantry.dev/partner"] == partner
+    assert ns["metadata"]["labels"]["app.kubernetes.io/name"] == "tenantry"
+    assert ns["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    accounts = [o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["namespace"] == namespace]
+    assert [a["metadata"]["name"] for a in accounts] == ["tenantry-gitops"]
+    assert accounts[0]["automountServiceAccountToken"] is False
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == namespace]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "tenantry-partner"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tenantry-gitops", "namespace": namespace}]
+
+
+def test_partner_cluster_role_is_bound_only_inside_partner_namespaces() -> None:
+    objects = render(PARTNERS)
+    role = find(objects, "ClusterRole", "tenantry-partner")
+    assert role["rules"] == [
+        {"apiGroups": ["tenantry.dev"], "resources": ["tenants", "brandings", "featuresets"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["tenantry.dev"], "resources": ["tenants/status"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+    ]
+    bindings = [o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")
+                and o["roleRef"]["name"] == "tenantry-partner"]
+    assert {(b["kind"], b["metadata"]["namespace"]) for b in bindings} == {("RoleBinding", "partner-acme-it"),
+                                                                          ("RoleBinding", "nordlicht")}
+
+
+def test_partners_read_the_platform_catalogue() -> None:
+    objects = render(PARTNERS)
+    role = find(objects, "Role", "tenantry-platform-catalogue")
+    assert role["metadata"]["namespace"] == NS
+    assert role["rules"] == [{"apiGroups": ["tenantry.dev"], "resources": ["featuresets", "brandings"],
+                              "verbs": ["get", "list", "watch"]}]
+    binding = find(objects, "RoleBinding", "tenantry-partners")
+    assert binding["metadata"]["namespace"] == NS
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "tenantry-platform-catalogue"}
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tenantry-gitops", "namespace": "partner-acme-it"},
+        {"kind": "ServiceAccount", "name": "tenantry-gitops", "namespace": "nordlicht"},
+    ]
+
+
+def test_no_partners_no_partner_objects() -> None:
+    objects = render()
+    assert not [o for o in objects if o["kind"] == "Namespace"]
+    assert not [o for o in objects if o["metadata"]["name"] == "tenantry-partners"]
+
+
+def test_cert_manager_mode(full: list[dict]) -> None:
+    assert find(full, "Issuer", "tenantry-webhook")["spec"] == {"selfSigned": {}}
+    certificate = find(full, "Certificate", "tenantry-webhook")
+    assert certificate["apiVersion"] == "cert-manager.io/v1"
+    assert certificate["spec"] == {
+        "secretName": "tenantry-webhook-tls",
+        "dnsNames": ["tenantry", "tenantry.tenantry-system", "tenantry.tenantry-system.svc",
+                     "tenantry.tenantry-system.svc.cluster.local"],
+        "issuerRef": {"kind": "Issuer", "name": "tenantry-webhook"},
+    }
+    config = find(full, "ValidatingWebhookConfiguration", "tenantry")
+    assert config["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": "tenantry-system/tenantry-webhook"}
+    assert all("caBundle" not in webhook["clientConfig"] for webhook in config["webhooks"])
+    assert not [o for o in full if o["kind"] == "Secret"]
+    # The Deployment mounts the Secret cert-manager writes.
+    volumes = find(full, "Deployment", "tenantry")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "webhook-tls", "secret": {"secretName": "tenantry-webhook-tls", "items": [
+        {"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}} in volumes
+
+
+@pytest.mark.parametrize(("partners", "words"), [
+    ([{"id": "acme-it"}, {"id": "acme-it", "namespace": "acme"}], 'id "acme-it" is listed twice'),
+    ([{"id": "acme-it", "namespace": "shared"}, {"id": "beta", "namespace": "shared"}],
+     'namespace "shared" is used by two partners'),
+    ([{"id": "acme-it", "namespace": NS}], "release (platform) namespace"),
+])
+def test_conflicting_partners_are_refused(partners: list[dict], words: str) -> None:
+    with pytest.raises(helm.HelmError) as error:
+        render({"partners": partners})
+    assert words in str(error.value)
