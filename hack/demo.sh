@@ -11,6 +11,10 @@ kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 # Namespaces first (platform and partners), then what lives in them, as a GitOps tool would.
 kubectl apply -f examples/tenants/platform/00-namespace.yaml -f examples/tenants/partners/ >/dev/null
+# The chart's RBAC and its partners (namespace, GitOps ServiceAccount, Role); the operator runs
+# as the chart's own ServiceAccount, with exactly the rights a Helm install gives it.
+OPERATOR_KUBECONFIG=$(.venv/bin/python -m tenantry.devtools.chart --kubeconfig "$KUBECONFIG" \
+  --partners acme-it,nordlicht-digital,sued-cloud --out "$PWD/.local/operator.kubeconfig")
 kubectl apply -R -f examples/tenants/platform/ -f examples/tenants/tenants/
 
 cat <<INFO
@@ -24,6 +28,8 @@ cat <<INFO
     kubectl wait --for=condition=Ready tenant/mustermann -n partner-acme-it
     kubectl describe tenant kanzlei-weber -n partner-acme-it     # Suspended: conditions, events
     kubectl get ns -l tenantry.dev/partner=acme-it --show-labels
+    kubectl auth can-i create tenants -n partner-nordlicht-digital \\
+      --as=system:serviceaccount:partner-acme-it:tenantry-gitops    # no: partners are kept apart
     kubectl get quota,limitrange,networkpolicy,rolebinding -n tenant-mustermann
     kubectl explain tenant.spec.plan
     kubectl patch tenant mustermann -n partner-acme-it --type=merge -p '{"spec":{"plan":{"seats":800}}}'
@@ -35,4 +41,4 @@ cat <<INFO
 INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
 export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
-exec .venv/bin/python -m tenantry
+KUBECONFIG=$OPERATOR_KUBECONFIG exec .venv/bin/python -m tenantry

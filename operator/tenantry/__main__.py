@@ -1,8 +1,10 @@
 """`python -m tenantry` / `tenantry-operator`: run the operator (all namespaces).
 
 With TENANTRY_LEADER_ELECTION=true (the chart's default, two replicas) only the replica holding
-the Lease runs kopf; the others wait, answering /healthz but not /readyz, so the webhook
-Service sends requests to the active one only.
+the Lease runs kopf; the others wait. Every replica is Ready (so rollouts and health checks see a
+healthy Deployment); the active one labels its own pod tenantry.dev/role=leader once it serves,
+and the chart's Service selects that label, so webhook calls and scrapes reach the active one.
+/healthz: the process serves; /readyz: initialised; /leader: leading and started.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import kopf
 from aiohttp import web
 
 import tenantry.handlers.tenant  # noqa: F401  (registers the handlers)
-from tenantry.adapters.kube import Kube
+from tenantry.adapters.kube import Kube, KubeError
+from tenantry.domain.children import ObjectRef
 from tenantry.domain.leadership import Timing
+from tenantry.domain.naming import ROLE_LABEL
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_acting
 
 
@@ -31,23 +35,33 @@ def _timing(env: dict[str, str]) -> Timing:
 
 
 async def _health(port: int, state: dict[str, bool]) -> web.AppRunner:
-    """/healthz: the process serves; /readyz: it leads and kopf has started (so it serves the webhook)."""
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def readyz(_: web.Request) -> web.Response:
-        return web.Response(text="ready") if state["ready"] else web.Response(status=503, text="standby")
+    async def leader(_: web.Request) -> web.Response:
+        return web.Response(text="leading") if state["leading"] else web.Response(status=503, text="standby")
 
     app = web.Application()
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", healthz), web.get("/leader", leader)])
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, os.environ.get("TENANTRY_HEALTH_ADDRESS", "0.0.0.0"), port).start()
     return runner
 
 
+async def _label_own_pod(kube: Kube, env: dict[str, str], role: str) -> None:
+    """tenantry.dev/role on our pod, which the chart's Service selects (outside a pod: nothing to do)."""
+    if not env.get("POD_NAME") or not env.get("KUBERNETES_SERVICE_HOST"):
+        return
+    pod = ObjectRef("v1", "Pod", env["POD_NAME"], env.get("TENANTRY_PLATFORM_NAMESPACE", "tenantry-system"))
+    try:
+        await kube.patch_labels(pod, {ROLE_LABEL: role})
+    except KubeError as error:
+        logging.getLogger("tenantry").warning("cannot label pod %s as %s: %s", pod.name, role, error)
+
+
 async def run(env: dict[str, str]) -> None:
-    state = {"ready": False}
+    state = {"leading": False}
     health = await _health(int(env["TENANTRY_HEALTH_PORT"]), state) if env.get("TENANTRY_HEALTH_PORT") else None
     memo = kopf.Memo()
     elector = None
@@ -55,13 +69,17 @@ async def run(env: dict[str, str]) -> None:
         identity = env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         elector = LeaderElector(Kube.from_environment(), env.get("TENANTRY_PLATFORM_NAMESPACE", "tenantry-system"),
                                 env.get("TENANTRY_LEASE_NAME", "tenantry-leader"), identity, _timing(env))
+        # A restarted container keeps its pod: the label of a previous, leading run must go first.
+        await _label_own_pod(elector.kube, env, "standby")
         await elector.acquire()
         memo.leading = elector.leading
     memo.started = asyncio.Event()  # set by the startup handler
 
     async def mark_ready() -> None:
         await memo.started.wait()
-        state["ready"] = True
+        state["leading"] = True
+        if elector is not None:
+            await _label_own_pod(elector.kube, env, "leader")
 
     operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
                                                  liveness_endpoint=env.get("TENANTRY_HEALTH_ENDPOINT") or None))
@@ -77,7 +95,7 @@ async def run(env: dict[str, str]) -> None:
     except LeadershipLost as lost:
         stop_acting(str(lost))
     finally:
-        state["ready"] = False
+        state["leading"] = False
         for watcher in watchers:
             watcher.cancel()
         if elector is not None:

@@ -2,7 +2,9 @@
 
 - `cluster`: the local kube-apiserver + etcd + kube-controller-manager, started by the same code
   as `make cluster` (or an existing cluster when TENANTRY_USE_EXISTING_CLUSTER=1 and KUBECONFIG).
-- `operator`: the real operator as a subprocess (restartable, SIGKILL-able), resync every 3 s.
+- `operator`: the real operator as a subprocess (restartable, SIGKILL-able), resync every 3 s,
+  authenticated as the Helm chart's own ServiceAccount with the chart's RBAC (a TokenRequest
+  token), never as cluster admin: every integration test is also a least-privilege test.
 - `partner`: a fresh partner namespace per test, so tests cannot see each other; everything the
   test created is removed afterwards.
 """
@@ -30,6 +32,7 @@ from lightkube.resources.core_v1 import Namespace
 from prometheus_client.parser import text_string_to_metric_families
 
 from tenantry.adapters.kube import Tenant
+from tenantry.devtools import chart
 from tenantry.devtools import cluster as local_cluster
 from tests.integration.net import free_port
 
@@ -94,6 +97,8 @@ def cluster() -> Iterator[ClusterHandle]:
     handle.kubectl("apply", "-f", str(REPO / "crds"))
     handle.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     handle.kubectl("apply", "-f", "-", input=PLATFORM_YAML)
+    rbac = [obj for obj in chart.render(namespace=PLATFORM_NAMESPACE) if obj["kind"] in chart.RBAC_KINDS]
+    chart.apply(kubeconfig, rbac)
     yield handle
     client.close()
     if local is not None and started_here:
@@ -134,6 +139,7 @@ class OperatorProcess:
     kubeconfig: Path
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
+    health_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -143,24 +149,27 @@ class OperatorProcess:
         self.extra_env = dict(extra_env)
         self.start()
 
-    def start(self) -> None:
+    def start(self, leading: bool = True) -> None:
+        """Start; wait until it leads (kopf started), or with leading=False only until it is alive (a standby)."""
         env = {**os.environ, **self.extra_env, "KUBECONFIG": str(self.kubeconfig),
                "TENANTRY_PLATFORM_NAMESPACE": PLATFORM_NAMESPACE,
                "TENANTRY_PLATFORM_DOMAIN": "platform.test",
                "TENANTRY_RESYNC_SECONDS": str(RESYNC_SECONDS),
-               "TENANTRY_METRICS_PORT": str(self.metrics_port), **self.extra_env}
+               "TENANTRY_METRICS_PORT": str(self.metrics_port),
+               "TENANTRY_HEALTH_PORT": str(self.health_port), **self.extra_env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env, stdout=log,
                                         stderr=subprocess.STDOUT)
-        wait_for(self._answers, timeout=60, what="the operator's metrics endpoint")
+        path = "/leader" if leading else "/healthz"
+        wait_for(lambda: self.answers(path), timeout=60, what=f"the operator's {path}")
 
-    def _answers(self) -> bool:
+    def answers(self, path: str = "/leader") -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"operator exited with {self.process.returncode}; log:\n"
                                  + self.log_path.read_text()[-4000:])
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).read()
+            urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=1).read()
         except OSError:
             return False
         return True
@@ -194,8 +203,15 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+def operator_kubeconfig(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart's operator ServiceAccount, with only the chart's RBAC."""
+    return chart.service_account_kubeconfig(cluster.kubeconfig, PLATFORM_NAMESPACE, "tenantry",
+                                            tmp_path_factory.mktemp("identity") / "operator.kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def operator(operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
     proc.start()
     yield proc
     proc.stop()
@@ -297,3 +313,57 @@ def _partner(cluster: ClusterHandle, operator: OperatorProcess, suffix: str, nam
 @pytest.fixture
 def other_partner(cluster: ClusterHandle, operator: OperatorProcess, partner: Partner) -> Iterator[Partner]:
     yield from _partner(cluster, operator, partner.suffix, f"partner-{partner.suffix}-b", f"beta-{partner.suffix}")
+
+
+@dataclass
+class ChartPartner(Partner):
+    """A partner made by the chart's `partners` value, acting through its own ServiceAccount's token."""
+
+    kubeconfig: Path = Path()
+
+    def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """kubectl as the partner's GitOps ServiceAccount (no check: refusals are what tests look at)."""
+        return subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args], input=input,
+                              capture_output=True, text=True, timeout=120)
+
+    def apply_as_partner(self, manifest: dict[str, Any]) -> subprocess.CompletedProcess:
+        return self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+
+@pytest.fixture(scope="module")
+def chart_partners(cluster: ClusterHandle, operator: OperatorProcess,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChartPartner, ChartPartner]]:
+    """Two partners created by rendering the chart with `partners: [a, b]` and applying it."""
+    suffix = uuid.uuid4().hex[:6]
+    ids = [f"alpha-{suffix}", f"bravo-{suffix}"]
+    objects = chart.render({"partners": [{"id": partner_id} for partner_id in ids]}, namespace=PLATFORM_NAMESPACE)
+    chart.apply(cluster.kubeconfig, [o for o in objects if o["kind"] in chart.RBAC_KINDS | {"Namespace"}])
+    folder = tmp_path_factory.mktemp("partners")
+    partners = tuple(
+        ChartPartner(cluster, f"partner-{partner_id}", suffix, kubeconfig=chart.service_account_kubeconfig(
+            cluster.kubeconfig, f"partner-{partner_id}", "tenantry-gitops", folder / f"{partner_id}.kubeconfig"))
+        for partner_id in ids)
+    yield partners  # type: ignore[misc]
+    if operator.process is None or operator.process.poll() is not None:
+        operator.start()
+    for partner in partners:
+        cluster.kubectl("delete", "tenants", "--all", "-n", partner.namespace, "--timeout=300s")
+        _remove_namespace(cluster, partner.namespace)
+        for slug in partner.slugs:
+            _remove_namespace(cluster, f"tenant-{slug}")
+
+
+def stand_in_crd(group: str, version: str, kind: str, plural: str) -> dict[str, Any]:
+    """A permissive CRD for another project's kind whose real CRD cannot be downloaded here (a stand-in)."""
+    crd: dict[str, Any] = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+                 "versions": [{"name": version, "served": True, "storage": True, "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                   "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                   "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+    if group.endswith(".k8s.io"):  # the API server wants an approval link for *.k8s.io groups
+        crd["metadata"]["annotations"] = {"api-approved.kubernetes.io": "unapproved, stand-in for tests"}
+    return crd

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.bind import KEY_NAME, Bind
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, stand_in_crd, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,55 +32,9 @@ ZONE = "platform.test"
 CUSTOMER_ZONES = ("mustermann.de", "kunde-beispiel.de")
 GRACE_SECONDS = 4
 
-EXTRA_CRDS = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: certificates.cert-manager.io}
-spec:
-  group: cert-manager.io
-  scope: Namespaced
-  names: {kind: Certificate, plural: certificates, singular: certificate, listKind: CertificateList}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: dnsendpoints.externaldns.k8s.io
-  # As external-dns's own CRD: *.k8s.io groups need this approval annotation.
-  annotations: {api-approved.kubernetes.io: "https://github.com/kubernetes-sigs/external-dns/pull/2007"}
-spec:
-  group: externaldns.k8s.io
-  scope: Namespaced
-  names: {kind: DNSEndpoint, plural: dnsendpoints, singular: dnsendpoint, listKind: DNSEndpointList}
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              endpoints:
-                type: array
-                items:
-                  type: object
-                  properties:
-                    dnsName: {type: string}
-                    recordType: {type: string}
-                    targets: {type: array, items: {type: string}}
-                    recordTTL: {type: integer}
-"""
+# Stand-ins for cert-manager's and external-dns's CRDs (the real ones cannot be downloaded here).
+EXTRA_CRDS = [stand_in_crd("cert-manager.io", "v1", "Certificate", "certificates"),
+              stand_in_crd("externaldns.k8s.io", "v1alpha1", "DNSEndpoint", "dnsendpoints")]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +56,7 @@ def dns_env(bind: Bind, secret: str | None = None, provider: str = "rfc2136") ->
 
 @pytest.fixture(scope="module", autouse=True)
 def dns_operator(bind: Bind, operator: OperatorProcess, cluster: ClusterHandle) -> Iterator[OperatorProcess]:
-    cluster.kubectl("apply", "-f", "-", input=EXTRA_CRDS)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(EXTRA_CRDS))
     cluster.kubectl("wait", "--for=condition=Established", "crd/certificates.cert-manager.io",
                     "crd/dnsendpoints.externaldns.k8s.io", "--timeout=60s")
     operator.restart_with(dns_env(bind))

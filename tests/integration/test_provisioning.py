@@ -51,13 +51,12 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert ns["metadata"]["annotations"]["tenantry.dev/owner"] == f"{partner.namespace}/{slug}"
 
-    names = cluster.kubectl("get", "resourcequota,limitrange,networkpolicy,role,rolebinding,configmap",
+    names = cluster.kubectl("get", "resourcequota,limitrange,networkpolicy,rolebinding,configmap",
                             "-n", f"tenant-{slug}", "-l", "app.kubernetes.io/managed-by=tenantry",
                             "-o", "name").stdout.split()
     assert sorted(names) == sorted([
         "resourcequota/tenantry-quota", "limitrange/tenantry-limits",
         "networkpolicy.networking.k8s.io/tenantry-isolation",
-        "role.rbac.authorization.k8s.io/tenantry-tenant-admin",
         "rolebinding.rbac.authorization.k8s.io/tenantry-tenant-admins", "configmap/tenantry-tenant",
         "configmap/tenantry-features", "configmap/tenantry-flags", "configmap/tenantry-branding",
     ])

@@ -6,32 +6,15 @@ the rendered manifests to a real API server:
     from tests.unit.chart import crds, render
     objects = render({"partners": [{"id": "acme-it"}]})   # ordered like `helm install` applies them
 
-`render` returns the objects in Helm's install order (Namespaces, ServiceAccounts, Secrets, RBAC,
-Services, Deployments, ... webhook configurations last), so they can be applied one after the other.
-The CRDs (the chart's crds/ folder, which Helm installs before anything else) come from `crds()`.
+`render` and `crds` live in tenantry.devtools.chart (also used by the integration tests and the
+demo); this module adds the full values and small lookups for the tests.
 """
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
-import helm_python as helm
-import yaml
-
-CHART = Path(__file__).resolve().parents[2] / "charts" / "tenantry"
-
-# Helm's install order (InstallOrder in its kind sorter); other kinds come last.
-INSTALL_ORDER = (
-    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
-    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
-    "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList",
-    "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList",
-    "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
-    "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-)
+from tenantry.devtools.chart import CHART, crds, render  # noqa: F401  (re-exported for the chart tests)
 
 # Every optional part on: two partners, monitoring, cert-manager mode, RFC 2136 DNS with a TSIG
 # Secret reference, scheduling constraints and an extra environment variable.
@@ -73,35 +56,11 @@ FULL_VALUES: dict[str, Any] = {
                  {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
     "partners": [{"id": "acme-it"}, {"id": "nordlicht-digital", "namespace": "nordlicht"}],
     "partnerServiceAccount": "flux-applier",
-    "webhook": {"enabled": True, "failurePolicy": "Ignore", "timeoutSeconds": 10, "certManager": {"enabled": True}},
+    "webhook": {"enabled": True, "failurePolicy": "Fail", "timeoutSeconds": 10, "certManager": {"enabled": True}},
     "metrics": {"port": 9090, "serviceMonitor": {"enabled": True, "interval": "1m", "labels": {"release": "prom"}}},
     "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
     "dashboards": {"enabled": True, "namespace": "grafana"},
 }
-
-
-def _order(obj: dict) -> int:
-    kind = obj.get("kind", "")
-    return INSTALL_ORDER.index(kind) if kind in INSTALL_ORDER else len(INSTALL_ORDER)
-
-
-def render(values: dict | None = None, name: str = "tenantry", namespace: str = "tenantry-system") -> list[dict]:
-    """The chart's objects for these values (merged over values.yaml), in Helm's install order.
-
-    Raises helm.HelmError (a subclass) when values.schema.json refuses the values or a template fails.
-    """
-    chart = helm.Chart.load(str(CHART))
-    try:
-        out = chart.render(copy.deepcopy(values or {}), name=name, namespace=namespace)
-    finally:
-        chart.close()
-    objects = [doc for _, text in sorted(out.items()) for doc in yaml.safe_load_all(text) if doc]
-    return sorted(objects, key=_order)
-
-
-def crds() -> list[dict]:
-    """The CustomResourceDefinitions Helm installs from the chart's crds/ folder before the templates."""
-    return [yaml.safe_load(path.read_text()) for path in sorted((CHART / "crds").glob("*.yaml"))]
 
 
 def find(objects: list[dict], kind: str, name: str) -> dict:

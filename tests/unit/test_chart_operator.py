@@ -145,11 +145,10 @@ def test_deployment_is_locked_down(default: list[dict]) -> None:
     assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
-def test_deployment_rolls_over_although_only_the_leader_is_ready(default: list[dict]) -> None:
-    # With maxUnavailable below 100% the rollout would wait for a new pod to become Ready, which it
-    # cannot while the old leader holds the Lease.
+def test_deployment_replaces_a_pod_before_it_goes(default: list[dict]) -> None:
+    # Every replica is Ready (standbys too), so a rollout never leaves the operator without a pod.
     rolling = find(default, "Deployment", "tenantry")["spec"]["strategy"]["rollingUpdate"]
-    assert rolling["maxUnavailable"] == "100%"
+    assert rolling == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 def test_deployment_takes_the_optional_pod_settings(full: list[dict]) -> None:
@@ -165,7 +164,9 @@ def test_deployment_takes_the_optional_pod_settings(full: list[dict]) -> None:
     operator = container(full)
     assert operator["image"] == "registry.example:5000/tenantry/operator:1.2.3"
     assert operator["imagePullPolicy"] == "Always"
-    assert operator["resources"] == FULL_VALUES["resources"]
+    # Every quantity a string, as server-side apply wants it (the values say `cpu: 1`).
+    assert operator["resources"] == {"requests": {"cpu": "200m", "memory": "300Mi"},
+                                     "limits": {"cpu": "1", "memory": "1Gi"}}
     assert {p["name"]: p["containerPort"] for p in operator["ports"]}["metrics"] == 9090
 
 
@@ -277,7 +278,9 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
 def test_service_serves_metrics_and_webhook(default: list[dict]) -> None:
     service = find(default, "Service", "tenantry")
     deployment = find(default, "Deployment", "tenantry")
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    # The Service reaches the active replica only: the one that labelled its pod leader.
+    assert service["spec"]["selector"] == {**deployment["spec"]["selector"]["matchLabels"],
+                                           "tenantry.dev/role": "leader"}
     assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "tenantry"
     assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
         "metrics": (8080, "metrics"), "webhook": (443, "webhook")}
@@ -297,15 +300,15 @@ def test_webhook_configuration(default: list[dict]) -> None:
         assert webhook["sideEffects"] == "None"
         assert webhook["admissionReviewVersions"] == ["v1"]
         assert webhook["timeoutSeconds"] == 5
-        assert webhook["failurePolicy"] == "Fail"
+        assert webhook["failurePolicy"] == "Ignore"
     assert paths == {"tenants.tenantry.dev": "/validate-tenant", "brandings.tenantry.dev": "/validate-branding",
                      "featuresets.tenantry.dev": "/validate-featureset"}
 
 
 def test_webhook_values() -> None:
-    config = find(render({"webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 12}}),
+    config = find(render({"webhook": {"failurePolicy": "Fail", "timeoutSeconds": 12}}),
                   "ValidatingWebhookConfiguration", "tenantry")
-    assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Ignore", 12)}
+    assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Fail", 12)}
 
 
 def _handshake(ca_pem: bytes, crt_pem: bytes, key_pem: bytes, host: str) -> None:
@@ -381,7 +384,7 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
 def test_every_operator_rule_says_why() -> None:
     text = (CHART / "templates" / "rbac-operator.yaml").read_text().splitlines()
     starts = [n for n, line in enumerate(text) if line.startswith("- apiGroups:")]
-    assert len(starts) == 14
+    assert len(starts) == 15
     assert [text[n + 1] for n in starts if not text[n - 1].startswith("# ")] == []
 
 
@@ -407,6 +410,7 @@ def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
         _rule([""], ["secrets"], VERBS_ALL),
         _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create", "update", "patch"]),
+        _rule([""], ["pods"], ["get", "patch"]),
     ])
 
 

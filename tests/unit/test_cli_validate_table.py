@@ -54,6 +54,12 @@ BROKEN = [
      "  namespace: partner-acme-it\nspec:\n  colours: {primary: '#000000'}\n"
      "  logo: {svg: '<svg xmlns=\"http://www.w3.org/2000/svg\"><script>x()</script></svg>'}\n",
      "spec.logo.svg", 8, "<script>"),
+    ("resources.yaml", "apiVersion: tenantry.dev/v1alpha1\nkind: FeatureSet\nmetadata:\n  name: huge\n"
+     "  namespace: partner-acme-it\nspec:\n  extends: business\n  resources:\n    base: {cpu: '64'}\n",
+     "spec.resources", 9, "only the platform may set the resources of a plan"),
+    ("reserved.yaml", tenant("reserved").replace("  namespace: partner-acme-it\n",
+                                                 "  namespace: partner-acme-it\n  labels: {tenantry.dev/partner: x}\n"),
+     'metadata.labels.tenantry.dev/partner', 6, "reserved for tenantry"),
 ]
 
 

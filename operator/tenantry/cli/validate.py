@@ -27,6 +27,7 @@ from tenantry.domain.admission import (
     missing_branding,
     missing_plan,
     partner_plan_resources,
+    reserved_metadata_changes,
     spec_problems,
 )
 from tenantry.domain.branding import branding_name
@@ -194,6 +195,8 @@ class Validator:
             # The partner's folder is applied as the partner's ServiceAccount; the webhook refuses these.
             if obj.kind == "FeatureSet" and obj.spec.get("resources") is not None:
                 self.add_problem(obj.document, partner_plan_resources(obj.namespace))
+            for problem in reserved_metadata_changes(None, obj.document.data.get("metadata") or {}):
+                self.add_problem(obj.document, problem)
             expected = self.partner_namespaces.get(partner, f"partner-{partner}")
             if obj.namespace and obj.namespace != expected:
                 self.add(obj.document, ("metadata", "namespace"),

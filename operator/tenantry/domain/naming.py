@@ -12,6 +12,7 @@ PARTNER_LABEL = "tenantry.dev/partner"
 TENANT_LABEL = "tenantry.dev/tenant"
 STATE_LABEL = "tenantry.dev/state"
 ORPHANED_LABEL = "tenantry.dev/orphaned"
+ROLE_LABEL = "tenantry.dev/role"  # on the operator's own pods: leader or standby (the Service selects the leader)
 # "<partner namespace>/<slug>": who holds a tenant namespace. Kept across a Retain deletion so
 # that the same partner can re-adopt its data and nobody else can take it over.
 OWNER_ANNOTATION = "tenantry.dev/owner"

@@ -31,6 +31,7 @@ from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.lifecycle import Claim, claim, partner_of
 from tenantry.handlers.catalogue import Catalogue
+from tenantry.handlers.dnsflow import domain_problem
 
 OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted: nothing can get stuck behind us
 
@@ -72,7 +73,7 @@ def _guarded(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mappin
 
 async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, namespace: str, name: str,
                  spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None, creating: bool) -> list[Problem]:
-    """The slug (on create) and each newly added domain, if another tenant holds it."""
+    """The slug (on create) and each newly added domain: one that can never be claimed, or another tenant holds."""
     problems = []
     if creating:
         holder = await kube.get(ObjectRef("v1", "Namespace",
@@ -84,6 +85,10 @@ async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, names
     for index, domain in enumerate(spec.get("domains") or ()):
         if domain in before:
             continue  # judged when it was added; a stored object must stay updatable
+        problem = domain_problem(domain, config)
+        if problem:
+            problems.append(Problem(("spec", "domains", index), problem))
+            continue
         live = await kube.get(ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace))
         holder = ((live or {}).get("metadata", {}).get("annotations") or {}).get(naming.OWNER_ANNOTATION)
         if live is not None and holder != naming.owner_key(namespace, name):

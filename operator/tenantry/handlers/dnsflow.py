@@ -25,6 +25,11 @@ from tenantry.domain.status import DNS_READY, DOMAINS_VERIFIED, Verdict
 from tenantry.handlers.writer import Writer
 
 _PSL = PublicSuffixList()
+
+
+def domain_problem(domain: str, config: OperatorConfig) -> str | None:
+    """Why a custom domain can never be claimed (a public suffix, a platform name, ...), or None."""
+    return dns.domain_problem(domain, config.platform_domain, _PSL.publicsuffix(domain), _PSL.is_public(domain))
 TenantKey = tuple[str, str]
 
 
@@ -181,8 +186,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     now = datetime.datetime.now(datetime.UTC)
     key: TenantKey = (inp.partner_namespace, inp.slug)
     for domain in inp.spec.domains:
-        problem = dns.domain_problem(domain, config.platform_domain, _PSL.publicsuffix(domain),
-                                     _PSL.is_public(domain))
+        problem = domain_problem(domain, config)
         if problem:
             entries.append({"name": domain, "verified": False, "records": [], "message": problem})
             problems.append(f"{domain}: invalid")

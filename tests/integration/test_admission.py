@@ -1,0 +1,256 @@
+"""The validating admission webhook, served by the real operator over TLS and called by the real API server.
+
+The ValidatingWebhookConfiguration is the one the chart renders (rules, paths, failure policy),
+pointed at the operator process on 127.0.0.1 instead of the in-cluster Service. Partners act
+with their ServiceAccount tokens; the platform admin is the cluster's system:masters user.
+
+Tested here:
+- slug taken by another partner's tenant: refused, without naming the holder
+- custom domain claimed by another partner's tenant, or one nobody can own (a public suffix, a
+  name under the platform domain): refused, naming the field
+- the model's own rules the schema cannot express (unknown feature, unsafe SVG): refused with the
+  field path, in the same words as `tenantry validate`
+- immutable field (currency of a provisioned tenant), reserved labels, platform-only field (a
+  partner plan's resources): refused for a partner, allowed for the platform admin
+- a Tenant outside a partner namespace: refused; an `extends` cycle: refused
+- a missing plan: accepted with a warning kubectl prints
+- webhook unreachable with failurePolicy Ignore (the chart's default): the operator's reconcile
+  still refuses the conflicting slug (defence in depth) and deletes complete; with Fail, creates
+  are refused while nobody answers
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tenantry.devtools import chart
+from tests.integration.conftest import (
+    PLATFORM_NAMESPACE,
+    ChartPartner,
+    ClusterHandle,
+    OperatorProcess,
+    Partner,
+    wait_for,
+)
+from tests.integration.net import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _serving_certificate(folder: Path) -> bytes:
+    """A CA and a certificate for 127.0.0.1 signed by it (tls.crt/tls.key); returns the CA."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=webhook-test-ca",
+             "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.crt"))
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.csr"))
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", str(folder / "tls.csr"), "-CA", str(folder / "ca.crt"), "-CAkey",
+             str(folder / "ca.key"), "-CAcreateserial", "-days", "1", "-extfile", str(folder / "san.ext"),
+             "-out", str(folder / "tls.crt"))
+    return (folder / "ca.crt").read_bytes()
+
+
+def _configuration(url: str, ca: bytes, failure_policy: str | None = None) -> dict:
+    """The chart's webhook configuration, sent to `url` instead of the in-cluster Service."""
+    rendered = chart.render(namespace=PLATFORM_NAMESPACE)
+    config = next(o for o in rendered if o["kind"] == "ValidatingWebhookConfiguration")
+    config["metadata"] = {"name": "tenantry-integration-test"}
+    for hook in config["webhooks"]:
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {"url": url + path, "caBundle": base64.b64encode(ca).decode()}
+        if failure_policy:
+            hook["failurePolicy"] = failure_policy
+    return config
+
+
+@pytest.fixture(scope="module")
+def webhook(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tuple[ChartPartner, ChartPartner],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    folder = tmp_path_factory.mktemp("webhook-tls")
+    ca = _serving_certificate(folder)
+    port = free_port()
+    operator.restart_with({"TENANTRY_WEBHOOK_PORT": str(port), "TENANTRY_WEBHOOK_ADDRESS": "127.0.0.1",
+                           "TENANTRY_WEBHOOK_CERT_DIR": str(folder)})
+    config = _configuration(f"https://127.0.0.1:{port}", ca)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(config))
+    alpha, _ = chart_partners
+    probe = alpha.tenant("probe-webhook", features={"no-such-feature": {"enabled": True}})
+    # Until the API server has picked the configuration up, the probe is refused by the schema's
+    # silence only (i.e. accepted): wait for the webhook's own words.
+    wait_for(lambda: "admission webhook" in alpha.kubectl("apply", "--dry-run=server", "-f", "-",
+                                                          input=yaml.safe_dump(probe)).stderr,
+             timeout=60, what="the webhook to answer")
+    yield {"config": config, "ca": ca, "port": port}
+    cluster.kubectl("delete", "validatingwebhookconfiguration", config["metadata"]["name"], "--ignore-not-found")
+    operator.restart_with({})
+
+
+def _denied(result: subprocess.CompletedProcess, *words: str) -> str:
+    assert result.returncode != 0, f"expected the webhook to refuse, got: {result.stdout}"
+    assert 'admission webhook "tenants.tenantry.dev"' in result.stderr or "admission webhook" in result.stderr, \
+        result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_slug_of_another_partner_is_refused_without_naming_it(
+        webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, bravo = chart_partners
+    slug = alpha.slug("wh-slug")
+    assert alpha.apply_as_partner(alpha.tenant(slug)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    message = _denied(bravo.apply_as_partner(bravo.tenant(slug)),
+                      f"metadata.name: tenant name (slug) {slug!r} is already taken on this platform",
+                      "choose another metadata.name")
+    assert alpha.namespace not in message and "alpha" not in message
+    assert bravo.get(slug) is None  # nothing was stored
+
+
+def test_domain_of_another_partner_is_refused(webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, bravo = chart_partners
+    first, second = alpha.slug("wh-dom-a"), bravo.slug("wh-dom-b")
+    domain = f"portal.{first}.de"
+    assert alpha.apply_as_partner(alpha.tenant(first, domains=[domain])).returncode == 0
+    wait_for(lambda: any(d.get("records") for d in ((alpha.get(first) or {}).get("status") or {}).get("domains", [])),
+             what="the domain claim")
+    _denied(bravo.apply_as_partner(bravo.tenant(second, domains=["ok.example.de", domain])),
+            f"spec.domains[1]: custom domain {domain!r} is already claimed by another tenant")
+    # The tenant that holds it may still change everything else.
+    changed = alpha.tenant(first, domains=[domain], plan={"featureSet": "starter", "seats": 5})
+    assert alpha.apply_as_partner(changed).returncode == 0
+
+
+def test_domain_nobody_can_own_is_refused(webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    result = alpha.apply_as_partner(alpha.tenant(alpha.slug("wh-psl"), domains=["shop.platform.test", "co.uk"]))
+    _denied(result, "spec.domains[0]: shop.platform.test is under the platform domain platform.test",
+            "spec.domains[1]: co.uk is a public suffix")
+
+
+def test_unknown_feature_is_refused_with_the_field(webhook: dict,
+                                                  chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    result = alpha.apply_as_partner(alpha.tenant(alpha.slug("wh-model"), features={"teleport": {"enabled": True}}))
+    _denied(result, "spec.features: unknown feature(s) teleport; known features:")
+
+
+def test_unsafe_svg_branding_is_refused(webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    branding = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Branding",
+                "metadata": {"name": "evil", "namespace": alpha.namespace},
+                "spec": {"colours": {"primary": "#003366", "secondary": "#FFCC00"}, "logo": {"svg": svg}}}
+    _denied(alpha.apply_as_partner(branding), "spec.logo", "script")
+
+
+def test_currency_of_a_provisioned_tenant_is_immutable_for_partners(
+        webhook: dict, cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("wh-currency")
+    priced = {"featureSet": "business", "seats": 10, "price": {"monthly": 500, "currency": "EUR"}}
+    assert alpha.apply_as_partner(alpha.tenant(slug, plan=priced)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    in_dollars = {**priced, "price": {"monthly": 500, "currency": "USD"}}
+    _denied(alpha.apply_as_partner(alpha.tenant(slug, plan=in_dollars)),
+            "spec.plan.price.currency: the currency of a provisioned tenant cannot change (EUR -> USD)")
+    # Raising the price is an ordinary change.
+    assert alpha.apply_as_partner(alpha.tenant(slug, plan={**priced, "price": {"monthly": 600}})).returncode == 0
+    # The platform admin can fix things.
+    fixed = cluster.kubectl("patch", "tenant", slug, "-n", alpha.namespace, "--type=merge",
+                            "-p", '{"spec":{"plan":{"price":{"currency":"USD"}}}}', check=False)
+    assert fixed.returncode == 0, fixed.stderr
+
+
+def test_reserved_labels_are_refused_for_partners(webhook: dict, cluster: ClusterHandle,
+                                                  chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("wh-label")
+    tenant = alpha.tenant(slug)
+    tenant["metadata"]["labels"] = {"tenantry.dev/partner": "someone-else"}
+    _denied(alpha.apply_as_partner(tenant), "metadata.labels", "tenantry.dev/partner", "reserved for tenantry")
+    tenant["metadata"]["labels"] = {"team": "nord"}  # ordinary labels are the partner's own
+    assert alpha.apply_as_partner(tenant).returncode == 0
+    admin = cluster.kubectl("label", "tenant", slug, "-n", alpha.namespace, "tenantry.dev/reviewed=yes", check=False)
+    assert admin.returncode == 0, admin.stderr
+
+
+def test_plan_resources_are_platform_only(webhook: dict, cluster: ClusterHandle,
+                                          chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    plan = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "FeatureSet",
+            "metadata": {"name": "huge", "namespace": alpha.namespace},
+            "spec": {"extends": "business", "resources": {"base": {"cpu": "64", "memory": "512Gi"}}}}
+    _denied(alpha.apply_as_partner(plan), "spec.resources: only the platform may set the resources of a plan")
+    without = {**plan, "spec": {"extends": "business", "features": {"meetings": {"enabled": True}}}}
+    assert alpha.apply_as_partner(without).returncode == 0
+    assert cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(plan), check=False).returncode == 0
+    # Later partner edits that leave the platform's resources alone are fine.
+    kept = {**plan, "spec": {**plan["spec"], "displayName": "Huge"}}
+    assert alpha.apply_as_partner(kept).returncode == 0
+
+
+def test_extends_cycle_is_refused(webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+
+    def plan(name: str, parent: str) -> dict:
+        return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "FeatureSet",
+                "metadata": {"name": name, "namespace": alpha.namespace}, "spec": {"extends": parent}}
+    assert alpha.apply_as_partner(plan("loop-a", "business")).returncode == 0
+    assert alpha.apply_as_partner(plan("loop-b", "loop-a")).returncode == 0
+    wait_for(lambda: webhook and alpha.kubectl("get", "featureset", "loop-b", "-n", alpha.namespace).returncode == 0)
+    _denied(alpha.apply_as_partner(plan("loop-a", "loop-b")), "spec.extends", "cycle")
+
+
+def test_tenant_outside_a_partner_namespace_is_refused(webhook: dict, cluster: ClusterHandle,
+                                                       chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    result = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(alpha.tenant("stray", namespace="default")),
+                             check=False)
+    _denied(result, "metadata.namespace: namespace 'default' is not a partner namespace")
+
+
+def test_missing_plan_is_a_warning_not_a_refusal(webhook: dict,
+                                                 chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("wh-warn")
+    result = alpha.apply_as_partner(alpha.tenant(slug, plan={"featureSet": "coming-soon", "seats": 3}))
+    assert result.returncode == 0, result.stderr
+    assert "Warning: spec.plan.featureSet: no FeatureSet 'coming-soon'" in result.stderr
+    alpha.wait_condition(slug, "False", "FeatureSetNotFound", kind="FeaturesReady")
+
+
+def test_without_the_webhook_the_reconcile_still_refuses_a_taken_slug(
+        webhook: dict, cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, bravo = chart_partners
+    slug = alpha.slug("wh-down")
+    assert alpha.apply_as_partner(alpha.tenant(slug)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    dead = _configuration(f"https://127.0.0.1:{free_port()}", webhook["ca"], failure_policy="Ignore")
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(dead))
+    try:
+        wait_for(lambda: bravo.apply_as_partner(bravo.tenant(slug)).returncode == 0, timeout=60,
+                 what="the API server to skip the unreachable webhook")
+        cond = bravo.wait_condition(slug, "False", "SlugConflict")
+        assert alpha.namespace not in cond["message"]
+        assert (alpha.get(slug) or {})["status"]["namespace"] == f"tenant-{slug}"  # the holder is untouched
+        # Ignore lets the operator's finalizer update through: the delete completes.
+        Partner.delete(bravo, slug)
+        assert bravo.get(slug) is None
+        # failurePolicy Fail with nobody answering: creates are refused (fail closed).
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({**dead, "webhooks": [
+            {**hook, "failurePolicy": "Fail"} for hook in dead["webhooks"]]}))
+        wait_for(lambda: "failed calling webhook" in bravo.apply_as_partner(
+            bravo.tenant(bravo.slug("wh-blocked"))).stderr, timeout=60, what="creates refused while unreachable")
+    finally:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(webhook["config"]))

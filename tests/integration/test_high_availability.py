@@ -1,0 +1,115 @@
+"""Two replicas, one active: leader election on a real Lease, with real processes killed and frozen.
+
+Tested here (the session's operator is stopped meanwhile, so only these replicas act):
+- the second replica waits: alive and ready (/healthz, /readyz) but not leading (/leader), no
+  kopf, no metrics endpoint
+- SIGKILL the active one: the standby takes over, and the Lease proves it did so only after the
+  killed holder's last renewal had expired (acquireTime >= last renewTime + leaseDuration);
+  tenants created before and after are Ready, reconciled by the new leader
+- SIGSTOP the active one (a frozen node): the standby takes over; on SIGCONT the old leader sees
+  it lost the lease and exits (code 75) instead of acting
+"""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
+
+pytestmark = pytest.mark.integration
+
+LEASE_SECONDS = 6
+
+
+@pytest.fixture
+def replicas(operator: OperatorProcess, operator_kubeconfig: Path,
+             tmp_path: Path) -> Iterator[tuple[str, list[OperatorProcess]]]:
+    lease = f"tenantry-leader-{uuid.uuid4().hex[:6]}"
+    made: list[OperatorProcess] = []
+    operator.stop()
+
+    def replica(name: str) -> OperatorProcess:
+        proc = OperatorProcess(operator_kubeconfig, tmp_path / f"{name}.log", extra_env={
+            "TENANTRY_LEADER_ELECTION": "true", "TENANTRY_LEASE_NAME": lease, "POD_NAME": name,
+            "TENANTRY_LEASE_SECONDS": str(LEASE_SECONDS), "TENANTRY_RENEW_DEADLINE_SECONDS": "4",
+            "TENANTRY_RETRY_SECONDS": "1"})
+        made.append(proc)
+        return proc
+
+    yield lease, replica  # type: ignore[misc]
+    for proc in made:
+        proc.kill()
+    operator.start()
+
+
+def _lease(cluster: ClusterHandle, name: str) -> dict:
+    import json
+    return json.loads(cluster.kubectl("get", "lease", name, "-n", PLATFORM_NAMESPACE, "-o", "json").stdout)["spec"]
+
+
+def _time(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _metrics_up(proc: OperatorProcess) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{proc.metrics_port}/metrics", timeout=1).read()
+    except OSError:
+        return False
+    return True
+
+
+def test_standby_takes_over_only_after_the_lease_expired(replicas, cluster: ClusterHandle, partner: Partner) -> None:
+    lease, replica = replicas
+    active, standby = replica("replica-a"), replica("replica-b")
+    active.start()
+    standby.start(leading=False)
+    before = [partner.slug(f"ha-{i}") for i in range(3)]
+    for slug in before:
+        partner.apply(partner.tenant(slug))
+    for slug in before:
+        partner.wait_condition(slug, "True", "Provisioned")
+    assert _lease(cluster, lease)["holderIdentity"] == "replica-a"
+    assert not standby.answers("/leader") and standby.answers("/readyz")
+    assert not _metrics_up(standby), "the standby must not run kopf at all"
+
+    last_renewal = _time(_lease(cluster, lease)["renewTime"])
+    active.kill()
+    wait_for(lambda: standby.answers("/leader"), timeout=60, what="the standby to take over")
+    taken = _lease(cluster, lease)
+    assert taken["holderIdentity"] == "replica-b" and taken["leaseTransitions"] >= 1
+    # The killed holder may have renewed once more after we read the lease: that only makes the gap smaller.
+    assert _time(taken["acquireTime"]) - last_renewal >= datetime.timedelta(seconds=LEASE_SECONDS - 1)
+
+    after = partner.slug("ha-after")
+    partner.apply(partner.tenant(after))
+    partner.wait_condition(after, "True", "Provisioned")
+    for slug in before:
+        assert partner.condition(slug)["status"] == "True"
+    assert standby.metric("tenantry_reconcile_total") >= 1
+
+
+def test_a_frozen_leader_exits_when_it_wakes_up(replicas, cluster: ClusterHandle, partner: Partner) -> None:
+    lease, replica = replicas
+    frozen, standby = replica("replica-c"), replica("replica-d")
+    frozen.start()
+    standby.start(leading=False)
+    assert frozen.process is not None
+    frozen.process.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: standby.answers("/leader"), timeout=60, what="the standby to take over from a frozen leader")
+    finally:
+        frozen.process.send_signal(signal.SIGCONT)
+    assert frozen.process.wait(timeout=30) == 75
+    assert "lost the leader lease" in frozen.log_path.read_text()
+    assert _lease(cluster, lease)["holderIdentity"] == "replica-d"
+    slug = partner.slug("ha-frozen")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug, "True", "Provisioned")

@@ -1,0 +1,125 @@
+"""Admission decisions and leader-election timing, without a cluster.
+
+Tested here:
+- the model's rules as problems with a YAML field path (quoted odd keys) and the validate wording
+- reserved tenantry.dev/ labels and annotations: added, changed or removed is refused, untouched is fine
+- the currency is immutable only once a tenant is provisioned
+- a plan's resources are platform-only in partner namespaces, and only when this request changes them
+- platform membership by group
+- leader election: a lease is taken only when free, ours, or unchanged for its whole duration by
+  our own clock; the lease spec counts transitions; timings must nest
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from tenantry.domain import admission, leadership
+
+TENANT = {"company": "Mustermann GmbH", "contact": {"name": "Max", "email": "max@mustermann.de"},
+          "plan": {"featureSet": "business", "seats": 5}}
+
+
+def test_spec_problems_name_the_field_like_validate() -> None:
+    problems = admission.spec_problems("Tenant", {**TENANT, "features": {"teleport": {}}, "plan": {"seats": 0}})
+    text = [str(p) for p in problems]
+    assert any(t.startswith("spec.features: unknown feature(s) teleport") for t in text), text
+    assert any(t.startswith("spec.plan.featureSet: Field required") for t in text), text
+    assert any(t.startswith("spec.plan.seats: Input should be greater than or equal to 1") for t in text), text
+    assert admission.spec_problems("Tenant", TENANT) == []
+
+
+def test_odd_keys_are_quoted_in_the_field_path() -> None:
+    problem = admission.Problem(("metadata", "labels", "tenantry.dev/partner"), "reserved")
+    assert problem.field == 'metadata.labels["tenantry.dev/partner"]'
+
+
+@pytest.mark.parametrize(("old", "new", "refused"), [
+    (None, {"labels": {"team": "nord"}}, []),
+    (None, {"labels": {"tenantry.dev/partner": "x"}}, ["tenantry.dev/partner"]),
+    ({"labels": {"tenantry.dev/tenant": "a"}}, {"labels": {"tenantry.dev/tenant": "b"}}, ["tenantry.dev/tenant"]),
+    ({"annotations": {"tenantry.dev/owner": "a"}}, {"annotations": {}}, ["tenantry.dev/owner"]),
+    ({"labels": {"tenantry.dev/tenant": "a"}}, {"labels": {"tenantry.dev/tenant": "a", "x": "y"}}, []),
+], ids=["ordinary", "added", "changed", "removed", "untouched"])
+def test_reserved_metadata(old: dict | None, new: dict, refused: list[str]) -> None:
+    problems = admission.reserved_metadata_changes(old, new)
+    assert [p.location[-1] for p in problems] == refused
+    assert all("reserved for tenantry" in p.message for p in problems)
+
+
+def _tenant(currency: str, provisioned: bool) -> dict:
+    return {"spec": {**TENANT, "plan": {**TENANT["plan"], "price": {"monthly": 10, "currency": currency}}},
+            "status": {"namespace": "tenant-x"} if provisioned else {}}
+
+
+def test_currency_is_immutable_once_provisioned() -> None:
+    new_spec = _tenant("USD", True)["spec"]
+    [problem] = admission.immutable_changes("Tenant", _tenant("EUR", True), new_spec)
+    assert str(problem).startswith("spec.plan.price.currency: the currency of a provisioned tenant cannot change "
+                                   "(EUR -> USD)")
+    assert admission.immutable_changes("Tenant", _tenant("EUR", False), new_spec) == []
+    assert admission.immutable_changes("Tenant", None, new_spec) == []
+    assert admission.immutable_changes("Tenant", _tenant("USD", True), new_spec) == []
+
+
+def test_plan_resources_are_platform_only_in_partner_namespaces() -> None:
+    resources = {"base": {"cpu": "64"}}
+    refused = admission.platform_only_changes("FeatureSet", "partner-a", "tenantry-system", None,
+                                              {"resources": resources})
+    assert [p.field for p in refused] == ["spec.resources"]
+    assert admission.platform_only_changes("FeatureSet", "tenantry-system", "tenantry-system", None,
+                                           {"resources": resources}) == []
+    # Set by the platform earlier and left alone by the partner's edit: fine.
+    assert admission.platform_only_changes("FeatureSet", "partner-a", "tenantry-system", {"resources": resources},
+                                           {"resources": resources, "displayName": "x"}) == []
+    assert admission.platform_only_changes("FeatureSet", "partner-a", "tenantry-system", None, {}) == []
+
+
+def test_platform_is_a_group_membership() -> None:
+    groups = ("system:masters", "tenantry:platform-admins")
+    assert admission.is_platform({"username": "admin", "groups": ["system:masters"]}, groups)
+    assert not admission.is_platform({"username": "system:serviceaccount:partner-a:tenantry-gitops",
+                                      "groups": ["system:serviceaccounts", "system:authenticated"]}, groups)
+    assert not admission.is_platform({}, groups)
+
+
+def test_slug_message_never_names_the_holder() -> None:
+    problem = admission.slug_taken("mustermann")
+    assert "partner" not in problem.message and problem.hint == admission.SLUG_HINT
+
+
+T = leadership.Timing(lease_duration=15, renew_deadline=10, retry_period=2)
+
+
+def test_lease_is_taken_only_when_free_ours_or_expired_by_our_clock() -> None:
+    held = {"holderIdentity": "other", "renewTime": "2026-11-26T10:00:00.000000Z"}
+    seen = leadership.observe(None, held, now=100.0)
+    assert not leadership.may_take(seen, "me", T.lease_duration, now=110.0)
+    # The same record still unchanged after the whole duration: the holder is gone.
+    assert leadership.observe(seen, held, now=116.0) is seen
+    assert leadership.may_take(seen, "me", T.lease_duration, now=116.0)
+    # A renewal restarts our clock, whatever the timestamps say (no trust in other machines' clocks).
+    renewed = leadership.observe(seen, {**held, "renewTime": "2020-01-01T00:00:00.000000Z"}, now=116.0)
+    assert not leadership.may_take(renewed, "me", T.lease_duration, now=120.0)
+    assert leadership.may_take(leadership.observe(None, {}, 0.0), "me", T.lease_duration, now=0.0)
+    assert leadership.may_take(leadership.observe(None, {"holderIdentity": "me"}, 0.0), "me", 15, now=0.0)
+
+
+def test_lease_spec_counts_transitions_and_keeps_acquire_time_on_renewal() -> None:
+    now = datetime.datetime(2026, 11, 26, 10, 0, 0, tzinfo=datetime.UTC)
+    first = leadership.lease_spec({}, "a", 15, now)
+    assert first["leaseTransitions"] == 0 and first["holderIdentity"] == "a"
+    assert first["renewTime"] == "2026-11-26T10:00:00.000000Z"
+    renewed = leadership.lease_spec(first, "a", 15, now + datetime.timedelta(seconds=2))
+    assert renewed["acquireTime"] == first["acquireTime"] and renewed["leaseTransitions"] == 0
+    taken = leadership.lease_spec(renewed, "b", 15, now + datetime.timedelta(seconds=30))
+    assert taken["leaseTransitions"] == 1 and taken["acquireTime"] == "2026-11-26T10:00:30.000000Z"
+    assert leadership.released(taken)["holderIdentity"] is None
+
+
+@pytest.mark.parametrize("values", [(10, 10, 2), (15, 10, 10), (15, 10, 0)])
+def test_timings_must_nest(values: tuple[float, float, float]) -> None:
+    with pytest.raises(ValueError, match="retry"):
+        leadership.Timing(*values)
