@@ -4,7 +4,8 @@ With TENANTRY_LEADER_ELECTION=true (the chart's default, two replicas) only the 
 the Lease runs kopf; the others wait. Every replica is Ready (so rollouts and health checks see a
 healthy Deployment); the active one labels its own pod tenantry.dev/role=leader once it serves,
 and the chart's Service selects that label, so webhook calls and scrapes reach the active one.
-/healthz: the process serves; /readyz: initialised; /leader: leading and started.
+/healthz and /readyz: the process serves (standby or active); /leader: it leads, kopf has started
+and the webhook answers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import kopf
 from aiohttp import web
 
 import tenantry.handlers.tenant  # noqa: F401  (registers the handlers)
-from tenantry.adapters.kube import Kube, KubeError
+from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.leadership import Timing
 from tenantry.domain.naming import ROLE_LABEL
@@ -29,9 +30,10 @@ from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_act
 
 
 def _timing(env: dict[str, str]) -> Timing:
-    return Timing(float(env.get("TENANTRY_LEASE_SECONDS", "15")),
-                  float(env.get("TENANTRY_RENEW_DEADLINE_SECONDS", "10")),
-                  float(env.get("TENANTRY_RETRY_SECONDS", "2")))
+    default = Timing()
+    return Timing(float(env.get("TENANTRY_LEASE_SECONDS", default.lease_duration)),
+                  float(env.get("TENANTRY_RENEW_DEADLINE_SECONDS", default.renew_deadline)),
+                  float(env.get("TENANTRY_RETRY_SECONDS", default.retry_period)))
 
 
 async def _health(port: int, state: dict[str, bool]) -> web.AppRunner:
@@ -49,15 +51,29 @@ async def _health(port: int, state: dict[str, bool]) -> web.AppRunner:
     return runner
 
 
-async def _label_own_pod(kube: Kube, env: dict[str, str], role: str) -> None:
+async def _label_own_pod(kube: Kube, env: dict[str, str], role: str) -> bool:
     """tenantry.dev/role on our pod, which the chart's Service selects (outside a pod: nothing to do)."""
     if not env.get("POD_NAME") or not env.get("KUBERNETES_SERVICE_HOST"):
-        return
+        return True
     pod = ObjectRef("v1", "Pod", env["POD_NAME"], env.get("TENANTRY_PLATFORM_NAMESPACE", "tenantry-system"))
     try:
         await kube.patch_labels(pod, {ROLE_LABEL: role})
-    except KubeError as error:
+    except Exception as error:  # noqa: BLE001  (retried by the caller where it matters)
         logging.getLogger("tenantry").warning("cannot label pod %s as %s: %s", pod.name, role, error)
+        return False
+    return True
+
+
+async def _listening(port: int) -> None:
+    """Wait until our own webhook server accepts connections."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        writer.close()
+        return
 
 
 async def run(env: dict[str, str]) -> None:
@@ -77,12 +93,14 @@ async def run(env: dict[str, str]) -> None:
 
     async def mark_ready() -> None:
         await memo.started.wait()
+        # The Service follows the leader label: set it only once the webhook really answers.
+        if env.get("TENANTRY_WEBHOOK_PORT"):
+            await _listening(int(env["TENANTRY_WEBHOOK_PORT"]))
         state["leading"] = True
-        if elector is not None:
-            await _label_own_pod(elector.kube, env, "leader")
+        while elector is not None and not await _label_own_pod(elector.kube, env, "leader"):
+            await asyncio.sleep(elector.timing.retry_period)
 
-    operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
-                                                 liveness_endpoint=env.get("TENANTRY_HEALTH_ENDPOINT") or None))
+    operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo))
     watchers = [asyncio.create_task(mark_ready())]
     try:
         if elector is not None:

@@ -150,7 +150,12 @@ class OperatorProcess:
         self.start()
 
     def start(self, leading: bool = True) -> None:
-        """Start; wait until it leads (kopf started), or with leading=False only until it is alive (a standby)."""
+        """Start; wait until it leads (kopf started), or with leading=False only until it is alive (a standby).
+
+        Already running: nothing to do (two processes of one fixture would both act).
+        """
+        if self.process is not None and self.process.poll() is None:
+            return
         env = {**os.environ, **self.extra_env, "KUBECONFIG": str(self.kubeconfig),
                "TENANTRY_PLATFORM_NAMESPACE": PLATFORM_NAMESPACE,
                "TENANTRY_PLATFORM_DOMAIN": "platform.test",

@@ -2,6 +2,8 @@
 
 Tested here:
 - drift: a deleted or edited managed object is restored (watch on children, and the resync)
+- an admin binding of an earlier version (roleRef to a namespace Role; roleRef is immutable) is
+  replaced by one to the shipped ClusterRole
 - a second pass over an unchanged tenant makes zero write requests, counted by the API server
   itself (apiserver_request_total), across an operator restart and several resyncs
 - the operator killed (SIGKILL) mid-onboarding converges after restart: no duplicates, all Ready
@@ -14,6 +16,8 @@ import time
 
 import pytest
 import yaml
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from tests.integration.conftest import RESYNC_SECONDS, ClusterHandle, OperatorProcess, Partner, wait_for
 
@@ -34,6 +38,31 @@ def test_deleted_child_is_restored(partner: Partner, cluster: ClusterHandle) -> 
     cluster.kubectl("delete", "rolebinding", "tenantry-tenant-admins", "-n", ns)
     wait_for(lambda: cluster.kubectl("get", "rolebinding", "tenantry-tenant-admins", "-n", ns,
                                      check=False).returncode == 0, timeout=30, what="binding restored")
+
+
+def test_binding_to_another_role_is_replaced(partner: Partner, cluster: ClusterHandle) -> None:
+    slug = partner.slug("rebind")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+    ns = f"tenant-{slug}"
+    old = json.loads(cluster.kubectl("get", "rolebinding", "tenantry-tenant-admins", "-n", ns, "-o", "json").stdout)
+    legacy = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+              "metadata": {"name": "tenantry-tenant-admins", "namespace": ns, "labels": old["metadata"]["labels"]},
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenantry-tenant-admin"},
+              "subjects": old["subjects"]}
+
+    def replaced_by_legacy() -> bool:
+        # The operator restores a deleted binding within moments: retry until ours got in first.
+        try:
+            cluster.client.delete(RoleBinding, "tenantry-tenant-admins", namespace=ns)
+            cluster.client.create(RoleBinding.from_dict(legacy))
+        except ApiError:
+            return False
+        return True
+    wait_for(replaced_by_legacy, timeout=30, what="the legacy binding in place")
+    wait_for(lambda: cluster.kubectl("get", "rolebinding", "tenantry-tenant-admins", "-n", ns, "-o",
+                                     "jsonpath={.roleRef.kind}/{.roleRef.name}", check=False).stdout
+             == "ClusterRole/tenantry-tenant-admin", timeout=30, what="binding moved to the ClusterRole")
 
 
 def test_edited_child_is_corrected(partner: Partner, cluster: ClusterHandle) -> None:

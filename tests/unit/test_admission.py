@@ -5,7 +5,8 @@ Tested here:
 - reserved tenantry.dev/ labels and annotations: added, changed or removed is refused, untouched is fine
 - the currency is immutable only once a tenant is provisioned
 - a plan's resources are platform-only in partner namespaces, and only when this request changes them
-- platform membership by group
+- who may override: the platform groups and the operator's own account, nobody else
+- the operator's finalizer is reserved (removing it would skip the clean-up)
 - leader election: a lease is taken only when free, ours, or unchanged for its whole duration by
   our own clock; the lease spec counts transitions; timings must nest
 """
@@ -77,12 +78,21 @@ def test_plan_resources_are_platform_only_in_partner_namespaces() -> None:
     assert admission.platform_only_changes("FeatureSet", "partner-a", "tenantry-system", None, {}) == []
 
 
-def test_platform_is_a_group_membership() -> None:
-    groups = ("system:masters", "tenantry:platform-admins")
-    assert admission.is_platform({"username": "admin", "groups": ["system:masters"]}, groups)
-    assert not admission.is_platform({"username": "system:serviceaccount:partner-a:tenantry-gitops",
-                                      "groups": ["system:serviceaccounts", "system:authenticated"]}, groups)
-    assert not admission.is_platform({}, groups)
+def test_the_platform_groups_and_the_operator_itself_may_override() -> None:
+    groups, operator = ("system:masters", "tenantry:platform-admins"), "system:serviceaccount:tenantry-system:tenantry"
+    assert admission.may_override({"username": "admin", "groups": ["system:masters"]}, groups, operator)
+    # The operator's kopf bookkeeping annotations are under tenantry.dev/ as well.
+    assert admission.may_override({"username": operator, "groups": ["system:serviceaccounts"]}, groups, operator)
+    assert not admission.may_override({"username": "system:serviceaccount:partner-a:tenantry-gitops",
+                                       "groups": ["system:serviceaccounts", "system:authenticated"]}, groups, operator)
+    assert not admission.may_override({}, groups, operator)
+
+
+def test_the_operators_finalizer_is_reserved() -> None:
+    old = {"finalizers": ["tenantry.dev/finalizer", "other/finalizer"]}
+    [problem] = admission.reserved_metadata_changes(old, {"finalizers": ["other/finalizer"]})
+    assert str(problem).startswith("metadata.finalizers: finalizer 'tenantry.dev/finalizer' is the operator's")
+    assert admission.reserved_metadata_changes(old, {"finalizers": ["tenantry.dev/finalizer"]}) == []
 
 
 def test_slug_message_never_names_the_holder() -> None:

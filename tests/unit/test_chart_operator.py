@@ -19,6 +19,7 @@ Tested here:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ssl
 import tempfile
 from pathlib import Path
@@ -32,7 +33,8 @@ from tenantry.domain.usage import parse_levels
 from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
 
 NS = "tenantry-system"
-VERBS_ALL = ["get", "list", "watch", "create", "patch", "update", "delete"]
+VERBS_ALL = ["get", "list", "watch", "create", "patch", "delete"]  # never update: the operator patches
+VERBS_UNWATCHED = ["get", "list", "create", "patch", "delete"]
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +190,7 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_WEBHOOK_PORT": "9443",
         "TENANTRY_WEBHOOK_CERT_DIR": "/tls",
         "TENANTRY_TENANT_ADMIN_CLUSTERROLE": "tenantry-tenant-admin",
+        "TENANTRY_OPERATOR_USERNAME": "system:serviceaccount:tenantry-system:tenantry",
         "TENANTRY_PLATFORM_GROUPS": "system:masters,tenantry:platform-admins",
         "PYTHONDONTWRITEBYTECODE": "1",
         "TENANTRY_PLATFORM_DOMAIN": "platform.example",
@@ -255,7 +258,10 @@ def test_large_numbers_are_not_written_in_exponent_form() -> None:
 def test_chart_defaults_are_the_operators_defaults(default: list[dict]) -> None:
     # Rendered defaults read back by the operator's own parser give its built-in configuration.
     values = _values(env(default))
-    assert OperatorConfig.from_env(values) == OperatorConfig()
+    config = OperatorConfig.from_env(values)
+    # The chart names the operator's account explicitly; the built-in default is the same account.
+    assert config.operator_identity == OperatorConfig().operator_identity
+    assert dataclasses.replace(config, operator_username="") == OperatorConfig()
     assert parse_levels(values["TENANTRY_PARTNER_LEVELS"])
 
 
@@ -366,8 +372,8 @@ def test_webhook_disabled_removes_every_webhook_part() -> None:
 
 def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> None:
     assert sorted(_rules(default, "ClusterRole", "tenantry-operator")) == sorted([
-        _rule(["tenantry.dev"], ["tenants"], ["get", "list", "watch", "patch", "update"]),
-        _rule(["tenantry.dev"], ["tenants/status"], ["get", "patch", "update"]),
+        _rule(["tenantry.dev"], ["tenants"], ["get", "list", "watch", "patch"]),
+        _rule(["tenantry.dev"], ["tenants/status"], ["patch"]),
         _rule(["tenantry.dev"], ["featuresets", "brandings"], ["get", "list", "watch"]),
         _rule([""], ["namespaces"], VERBS_ALL),
         _rule([""], ["resourcequotas", "limitranges", "configmaps"], VERBS_ALL),
@@ -375,8 +381,8 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
         _rule(["rbac.authorization.k8s.io"], ["rolebindings"], VERBS_ALL),
         _rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["bind"], ("tenantry-tenant-admin",)),
         _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
-        _rule(["cert-manager.io"], ["certificates"], VERBS_ALL),
-        _rule(["externaldns.k8s.io"], ["dnsendpoints"], VERBS_ALL),
+        _rule(["cert-manager.io"], ["certificates"], VERBS_UNWATCHED),
+        _rule(["externaldns.k8s.io"], ["dnsendpoints"], VERBS_UNWATCHED),
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"]),
     ])
 
@@ -408,9 +414,9 @@ def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     role = find(default, "Role", "tenantry-operator")
     assert role["metadata"]["namespace"] == NS
     assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
-        _rule([""], ["secrets"], VERBS_ALL),
-        _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create", "update", "patch"]),
-        _rule([""], ["pods"], ["get", "patch"]),
+        _rule([""], ["secrets"], ["get", "list", "create", "delete"]),
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "patch"]),
+        _rule([""], ["pods"], ["patch"]),
     ])
 
 
@@ -426,12 +432,13 @@ def test_bindings_give_the_operator_its_roles(default: list[dict]) -> None:
 
 def test_tenant_admin_role(default: list[dict]) -> None:
     assert _rules(default, "ClusterRole", "tenantry-tenant-admin") == [
-        _rule(["", "apps", "batch", "autoscaling", "networking.k8s.io", "policy"],
-              ["pods", "pods/log", "pods/exec", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
+        _rule(["", "apps", "batch", "autoscaling", "policy"],
+              ["pods", "pods/log", "pods/exec", "pods/portforward", "services", "configmaps", "secrets",
                "persistentvolumeclaims", "serviceaccounts", "deployments", "statefulsets", "daemonsets", "replicasets",
-               "jobs", "cronjobs", "horizontalpodautoscalers", "ingresses", "poddisruptionbudgets"],
+               "jobs", "cronjobs", "horizontalpodautoscalers", "poddisruptionbudgets"],
               ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]),
-        _rule(["", "networking.k8s.io"], ["resourcequotas", "limitranges", "networkpolicies", "events"],
+        _rule(["", "networking.k8s.io"], ["resourcequotas", "limitranges", "networkpolicies", "events", "endpoints",
+                                          "ingresses"],
               ["get", "list", "watch"]),
     ]
     assert env(default)["TENANTRY_TENANT_ADMIN_CLUSTERROLE"]["value"] == "tenantry-tenant-admin"

@@ -7,6 +7,7 @@ operator makes are easy to see, count and test.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from lightkube import AsyncClient
@@ -59,13 +60,16 @@ def _refusal(error: ApiError, what: str) -> KubeError:
 class Kube:
     """The operator's view of the cluster: get, create, apply, delete and status patches."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, before_write: Callable[[], None] = lambda: None) -> None:
         self._client = client
+        # Called before every write: the leader check, so a replica that lost its lease (e.g. woke
+        # up from a freeze) stops before it writes, not after.
+        self._before_write = before_write
 
     @classmethod
-    def from_environment(cls) -> Kube:
+    def from_environment(cls, before_write: Callable[[], None] = lambda: None) -> Kube:
         """In-cluster credentials, else $KUBECONFIG or ~/.kube/config."""
-        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30))
+        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30), before_write)
 
     async def close(self) -> None:
         await self._client.close()
@@ -103,6 +107,7 @@ class Kube:
 
     async def create(self, manifest: Manifest) -> Manifest:
         """Create; raises AlreadyExists when the name is taken (the atomic way to claim a name)."""
+        self._before_write()
         target = ref(manifest)
         body = _resource(target.api_version, target.kind).from_dict(manifest)
         try:
@@ -115,6 +120,7 @@ class Kube:
 
     async def apply(self, manifest: Manifest) -> None:
         """Server-side apply as field manager `tenantry`, forcing our fields back (drift)."""
+        self._before_write()
         target = ref(manifest)
         try:
             await self._client.patch(_resource(target.api_version, target.kind), target.name, manifest,
@@ -125,6 +131,7 @@ class Kube:
 
     async def delete(self, target: ObjectRef) -> None:
         """Delete; an object that is already gone is fine."""
+        self._before_write()
         try:
             await self._client.delete(_resource(target.api_version, target.kind), target.name,
                                       namespace=target.namespace)
@@ -134,6 +141,7 @@ class Kube:
 
     async def patch_labels(self, target: ObjectRef, labels: dict[str, str | None]) -> None:
         """Merge-patch labels (None removes one) without taking over fields we apply."""
+        self._before_write()
         try:
             await self._client.patch(_resource(target.api_version, target.kind), target.name,
                                      {"metadata": {"labels": labels}}, namespace=target.namespace,
@@ -147,6 +155,7 @@ class Kube:
 
     async def patch_if_unchanged(self, target: ObjectRef, patch: dict[str, Any], resource_version: str) -> Manifest:
         """Merge-patch naming the resourceVersion read: a concurrent change raises Conflict instead of being lost."""
+        self._before_write()
         body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
         try:
             changed = await self._client.patch(_resource(target.api_version, target.kind), target.name, body,
@@ -160,6 +169,7 @@ class Kube:
 
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        self._before_write()
         resource = _resource(target.api_version, target.kind)
         try:
             await self._client.patch(resource.Status, target.name, {"status": status},

@@ -85,7 +85,7 @@ def partner_plan_resources(namespace: str) -> Problem:
 
 
 def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Problem]:
-    """Labels and annotations under tenantry.dev/ that this request adds, changes or removes."""
+    """Labels, annotations and finalizers under tenantry.dev/ that this request adds, changes or removes."""
     problems = []
     for part in ("labels", "annotations"):
         before, after = (old or {}).get(part) or {}, new.get(part) or {}
@@ -93,6 +93,12 @@ def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, A
             if key.startswith(PREFIX) and before.get(key) != after.get(key):
                 problems.append(Problem(("metadata", part, key), f"{part[:-1]} {key!r} is reserved for tenantry",
                                         f"remove it; keys under {PREFIX} are set by the operator and the platform"))
+    before, after = set((old or {}).get("finalizers") or ()), set(new.get("finalizers") or ())
+    for finalizer in sorted(before ^ after):
+        if finalizer.startswith(PREFIX):
+            problems.append(Problem(("metadata", "finalizers"), f"finalizer {finalizer!r} is the operator's",
+                                    "leave it; delete the object instead, and the operator removes it after "
+                                    "cleaning up (DNS records, domain claims, the namespace by deletionPolicy)"))
     return problems
 
 
@@ -123,5 +129,7 @@ def platform_only_changes(kind: str, namespace: str, platform_namespace: str,
     return []
 
 
-def is_platform(userinfo: Mapping[str, Any], platform_groups: tuple[str, ...]) -> bool:
-    return bool(set(userinfo.get("groups") or ()) & set(platform_groups))
+def may_override(userinfo: Mapping[str, Any], platform_groups: tuple[str, ...], operator_identity: str) -> bool:
+    """The platform (by group) and the operator itself may touch reserved, immutable and platform-only fields."""
+    return (userinfo.get("username") == operator_identity
+            or bool(set(userinfo.get("groups") or ()) & set(platform_groups)))

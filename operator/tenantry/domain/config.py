@@ -41,6 +41,13 @@ class OperatorConfig:
     tenant_admin_cluster_role: str = "tenantry-tenant-admin"
     # Who may set platform-only fields and change immutable ones, besides the operator itself.
     platform_groups: tuple[str, ...] = ("system:masters", "tenantry:platform-admins")
+    # The operator's own user name (its kopf bookkeeping annotations are under tenantry.dev/ too);
+    # empty: the chart's default ServiceAccount `tenantry` in the platform namespace.
+    operator_username: str = ""
+
+    @property
+    def operator_identity(self) -> str:
+        return self.operator_username or f"system:serviceaccount:{self.platform_namespace}:tenantry"
 
     @property
     def entry_point(self) -> str:
@@ -74,6 +81,7 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_ROUTE_PORT", "route_port", int),
     ("TENANTRY_CERT_ISSUER", "cert_issuer", str),
     ("TENANTRY_TENANT_ADMIN_CLUSTERROLE", "tenant_admin_cluster_role", str),
+    ("TENANTRY_OPERATOR_USERNAME", "operator_username", str),
     ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
 )
 

@@ -1,11 +1,14 @@
 """The validating admission webhook: what no schema can check, refused before it is stored.
 
 Tenants: the model's own rules, a partner namespace, a slug and domains no other tenant holds,
-reserved metadata, immutable fields. Brandings and FeatureSets: the model's rules (safe SVG,
-known features), reserved metadata, resources in a partner's plan, `extends` cycles. Members of
-the platform groups may change reserved metadata, immutable and platform-only fields; slugs and
-domains stay unique for everyone. Missing plans and brandings are warnings, not refusals: GitOps
-tools apply a commit's objects in no fixed order, and the reconcile reports what is missing.
+reserved metadata (labels, annotations, the finalizer), immutable fields. Brandings and
+FeatureSets: the model's rules (safe SVG, known features), reserved metadata, resources in a
+partner's plan, `extends` cycles. Members of the platform groups and the operator itself may
+change reserved metadata, immutable and platform-only fields; slugs and domains stay unique for
+everyone. Only what a request changes is judged: a metadata-only update or an object being
+deleted always passes the spec rules, so nothing stored can get stuck. Missing plans and
+brandings are warnings, not refusals: GitOps tools apply a commit's objects in no fixed order,
+and the reconcile reports what is missing.
 
 Only registered when a webhook port is configured (kopf refuses handlers without a server).
 Defence in depth: the reconcile refuses conflicting slugs and domains on its own, so nothing
@@ -33,7 +36,7 @@ from tenantry.domain.lifecycle import Claim, claim, partner_of
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import domain_problem
 
-OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted: nothing can get stuck behind us
+OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted, and objects being deleted never judged
 
 
 def webhook_server(env: Mapping[str, str]) -> kopf.WebhookServer:
@@ -56,26 +59,40 @@ def _refuse(problems: list[Problem]) -> None:
         raise kopf.AdmissionError("; ".join(map(str, problems)), code=422)
 
 
-def _guarded(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
-             config: OperatorConfig) -> list[Problem]:
-    """The model's rules for everyone; reserved, immutable and platform-only fields for partners."""
-    spec = dict(body.get("spec") or {})
-    problems = admission.spec_problems(kind, spec)
-    if admission.is_platform(userinfo, config.platform_groups):
-        return problems
+def _judge(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
+               config: OperatorConfig) -> tuple[dict[str, Any], bool] | None:
+    """(spec, whether this request changes it), or None when there is nothing to judge.
+
+    An object being deleted is never judged: the operator must always be able to remove its
+    finalizer. Reserved metadata, immutable and platform-only fields are judged for partners.
+    """
+    if body.metadata.get("deletionTimestamp"):
+        return None
+    raw = body.get("spec")
+    spec = dict(raw) if isinstance(raw, Mapping) else {}
     old_spec = (old or {}).get("spec")
-    return [*problems,
-            *admission.reserved_metadata_changes((old or {}).get("metadata"), body.get("metadata") or {}),
-            *admission.immutable_changes(kind, old, spec),
-            *admission.platform_only_changes(kind, body.metadata.namespace or "", config.platform_namespace,
-                                             old_spec, spec)]
+    problems = []
+    if not admission.may_override(userinfo, config.platform_groups, config.operator_identity):
+        problems += admission.reserved_metadata_changes((old or {}).get("metadata"), body.get("metadata") or {})
+        problems += admission.immutable_changes(kind, old, spec)
+        problems += admission.platform_only_changes(kind, body.metadata.namespace or "", config.platform_namespace,
+                                                    old_spec, spec)
+    # A metadata-only update (finalizers, labels) of a stored object is not judged by rules that
+    # may have changed since it was stored: that would make it impossible to update or delete.
+    changed = old is None or old_spec != raw
+    if changed:
+        problems += admission.spec_problems(kind, spec)
+    _refuse(problems)
+    return spec, changed
 
 
 async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, namespace: str, name: str,
                  spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None, creating: bool) -> list[Problem]:
-    """The slug (on create) and each newly added domain: one that can never be claimed, or another tenant holds."""
+    """On create: a partner namespace and a free slug. Each newly added domain: claimable and not held."""
     problems = []
     if creating:
+        if partner_of(await kube.get(ObjectRef("v1", "Namespace", namespace))) is None:
+            problems.append(admission.not_in_partner_namespace(namespace))
         holder = await kube.get(ObjectRef("v1", "Namespace",
                                           naming.tenant_namespace(config.namespace_prefix, name)))
         if claim(holder, namespace, name) in (Claim.TAKEN, Claim.FOREIGN) or \
@@ -83,8 +100,8 @@ async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, names
             problems.append(admission.slug_taken(name))
     before = set((old_spec or {}).get("domains") or ())
     for index, domain in enumerate(spec.get("domains") or ()):
-        if domain in before:
-            continue  # judged when it was added; a stored object must stay updatable
+        if domain in before or not isinstance(domain, str):
+            continue  # judged when it was added (or refused by the schema)
         problem = domain_problem(domain, config)
         if problem:
             problems.append(Problem(("spec", "domains", index), problem))
@@ -113,13 +130,17 @@ def _missing_references(catalogue: Catalogue, config: OperatorConfig, namespace:
 async def validate_tenant(body: kopf.Body, old: kopf.Body | None, operation: str, userinfo: Mapping[str, Any],
                           warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo.config
+    judged = _judge("Tenant", body, old, userinfo, config)
+    if judged is None or not judged[1]:
+        return
+    spec = judged[0]
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    spec = dict(body.get("spec") or {})
-    problems = _guarded("Tenant", body, old, userinfo, config)
-    if partner_of(await memo.kube.get(ObjectRef("v1", "Namespace", namespace))) is None:
-        problems.append(admission.not_in_partner_namespace(namespace))
-    problems += await _taken(memo.kube, memo.catalogue, config, namespace, name, spec,
-                             (old or {}).get("spec"), creating=operation == "CREATE")
+    try:
+        problems = await _taken(memo.kube, memo.catalogue, config, namespace, name, spec, (old or {}).get("spec"),
+                                creating=operation == "CREATE")
+    except Exception as error:  # noqa: BLE001  (an API hiccup must not refuse a valid change)
+        warnings.append(f"slug and domains not checked now ({error}); the operator checks them when it reconciles")
+        problems = []
     _refuse(problems)
     warnings.extend(map(str, _missing_references(memo.catalogue, config, namespace, spec)))
 
@@ -127,20 +148,20 @@ async def validate_tenant(body: kopf.Body, old: kopf.Body | None, operation: str
 @kopf.on.validate(GROUP, VERSION, "brandings", id="validate-branding", operations=OPERATIONS)
 async def validate_branding(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
                             memo: kopf.Memo, **_: Any) -> None:
-    _refuse(_guarded("Branding", body, old, userinfo, memo.config))
+    _judge("Branding", body, old, userinfo, memo.config)
 
 
 @kopf.on.validate(GROUP, VERSION, "featuresets", id="validate-featureset", operations=OPERATIONS)
 async def validate_feature_set(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
                                memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo.config
-    problems = _guarded("FeatureSet", body, old, userinfo, config)
-    if not problems:
-        # Resolve the plan as it would be with this change stored: a cycle is refused now, not found later.
-        namespace, name, spec = body.metadata.namespace or "", body.metadata.name or "", dict(body.get("spec") or {})
-        stored = memo.catalogue.feature_set()
-        resolved = resolve_plan(name, lambda ns, n: spec if (ns, n) == (namespace, name) else stored(ns, n),
-                                namespace, config.platform_namespace)
-        if isinstance(resolved, Unresolved) and resolved.reason in ("ExtendsCycle", "ExtendsTooDeep"):
-            problems.append(Problem(("spec", "extends"), resolved.message))
-    _refuse(problems)
+    judged = _judge("FeatureSet", body, old, userinfo, config)
+    if judged is None or not judged[1]:
+        return
+    # Resolve the plan as it would be with this change stored: a cycle is refused now, not found later.
+    spec, namespace, name = judged[0], body.metadata.namespace or "", body.metadata.name or ""
+    stored = memo.catalogue.feature_set()
+    resolved = resolve_plan(name, lambda ns, n: spec if (ns, n) == (namespace, name) else stored(ns, n),
+                            namespace, config.platform_namespace)
+    if isinstance(resolved, Unresolved) and resolved.reason in ("ExtendsCycle", "ExtendsTooDeep"):
+        _refuse([Problem(("spec", "extends"), resolved.message)])

@@ -42,16 +42,28 @@ class LeaderElector:
         """Return once this replica holds the lease."""
         logger.info("waiting for the leader lease %s/%s as %s", self.target.namespace, self.target.name,
                     self.identity)
-        while not await self._try():
+        while True:
+            try:
+                if await self._try():
+                    break
+            except Exception as error:  # noqa: BLE001  (the API server away: keep waiting)
+                logger.warning("reading the leader lease failed: %s", error)
             await asyncio.sleep(self.timing.retry_period)
         logger.info("acquired the leader lease %s/%s as %s", self.target.namespace, self.target.name, self.identity)
 
     async def hold(self) -> None:
-        """Renew until the lease is lost; then raise LeadershipLost (never returns normally)."""
+        """Renew until the lease is lost; then raise LeadershipLost (never returns normally).
+
+        Each attempt may take only the time left before the renew deadline, so a holder that
+        cannot renew gives up at the deadline, before the lease can expire for anyone else.
+        """
         while True:
             await asyncio.sleep(self.timing.retry_period)
+            remaining = self._renewed_at + self.timing.renew_deadline - time.monotonic()
+            if remaining <= 0:
+                raise LeadershipLost(f"not renewed for {self.timing.renew_deadline}s")
             try:
-                renewed = await asyncio.wait_for(self._try(), timeout=self.timing.retry_period)
+                renewed = await asyncio.wait_for(self._try(), timeout=remaining)
             except Exception as error:  # noqa: BLE001  (API server away, timeouts: the deadline decides)
                 logger.warning("renewing the leader lease failed: %s", error)
                 renewed = False

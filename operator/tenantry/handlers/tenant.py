@@ -65,7 +65,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
     memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
     memo.config = OperatorConfig.from_env(os.environ)
-    memo.services = passes.Services(Kube.from_environment(), _dns_services(memo.config))
+    memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
+                                    _dns_services(memo.config))
     memo.kube = memo.services.kube
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.

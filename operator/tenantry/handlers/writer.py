@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tenantry.adapters.kube import Kube
-from tenantry.domain.children import ObjectRef
+from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.drift import covers
 from tenantry.domain.naming import is_managed
 
@@ -21,6 +21,11 @@ class Writer:
 
     async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
         if live is None or not covers(live, manifest):
+            if live is not None and "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+                # roleRef is immutable: a binding to another role is replaced, not patched (this is
+                # how bindings of earlier versions, to a per-namespace Role, move to the ClusterRole).
+                self.count += 1
+                await self.kube.delete(ref(manifest))
             self.count += 1
             await self.kube.apply(manifest)
 
