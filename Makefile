@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help deps venv cluster cluster-down crds dashboards check-generated test unit integration lint demo clean bench
+.PHONY: help deps venv cluster cluster-down crds dashboards check-generated test unit integration lint demo clean bench chaos
 
 help:
 	@echo "make demo          local control plane + examples + operator in the foreground"
@@ -14,6 +14,8 @@ help:
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make crds          regenerate crds/ and charts/tenantry/crds/ from the API models"
 	@echo "make dashboards    regenerate charts/tenantry/dashboards/ (Grafana JSON) from tenantry.dashboards"
+	@echo "make bench         benchmarks on a local control plane (bench/results.json, .md, .png)"
+	@echo "make chaos         the reliability scenarios at a larger scale"
 
 deps:
 	@bash hack/system-deps.sh
@@ -63,6 +65,11 @@ demo: cluster
 
 clean: cluster-down
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The reliability scenarios of `make test`, bigger: 1,000 tenants, 20 SIGKILLs (prints what each did).
+chaos: deps venv
+	$(BIN)/python -m tenantry.devtools.cluster build
+	TENANTRY_CHAOS=1 $(BIN)/pytest -q -s tests/integration/test_reliability.py
 
 bench: deps venv
 	$(BIN)/python -m tenantry.devtools.cluster build

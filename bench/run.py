@@ -5,8 +5,10 @@ run on the same API server (the same objects written directly at full concurrenc
 requests are read from the API server's own /metrics. Results go to bench/results.json and
 bench/results.md.
 
-    make bench                 # 1,000 tenants
-    BENCH_TENANTS=200 make bench
+    make bench                 # 1,000 tenants, then the same operator grown to 10,000
+    BENCH_TENANTS=200 BENCH_LARGE=0 make bench   # quick: 200 tenants, no large phase
+
+Writes bench/results.json, bench/results.md and bench/results.png (tenantry next to the floor).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tenantry.domain.features import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_TENANTS", "1000"))
+LARGE = int(os.environ.get("BENCH_LARGE", "10000"))  # 0: skip growing to this many tenants
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 PARTNER_NS, PLATFORM_NS = "partner-bench", "tenantry-system"
 Tenant = create_namespaced_resource("tenantry.dev", "v1alpha1", "Tenant", "tenants")
@@ -327,14 +330,43 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     latencies.sort()
     results["single_p50_s"] = round(statistics.median(latencies), 3)
     results["single_p99_s"] = round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
+    if LARGE > N + 50:
+        results.update(await large_phase(client, operator, local, N + 50))
     operator.stop()
     await client.close()
     local_cluster.down(local)
     write_results(results)
 
 
-async def _all_ready(client: AsyncClient) -> bool:
-    return await count_ready(client) >= N
+async def _all_ready(client: AsyncClient, total: int = N) -> bool:
+    return await count_ready(client) >= total
+
+
+async def large_phase(client: AsyncClient, operator: Operator, local: local_cluster.Cluster,
+                      present: int) -> dict[str, Any]:
+    """Grow the same operator to LARGE tenants: time until all Ready, memory, and an idle restart."""
+    log(f"large: {LARGE - present} more Tenants, to {LARGE}")
+    more = [f"l{i:05d}" for i in range(LARGE - present)]
+    started = time.monotonic()
+    await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in more])
+    # Listing 10,000 tenants is itself load: look every 5 s only.
+    await wait_until(lambda: _all_ready(client, LARGE), f"{LARGE} tenants Ready", timeout=7200, poll=5)
+    out: dict[str, Any] = {"large_tenants": LARGE, "large_onboarding_s": round(time.monotonic() - started, 1),
+                           "large_onboarding_per_s": round((LARGE - present) / (time.monotonic() - started), 1),
+                           "large_rss_mib": round(operator.rss_mib()[0], 1)}
+    log(f"large: idle restart over {LARGE} unchanged tenants")
+    await quiet(operator, 10.0)
+    operator.stop()
+    writes0 = apiserver_writes(local)
+    started = time.monotonic()
+    operator.start()
+    await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= LARGE),
+                     "large resume pass", timeout=7200, poll=2)
+    out["large_restart_resume_s"] = round(time.monotonic() - started, 1)
+    await asyncio.sleep(2)
+    out["large_restart_writes"] = operator_writes(writes_between(writes0, apiserver_writes(local)))
+    out["large_rss_mib_after_restart"], out["large_rss_peak_mib"] = (round(x, 1) for x in operator.rss_mib())
+    return out
 
 
 async def _ready(client: AsyncClient, slug: str) -> bool:
@@ -367,10 +399,48 @@ def write_results(results: dict[str, Any]) -> None:
     for key in ("validate_files", "validate_s", "validate_findings", "scrape_tenants", "scrape_s", "scrape_mib",
                 "onboarding_writes", "restart_resume_s",
                 "restart_writes", "restart_writes_all_clients", "single_p50_s", "single_p99_s",
-                "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib"):
-        lines.append(f"| {key} | {results[key]} |")
+                "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib",
+                "large_tenants", "large_onboarding_s", "large_onboarding_per_s", "large_rss_mib",
+                "large_restart_resume_s", "large_restart_writes", "large_rss_mib_after_restart", "large_rss_peak_mib"):
+        if key in results:
+            lines.append(f"| {key} | {results[key]} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
+    chart(results, out / "results.png")
     print("\n".join(lines))
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Each phase next to its floor (seconds), and the operator's memory."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here
+    from matplotlib import pyplot
+
+    figure, (times, memory) = pyplot.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    phases = [("onboarding", "bulk onboarding"), ("plan_change", "plan change")]
+    positions = range(len(phases))
+    times.bar([p - 0.2 for p in positions], [results[f"{k}_s"] for k, _ in phases], 0.4, label="tenantry")
+    times.bar([p + 0.2 for p in positions], [results[f"{k}_floor_s"] for k, _ in phases], 0.4,
+              label="floor (direct writes)")
+    for p, (key, _) in zip(positions, phases, strict=True):
+        times.annotate(f"{results[f'{key}_ratio']}x", (p - 0.2, results[f"{key}_s"]), ha="center", va="bottom")
+    times.set_xticks(list(positions), [title for _, title in phases])
+    times.set_ylabel("seconds")
+    times.set_title(f"{results['tenants']} tenants")
+    times.legend()
+    labels = ["after onboarding", "after restart", "peak"]
+    values = [results["rss_mib_after_onboarding"], results["rss_mib_after_restart"], results["rss_peak_mib"]]
+    if "large_rss_mib" in results:
+        labels.append(f"{results['large_tenants']:,} tenants")
+        values.append(results["large_rss_peak_mib"])
+    memory.bar(labels, values, color="#888")
+    memory.set_ylabel("MiB (operator RSS)")
+    memory.set_title("memory")
+    memory.tick_params(axis="x", labelrotation=20)
+    figure.suptitle(f"tenantry benchmark; {results['machine']}; Kubernetes {results['kube']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,27 @@ async def _listening(port: int) -> None:
         return
 
 
+class _LostWatch(logging.Handler):
+    """Notices kopf giving up a watch, so kopf can be started again in this process.
+
+    kopf stops watching a resource for good when a watch request fails with an HTTP error, such as
+    the 404 a restarting API server answers for custom resources until it serves the CRDs again;
+    the operator would then never hear of new Tenants. Stopping kopf and starting it again (same
+    process, same memo: no lost metrics, a fresh listing of everything) recovers from that.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.stop = asyncio.Event()
+        self.fired = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Watcher for ") and " has failed" in message and not self.fired:
+            self.fired = message.split(":")[0]
+            self.stop.set()
+
+
 async def run(env: dict[str, str]) -> None:
     state = {"leading": False}
     health = await _health(int(env["TENANTRY_HEALTH_PORT"]), state) if env.get("TENANTRY_HEALTH_PORT") else None
@@ -100,16 +121,25 @@ async def run(env: dict[str, str]) -> None:
         while elector is not None and not await _label_own_pod(elector.kube, env, "leader"):
             await asyncio.sleep(elector.timing.retry_period)
 
-    operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo))
     watchers = [asyncio.create_task(mark_ready())]
+    if elector is not None:
+        watchers.append(asyncio.create_task(elector.hold()))
+    lost_watch = _LostWatch()
+    logging.getLogger("kopf").addHandler(lost_watch)
     try:
-        if elector is not None:
-            hold = asyncio.create_task(elector.hold())
-            watchers.append(hold)
-            await asyncio.wait({operator, hold}, return_when=asyncio.FIRST_COMPLETED)
-            if hold.done():
-                hold.result()  # raises LeadershipLost
-        await operator
+        while True:
+            lost_watch.stop = asyncio.Event()
+            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
+                                                         stop_flag=lost_watch.stop))
+            await asyncio.wait({operator, *watchers[1:]}, return_when=asyncio.FIRST_COMPLETED)
+            for watcher in watchers[1:]:
+                if watcher.done():
+                    watcher.result()  # raises LeadershipLost
+            await operator
+            if not lost_watch.fired:
+                break
+            logging.getLogger("tenantry").warning("a kopf watch was lost (%s): starting kopf again", lost_watch.fired)
+            lost_watch.fired = ""
     except LeadershipLost as lost:
         stop_acting(str(lost))
     finally:

@@ -15,6 +15,9 @@ Tested here:
 - a Tenant outside a partner namespace: refused; an `extends` cycle: refused
 - a partner removing the operator's finalizer: refused
 - a missing plan: accepted with a warning kubectl prints
+- the hostile corpus (tests/hostile.py: huge strings, confusable slugs and domains, wrong types,
+  unsafe SVG, ...) sent as a partner: each refused by the API server or the webhook, naming the
+  field or problem; the operator serves on afterwards
 - the operator's own writes (kopf's tenantry.dev/ annotations, finalizers) are never refused
 - webhook unreachable with failurePolicy Ignore (the chart's default): the operator's reconcile
   still refuses the conflicting slug (defence in depth) and deletes complete; with Fail, creates
@@ -33,6 +36,7 @@ import pytest
 import yaml
 
 from tenantry.devtools import chart
+from tests.hostile import CORPUS, PARTNER_NAMESPACE, Hostile
 from tests.integration.conftest import (
     PLATFORM_NAMESPACE,
     ChartPartner,
@@ -278,6 +282,29 @@ def test_without_the_webhook_the_reconcile_still_refuses_a_taken_slug(
     assert labelled.returncode == 0, labelled.stderr
     Partner.delete(bravo, unchecked)
     assert bravo.get(unchecked) is None
+
+
+SENT = [h for h in CORPUS if h.api_words is not None]
+
+
+@pytest.mark.parametrize("hostile", SENT, ids=[h.id for h in SENT])
+def test_hostile_document_is_refused_naming_the_problem(webhook: dict, hostile: Hostile,
+                                                       chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    text = hostile.text.replace(PARTNER_NAMESPACE, alpha.namespace)
+    # create, not apply: apply would copy a 1 MB field into an annotation and fail on that instead.
+    result = alpha.kubectl("create", "--dry-run=server", "-f", "-", input=text)
+    assert result.returncode != 0, f"{hostile.id} accepted"
+    assert all(word in result.stderr for word in hostile.api_words), result.stderr[:2000]
+
+
+def test_the_operator_serves_on_after_the_hostile_corpus(webhook: dict, operator: OperatorProcess,
+                                                        chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    assert operator.process is not None and operator.process.poll() is None
+    slug = alpha.slug("wh-after-corpus")
+    assert alpha.apply_as_partner(alpha.tenant(slug)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
 
 
 def test_the_operator_is_never_refused_by_its_own_webhook(webhook: dict, operator: OperatorProcess) -> None:

@@ -9,6 +9,8 @@ Tested here:
 - a foreign record at a tenant's name is left alone and reported (DNSConflict)
 - a wrong TSIG key is reported (TSIGRejected) and recovers with the right one
 - a BIND outage: DNSReady=False while everything else is served; converges when BIND returns
+- BIND stopped halfway through onboarding 50 tenants: everything but DNS is provisioned, DNSReady
+  says DNSUnavailable, and every record is published once BIND is back
 - custom domain pending -> verified -> Ingress + Certificate; CNAME removed -> grace -> withdrawn
 - a domain claimed by a tenant of another partner is refused without naming the holder
 - the external-dns provider writes a DNSEndpoint
@@ -17,6 +19,7 @@ Tested here:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,6 +127,30 @@ def test_dns_outage_converges_when_bind_returns(partner: Partner, bind: Bind) ->
     partner.wait_condition(slug, reason="Published", kind="DNSReady", timeout=60)
     partner.wait_condition(slug)
     assert bind.lookup(host(slug), "CNAME") == [f"ingress.{ZONE}"]
+
+
+def test_dns_outage_during_bulk_onboarding(partner: Partner, bind: Bind, cluster: ClusterHandle) -> None:
+    slugs = [partner.slug(f"bulk-dns{i}") for i in range(50)]
+    manifests = [partner.tenant(s) for s in slugs]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests[:25]))
+    bind.stop()  # the DNS server goes away halfway through the onboarding
+    started = time.monotonic()
+    try:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests[25:]))
+        # Everything but DNS is provisioned meanwhile, for every tenant.
+        for slug in slugs:
+            partner.wait_condition(slug, kind="NamespaceReady", timeout=120)
+        unavailable = sum(partner.condition(s, "DNSReady").get("reason") == "DNSUnavailable" for s in slugs)
+        assert unavailable >= 25, unavailable
+    finally:
+        bind.start()
+    for slug in slugs:
+        partner.wait_condition(slug, reason="Published", kind="DNSReady", timeout=180)
+    converged = time.monotonic() - started
+    missing = [s for s in slugs if bind.lookup(host(s), "CNAME") != [f"ingress.{ZONE}"]]
+    assert missing == []
+    print(f"DNS outage during onboarding of {len(slugs)} tenants: {unavailable} reported DNSUnavailable; "
+          f"all records published {converged:.0f} s after the outage began")
 
 
 def _entry(partner: Partner, slug: str, domain: str) -> dict:

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
 from tenantry.domain.config import OperatorConfig, parse_labels
-from tenantry.domain.drift import changed_by_others, covers
+from tenantry.domain.contest import Contest
+from tenantry.domain.drift import changed_by_others, covers, other_writer
 from tenantry.domain.lifecycle import Claim, claim, error_lines, parse_tenant_spec, partner_of
 from tenantry.domain.status import Verdict, conditions, ready_verdict
 
@@ -131,3 +132,40 @@ def test_changed_by_others_reads_the_latest_managed_fields_entry() -> None:
     assert changed_by_others([kubectl, ours | {"time": "2026-01-01T00:00:05Z"}]) is False
     assert changed_by_others([ours, quota_usage]) is False
     assert changed_by_others(None) is True
+
+
+def test_a_contested_object_is_corrected_a_few_times_then_left_alone() -> None:
+    contest = Contest(limit=3, window=10, pause=60)
+    quota = ("tenant-a", "ResourceQuota", "tenantry-quota")
+    assert [contest.may_correct(quota, t) for t in (0, 1, 2)] == [True, True, True]
+    assert not contest.may_correct(quota, 3)  # the fourth change within 10 s: stop fighting
+    assert contest.paused_until(quota, 3) == 63
+    assert not contest.may_correct(quota, 50)
+    assert contest.may_correct(quota, 64)  # after the pause: one more round
+    # Corrections spread out more than the window apart never pause.
+    spread = ("tenant-a", "LimitRange", "tenantry-limits")
+    assert all(contest.may_correct(spread, t * 11) for t in range(10))
+    contest.forget("tenant-a")
+    assert contest.paused_until(quota, 65) is None and contest.may_correct(quota, 65)
+
+
+def test_only_rewriting_the_same_desired_object_counts_as_a_correction() -> None:
+    contest = Contest(limit=2, window=60, pause=60)
+    quota = ("tenant-a", "ResourceQuota", "tenantry-quota")
+    assert contest.may_write(quota, digest=1, now=0)  # first sight
+    contest.written(quota, 1)
+    assert contest.may_write(quota, 1, now=1) and contest.may_write(quota, 1, now=2)  # two corrections
+    assert not contest.may_write(quota, 1, now=3)  # a third: paused
+    assert contest.may_write(quota, digest=2, now=4)  # the plan changed: our own change is always written
+
+
+def test_other_writer_names_the_manager_of_the_latest_change() -> None:
+    ours = {"manager": "tenantry", "time": "2026-11-26T10:00:00Z", "fieldsV1": {"f:spec": {}}}
+    bot = {"manager": "quota-bot", "time": "2026-11-26T10:00:05Z", "fieldsV1": {"f:spec": {}}}
+    controller = {"manager": "kube-controller-manager", "time": "2026-11-26T10:00:09Z", "fieldsV1": {"f:status": {}}}
+    assert other_writer([ours, bot]) == "quota-bot"
+    assert other_writer([ours]) is None
+    assert other_writer([ours, controller]) is None  # status updates are not edits
+    # ...and do not hide an edit made just before them
+    assert other_writer([ours, bot, controller]) == "quota-bot"
+    assert other_writer([]) == "an unknown writer"

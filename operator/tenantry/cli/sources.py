@@ -56,6 +56,10 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         seen.add(id(node))
     if depth > MAX_DEPTH:
         raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+    if node.tag not in _PLAIN_TAGS:
+        # Language-specific tags (!!python/object, ...) are how YAML runs code in other loaders.
+        raise SourceError(f"YAML tag {node.tag!r} is not allowed in tenant files: use plain values",
+                          node.start_mark.line + 1)
     lines[location] = node.start_mark.line + 1
     if isinstance(node, MappingNode):
         out = {}
@@ -69,6 +73,8 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq",
+                                                         "timestamp", "binary")}
 
 
 def load(path: Path) -> list[Document]:

@@ -31,6 +31,7 @@ from tenantry.domain.admission import (
     spec_problems,
 )
 from tenantry.domain.branding import branding_name
+from tenantry.domain.dns import unclaimable
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.naming import PARTNER_LABEL
 
@@ -107,8 +108,9 @@ def files_under(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
 class Validator:
     """Collects findings over a set of files."""
 
-    def __init__(self, platform_namespace: str = "tenantry-system") -> None:
+    def __init__(self, platform_namespace: str = "tenantry-system", platform_domain: str = "") -> None:
         self.platform_namespace = platform_namespace
+        self.platform_domain = platform_domain
         self.schemas = _schemas()
         self.findings: list[Finding] = []
         self.objects: list[_Object] = []
@@ -184,6 +186,7 @@ class Validator:
                                          enumerate(o.spec.get("domains") or [])],
                      "custom domain", DOMAIN_HINT)
         self._references(tenants)
+        self._domains(tenants)
         self._extends()
 
     def _partner_folders(self) -> None:
@@ -235,6 +238,15 @@ class Validator:
                                                                    bool(tenant.spec.get("branding")),
                                                                    self.platform_namespace))
 
+    def _domains(self, tenants: list[_Object]) -> None:
+        for tenant in tenants:
+            if not tenant.valid:
+                continue
+            for index, domain in enumerate(tenant.spec.get("domains") or ()):
+                problem = unclaimable(domain, self.platform_domain)
+                if problem:
+                    self.add(tenant.document, ("spec", "domains", index), problem)
+
     def _extends(self) -> None:
         plans = self.lookup("FeatureSet")
         for obj in self.objects:
@@ -246,8 +258,9 @@ class Validator:
                 self.add(obj.document, ("spec", "extends"), resolved.message)
 
 
-def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system") -> list[Finding]:
-    return Validator(platform_namespace).run(files_under(paths))
+def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system",
+             platform_domain: str = "") -> list[Finding]:
+    return Validator(platform_namespace, platform_domain).run(files_under(paths))
 
 
 def by_file(findings: list[Finding]) -> Iterator[tuple[str, list[Finding]]]:

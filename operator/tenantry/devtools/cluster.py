@@ -163,7 +163,17 @@ def _alive(pid_file: Path) -> bool:
         os.kill(pid, 0)
     except (OSError, ValueError):
         return False
-    return True
+    try:
+        # A killed child of this very process (tests start the cluster themselves) stays a zombie
+        # until reaped: reap it, and count it as gone.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
 
 
 def _port_in_use(port: int) -> bool:
@@ -220,6 +230,53 @@ def running(cluster: Cluster) -> bool:
     return any(_alive(cluster.pid_file(n)) for n in PROCESSES) and healthy(cluster)
 
 
+def _argv(cluster: Cluster, bins: dict[str, Path], name: str) -> list[str]:
+    """The command line of one component of the local control plane."""
+    pki = cluster.pki
+    if name == "etcd":
+        return [
+            str(bins["etcd"]), "--name", "tenantry", "--data-dir", str(cluster.state_dir / "etcd-data"),
+            "--listen-client-urls", f"http://127.0.0.1:{cluster.etcd_port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{cluster.etcd_port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{cluster.etcd_port + 10}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{cluster.etcd_port + 10}",
+            "--initial-cluster", f"tenantry=http://127.0.0.1:{cluster.etcd_port + 10}",
+            "--quota-backend-bytes", str(4 * 1024**3), "--log-level", "warn",
+        ]
+    if name == "kube-apiserver":
+        return [
+            str(bins["kube-apiserver"]),
+            "--etcd-servers", f"http://127.0.0.1:{cluster.etcd_port}",
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", str(cluster.apiserver_port),
+            "--cert-dir", str(pki),
+            "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
+            "--client-ca-file", str(pki / "ca.crt"),
+            "--token-auth-file", str(pki / "tokens.csv"),
+            "--service-account-key-file", str(pki / "sa.pub"),
+            "--service-account-signing-key-file", str(pki / "sa.key"),
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-cluster-ip-range", "10.96.0.0/16",
+            "--authorization-mode", "RBAC",
+            "--allow-privileged=false",
+            # Local and single-user: generous client limits keep benchmarks about the operator.
+            "--max-requests-inflight", "1600", "--max-mutating-requests-inflight", "800",
+            "--v", "1",
+        ]
+    return [
+        str(bins["kube-controller-manager"]),
+        "--kubeconfig", str(cluster.kubeconfig),
+        "--bind-address", "127.0.0.1", "--port", "0", "--secure-port", str(cluster.apiserver_port + 1),
+        "--leader-elect=false",
+        "--controllers", "namespace,garbagecollector,resourcequota,serviceaccount,serviceaccount-token",
+        "--service-account-private-key-file", str(pki / "sa.key"),
+        "--root-ca-file", str(pki / "ca.crt"),
+        "--use-service-account-credentials=false",
+        "--concurrent-namespace-syncs", "4", "--concurrent-resource-quota-syncs", "4",
+        "--v", "1",
+    ]
+
+
 def up(cluster: Cluster | None = None) -> Cluster:
     """Start the control plane unless it already runs; return it once it answers."""
     cluster = cluster or default_cluster()
@@ -237,52 +294,13 @@ def up(cluster: Cluster | None = None) -> Cluster:
                              "with TENANTRY_APISERVER_PORT and TENANTRY_ETCD_PORT")
     bins = binaries()
     _make_pki(cluster.pki)
-    data = cluster.state_dir / "etcd-data"
-    pki = cluster.pki
     started = time.monotonic()
-    _spawn(cluster, "etcd", [
-        str(bins["etcd"]), "--name", "tenantry", "--data-dir", str(data),
-        "--listen-client-urls", f"http://127.0.0.1:{cluster.etcd_port}",
-        "--advertise-client-urls", f"http://127.0.0.1:{cluster.etcd_port}",
-        "--listen-peer-urls", f"http://127.0.0.1:{cluster.etcd_port + 10}",
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{cluster.etcd_port + 10}",
-        "--initial-cluster", f"tenantry=http://127.0.0.1:{cluster.etcd_port + 10}",
-        "--quota-backend-bytes", str(4 * 1024**3), "--log-level", "warn",
-    ])
-    _spawn(cluster, "kube-apiserver", [
-        str(bins["kube-apiserver"]),
-        "--etcd-servers", f"http://127.0.0.1:{cluster.etcd_port}",
-        "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-        "--secure-port", str(cluster.apiserver_port),
-        "--cert-dir", str(pki),
-        "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
-        "--client-ca-file", str(pki / "ca.crt"),
-        "--token-auth-file", str(pki / "tokens.csv"),
-        "--service-account-key-file", str(pki / "sa.pub"),
-        "--service-account-signing-key-file", str(pki / "sa.key"),
-        "--service-account-issuer", "https://kubernetes.default.svc",
-        "--service-cluster-ip-range", "10.96.0.0/16",
-        "--authorization-mode", "RBAC",
-        "--allow-privileged=false",
-        # Local and single-user: generous client limits keep benchmarks about the operator.
-        "--max-requests-inflight", "1600", "--max-mutating-requests-inflight", "800",
-        "--v", "1",
-    ])
+    _spawn(cluster, "etcd", _argv(cluster, bins, "etcd"))
+    _spawn(cluster, "kube-apiserver", _argv(cluster, bins, "kube-apiserver"))
     _wait(cluster, "kube-apiserver /readyz", lambda: healthy(cluster), timeout=120)
     _write_kubeconfig(cluster)
     if "kube-controller-manager" in bins:
-        _spawn(cluster, "kube-controller-manager", [
-            str(bins["kube-controller-manager"]),
-            "--kubeconfig", str(cluster.kubeconfig),
-            "--bind-address", "127.0.0.1", "--port", "0", "--secure-port", str(cluster.apiserver_port + 1),
-            "--leader-elect=false",
-            "--controllers", "namespace,garbagecollector,resourcequota,serviceaccount,serviceaccount-token",
-            "--service-account-private-key-file", str(pki / "sa.key"),
-            "--root-ca-file", str(pki / "ca.crt"),
-            "--use-service-account-credentials=false",
-            "--concurrent-namespace-syncs", "4", "--concurrent-resource-quota-syncs", "4",
-            "--v", "1",
-        ])
+        _spawn(cluster, "kube-controller-manager", _argv(cluster, bins, "kube-controller-manager"))
     log(f"ready at {cluster.server} in {time.monotonic() - started:.1f}s; "
         f"export KUBECONFIG={cluster.kubeconfig}")
     return cluster
@@ -313,13 +331,14 @@ def down(cluster: Cluster | None = None, remove_data: bool = True) -> None:
 
 
 def restart_process(cluster: Cluster, name: str) -> None:
-    """Kill one component and start the control plane again (for restart tests)."""
+    """SIGKILL one component and start just that one again (for restart tests); return once healthy."""
     pid_file = cluster.pid_file(name)
     if _alive(pid_file):
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         while _alive(pid_file):
             time.sleep(0.05)
-    up(cluster)
+    _spawn(cluster, name, _argv(cluster, binaries(), name))
+    _wait(cluster, "kube-apiserver /readyz", lambda: healthy(cluster), timeout=120)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
+
 OWNER_PREFIX = "_tenantry-owner."
 CHALLENGE_PREFIX = "_tenantry-challenge."
 HERITAGE = "heritage=tenantry"
@@ -106,6 +108,14 @@ def plan_changes(desired: list[Record], live: Mapping[str, list[Record]], owner_
 def claim_name(domain: str) -> str:
     """The Secret that claims a custom domain: one per domain, so creating it is an atomic claim."""
     return "domain-" + hashlib.sha256(domain.encode()).hexdigest()[:20]
+
+
+_PSL = PublicSuffixList()  # the list ships with the package: no network
+
+
+def unclaimable(domain: str, platform_domain: str) -> str | None:
+    """Why a custom domain can never be claimed (a public suffix, a platform name), or None."""
+    return domain_problem(domain, platform_domain, _PSL.publicsuffix(domain), _PSL.is_public(domain))
 
 
 def domain_problem(domain: str, platform_domain: str, public_suffix: str | None, is_public: bool) -> str | None:

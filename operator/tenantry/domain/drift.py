@@ -34,9 +34,21 @@ def changed_by_others(managed_fields: Sequence[Mapping[str, Any]] | None) -> boo
 
     Our own writes and controllers' status updates (quota usage) need no reconcile.
     """
+    return other_writer(managed_fields) is not None
+
+
+def other_writer(managed_fields: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """Who made the latest change to anything but the status, when that was not us; else None.
+
+    Status updates do not count, not even as the latest entry: a controller that mirrors a
+    changed quota into its status right after someone else edited it must not hide that edit.
+    """
     if not managed_fields:
-        return True
-    latest = max(managed_fields, key=lambda entry: entry.get("time") or "")
+        return "an unknown writer"
+    edits = [entry for entry in managed_fields if set((entry.get("fieldsV1") or {}).keys()) - {"f:status"}]
+    if not edits:
+        return None
+    latest = max(edits, key=lambda entry: entry.get("time") or "")
     if latest.get("manager") == FIELD_MANAGER:
-        return False
-    return set((latest.get("fieldsV1") or {}).keys()) != {"f:status"}
+        return None
+    return str(latest.get("manager") or "an unknown writer")

@@ -18,6 +18,8 @@ DOMAINS_VERIFIED = "DomainsVerified"
 USAGE_VALID = "UsageValid"
 # A warning, not a failure: it never makes a tenant un-Ready.
 BRANDING_CONTRAST = "BrandingContrast"
+# Informational: False while another writer keeps changing a managed object and we left it alone.
+IN_SYNC = "ManagedObjectsInSync"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.lifecycle import Claim, claim, partner_of
 from tenantry.handlers.catalogue import Catalogue
-from tenantry.handlers.dnsflow import domain_problem
 
 OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted, and objects being deleted never judged
 
@@ -102,7 +101,7 @@ async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, names
     for index, domain in enumerate(spec.get("domains") or ()):
         if domain in before or not isinstance(domain, str):
             continue  # judged when it was added (or refused by the schema)
-        problem = domain_problem(domain, config)
+        problem = dns.unclaimable(domain, config.platform_domain)
         if problem:
             problems.append(Problem(("spec", "domains", index), problem))
             continue

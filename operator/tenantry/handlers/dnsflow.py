@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from publicsuffixlist import PublicSuffixList
-
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
 from tenantry.adapters.kube import AlreadyExists
 from tenantry.domain import dns, naming
@@ -24,12 +22,6 @@ from tenantry.domain.config import OperatorConfig
 from tenantry.domain.status import DNS_READY, DOMAINS_VERIFIED, Verdict
 from tenantry.handlers.writer import Writer
 
-_PSL = PublicSuffixList()
-
-
-def domain_problem(domain: str, config: OperatorConfig) -> str | None:
-    """Why a custom domain can never be claimed (a public suffix, a platform name, ...), or None."""
-    return dns.domain_problem(domain, config.platform_domain, _PSL.publicsuffix(domain), _PSL.is_public(domain))
 TenantKey = tuple[str, str]
 
 
@@ -186,7 +178,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     now = datetime.datetime.now(datetime.UTC)
     key: TenantKey = (inp.partner_namespace, inp.slug)
     for domain in inp.spec.domains:
-        problem = domain_problem(domain, config)
+        problem = dns.unclaimable(domain, config.platform_domain)
         if problem:
             entries.append({"name": domain, "verified": False, "records": [], "message": problem})
             problems.append(f"{domain}: invalid")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
@@ -19,6 +19,7 @@ from tenantry.domain import lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
 from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
+from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers
 from tenantry.domain.features import EffectiveFeature, Plan, SpecLookup, Unresolved, effective_features, resolve_plan
 from tenantry.domain.lifecycle import Claim
@@ -27,6 +28,7 @@ from tenantry.domain.status import (
     BRANDING_READY,
     DNS_READY,
     FEATURES_READY,
+    IN_SYNC,
     NAMESPACE_READY,
     USAGE_VALID,
     Verdict,
@@ -46,10 +48,11 @@ class Lookups:
 
 @dataclass(frozen=True)
 class Services:
-    """What a reconcile pass talks to."""
+    """What a reconcile pass talks to, and what it remembers between passes."""
 
     kube: Kube
     dns: dnsflow.DnsServices
+    contest: Contest = field(default_factory=Contest)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
                     ) -> Outcome:
     """Bring one tenant to its desired state and report it in its status."""
     kube = services.kube
-    writer = Writer(kube)
+    writer = Writer(kube, services.contest)
     meta = body["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     if naming.FINALIZER not in finalizers:
@@ -244,6 +247,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
     aspects, warnings, fields = await _verdicts(writer, body, catalogue, config, services.dns)
+    if fields.get("namespace"):
+        warnings.append(_in_sync(writer.contested, services.contest))
     problems = usage_problems(old_status.get("usage"))
     warnings.append(Verdict(USAGE_VALID, "False", "InvalidUsage", "; ".join(problems)) if problems else
                     Verdict(USAGE_VALID, "True", "UsageAccepted", "the last usage report is valid"))
@@ -270,6 +275,16 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
                              {v.type: v.status for v in (ready, *aspects, *warnings)},
                              dns_conflict=any(v.reason == "DNSConflict" for v in aspects))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
+
+
+def _in_sync(contested: list[str], contest: Contest) -> Verdict:
+    if not contested:
+        return Verdict(IN_SYNC, "True", "InSync", "every managed object is as desired")
+    return Verdict(IN_SYNC, "False", "ContestedByOtherWriter",
+                   f"{', '.join(contested)}: another writer keeps changing it; tenantry corrected it "
+                   f"{contest.limit} times within {contest.window:g} s and now leaves it alone for "
+                   f"{contest.pause:g} s before trying again. Stop the other writer, or change the Tenant "
+                   "(or its plan) instead of the object")
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
+from tenantry.domain.contest import Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.usage import parse_levels
@@ -65,8 +66,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
     memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
     memo.config = OperatorConfig.from_env(os.environ)
+    contest = Contest(limit=int(os.environ.get("TENANTRY_CONTEST_LIMIT", "5")),
+                      window=float(os.environ.get("TENANTRY_CONTEST_WINDOW_SECONDS", "60")),
+                      pause=float(os.environ.get("TENANTRY_CONTEST_PAUSE_SECONDS", "300")))
+    # Started again in the same process after a lost watch (see __main__): a fresh client, once.
+    if "services" in memo:
+        await memo.services.kube.close()
+        contest = memo.services.contest
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
-                                    _dns_services(memo.config))
+                                    _dns_services(memo.config), contest)
     memo.kube = memo.services.kube
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
@@ -74,6 +82,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     for kind in ("FeatureSet", "Branding"):
         for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
             memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj.get("spec") or {})
+    if "facts" in memo:
+        if "started" in memo:
+            memo.started.set()
+        return  # the metrics collector and endpoint of the first start serve on
     memo.facts = {}
     levels = parse_levels(os.environ.get("TENANTRY_PARTNER_LEVELS", "Bronze=0,Silver=5000,Gold=20000,Platinum=50000"))
     prometheus_client.REGISTRY.register(TenantMetrics(
@@ -161,6 +173,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         _reconciled.pop(key, None)
         memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
+        memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
         return
     memo.catalogue.track_tenant(key, spec)
     obj = event.get("object") or {}

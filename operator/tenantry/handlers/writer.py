@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef, ref
-from tenantry.domain.drift import covers
+from tenantry.domain.contest import Contest
+from tenantry.domain.drift import covers, other_writer
 from tenantry.domain.naming import is_managed
 
 
 class Writer:
     """The kube adapter plus a count of the write requests made through it."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, contest: Contest | None = None) -> None:
         self.kube = kube
         self.count = 0
         self.observed: dict[str, Any] = {}  # what the pass saw along the way, for metrics
+        self.contest = contest
+        self.contested: list[str] = []  # objects left alone this pass: another writer keeps changing them
 
     async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
         if live is None or not covers(live, manifest):
+            key, digest = self._key(manifest), hash(json.dumps(manifest, sort_keys=True))
+            if live is not None and not self._may_write(key, digest, live):
+                return
             if live is not None and "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
                 # roleRef is immutable: a binding to another role is replaced, not patched (this is
                 # how bindings of earlier versions, to a per-namespace Role, move to the ClusterRole).
@@ -28,6 +36,21 @@ class Writer:
                 await self.kube.delete(ref(manifest))
             self.count += 1
             await self.kube.apply(manifest)
+            if self.contest is not None:
+                self.contest.written(key, digest)
+
+    @staticmethod
+    def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
+        target = ref(manifest)
+        return target.namespace or "", target.kind, target.name
+
+    def _may_write(self, key: tuple[str, str, str], digest: int, live: Mapping[str, Any]) -> bool:
+        """A change by another writer is corrected a few times, then left alone for a while."""
+        if self.contest is None or self.contest.may_write(key, digest, time.monotonic()):
+            return True
+        other = other_writer(live["metadata"].get("managedFields")) or "another writer"
+        self.contested.append(f"{key[1]} {key[2]} (changed by {other})")
+        return False
 
     async def delete_if_ours(self, target: ObjectRef, live: Mapping[str, Any] | None) -> None:
         if live is not None and is_managed(live["metadata"].get("labels")):
