@@ -5,8 +5,8 @@ run on the same API server (the same objects written directly at full concurrenc
 requests are read from the API server's own /metrics. Results go to bench/results.json and
 bench/results.md.
 
-    make bench                 # 1,000 tenants, then the same operator grown to 10,000
-    BENCH_TENANTS=200 BENCH_LARGE=0 make bench   # quick: 200 tenants, no large phase
+    make bench                                   # 1,000 tenants, then the same operator grown to 10,000
+    BENCH_TENANTS=200 BENCH_LARGE=0 make bench   # quick: 200 tenants, no 10,000 phase
 
 Writes bench/results.json, bench/results.md and bench/results.png (tenantry next to the floor).
 """
@@ -430,8 +430,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     times.legend()
     labels = ["after onboarding", "after restart", "peak"]
     values = [results["rss_mib_after_onboarding"], results["rss_mib_after_restart"], results["rss_peak_mib"]]
-    if "large_rss_mib" in results:
-        labels.append(f"{results['large_tenants']:,} tenants")
+    if "large_rss_peak_mib" in results:
+        labels.append(f"peak, {results['large_tenants']:,} tenants")
         values.append(results["large_rss_peak_mib"])
     memory.bar(labels, values, color="#888")
     memory.set_ylabel("MiB (operator RSS)")

@@ -21,7 +21,7 @@ PARTNER_NAMESPACE = "partner-acme-it"
 class Hostile:
     id: str
     text: str
-    cli_field: str  # the field `tenantry validate` names (the file's first finding)
+    cli_field: str  # the field one of the file's findings from `tenantry validate` names exactly
     api_words: tuple[str, ...] | None  # None: not sent to the API server (kubectl cannot parse it safely)
 
 

@@ -15,7 +15,9 @@ import contextlib
 import importlib
 import logging
 import os
+import signal
 import socket
+import time
 import uuid
 
 import kopf
@@ -27,6 +29,9 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.leadership import Timing
 from tenantry.domain.naming import ROLE_LABEL
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_acting
+
+QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
+MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
 
 
 def _timing(env: dict[str, str]) -> Timing:
@@ -87,6 +92,10 @@ class _LostWatch(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
+        self.arm()
+
+    def arm(self) -> None:
+        """Before each start of kopf: a fresh stop flag, nothing fired."""
         self.stop = asyncio.Event()
         self.fired = ""
 
@@ -110,7 +119,6 @@ async def run(env: dict[str, str]) -> None:
         await _label_own_pod(elector.kube, env, "standby")
         await elector.acquire()
         memo.leading = elector.leading
-    memo.started = asyncio.Event()  # set by the startup handler
 
     async def mark_ready() -> None:
         await memo.started.wait()
@@ -121,31 +129,52 @@ async def run(env: dict[str, str]) -> None:
         while elector is not None and not await _label_own_pod(elector.kube, env, "leader"):
             await asyncio.sleep(elector.timing.retry_period)
 
-    watchers = [asyncio.create_task(mark_ready())]
-    if elector is not None:
-        watchers.append(asyncio.create_task(elector.hold()))
+    hold = asyncio.create_task(elector.hold()) if elector is not None else None
     lost_watch = _LostWatch()
     logging.getLogger("kopf").addHandler(lost_watch)
+    terminating = asyncio.Event()
+    quick_restarts = 0
+    ready: asyncio.Task | None = None
     try:
         while True:
-            lost_watch.stop = asyncio.Event()
+            memo.started = asyncio.Event()  # set by the startup handler
+            ready = asyncio.create_task(mark_ready())
+            lost_watch.arm()
+            began = time.monotonic()
             operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
                                                          stop_flag=lost_watch.stop))
-            await asyncio.wait({operator, *watchers[1:]}, return_when=asyncio.FIRST_COMPLETED)
-            for watcher in watchers[1:]:
-                if watcher.done():
-                    watcher.result()  # raises LeadershipLost
+            await asyncio.wait({operator} | ({hold} if hold else set()), return_when=asyncio.FIRST_COMPLETED)
+            if hold is not None and hold.done():
+                hold.result()  # raises LeadershipLost
             await operator
+            ready.cancel()
+            state["leading"] = False
             if not lost_watch.fired:
+                break  # a normal stop (SIGTERM, SIGINT)
+            quick_restarts = quick_restarts + 1 if time.monotonic() - began < QUICK_RUN_SECONDS else 1
+            if quick_restarts > MAX_QUICK_RESTARTS:
+                # Something is persistently wrong (RBAC, a deleted CRD): let the kubelet's back-off take over.
+                logging.getLogger("tenantry").critical("kopf lost a watch %d times in a row (%s): exiting",
+                                                       quick_restarts, lost_watch.fired)
+                raise SystemExit(70)
+            delay = min(60.0, 2.0 ** (quick_restarts - 1))
+            logging.getLogger("tenantry").warning("a kopf watch was lost (%s): starting kopf again in %.0f s",
+                                                  lost_watch.fired, delay)
+            # kopf's signal handlers left with it: until it runs again, a SIGTERM is ours to honour.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(signum, terminating.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(terminating.wait(), delay)
+            if terminating.is_set():
                 break
-            logging.getLogger("tenantry").warning("a kopf watch was lost (%s): starting kopf again", lost_watch.fired)
-            lost_watch.fired = ""
     except LeadershipLost as lost:
         stop_acting(str(lost))
     finally:
         state["leading"] = False
-        for watcher in watchers:
-            watcher.cancel()
+        logging.getLogger("kopf").removeHandler(lost_watch)
+        for task in (ready, hold):
+            if task is not None:
+                task.cancel()
         if elector is not None:
             with contextlib.suppress(Exception):
                 await elector.release()

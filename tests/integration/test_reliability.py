@@ -82,6 +82,7 @@ def _managed_children(cluster: ClusterHandle, slug_label: str) -> dict[str, set[
 def test_crash_loop_during_bulk_onboarding_and_deletion(partner: Partner, cluster: ClusterHandle,
                                                         operator: OperatorProcess) -> None:
     seed = int(os.environ.get("TENANTRY_CHAOS_SEED", str(int(time.time()))))
+    print(f"crash loop: seed {seed} (TENANTRY_CHAOS_SEED={seed} repeats the kill moments)")
     rng = random.Random(seed)
     slugs = [partner.slug(f"crash{i}") for i in range(TENANTS)]
     policy = {slug: ("Delete" if i % 10 == 0 else "Retain") for i, slug in enumerate(slugs)}
@@ -90,28 +91,42 @@ def test_crash_loop_during_bulk_onboarding_and_deletion(partner: Partner, cluste
     manifests = [partner.tenant(s, deletionPolicy=policy[s]) for s in slugs]
     for m in manifests:
         m["metadata"]["labels"] = {"chaos": partner.suffix}
+    failures: list[BaseException] = []
+
+    def background(work) -> threading.Thread:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as error:  # noqa: BLE001  (re-raised in the test's own thread)
+                failures.append(error)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def leave() -> None:
+        # Some customers leave while the operator keeps crashing (once their Tenant exists).
+        wait_for(lambda: all(partner.get(s) is not None for s in doomed), timeout=120, what="doomed tenants applied")
+        for slug in doomed:
+            partner.delete(slug, wait=False)
+
     started = time.monotonic()
-    applier = threading.Thread(target=_bulk_apply, args=(partner, manifests))
-    applier.start()
-    deleter = None
+    threads = [background(lambda: _bulk_apply(partner, manifests))]
     for kill in range(KILLS):
         time.sleep(rng.uniform(0.5, 4.0))
         operator.kill()
         if kill == KILLS // 2:
-            # Some customers leave while the operator keeps crashing.
-            deleter = threading.Thread(target=lambda: [partner.delete(s, wait=False) for s in doomed])
-            deleter.start()
+            threads.append(background(leave))
         operator.start()
-    applier.join()
-    assert deleter is not None
-    deleter.join()
+    for thread in threads:
+        thread.join()
+    assert failures == []
     killed_for = time.monotonic() - started
     converge_from = time.monotonic()
     wait_for(lambda: _ready_count(cluster, partner.namespace) == (TENANTS - len(doomed),) * 2,
              timeout=900, what=f"{TENANTS - len(doomed)} tenants Ready and the deleted ones gone")
     converged = time.monotonic() - converge_from
-    print(f"crash loop: {TENANTS} tenants, {len(doomed)} deleted, {KILLS} SIGKILLs over {killed_for:.0f} s "
-          f"(seed {seed}); converged {converged:.0f} s after the last restart")
+    print(f"crash loop: {TENANTS} tenants, {len(doomed)} deleted, {KILLS} SIGKILLs over {killed_for:.0f} s; "
+          f"converged {converged:.0f} s after the last restart")
 
     children = _managed_children(cluster, "tenantry.dev/tenant")
     alive = [s for s in slugs if s not in doomed]

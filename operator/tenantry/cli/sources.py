@@ -64,6 +64,9 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
     if isinstance(node, MappingNode):
         out = {}
         for key_node, value_node in node.value:
+            if key_node.tag not in _PLAIN_TAGS:
+                raise SourceError(f"YAML tag {key_node.tag!r} is not allowed in tenant files: use plain values",
+                                  key_node.start_mark.line + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
             out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen)
         return out
@@ -73,8 +76,9 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+# What JSON (and so a Kubernetes object) can hold, plus timestamps (which come out as strings).
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq",
-                                                         "timestamp", "binary")}
+                                                         "timestamp")}
 
 
 def load(path: Path) -> list[Document]:

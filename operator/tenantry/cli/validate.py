@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 
+from tenantry.adapters.publicsuffix import unclaimable
 from tenantry.api.common import API_VERSION
 from tenantry.api.crd import all_crds
 from tenantry.cli.sources import Document, SourceError, load
@@ -31,7 +32,6 @@ from tenantry.domain.admission import (
     spec_problems,
 )
 from tenantry.domain.branding import branding_name
-from tenantry.domain.dns import unclaimable
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.naming import PARTNER_LABEL
 

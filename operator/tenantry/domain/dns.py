@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from publicsuffixlist import PublicSuffixList
-
 OWNER_PREFIX = "_tenantry-owner."
 CHALLENGE_PREFIX = "_tenantry-challenge."
 HERITAGE = "heritage=tenantry"
@@ -110,17 +108,9 @@ def claim_name(domain: str) -> str:
     return "domain-" + hashlib.sha256(domain.encode()).hexdigest()[:20]
 
 
-_PSL = PublicSuffixList()  # the list ships with the package: no network
-
-
-def unclaimable(domain: str, platform_domain: str) -> str | None:
-    """Why a custom domain can never be claimed (a public suffix, a platform name), or None."""
-    return domain_problem(domain, platform_domain, _PSL.publicsuffix(domain), _PSL.is_public(domain))
-
-
 def domain_problem(domain: str, platform_domain: str, public_suffix: str | None, is_public: bool) -> str | None:
     """Why a custom domain cannot be claimed, or None. Shape and wildcards are checked by the schema."""
-    if domain == platform_domain or domain.endswith("." + platform_domain):
+    if platform_domain and (domain == platform_domain or domain.endswith("." + platform_domain)):
         return (f"{domain} is under the platform domain {platform_domain}: the tenant already has "
                 f"<slug>.{platform_domain}; list only the customer's own domains")
     if is_public or public_suffix is None:

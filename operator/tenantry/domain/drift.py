@@ -30,15 +30,22 @@ def covers(actual: Any, desired: Any) -> bool:
 
 
 def changed_by_others(managed_fields: Sequence[Mapping[str, Any]] | None) -> bool:
-    """Whether an object's latest change came from a writer other than us.
+    """Whether an object's latest change came from a writer other than us (a watch event filter).
 
-    Our own writes and controllers' status updates (quota usage) need no reconcile.
+    Our own writes and controllers' status updates (quota usage) need no reconcile. Each change
+    comes as its own event, so judging by the latest entry misses none.
     """
-    return other_writer(managed_fields) is not None
+    if not managed_fields:
+        return True
+    latest = max(managed_fields, key=lambda entry: entry.get("time") or "")
+    if latest.get("manager") == FIELD_MANAGER:
+        return False
+    return set((latest.get("fieldsV1") or {}).keys()) != {"f:status"}
 
 
 def other_writer(managed_fields: Sequence[Mapping[str, Any]] | None) -> str | None:
-    """Who made the latest change to anything but the status, when that was not us; else None.
+    """Who made the latest change to anything but the status, when that was not us; else None
+    (used to name the other writer of an object we find changed).
 
     Status updates do not count, not even as the latest entry: a controller that mirrors a
     changed quota into its status right after someone else edited it must not hide that edit.
@@ -48,7 +55,8 @@ def other_writer(managed_fields: Sequence[Mapping[str, Any]] | None) -> str | No
     edits = [entry for entry in managed_fields if set((entry.get("fieldsV1") or {}).keys()) - {"f:status"}]
     if not edits:
         return None
-    latest = max(edits, key=lambda entry: entry.get("time") or "")
+    # Timestamps have one-second resolution: on a tie, the other writer is the likelier last one.
+    latest = max(edits, key=lambda entry: (entry.get("time") or "", entry.get("manager") != FIELD_MANAGER))
     if latest.get("manager") == FIELD_MANAGER:
         return None
     return str(latest.get("manager") or "an unknown writer")

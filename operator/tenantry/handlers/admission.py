@@ -25,6 +25,7 @@ from typing import Any
 import kopf
 
 from tenantry.adapters.kube import Kube
+from tenantry.adapters.publicsuffix import unclaimable
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import admission, dns, naming
 from tenantry.domain.admission import Problem
@@ -101,7 +102,7 @@ async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, names
     for index, domain in enumerate(spec.get("domains") or ()):
         if domain in before or not isinstance(domain, str):
             continue  # judged when it was added (or refused by the schema)
-        problem = dns.unclaimable(domain, config.platform_domain)
+        problem = unclaimable(domain, config.platform_domain)
         if problem:
             problems.append(Problem(("spec", "domains", index), problem))
             continue

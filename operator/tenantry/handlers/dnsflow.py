@@ -16,6 +16,7 @@ from typing import Any
 
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
 from tenantry.adapters.kube import AlreadyExists
+from tenantry.adapters.publicsuffix import unclaimable
 from tenantry.domain import dns, naming
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import OperatorConfig
@@ -178,7 +179,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     now = datetime.datetime.now(datetime.UTC)
     key: TenantKey = (inp.partner_namespace, inp.slug)
     for domain in inp.spec.domains:
-        problem = dns.unclaimable(domain, config.platform_domain)
+        problem = unclaimable(domain, config.platform_domain)
         if problem:
             entries.append({"name": domain, "verified": False, "records": [], "message": problem})
             problems.append(f"{domain}: invalid")

@@ -66,22 +66,33 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
     memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
     memo.config = OperatorConfig.from_env(os.environ)
-    contest = Contest(limit=int(os.environ.get("TENANTRY_CONTEST_LIMIT", "5")),
-                      window=float(os.environ.get("TENANTRY_CONTEST_WINDOW_SECONDS", "60")),
-                      pause=float(os.environ.get("TENANTRY_CONTEST_PAUSE_SECONDS", "300")))
-    # Started again in the same process after a lost watch (see __main__): a fresh client, once.
     if "services" in memo:
+        # kopf started again in this process after it lost a watch (see __main__): what the
+        # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
         await memo.services.kube.close()
         contest = memo.services.contest
+        memo.facts.clear()
+        _reconciled.clear()
+        _locks.clear()
+    else:
+        contest = Contest(limit=int(os.environ.get("TENANTRY_CONTEST_LIMIT", "5")),
+                          window=float(os.environ.get("TENANTRY_CONTEST_WINDOW_SECONDS", "60")),
+                          pause=float(os.environ.get("TENANTRY_CONTEST_PAUSE_SECONDS", "300")))
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
                                     _dns_services(memo.config), contest)
     memo.kube = memo.services.kube
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
     memo.catalogue = Catalogue()
-    for kind in ("FeatureSet", "Branding"):
-        for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
-            memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj.get("spec") or {})
+    try:
+        for kind in ("FeatureSet", "Branding"):
+            for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
+                memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]),
+                                   obj.get("spec") or {})
+    except Exception as error:  # noqa: BLE001  (refusals and connection errors alike)
+        # An API server that is starting (503, refused connections) answers soon: retry in seconds,
+        # not after kopf's default minute.
+        raise kopf.TemporaryError(str(error), delay=2) from error
     if "facts" in memo:
         if "started" in memo:
             memo.started.set()

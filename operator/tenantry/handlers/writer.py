@@ -42,7 +42,8 @@ class Writer:
     @staticmethod
     def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
         target = ref(manifest)
-        return target.namespace or "", target.kind, target.name
+        # A tenant namespace is remembered with what it holds, so one forget() drops all of it.
+        return target.namespace or target.name, target.kind, target.name
 
     def _may_write(self, key: tuple[str, str, str], digest: int, live: Mapping[str, Any]) -> bool:
         """A change by another writer is corrected a few times, then left alone for a while."""
