@@ -92,18 +92,21 @@ class _LostWatch(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
-        self.arm()
+        self.arm(None)
 
-    def arm(self) -> None:
-        """Before each start of kopf: a fresh stop flag, nothing fired."""
-        self.stop = asyncio.Event()
+    def arm(self, operator: asyncio.Task | None) -> None:
+        """For each run of kopf: the task to stop, nothing fired yet."""
+        # Cancelled rather than given a stop flag: kopf would wait 5 s for a flag's waiter at
+        # every SIGTERM, which delays handing the leader lease over.
+        self.operator = operator
         self.fired = ""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Watcher for ") and " has failed" in message and not self.fired:
             self.fired = message.split(":")[0]
-            self.stop.set()
+            if self.operator is not None:
+                self.operator.cancel()
 
 
 async def run(env: dict[str, str]) -> None:
@@ -139,14 +142,17 @@ async def run(env: dict[str, str]) -> None:
         while True:
             memo.started = asyncio.Event()  # set by the startup handler
             ready = asyncio.create_task(mark_ready())
-            lost_watch.arm()
             began = time.monotonic()
-            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
-                                                         stop_flag=lost_watch.stop))
+            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo))
+            lost_watch.arm(operator)
             await asyncio.wait({operator} | ({hold} if hold else set()), return_when=asyncio.FIRST_COMPLETED)
             if hold is not None and hold.done():
                 hold.result()  # raises LeadershipLost
-            await operator
+            try:
+                await operator
+            except asyncio.CancelledError:
+                if not lost_watch.fired:
+                    raise
             ready.cancel()
             state["leading"] = False
             if not lost_watch.fired:

@@ -63,7 +63,10 @@ class LeaderElector:
             if remaining <= 0:
                 raise LeadershipLost(f"not renewed for {self.timing.renew_deadline}s")
             try:
-                renewed = await asyncio.wait_for(self._try(), timeout=remaining)
+                # asyncio.timeout, not wait_for: no extra task, which kopf would count as its own
+                # and wait for when it stops.
+                async with asyncio.timeout(remaining):
+                    renewed = await self._try()
             except Exception as error:  # noqa: BLE001  (API server away, timeouts: the deadline decides)
                 logger.warning("renewing the leader lease failed: %s", error)
                 renewed = False
