@@ -217,10 +217,13 @@ async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, logger: l
 @kopf.on.delete(GROUP, VERSION, "tenants")
 async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     ensure_leading(memo)
-    try:
-        message = await passes.finalize(memo.services, memo.config, body)
-    except (KubeError, DnsError) as error:
-        raise kopf.TemporaryError(str(error), delay=10) from error
+    # The tenant's lock: a reconcile still creating the namespace finishes first, so the clean-up
+    # sees (and labels or deletes) it instead of leaving it behind unmarked.
+    async with _locks.setdefault((body.meta.namespace or "", body.meta.name or ""), asyncio.Lock()):
+        try:
+            message = await passes.finalize(memo.services, memo.config, body)
+        except (KubeError, DnsError) as error:
+            raise kopf.TemporaryError(str(error), delay=10) from error
     logger.info("tenant %s/%s deleted: %s", body.meta.namespace, body.meta.name, message)
 
 
