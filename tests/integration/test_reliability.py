@@ -8,7 +8,7 @@ Tested here:
   20 deleted; afterwards every tenant converges, each tenant namespace holds exactly its managed
   objects, deleted Retain tenants keep their namespace (labelled orphaned), deleted Delete tenants
   lose theirs, and no other tenant namespace is left behind
-- the API server (and then etcd) killed and restarted three times mid-onboarding: the operator
+- the API server killed and restarted three times, and etcd once, mid-onboarding: the operator
   reconnects by itself (same process; kopf started again in-process when it gave up a watch on
   the restarting API server's 404s) and converges, and acts on a tenant created afterwards
 - a watch kopf gives up (made certain here: the right to watch Tenants taken away for a moment)
@@ -166,15 +166,16 @@ def test_control_plane_restart_mid_onboarding(partner: Partner, cluster: Cluster
     _bulk_apply(partner, [partner.tenant(s) for s in slugs])
     pid_before = operator.process.pid if operator.process else None
     started = time.monotonic()
-    # Three times: a restarting API server answers 404 for custom resources for a moment, which
-    # makes kopf give up a watch; the operator must notice that and watch again.
-    for _ in range(3):
+    # The API server three times: while restarting it answers 404 for custom resources for a
+    # moment, which can make kopf give up a watch; the operator must notice that and watch again.
+    # etcd once: killing it in quick succession wedges the 1.20 API server's quota admission.
+    for _ in range(3 if component == "kube-apiserver" else 1):
         local_cluster.restart_process(cluster.local, component)
     back = time.monotonic() - started
     wait_for(lambda: _ready_count(cluster, partner.namespace) == (len(slugs),) * 2, timeout=300,
              what=f"every tenant Ready after the {component} restart")
     rewatched = operator.log_path.read_text().count("a kopf watch was lost")
-    print(f"{component} killed 3 times, back after {back:.1f} s in all; 40 tenants Ready "
+    print(f"{component} killed and restarted, back after {back:.1f} s in all; 40 tenants Ready "
           f"{time.monotonic() - started:.0f} s after the first kill, same operator process "
           f"(kopf restarted in-process after a lost watch {rewatched} times so far)")
     assert operator.process is not None and operator.process.poll() is None
