@@ -181,6 +181,15 @@ def _port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _ports(cluster: Cluster, name: str) -> tuple[int, ...]:
+    """The ports one component listens on."""
+    if name == "etcd":
+        return cluster.etcd_port, cluster.etcd_port + 10
+    if name == "kube-apiserver":
+        return (cluster.apiserver_port,)
+    return (cluster.apiserver_port + 1,)
+
+
 def _spawn(cluster: Cluster, name: str, argv: list[str]) -> None:
     cluster.log_file(name).parent.mkdir(parents=True, exist_ok=True)
     with cluster.log_file(name).open("ab") as out:
@@ -288,7 +297,7 @@ def up(cluster: Cluster | None = None) -> Cluster:
     if running:
         log("found a half-started control plane; restarting it")
         down(cluster, remove_data=False)
-    for port in (cluster.apiserver_port, cluster.etcd_port, cluster.etcd_port + 10):
+    for port in (*_ports(cluster, "kube-apiserver"), *_ports(cluster, "etcd")):
         if _port_in_use(port):
             raise SystemExit(f"port {port} is in use by another program: stop it, or choose other ports "
                              "with TENANTRY_APISERVER_PORT and TENANTRY_ETCD_PORT")
@@ -337,6 +346,11 @@ def restart_process(cluster: Cluster, name: str) -> None:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         while _alive(pid_file):
             time.sleep(0.05)
+    # A killed Go process shows as a zombie while its other threads still hold the listening sockets:
+    # starting the new one at once can fail with "address already in use".
+    deadline = time.monotonic() + 30
+    while any(_port_in_use(port) for port in _ports(cluster, name)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     _spawn(cluster, name, _argv(cluster, binaries(), name))
     _wait(cluster, "kube-apiserver /readyz", lambda: healthy(cluster), timeout=120)
 
