@@ -27,6 +27,7 @@ class Catalogue:
     _uses: dict[Key, tuple[str | None, str]] = field(default_factory=dict)
     _by_plan: dict[str | None, set[Key]] = field(default_factory=dict)
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
+    _by_slug: dict[str, set[str]] = field(default_factory=dict)  # tenant name -> the namespaces using it
 
     def feature_set(self) -> SpecLookup:
         return lambda namespace, name: self.feature_sets.get((namespace, name))
@@ -48,15 +49,17 @@ class Catalogue:
         if old is not None:
             self._by_plan.get(old[0], set()).discard(key)
             self._by_branding.get(old[1], set()).discard(key)
+            self._by_slug.get(key[1], set()).discard(key[0])
         if spec is not None:
             plan, look = (spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding"))
             self._uses[key] = (plan, look)
             self._by_plan.setdefault(plan, set()).add(key)
             self._by_branding.setdefault(look, set()).add(key)
+            self._by_slug.setdefault(key[1], set()).add(key[0])
 
     def slug_used_elsewhere(self, namespace: str, name: str) -> bool:
         """A tenant of this name in another namespace, provisioned or not yet."""
-        return any(key[1] == name and key[0] != namespace for key in self._uses)
+        return bool(self._by_slug.get(name, set()) - {namespace})
 
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
         return set().union(*(self._by_plan.get(name, set()) for name in names))
