@@ -47,6 +47,7 @@ PARTNER_NS, PLATFORM_NS = "partner-bench", "tenantry-system"
 Tenant = create_namespaced_resource("tenantry.dev", "v1alpha1", "Tenant", "tenants")
 FeatureSet = create_namespaced_resource("tenantry.dev", "v1alpha1", "FeatureSet", "featuresets")
 WRITES = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}  # APPLY: server-side apply
+READS = {"GET", "LIST"}
 
 
 def log(message: str) -> None:
@@ -74,27 +75,33 @@ OPERATOR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", 
                       "rolebindings", "configmaps", "events"}
 
 
-def apiserver_writes(local: local_cluster.Cluster) -> dict[str, float]:
-    """Write requests the API server counted, by "VERB resource/subresource"."""
+def apiserver_requests(local: local_cluster.Cluster) -> dict[str, float]:
+    """Requests the API server counted, by "VERB resource/subresource"."""
     _, body = local_cluster._get(local, "/metrics", timeout=30)
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
             labels = sample.labels
-            if sample.name == "apiserver_request_total" and labels.get("verb") in WRITES:
+            if sample.name == "apiserver_request_total":
                 key = f"{labels['verb']} {labels.get('resource')}/{labels.get('subresource', '')}"
                 counts[key] = counts.get(key, 0) + sample.value
     return counts
 
 
-def writes_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+def requests_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
     return {k: int(v - before.get(k, 0)) for k, v in sorted(after.items()) if v != before.get(k, 0)}
 
 
-def operator_writes(diff: dict[str, int]) -> int:
-    """Writes to what the operator manages, leaving out the quota controller's status updates."""
+def operator_requests(diff: dict[str, int], verbs: set[str]) -> int:
+    """Requests on what the operator manages, leaving out the quota controller's status updates
+    and the benchmark's own Tenant creations."""
     return sum(n for key, n in diff.items()
-               if key.split()[1].split("/")[0] in OPERATOR_RESOURCES and key.split()[1] != "resourcequotas/status")
+               if key.split()[0] in verbs and key.split()[1].split("/")[0] in OPERATOR_RESOURCES
+               and key.split()[1] != "resourcequotas/status" and key != "POST tenants/")
+
+
+def writes_of(diff: dict[str, int]) -> dict[str, int]:
+    return {key: n for key, n in diff.items() if key.split()[0] in WRITES}
 
 
 class Operator:
@@ -119,6 +126,11 @@ class Operator:
         fields = dict(line.split(":", 1) for line in status)
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the operator process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def metric(self, name: str) -> float:
         try:
             text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
@@ -137,12 +149,37 @@ async def quiet(operator: Operator, seconds: float = 3.0) -> None:
             last, since = now, time.monotonic()
 
 
-async def count_ready(client: AsyncClient) -> int:
-    ready = 0
-    async for tenant in client.list(Tenant, namespace=PARTNER_NS):
-        conditions = (tenant.get("status") or {}).get("conditions", [])
-        ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-    return ready
+def _is_ready(tenant: Any) -> bool:
+    conditions = (tenant.get("status") or {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+class Tally:
+    """The objects of a kind that pass a test, kept current by one watch.
+
+    Polling lists of thousands of tenants would itself load the API server (and the CPU) that the
+    operator is measured on; a watch costs one request.
+    """
+
+    def __init__(self, client: AsyncClient, resource: Any, test: Any, **selectors: Any) -> None:
+        self.passing: set[str] = set()
+        self._task = asyncio.create_task(self._follow(client, resource, test, selectors))
+
+    async def _follow(self, client: AsyncClient, resource: Any, test: Any, selectors: dict[str, Any]) -> None:
+        async for kind, obj in client.watch(resource, **selectors):
+            key = f"{obj.metadata.namespace}/{obj.metadata.name}"
+            if kind != "DELETED" and test(obj):
+                self.passing.add(key)
+            else:
+                self.passing.discard(key)
+
+    async def reaches(self, count: int) -> bool:
+        if self._task.done():
+            self._task.result()  # the watch failed: say why
+        return len(self.passing) >= count
+
+    def close(self) -> None:
+        self._task.cancel()
 
 
 async def wait_until(check, what: str, timeout: float = 1800, poll: float = 0.5) -> float:
@@ -282,22 +319,25 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     operator = Operator(local.kubeconfig)
     operator.start()
     await wait_until(lambda: asyncio.sleep(0, operator.metric("process_start_time_seconds") > 0), "operator up", 60)
+    ready = Tally(client, Tenant, _is_ready, namespace=PARTNER_NS)
     log(f"onboarding: {N} Tenants applied at once")
-    writes0 = apiserver_writes(local)
-    started = time.monotonic()
+    phase = Phase(local, operator)
     await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in slugs])
-    await wait_until(lambda: _all_ready(client), "all tenants Ready")
-    results["onboarding_s"] = round(time.monotonic() - started, 2)
-    results["onboarding_writes"] = operator_writes(writes_between(writes0, apiserver_writes(local)))
+    await wait_until(lambda: ready.reaches(N), "all tenants Ready")
+    results.update(phase.results("onboarding"))
     results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
     results["rss_mib_after_onboarding"] = round(operator.rss_mib()[0], 1)
 
     log("plan change: one FeatureSet edited, time until every tenant's flags carry it")
-    started = time.monotonic()
+    await quiet(operator)
+    flagged = Tally(client, ConfigMap, lambda cm: _tables_limit(cm) == 6, namespace="*",
+                    labels={"tenantry.dev/partner": "bench"}, fields={"metadata.name": "tenantry-flags"})
+    phase = Phase(local, operator)
     await client.patch(FeatureSet, "bench", {"spec": {"features": {"tables": {"limits": {"tables": 6}}}}},
                        namespace=PLATFORM_NS, patch_type=PatchType.MERGE)
-    await wait_until(lambda: _flags_have(client, 6), "flags updated")
-    results["plan_change_s"] = round(time.monotonic() - started, 2)
+    await wait_until(lambda: flagged.reaches(N), "flags updated")
+    results.update(phase.results("plan_change"))
+    flagged.close()
     started = time.monotonic()
     await gather_limited([client.patch(ConfigMap, "tenantry-flags", {"data": {"floor": "1"}},
                                        namespace=f"floor-{s}", patch_type=PatchType.MERGE) for s in slugs])
@@ -305,17 +345,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results["plan_change_ratio"] = round(results["plan_change_s"] / results["plan_change_floor_s"], 1)
 
     log("idle restart: the operator restarted over unchanged tenants")
-    await quiet(operator)
-    operator.stop()
-    writes0 = apiserver_writes(local)
-    started = time.monotonic()
-    operator.start()
-    await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= N), "resume pass")
-    results["restart_resume_s"] = round(time.monotonic() - started, 2)
-    await asyncio.sleep(2)
-    restart = writes_between(writes0, apiserver_writes(local))
-    results["restart_writes"] = operator_writes(restart)
-    results["restart_writes_all_clients"] = restart
+    results.update(await idle_restart(operator, local, N, "restart"))
     results["rss_mib_after_restart"], results["rss_peak_mib"] = (round(x, 1) for x in operator.rss_mib())
 
     await quiet(operator)
@@ -325,63 +355,74 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
         slug = f"single{i:02d}"
         started = time.monotonic()
         await client.create(Tenant.from_dict(tenant_doc(slug)))
-        await wait_until(lambda slug=slug: _ready(client, slug), f"{slug} Ready", 120, poll=0.01)
+        await wait_until(lambda slug=slug: asyncio.sleep(0, f"{PARTNER_NS}/{slug}" in ready.passing),
+                         f"{slug} Ready", 120, poll=0.005)
         latencies.append(time.monotonic() - started)
     latencies.sort()
     results["single_p50_s"] = round(statistics.median(latencies), 3)
     results["single_p99_s"] = round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
     if LARGE > N + 50:
-        results.update(await large_phase(client, operator, local, N + 50))
+        results.update(await large_phase(client, ready, operator, local, N + 50))
+    ready.close()
     operator.stop()
     await client.close()
     local_cluster.down(local)
     write_results(results)
 
 
-async def _all_ready(client: AsyncClient, total: int = N) -> bool:
-    return await count_ready(client) >= total
+class Phase:
+    """Time, API requests and operator CPU from now until `results`."""
+
+    def __init__(self, local: local_cluster.Cluster, operator: Operator) -> None:
+        self.local, self.operator = local, operator
+        self.requests, self.cpu, self.started = apiserver_requests(local), operator.cpu_seconds(), time.monotonic()
+
+    def results(self, name: str) -> dict[str, Any]:
+        seconds, cpu = time.monotonic() - self.started, self.operator.cpu_seconds() - self.cpu
+        diff = requests_between(self.requests, apiserver_requests(self.local))
+        return {f"{name}_s": round(seconds, 2), f"{name}_writes": operator_requests(diff, WRITES),
+                f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1)}
 
 
-async def large_phase(client: AsyncClient, operator: Operator, local: local_cluster.Cluster,
+async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants: int, name: str) -> dict[str, Any]:
+    """Stop the operator once it is idle, start it again, and measure its resume pass over every tenant."""
+    await quiet(operator, 10.0)
+    operator.stop()
+    requests = apiserver_requests(local)
+    started = time.monotonic()
+    operator.start()
+    await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
+                     "resume pass", timeout=7200, poll=1)
+    out: dict[str, Any] = {f"{name}_resume_s": round(time.monotonic() - started, 1),
+                           f"{name}_cpu_s": round(operator.cpu_seconds(), 1)}
+    await asyncio.sleep(2)
+    diff = requests_between(requests, apiserver_requests(local))
+    out[f"{name}_writes"] = operator_requests(diff, WRITES)
+    out[f"{name}_reads"] = operator_requests(diff, READS)
+    out[f"{name}_writes_all_clients"] = writes_of(diff)
+    return out
+
+
+async def large_phase(client: AsyncClient, ready: Tally, operator: Operator, local: local_cluster.Cluster,
                       present: int) -> dict[str, Any]:
     """Grow the same operator to LARGE tenants: time until all Ready, memory, and an idle restart."""
     log(f"large: {LARGE - present} more Tenants, to {LARGE}")
     more = [f"l{i:05d}" for i in range(LARGE - present)]
-    started = time.monotonic()
+    phase = Phase(local, operator)
     await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in more])
-    # Listing 10,000 tenants is itself load: look every 5 s only.
-    await wait_until(lambda: _all_ready(client, LARGE), f"{LARGE} tenants Ready", timeout=7200, poll=5)
-    out: dict[str, Any] = {"large_tenants": LARGE, "large_onboarding_s": round(time.monotonic() - started, 1),
-                           "large_onboarding_per_s": round((LARGE - present) / (time.monotonic() - started), 1),
-                           "large_rss_mib": round(operator.rss_mib()[0], 1)}
+    await wait_until(lambda: ready.reaches(LARGE), f"{LARGE} tenants Ready", timeout=7200, poll=1)
+    out: dict[str, Any] = {"large_tenants": LARGE, **phase.results("large_onboarding")}
+    out["large_onboarding_per_s"] = round((LARGE - present) / out["large_onboarding_s"], 1)
+    out["large_rss_mib"] = round(operator.rss_mib()[0], 1)
     log(f"large: idle restart over {LARGE} unchanged tenants")
-    await quiet(operator, 10.0)
-    operator.stop()
-    writes0 = apiserver_writes(local)
-    started = time.monotonic()
-    operator.start()
-    await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= LARGE),
-                     "large resume pass", timeout=7200, poll=2)
-    out["large_restart_resume_s"] = round(time.monotonic() - started, 1)
-    await asyncio.sleep(2)
-    out["large_restart_writes"] = operator_writes(writes_between(writes0, apiserver_writes(local)))
+    out.update(await idle_restart(operator, local, LARGE, "large_restart"))
     out["large_rss_mib_after_restart"], out["large_rss_peak_mib"] = (round(x, 1) for x in operator.rss_mib())
     return out
 
 
-async def _ready(client: AsyncClient, slug: str) -> bool:
-    tenant = await client.get(Tenant, slug, namespace=PARTNER_NS)
-    conditions = (tenant.get("status") or {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-async def _flags_have(client: AsyncClient, limit: int) -> bool:
-    done = 0
-    async for cm in client.list(ConfigMap, namespace="*", labels={"tenantry.dev/partner": "bench"},
-                                fields={"metadata.name": "tenantry-flags"}):
-        flags = json.loads(cm.data["flags.json"])["flags"]
-        done += flags["tables-limits"]["variants"]["plan"].get("tables") == limit
-    return done >= N
+def _tables_limit(config_map: Any) -> Any:
+    flags = json.loads(config_map.data["flags.json"])["flags"]
+    return flags["tables-limits"]["variants"]["plan"].get("tables")
 
 
 def write_results(results: dict[str, Any]) -> None:
@@ -397,11 +438,14 @@ def write_results(results: dict[str, Any]) -> None:
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
     lines += ["", "| measure | value |", "|---|---|"]
     for key in ("validate_files", "validate_s", "validate_findings", "scrape_tenants", "scrape_s", "scrape_mib",
-                "onboarding_writes", "restart_resume_s",
-                "restart_writes", "restart_writes_all_clients", "single_p50_s", "single_p99_s",
-                "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib",
-                "large_tenants", "large_onboarding_s", "large_onboarding_per_s", "large_rss_mib",
-                "large_restart_resume_s", "large_restart_writes", "large_rss_mib_after_restart", "large_rss_peak_mib"):
+                "onboarding_writes", "onboarding_reads", "onboarding_cpu_s",
+                "plan_change_writes", "plan_change_reads", "plan_change_cpu_s",
+                "restart_resume_s", "restart_writes", "restart_reads", "restart_cpu_s", "restart_writes_all_clients",
+                "single_p50_s", "single_p99_s", "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib",
+                "large_tenants", "large_onboarding_s", "large_onboarding_per_s", "large_onboarding_writes",
+                "large_onboarding_reads", "large_onboarding_cpu_s", "large_rss_mib", "large_restart_resume_s",
+                "large_restart_writes", "large_restart_reads", "large_restart_cpu_s", "large_rss_mib_after_restart",
+                "large_rss_peak_mib"):
         if key in results:
             lines.append(f"| {key} | {results[key]} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
