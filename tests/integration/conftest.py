@@ -341,8 +341,7 @@ def chart_partners(cluster: ClusterHandle, operator: OperatorProcess,
     """Two partners created by rendering the chart with `partners: [a, b]` and applying it."""
     suffix = uuid.uuid4().hex[:6]
     ids = [f"alpha-{suffix}", f"bravo-{suffix}"]
-    objects = chart.render({"partners": [{"id": partner_id} for partner_id in ids]}, namespace=PLATFORM_NAMESPACE)
-    chart.apply(cluster.kubeconfig, [o for o in objects if o["kind"] in chart.RBAC_KINDS | {"Namespace"}])
+    chart.apply_partners(cluster.kubeconfig, ids, PLATFORM_NAMESPACE)
     folder = tmp_path_factory.mktemp("partners")
     partners = tuple(
         ChartPartner(cluster, f"partner-{partner_id}", suffix, kubeconfig=chart.service_account_kubeconfig(

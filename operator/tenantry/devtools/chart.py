@@ -91,9 +91,14 @@ def service_account_kubeconfig(admin_kubeconfig: Path, namespace: str, name: str
 def install_identities(kubeconfig: Path, partners: list[str], out: Path,
                        namespace: str = "tenantry-system") -> Path:
     """The chart's RBAC and partner namespaces on a cluster, and a kubeconfig for the operator's account."""
+    apply_partners(kubeconfig, partners, namespace)
+    return service_account_kubeconfig(kubeconfig, namespace, "tenantry", out)
+
+
+def apply_partners(kubeconfig: Path, partners: list[str], namespace: str = "tenantry-system") -> None:
+    """The chart's RBAC and the partners' namespaces, accounts and bindings, rendered and applied."""
     objects = render({"partners": [{"id": partner} for partner in partners]}, namespace=namespace)
     apply(kubeconfig, [o for o in objects if o["kind"] in RBAC_KINDS | {"Namespace"}])
-    return service_account_kubeconfig(kubeconfig, namespace, "tenantry", out)
 
 
 def main(argv: list[str] | None = None) -> int:
