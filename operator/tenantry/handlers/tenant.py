@@ -3,8 +3,8 @@
 One reconcile path serves every trigger: watch events (create, update, and the initial listing
 at start, i.e. resume), a periodic resync timer, a change to a FeatureSet or Branding (the
 tenants using it are found through indexes, not a scan), and a change to a managed child object
-made by someone else (drift). A per-tenant lock keeps two triggers from reconciling one tenant
-at once.
+made by someone else (drift). Every trigger only queues the tenant (see workqueue); a per-tenant
+lock keeps the reconcile and the deletion clean-up apart.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import kopf
 import prometheus_client
 
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
-from tenantry.adapters.kube import Kube, KubeError
+from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
@@ -33,22 +33,23 @@ from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
 from tenantry.handlers.leadership import ensure_leading
+from tenantry.handlers.workqueue import WorkQueue
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
-PROPAGATION_CONCURRENCY = int(os.environ.get("TENANTRY_PROPAGATION_CONCURRENCY", "32"))
 DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
 CHILD_KINDS = (("", "v1", "namespaces"), ("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
                ("", "v1", "configmaps"), ("networking.k8s.io", "v1", "networkpolicies"),
                ("rbac.authorization.k8s.io", "v1", "rolebindings"))
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
+logger = logging.getLogger("tenantry")
 
 _locks: dict[TenantKey, asyncio.Lock] = {}
-# The generation and usage report each tenant was last reconciled with: our own status writes
-# come back as MODIFIED events with both unchanged and need no second pass.
+# The generation and usage report each tenant was last (or is being) reconciled with: our own
+# writes come back as MODIFIED events with both unchanged and need no second pass.
 _reconciled: dict[TenantKey, tuple[int, Any]] = {}
 
 
@@ -62,13 +63,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         prefix="tenantry.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    # No kopf worker limit: objects wait for the indexes to fill before their handlers run, so a
-    # limit below the number of tenants would deadlock the start. Our own gate bounds the load.
-    memo.gate = asyncio.Semaphore(int(os.environ.get("TENANTRY_WORKERS", "64")))
+    # Handlers return at once (they only queue), so kopf's per-object workers need not linger:
+    # at a start, the initial listing of every managed object would otherwise keep one per object.
+    settings.batching.idle_timeout = 1.0
     memo.config = OperatorConfig.from_env(os.environ)
     if "services" in memo:
         # kopf started again in this process after it lost a watch (see __main__): what the
         # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
+        await memo.queue.stop()
         await memo.services.kube.close()
         contest = memo.services.contest
         memo.facts.clear()
@@ -81,6 +83,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
                                     _dns_services(memo.config), contest)
     memo.kube = memo.services.kube
+    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), int(os.environ.get("TENANTRY_WORKERS", "64")))
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
     memo.catalogue = Catalogue()
@@ -133,24 +136,30 @@ def _dns_services(config: OperatorConfig) -> DnsServices:
                        first_retry_seconds=float(env.get("TENANTRY_DOMAIN_RETRY_SECONDS", "10")))
 
 
-async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | Any) -> None:
-    lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock, memo.gate:
+async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
+    async with _locks.setdefault(key, asyncio.Lock()):
         ensure_leading(memo)
         started = time.monotonic()
         # Whatever triggered us may carry an outdated body: read the Tenant fresh.
         body = await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
         if body is None or body["metadata"].get("deletionTimestamp"):
             return  # gone, or the finalizer's business
+        # Set now, not when done: the events of this very pass (our finalizer and status patches)
+        # arrive while it runs and must not queue the tenant again.
+        _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
         try:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding())
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
+        except Conflict:
+            # The Tenant changed while we worked (kopf adds its finalizer at the same moment, for
+            # one): a fresh pass right after this one, not a retry after a back-off.
+            memo.queue.add(key)
+            return
         except Exception:
             RECONCILES.labels("Tenant", "error").inc()
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
-        _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
         if outcome.facts is not None:
             memo.facts[key] = outcome.facts
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
@@ -161,23 +170,9 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo, logger: logging.Logger | A
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
 
 
-async def _reconcile_many(keys: Iterable[TenantKey], memo: kopf.Memo, logger: logging.Logger) -> None:
-    """Reconcile several tenants, a bounded number at a time; one failure does not stop the rest."""
-    gate = asyncio.Semaphore(PROPAGATION_CONCURRENCY)
-
-    async def one(key: TenantKey) -> None:
-        async with gate:
-            try:
-                await _reconcile(key, memo, logger)
-            except Exception as error:  # noqa: BLE001  (reported, retried by the resync)
-                logger.error("tenant %s/%s: reconcile failed: %s", *key, error)
-
-    await asyncio.gather(*(one(key) for key in sorted(set(keys))))
-
-
 @kopf.on.event(GROUP, VERSION, "tenants")
 async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
-                       logger: logging.Logger, **kwargs: Any) -> None:
+                       **kwargs: Any) -> None:
     key = (namespace, name)
     if event.get("type") == "DELETED":
         _locks.pop(key, None)
@@ -191,13 +186,12 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     seen = (obj.get("metadata", {}).get("generation"), (obj.get("status") or {}).get("usage"))
     if event.get("type") == "MODIFIED" and _reconciled.get(key) == seen:
         return  # our own status write, or metadata: neither the spec nor the usage report changed
-    await _reconcile(key, memo, logger)
+    memo.queue.add(key)
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, sharp=False)
-async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger,
-                        **kwargs: Any) -> None:
-    await _reconcile((namespace, name), memo, logger)
+async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    memo.queue.add((namespace, name))
     LAST_RESYNC.set_to_current_time()
 
 
@@ -209,9 +203,8 @@ def _needs_dns_attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=DNS_CHECK_SECONDS, initial_delay=DNS_CHECK_SECONDS, sharp=False,
             when=_needs_dns_attention)
-async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger,
-                           **kwargs: Any) -> None:
-    await _reconcile((namespace, name), memo, logger)
+async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    memo.queue.add((namespace, name))
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
@@ -250,7 +243,8 @@ async def feature_set_changed(event: Mapping[str, Any], namespace: str, name: st
     PROPAGATIONS.labels("FeatureSet").inc()
     logger.info("FeatureSet %s/%s changed: re-rendering %d tenant(s) on %s", namespace, name, len(keys),
                 ", ".join(sorted(names)))
-    await _reconcile_many(keys, memo, logger)
+    for key in keys:
+        memo.queue.add(key)
 
 
 @kopf.on.event(GROUP, VERSION, "brandings")
@@ -261,7 +255,8 @@ async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, 
     keys = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config)
     PROPAGATIONS.labels("Branding").inc()
     logger.info("Branding %s/%s changed: re-rendering %d tenant(s)", namespace, name, len(keys))
-    await _reconcile_many(keys, memo, logger)
+    for key in keys:
+        memo.queue.add(key)
 
 
 async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo,
@@ -274,7 +269,7 @@ async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.M
     if owner is not None:
         logger.info("%s %s of tenant %s/%s changed by someone else: reconciling", body.get("kind"),
                     body.metadata.name, *owner)
-        await _reconcile(owner, memo, logger)
+        memo.queue.add(owner)
 
 
 for _group, _version, _plural in CHILD_KINDS:
