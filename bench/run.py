@@ -381,7 +381,8 @@ class Phase:
         seconds, cpu = time.monotonic() - self.started, self.operator.cpu_seconds() - self.cpu
         diff = requests_between(self.requests, apiserver_requests(self.local))
         return {f"{name}_s": round(seconds, 2), f"{name}_writes": operator_requests(diff, WRITES),
-                f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1)}
+                f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1),
+                f"{name}_writes_all_clients": writes_of(diff)}
 
 
 async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants: int, name: str) -> dict[str, Any]:
