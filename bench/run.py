@@ -139,11 +139,13 @@ class Operator:
         return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
-async def quiet(operator: Operator, seconds: float = 3.0) -> None:
+async def quiet(operator: Operator, seconds: float = 3.0, timeout: float = 900) -> None:
     """Wait until the operator has made no reconcile pass for a while (its queues are empty)."""
-    last, since = operator.metric("tenantry_reconcile_total"), time.monotonic()
+    last, since, began = operator.metric("tenantry_reconcile_total"), time.monotonic(), time.monotonic()
     while time.monotonic() - since < seconds:
-        await asyncio.sleep(0.5)
+        if time.monotonic() - began > timeout:
+            raise SystemExit(f"the operator kept reconciling for {timeout:.0f} s with nothing changing")
+        await asyncio.sleep(2)  # a scrape of 10,000 tenants' metrics is itself work for the operator
         now = operator.metric("tenantry_reconcile_total")
         if now != last:
             last, since = now, time.monotonic()

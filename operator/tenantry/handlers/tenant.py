@@ -184,8 +184,11 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     memo.catalogue.track_tenant(key, spec)
     obj = event.get("object") or {}
     seen = (obj.get("metadata", {}).get("generation"), (obj.get("status") or {}).get("usage"))
-    if event.get("type") == "MODIFIED" and _reconciled.get(key) == seen:
-        return  # our own status write, or metadata: neither the spec nor the usage report changed
+    # MODIFIED: our own writes, or metadata. No type: kopf listing everything again when it restarts
+    # a watch (every few minutes), which must not reconcile 10,000 unchanged tenants each time;
+    # the first listing of a run still does (nothing is remembered yet), and the resync timer.
+    if event.get("type") in ("MODIFIED", None) and _reconciled.get(key) == seen:
+        return
     memo.queue.add(key)
 
 
