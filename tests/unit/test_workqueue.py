@@ -124,3 +124,22 @@ def test_a_stopped_queue_takes_no_more_keys() -> None:
         return done
 
     assert asyncio.run(scenario()) == ["a"]
+
+
+def test_a_retry_due_after_the_queue_stopped_does_nothing() -> None:
+    async def scenario() -> int:
+        attempts = 0
+
+        async def work(key: str) -> None:
+            nonlocal attempts
+            attempts += 1
+            raise RuntimeError("API server unreachable")
+
+        queue = WorkQueue(work, workers=1, first_retry=0.02)
+        queue.add("broken")
+        await _until(lambda: attempts == 1)
+        await queue.stop()
+        await asyncio.sleep(0.1)  # the 0.02 s retry falls due meanwhile
+        return attempts
+
+    assert asyncio.run(scenario()) == 1

@@ -1,8 +1,8 @@
 """The tenants waiting for a reconcile: each at most once, a fixed number at a time.
 
 Why not reconcile inside kopf's handlers: kopf keeps a worker, the event's body and the handler's
-frames alive for every object whose handler has not returned. At a restart over 10,000 tenants all
-of them waited for a slot at once, and the operator's memory peaked at 1.6 GB. Here a trigger
+frames alive for every object whose handler has not returned, and at a restart over 10,000 tenants
+all of them would wait for a slot at once. Here a trigger
 (watch event, timer, plan change, drift) only records the tenant's key; the reconcile reads the
 Tenant fresh anyway. A key that is triggered again while it waits is queued once; triggered while
 it is being reconciled, it runs once more afterwards. A failed reconcile is retried with back-off.
@@ -27,15 +27,16 @@ class WorkQueue(Generic[Key]):
                  first_retry: float = 5.0, max_retry: float = 300.0) -> None:
         self._work, self._workers = work, workers
         self._first_retry, self._max_retry = first_retry, max_retry
+        # The order keys came in, and the same keys as a set for the "already waiting?" check (a
+        # dict would do both, but taking its first key slows down as deleted ones pile up in front).
         self._waiting: deque[Key] = deque()
-        self._queued: set[Key] = set()  # in _waiting
+        self._queued: set[Key] = set()
         self._active: set[Key] = set()  # being worked on
         self._again: set[Key] = set()  # triggered while active: once more afterwards
         self._retry: dict[Key, float] = {}  # the last back-off of keys that failed
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._timers: list[asyncio.TimerHandle] = []
-        self._stopped = False
+        self._stopped = False  # retries still due afterwards find it so and do nothing
 
     def add(self, key: Key) -> None:
         if self._stopped:
@@ -59,13 +60,11 @@ class WorkQueue(Generic[Key]):
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers)]
 
     async def stop(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self._stopped = True
 
     async def _worker(self) -> None:
         while True:
@@ -82,9 +81,7 @@ class WorkQueue(Generic[Key]):
                 delay = min(self._max_retry, self._retry.get(key, self._first_retry / 2) * 2)
                 self._retry[key] = delay
                 logger.error("%s: reconcile failed, retrying in %.0f s: %s", key, delay, error)
-                loop = asyncio.get_running_loop()
-                self._timers = [t for t in self._timers if t.when() > loop.time()]  # those not yet fired
-                self._timers.append(loop.call_later(delay, self.add, key))
+                asyncio.get_running_loop().call_later(delay, self.add, key)
             finally:
                 self._active.discard(key)
                 if key in self._again:
