@@ -247,7 +247,8 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
     if not _admitted(body, catalogue, config):
         why = partner_cap_message(partner, config.max_tenants_per_partner)
         return ([Verdict(NAMESPACE_READY, "False", PARTNER_TENANT_LIMIT, why),
-                 *(Verdict(t, "Unknown", PARTNER_TENANT_LIMIT, why) for t in _UNKNOWN_ASPECTS)], [], {"partner": partner})
+                 *(Verdict(t, "Unknown", PARTNER_TENANT_LIMIT, why) for t in _UNKNOWN_ASPECTS)], [],
+                {"partner": partner})
     resolved = _resolve(spec, partner_namespace, catalogue, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding)
     fields: dict[str, Any] = {"partner": partner}
