@@ -59,6 +59,8 @@ def _egress_blocks(config: OperatorConfig = CONFIG) -> list[dict[str, Any]]:
 
 def _allowed(address: str, blocks: list[dict[str, Any]]) -> bool:
     ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a v4-mapped address leaves the node as IPv4
     for block in blocks:
         net = ipaddress.ip_network(block["cidr"])
         if ip.version == net.version and ip in net and not any(
@@ -72,6 +74,7 @@ def _allowed(address: str, blocks: list[dict[str, Any]]) -> bool:
     "100.100.100.200",  # Alibaba metadata (CGNAT range)
     "100.64.0.1", "10.96.0.1", "172.16.0.1", "192.168.1.1", "127.0.0.1", "0.0.0.0", "224.0.0.1",
     "255.255.255.255", "fd00:ec2::254", "fe80::1", "::1", "fc00::1", "64:ff9b::a9fe:a9fe",
+    "::ffff:169.254.169.254",  # IPv4 on the wire: checked as its IPv4 address
 ])
 def test_default_egress_denies_metadata_and_internal_networks(address: str) -> None:
     assert not _allowed(address, _egress_blocks())
@@ -101,7 +104,7 @@ def test_denying_a_whole_family_drops_its_rule() -> None:
     assert egress_blocks(("::/0", "10.0.0.0/8")) == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]
 
 
-@pytest.mark.parametrize("text", ["169.254.169.254/16", "10.0.0.0/33", "metadata", "", " , "])
+@pytest.mark.parametrize("text", ["169.254.169.254/16", "10.0.0.0/33", "metadata", "", " , ", "::ffff:0:0/96"])
 def test_bad_egress_list_is_refused_naming_the_variable(text: str) -> None:
     with pytest.raises(ValueError, match="TENANTRY_EGRESS_DENY_CIDRS"):
         OperatorConfig.from_env({"TENANTRY_EGRESS_DENY_CIDRS": text})

@@ -20,12 +20,14 @@ def _default_resources() -> Resources:
 # Where tenant pods may not send traffic: private networks (the cluster, the platform's own
 # services), link-local (the cloud metadata service at 169.254.169.254 and fd00:ec2::254), CGNAT
 # (100.64/10, where some clouds and service meshes live), loopback, "this network", multicast,
-# reserved; for IPv6 unique-local (fc00::/7), link-local, loopback, v4-mapped and NAT64 (which
-# would reach the IPv4 private ranges through a NAT64 gateway).
+# reserved; for IPv6 unique-local (fc00::/7, which holds fd00:ec2::254), link-local, loopback and
+# NAT64 (which would reach the IPv4 private ranges through a NAT64 gateway). IPv4-mapped addresses
+# (::ffff:0:0/96) are IPv4 on the wire, so the IPv4 list covers them; the API server refuses them
+# inside ::/0 anyway.
 DEFAULT_EGRESS_DENY_CIDRS: tuple[str, ...] = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10",
+    "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10",
 )
 # Objects a tenant may hold, per kind (ResourceQuota count/<resource>[.<group>]). The operator's
 # own objects count too: 1 ResourceQuota, 4 ConfigMaps.
@@ -132,12 +134,19 @@ def parse_cidrs(text: str) -> tuple[str, ...]:
     cidrs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         try:
-            cidrs.append(str(ipaddress.ip_network(item, strict=True)))
+            network = ipaddress.ip_network(item, strict=True)
         except ValueError as error:
             raise ValueError(f"{item!r} is not a CIDR such as 10.0.0.0/8 or fc00::/7 ({error})") from error
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_V4_MAPPED):
+            raise ValueError(f"{item!r} is IPv4-mapped: the API server refuses it in a NetworkPolicy; give the "
+                             "IPv4 network instead (it covers the mapped addresses)")
+        cidrs.append(str(network))
     if not cidrs:
         raise ValueError("empty: give at least one CIDR")
     return tuple(cidrs)
+
+
+_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def _quantity(name: str, text: str) -> str:
