@@ -186,7 +186,7 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, confi
         enabled = [k for k, f in effective.items() if f.enabled]
         features = Verdict(FEATURES_READY, "True", "PlanResolved",
                            f"plan {' <- '.join(plan.chain)}: {len(enabled)} features enabled")
-    quota_warnings = _quota_warnings(spec, plan, config)
+        quota_warnings = _quota_warnings(spec, plan, config)
     branding = resolve_branding(spec.branding, catalogue.brandings, partner_namespace, config.platform_namespace)
     warnings: list[Verdict] = list(quota_warnings)
     if isinstance(branding, Unresolved):
