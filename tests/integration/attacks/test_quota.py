@@ -16,6 +16,7 @@ the webhook is down):
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -129,7 +130,11 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
     _provisioned(alpha, first), _provisioned(alpha, second)
     waiting = alpha.wait_condition(third, "False", "PartnerTenantLimit")
     assert "2 tenants the platform allows per partner" in waiting["message"]
-    # An attempt to evict: a name that sorts before every other one.
+    # An attempt to evict: a name that sorts before every other one, created after them (creation
+    # times have whole seconds, and names order the tenants of one second).
+    created = datetime.datetime.fromisoformat(alpha.get(third)["metadata"]["creationTimestamp"])
+    wait_for(lambda: datetime.datetime.now(datetime.UTC).replace(microsecond=0) > created, timeout=5,
+             what="the next second")
     usurper = alpha.slug("cap-a")
     _apply(alpha, alpha.tenant(usurper))
     alpha.wait_condition(usurper, "False", "PartnerTenantLimit")
