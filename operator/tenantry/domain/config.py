@@ -38,6 +38,9 @@ DEFAULT_OBJECT_COUNTS: Mapping[str, int] = {
 }
 
 
+DEFAULT_CONTAINER_MAX: Mapping[str, str] = {"cpu": "8", "memory": "32Gi"}
+
+
 def _default_ceiling() -> ResourceAmounts:
     return ResourceAmounts(cpu="128", memory="512Gi", storage="10Ti", pods=1000)
 
@@ -74,7 +77,7 @@ class OperatorConfig:
     # Ceilings the platform sets and the operator enforces itself (whatever a plan or seats say).
     egress_deny_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENY_CIDRS
     tenant_quota_ceiling: ResourceAmounts = field(default_factory=_default_ceiling)
-    container_max: Mapping[str, str] = field(default_factory=lambda: {"cpu": "8", "memory": "32Gi"})
+    container_max: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_MAX))
     pvc_max_storage: str = "1Ti"
     object_counts: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECT_COUNTS))
     max_tenants_per_partner: int = 10_000  # 0: no limit
@@ -150,7 +153,10 @@ _V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def _quantity(name: str, text: str) -> str:
-    quantity.parse(text)  # raises with an example of a valid quantity
+    try:
+        quantity.parse(text)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from error
     return text
 
 
@@ -183,7 +189,7 @@ def parse_container_max(text: str) -> dict[str, str]:
     unknown = sorted(set(items) - {"cpu", "memory"})
     if unknown or not items:
         raise ValueError(f"use cpu=<quantity>,memory=<quantity> (unknown: {', '.join(unknown) or 'none'})")
-    result = {"cpu": "8", "memory": "32Gi", **{k: _quantity(k, v) for k, v in items.items()}}
+    result = {**DEFAULT_CONTAINER_MAX, **{k: _quantity(k, v) for k, v in items.items()}}
     for name, floor in CONTAINER_DEFAULT_LIMITS.items():
         if quantity.parse(result[name]) < quantity.parse(floor):
             raise ValueError(f"{name}={result[name]} is below the default container limit {floor}")
