@@ -181,6 +181,10 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
         memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
+        if memo.config.max_tenants_per_partner:  # a place may have come free: the waiting tenants now
+            for waiting, (_, provisioned) in memo.catalogue.partner_tenants(namespace).items():
+                if not provisioned:
+                    memo.queue.add((namespace, waiting))
         return
     obj = event.get("object") or {}
     memo.catalogue.track_tenant(key, spec, obj)

@@ -109,8 +109,10 @@ def test_the_limit_range_refuses_a_container_or_volume_above_the_max(
 
 @pytest.fixture
 def strict_operator(operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    """The operator with 10 Secrets per tenant and 2 tenants per partner, restored afterwards."""
-    operator.restart_with({"TENANTRY_OBJECT_COUNT_QUOTA": "secrets=10", "TENANTRY_MAX_TENANTS_PER_PARTNER": "2"})
+    """The operator with 10 Secrets per tenant and 2 tenants per partner, restored afterwards; no
+    resync within the test, so a freed place must be noticed when the tenant goes."""
+    operator.restart_with({"TENANTRY_OBJECT_COUNT_QUOTA": "secrets=10", "TENANTRY_MAX_TENANTS_PER_PARTNER": "2",
+                           "TENANTRY_RESYNC_SECONDS": "600", "TENANTRY_DNS_CHECK_SECONDS": "600"})
     yield operator
     operator.restart_with({})
 
