@@ -41,7 +41,8 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
     types = {c["type"]: c["status"] for c in status["conditions"]}
     assert types == {"Ready": "True", "NamespaceReady": "True", "FeaturesReady": "True", "BrandingReady": "True",
                      "BrandingContrast": "True", "DNSReady": "True", "DomainsVerified": "True",
-                     "UsageValid": "True", "ManagedObjectsInSync": "True"}
+                     "UsageValid": "True", "ManagedObjectsInSync": "True", "PlanResourcesAccepted": "True",
+                     "QuotaWithinCeiling": "True"}
 
     ns = namespace_of(cluster, f"tenant-{slug}")
     assert ns is not None

@@ -41,6 +41,12 @@ FULL_VALUES: dict[str, Any] = {
         "routePort": 8080,
         "certIssuer": "letsencrypt-prod",
         "domainGraceSeconds": 3600,
+        "tenantQuotaCeiling": {"cpu": "64", "memory": "256Gi", "storage": "2Ti", "pods": 300},
+        "containerMax": {"cpu": "4", "memory": "16Gi"},
+        "pvcMaxStorage": "200Gi",
+        "objectCountQuota": {"secrets": 40, "jobs.batch": 10},
+        "maxTenantsPerPartner": 250,
+        "egressDenyCidrs": ["10.0.0.0/8", "169.254.0.0/16", "fc00::/7"],
         "dns": {
             "provider": "rfc2136",
             "target": "203.0.113.10",

@@ -202,6 +202,10 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_ROUTE_PORT": "80",
         "TENANTRY_CERT_ISSUER": "letsencrypt",
         "TENANTRY_DOMAIN_GRACE_SECONDS": "86400",
+        "TENANTRY_TENANT_QUOTA_CEILING": "cpu=128,memory=512Gi,storage=10Ti,pods=1000",
+        "TENANTRY_CONTAINER_MAX": "cpu=8,memory=32Gi",
+        "TENANTRY_PVC_MAX_STORAGE": "1Ti",
+        "TENANTRY_MAX_TENANTS_PER_PARTNER": "10000",
         "TENANTRY_DNS_PROVIDER": "none",
         "TENANTRY_DNS_TTL": "300",
         "TENANTRY_DNS_OWNER_ID": "tenantry",
@@ -210,6 +214,7 @@ def test_default_environment(default: list[dict]) -> None:
     }
     # Empty optional values are left out, so the operator keeps its own behaviour.
     for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER",
+                 "TENANTRY_EGRESS_DENY_CIDRS", "TENANTRY_OBJECT_COUNT_QUOTA",
                  "TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_ZONE",
                  "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET"):
         assert name not in variables
@@ -231,6 +236,12 @@ def test_full_environment(full: list[dict]) -> None:
     assert values["TENANTRY_ROUTE_PORT"] == "8080"
     assert values["TENANTRY_CERT_ISSUER"] == "letsencrypt-prod"
     assert values["TENANTRY_DOMAIN_GRACE_SECONDS"] == "3600"
+    assert values["TENANTRY_TENANT_QUOTA_CEILING"] == "cpu=64,memory=256Gi,storage=2Ti,pods=300"
+    assert values["TENANTRY_CONTAINER_MAX"] == "cpu=4,memory=16Gi"
+    assert values["TENANTRY_PVC_MAX_STORAGE"] == "200Gi"
+    assert values["TENANTRY_OBJECT_COUNT_QUOTA"] == "jobs.batch=10,secrets=40"  # sorted
+    assert values["TENANTRY_MAX_TENANTS_PER_PARTNER"] == "250"
+    assert values["TENANTRY_EGRESS_DENY_CIDRS"] == "10.0.0.0/8,169.254.0.0/16,fc00::/7"
     assert values["TENANTRY_DNS_PROVIDER"] == "rfc2136"
     assert values["TENANTRY_DNS_TARGET"] == "203.0.113.10"
     assert values["TENANTRY_DNS_TTL"] == "60"
@@ -277,6 +288,12 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
                                                                                 "203.0.113.10")
     assert dict(config.ingress_namespace_labels) == FULL_VALUES["operator"]["ingressNamespaceLabels"]
     assert parse_levels(_values(env(full))["TENANTRY_PARTNER_LEVELS"]) == (("Bronze", 0.0), ("Gold", 10000.0))
+    assert (config.tenant_quota_ceiling.cpu, config.tenant_quota_ceiling.pods) == ("64", 300)
+    assert dict(config.container_max) == {"cpu": "4", "memory": "16Gi"}
+    assert (config.object_counts["secrets"], config.object_counts["jobs.batch"]) == (40, 10)
+    assert config.object_counts["configmaps"] == OperatorConfig().object_counts["configmaps"]  # merged
+    assert (config.max_tenants_per_partner, config.egress_deny_cidrs) == (250, ("10.0.0.0/8", "169.254.0.0/16",
+                                                                                "fc00::/7"))
 
 
 # --- Service and webhook ------------------------------------------------------------------------

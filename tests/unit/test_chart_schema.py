@@ -130,6 +130,15 @@ def _inside(lines: list[str], n: int, top: str) -> bool:
     ({"platformGroups": ["a,b"]}, "/platformGroups/0"),
     ({"metrics": {"serviceMonitor": {"interval": "soon"}}}, "/metrics/serviceMonitor/interval"),
     ({"partnerServiceAccount": "Flux"}, "/partnerServiceAccount"),
+    ({"operator": {"tenantQuotaCeiling": {"cpu": "lots"}}}, "/operator/tenantQuotaCeiling/cpu"),
+    ({"operator": {"tenantQuotaCeiling": {"gpu": "1"}}}, "gpu"),
+    ({"operator": {"containerMax": {"memory": 1}}}, "/operator/containerMax/memory"),
+    ({"operator": {"pvcMaxStorage": "1 TB"}}, "/operator/pvcMaxStorage"),
+    ({"operator": {"objectCountQuota": {"secrets": -1}}}, "/operator/objectCountQuota"),
+    ({"operator": {"objectCountQuota": {"Secrets!": 1}}}, "Secrets!"),
+    ({"operator": {"maxTenantsPerPartner": -5}}, "/operator/maxTenantsPerPartner"),
+    ({"operator": {"egressDenyCidrs": ["169.254.169.254"]}}, "/operator/egressDenyCidrs/0"),
+    ({"extraEnv": [{"name": "TENANTRY_EGRESS_DENY_CIDRS", "value": "10.0.0.0/8"}]}, "/extraEnv/0/name"),
 ])
 def test_schema_refuses_wrong_values(values: dict, words: str) -> None:
     with pytest.raises(helm.HelmError) as error:

@@ -79,3 +79,42 @@ def test_committed_files_are_plain_yaml_with_a_header() -> None:
             text = path.read_text()
             assert text.startswith("# Generated from operator/tenantry/api")
             assert yaml.safe_load(text)["kind"] == "CustomResourceDefinition"
+
+
+def test_dictionaries_keep_their_values_and_document_their_key_pattern() -> None:
+    branding = all_crds()["tenantry.dev_brandings.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    welcome = branding["properties"]["spec"]["properties"]["welcome"]
+    assert welcome["additionalProperties"] == {"type": "string", "maxLength": 2000}
+    assert "^[a-z]{2}(-[A-Z]{2})?$" in welcome["description"] and "cannot check keys" in welcome["description"]
+
+
+@pytest.mark.parametrize("keyword", [{"oneOf": [{"type": "string"}]}, {"not": {"type": "string"}},
+                                     {"if": {"type": "string"}}, {"dependentRequired": {"a": ["b"]}},
+                                     {"patternProperties": {"^a": {"type": "string"}, "^b": {"type": "string"}}}])
+def test_generator_raises_on_what_it_cannot_translate(keyword: dict[str, Any]) -> None:
+    from pydantic import BaseModel, Field
+
+    from tenantry.api.crd import UnsupportedSchema, structural_schema
+
+    class Odd(BaseModel):
+        value: dict[str, str] = Field(default_factory=dict, json_schema_extra=keyword)  # type: ignore[arg-type]
+
+    with pytest.raises(UnsupportedSchema, match=r"\.value"):
+        structural_schema(Odd)
+
+
+def test_generator_translates_const_and_exclusive_bounds() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    from tenantry.api.crd import structural_schema
+
+    class Bounds(BaseModel):
+        kind: Literal["only"] = "only"
+        ratio: float = Field(gt=0, lt=1)
+
+    schema = structural_schema(Bounds)["properties"]
+    assert schema["kind"]["enum"] == ["only"]
+    assert (schema["ratio"]["minimum"], schema["ratio"]["exclusiveMinimum"]) == (0, True)
+    assert (schema["ratio"]["maximum"], schema["ratio"]["exclusiveMaximum"]) == (1, True)

@@ -1,9 +1,14 @@
 """Generate CustomResourceDefinitions from the pydantic models (pure: returns dicts).
 
 pydantic emits JSON Schema 2020-12; a CRD needs a *structural* OpenAPI v3.0 schema. The
-conversion inlines every $ref, turns `X | None` into plain X, and drops what the API server
-rejects (title, additionalProperties: false, propertyNames, null defaults). What the API server
-cannot express (dictionary key patterns) stays checked by the operator and `tenantry validate`.
+conversion inlines every $ref, turns `X | None` into plain X, turns dictionaries (additional or
+pattern properties) into `additionalProperties: <schema>`, and drops only what carries no data
+rule (title, additionalProperties: false, which pruning enforces anyway, null defaults).
+
+Nothing is dropped silently: a keyword not in the allow-list below raises, because a keyword the
+API server does not know would make it prune (lose) the data it describes. What the API server
+cannot express (dictionary key patterns) stays checked by the operator, the webhook and
+`tenantry validate`, and the field's description says so.
 """
 
 from __future__ import annotations
@@ -18,7 +23,22 @@ from tenantry.api.common import DNS_LABEL, GROUP, VERSION
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import SLUG_MAX_LENGTH, TenantSpec, TenantStatus
 
-_DROPPED_KEYS = {"title", "propertyNames", "patternProperties", "$defs"}
+# Copied as they are: OpenAPI v3.0 means the same by them.
+_KEPT_KEYS = frozenset({
+    "type", "description", "properties", "required", "items", "enum", "pattern", "minLength", "maxLength",
+    "minimum", "maximum", "minItems", "maxItems", "minProperties", "maxProperties", "multipleOf", "format",
+    "default", "additionalProperties",
+})
+# Carry no rule for the data: titles, and definitions (inlined where they are referenced).
+_DROPPED_KEYS = frozenset({"title", "$defs"})
+# Translated below: $ref, anyOf, patternProperties, propertyNames, const, exclusive bounds, uniqueItems.
+_TRANSLATED_KEYS = frozenset({"$ref", "anyOf", "patternProperties", "propertyNames", "const",
+                              "exclusiveMinimum", "exclusiveMaximum", "uniqueItems"})
+KNOWN_KEYWORDS = _KEPT_KEYS | _DROPPED_KEYS | _TRANSLATED_KEYS
+
+
+class UnsupportedSchema(ValueError):
+    """The models use JSON schema the CRD generator cannot translate without losing a rule or data."""
 
 
 @dataclass(frozen=True)
@@ -105,22 +125,28 @@ def structural_schema(model: type[BaseModel], defaults: bool = True) -> dict[str
     return _convert(raw, raw.get("$defs", {}), defaults)
 
 
-def _convert(node: Any, defs: dict[str, Any], defaults: bool) -> Any:
+def _convert(node: Any, defs: dict[str, Any], defaults: bool, path: str = "") -> Any:
     if isinstance(node, list):
-        return [_convert(item, defs, defaults) for item in node]
+        return [_convert(item, defs, defaults, path) for item in node]
     if not isinstance(node, dict):
         return node
+    unknown = sorted(set(node) - KNOWN_KEYWORDS)
+    if unknown:
+        raise UnsupportedSchema(f"{path or '(root)'}: JSON schema keyword(s) {', '.join(unknown)} cannot be "
+                                "translated into a CRD schema; teach api/crd.py to translate them (dropping "
+                                "them would let the API server prune the data they describe)")
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[-1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return _convert(merged, defs, defaults)
+        return _convert(merged, defs, defaults, path)
     if "anyOf" in node:
         # `X | None` is the only union the API uses; the API server treats absent as None.
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) != 1:
-            raise ValueError(f"unsupported union in API model: {node['anyOf']}")
+            raise UnsupportedSchema(f"{path}: unsupported union in API model: {node['anyOf']}")
         merged = {**options[0], **{k: v for k, v in node.items() if k != "anyOf"}}
-        return _convert(merged, defs, defaults)
+        return _convert(merged, defs, defaults, path)
+    node = _dictionary(node, path)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS:
@@ -128,17 +154,57 @@ def _convert(node: Any, defs: dict[str, Any], defaults: bool) -> Any:
         if key == "default" and (value is None or not defaults):
             continue
         if key == "additionalProperties" and value is False:
-            continue
-        if key == "properties":
-            out[key] = {name: _convert(sub, defs, defaults) for name, sub in value.items()}
+            continue  # the API server prunes unknown fields of a structural schema anyway
+        if key == "const":
+            out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            # 2020-12 gives the bound; OpenAPI v3.0 a boolean next to minimum/maximum.
+            out[key.replace("exclusiveM", "m")] = value
+            out[key] = True
+        elif key == "uniqueItems":
+            if value:
+                out["x-kubernetes-list-type"] = "set"
+        elif key == "properties":
+            out[key] = {name: _convert(sub, defs, defaults, f"{path}.{name}") for name, sub in value.items()}
         else:
-            out[key] = _convert(value, defs, defaults)
+            out[key] = _convert(value, defs, defaults, f"{path}[*]" if key in ("items", "additionalProperties")
+                                else path)
     if out.get("type") == "array" and out.get("items", {}).get("type") == "string":
         # Lists of names are sets: the API server then rejects duplicates.
         out["x-kubernetes-list-type"] = "set"
     if "required" in out:
         out["required"] = sorted(out["required"])
     return out
+
+
+def _dictionary(node: dict[str, Any], path: str) -> dict[str, Any]:
+    """A dictionary with a key pattern (patternProperties, propertyNames) as additionalProperties.
+
+    A structural schema cannot constrain keys: the values keep their schema, the key pattern is
+    checked by the operator, the webhook and `tenantry validate`, and the description says so.
+    """
+    patterns: list[str] = []
+    node = dict(node)
+    if "patternProperties" in node:
+        by_pattern = node.pop("patternProperties")
+        values = list(by_pattern.values())
+        if len(values) != 1 or "additionalProperties" in node or "properties" in node:
+            raise UnsupportedSchema(f"{path}: patternProperties with more than one pattern, or next to properties, "
+                                    "cannot be expressed in a CRD schema")
+        patterns.append(next(iter(by_pattern)))
+        node["additionalProperties"] = values[0]
+    if "propertyNames" in node:
+        names = node.pop("propertyNames")
+        if set(names) - {"pattern", "maxLength", "minLength", "title", "type"}:
+            raise UnsupportedSchema(f"{path}: propertyNames {names} cannot be described for a CRD schema")
+        if "pattern" in names:
+            patterns.append(names["pattern"])
+    if patterns:
+        rule = " and ".join(f"match {p}" for p in patterns)
+        note = (f"Keys must {rule} (checked by the webhook, the operator and `tenantry validate`; the API "
+                "server cannot check keys).")
+        node["description"] = f"{node.get('description', '').rstrip()} {note}".strip()
+    return node
 
 
 def crd(spec: CrdSpec) -> dict[str, Any]:

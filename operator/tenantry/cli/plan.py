@@ -43,8 +43,10 @@ def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: Ope
     lines = [f"namespace {config.namespace_prefix}{slug}", f"DNS name {slug}.{config.platform_domain}"]
     plan = resolve_plan(tenant.plan.feature_set, plans, namespace, config.platform_namespace)
     if isinstance(plan, Plan):
-        hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, tenant.state == "Active")
-        lines.append("quota " + ", ".join(f"{k}={v}" for k, v in hard.items() if not k.startswith("services")))
+        hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, tenant.state == "Active",
+                          config)  # the quota the operator would set: clamped to the platform's ceiling
+        lines.append("quota " + ", ".join(f"{k}={v}" for k, v in hard.items()
+                                          if not k.startswith(("services", "count/"))))
         on = [k for k, f in effective_features(plan, tenant).items() if f.enabled]
         lines.append("features on: " + (", ".join(on) or "none"))
     else:

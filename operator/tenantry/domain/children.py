@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-from tenantry.api.featureset import Resources
+from tenantry.api.featureset import ResourceAmounts, Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
 from tenantry.domain.branding import ResolvedBranding, branding_data
-from tenantry.domain.config import OperatorConfig
+from tenantry.domain.config import CONTAINER_DEFAULT_LIMITS, OperatorConfig
 from tenantry.domain.features import Plan, effective_features, features_document, flagd_document
 
 Manifest = dict[str, Any]
@@ -80,40 +82,79 @@ def namespace_manifest(inp: TenantInput, config: OperatorConfig, orphaned: bool 
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def quota_hard(resources: Resources, seats: int, workloads_allowed: bool) -> dict[str, str]:
-    """ResourceQuota limits: base + perSeat x seats; a blocked tenant may run no pods at all."""
-    cpu = quantity.parse(resources.base.cpu) + quantity.parse(resources.per_seat.cpu) * seats
-    memory = quantity.parse(resources.base.memory) + quantity.parse(resources.per_seat.memory) * seats
-    storage = quantity.parse(resources.base.storage) + quantity.parse(resources.per_seat.storage) * seats
-    pods = resources.base.pods + resources.per_seat.pods * seats
-    return {
+_AMOUNTS = ("cpu", "memory", "storage", "pods")
+
+
+def clamped_amounts(resources: Resources, seats: int, ceiling: ResourceAmounts | None
+                    ) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """(base + perSeat x seats clamped to the platform's ceiling, what the plan asked for where it
+    was more than the ceiling)."""
+    wanted = {name: quantity.parse(getattr(resources.base, name)) + quantity.parse(getattr(resources.per_seat, name))
+              * seats for name in _AMOUNTS}
+    if ceiling is None:
+        return wanted, {}
+    limit = {name: quantity.parse(getattr(ceiling, name)) for name in _AMOUNTS}
+    over = {name: value for name, value in wanted.items() if value > limit[name]}
+    return {name: min(value, limit[name]) for name, value in wanted.items()}, over
+
+
+def quota_hard(resources: Resources, seats: int, workloads_allowed: bool,
+               config: OperatorConfig | None = None) -> dict[str, str]:
+    """ResourceQuota limits: base + perSeat x seats up to the platform's ceiling, and object counts;
+    a blocked tenant may run no pods at all."""
+    amounts, _ = clamped_amounts(resources, seats, config.tenant_quota_ceiling if config else None)
+    cpu, memory, storage, pods = (amounts[name] for name in _AMOUNTS)
+    hard = {
         "requests.cpu": quantity.format_cpu(cpu),
         "limits.cpu": quantity.format_cpu(cpu * 2),
         "requests.memory": quantity.format_bytes(memory),
         "limits.memory": quantity.format_bytes(memory),
         "requests.storage": quantity.format_bytes(storage),
-        "pods": str(pods if workloads_allowed else 0),
+        "pods": str(int(pods) if workloads_allowed else 0),
         # Isolation: tenants never open ports on nodes or get their own cloud load balancers.
         "services.nodeports": "0",
         "services.loadbalancers": "0",
     }
+    if config is not None:
+        hard.update({f"count/{name}": str(count) for name, count in sorted(config.object_counts.items())})
+    return hard
 
 
-def _quota(ns: str, inp: TenantInput, resources: Resources) -> Manifest:
-    hard = quota_hard(resources, inp.spec.plan.seats, inp.spec.state == "Active")
+def quota_clamped_message(resources: Resources, seats: int, config: OperatorConfig) -> str | None:
+    """Why the tenant's quota is less than its plan says (None: it is not), and how to get more."""
+    amounts, over = clamped_amounts(resources, seats, config.tenant_quota_ceiling)
+    if not over:
+        return None
+    shown = ", ".join(f"{name} {_show(name, over[name])} -> {_show(name, amounts[name])}" for name in sorted(over))
+    return (f"the plan's quota for {seats} seats exceeds the platform's per-tenant ceiling and is clamped to it "
+            f"({shown}); ask the platform team to raise the ceiling (TENANTRY_TENANT_QUOTA_CEILING, chart value "
+            "operator.tenantQuotaCeiling) or to split the tenant")
+
+
+def _show(name: str, value: Fraction) -> str:
+    if name == "cpu":
+        return quantity.format_cpu(value)
+    return str(int(value)) if name == "pods" else quantity.format_bytes(value)
+
+
+def _quota(ns: str, inp: TenantInput, resources: Resources, config: OperatorConfig) -> Manifest:
+    hard = quota_hard(resources, inp.spec.plan.seats, inp.spec.state == "Active", config)
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": owned_meta(naming.QUOTA, ns, inp),
             "spec": {"hard": hard}}
 
 
-def _limit_range(ns: str, inp: TenantInput) -> Manifest:
-    # Defaults let pods without requests start under a quota that demands requests.
+def _limit_range(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
+    # Defaults let pods without requests start under a quota that demands requests; max keeps one
+    # container or volume from taking the whole quota (or more than a node has) at once.
     container = {
         "type": "Container",
-        "default": {"cpu": "500m", "memory": "512Mi"},
+        "default": dict(CONTAINER_DEFAULT_LIMITS),
         "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+        "max": dict(config.container_max),
     }
+    volume = {"type": "PersistentVolumeClaim", "max": {"storage": config.pvc_max_storage}}
     return {"apiVersion": "v1", "kind": "LimitRange", "metadata": owned_meta(naming.LIMITS, ns, inp),
-            "spec": {"limits": [container]}}
+            "spec": {"limits": [container, volume]}}
 
 
 def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
@@ -123,8 +164,7 @@ def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manife
         "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
     }
-    internet = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0",
-                                    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}]}
+    internet = {"to": egress_blocks(config.egress_deny_cidrs)}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -136,6 +176,23 @@ def _network_policy(ns: str, inp: TenantInput, config: OperatorConfig) -> Manife
             "egress": [{"to": [same_namespace]}, dns, internet],
         },
     }
+
+
+def egress_blocks(deny: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The internet for both address families, without the denied networks (metadata service,
+    private, link-local, ...): an ipBlock per family, as `except` must lie inside its `cidr`."""
+    blocks = []
+    for everything in ("0.0.0.0/0", "::/0"):
+        family = ipaddress.ip_network(everything)
+        nets = [net for net in map(ipaddress.ip_network, deny) if net.version == family.version]
+        if family in nets:
+            continue  # the whole family is denied: no rule for it at all
+        inside = sorted({str(net) for net in nets}, key=ipaddress.ip_network)
+        block: dict[str, Any] = {"cidr": everything}
+        if inside:
+            block["except"] = inside
+        blocks.append({"ipBlock": block})
+    return blocks
 
 
 def _admin_binding(ns: str, inp: TenantInput, cluster_role: str) -> Manifest:
@@ -188,8 +245,8 @@ def _plan_objects(ns: str, inp: TenantInput, config: OperatorConfig
     features_ref = ObjectRef("v1", "ConfigMap", naming.FEATURES_CONFIG, ns)
     flags_ref = ObjectRef("v1", "ConfigMap", naming.FLAGS_CONFIG, ns)
     if inp.plan is None:
-        return [], [_quota(ns, inp, config.default_resources)], []
-    quota = _quota(ns, inp, inp.plan.resources or config.default_resources)
+        return [], [_quota(ns, inp, config.default_resources, config)], []
+    quota = _quota(ns, inp, inp.plan.resources or config.default_resources, config)
     if inp.spec.state == "Cancelled":
         return [quota], [], [features_ref, flags_ref]
     features = effective_features(inp.plan, inp.spec)
@@ -221,7 +278,7 @@ def desired_state(inp: TenantInput, config: OperatorConfig) -> DesiredState:
     if state == "Cancelled" and policy == "Delete":
         return DesiredState(namespace, (), (ref(namespace),))
     plan_apply, ensure, remove = _plan_objects(ns, inp, config)
-    objects = [*plan_apply, _limit_range(ns, inp), _network_policy(ns, inp, config),
+    objects = [*plan_apply, _limit_range(ns, inp, config), _network_policy(ns, inp, config),
                _tenant_config(ns, inp, config)]
     if inp.branding is not None:
         objects.append(_branding(ns, inp))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tenantry.api.featureset import ResourceAmounts, Resources
+from tenantry.domain import quantity
 
 
 def _default_resources() -> Resources:
@@ -13,6 +15,34 @@ def _default_resources() -> Resources:
         base=ResourceAmounts(cpu="2", memory="4Gi", storage="10Gi", pods=20),
         per_seat=ResourceAmounts(cpu="10m", memory="32Mi", storage="100Mi", pods=0),
     )
+
+
+# Where tenant pods may not send traffic: private networks (the cluster, the platform's own
+# services), link-local (the cloud metadata service at 169.254.169.254 and fd00:ec2::254), CGNAT
+# (100.64/10, where some clouds and service meshes live), loopback, "this network", multicast,
+# reserved; for IPv6 unique-local (fc00::/7, which holds fd00:ec2::254), link-local, loopback and
+# NAT64 (which would reach the IPv4 private ranges through a NAT64 gateway). IPv4-mapped addresses
+# (::ffff:0:0/96) are IPv4 on the wire, so the IPv4 list covers them; the API server refuses them
+# inside ::/0 anyway.
+DEFAULT_EGRESS_DENY_CIDRS: tuple[str, ...] = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+    "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10",
+)
+# Objects a tenant may hold, per kind (ResourceQuota count/<resource>[.<group>]). The operator's
+# own objects count too: 1 ResourceQuota, 4 ConfigMaps.
+DEFAULT_OBJECT_COUNTS: Mapping[str, int] = {
+    "configmaps": 100, "cronjobs.batch": 20, "deployments.apps": 100, "jobs.batch": 100,
+    "persistentvolumeclaims": 20, "replicationcontrollers": 0, "resourcequotas": 1, "secrets": 100,
+    "serviceaccounts": 50, "services": 50, "statefulsets.apps": 20,
+}
+
+
+DEFAULT_CONTAINER_MAX: Mapping[str, str] = {"cpu": "8", "memory": "32Gi"}
+
+
+def _default_ceiling() -> ResourceAmounts:
+    return ResourceAmounts(cpu="128", memory="512Gi", storage="10Ti", pods=1000)
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,13 @@ class OperatorConfig:
     # The operator's own user name (its kopf bookkeeping annotations are under tenantry.dev/ too);
     # empty: the chart's default ServiceAccount `tenantry` in the platform namespace.
     operator_username: str = ""
+    # Ceilings the platform sets and the operator enforces itself (whatever a plan or seats say).
+    egress_deny_cidrs: tuple[str, ...] = DEFAULT_EGRESS_DENY_CIDRS
+    tenant_quota_ceiling: ResourceAmounts = field(default_factory=_default_ceiling)
+    container_max: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CONTAINER_MAX))
+    pvc_max_storage: str = "1Ti"
+    object_counts: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECT_COUNTS))
+    max_tenants_per_partner: int = 10_000  # 0: no limit
 
     @property
     def operator_identity(self) -> str:
@@ -65,7 +102,10 @@ class OperatorConfig:
             kwargs["ingress_namespace_labels"] = parse_labels(env["TENANTRY_INGRESS_NAMESPACE_LABELS"])
         for key, name, kind in _SIMPLE_SETTINGS:
             if key in env:
-                kwargs[name] = kind(env[key])
+                try:
+                    kwargs[name] = kind(env[key])
+                except ValueError as error:
+                    raise ValueError(f"{key}={env[key]!r}: {error}") from error
         if kwargs.get("dns_provider", "none") not in ("none", "rfc2136", "externaldns"):
             raise ValueError(f"TENANTRY_DNS_PROVIDER={kwargs['dns_provider']!r}: use none, rfc2136 or externaldns")
         return cls(**kwargs)  # type: ignore[arg-type]
@@ -83,7 +123,97 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_TENANT_ADMIN_CLUSTERROLE", "tenant_admin_cluster_role", str),
     ("TENANTRY_OPERATOR_USERNAME", "operator_username", str),
     ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
+    ("TENANTRY_EGRESS_DENY_CIDRS", "egress_deny_cidrs", lambda text: parse_cidrs(text)),
+    ("TENANTRY_TENANT_QUOTA_CEILING", "tenant_quota_ceiling", lambda text: parse_ceiling(text)),
+    ("TENANTRY_CONTAINER_MAX", "container_max", lambda text: parse_container_max(text)),
+    ("TENANTRY_PVC_MAX_STORAGE", "pvc_max_storage", lambda text: _quantity("storage", text.strip())),
+    ("TENANTRY_OBJECT_COUNT_QUOTA", "object_counts", lambda text: parse_object_counts(text)),
+    ("TENANTRY_MAX_TENANTS_PER_PARTNER", "max_tenants_per_partner", lambda text: _count("value", text)),
 )
+
+
+def parse_cidrs(text: str) -> tuple[str, ...]:
+    """`10.0.0.0/8,fc00::/7` -> the networks, each checked (host bits must be zero)."""
+    cidrs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            network = ipaddress.ip_network(item, strict=True)
+        except ValueError as error:
+            raise ValueError(f"{item!r} is not a CIDR such as 10.0.0.0/8 or fc00::/7 ({error})") from error
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_V4_MAPPED):
+            raise ValueError(f"{item!r} is IPv4-mapped: the API server refuses it in a NetworkPolicy; give the "
+                             "IPv4 network instead (it covers the mapped addresses)")
+        cidrs.append(str(network))
+    if not cidrs:
+        raise ValueError("empty: give at least one CIDR")
+    return tuple(cidrs)
+
+
+_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _quantity(name: str, text: str) -> str:
+    try:
+        quantity.parse(text)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from error
+    return text
+
+
+def _count(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{name} {text!r} is not a whole number >= 0")
+    return value
+
+
+def parse_ceiling(text: str) -> ResourceAmounts:
+    """`cpu=128,memory=512Gi,storage=10Ti,pods=1000`; names left out keep their default."""
+    items = parse_labels(text)
+    unknown = sorted(set(items) - {"cpu", "memory", "storage", "pods"})
+    if unknown:
+        raise ValueError(f"unknown resource(s) {', '.join(unknown)}: use cpu, memory, storage, pods")
+    base = _default_ceiling().model_dump()
+    base.update({k: _quantity(k, v) for k, v in items.items() if k != "pods"})
+    if "pods" in items:
+        base["pods"] = _count("pods", items["pods"])
+    return ResourceAmounts.model_validate(base)
+
+
+def parse_container_max(text: str) -> dict[str, str]:
+    """`cpu=8,memory=32Gi`: the most one container may use (LimitRange max); at least the defaults."""
+    items = parse_labels(text)
+    unknown = sorted(set(items) - {"cpu", "memory"})
+    if unknown or not items:
+        raise ValueError(f"use cpu=<quantity>,memory=<quantity> (unknown: {', '.join(unknown) or 'none'})")
+    result = {**DEFAULT_CONTAINER_MAX, **{k: _quantity(k, v) for k, v in items.items()}}
+    for name, floor in CONTAINER_DEFAULT_LIMITS.items():
+        if quantity.parse(result[name]) < quantity.parse(floor):
+            raise ValueError(f"{name}={result[name]} is below the default container limit {floor}")
+    return result
+
+
+# What a container without limits gets (LimitRange default); a max below it would refuse them all.
+CONTAINER_DEFAULT_LIMITS = {"cpu": "500m", "memory": "512Mi"}
+
+
+def parse_object_counts(text: str) -> dict[str, int]:
+    """`secrets=100,jobs.batch=50`: merged over the defaults."""
+    counts = dict(DEFAULT_OBJECT_COUNTS)
+    for name, value in parse_labels(text).items():
+        if not name.replace(".", "").replace("-", "").isalnum() or name != name.lower():
+            raise ValueError(f"{name!r} is not a resource name such as secrets or jobs.batch")
+        counts[name] = _count(name, value)
+    for name, floor in _OPERATOR_OBJECTS.items():
+        if counts[name] < floor:
+            raise ValueError(f"{name}={counts[name]}: the operator itself keeps {floor} in each tenant namespace")
+    return counts
+
+
+_OPERATOR_OBJECTS = {"configmaps": 4, "resourcequotas": 1}
 
 
 def parse_labels(text: str) -> dict[str, str]:

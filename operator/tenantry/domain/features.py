@@ -44,6 +44,9 @@ class Plan:
     chain: tuple[str, ...]  # namespace/name, the tenant's FeatureSet first
     features: Mapping[str, Feature]
     resources: Resources | None
+    # FeatureSets outside the platform namespace whose spec.resources were ignored (namespace/name):
+    # only the platform sets quotas, even while the webhook that refuses them is down.
+    ignored_resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,27 @@ def resolve_plan(name: str, lookup: SpecLookup, partner_namespace: str, platform
         current = spec.extends
     features: dict[str, Feature] = {}
     resources: Resources | None = None
-    for _, spec in reversed(chain):  # the most basic plan first, so children override
+    ignored: list[str] = []
+    for where, spec in reversed(chain):  # the most basic plan first, so children override
         for key, feature in spec.features.items():
             inherited = features.get(key)
             limits = {**(inherited.limits if inherited else {}), **feature.limits}
             features[key] = Feature(enabled=feature.enabled, limits=limits)
+        if spec.resources is not None and not where.startswith(f"{platform_namespace}/"):
+            ignored.insert(0, where)
+            continue
         resources = spec.resources or resources
-    return Plan(tuple(where for where, _ in chain), features, resources)
+    return Plan(tuple(where for where, _ in chain), features, resources, tuple(ignored))
+
+
+def ignored_resources_message(plan: Plan, platform_namespace: str) -> str | None:
+    """What the status says when partner FeatureSets set spec.resources (None: none did)."""
+    if not plan.ignored_resources:
+        return None
+    names = ", ".join(f"FeatureSet {where}" for where in plan.ignored_resources)
+    return (f"{names} sets spec.resources, which only FeatureSets in the platform namespace "
+            f"{platform_namespace!r} may set: ignored; the quota comes from the platform FeatureSet it extends, "
+            "else the platform default. Remove spec.resources, or ask the platform team for a plan with more")
 
 
 def effective_features(plan: Plan, spec: TenantSpec) -> dict[str, EffectiveFeature]:

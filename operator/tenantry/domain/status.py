@@ -20,6 +20,10 @@ USAGE_VALID = "UsageValid"
 BRANDING_CONTRAST = "BrandingContrast"
 # Informational: False while another writer keeps changing a managed object and we left it alone.
 IN_SYNC = "ManagedObjectsInSync"
+# Informational: False when a partner FeatureSet's spec.resources were ignored (only the platform
+# sets quotas), and when the quota was clamped to the platform's per-tenant ceiling.
+PLAN_RESOURCES = "PlanResourcesAccepted"
+QUOTA_CEILING = "QuotaWithinCeiling"
 
 
 @dataclass(frozen=True)

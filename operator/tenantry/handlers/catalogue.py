@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.domain.branding import branding_name
+from tenantry.domain.caps import PartnerTenants
 from tenantry.domain.features import SpecLookup
 
 Key = tuple[str, str]  # (namespace, name)
@@ -28,6 +29,8 @@ class Catalogue:
     _by_plan: dict[str | None, set[Key]] = field(default_factory=dict)
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
     _by_slug: dict[str, set[str]] = field(default_factory=dict)  # tenant name -> the namespaces using it
+    # partner namespace -> tenant name -> (creationTimestamp, provisioned), for the per-partner cap
+    _by_partner: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
 
     def feature_set(self) -> SpecLookup:
         return lambda namespace, name: self.feature_sets.get((namespace, name))
@@ -43,19 +46,32 @@ class Catalogue:
         else:
             store[key] = dict(spec)
 
-    def track_tenant(self, key: Key, spec: Mapping[str, Any] | None) -> None:
-        """Index a tenant by the plan and branding it asks for (None: the tenant is gone)."""
+    def track_tenant(self, key: Key, spec: Mapping[str, Any] | None, body: Mapping[str, Any] | None = None) -> None:
+        """Index a tenant by the plan and branding it asks for (None: the tenant is gone), and by
+        partner with its creation time and whether it is provisioned (from `body`)."""
         old = self._uses.pop(key, None)
         if old is not None:
             self._by_plan.get(old[0], set()).discard(key)
             self._by_branding.get(old[1], set()).discard(key)
             self._by_slug.get(key[1], set()).discard(key[0])
-        if spec is not None:
+        if spec is None:
+            self._by_partner.get(key[0], {}).pop(key[1], None)
+        else:
+            self.track_provisioning(key, body or {})
             plan, look = (spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding"))
             self._uses[key] = (plan, look)
             self._by_plan.setdefault(plan, set()).add(key)
             self._by_branding.setdefault(look, set()).add(key)
             self._by_slug.setdefault(key[1], set()).add(key[0])
+
+    def track_provisioning(self, key: Key, body: Mapping[str, Any]) -> None:
+        created = str((body.get("metadata") or {}).get("creationTimestamp") or "")
+        provisioned = bool((body.get("status") or {}).get("namespace"))
+        self._by_partner.setdefault(key[0], {})[key[1]] = (created, provisioned)
+
+    def partner_tenants(self, namespace: str) -> PartnerTenants:
+        """The tenants in a partner namespace: name -> (creationTimestamp, provisioned)."""
+        return self._by_partner.get(namespace, {})
 
     def slug_used_elsewhere(self, namespace: str, name: str) -> bool:
         """A tenant of this name in another namespace, provisioned or not yet."""

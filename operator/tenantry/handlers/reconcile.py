@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,28 @@ from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
-from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref, tenant_url
+from tenantry.domain.caps import PARTNER_TENANT_LIMIT, PartnerTenants, partner_cap_message, within_partner_cap
+from tenantry.domain.children import (
+    DesiredState,
+    ObjectRef,
+    TenantInput,
+    desired_state,
+    quota_clamped_message,
+    ref,
+    tenant_url,
+)
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers
-from tenantry.domain.features import EffectiveFeature, Plan, SpecLookup, Unresolved, effective_features, resolve_plan
+from tenantry.domain.features import (
+    EffectiveFeature,
+    Plan,
+    SpecLookup,
+    Unresolved,
+    effective_features,
+    ignored_resources_message,
+    resolve_plan,
+)
 from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import (
     BRANDING_CONTRAST,
@@ -30,6 +47,8 @@ from tenantry.domain.status import (
     FEATURES_READY,
     IN_SYNC,
     NAMESPACE_READY,
+    PLAN_RESOURCES,
+    QUOTA_CEILING,
     USAGE_VALID,
     Verdict,
 )
@@ -44,6 +63,8 @@ class Lookups:
 
     feature_sets: SpecLookup
     brandings: SpecLookup
+    # partner namespace -> its tenants (name -> (creationTimestamp, provisioned)), for the tenant cap
+    partner_tenants: Callable[[str], PartnerTenants] = lambda namespace: {}
 
 
 @dataclass(frozen=True)
@@ -159,13 +180,15 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, confi
         features = Verdict(FEATURES_READY, "False", plan.reason,
                            f"{plan.message}; the tenant keeps its last good quota and flags")
         effective = None
+        quota_warnings: list[Verdict] = []
     else:
         effective = effective_features(plan, spec)
         enabled = [k for k, f in effective.items() if f.enabled]
         features = Verdict(FEATURES_READY, "True", "PlanResolved",
                            f"plan {' <- '.join(plan.chain)}: {len(enabled)} features enabled")
+        quota_warnings = _quota_warnings(spec, plan, config)
     branding = resolve_branding(spec.branding, catalogue.brandings, partner_namespace, config.platform_namespace)
-    warnings: list[Verdict] = []
+    warnings: list[Verdict] = list(quota_warnings)
     if isinstance(branding, Unresolved):
         look = Verdict(BRANDING_READY, "False", branding.reason,
                        f"{branding.message}; the tenant keeps its last good branding")
@@ -178,6 +201,27 @@ def _resolve(spec: TenantSpec, partner_namespace: str, catalogue: Lookups, confi
     return _Resolved(None if isinstance(plan, Unresolved) else plan,
                      None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings),
                      effective)
+
+
+def _quota_warnings(spec: TenantSpec, plan: Plan, config: OperatorConfig) -> list[Verdict]:
+    """Where the quota differs from what the plan asks for: partner resources ignored, the ceiling."""
+    ignored = ignored_resources_message(plan, config.platform_namespace)
+    clamped = quota_clamped_message(plan.resources or config.default_resources, spec.plan.seats, config)
+    return [Verdict(PLAN_RESOURCES, "False", "PartnerResourcesIgnored", ignored) if ignored else
+            Verdict(PLAN_RESOURCES, "True", "PlatformResources", "the quota comes from the platform's plans"),
+            Verdict(QUOTA_CEILING, "False", "ClampedToCeiling", clamped) if clamped else
+            Verdict(QUOTA_CEILING, "True", "WithinCeiling", "the plan's quota is within the platform's ceiling")]
+
+
+def _admitted(body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig) -> bool:
+    """Whether the partner's tenant cap leaves a place for this tenant (see within_partner_cap)."""
+    meta, cap = body["metadata"], config.max_tenants_per_partner
+    tenants = catalogue.partner_tenants(meta["namespace"])
+    if cap <= 0 or len(tenants) + 1 <= cap:
+        return True
+    # This tenant as read just now: the catalogue may not have seen its latest status yet.
+    mine = (str(meta.get("creationTimestamp") or ""), bool((body.get("status") or {}).get("namespace")))
+    return within_partner_cap(meta["name"], {**tenants, meta["name"]: mine}, cap)
 
 
 _UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY, DNS_READY)
@@ -200,6 +244,11 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
         why = f"the Tenant is invalid: {spec}"
         return ([Verdict(NAMESPACE_READY, "False", "InvalidSpec", why),
                  *(Verdict(t, "Unknown", "InvalidSpec", why) for t in _UNKNOWN_ASPECTS)], [], {"partner": partner})
+    if not _admitted(body, catalogue, config):
+        why = partner_cap_message(partner, config.max_tenants_per_partner)
+        return ([Verdict(NAMESPACE_READY, "False", PARTNER_TENANT_LIMIT, why),
+                 *(Verdict(t, "Unknown", PARTNER_TENANT_LIMIT, why) for t in _UNKNOWN_ASPECTS)], [],
+                {"partner": partner})
     resolved = _resolve(spec, partner_namespace, catalogue, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding)
     fields: dict[str, Any] = {"partner": partner}

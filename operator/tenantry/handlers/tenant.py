@@ -148,7 +148,8 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
         # arrive while it runs and must not queue the tenant again.
         _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
         try:
-            catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding())
+            catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
+                                       memo.catalogue.partner_tenants)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
             # The Tenant changed while we worked (kopf adds its finalizer at the same moment, for
@@ -180,9 +181,13 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
         memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
+        if memo.config.max_tenants_per_partner:  # a place may have come free: the waiting tenants now
+            for waiting, (_, provisioned) in memo.catalogue.partner_tenants(namespace).items():
+                if not provisioned:
+                    memo.queue.add((namespace, waiting))
         return
-    memo.catalogue.track_tenant(key, spec)
     obj = event.get("object") or {}
+    memo.catalogue.track_tenant(key, spec, obj)
     seen = (obj.get("metadata", {}).get("generation"), (obj.get("status") or {}).get("usage"))
     # MODIFIED: our own writes, or metadata. No type: kopf listing everything again when it restarts
     # a watch (every few minutes), which must not reconcile 10,000 unchanged tenants each time;
