@@ -9,7 +9,22 @@ from pydantic import Field, field_validator, model_validator
 from tenantry.api.common import EMAIL, HEX_COLOUR, ApiModel
 from tenantry.api.svg import SVG_MAX_BYTES, svg_problems
 
-HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]
+# Allow-lists, written so that Python's re (the CLI's jsonschema), Rust's regex (pydantic) and Go's RE2
+# (the API server, from the CRD) read them alike: no \p{..}, no look-around, nested-class-safe escapes.
+# An https URL: a host name, an optional port, then only URL characters that cannot end a quoted CSS or
+# HTML attribute value: no quotes, < > \ ` ( ) { } | ^ [ ], no whitespace, no user:password@.
+HTTPS_URL = (r"^https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+             r"(:[0-9]{1,5})?([/?#][A-Za-z0-9._~!$&*+,;=:@%/?#-]*)?$")
+# A name shown to users: letters of any script, digits, spaces and ordinary punctuation. Not < > " ` & \,
+# no control characters, no invisible or bidirectional formatting characters (U+2000-U+200F,
+# U+2028-U+202F, U+205F-U+206F, U+FEFF), no private-use characters.
+DISPLAY_NAME = ("^[ !#-%'-;=?-\\[\\]-_a-~\u00a1-\u1fff\u2010-\u2027\u2030-\u205e\u2070-\ud7ff"
+                "\uf900-\ufdcf\ufdf0-\ufefe\uff01-\uffef\U00010000-\U0001ffff]+$")
+# Plain text (a front end must insert it as text, never as HTML): no < or >, so even a front end that
+# forgets to escape cannot be made to open a tag; no control characters but tab and newlines.
+PLAIN_TEXT = r"^[^<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+HttpsUrl = Annotated[str, Field(pattern=HTTPS_URL, max_length=2048)]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
@@ -17,11 +32,14 @@ LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 class Logo(ApiModel):
     """The logo: an https URL or an inline SVG document (one of the two)."""
 
-    url: HttpsUrl | None = Field(default=None, description="https URL of the logo image.")
+    url: HttpsUrl | None = Field(default=None, description="https URL of the logo image (no quotes, "
+                                 "parentheses, spaces, < > or backslashes).")
     svg: str | None = Field(
         default=None, max_length=SVG_MAX_BYTES,
-        description="Inline SVG document, at most 64 KiB; no scripts, event handlers, javascript: URLs "
-        "or external references.",
+        description="Inline SVG document, at most 64 KiB, of plain drawing elements only (shapes, text, "
+        "gradients, clipping, masks, filters, use, style); no scripts, event handlers, links, images, animation, "
+        "CDATA or processing instructions; no URL but #id references; CSS only with painting and text "
+        "properties, no escapes and no @-rules.",
     )
 
     @field_validator("svg")
@@ -57,14 +75,23 @@ class Support(ApiModel):
 class BrandingSpec(ApiModel):
     """Desired white-label look: logo, colours, assistant name, welcome texts."""
 
-    display_name: str | None = Field(default=None, max_length=100, description="Product name shown to users.")
+    display_name: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=DISPLAY_NAME,
+        description="Product name shown to users: letters, digits, spaces and ordinary punctuation "
+        "(no < > \" ` & \\ or control characters).",
+    )
     logo: Logo | None = Field(default=None, description="The logo.")
     favicon: HttpsUrl | None = Field(default=None, description="https URL of the favicon.")
     colours: Colours = Field(description="Primary and secondary colour.")
     assistant_name: str | None = Field(
-        default=None, min_length=1, max_length=60, description="Name of the AI assistant."
+        default=None, min_length=1, max_length=60, pattern=DISPLAY_NAME,
+        description="Name of the AI assistant: letters, digits, spaces and ordinary punctuation "
+        "(no < > \" ` & \\ or control characters).",
     )
-    welcome: dict[LanguageCode, Annotated[str, Field(max_length=2000)]] = Field(
-        default_factory=dict, description="Welcome message per language code (e.g. de, en)."
+    welcome: dict[LanguageCode, Annotated[str, Field(max_length=2000, pattern=PLAIN_TEXT)]] = Field(
+        default_factory=dict, description="Welcome message per language code (e.g. de, en): plain text, "
+        "not HTML (front ends show it as text); no < or > and no control characters but tabs and newlines.",
+        # The CRD cannot keep pydantic's patternProperties (key patterns); this keeps the value rules in it.
+        json_schema_extra={"additionalProperties": {"type": "string", "maxLength": 2000, "pattern": PLAIN_TEXT}},
     )
     support: Support | None = Field(default=None, description="Support contact.")
