@@ -154,8 +154,10 @@ def svg_problems(svg: str) -> list[str]:
     except (ElementTree.ParseError, DefusedXmlException) as error:
         return [f"is not well-formed XML ({error}): export the logo again as plain SVG"]
     if root.tag not in ("svg", f"{{{SVG_NAMESPACE}}}svg"):
-        return [f"has the root element <{_split(root.tag)[1]}>; an SVG document starts with <svg> "
-                f"(in the namespace {SVG_NAMESPACE})"]
+        namespace, tag = _split(root.tag)
+        found = f"<{tag}>" + (f" in the namespace {namespace!r}" if namespace else "")
+        return [f"has the root element {found}; an SVG document starts with <svg> (in the namespace "
+                f"{SVG_NAMESPACE}): export the logo again as plain SVG"]
     problems = [f"has a processing instruction <?{target} ...?>, which is not allowed (an HTML page reads it "
                 "differently, and xml-stylesheet loads CSS): remove it" for target in recorder.instructions]
     problems += ["has a comment containing < or >, which an HTML page reads differently from an XML parser: "
@@ -288,10 +290,6 @@ def _css_text_problems(css: str, where: str) -> list[str]:
     strings = [m.group(0) for m in _STRING.finditer(css)]
     if any(len(s) == 1 for s in strings):
         return [f"has an unterminated string in the CSS of {where}: close the quote"]
-    odd = [s for s in strings if not _STRING_CONTENT.fullmatch(s[1:-1])]
-    if odd:
-        return [f"has the CSS string {odd[0][:60]} in {where}; strings may only hold letters, digits, spaces and "
-                ". , # _ - (font names): simplify it"]
     return []
 
 
@@ -311,4 +309,8 @@ def _css_value_problems(value: str, where: str) -> list[str]:
             shown = f"{function.group(1)}(" if name else "( without a function name"
             return [f"has the CSS function {shown} in {where}, which is not allowed (allowed: url(#id), "
                     f"{', '.join(sorted(_CSS_FUNCTIONS - {'url'}))}): remove it"]
+    odd = [m.group(0) for m in _STRING.finditer(value) if not _STRING_CONTENT.fullmatch(m.group(0)[1:-1])]
+    if odd:
+        return [f"has the CSS string {odd[0][:60]} in {where}; strings may only hold letters, digits, spaces and "
+                ". , # _ - (font names): simplify it"]
     return []
