@@ -69,8 +69,9 @@ SVG_ATTACKS: list[tuple[str, str, str, bool]] = [
     ("href-upper-case-attribute", svg('<use HREF="javascript:alert(1)"/>'), "javascript: URL", False),
     ("xlink-prefix-rebound", '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="urn:not-xlink">'
      '<a xlink:href="javascript:alert(1)"><text>x</text></a></svg>', "javascript: URL", False),
-    ("use-data-url", svg('<use href="data:image/svg+xml;base64,PHN2ZyBpZD0ieCIgeG1sbnM9Imh0dHA6Ly93d3cudzMub3JnLzIw'
-                         'MDAvc3ZnIj48aW1hZ2UgaHJlZj0iMSIgb25lcnJvcj0iYWxlcnQoMSkiLz48L3N2Zz4=#x"/>'), "data: URL", False),
+    ("use-data-url", svg('<use href="data:image/svg+xml;base64,PHN2ZyBpZD0ieCIgeG1sbnM9Imh0dHA6Ly93d3cudzMub3Jn'
+                         'LzIwMDAvc3ZnIj48aW1hZ2UgaHJlZj0iMSIgb25lcnJvcj0iYWxlcnQoMSkiLz48L3N2Zz4=#x"/>'), "data: URL",
+     False),
     ("use-external-sprite", svg('<use xlink:href="https://evil.example/sprite.svg#a"/>'), "external content", False),
     ("use-protocol-relative", svg('<use href="//evil.example/s.svg#a"/>'), "external content", False),
     ("use-xml-base", svg('<use xml:base="https://evil.example/" href="#a"/>'), "base=", True),
