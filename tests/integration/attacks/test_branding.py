@@ -65,7 +65,7 @@ def test_markup_and_breakout_values_are_refused_by_the_api_server(
     assert "forbidden" not in result.stderr.lower(), "refused by RBAC, not by the schema"
     assert _stored(cluster, name, alpha.namespace) is None
     # The same partner may store an ordinary Branding of that name: the refusal was about the value.
-    fine = alpha.apply_as_partner(_branding(name, alpha.namespace, displayName="Süd Cloud KI (Beta)",
+    fine = alpha.apply_as_partner(_branding(name, alpha.namespace, displayName="Süd Cloud KI (Beta) 日本 🤖",
                                             assistantName="O'Brien", logo={"url": "https://x.example/a.png?v=2&w=3"}))
     assert fine.returncode == 0, fine.stderr
     alpha.kubectl("delete", "branding", name, "-n", alpha.namespace)
