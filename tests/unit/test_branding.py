@@ -40,7 +40,7 @@ ATTACKS = [
     ("external use", '<svg xmlns="http://www.w3.org/2000/svg"><use href="https://evil.example/s.svg#a"/></svg>',
      "external content"),
     ("foreignObject", '<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><div/></foreignObject></svg>',
-     "<foreignobject>"),
+     "<foreignObject>"),
     ("css import", '<svg xmlns="http://www.w3.org/2000/svg"><style>@import url(https://x.example/a.css);</style></svg>',
      "<style>"),
     ("css url in style attribute",

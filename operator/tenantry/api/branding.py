@@ -2,14 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from tenantry.api.common import EMAIL, HEX_COLOUR, ApiModel
 from tenantry.api.svg import SVG_MAX_BYTES, svg_problems
 
-HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=2048)]
+# Allow-lists, written so that Python's re (the CLI's jsonschema), Rust's regex (pydantic) and Go's RE2
+# (the API server, from the CRD) read them alike: no \p{..}, no look-around, nested-class-safe escapes.
+# An https URL: a host name, an optional port, then only URL characters that cannot end a quoted CSS or
+# HTML attribute value: no quotes, < > \ ` ( ) { } | ^ [ ], no whitespace, no user:password@.
+HTTPS_URL = (r"^https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+             r"(:[0-9]{1,5})?([/?#][A-Za-z0-9._~!$&*+,;=:@%/?#-]*)?$")
+# A name shown to users: letters of any script, digits, spaces and ordinary punctuation. Not < > " ` & \,
+# no control characters, no invisible or bidirectional formatting characters (U+2000-U+200F,
+# U+2028-U+202F, U+205F-U+206F, U+FEFF), no private-use characters.
+DISPLAY_NAME = ("^[ !#-%'-;=?-\\[\\]-_a-~\u00a1-\u1fff\u2010-\u2027\u2030-\u205e\u2070-\ud7ff"
+                "\uf900-\ufdcf\ufdf0-\ufefe\uff01-\uffef\U00010000-\U0001ffff]+$")
+# Plain text (a front end must insert it as text, never as HTML): no < or >, so even a front end that
+# forgets to escape cannot be made to open a tag; no control characters but tab and newlines.
+PLAIN_TEXT = r"^[^<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+
+def _explained(pattern: str, message: Callable[[str], str]) -> BeforeValidator:
+    """The pattern's check, run first, with a message saying what is wrong and how to fix it (the
+    pattern itself stays on the field, for the CRD)."""
+    compiled = re.compile(pattern.removesuffix("$") + r"\Z")  # Python's $ also matches before a final newline
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value and not compiled.search(value):
+            raise ValueError(message(value))
+        return value
+    return BeforeValidator(check)
+
+
+def _name_message(value: str) -> str:
+    allowed = re.compile(DISPLAY_NAME[1:-2])
+    bad = ", ".join(dict.fromkeys(repr(ch) for ch in value if not allowed.fullmatch(ch)))
+    return (f"contains {bad}, which is not allowed in a name (no < > \" ` & \\, control or invisible "
+            "characters): use letters, digits, spaces and ordinary punctuation")
+
+
+def _url_message(value: str) -> str:
+    return (f"{value[:80]!r} is not an https URL this field accepts: write https://host[:port]/path without quotes, "
+            "spaces, parentheses, < > \\ ` or user@; percent-encode such characters (%20, %28, %29, ...)")
+
+
+def _text_message(value: str) -> str:
+    return ("contains < or > or a control character: a welcome text is plain text, shown as text, not HTML: "
+            "write it without markup")
+
+
+# The pattern before the explaining validator: pydantic then keeps it in the JSON schema (and the CRD).
+HttpsUrl = Annotated[str, Field(pattern=HTTPS_URL, max_length=2048), _explained(HTTPS_URL, _url_message)]
+ProductName = Annotated[str, Field(min_length=1, max_length=100, pattern=DISPLAY_NAME),
+                        _explained(DISPLAY_NAME, _name_message)]
+AssistantName = Annotated[str, Field(min_length=1, max_length=60, pattern=DISPLAY_NAME),
+                          _explained(DISPLAY_NAME, _name_message)]
+PlainText = Annotated[str, Field(max_length=2000, pattern=PLAIN_TEXT), _explained(PLAIN_TEXT, _text_message)]
 Colour = Annotated[str, Field(pattern=HEX_COLOUR)]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
@@ -17,11 +71,14 @@ LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 class Logo(ApiModel):
     """The logo: an https URL or an inline SVG document (one of the two)."""
 
-    url: HttpsUrl | None = Field(default=None, description="https URL of the logo image.")
+    url: HttpsUrl | None = Field(default=None, description="https URL of the logo image (no quotes, "
+                                 "parentheses, spaces, < > or backslashes).")
     svg: str | None = Field(
         default=None, max_length=SVG_MAX_BYTES,
-        description="Inline SVG document, at most 64 KiB; no scripts, event handlers, javascript: URLs "
-        "or external references.",
+        description="Inline SVG document, at most 64 KiB, of plain drawing elements only (shapes, text, "
+        "gradients, clipping, masks, filters, use, style); no scripts, event handlers, links, images, animation, "
+        "CDATA or processing instructions; no URL but #id references; CSS only with painting and text "
+        "properties, no escapes and no @-rules.",
     )
 
     @field_validator("svg")
@@ -57,14 +114,21 @@ class Support(ApiModel):
 class BrandingSpec(ApiModel):
     """Desired white-label look: logo, colours, assistant name, welcome texts."""
 
-    display_name: str | None = Field(default=None, max_length=100, description="Product name shown to users.")
+    display_name: ProductName | None = Field(
+        default=None,
+        description="Product name shown to users: letters, digits, spaces and ordinary punctuation "
+        "(no < > \" ` & \\ or control characters).",
+    )
     logo: Logo | None = Field(default=None, description="The logo.")
     favicon: HttpsUrl | None = Field(default=None, description="https URL of the favicon.")
     colours: Colours = Field(description="Primary and secondary colour.")
-    assistant_name: str | None = Field(
-        default=None, min_length=1, max_length=60, description="Name of the AI assistant."
+    assistant_name: AssistantName | None = Field(
+        default=None,
+        description="Name of the AI assistant: letters, digits, spaces and ordinary punctuation "
+        "(no < > \" ` & \\ or control characters).",
     )
-    welcome: dict[LanguageCode, Annotated[str, Field(max_length=2000)]] = Field(
-        default_factory=dict, description="Welcome message per language code (e.g. de, en)."
+    welcome: dict[LanguageCode, PlainText] = Field(
+        default_factory=dict, description="Welcome message per language code (e.g. de, en): plain text, "
+        "not HTML (front ends show it as text); no < or > and no control characters but tabs and newlines.",
     )
     support: Support | None = Field(default=None, description="Support contact.")

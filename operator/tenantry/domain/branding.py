@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,25 +76,52 @@ def contrast_warning(spec: BrandingSpec) -> str | None:
             f"({contrast_ratio(primary, better):.2f}:1) or choose another primary colour")
 
 
+_CSS_PLAIN = re.compile(r"[A-Za-z0-9 ._/:-]")
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def css_string(value: str) -> str:
+    """A quoted CSS string that holds exactly `value` and nothing can leave: every character but
+    [A-Za-z0-9 ._/:-] is written as a hexadecimal escape followed by a space (CSS Syntax 4.3.7)."""
+    return '"' + "".join(ch if _CSS_PLAIN.fullmatch(ch) else f"\\{ord(ch):x} " for ch in value) + '"'
+
+
+def css_colour(value: str) -> str:
+    """A #RRGGBB colour, checked again here: it goes into CSS unquoted."""
+    if not _COLOUR.fullmatch(value):
+        raise ValueError(f"not a #RRGGBB colour: {value!r}")
+    return value
+
+
 def css(spec: BrandingSpec) -> str:
-    """CSS custom properties for a front end."""
-    props = {"--brand-primary": spec.colours.primary, "--brand-on-primary": spec.colours.text}
+    """CSS custom properties for a front end; every value serialised for its place (colours checked,
+    text and URLs as CSS strings), so no value can end the declaration, the rule or a <style> element."""
+    props = {"--brand-primary": css_colour(spec.colours.primary), "--brand-on-primary": css_colour(spec.colours.text)}
     if spec.colours.secondary:
-        props["--brand-secondary"] = spec.colours.secondary
+        props["--brand-secondary"] = css_colour(spec.colours.secondary)
         props["--brand-on-secondary"] = text_colour_on(spec.colours.secondary)
     if spec.logo and spec.logo.url:
-        props["--brand-logo-url"] = f'url("{spec.logo.url}")'
+        props["--brand-logo-url"] = f"url({css_string(spec.logo.url)})"
     if spec.assistant_name:
-        props["--brand-assistant-name"] = json.dumps(spec.assistant_name)
+        props["--brand-assistant-name"] = css_string(spec.assistant_name)
     body = "".join(f"  {key}: {value};\n" for key, value in props.items())
     return f":root {{\n{body}}}\n"
+
+
+def html_safe_json(document: Any) -> str:
+    """JSON that stays JSON inside an HTML <script> element: < > & and the JavaScript line separators
+    only ever appear escaped (they can only occur inside strings, where \\uXXXX means the same)."""
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2)
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
 
 
 def branding_data(resolved: ResolvedBranding) -> dict[str, str]:
     """ConfigMap data: branding.json, branding.css and, for an inline logo, logo.svg."""
     spec = resolved.spec
     document: dict[str, Any] = {"source": resolved.source, **spec.model_dump(by_alias=True, exclude_none=True)}
-    data = {"branding.json": json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2),
+    data = {"branding.json": html_safe_json(document),
             "branding.css": css(spec)}
     if spec.logo and spec.logo.svg:
         data["logo.svg"] = spec.logo.svg

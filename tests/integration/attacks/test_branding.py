@@ -1,0 +1,98 @@
+"""Attacks through a Branding on the front ends that show it, against the real API server and operator.
+
+A partner acts with its own ServiceAccount token (chart_partners); the admission webhook is not
+running, so what is refused here is refused by the CRD schema or by the operator's reconcile alone.
+
+Attacks covered:
+- markup in displayName (`<img src=x onerror=alert(1)>`) and assistantName (`</style><script>`),
+  a logo.url, favicon or support.url with a quote, space or parenthesis that would break out of
+  url("...") or an HTML attribute, markup in a welcome text: each refused by the API server, naming
+  the field, and nothing stored
+- an inline SVG the schema cannot judge (a <set> that turns a link into javascript:, a CDATA
+  section that an HTML parser turns into <img onerror>): stored (the schema cannot refuse it), but
+  the operator's reconcile refuses it: the tenant using it gets BrandingReady=False InvalidBranding
+  naming the element, and no branding ConfigMap (no logo.svg) is written into the tenant namespace
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ChartPartner, ClusterHandle
+
+pytestmark = pytest.mark.integration
+
+HOSTILE_FIELDS = [
+    ("display-name-img", {"displayName": "<img src=x onerror=alert(1)>"}, "spec.displayName"),
+    ("assistant-name-style-breakout", {"assistantName": "</style><script>alert(1)</script>"}, "spec.assistantName"),
+    ("logo-url-quote", {"logo": {"url": 'https://x.example/a.png"); background: url("https://evil.example/p'}},
+     "spec.logo.url"),
+    ("favicon-parenthesis", {"favicon": "https://x.example/a.png)"}, "spec.favicon"),
+    ("support-url-space-quote", {"support": {"url": "https://x.example/ \"onmouseover=alert(1)"}}, "spec.support.url"),
+    ("welcome-script", {"welcome": {"de": "<script>alert(1)</script>"}}, "spec.welcome"),
+]
+
+
+def _branding(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Branding",
+            "metadata": {"name": name, "namespace": namespace}, "spec": {"colours": {"primary": "#1F4E79"}, **spec}}
+
+
+def _stored(cluster: ClusterHandle, name: str, namespace: str) -> dict[str, Any] | None:
+    result = cluster.kubectl("get", "branding", name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def _no_webhook(cluster: ClusterHandle) -> None:
+    found = cluster.kubectl("get", "validatingwebhookconfigurations", "-o", "json").stdout
+    assert not any("tenantry" in json.dumps(hook) for hook in json.loads(found)["items"]), "a webhook is registered"
+
+
+@pytest.mark.parametrize(("spec", "field"), [(h[1], h[2]) for h in HOSTILE_FIELDS], ids=[h[0] for h in HOSTILE_FIELDS])
+def test_markup_and_breakout_values_are_refused_by_the_api_server(
+        cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner], spec: dict[str, Any],
+        field: str) -> None:
+    alpha, _ = chart_partners
+    _no_webhook(cluster)
+    name = "xss-" + field.rsplit(".", 1)[-1].lower()
+    result: subprocess.CompletedProcess = alpha.apply_as_partner(_branding(name, alpha.namespace, **spec))
+    assert result.returncode != 0, result.stdout
+    assert "Invalid value" in result.stderr and field in result.stderr, result.stderr
+    assert "forbidden" not in result.stderr.lower(), "refused by RBAC, not by the schema"
+    assert _stored(cluster, name, alpha.namespace) is None
+    # The same partner may store an ordinary Branding of that name: the refusal was about the value.
+    fine = alpha.apply_as_partner(_branding(name, alpha.namespace, displayName="Süd Cloud KI (Beta) 日本 🤖",
+                                            assistantName="O'Brien", logo={"url": "https://x.example/a.png?v=2&w=3"}))
+    assert fine.returncode == 0, fine.stderr
+    alpha.kubectl("delete", "branding", name, "-n", alpha.namespace)
+
+
+@pytest.mark.parametrize("svg", [
+    '<svg xmlns="http://www.w3.org/2000/svg"><a href="#x"><set attributeName="href" to="java&#9;script:alert(1)"/>'
+    "<text>x</text></a></svg>",
+    '<svg xmlns="http://www.w3.org/2000/svg"><style><![CDATA[</style><img src=x onerror=alert(1)>]]></style></svg>',
+], ids=["set-href-javascript", "cdata-style-breakout"])
+def test_hostile_svg_is_refused_by_the_reconcile_without_the_webhook(
+        cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner], svg: str) -> None:
+    alpha, _ = chart_partners
+    _no_webhook(cluster)
+    name = "evil-" + ("set" if "<set" in svg else "cdata")
+    stored = alpha.apply_as_partner(_branding(name, alpha.namespace, logo={"svg": svg}))
+    assert stored.returncode == 0, stored.stderr  # the schema cannot judge an SVG; the operator must
+    slug = alpha.slug(name)
+    created = alpha.apply_as_partner(alpha.tenant(slug, branding=name))
+    assert created.returncode == 0, created.stderr
+    cond = alpha.wait_condition(slug, status="False", reason="InvalidBranding", kind="BrandingReady")
+    assert "spec.logo.svg" in cond["message"] and ("<set>" in cond["message"] or "CDATA" in cond["message"]), cond
+    assert "remove it" in cond["message"]
+    # The tenant was reconciled (its namespace exists), but no branding reached it.
+    assert cluster.kubectl("get", "namespace", f"tenant-{slug}", check=False).returncode == 0
+    found = cluster.kubectl("get", "configmap", "tenantry-branding", "-n", f"tenant-{slug}", "-o", "json", check=False)
+    assert found.returncode != 0 and "NotFound" in found.stderr, found.stdout
+    for config_map in json.loads(cluster.kubectl("get", "configmaps", "-n", f"tenant-{slug}", "-o", "json").stdout)[
+            "items"]:
+        assert "alert(1)" not in json.dumps(config_map.get("data", {})), config_map["metadata"]["name"]
