@@ -152,6 +152,23 @@ def _admin_binding(ns: str, inp: TenantInput, cluster_role: str) -> Manifest:
             "subjects": subjects}
 
 
+PRIORITY_QUOTA = "tenantry-priority-classes"
+
+
+def priority_quota(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
+    """No pods with a PriorityClass the platform did not allow: a quota of 0 pods over every other class.
+
+    A high PriorityClass lets a tenant's pods evict other tenants' pods; RBAC cannot restrict which
+    class a pod names, a quota scoped by PriorityClass can (on 1.20 too). "" stands for pods
+    without a class, which stay allowed.
+    """
+    allowed = sorted({"", *config.allowed_priority_classes})
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": owned_meta(PRIORITY_QUOTA, ns, inp),
+            "spec": {"hard": {"pods": "0"},
+                     "scopeSelector": {"matchExpressions": [
+                         {"scopeName": "PriorityClass", "operator": "NotIn", "values": allowed}]}}}
+
+
 def tenant_url(slug: str, config: OperatorConfig) -> str:
     return f"https://{slug}.{config.platform_domain}"
 
@@ -225,6 +242,7 @@ def desired_state(inp: TenantInput, config: OperatorConfig) -> DesiredState:
                _tenant_config(ns, inp, config)]
     if inp.branding is not None:
         objects.append(_branding(ns, inp))
+    objects.append(priority_quota(ns, inp, config))
     binding = _admin_binding(ns, inp, config.tenant_admin_cluster_role)
     if inp.spec.admins and state != "Cancelled":
         objects.append(binding)

@@ -44,6 +44,8 @@ class OperatorConfig:
     # The operator's own user name (its kopf bookkeeping annotations are under tenantry.dev/ too);
     # empty: the chart's default ServiceAccount `tenantry` in the platform namespace.
     operator_username: str = ""
+    # PriorityClasses tenants' pods may use (besides none); any other is refused by a quota.
+    allowed_priority_classes: tuple[str, ...] = ()
 
     @property
     def operator_identity(self) -> str:
@@ -83,6 +85,8 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_TENANT_ADMIN_CLUSTERROLE", "tenant_admin_cluster_role", str),
     ("TENANTRY_OPERATOR_USERNAME", "operator_username", str),
     ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
+    ("TENANTRY_ALLOWED_PRIORITY_CLASSES", "allowed_priority_classes",
+     lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
 )
 
 
