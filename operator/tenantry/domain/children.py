@@ -158,15 +158,17 @@ PRIORITY_QUOTA = "tenantry-priority-classes"
 def priority_quota(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifest:
     """No pods with a PriorityClass the platform did not allow: a quota of 0 pods over every other class.
 
-    A high PriorityClass lets a tenant's pods evict other tenants' pods; RBAC cannot restrict which
-    class a pod names, a quota scoped by PriorityClass can (on 1.20 too). "" stands for pods
-    without a class, which stay allowed.
+    A high PriorityClass lets a tenant's pods preempt other tenants' pods; RBAC cannot restrict which
+    class a pod names, a quota scoped by PriorityClass can (on 1.20 too). Pods without a class stay
+    allowed: `Exists` leaves them out (a `NotIn` alone would match them, as the API server treats a
+    missing class as not in any list); the two expressions are ANDed.
     """
-    allowed = sorted({"", *config.allowed_priority_classes})
+    expressions: list[dict[str, Any]] = [{"scopeName": "PriorityClass", "operator": "Exists"}]
+    if config.allowed_priority_classes:
+        expressions.append({"scopeName": "PriorityClass", "operator": "NotIn",
+                            "values": sorted(set(config.allowed_priority_classes))})
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": owned_meta(PRIORITY_QUOTA, ns, inp),
-            "spec": {"hard": {"pods": "0"},
-                     "scopeSelector": {"matchExpressions": [
-                         {"scopeName": "PriorityClass", "operator": "NotIn", "values": allowed}]}}}
+            "spec": {"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": expressions}}}
 
 
 def tenant_url(slug: str, config: OperatorConfig) -> str:

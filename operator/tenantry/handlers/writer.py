@@ -29,9 +29,10 @@ class Writer:
             key, digest = self._key(manifest), hash(json.dumps(manifest, sort_keys=True))
             if live is not None and not self._may_write(key, digest, live):
                 return
-            if live is not None and "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+            if live is not None and _immutable_changed(manifest, live):
                 # roleRef is immutable: a binding to another role is replaced, not patched (this is
                 # how bindings of earlier versions, to a per-namespace Role, move to the ClusterRole).
+                # So is a quota's scopeSelector (the allowed PriorityClasses, set by the platform).
                 self.count += 1
                 await self.kube.delete(ref(manifest))
             self.count += 1
@@ -67,6 +68,13 @@ class Writer:
         self.count += 1
         await self.kube.delete(target)
         return True
+
+
+def _immutable_changed(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    if "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+        return True
+    scope = (manifest.get("spec") or {}).get("scopeSelector")
+    return scope is not None and not covers((live.get("spec") or {}).get("scopeSelector"), scope)
 
 
 def owned_by(live: Mapping[str, Any], owner: str) -> bool:
