@@ -279,10 +279,7 @@ async def routes(writer: Writer, services: DnsServices, inp: TenantInput, config
         service = await writer.kube.get(ObjectRef("v1", "Service", config.route_service, namespace))
         refusal = offboarding.route_refusal(service, config.route_service)
     routable = [] if refusal else verified
-    if services.certificates_installed is None or (routable and not services.certificates_installed):
-        crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                              "certificates.cert-manager.io"))
-        services.certificates_installed = crd is not None
+    await _cert_manager(writer, services, recheck=bool(routable))
     wanted = dns.route_manifests(lambda n, ns: owned_meta(n, ns, inp), namespace, routable, config.route_service,
                                  config.route_port, config.cert_issuer, bool(services.certificates_installed))
     ingress_ref = ObjectRef("networking.k8s.io/v1", "Ingress", dns.ROUTE_INGRESS, namespace)
@@ -303,6 +300,15 @@ async def routes(writer: Writer, services: DnsServices, inp: TenantInput, config
 _UNREAD = object()
 
 
+async def _cert_manager(writer: Writer, services: DnsServices, recheck: bool = False) -> bool:
+    """Whether cert-manager's Certificate kind is installed (read once; again when `recheck` and it was not)."""
+    if services.certificates_installed is None or (recheck and not services.certificates_installed):
+        crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                              "certificates.cert-manager.io"))
+        services.certificates_installed = crd is not None
+    return bool(services.certificates_installed)
+
+
 async def withdraw_routes(writer: Writer, services: DnsServices, namespace: str, owner: str,
                           keep: Set[str] = frozenset(), live_ingress: Any = _UNREAD) -> None:
     """Remove this tenant's Ingress and Certificates in `namespace`, except the names in `keep`."""
@@ -310,7 +316,7 @@ async def withdraw_routes(writer: Writer, services: DnsServices, namespace: str,
     if dns.ROUTE_INGRESS not in keep:
         live = await writer.kube.get(ingress_ref) if live_ingress is _UNREAD else live_ingress
         await writer.delete_if_ours(ingress_ref, live, owner)
-    if services.certificates_installed is not False:
+    if await _cert_manager(writer, services):
         for cert in await writer.kube.list("cert-manager.io/v1", "Certificate", namespace,
                                            {dns.ROUTE_LABEL: "certificate"}):
             if cert["metadata"]["name"] not in keep:
