@@ -241,6 +241,12 @@ async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantI
         await _release(writer, config, unlisted, _tenant_key(inp), await still_routed(writer, namespace))
 
 
+async def release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
+    """After routes(): the claims of dropped domains whose route is gone now (custom_domains, which
+    runs before routes(), keeps those still routed at that moment)."""
+    await _release_unlisted(writer, config, inp)
+
+
 async def still_routed(writer: Writer, namespace: str) -> set[str]:
     """The hosts any Ingress in the tenant namespace routes, ours or not, terminating or not."""
     return offboarding.routed_hosts(await writer.kube.list("networking.k8s.io/v1", "Ingress", namespace, {}))

@@ -223,6 +223,9 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
             warnings.append(domains.verdict)
             if routed is not None:
                 warnings.append(routed)
+            if {d.get("name") for d in previous} - set(spec.domains):
+                # A dropped domain's claim goes once its route is gone, which routes() just did.
+                await dnsflow.release_unlisted(writer, config, inp)
             fields["domains"] = domains.entries
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))

@@ -35,8 +35,14 @@ pytestmark = pytest.mark.integration
 HOLD = "tests.tenantry.dev/hold"
 
 
+def _pod(ns: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]}}
+
+
 def _workloads(cluster: ClusterHandle, ns: str) -> None:
-    """A Deployment of 2 (its pods are created by the real controller-manager; no node runs them),
+    """A Deployment of 2 with its 2 pods (the local control plane runs no Deployment controller and
+    no node: the pods are created here and stay Pending, which is all the API sees of a running pod),
     a volume claim, and the tenant's own ConfigMap and Secret: its data."""
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
@@ -48,8 +54,9 @@ def _workloads(cluster: ClusterHandle, ns: str) -> None:
               "data": {"customers": "42"}}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secret", "namespace": ns},
               "stringData": {"key": "s3cr3t"}}
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([deployment, pvc, config, secret]))
-    wait_for(lambda: len(_pods(cluster, ns)) == 2, timeout=60, what="the Deployment's 2 pods")
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
+        [deployment, _pod(ns, "web-1"), _pod(ns, "web-2"), pvc, config, secret]))
+    assert len(_pods(cluster, ns)) == 2
 
 
 def _pods(cluster: ClusterHandle, ns: str) -> list[dict[str, Any]]:
@@ -125,8 +132,8 @@ def test_retain_deletion_stops_serving_keeps_data_and_holds_the_domain_until_the
 
 
 def test_cancel_stops_the_pods_and_suspend_pauses_them(partner: Partner, cluster: ClusterHandle) -> None:
-    """Suspended: pods deleted, replica count kept, back when reactivated. Cancelled (Retain):
-    scaled to 0, pods deleted, admins' access gone, data kept."""
+    """Suspended: pods deleted, new ones refused, replica count kept; allowed again when reactivated.
+    Cancelled (Retain): scaled to 0, pods deleted, admins' access gone, data kept."""
     slug = partner.slug("cancel")
     ns = f"tenant-{slug}"
     partner.apply(partner.tenant(slug))
@@ -137,9 +144,13 @@ def test_cancel_stops_the_pods_and_suspend_pauses_them(partner: Partner, cluster
     wait_for(lambda: _pods(cluster, ns) == [], what="pods of the suspended tenant deleted")
     assert _replicas(cluster, ns) == 2
     assert get_json(cluster, "rolebinding", "tenantry-tenant-admins", "-n", ns) is not None
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_pod(ns, "web-3")), check=False)
+    assert refused.returncode != 0 and "exceeded quota" in refused.stderr
     partner.apply(partner.tenant(slug))
     partner.wait_condition(slug)
-    wait_for(lambda: len(_pods(cluster, ns)) == 2, timeout=60, what="pods back after reactivation")
+    # Reactivated: pods may run again (a Deployment controller would recreate them by itself).
+    wait_for(lambda: cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(_pod(ns, "web-3")),
+                                     check=False).returncode == 0, timeout=30, what="pods allowed again")
 
     partner.apply(partner.tenant(slug, state="Cancelled"))
     partner.wait_condition(slug, reason="Cancelled")
