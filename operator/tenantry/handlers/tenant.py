@@ -338,7 +338,7 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.
                        body.metadata.name, *owner)
         try:
             await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
-                                               {"spec": {"externalIPs": None}}, body.metadata.resource_version)
+                                               {"spec": {"externalIPs": None}}, body["metadata"]["resourceVersion"])
         except Conflict:
             pass  # changed meanwhile: its next event brings it here again
         WRITES.labels("Service").inc()
