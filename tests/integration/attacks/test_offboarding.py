@@ -56,6 +56,9 @@ def _workloads(cluster: ClusterHandle, ns: str) -> None:
               "stringData": {"key": "s3cr3t"}}
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
         [deployment, _pod(ns, "web-1"), _pod(ns, "web-2"), pvc, config, secret]))
+    # No PVC-protection controller runs here to lift its finalizer: lift it now, or the test's
+    # namespace would stay Terminating after the clean-up.
+    cluster.kubectl("patch", "pvc", "data", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     assert len(_pods(cluster, ns)) == 2
 
 
