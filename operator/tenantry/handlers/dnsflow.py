@@ -236,7 +236,7 @@ async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantI
     unlisted = [c for c in claims if (c["metadata"].get("annotations") or {}).get(offboarding.DOMAIN_ANNOTATION)
                 not in inp.spec.domains]
     if unlisted:
-        # A dropped domain is released once its route is gone (the pass after routes() removed it).
+        # A dropped domain is released once no Ingress routes it (see release_unlisted, after routes()).
         namespace = naming.tenant_namespace(config.namespace_prefix, inp.slug)
         await _release(writer, config, unlisted, _tenant_key(inp), await still_routed(writer, namespace))
 
