@@ -56,7 +56,7 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
                             "-n", f"tenant-{slug}", "-l", "app.kubernetes.io/managed-by=tenantry",
                             "-o", "name").stdout.split()
     assert sorted(names) == sorted([
-        "resourcequota/tenantry-quota", "limitrange/tenantry-limits",
+        "resourcequota/tenantry-quota", "resourcequota/tenantry-priority-classes", "limitrange/tenantry-limits",
         "networkpolicy.networking.k8s.io/tenantry-isolation",
         "rolebinding.rbac.authorization.k8s.io/tenantry-tenant-admins", "configmap/tenantry-tenant",
         "configmap/tenantry-features", "configmap/tenantry-flags", "configmap/tenantry-branding",

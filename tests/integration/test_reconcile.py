@@ -125,7 +125,7 @@ def test_operator_killed_mid_onboarding_converges(partner: Partner, cluster: Clu
         partner.wait_condition(slug, timeout=90)
     for slug in [*slugs, created_while_down]:
         quotas = cluster.kubectl("get", "resourcequota", "-n", f"tenant-{slug}", "-o", "name").stdout.split()
-        assert quotas == ["resourcequota/tenantry-quota"]
+        assert quotas == ["resourcequota/tenantry-priority-classes", "resourcequota/tenantry-quota"]
     selector = f"tenantry.dev/partner=acme-{partner.suffix},tenantry.dev/tenant"
     namespaces = cluster.kubectl("get", "namespaces", "-l", selector, "-o", "name").stdout.split()
     assert len(namespaces) == len(slugs) + 1

@@ -45,7 +45,8 @@ CHAOS = os.environ.get("TENANTRY_CHAOS") == "1"
 TENANTS = 1000 if CHAOS else 200
 KILLS = 20 if CHAOS else 5
 # What every Active tenant namespace holds, by kind and name (the plan has no domains, admins set).
-EXPECTED_CHILDREN = {"resourcequota/tenantry-quota", "limitrange/tenantry-limits",
+EXPECTED_CHILDREN = {"resourcequota/tenantry-quota", "resourcequota/tenantry-priority-classes",
+                     "limitrange/tenantry-limits",
                      "networkpolicy.networking.k8s.io/tenantry-isolation",
                      "rolebinding.rbac.authorization.k8s.io/tenantry-tenant-admins", "configmap/tenantry-tenant",
                      "configmap/tenantry-features", "configmap/tenantry-flags", "configmap/tenantry-branding"}

@@ -16,7 +16,7 @@ import pytest
 from tenantry.api.featureset import Feature, ResourceAmounts, Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
-from tenantry.domain.children import TenantInput, desired_state, quota_hard, ref
+from tenantry.domain.children import PRIORITY_QUOTA, TenantInput, desired_state, quota_hard, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan
 
@@ -39,15 +39,17 @@ def state(plan: Plan | None = PLAN, **overrides: Any):
 
 
 def by_kind(desired) -> dict[str, dict[str, Any]]:
-    """Manifests by kind, ConfigMaps by name."""
-    return {m["metadata"]["name"] if m["kind"] == "ConfigMap" else m["kind"]: m for m in desired.apply}
+    """Manifests by kind, ConfigMaps (and the PriorityClass quota) by name."""
+    by_name = ("ConfigMap",)
+    return {m["metadata"]["name"] if m["kind"] in by_name or m["metadata"]["name"] == PRIORITY_QUOTA else m["kind"]: m
+            for m in desired.apply}
 
 
 def test_active_tenant_gets_every_object_with_ownership_marks() -> None:
     desired = state()
     kinds = [m["kind"] for m in desired.apply]
     assert kinds == ["Namespace", "ResourceQuota", "ConfigMap", "ConfigMap", "LimitRange", "NetworkPolicy",
-                     "ConfigMap", "RoleBinding"]
+                     "ConfigMap", "ResourceQuota", "RoleBinding"]
     for manifest in desired.apply:
         meta = manifest["metadata"]
         assert meta["labels"][naming.TENANT_LABEL] == "mustermann"

@@ -76,7 +76,7 @@ def test_tenant_specs_give_a_desired_state_or_name_each_problem(raw: dict[str, A
     kinds = [m["kind"] for m in desired.apply]
     assert kinds[0] == "Namespace"
     if not (spec.state == "Cancelled" and spec.deletion_policy == "Delete"):
-        quota = next(m for m in (*desired.apply, *desired.ensure) if m["kind"] == "ResourceQuota")
+        quota = next(m for m in (*desired.apply, *desired.ensure) if m["metadata"]["name"] == "tenantry-quota")
         for value in quota["spec"]["hard"].values():
             quantity.parse(value)  # every quantity the API server will be sent is well-formed
 

@@ -81,6 +81,8 @@ class OperatorConfig:
     pvc_max_storage: str = "1Ti"
     object_counts: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECT_COUNTS))
     max_tenants_per_partner: int = 10_000  # 0: no limit
+    # PriorityClasses tenants' pods may use (besides none); any other is refused by a quota.
+    allowed_priority_classes: tuple[str, ...] = ()
 
     @property
     def operator_identity(self) -> str:
@@ -129,6 +131,8 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_PVC_MAX_STORAGE", "pvc_max_storage", lambda text: _quantity("storage", text.strip())),
     ("TENANTRY_OBJECT_COUNT_QUOTA", "object_counts", lambda text: parse_object_counts(text)),
     ("TENANTRY_MAX_TENANTS_PER_PARTNER", "max_tenants_per_partner", lambda text: _count("value", text)),
+    ("TENANTRY_ALLOWED_PRIORITY_CLASSES", "allowed_priority_classes",
+     lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
 )
 
 

@@ -13,6 +13,13 @@ is never counted. (Field managers' timestamps cannot tell: they have one-second 
 A writer slower than `limit` per `window` is answered each time, at its own pace: that is no
 loop, as every correction follows one change of theirs. Objects deleted by others are simply
 recreated (not counted).
+
+Never paused: objects of a kind that tenant admins may write (USER_WRITABLE_KINDS: ConfigMaps, as
+the chart's tenant-admin ClusterRole lets them manage their apps' ConfigMaps, and RBAC cannot keep
+create while protecting a few names). The pause is for other controllers; a tenant admin who edits
+tenantry-flags five times must not turn the operator off for that tenant. Who wrote a change is no
+basis for the choice (a field manager's name is whatever the client sends); the kind is, because
+RBAC decides who can write it. Each of their writes costs one correction, at their own pace.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 Key = tuple[str, str, str]  # (namespace, kind, name)
+# Kinds of managed objects in a tenant namespace that the tenant-admin ClusterRole may write
+# (charts/tenantry/templates/rbac-tenant-admin.yaml; a unit test keeps the two in step).
+USER_WRITABLE_KINDS = frozenset({"ConfigMap"})
 
 
 @dataclass
@@ -42,6 +52,8 @@ class Contest:
 
     def may_write(self, key: Key, digest: int, now: float) -> bool:
         """Whether to write this desired object over a live one that differs from it."""
+        if key[1] in USER_WRITABLE_KINDS:
+            return True  # tenant admins could write it: always corrected, never paused
         if self._entry(key).written != digest:
             return True  # our own desired state changed (or first sight): not a correction
         return self.may_correct(key, now)

@@ -16,6 +16,9 @@ DNS_READY = "DNSReady"
 DOMAINS_VERIFIED = "DomainsVerified"
 # Informational: whether the platform's last usage report made sense.
 USAGE_VALID = "UsageValid"
+# Informational, only while a tenant has verified custom domains: False (RouteRefused) when the
+# route Service may not be routed to (ExternalName, externalIPs).
+DOMAINS_ROUTED = "DomainsRouted"
 # A warning, not a failure: it never makes a tenant un-Ready.
 BRANDING_CONTRAST = "BrandingContrast"
 # Informational: False while another writer keeps changing a managed object and we left it alone.

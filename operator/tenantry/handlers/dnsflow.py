@@ -10,17 +10,17 @@ import base64
 import datetime
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
 from tenantry.adapters.kube import AlreadyExists
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.domain import dns, naming
+from tenantry.domain import dns, naming, offboarding
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import OperatorConfig
-from tenantry.domain.status import DNS_READY, DOMAINS_VERIFIED, Verdict
+from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, DOMAINS_VERIFIED, Verdict
 from tenantry.handlers.writer import Writer
 
 TenantKey = tuple[str, str]
@@ -81,7 +81,7 @@ async def platform_records(writer: Writer, services: DnsServices, inp: TenantInp
             await writer.apply_if_needed(endpoint, live)
             return Verdict(DNS_READY, "True", "Published", f"{host} handed to external-dns (DNSEndpoint "
                            f"{dns.DNS_ENDPOINT})")
-        await writer.delete_if_ours(target, live)
+        await writer.delete_if_ours(target, live, _tenant_key(inp))
         return Verdict(DNS_READY, "True", "Withdrawn", f"{host} withdrawn (tenant cancelled)")
     return await _zone_records(writer, services, inp, config, records, host)
 
@@ -114,12 +114,16 @@ async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput,
 
 async def remove_records(writer: Writer, services: DnsServices, config: OperatorConfig, partner_namespace: str,
                          slug: str) -> None:
-    """On deletion, whatever the policy: our records go, anyone else's stay."""
+    """On deletion, whatever the policy: our records go, anyone else's stay.
+
+    "Ours" is this tenant's owner key, not just our label: a tenant that lost a slug race shares
+    the namespace name `<prefix><slug>` with the holder, whose DNSEndpoint and records stay.
+    """
     if config.dns_provider == "externaldns":
         # The DNSEndpoint lives in the tenant namespace, which a Retain policy keeps: remove it.
         target = ObjectRef("externaldns.k8s.io/v1alpha1", "DNSEndpoint", dns.DNS_ENDPOINT,
                            naming.tenant_namespace(config.namespace_prefix, slug))
-        await writer.delete_if_ours(target, await writer.kube.get(target))
+        await writer.delete_if_ours(target, await writer.kube.get(target), naming.owner_key(partner_namespace, slug))
         return
     if config.dns_provider != "rfc2136" or services.zone is None:
         return
@@ -229,50 +233,98 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
 async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
     claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
                                     {naming.TENANT_LABEL: inp.slug, naming.MANAGED_BY: naming.OPERATOR})
-    for claim in claims:
-        annotations = claim["metadata"].get("annotations") or {}
-        if annotations.get(naming.OWNER_ANNOTATION) == _tenant_key(inp) and \
-                annotations.get("tenantry.dev/domain") not in inp.spec.domains:
-            await writer.delete_if_ours(ObjectRef("v1", "Secret", claim["metadata"]["name"],
-                                                  config.platform_namespace), claim)
+    unlisted = [c for c in claims if (c["metadata"].get("annotations") or {}).get(offboarding.DOMAIN_ANNOTATION)
+                not in inp.spec.domains]
+    if unlisted:
+        # A dropped domain is released once no Ingress routes it (see release_unlisted, after routes()).
+        namespace = naming.tenant_namespace(config.namespace_prefix, inp.slug)
+        await _release(writer, config, unlisted, _tenant_key(inp), await still_routed(writer, namespace))
 
 
-async def release_all(writer: Writer, config: OperatorConfig, partner_namespace: str, slug: str) -> None:
-    """On deletion: every domain claim of the tenant is given up."""
+async def release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
+    """After routes(): the claims of dropped domains whose route is gone now (custom_domains, which
+    runs before routes(), keeps those still routed at that moment)."""
+    await _release_unlisted(writer, config, inp)
+
+
+async def still_routed(writer: Writer, namespace: str) -> set[str]:
+    """The hosts any Ingress in the tenant namespace routes, ours or not, terminating or not."""
+    return offboarding.routed_hosts(await writer.kube.list("networking.k8s.io/v1", "Ingress", namespace, {}))
+
+
+async def _release(writer: Writer, config: OperatorConfig, claims: list[dict[str, Any]], owner: str,
+                   routed: set[str]) -> list[str]:
+    free, kept = offboarding.releasable(claims, owner, routed)
+    by_name = {c["metadata"]["name"]: c for c in claims}
+    for name in free:
+        await writer.delete_if_ours(ObjectRef("v1", "Secret", name, config.platform_namespace), by_name[name], owner)
+    return kept
+
+
+async def release_all(writer: Writer, config: OperatorConfig, partner_namespace: str, slug: str,
+                      routed: set[str]) -> list[str]:
+    """On deletion: every domain claim of the tenant is given up, except those of a domain an
+    Ingress still routes (`routed`): those are returned and kept, so that no other tenant can
+    claim a host that is still served from here."""
     claims = await writer.kube.list("v1", "Secret", config.platform_namespace, {naming.TENANT_LABEL: slug})
-    for claim in claims:
-        if (claim["metadata"].get("annotations") or {}).get(naming.OWNER_ANNOTATION) == \
-                naming.owner_key(partner_namespace, slug):
-            await writer.delete_if_ours(ObjectRef("v1", "Secret", claim["metadata"]["name"],
-                                                  config.platform_namespace), claim)
+    return await _release(writer, config, claims, naming.owner_key(partner_namespace, slug), routed)
 
 
 async def routes(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, namespace: str,
-                 verified: list[str], previously_verified: bool) -> None:
+                 verified: list[str], previously_verified: bool) -> Verdict | None:
     """Ingress (and Certificates, with cert-manager) for verified domains only; never before.
 
     Routes exist only after a domain was verified, so a tenant that never had one costs no request.
+    Never to an ExternalName Service or one with externalIPs (see offboarding.route_refusal):
+    those routes are removed and the status says why (DomainsRouted=False, RouteRefused).
     """
     if not verified and not previously_verified:
-        return
-    if services.certificates_installed is None or (verified and not services.certificates_installed):
-        crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                              "certificates.cert-manager.io"))
-        services.certificates_installed = crd is not None
-    wanted = dns.route_manifests(lambda n, ns: owned_meta(n, ns, inp), namespace, verified, config.route_service,
+        return None
+    refusal = None
+    if verified:
+        service = await writer.kube.get(ObjectRef("v1", "Service", config.route_service, namespace))
+        refusal = offboarding.route_refusal(service, config.route_service)
+    routable = [] if refusal else verified
+    await _cert_manager(writer, services, recheck=bool(routable))
+    wanted = dns.route_manifests(lambda n, ns: owned_meta(n, ns, inp), namespace, routable, config.route_service,
                                  config.route_port, config.cert_issuer, bool(services.certificates_installed))
     ingress_ref = ObjectRef("networking.k8s.io/v1", "Ingress", dns.ROUTE_INGRESS, namespace)
     live_ingress = await writer.kube.get(ingress_ref)
-    wanted_names = {m["metadata"]["name"] for m in wanted}
     for manifest in wanted:
         live = live_ingress if manifest["kind"] == "Ingress" else await writer.kube.get(ref(manifest))
         await writer.apply_if_needed(manifest, live)
-    if dns.ROUTE_INGRESS not in wanted_names:
-        await writer.delete_if_ours(ingress_ref, live_ingress)
-    if services.certificates_installed:
+    await withdraw_routes(writer, services, namespace, _tenant_key(inp), {m["metadata"]["name"] for m in wanted},
+                          live_ingress)
+    if refusal:
+        return Verdict(DOMAINS_ROUTED, "False", "RouteRefused", f"{', '.join(verified)} not routed: {refusal}")
+    if not verified:
+        return None
+    return Verdict(DOMAINS_ROUTED, "True", "Routed",
+                   f"{', '.join(verified)} routed to Service {config.route_service} port {config.route_port}")
+
+
+_UNREAD = object()
+
+
+async def _cert_manager(writer: Writer, services: DnsServices, recheck: bool = False) -> bool:
+    """Whether cert-manager's Certificate kind is installed (read once; again when `recheck` and it was not)."""
+    if services.certificates_installed is None or (recheck and not services.certificates_installed):
+        crd = await writer.kube.get(ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                              "certificates.cert-manager.io"))
+        services.certificates_installed = crd is not None
+    return bool(services.certificates_installed)
+
+
+async def withdraw_routes(writer: Writer, services: DnsServices, namespace: str, owner: str,
+                          keep: Set[str] = frozenset(), live_ingress: Any = _UNREAD) -> None:
+    """Remove this tenant's Ingress and Certificates in `namespace`, except the names in `keep`."""
+    ingress_ref = ObjectRef("networking.k8s.io/v1", "Ingress", dns.ROUTE_INGRESS, namespace)
+    if dns.ROUTE_INGRESS not in keep:
+        live = await writer.kube.get(ingress_ref) if live_ingress is _UNREAD else live_ingress
+        await writer.delete_if_ours(ingress_ref, live, owner)
+    if await _cert_manager(writer, services):
         for cert in await writer.kube.list("cert-manager.io/v1", "Certificate", namespace,
                                            {dns.ROUTE_LABEL: "certificate"}):
-            if cert["metadata"]["name"] not in wanted_names:
+            if cert["metadata"]["name"] not in keep:
                 await writer.delete_if_ours(ObjectRef("cert-manager.io/v1", "Certificate",
-                                                      cert["metadata"]["name"], namespace), cert)
-
+                                                      cert["metadata"]["name"], namespace), cert, owner)

@@ -53,7 +53,7 @@ from tenantry.domain.status import (
     Verdict,
 )
 from tenantry.domain.usage import TenantFacts, tenant_facts, usage_problems
-from tenantry.handlers import dnsflow
+from tenantry.handlers import dnsflow, offboard
 from tenantry.handlers.writer import Writer
 
 
@@ -150,13 +150,17 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
     children, ensure = desired.apply[1:], desired.ensure
     lives = await writer.kube.get_many([ref(m) for m in (*children, *ensure)] + list(desired.remove))
     writer.observed["quota"] = next((live for m, live in zip((*children, *ensure), lives, strict=False)
-                                     if m["kind"] == "ResourceQuota"), None)
+                                     if m["kind"] == "ResourceQuota" and m["metadata"]["name"] == naming.QUOTA), None)
     await writer.apply_if_needed(desired.namespace, live_ns)
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives, strict=False)))
     await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in
                            zip(ensure, lives[len(children):], strict=False) if live is None))
     for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
-        await writer.delete_if_ours(target, live)
+        await writer.delete_if_ours(target, live, naming.owner_key(inp.partner_namespace, inp.slug))
+    if inp.spec.state != "Active":
+        # The quota (pods: 0, applied above) refuses new pods; the running ones stop here. Cancelled
+        # also scales to 0; Suspended keeps replica counts, so reactivating restores the service.
+        await offboard.stop_workloads(writer, ns_name, scale=inp.spec.state == "Cancelled")
     return Verdict(NAMESPACE_READY, "True", "Provisioned",
                    f"namespace {ns_name} with quota, limits, network isolation and admin access")
 
@@ -262,10 +266,15 @@ async def _verdicts(writer: Writer, body: Mapping[str, Any], catalogue: Lookups,
         if namespace.ok and namespace.reason != "Offboarded":
             previous = (body.get("status") or {}).get("domains", [])
             domains = await dnsflow.custom_domains(writer, services, inp, config, previous)
-            await dnsflow.routes(writer, services, inp, config, ns_name,
-                                 domains.verified if spec.state != "Cancelled" else [],
-                                 previously_verified=any(d.get("verified") for d in previous))
+            routed = await dnsflow.routes(writer, services, inp, config, ns_name,
+                                          domains.verified if spec.state != "Cancelled" else [],
+                                          previously_verified=any(d.get("verified") for d in previous))
             warnings.append(domains.verdict)
+            if routed is not None:
+                warnings.append(routed)
+            if {d.get("name") for d in previous} - set(spec.domains):
+                # A dropped domain's claim goes once its route is gone, which routes() just did.
+                await dnsflow.release_unlisted(writer, config, inp)
             fields["domains"] = domains.entries
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
@@ -337,23 +346,44 @@ def _in_sync(contested: list[str], contest: Contest) -> Verdict:
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:
-    """On deletion: DNS records and domain claims go, whatever the policy; Retain keeps the
-    namespace (labelled orphaned), Delete removes it.
+    """On deletion: stop serving first, keep the data, then let go.
 
-    Only a namespace this tenant holds is touched; what another tenant holds is never deleted.
+    Whatever the policy: the routes (Ingress, Certificates) and DNS records go; a domain claim is
+    released only once no Ingress in the namespace routes that domain any more (until then this
+    raises, and kopf retries), so no other tenant can claim a host still served from here.
+    Retain: the admins' access goes, the pods stop (quota pods: 0, Deployments and StatefulSets
+    at 0 replicas, pods deleted) and the namespace with its volumes, ConfigMaps and Secrets stays,
+    labelled orphaned. Delete: the namespace goes.
+
+    Every clean-up checks this tenant's owner key first: a tenant that lost a slug race (its
+    namespace name is held by another tenant) removes nothing but its own claims.
     """
     kube = services.kube
+    writer = Writer(kube)
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
-    await dnsflow.remove_records(Writer(kube), services.dns, config, partner_namespace, slug)
-    await dnsflow.release_all(Writer(kube), config, partner_namespace, slug)
+    owner = naming.owner_key(partner_namespace, slug)
     target = _namespace_ref(config, slug)
     live = await kube.get(target)
-    if lifecycle.claim(live, partner_namespace, slug) is not Claim.OURS:
-        return "nothing to clean up: the tenant held no namespace"
+    ours = lifecycle.claim(live, partner_namespace, slug) is Claim.OURS
     policy = (body.get("spec") or {}).get("deletionPolicy", "Retain")
+    if ours and policy != "Delete":
+        await offboard.block_new_pods(writer, target.name, owner)
+        await offboard.stop_workloads(writer, target.name, scale=True)
+        await offboard.revoke_admins(writer, target.name, owner)
+    if ours:
+        await dnsflow.withdraw_routes(writer, services.dns, target.name, owner)
+    await dnsflow.remove_records(writer, services.dns, config, partner_namespace, slug)
+    kept = await dnsflow.release_all(writer, config, partner_namespace, slug,
+                                     await dnsflow.still_routed(writer, target.name) if ours else set())
+    if kept:
+        raise KubeError("RoutesNotGone", f"{', '.join(kept)} still routed by an Ingress in namespace {target.name}: "
+                        "the domain claim is kept until that route is gone")
+    if not ours:
+        return "nothing else to clean up: the tenant held no namespace"
     if policy == "Delete":
         await kube.delete(target)
         return f"namespace {target.name} deleted (deletionPolicy: Delete)"
     await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
-    return f"namespace {target.name} and its data retained, labelled {naming.ORPHANED_LABEL}=true"
+    return (f"namespace {target.name} and its data retained, labelled {naming.ORPHANED_LABEL}=true; "
+            "routes, admin access and pods removed")

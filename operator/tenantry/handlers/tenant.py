@@ -40,7 +40,7 @@ from tenantry.metrics.tenants import TenantMetrics
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
 DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
-CHILD_KINDS = (("", "v1", "namespaces"), ("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
+CHILD_KINDS = (("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
                ("", "v1", "configmaps"), ("networking.k8s.io", "v1", "networkpolicies"),
                ("rbac.authorization.k8s.io", "v1", "rolebindings"))
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
@@ -267,13 +267,54 @@ async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, 
         memo.queue.add(key)
 
 
+# Tenant namespace -> the tenant holding it, from the namespace's owner annotation: the only
+# ownership mark in a tenant namespace that its admins cannot write (they cannot write Namespaces).
+_namespace_owners: dict[str, TenantKey] = {}
+
+
+async def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+    """The tenant holding a namespace; read once when its own event has not come yet (at a start)."""
+    if namespace in _namespace_owners or not namespace.startswith(memo.config.namespace_prefix):
+        return _namespace_owners.get(namespace)
+    live = await memo.kube.get(ObjectRef("v1", "Namespace", namespace))
+    meta = (live or {}).get("metadata") or {}
+    owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+    if owner is not None and naming.is_managed(meta.get("labels")):
+        _namespace_owners[namespace] = owner
+        return owner
+    return None
+
+
+def _changed_by_others(event: Mapping[str, Any], body: kopf.Body) -> bool:
+    if event.get("type") is None:
+        return False  # initial listing: the Tenants' own listing reconciles everything anyway
+    return event.get("type") == "DELETED" or changed_by_others(body.get("metadata", {}).get("managedFields"))
+
+
+@kopf.on.event("", "v1", "namespaces", labels=MANAGED)
+async def namespace_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
+                            **kwargs: Any) -> None:
+    owner = naming.parse_owner_key(body.metadata.annotations.get(naming.OWNER_ANNOTATION, ""))
+    if event.get("type") == "DELETED" or owner is None:
+        _namespace_owners.pop(body.metadata.name or "", None)
+    else:
+        _namespace_owners[body.metadata.name or ""] = owner
+    if owner is not None and _changed_by_others(event, body):
+        logger.info("namespace %s of tenant %s/%s changed by someone else: reconciling", body.metadata.name, *owner)
+        memo.queue.add(owner)
+
+
 async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo,
                          logger: logging.Logger, **kwargs: Any) -> None:
-    if event.get("type") is None:
-        return  # initial listing: the Tenants' own listing reconciles everything anyway
-    if event.get("type") != "DELETED" and not changed_by_others(body.get("metadata", {}).get("managedFields")):
+    """A managed object in a tenant namespace changed: reconcile the tenant holding the NAMESPACE.
+
+    Labels and annotations inside a tenant namespace are no evidence: its admins may write
+    ConfigMaps there, with any owner annotation. So the owner comes from the namespace (see
+    _namespace_owners), and an object naming another tenant queues only the namespace's own.
+    """
+    if not _changed_by_others(event, body):
         return
-    owner = naming.parse_owner_key(body.metadata.annotations.get(naming.OWNER_ANNOTATION, ""))
+    owner = await _owner_of(body.metadata.namespace or "", memo)
     if owner is not None:
         logger.info("%s %s of tenant %s/%s changed by someone else: reconciling", body.get("kind"),
                     body.metadata.name, *owner)
@@ -282,3 +323,29 @@ async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.M
 
 for _group, _version, _plural in CHILD_KINDS:
     kopf.on.event(_group, _version, _plural, labels=MANAGED)(_child_changed)
+
+
+@kopf.on.event("", "v1", "services")
+async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
+                          **kwargs: Any) -> None:
+    """externalIPs are removed from every Service in a tenant namespace (they would let a tenant
+    intercept traffic to addresses it does not own, CVE-2020-8554; Kubernetes 1.20 has no admission
+    plugin against them, and the webhook may be down), and a change to the route Service re-checks
+    the tenant's routes (no route to an ExternalName Service)."""
+    if event.get("type") == "DELETED":
+        return
+    namespace = body.metadata.namespace or ""
+    owner = await _owner_of(namespace, memo)
+    if owner is None:
+        return  # not a tenant namespace
+    if (body.get("spec") or {}).get("externalIPs"):
+        logger.warning("Service %s/%s of tenant %s/%s has externalIPs: removing them", namespace,
+                       body.metadata.name, *owner)
+        try:
+            await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
+                                               {"spec": {"externalIPs": None}}, body["metadata"]["resourceVersion"])
+        except Conflict:
+            pass  # changed meanwhile: its next event brings it here again
+        WRITES.labels("Service").inc()
+    if body.metadata.name == memo.config.route_service and event.get("type") is not None:
+        memo.queue.add(owner)

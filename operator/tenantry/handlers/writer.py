@@ -11,7 +11,7 @@ from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers, other_writer
-from tenantry.domain.naming import is_managed
+from tenantry.domain.naming import OWNER_ANNOTATION, is_managed
 
 
 class Writer:
@@ -29,9 +29,10 @@ class Writer:
             key, digest = self._key(manifest), hash(json.dumps(manifest, sort_keys=True))
             if live is not None and not self._may_write(key, digest, live):
                 return
-            if live is not None and "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+            if live is not None and _immutable_changed(manifest, live):
                 # roleRef is immutable: a binding to another role is replaced, not patched (this is
                 # how bindings of earlier versions, to a per-namespace Role, move to the ClusterRole).
+                # So is a quota's scopeSelector (the allowed PriorityClasses, set by the platform).
                 self.count += 1
                 await self.kube.delete(ref(manifest))
             self.count += 1
@@ -53,7 +54,29 @@ class Writer:
         self.contested.append(f"{key[1]} {key[2]} (changed by {other})")
         return False
 
-    async def delete_if_ours(self, target: ObjectRef, live: Mapping[str, Any] | None) -> None:
-        if live is not None and is_managed(live["metadata"].get("labels")):
-            self.count += 1
-            await self.kube.delete(target)
+    async def delete_if_ours(self, target: ObjectRef, live: Mapping[str, Any] | None, owner: str) -> bool:
+        """Delete when the live object is ours and this tenant's: managed by tenantry AND its owner
+        annotation is `owner` (naming.owner_key). Whether it is gone now (absent, or deleted here).
+
+        The label alone is not enough: a tenant that lost a slug race shares the namespace name, and
+        the DNSEndpoint or Certificate there belongs to the tenant that holds it.
+        """
+        if live is None:
+            return True
+        if not owned_by(live, owner):
+            return False
+        self.count += 1
+        await self.kube.delete(target)
+        return True
+
+
+def _immutable_changed(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    if "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+        return True
+    scope = (manifest.get("spec") or {}).get("scopeSelector")
+    return scope is not None and not covers((live.get("spec") or {}).get("scopeSelector"), scope)
+
+
+def owned_by(live: Mapping[str, Any], owner: str) -> bool:
+    meta = live.get("metadata") or {}
+    return is_managed(meta.get("labels")) and (meta.get("annotations") or {}).get(OWNER_ANNOTATION) == owner

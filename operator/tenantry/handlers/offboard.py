@@ -1,0 +1,45 @@
+"""Stop a tenant from serving, keep its data (see tenantry.domain.offboarding for what and why).
+
+Used by the Cancelled and Suspended states of the reconcile and by the finalizer (deletionPolicy
+Retain). Every step reads first and writes only what is not yet stopped, so a repeated pass makes
+no write request.
+"""
+
+from __future__ import annotations
+
+from tenantry.domain import naming, offboarding
+from tenantry.domain.children import ObjectRef
+from tenantry.handlers.writer import Writer, owned_by
+
+
+async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:
+    """Pods deleted (the quota, pods: 0, refuses new ones); with `scale` Deployments and
+    StatefulSets go to 0 replicas too, so nothing keeps trying to start them."""
+    workloads = []
+    if scale:
+        for api_version, kind in offboarding.SCALED_KINDS:
+            workloads += await writer.kube.list(api_version, kind, namespace, {})
+    pods = await writer.kube.list("v1", "Pod", namespace, {})
+    stop = offboarding.stop_workloads(workloads, pods, scale)
+    for kind, name, resource_version in stop.scale:
+        writer.count += 1
+        await writer.kube.patch_if_unchanged(ObjectRef("apps/v1", kind, name, namespace),
+                                             {"spec": {"replicas": 0}}, resource_version)
+    for name in stop.delete_pods:
+        writer.count += 1
+        await writer.kube.delete(ObjectRef("v1", "Pod", name, namespace))
+
+
+async def block_new_pods(writer: Writer, namespace: str, owner: str) -> None:
+    """The tenant's quota at pods: 0 (the reconcile sets it for non-Active tenants; the finalizer here)."""
+    target = ObjectRef("v1", "ResourceQuota", naming.QUOTA, namespace)
+    live = await writer.kube.get(target)
+    if live is not None and owned_by(live, owner) and ((live.get("spec") or {}).get("hard") or {}).get("pods") != "0":
+        writer.count += 1
+        await writer.kube.patch_if_unchanged(target, {"spec": {"hard": {"pods": "0"}}},
+                                             live["metadata"]["resourceVersion"])
+
+
+async def revoke_admins(writer: Writer, namespace: str, owner: str) -> None:
+    target = ObjectRef("rbac.authorization.k8s.io/v1", "RoleBinding", naming.ADMIN_BINDING, namespace)
+    await writer.delete_if_ours(target, await writer.kube.get(target), owner)

@@ -1,0 +1,188 @@
+"""Attacks by a tenant admin (impersonated: `kubectl --as max@mustermann.de`) on the real API server.
+
+Security issue 12, findings 7 and 8:
+- editing the operator's tenantry-flags ConfigMap again and again (6 and more times, also under the
+  operator's own field-manager name) to outlast the operator's pause for contested objects;
+- forging another tenant's owner annotation on ConfigMaps in their own namespace, to make the
+  operator reconcile (i.e. load) any other tenant;
+- an ExternalName Service `frontend` behind a verified custom domain (the domain as a proxy into
+  the cluster), and Services with externalIPs (intercepting traffic to others' addresses);
+- a pod naming a PriorityClass the platform did not allow (preempting other tenants' pods).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from lightkube.types import PatchType
+
+from tenantry.adapters.kube import Tenant
+from tests.integration.attacks.domains import (  # noqa: F401  (fixtures)
+    CUSTOMER_ZONE,
+    bind_fixture,
+    dns_bind_fixture,
+    get_json,
+    unverify,
+    verify,
+)
+from tests.integration.bind import Bind
+from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "max@mustermann.de"
+
+
+def as_admin(cluster: ClusterHandle, *args: str, input: str | None = None) -> Any:
+    return cluster.kubectl("--as", ADMIN, *args, input=input, check=False)
+
+
+def flags(cluster: ClusterHandle, ns: str) -> dict[str, Any]:
+    cm = get_json(cluster, "configmap", "tenantry-flags", "-n", ns)
+    assert cm is not None
+    return {"data": cm["data"], "owner": cm["metadata"]["annotations"].get("tenantry.dev/owner"),
+            "labels": cm["metadata"].get("labels")}
+
+
+def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Partner, cluster: ClusterHandle) -> None:
+    """Six edits within the contest window (limit 5 per 60 s), then one under the operator's own
+    field-manager name: each is reverted, and the tenant never reports the object as contested."""
+    slug = partner.slug("flags")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+    ns = f"tenant-{slug}"
+    original = flags(cluster, ns)
+    forged = json.dumps({"flags": {"tables": {"state": "ENABLED", "variants": {"on": True}, "defaultVariant": "on"}}})
+    for attempt in range(7):
+        manager = ["--field-manager=tenantry"] if attempt == 6 else []
+        edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", *manager,
+                        "-p", json.dumps({"data": {"flags.json": forged}}))
+        assert edit.returncode == 0, edit.stderr  # RBAC lets tenant admins write ConfigMaps: the guard is the operator
+        wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
+    assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
+    assert flags(cluster, ns) == original
+
+
+def _stale_url(cluster: ClusterHandle, slug: str, namespace: str) -> None:
+    cluster.client.patch(Tenant.Status, slug, {"status": {"url": "https://stale.invalid"}}, namespace=namespace,
+                         patch_type=PatchType.MERGE)
+
+
+def _url(partner: Partner, slug: str) -> str | None:
+    return ((partner.get(slug) or {}).get("status") or {}).get("url")
+
+
+def test_forged_owner_annotation_queues_no_other_tenant(partner: Partner, other_partner: Partner,
+                                                        cluster: ClusterHandle, operator: OperatorProcess) -> None:
+    """Victim B's status is made stale (only a reconcile of B would fix it) with resync off. A's admin
+    puts B's owner annotation on ConfigMaps in A's namespace: A is reconciled (its flags restored),
+    B is not. A legitimate change of B's objects then does reconcile B (the check can fail)."""
+    mine, victim = partner.slug("forger"), other_partner.slug("victim")
+    partner.apply(partner.tenant(mine))
+    other_partner.apply(other_partner.tenant(victim, admins=["erika@beispiel.de"]))
+    partner.wait_condition(mine)
+    other_partner.wait_condition(victim)
+    operator.stop()
+    _stale_url(cluster, victim, other_partner.namespace)
+    operator.restart_with({"TENANTRY_RESYNC_SECONDS": "3600"})
+    try:
+        # The start's first listing reconciles every tenant once: wait until B's was done.
+        wait_for(lambda: _url(other_partner, victim) == f"https://{victim}.platform.test", what="first pass over B")
+        _stale_url(cluster, victim, other_partner.namespace)
+        ns, victim_key = f"tenant-{mine}", f"{other_partner.namespace}/{victim}"
+        original = flags(cluster, ns)
+        before = operator.metric("tenantry_reconcile_total")
+        forged_cm = {"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "forged", "namespace": ns, "annotations": {"tenantry.dev/owner": victim_key},
+                                  "labels": {"app.kubernetes.io/managed-by": "tenantry"}}, "data": {"x": "1"}}
+        assert as_admin(cluster, "apply", "-f", "-", input=yaml.safe_dump(forged_cm)).returncode == 0
+        edit = as_admin(cluster, "annotate", "configmap", "tenantry-flags", "-n", ns, "--overwrite",
+                        f"tenantry.dev/owner={victim_key}")
+        assert edit.returncode == 0, edit.stderr
+        # The namespace's own tenant is reconciled: its flags get their owner back.
+        wait_for(lambda: flags(cluster, ns) == original, timeout=30, what="A's flags restored by a pass over A")
+        wait_for(lambda: operator.metric("tenantry_reconcile_total") >= before + 1, what="the pass counted")
+        assert _url(other_partner, victim) == "https://stale.invalid"  # B was not reconciled
+        # A real change of B's own objects does reconcile B.
+        cluster.kubectl("delete", "limitrange", "tenantry-limits", "-n", f"tenant-{victim}")
+        wait_for(lambda: _url(other_partner, victim) == f"https://{victim}.platform.test", timeout=30,
+                 what="B reconciled after a change of its own objects")
+    finally:
+        operator.restart_with({})
+
+
+def _service(name: str, ns: str, **spec: Any) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                           "spec": spec})
+
+
+def test_no_route_to_an_external_name_service_and_no_external_ips(partner: Partner, cluster: ClusterHandle,
+                                                                  dns_bind: Bind) -> None:
+    """ExternalName `frontend` + verified domain: no Ingress, DomainsRouted=False RouteRefused with a fix.
+    A ClusterIP `frontend` is routed (the refusal is specific). externalIPs on any Service are removed."""
+    slug, domain = partner.slug("proxy"), f"shop.{CUSTOMER_ZONE}"
+    ns = f"tenant-{slug}"
+    partner.apply(partner.tenant(slug, domains=[domain]))
+    partner.wait_condition(slug)
+    created = as_admin(cluster, "apply", "-f", "-", input=_service(
+        "frontend", ns, type="ExternalName", externalName="kubernetes.default.svc.cluster.local"))
+    assert created.returncode == 0, created.stderr
+    try:
+        verify(partner, dns_bind, slug, domain)
+        cond = partner.wait_condition(slug, status="False", reason="RouteRefused", kind="DomainsRouted")
+        assert "ExternalName" in cond["message"] and "ClusterIP" in cond["message"]
+        assert get_json(cluster, "ingress", "tenantry-domains", "-n", ns) is None
+        assert json.loads(cluster.kubectl("get", "certificates.cert-manager.io", "-n", ns, "-o", "json").stdout)[
+            "items"] == []
+        # A proper Service is routed.
+        as_admin(cluster, "delete", "service", "frontend", "-n", ns)
+        assert as_admin(cluster, "apply", "-f", "-", input=_service(
+            "frontend", ns, selector={"app": "web"}, ports=[{"port": 80}])).returncode == 0
+        partner.wait_condition(slug, reason="Routed", kind="DomainsRouted", timeout=60)
+        assert get_json(cluster, "ingress", "tenantry-domains", "-n", ns) is not None
+        # externalIPs: accepted by the API server (1.20 has no admission plugin against them), removed at once.
+        sneaky = as_admin(cluster, "apply", "-f", "-", input=_service(
+            "sneaky", ns, selector={"app": "web"}, ports=[{"port": 443}], externalIPs=["198.51.100.10"]))
+        assert sneaky.returncode == 0, sneaky.stderr
+        wait_for(lambda: not (get_json(cluster, "service", "sneaky", "-n", ns) or {}).get("spec", {}).get(
+            "externalIPs"), timeout=30, what="externalIPs removed")
+        patched = as_admin(cluster, "patch", "service", "frontend", "-n", ns, "--type=merge",
+                           "-p", json.dumps({"spec": {"externalIPs": ["198.51.100.11"]}}))
+        assert patched.returncode == 0, patched.stderr
+        wait_for(lambda: not (get_json(cluster, "service", "frontend", "-n", ns) or {}).get("spec", {}).get(
+            "externalIPs"), timeout=30, what="externalIPs removed from frontend")
+    finally:
+        unverify(dns_bind, domain)
+
+
+def test_pod_with_an_unlisted_priority_class_is_refused_by_quota(partner: Partner, cluster: ClusterHandle) -> None:
+    """A PriorityClass exists in the cluster (the platform's), but tenants may not use it."""
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": "attack-preemptor"}, "value": 1000000000}))
+    try:
+        _priority_class_refused(partner, cluster)
+    finally:
+        cluster.kubectl("delete", "priorityclass", "attack-preemptor", "--ignore-not-found")
+
+
+def _priority_class_refused(partner: Partner, cluster: ClusterHandle) -> None:
+    slug = partner.slug("prio")
+    ns = f"tenant-{slug}"
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+
+    def pod(name: str, priority_class: str | None) -> str:
+        spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}]}
+        if priority_class:
+            spec["priorityClassName"] = priority_class
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+                               "spec": spec})
+    refused = as_admin(cluster, "apply", "-f", "-", input=pod("preemptor", "attack-preemptor"))
+    assert refused.returncode != 0 and "exceeded quota: tenantry-priority-classes" in refused.stderr, refused.stderr
+    assert get_json(cluster, "pod", "preemptor", "-n", ns) is None
+    allowed = as_admin(cluster, "apply", "-f", "-", input=pod("plain", None))  # no class: allowed as before
+    assert allowed.returncode == 0, allowed.stderr
