@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tenantry.api.branding import PLAIN_TEXT
 from tenantry.api.crd import all_crds
 from tenantry.devtools.gencrds import TARGETS, rendered
 
@@ -84,7 +85,7 @@ def test_committed_files_are_plain_yaml_with_a_header() -> None:
 def test_dictionaries_keep_their_values_and_document_their_key_pattern() -> None:
     branding = all_crds()["tenantry.dev_brandings.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     welcome = branding["properties"]["spec"]["properties"]["welcome"]
-    assert welcome["additionalProperties"] == {"type": "string", "maxLength": 2000}
+    assert welcome["additionalProperties"] == {"type": "string", "maxLength": 2000, "pattern": PLAIN_TEXT}
     assert "^[a-z]{2}(-[A-Z]{2})?$" in welcome["description"] and "cannot check keys" in welcome["description"]
 
 

@@ -27,6 +27,7 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain import quantity
 from tenantry.domain.caps import within_partner_cap
 from tenantry.domain.children import (
+    PRIORITY_QUOTA,
     TenantInput,
     desired_state,
     egress_blocks,
@@ -47,7 +48,8 @@ def _desired(seats: int = 50, config: OperatorConfig = CONFIG) -> dict[str, dict
                                       "plan": {"featureSet": "business", "seats": seats}})
     plan = Plan(("tenantry-system/business",), {}, RESOURCES)
     desired = desired_state(TenantInput("m", "partner-a", "a", spec, plan, None), config)
-    return {m["kind"]: m for m in desired.apply}
+    # By kind; of the two ResourceQuotas, the tenant's quota (not the PriorityClass one).
+    return {m["kind"]: m for m in desired.apply if m["metadata"]["name"] != PRIORITY_QUOTA}
 
 
 # --- egress ---------------------------------------------------------------------------------------
