@@ -41,6 +41,10 @@ FULL_VALUES: dict[str, Any] = {
         "routePort": 8080,
         "certIssuer": "letsencrypt-prod",
         "domainGraceSeconds": 3600,
+        "domainClaimTtlSeconds": 172800,
+        "maxPendingDomainsPerPartner": 5,
+        "reservedSlugs": ["saas", "billing-eu"],
+        "reservedDomains": ["saas-corp.com"],
         "dns": {
             "provider": "rfc2136",
             "target": "203.0.113.10",

@@ -202,6 +202,8 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_ROUTE_PORT": "80",
         "TENANTRY_CERT_ISSUER": "letsencrypt",
         "TENANTRY_DOMAIN_GRACE_SECONDS": "86400",
+        "TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "604800",
+        "TENANTRY_MAX_PENDING_DOMAINS": "20",
         "TENANTRY_DNS_PROVIDER": "none",
         "TENANTRY_DNS_TTL": "300",
         "TENANTRY_DNS_OWNER_ID": "tenantry",
@@ -209,7 +211,8 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_RFC2136_TSIG_ALGORITHM": "hmac-sha256",
     }
     # Empty optional values are left out, so the operator keeps its own behaviour.
-    for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER",
+    for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_RESERVED_SLUGS", "TENANTRY_RESERVED_DOMAINS",
+                 "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER",
                  "TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_ZONE",
                  "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET"):
         assert name not in variables
@@ -277,6 +280,8 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
                                                                                 "203.0.113.10")
     assert dict(config.ingress_namespace_labels) == FULL_VALUES["operator"]["ingressNamespaceLabels"]
     assert parse_levels(_values(env(full))["TENANTRY_PARTNER_LEVELS"]) == (("Bronze", 0.0), ("Gold", 10000.0))
+    assert (config.domain_claim_ttl_seconds, config.max_pending_domains) == (172800, 5)
+    assert config.slug_reserved("billing-eu") and config.domain_reserved("www.saas-corp.com")
 
 
 # --- Service and webhook ------------------------------------------------------------------------
@@ -414,7 +419,7 @@ def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     role = find(default, "Role", "tenantry-operator")
     assert role["metadata"]["namespace"] == NS
     assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
-        _rule([""], ["secrets"], ["get", "list", "create", "delete"]),
+        _rule([""], ["secrets"], ["get", "list", "create", "patch", "delete"]),
         _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "patch"]),
         _rule([""], ["pods"], ["patch"]),
     ])

@@ -131,6 +131,10 @@ class DomainStatus(ApiModel):
     failing_since: str | None = Field(
         default=None, description="Since when re-verification fails; the route is withdrawn after the grace period."
     )
+    expired_at: str | None = Field(
+        default=None, description="When the claim expired (never verified in time) and the domain was released; "
+        "remove the domain from spec.domains and add it back to claim it again."
+    )
 
 
 class TenantStatus(ApiModel):

@@ -15,7 +15,7 @@ from typing import Any
 from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain import lifecycle, naming, status
+from tenantry.domain import admission, lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
 from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
@@ -82,10 +82,14 @@ def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:
     return ObjectRef("v1", "Namespace", naming.tenant_namespace(config.namespace_prefix, slug))
 
 
-async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInput
+async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInput, reserved: bool
                            ) -> tuple[Claim, Mapping[str, Any] | None]:
     live = await writer.kube.get(ref(desired.namespace))
     held = lifecycle.claim(live, inp.partner_namespace, inp.slug)
+    if held is Claim.FREE and reserved:
+        # A reserved name is refused as if taken (same reason and words): no oracle of who holds
+        # what. A tenant that held it before the platform reserved it keeps it (Claim.OURS).
+        return Claim.TAKEN, None
     if held is Claim.FREE and ref(desired.namespace) not in desired.remove:
         # Create, not apply: creation is atomic, so of two tenants racing for a slug one wins.
         try:
@@ -100,8 +104,7 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
 def _conflict(held: Claim, slug: str, namespace: str) -> Verdict:
     if held is Claim.TAKEN:
         return Verdict(NAMESPACE_READY, "False", "SlugConflict",
-                       f"the name {slug!r} is already used by another tenant of this platform; tenant "
-                       "names are unique across all partners: choose another metadata.name")
+                       f"{admission.unavailable_slug_message(slug)}: {admission.UNAVAILABLE_SLUG_HINT}")
     return Verdict(NAMESPACE_READY, "False", "NamespaceNotOwned",
                    f"namespace {namespace!r} exists but is not managed by tenantry, so it is left "
                    "alone: choose another metadata.name or ask the platform team to remove it")
@@ -110,7 +113,7 @@ def _conflict(held: Claim, slug: str, namespace: str) -> Verdict:
 async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -> Verdict:
     desired = desired_state(inp, config)
     ns_name = desired.namespace["metadata"]["name"]
-    held, live_ns = await _claim_namespace(writer, desired, inp)
+    held, live_ns = await _claim_namespace(writer, desired, inp, config.slug_reserved(inp.slug))
     if held in (Claim.TAKEN, Claim.FOREIGN):
         return _conflict(held, inp.slug, ns_name)
     if ref(desired.namespace) in desired.remove:
