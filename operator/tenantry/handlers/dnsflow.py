@@ -241,7 +241,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
                                        f"{admission.UNAVAILABLE_DOMAIN_HINT}"})
             problems.append(f"{domain}: claimed elsewhere")
             continue
-        token = _token(claim)
+        token, failed = _token(claim), False
         if old is not None and old.get("records") and not services.due((key, domain)):
             entries.append(dict(old))  # not due for a check yet: keep what we know
         else:
@@ -253,14 +253,17 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
                 kept["message"] = f"could not check: {error}"
                 entries.append(kept)
                 services.checked((key, domain), verified=False)
-                problems.append(f"{domain}: check failed")
-                continue
-            state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
-            services.checked((key, domain), state.verified)
-            entries.append(state.as_status())
+                failed = True
+            else:
+                state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
+                services.checked((key, domain), state.verified)
+                entries.append(state.as_status())
+        # A claim that cannot be checked expires too: holding a domain needs proof of control.
         if await _settle_claim(writer, config, claim, entries[-1], now):
             entries[-1] = dns.expired_entry(domain, now, config.domain_claim_ttl_seconds)
             problems.append(f"{domain}: claim expired")
+        elif failed:
+            problems.append(f"{domain}: check failed")
         elif not entries[-1]["verified"]:
             problems.append(f"{domain}: pending")
     # Claims exist only for domains the status has listed; list them only when one was dropped.
