@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -137,6 +137,11 @@ class DomainStatus(ApiModel):
     )
 
 
+def _opaque_object(schema: dict[str, Any]) -> None:
+    """Any object, stored as it is (x-kubernetes-preserve-unknown-fields)."""
+    schema.update({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+
+
 class TenantStatus(ApiModel):
     """Observed state of a Tenant, written by the operator (usage by the platform's reporter)."""
 
@@ -155,5 +160,10 @@ class TenantStatus(ApiModel):
     branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
     domains: list[DomainStatus] = Field(default_factory=list, description="Custom domains and what each needs.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
+    kopf: Any = Field(
+        default=None, description="The operator's own bookkeeping of its handlers (kopf progress), kept in the "
+        "status, which only the operator may write, so that nobody can forge it.",
+        json_schema_extra=_opaque_object,
+    )
 
 

@@ -58,7 +58,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
                   **_: Any) -> None:
     # Our own names for kopf's marks, so users see tenantry.dev/* on their objects.
     settings.persistence.finalizer = naming.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tenantry.dev")
+    # kopf's progress of the deletion handler lives in the status, which partners cannot write: a
+    # forged "already done" mark (an annotation, with the webhook down) would skip the clean-up.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(name="kopf")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="tenantry.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING
