@@ -160,6 +160,10 @@ class TenantStatus(ApiModel):
     branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
     domains: list[DomainStatus] = Field(default_factory=list, description="Custom domains and what each needs.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
+    currency: str | None = Field(
+        default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
+        "use it. A platform admin changes it here (the status) when a contract really changes currency."
+    )
     kopf: Any = Field(
         default=None, description="The operator's own bookkeeping of its handlers (kopf progress), kept in the "
         "status, which only the operator may write, so that nobody can forge it.",

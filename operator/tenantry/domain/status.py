@@ -20,6 +20,8 @@ USAGE_VALID = "UsageValid"
 BRANDING_CONTRAST = "BrandingContrast"
 # Informational: False while another writer keeps changing a managed object and we left it alone.
 IN_SYNC = "ManagedObjectsInSync"
+# A warning, present only while the spec asks for another currency than the one provisioned.
+CURRENCY_FIXED = "CurrencyFixed"
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ and the reconcile reports what is missing.
 
 Only registered when a webhook port is configured (kopf refuses handlers without a server).
 Defence in depth: with failurePolicy Ignore nothing here may matter for safety, so the operator
-re-checks each rule on its own: the spec model (InvalidSpec), the partner namespace, taken and
-reserved slugs and domains (Ready=False / status.domains), `extends` cycles (FeaturesReady=False),
-plan resources of partners (ignored), reserved metadata (the operator reads no tenantry.dev/ key of
-a Tenant; kopf's own bookkeeping keys are verified by kopf). The currency rule only guards reports.
+re-checks each rule on its own: the spec model (InvalidSpec, nothing provisioned), the partner
+namespace (NotInPartnerNamespace), taken and reserved slugs and domains (SlugConflict and
+status.domains, in these same words), `extends` cycles (FeaturesReady=False), the currency of a
+provisioned tenant (metrics keep status.currency; CurrencyFixed=False says so). The operator reads
+no tenantry.dev/ label or annotation of a Tenant, and kopf keeps its handler progress in the
+status (which partners cannot write), so reserved metadata a partner sets has no effect.
 """
 
 from __future__ import annotations

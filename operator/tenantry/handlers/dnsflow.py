@@ -295,6 +295,24 @@ async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantI
                                                   config.platform_namespace), claim)
 
 
+async def release_orphaned(writer: Writer, config: OperatorConfig, tenants: set[TenantKey]) -> list[str]:
+    """Claims whose tenant no longer exists are released; returns their domains.
+
+    A Tenant can go without its clean-up: with the webhook down a partner may remove the
+    operator's finalizer, and while the operator is down nobody notices. Run at start-up.
+    """
+    released = []
+    for claim in await writer.kube.list("v1", "Secret", config.platform_namespace,
+                                        {naming.MANAGED_BY: naming.OPERATOR}):
+        annotations = claim["metadata"].get("annotations") or {}
+        owner = naming.parse_owner_key(annotations.get(naming.OWNER_ANNOTATION, ""))
+        if dns.CLAIMED_DOMAIN_ANNOTATION in annotations and owner is not None and owner not in tenants:
+            await writer.delete_if_ours(ObjectRef("v1", "Secret", claim["metadata"]["name"],
+                                                  config.platform_namespace), claim)
+            released.append(annotations[dns.CLAIMED_DOMAIN_ANNOTATION])
+    return released
+
+
 async def release_all(writer: Writer, config: OperatorConfig, partner_namespace: str, slug: str) -> None:
     """On deletion: every domain claim of the tenant is given up."""
     claims = await writer.kube.list("v1", "Secret", config.platform_namespace, {naming.TENANT_LABEL: slug})

@@ -26,6 +26,7 @@ from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import (
     BRANDING_CONTRAST,
     BRANDING_READY,
+    CURRENCY_FIXED,
     DNS_READY,
     FEATURES_READY,
     IN_SYNC,
@@ -252,6 +253,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     aspects, warnings, fields = await _verdicts(writer, body, catalogue, config, services.dns)
     if fields.get("namespace"):
         warnings.append(_in_sync(writer.contested, services.contest))
+    spec_for_facts = _billing_currency(body.get("spec") or {}, old_status, fields, warnings)
     problems = usage_problems(old_status.get("usage"))
     warnings.append(Verdict(USAGE_VALID, "False", "InvalidUsage", "; ".join(problems)) if problems else
                     Verdict(USAGE_VALID, "True", "UsageAccepted", "the last usage report is valid"))
@@ -273,11 +275,34 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         await kube.patch_status(tenant_ref(body), {**wanted, **stale})
     facts = None
     if fields.get("partner"):
-        facts = tenant_facts(meta["name"], fields["partner"], body.get("spec") or {}, old_status.get("usage"),
+        facts = tenant_facts(meta["name"], fields["partner"], spec_for_facts, old_status.get("usage"),
                              writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"),
                              {v.type: v.status for v in (ready, *aspects, *warnings)},
                              dns_conflict=any(v.reason == "DNSConflict" for v in aspects))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
+
+
+def _billing_currency(spec: Mapping[str, Any], old_status: Mapping[str, Any], fields: dict[str, Any],
+                      warnings: list[Verdict]) -> Mapping[str, Any]:
+    """The spec as metrics see it: in the currency fixed at provisioning (status.currency).
+
+    The webhook refuses a partner's currency change; with the webhook down the change is stored,
+    so the operator keeps the provisioned currency and says so (a warning condition, only then).
+    """
+    plan = spec.get("plan") if isinstance(spec.get("plan"), Mapping) else {}
+    price = plan.get("price") if isinstance(plan.get("price"), Mapping) else {}
+    asked = str(price.get("currency", "EUR"))
+    fixed = old_status.get("currency") or (asked if fields.get("namespace") else None)
+    if not fixed:
+        return spec
+    fields["currency"] = fixed
+    if asked == fixed:
+        return spec
+    warnings.append(Verdict(CURRENCY_FIXED, "False", "CurrencyChangeIgnored",
+                            f"spec.plan.price.currency is {asked}, but the tenant was provisioned in {fixed}: "
+                            f"metrics and reports stay in {fixed}. The currency of a provisioned tenant cannot "
+                            "change; a platform admin sets status.currency when a contract really changes"))
+    return {**spec, "plan": {**plan, "price": {**price, "currency": fixed}}}
 
 
 def _in_sync(contested: list[str], contest: Contest) -> Verdict:
@@ -307,7 +332,9 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
         return "nothing to clean up: the tenant held no namespace"
     policy = (body.get("spec") or {}).get("deletionPolicy", "Retain")
     if policy == "Delete":
-        await kube.delete(target)
+        if not live["metadata"].get("deletionTimestamp"):  # (run again after the Tenant is gone: no write)
+            await kube.delete(target)
         return f"namespace {target.name} deleted (deletionPolicy: Delete)"
-    await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
+    if (live["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL) != "true":
+        await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
     return f"namespace {target.name} and its data retained, labelled {naming.ORPHANED_LABEL}=true"

@@ -10,10 +10,15 @@ Attacks covered:
   tenant that uses it (no hostile SVG in its config); the operator then provisions a good tenant
 - a taken slug and a reserved slug stored without the webhook: the same reason (SlugConflict) and
   the same words in the status, naming neither the holder nor which of the two it is; no namespace
+- a partner changing the currency of a provisioned tenant: stored, but metrics keep the provisioned
+  currency (status.currency) and a CurrencyFixed=False warning says so
 - reserved tenantry.dev/ labels and annotations set by a partner on a Tenant (a forged partner label,
   a forged owner, kopf's progress mark of the deletion handler claiming it already ran): the
   tenant is provisioned for its real partner only, and deleting it still releases its domain
   claim and marks its retained namespace
+- a partner removing the operator's finalizer (patch finalizers away, delete at once), also while
+  the operator is down: the Tenant goes without the deletion handler, and the operator cleans up
+  after it all the same (its claim released, its namespace marked orphaned)
 """
 
 from __future__ import annotations
@@ -176,3 +181,56 @@ def test_reserved_metadata_set_by_a_partner_has_no_effect(
     assert _get(cluster, "secret", dns.claim_name(domain), PLATFORM_NAMESPACE) is None
     labels = (namespace_of(cluster, f"tenant-{slug}") or {})["metadata"]["labels"]
     assert labels.get("tenantry.dev/orphaned") == "true"
+
+
+def test_currency_change_without_the_webhook_is_not_billed(
+        no_webhook: None, operator: OperatorProcess, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("down-currency")
+    priced = {"featureSet": "business", "seats": 10, "price": {"monthly": 500, "currency": "EUR"}}
+    assert alpha.apply_as_partner(alpha.tenant(slug, plan=priced)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    wait_for(lambda: (alpha.get(slug) or {})["status"].get("currency") == "EUR", what="the fixed currency")
+    in_yen = {**priced, "price": {"monthly": 500, "currency": "JPY"}}
+    assert alpha.apply_as_partner(alpha.tenant(slug, plan=in_yen)).returncode == 0  # nobody refuses it
+    cond = alpha.wait_condition(slug, "False", "CurrencyChangeIgnored", kind="CurrencyFixed")
+    assert "provisioned in EUR" in cond["message"]
+    assert (alpha.get(slug) or {})["status"]["currency"] == "EUR"
+    assert alpha.condition(slug)["status"] == "True"  # the tenant is served on
+    wait_for(lambda: operator.metric("tenantry_tenant_mrr", tenant=slug, currency="EUR") == 500,
+             what="revenue reported in EUR")
+    assert operator.metric("tenantry_tenant_mrr", tenant=slug, currency="JPY") == 0
+    # Back to the provisioned currency: the warning goes.
+    assert alpha.apply_as_partner(alpha.tenant(slug, plan=priced)).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    wait_for(lambda: alpha.condition(slug, kind="CurrencyFixed") == {}, what="the warning to go")
+
+
+@pytest.mark.parametrize("operator_down", [False, True], ids=["operator-up", "operator-down"])
+def test_finalizer_removed_by_a_partner_still_gets_the_clean_up(
+        no_webhook: None, operator_down: bool, cluster: ClusterHandle, operator: OperatorProcess,
+        chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug(f"down-finalizer-{int(operator_down)}")
+    domain = f"ki.{slug}.de"
+    assert alpha.apply_as_partner(alpha.tenant(slug, domains=[domain])).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    wait_for(lambda: _get(cluster, "secret", dns.claim_name(domain), PLATFORM_NAMESPACE), what="the claim")
+    if operator_down:
+        operator.stop()  # nobody puts the finalizer back, nobody sees the Tenant go
+    try:
+        # Take the operator's finalizer away (the webhook would refuse that), then delete at once.
+        removed = alpha.kubectl("patch", "tenant", slug, "-n", alpha.namespace, "--type=merge",
+                                "-p", '{"metadata":{"finalizers":null}}')
+        assert removed.returncode == 0, removed.stderr
+        assert alpha.kubectl("delete", "tenant", slug, "-n", alpha.namespace, "--wait=false").returncode == 0
+        if operator_down:
+            wait_for(lambda: alpha.get(slug) is None, what="the Tenant gone without its clean-up")
+            assert _get(cluster, "secret", dns.claim_name(domain), PLATFORM_NAMESPACE) is not None
+    finally:
+        operator.start()
+    wait_for(lambda: alpha.get(slug) is None, what="the Tenant to go")
+    wait_for(lambda: _get(cluster, "secret", dns.claim_name(domain), PLATFORM_NAMESPACE) is None,
+             what="the domain claim released")
+    wait_for(lambda: ((namespace_of(cluster, f"tenant-{slug}") or {}).get("metadata", {}).get("labels") or {})
+             .get("tenantry.dev/orphaned") == "true", what="the retained namespace marked orphaned")
