@@ -117,7 +117,7 @@ def test_slug_of_another_partner_is_refused_without_naming_it(
     assert alpha.apply_as_partner(alpha.tenant(slug)).returncode == 0
     alpha.wait_condition(slug, "True", "Provisioned")
     message = _denied(bravo.apply_as_partner(bravo.tenant(slug)),
-                      f"metadata.name: tenant name (slug) {slug!r} is already taken on this platform",
+                      f"metadata.name: tenant name {slug!r} is not available on this platform",
                       "choose another metadata.name")
     assert alpha.namespace not in message and "alpha" not in message
     assert bravo.get(slug) is None  # nothing was stored
@@ -131,7 +131,7 @@ def test_domain_of_another_partner_is_refused(webhook: dict, chart_partners: tup
     wait_for(lambda: any(d.get("records") for d in ((alpha.get(first) or {}).get("status") or {}).get("domains", [])),
              what="the domain claim")
     _denied(bravo.apply_as_partner(bravo.tenant(second, domains=["ok.example.de", domain])),
-            f"spec.domains[1]: custom domain {domain!r} is already claimed by another tenant")
+            f"spec.domains[1]: custom domain {domain!r} is not available on this platform")
     # The tenant that holds it may still change everything else.
     changed = alpha.tenant(first, domains=[domain], plan={"featureSet": "starter", "seats": 5})
     assert alpha.apply_as_partner(changed).returncode == 0

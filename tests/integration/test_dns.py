@@ -13,6 +13,8 @@ Tested here:
   says DNSUnavailable, and every record is published once BIND is back
 - custom domain pending -> verified -> Ingress + Certificate; CNAME removed -> grace -> withdrawn
 - a domain claimed by a tenant of another partner is refused without naming the holder
+- with a short claim TTL: a verified domain's claim is marked and kept, a never-verified one of the
+  same tenant expires (claim released, status says how to claim it again)
 - the external-dns provider writes a DNSEndpoint
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tenantry.domain import dns
 from tests.integration.bind import KEY_NAME, Bind
 from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, stand_in_crd, wait_for
 
@@ -204,7 +207,7 @@ def test_domain_claimed_by_another_partner_is_refused(partner: Partner, other_pa
     other_partner.apply(other_partner.tenant(second, domains=[domain]))
     cond = other_partner.wait_condition(second, status="False", reason="DomainConflict", kind="DomainsVerified")
     entry = _entry(other_partner, second, domain)
-    assert "another tenant" in entry["message"] and first not in entry["message"]
+    assert "is not available on this platform" in entry["message"] and first not in entry["message"]
     assert partner.namespace not in cond["message"]
     # The first tenant gives the domain up: now the second may claim it.
     partner.apply(partner.tenant(first, domains=[]))
@@ -239,4 +242,34 @@ def test_external_dns_provider_writes_a_dns_endpoint(partner: Partner, bind: Bin
                                check=False)
         assert gone.returncode != 0 and "NotFound" in gone.stderr
     finally:
+        operator.restart_with(dns_env(bind))
+
+
+def test_verified_claim_is_kept_and_a_pending_one_expires(partner: Partner, bind: Bind, cluster: ClusterHandle,
+                                                          operator: OperatorProcess) -> None:
+    def claim(domain: str) -> dict | None:
+        result = cluster.kubectl("get", "secret", dns.claim_name(domain), "-n", "tenantry-system", "-o", "json",
+                                 check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    slug, proven, idle = partner.slug("ttl"), "app.kunde-beispiel.de", "idle.kunde-beispiel.de"
+    operator.restart_with({**dns_env(bind), "TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "15"})
+    try:
+        partner.apply(partner.tenant(slug, domains=[proven, idle]))
+        entry = wait_for(lambda: _entry(partner, slug, proven).get("records") and _entry(partner, slug, proven),
+                         what="instructions in the status")
+        token = next(r["value"] for r in entry["records"] if r["type"] == "TXT")
+        bind.update("kunde-beispiel.de", proven, "CNAME", host(slug) + ".")
+        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{proven}", "TXT", f'"{token}"')
+        kept = wait_for(lambda: (claim(proven) or {}).get("metadata", {}).get("annotations", {})
+                        .get("tenantry.dev/verified-at") and claim(proven), timeout=60, what="the verified mark")
+        wait_for(lambda: claim(idle) is None, timeout=90, what="the idle claim to expire")
+        assert _entry(partner, slug, idle).get("expiredAt") or \
+            wait_for(lambda: _entry(partner, slug, idle).get("expiredAt"), what="the expiry in the status")
+        assert (claim(proven) or {})["metadata"]["uid"] == kept["metadata"]["uid"]
+        assert _entry(partner, slug, proven)["verified"] is True
+        assert _routes(cluster, slug)[0] == [proven]
+    finally:
+        bind.update("kunde-beispiel.de", proven, "CNAME")
+        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{proven}", "TXT")
         operator.restart_with(dns_env(bind))

@@ -47,6 +47,10 @@ FULL_VALUES: dict[str, Any] = {
         "objectCountQuota": {"secrets": 40, "jobs.batch": 10},
         "maxTenantsPerPartner": 250,
         "egressDenyCidrs": ["10.0.0.0/8", "169.254.0.0/16", "fc00::/7"],
+        "domainClaimTtlSeconds": 172800,
+        "maxPendingDomainsPerPartner": 5,
+        "reservedSlugs": ["saas", "billing-eu"],
+        "reservedDomains": ["saas-corp.com"],
         "dns": {
             "provider": "rfc2136",
             "target": "203.0.113.10",

@@ -7,6 +7,7 @@ Tested here:
 - a plan's resources are platform-only in partner namespaces, and only when this request changes them
 - who may override: the platform groups and the operator's own account, nobody else
 - the operator's finalizer is reserved (removing it would skip the clean-up)
+- a taken and a reserved slug (or domain) get the same words, naming neither holder nor reason
 - leader election: a lease is taken only when free, ours, or unchanged for its whole duration by
   our own clock; the lease spec counts transitions; timings must nest
 """
@@ -96,8 +97,22 @@ def test_the_operators_finalizer_is_reserved() -> None:
 
 
 def test_slug_message_never_names_the_holder() -> None:
-    problem = admission.slug_taken("mustermann")
-    assert "partner" not in problem.message and problem.hint == admission.SLUG_HINT
+    problem = admission.slug_unavailable("mustermann")
+    assert "partner" not in problem.message and problem.hint == admission.UNAVAILABLE_SLUG_HINT
+    assert str(problem) == ("metadata.name: tenant name 'mustermann' is not available on this platform (tenant "
+                            "names are unique across all partners and some are reserved: choose another "
+                            "metadata.name)")
+
+
+def test_taken_and_reserved_read_alike() -> None:
+    # One function for both answers: the words cannot tell which it was, nor who holds the name.
+    assert str(admission.slug_unavailable("www")).replace("www", "X") == \
+        str(admission.slug_unavailable("acme")).replace("acme", "X")
+    domain = str(admission.domain_unavailable(0, "ki.a.de"))
+    assert domain == ("spec.domains[0]: custom domain 'ki.a.de' is not available on this platform (a domain can "
+                      "belong to one tenant only, and some are reserved: list another domain or ask the platform "
+                      "team)")
+    assert "claimed" not in domain and "taken" not in domain
 
 
 T = leadership.Timing(lease_duration=15, renew_deadline=10, retry_period=2)

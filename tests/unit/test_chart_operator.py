@@ -206,6 +206,8 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_CONTAINER_MAX": "cpu=8,memory=32Gi",
         "TENANTRY_PVC_MAX_STORAGE": "1Ti",
         "TENANTRY_MAX_TENANTS_PER_PARTNER": "10000",
+        "TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "604800",
+        "TENANTRY_MAX_PENDING_DOMAINS": "20",
         "TENANTRY_DNS_PROVIDER": "none",
         "TENANTRY_DNS_TTL": "300",
         "TENANTRY_DNS_OWNER_ID": "tenantry",
@@ -213,8 +215,9 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_RFC2136_TSIG_ALGORITHM": "hmac-sha256",
     }
     # Empty optional values are left out, so the operator keeps its own behaviour.
-    for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER",
-                 "TENANTRY_EGRESS_DENY_CIDRS", "TENANTRY_OBJECT_COUNT_QUOTA",
+    for name in ("TENANTRY_INGRESS_NAMESPACE_LABELS", "TENANTRY_RESERVED_SLUGS", "TENANTRY_RESERVED_DOMAINS",
+                 "TENANTRY_DNS_TARGET", "TENANTRY_RESOLVER", "TENANTRY_EGRESS_DENY_CIDRS",
+                 "TENANTRY_OBJECT_COUNT_QUOTA",
                  "TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_ZONE",
                  "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET"):
         assert name not in variables
@@ -294,6 +297,8 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
     assert config.object_counts["configmaps"] == OperatorConfig().object_counts["configmaps"]  # merged
     assert (config.max_tenants_per_partner, config.egress_deny_cidrs) == (250, ("10.0.0.0/8", "169.254.0.0/16",
                                                                                 "fc00::/7"))
+    assert (config.domain_claim_ttl_seconds, config.max_pending_domains) == (172800, 5)
+    assert config.slug_reserved("billing-eu") and config.domain_reserved("www.saas-corp.com")
 
 
 # --- Service and webhook ------------------------------------------------------------------------
@@ -434,7 +439,7 @@ def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     role = find(default, "Role", "tenantry-operator")
     assert role["metadata"]["namespace"] == NS
     assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
-        _rule([""], ["secrets"], ["get", "list", "create", "delete"]),
+        _rule([""], ["secrets"], ["get", "list", "create", "patch", "delete"]),
         _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "patch"]),
         _rule([""], ["pods"], ["patch"]),
     ])

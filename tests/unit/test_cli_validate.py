@@ -5,7 +5,7 @@ Tested here:
 - schema errors (what the API server would refuse) name the field and its line, with a hint
 - model rules: unknown features, hostile SVG
 - across files: duplicate slugs and domains, missing FeatureSet and Branding, a file in another
-  partner's folder, extends cycles
+  partner's folder, extends cycles, a reserved tenant name (the webhook's and the operator's words)
 - hostile files: YAML aliases (bombs), broken YAML, deep nesting, not a mapping - none crashes
 - formats text, json, github; exit codes 0/1/2
 """
@@ -99,6 +99,10 @@ def test_cross_file_rules(repo: Path) -> None:
     stray = findings_for(repo, "stray.yaml")
     assert any(f.field == "metadata.namespace" and "tenants/nordlicht-digital/" in f.message
                and "partner-nordlicht-digital" in f.hint for f in stray)
+    write(repo, "tenants/acme-it/www.yaml", TENANT.format(name="www", plan="business", seats=5, domain="w.www-a.de"))
+    [reserved] = [f for f in findings_for(repo, "www.yaml") if f.field == "metadata.name"]
+    assert reserved.message == "tenant name 'www' is not available on this platform"
+    assert "choose another metadata.name" in reserved.hint
     loops = findings_for(repo, "loops.yaml")
     assert any("ping -> pong -> ping" in f.message or "pong -> ping -> pong" in f.message for f in loops)
 

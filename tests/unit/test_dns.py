@@ -7,6 +7,8 @@ Tested here:
 - custom domains: platform names and public suffixes refused (real public-suffix list)
 - pending -> verified -> failing (route kept during the grace period) -> withdrawn
 - routes exist only for verified domains; certificates only with cert-manager
+- a claim never verified expires after the TTL (by its creation time); a verified one never does;
+  only never-verified claims count as pending
 """
 
 from __future__ import annotations
@@ -129,3 +131,24 @@ def test_routes_only_for_verified_domains() -> None:
 def test_claim_names_are_stable_and_distinct() -> None:
     assert dns.claim_name("a.de") == dns.claim_name("a.de") != dns.claim_name("b.de")
     assert len(dns.claim_name("x" * 200 + ".de")) <= 63
+
+
+def _claim_secret(created: str, verified: bool = False) -> dict:
+    annotations = {dns.CLAIMED_DOMAIN_ANNOTATION: "ki.mustermann.de"}
+    if verified:
+        annotations[dns.CLAIM_VERIFIED_ANNOTATION] = "2026-01-02T00:00:00Z"
+    return {"metadata": {"name": "domain-x", "creationTimestamp": created, "annotations": annotations}}
+
+
+def test_claims_expire_unless_verified() -> None:
+    now = datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.UTC)
+    week = 7 * 86400
+    assert dns.claim_expired(_claim_secret("2026-01-01T00:00:00Z"), now, week)
+    assert not dns.claim_expired(_claim_secret("2026-01-01T00:00:01Z"), now, week)
+    assert not dns.claim_expired(_claim_secret("2025-01-01T00:00:00Z", verified=True), now, week)
+    claims = [_claim_secret("2026-01-01T00:00:00Z"), _claim_secret("2026-01-01T00:00:00Z", verified=True),
+              {"metadata": {"name": "other", "annotations": {}}}]
+    assert dns.pending_claims(claims) == 1
+    entry = dns.expired_entry("ki.mustermann.de", now, week)
+    assert entry["expiredAt"] == "2026-01-08T00:00:00Z" and not entry["verified"]
+    assert "within 7 day(s)" in entry["message"] and "remove it from spec.domains" in entry["message"]

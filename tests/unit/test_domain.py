@@ -124,6 +124,24 @@ def test_settings_from_environment() -> None:
         parse_labels("oops")
 
 
+def test_claim_and_reserved_name_settings() -> None:
+    default = OperatorConfig()
+    assert default.domain_claim_ttl_seconds == 7 * 86400 and default.max_pending_domains == 20
+    assert all(default.slug_reserved(name) for name in ("www", "api", "admin", "login", "mail", "status", "app",
+                                                         "auth", "dashboard", "portal", "grafana", "metrics",
+                                                         "ingress", "smtp", "ns1", "ns2"))
+    assert not default.slug_reserved("mustermann")
+    config = OperatorConfig.from_env({"TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "120", "TENANTRY_MAX_PENDING_DOMAINS": "3",
+                                      "TENANTRY_RESERVED_SLUGS": "acme-cloud, billing-eu",
+                                      "TENANTRY_RESERVED_DOMAINS": "Platform-Corp.de."})
+    assert (config.domain_claim_ttl_seconds, config.max_pending_domains) == (120, 3)
+    assert config.slug_reserved("acme-cloud") and config.slug_reserved("www")  # added to the defaults
+    assert config.domain_reserved("platform-corp.de") and config.domain_reserved("mail.platform-corp.de")
+    assert not config.domain_reserved("notplatform-corp.de")
+    with pytest.raises(ValueError, match="TENANTRY_DOMAIN_CLAIM_TTL_SECONDS"):
+        OperatorConfig.from_env({"TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "0"})
+
+
 def test_changed_by_others_reads_the_latest_managed_fields_entry() -> None:
     ours = {"manager": "tenantry", "time": "2026-01-01T00:00:02Z", "fieldsV1": {"f:spec": {}}}
     kubectl = {"manager": "kubectl-edit", "time": "2026-01-01T00:00:03Z", "fieldsV1": {"f:spec": {}}}

@@ -11,6 +11,7 @@ from tenantry.domain import naming, offboarding
 from tenantry.domain.children import PRIORITY_QUOTA, TenantInput, desired_state, priority_quota
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
+from tenantry.domain.dns import CLAIMED_DOMAIN_ANNOTATION
 from tenantry.handlers.writer import _immutable_changed, owned_by
 from tests.unit.chart import find, render
 
@@ -44,7 +45,7 @@ def test_routed_hosts_reads_rules_and_tls() -> None:
 def _claim(name: str, domain: str | None, owner: str = OWNER, managed: bool = True) -> dict[str, Any]:
     annotations = {naming.OWNER_ANNOTATION: owner}
     if domain is not None:
-        annotations[offboarding.DOMAIN_ANNOTATION] = domain
+        annotations[CLAIMED_DOMAIN_ANNOTATION] = domain
     labels = {naming.MANAGED_BY: naming.OPERATOR} if managed else {}
     return {"metadata": {"name": name, "annotations": annotations, "labels": labels}}
 

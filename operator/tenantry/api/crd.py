@@ -28,6 +28,8 @@ _KEPT_KEYS = frozenset({
     "type", "description", "properties", "required", "items", "enum", "pattern", "minLength", "maxLength",
     "minimum", "maximum", "minItems", "maxItems", "minProperties", "maxProperties", "multipleOf", "format",
     "default", "additionalProperties",
+    # Kubernetes' own extensions, set by a model on purpose (e.g. the status kopf writes into).
+    "x-kubernetes-preserve-unknown-fields",
 })
 # Carry no rule for the data: titles, and definitions (inlined where they are referenced).
 _DROPPED_KEYS = frozenset({"title", "$defs"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -131,6 +131,15 @@ class DomainStatus(ApiModel):
     failing_since: str | None = Field(
         default=None, description="Since when re-verification fails; the route is withdrawn after the grace period."
     )
+    expired_at: str | None = Field(
+        default=None, description="When the claim expired (never verified in time) and the domain was released; "
+        "remove the domain from spec.domains and add it back to claim it again."
+    )
+
+
+def _opaque_object(schema: dict[str, Any]) -> None:
+    """Any object, stored as it is (x-kubernetes-preserve-unknown-fields)."""
+    schema.update({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
 
 
 class TenantStatus(ApiModel):
@@ -151,5 +160,14 @@ class TenantStatus(ApiModel):
     branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
     domains: list[DomainStatus] = Field(default_factory=list, description="Custom domains and what each needs.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
+    currency: str | None = Field(
+        default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
+        "use it. A platform admin changes it here (the status) when a contract really changes currency."
+    )
+    kopf: Any = Field(
+        default=None, description="The operator's own bookkeeping of its handlers (kopf progress), kept in the "
+        "status, which only the operator may write, so that nobody can forge it.",
+        json_schema_extra=_opaque_object,
+    )
 
 

@@ -2,8 +2,8 @@
 
 First the generated CRD schemas (what the API server would refuse), then the models' own rules
 (feature names, safe SVG), then what no single object can know: unique slugs and domains across
-all files, references to FeatureSets and Brandings that exist, partner folders holding only their
-partner's objects, and `extends` cycles.
+all files, tenant names the platform reserves, references to FeatureSets and Brandings that exist,
+partner folders holding only their partner's objects, and `extends` cycles.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from tenantry.domain.admission import (
     missing_plan,
     partner_plan_resources,
     reserved_metadata_changes,
+    slug_unavailable,
     spec_problems,
 )
 from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
-from tenantry.domain.naming import PARTNER_LABEL
+from tenantry.domain.naming import PARTNER_LABEL, RESERVED_SLUGS
 
 
 @dataclass(frozen=True, order=True)
@@ -185,6 +186,9 @@ class Validator:
         self._unique(tenants, lambda o: [((("spec", "domains", i),), d) for i, d in
                                          enumerate(o.spec.get("domains") or [])],
                      "custom domain", DOMAIN_HINT)
+        for tenant in tenants:
+            if tenant.name in RESERVED_SLUGS:  # the platform's reserved names, as the webhook and the operator
+                self.add_problem(tenant.document, slug_unavailable(tenant.name))
         self._references(tenants)
         self._domains(tenants)
         self._extends()

@@ -22,6 +22,13 @@ SPEC_MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": Bra
                                            "FeatureSet": FeatureSetSpec}
 SLUG_HINT = "tenant names are unique across all partners: choose another metadata.name"
 DOMAIN_HINT = "a domain can belong to one tenant only"
+# Taken by another partner's tenant, or reserved by the platform: the same words for both, so an
+# answer (of the webhook, also to --dry-run=server, or of the reconcile's status) never tells a
+# partner which names and domains other partners hold.
+UNAVAILABLE_SLUG_HINT = "tenant names are unique across all partners and some are reserved: choose another " \
+                        "metadata.name"
+UNAVAILABLE_DOMAIN_HINT = "a domain can belong to one tenant only, and some are reserved: list another domain " \
+                          "or ask the platform team"
 RESOURCES_HINT = ("remove spec.resources: the plan inherits them from the FeatureSet it extends, else the platform "
                   "default; ask the platform team for a plan with more resources")
 
@@ -50,14 +57,22 @@ def spec_problems(kind: str, spec: Mapping[str, Any] | None) -> list[Problem]:
     return []
 
 
-def slug_taken(slug: str) -> Problem:
-    # Never names the holder: partners must not learn about each other's customers.
-    return Problem(("metadata", "name"), f"tenant name (slug) {slug!r} is already taken on this platform", SLUG_HINT)
+def slug_unavailable(slug: str) -> Problem:
+    """A slug another tenant holds, or a reserved one. Never names the holder, nor which of the two."""
+    return Problem(("metadata", "name"), unavailable_slug_message(slug), UNAVAILABLE_SLUG_HINT)
 
 
-def domain_taken(index: int, domain: str) -> Problem:
-    return Problem(("spec", "domains", index), f"custom domain {domain!r} is already claimed by another tenant",
-                   DOMAIN_HINT)
+def unavailable_slug_message(slug: str) -> str:
+    return f"tenant name {slug!r} is not available on this platform"
+
+
+def domain_unavailable(index: int, domain: str) -> Problem:
+    """A domain another tenant claimed, or a reserved one: the same words for both."""
+    return Problem(("spec", "domains", index), unavailable_domain_message(domain), UNAVAILABLE_DOMAIN_HINT)
+
+
+def unavailable_domain_message(domain: str) -> str:
+    return f"custom domain {domain!r} is not available on this platform"
 
 
 def not_in_partner_namespace(namespace: str) -> Problem:

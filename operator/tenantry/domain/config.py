@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from tenantry.api.featureset import ResourceAmounts, Resources
 from tenantry.domain import quantity
+from tenantry.domain.naming import RESERVED_SLUGS
 
 
 def _default_resources() -> Resources:
@@ -83,10 +84,24 @@ class OperatorConfig:
     max_tenants_per_partner: int = 10_000  # 0: no limit
     # PriorityClasses tenants' pods may use (besides none); any other is refused by a quota.
     allowed_priority_classes: tuple[str, ...] = ()
+    # Custom-domain claims: a claim never verified is released after this many seconds, and a
+    # partner holds at most this many unverified claims across all its tenants.
+    domain_claim_ttl_seconds: float = 7 * 86400.0
+    max_pending_domains: int = 20
+    # Tenant names nobody may take (besides naming.RESERVED_SLUGS), and domains (with every name
+    # under them) nobody may claim, e.g. the platform company's own.
+    reserved_slugs: tuple[str, ...] = ()
+    reserved_domains: tuple[str, ...] = ()
 
     @property
     def operator_identity(self) -> str:
         return self.operator_username or f"system:serviceaccount:{self.platform_namespace}:tenantry"
+
+    def slug_reserved(self, slug: str) -> bool:
+        return slug in RESERVED_SLUGS or slug in self.reserved_slugs
+
+    def domain_reserved(self, domain: str) -> bool:
+        return any(domain == name or domain.endswith("." + name) for name in self.reserved_domains)
 
     @property
     def entry_point(self) -> str:
@@ -110,7 +125,11 @@ class OperatorConfig:
                     raise ValueError(f"{key}={env[key]!r}: {error}") from error
         if kwargs.get("dns_provider", "none") not in ("none", "rfc2136", "externaldns"):
             raise ValueError(f"TENANTRY_DNS_PROVIDER={kwargs['dns_provider']!r}: use none, rfc2136 or externaldns")
-        return cls(**kwargs)  # type: ignore[arg-type]
+        config = cls(**kwargs)  # type: ignore[arg-type]
+        if config.domain_claim_ttl_seconds <= 0 or config.max_pending_domains < 0:
+            raise ValueError("TENANTRY_DOMAIN_CLAIM_TTL_SECONDS must be positive, "
+                             "TENANTRY_MAX_PENDING_DOMAINS at least 0")
+        return config
 
 
 _SIMPLE_SETTINGS = (
@@ -124,15 +143,18 @@ _SIMPLE_SETTINGS = (
     ("TENANTRY_CERT_ISSUER", "cert_issuer", str),
     ("TENANTRY_TENANT_ADMIN_CLUSTERROLE", "tenant_admin_cluster_role", str),
     ("TENANTRY_OPERATOR_USERNAME", "operator_username", str),
-    ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
+    ("TENANTRY_PLATFORM_GROUPS", "platform_groups", lambda text: _names(text)),
     ("TENANTRY_EGRESS_DENY_CIDRS", "egress_deny_cidrs", lambda text: parse_cidrs(text)),
     ("TENANTRY_TENANT_QUOTA_CEILING", "tenant_quota_ceiling", lambda text: parse_ceiling(text)),
     ("TENANTRY_CONTAINER_MAX", "container_max", lambda text: parse_container_max(text)),
     ("TENANTRY_PVC_MAX_STORAGE", "pvc_max_storage", lambda text: _quantity("storage", text.strip())),
     ("TENANTRY_OBJECT_COUNT_QUOTA", "object_counts", lambda text: parse_object_counts(text)),
     ("TENANTRY_MAX_TENANTS_PER_PARTNER", "max_tenants_per_partner", lambda text: _count("value", text)),
-    ("TENANTRY_ALLOWED_PRIORITY_CLASSES", "allowed_priority_classes",
-     lambda text: tuple(filter(None, map(str.strip, text.split(","))))),
+    ("TENANTRY_ALLOWED_PRIORITY_CLASSES", "allowed_priority_classes", lambda text: _names(text)),
+    ("TENANTRY_DOMAIN_CLAIM_TTL_SECONDS", "domain_claim_ttl_seconds", float),
+    ("TENANTRY_MAX_PENDING_DOMAINS", "max_pending_domains", int),
+    ("TENANTRY_RESERVED_SLUGS", "reserved_slugs", lambda text: _names(text)),
+    ("TENANTRY_RESERVED_DOMAINS", "reserved_domains", lambda text: tuple(n.lower().rstrip(".") for n in _names(text))),
 )
 
 
@@ -218,6 +240,11 @@ def parse_object_counts(text: str) -> dict[str, int]:
 
 
 _OPERATOR_OBJECTS = {"configmaps": 4, "resourcequotas": 1}
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """`a, b,c` -> ("a", "b", "c")."""
+    return tuple(filter(None, map(str.strip, text.split(","))))
 
 
 def parse_labels(text: str) -> dict[str, str]:

@@ -108,6 +108,45 @@ def claim_name(domain: str) -> str:
     return "domain-" + hashlib.sha256(domain.encode()).hexdigest()[:20]
 
 
+CLAIMED_DOMAIN_ANNOTATION = "tenantry.dev/domain"
+# On a claim Secret once its domain was verified: from then on the claim no longer expires.
+CLAIM_VERIFIED_ANNOTATION = "tenantry.dev/verified-at"
+
+
+def claim_expired(claim: Mapping[str, Any], now: datetime.datetime, ttl_seconds: float) -> bool:
+    """Whether a claim was never verified within `ttl_seconds` of its creation (the API server's clock)."""
+    meta = claim.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(CLAIM_VERIFIED_ANNOTATION) or not meta.get("creationTimestamp"):
+        return False
+    return (now - _parse(meta["creationTimestamp"])).total_seconds() >= ttl_seconds
+
+
+def pending_claims(claims: Iterable[Mapping[str, Any]]) -> int:
+    """How many of these claim Secrets were never verified."""
+    return sum(1 for c in claims if CLAIMED_DOMAIN_ANNOTATION in ((c.get("metadata") or {}).get("annotations") or {})
+               and CLAIM_VERIFIED_ANNOTATION not in (c["metadata"].get("annotations") or {}))
+
+
+def expired_entry(domain: str, now: datetime.datetime, ttl_seconds: float) -> dict[str, Any]:
+    """The status entry of a domain whose claim expired: it stays so until the partner re-adds it."""
+    return {"name": domain, "verified": False, "records": [], "expiredAt": iso(now),
+            "message": f"claim expired: {domain} was not verified within {_duration(ttl_seconds)} and is released, "
+                       "so another tenant may claim it; to claim it again, remove it from spec.domains, apply, "
+                       "then add it back (the records to create are listed again)"}
+
+
+def over_cap_entry(domain: str, cap: int) -> dict[str, Any]:
+    return {"name": domain, "verified": False, "records": [],
+            "message": f"not claimed: your tenants already hold {cap} unverified custom domain(s), the platform's "
+                       f"limit for a partner; verify or remove some, and {domain} is claimed at the next check"}
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g} day(s)"
+    return f"{seconds:g} s"
+
+
 def domain_problem(domain: str, platform_domain: str, public_suffix: str | None, is_public: bool) -> str | None:
     """Why a custom domain cannot be claimed, or None. Shape and wildcards are checked by the schema."""
     if platform_domain and (domain == platform_domain or domain.endswith("." + platform_domain)):

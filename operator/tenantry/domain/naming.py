@@ -19,6 +19,24 @@ OWNER_ANNOTATION = "tenantry.dev/owner"
 # Set before anything is provisioned, so a Tenant deleted a moment later still gets cleaned up.
 FINALIZER = "tenantry.dev/finalizer"
 
+# Tenant names (slugs, so also <slug>.<platform domain>) no partner may take: what users could
+# mistake for the platform itself, and the names the platform uses for its own services. The
+# platform adds its own with TENANTRY_RESERVED_SLUGS (chart value operator.reservedSlugs).
+RESERVED_SLUGS = frozenset({
+    "www", "api", "admin", "administrator", "root", "login", "logout", "signin", "signup", "register",
+    "account", "accounts", "billing", "pay", "payment", "support", "help", "docs", "status", "mail",
+    "email", "smtp", "imap", "pop", "pop3", "mx", "webmail", "ns", "ns1", "ns2", "ns3", "ns4", "dns",
+    "ftp", "sftp", "ssh", "vpn", "cdn", "static", "assets", "media", "img", "files", "download",
+    "downloads", "app", "apps", "auth", "oauth", "sso", "id", "identity", "dashboard", "portal",
+    "console", "panel", "grafana", "prometheus", "alertmanager", "metrics", "monitoring", "logs",
+    "ingress", "gateway", "proxy", "registry", "git", "gitlab", "github", "ci", "cd", "build",
+    "secure", "security", "system", "platform", "internal", "intranet", "localhost", "test", "demo",
+    "staging", "dev", "prod", "production", "sandbox", "blog", "news", "shop", "store", "tenantry",
+    "webhook", "webhooks", "kubernetes", "k8s", "cluster", "default", "public", "private", "abuse",
+    "postmaster", "hostmaster", "webmaster", "noreply", "no-reply", "info", "contact", "legal",
+    "privacy", "terms", "autodiscover", "autoconfig", "wpad", "isatap",
+})
+
 QUOTA = "tenantry-quota"
 LIMITS = "tenantry-limits"
 NETWORK_POLICY = "tenantry-isolation"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tenantry.domain import naming
+from tenantry.domain.dns import CLAIMED_DOMAIN_ANNOTATION
 
 # Workload kinds whose replica count is set to 0 when a tenant leaves (the only ones with a `replicas`).
 SCALED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"))
@@ -63,15 +64,13 @@ def releasable(claims: Iterable[Mapping[str, Any]], owner: str, still_routed: se
         annotations = meta.get("annotations") or {}
         if annotations.get(naming.OWNER_ANNOTATION) != owner or not naming.is_managed(meta.get("labels")):
             continue  # not ours: never touched
-        domain = annotations.get(DOMAIN_ANNOTATION)
+        domain = annotations.get(CLAIMED_DOMAIN_ANNOTATION)
         if domain is None or domain in still_routed:
             kept.append(domain or meta["name"])
         else:
             free.append(meta["name"])
     return free, kept
 
-
-DOMAIN_ANNOTATION = "tenantry.dev/domain"
 
 
 def route_refusal(service: Mapping[str, Any] | None, name: str) -> str | None:

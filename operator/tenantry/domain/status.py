@@ -27,6 +27,8 @@ IN_SYNC = "ManagedObjectsInSync"
 # sets quotas), and when the quota was clamped to the platform's per-tenant ceiling.
 PLAN_RESOURCES = "PlanResourcesAccepted"
 QUOTA_CEILING = "QuotaWithinCeiling"
+# A warning, present only while the spec asks for another currency than the one provisioned.
+CURRENCY_FIXED = "CurrencyFixed"
 
 
 @dataclass(frozen=True)

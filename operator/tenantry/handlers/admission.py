@@ -1,7 +1,8 @@
 """The validating admission webhook: what no schema can check, refused before it is stored.
 
-Tenants: the model's own rules, a partner namespace, a slug and domains no other tenant holds,
-reserved metadata (labels, annotations, the finalizer), immutable fields. Brandings and
+Tenants: the model's own rules, a partner namespace, a slug and domains no other tenant holds
+and the platform has not reserved (both refused in the same words, so the answer is no oracle of
+what other partners hold), reserved metadata (labels, annotations, the finalizer), immutable fields. Brandings and
 FeatureSets: the model's rules (safe SVG, known features), reserved metadata, resources in a
 partner's plan, `extends` cycles. Members of the platform groups and the operator itself may
 change reserved metadata, immutable and platform-only fields; slugs and domains stay unique for
@@ -11,8 +12,13 @@ brandings are warnings, not refusals: GitOps tools apply a commit's objects in n
 and the reconcile reports what is missing.
 
 Only registered when a webhook port is configured (kopf refuses handlers without a server).
-Defence in depth: the reconcile refuses conflicting slugs and domains on its own, so nothing
-depends on this webhook being reachable.
+Defence in depth: with failurePolicy Ignore nothing here may matter for safety, so the operator
+re-checks each rule on its own: the spec model (InvalidSpec, nothing provisioned), the partner
+namespace (NotInPartnerNamespace), taken and reserved slugs and domains (SlugConflict and
+status.domains, in these same words), `extends` cycles (FeaturesReady=False), the currency of a
+provisioned tenant (metrics keep status.currency; CurrencyFixed=False says so). The operator reads
+no tenantry.dev/ label or annotation of a Tenant, and kopf keeps its handler progress in the
+status (which partners cannot write), so reserved metadata a partner sets has no effect.
 """
 
 from __future__ import annotations
@@ -86,18 +92,22 @@ def _judge(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[
     return spec, changed
 
 
-async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, namespace: str, name: str,
-                 spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None, creating: bool) -> list[Problem]:
-    """On create: a partner namespace and a free slug. Each newly added domain: claimable and not held."""
+async def _taken(kube: Kube, config: OperatorConfig, namespace: str, name: str, spec: Mapping[str, Any],
+                 old_spec: Mapping[str, Any] | None, creating: bool) -> list[Problem]:
+    """On create: a partner namespace and an available slug. Each newly added domain: claimable and available.
+
+    A slug is held by its tenant namespace (the reconcile creates it, first come wins), so a Tenant
+    that was never provisioned holds nothing. Taken and reserved get the same answer.
+    """
     problems = []
     if creating:
         if partner_of(await kube.get(ObjectRef("v1", "Namespace", namespace))) is None:
             problems.append(admission.not_in_partner_namespace(namespace))
         holder = await kube.get(ObjectRef("v1", "Namespace",
                                           naming.tenant_namespace(config.namespace_prefix, name)))
-        if claim(holder, namespace, name) in (Claim.TAKEN, Claim.FOREIGN) or \
-                catalogue.slug_used_elsewhere(namespace, name):
-            problems.append(admission.slug_taken(name))
+        held = claim(holder, namespace, name)
+        if held in (Claim.TAKEN, Claim.FOREIGN) or (held is Claim.FREE and config.slug_reserved(name)):
+            problems.append(admission.slug_unavailable(name))
     before = set((old_spec or {}).get("domains") or ())
     for index, domain in enumerate(spec.get("domains") or ()):
         if domain in before or not isinstance(domain, str):
@@ -108,8 +118,8 @@ async def _taken(kube: Kube, catalogue: Catalogue, config: OperatorConfig, names
             continue
         live = await kube.get(ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace))
         holder = ((live or {}).get("metadata", {}).get("annotations") or {}).get(naming.OWNER_ANNOTATION)
-        if live is not None and holder != naming.owner_key(namespace, name):
-            problems.append(admission.domain_taken(index, domain))
+        if config.domain_reserved(domain) or (live is not None and holder != naming.owner_key(namespace, name)):
+            problems.append(admission.domain_unavailable(index, domain))
     return problems
 
 
@@ -136,7 +146,7 @@ async def validate_tenant(body: kopf.Body, old: kopf.Body | None, operation: str
     spec = judged[0]
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     try:
-        problems = await _taken(memo.kube, memo.catalogue, config, namespace, name, spec, (old or {}).get("spec"),
+        problems = await _taken(memo.kube, config, namespace, name, spec, (old or {}).get("spec"),
                                 creating=operation == "CREATE")
     except Exception as error:  # noqa: BLE001  (an API hiccup must not refuse a valid change)
         warnings.append(f"slug and domains not checked now ({error}); the operator checks them when it reconciles")

@@ -6,6 +6,7 @@ decided in tenantry.domain.dns.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import secrets
@@ -17,7 +18,7 @@ from typing import Any
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
 from tenantry.adapters.kube import AlreadyExists
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.domain import dns, naming, offboarding
+from tenantry.domain import admission, dns, naming, offboarding
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, DOMAINS_VERIFIED, Verdict
@@ -139,25 +140,65 @@ def _claim_ref(config: OperatorConfig, domain: str) -> ObjectRef:
     return ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace)
 
 
-async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str) -> str | None:
-    """The challenge token of our claim on a domain, or None when another tenant holds it."""
+UNAVAILABLE = "unavailable"  # another tenant's claim, or a reserved domain (the same answer for both)
+OVER_CAP = "over-cap"  # the partner holds the platform's maximum of unverified claims
+# The count of a partner's pending claims and the creation of one more happen under its lock, so
+# concurrent reconciles of one partner's tenants cannot exceed the cap (one leader writes claims).
+_partner_locks: dict[str, asyncio.Lock] = {}
+
+
+async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str
+                 ) -> Mapping[str, Any] | str:
+    """Our live claim Secret of a domain, or why we have none (UNAVAILABLE, OVER_CAP)."""
+    if config.domain_reserved(domain):
+        return UNAVAILABLE
     target = _claim_ref(config, domain)
     live = await writer.kube.get(target)
     if live is None:
-        meta = owned_meta(target.name, config.platform_namespace, inp)
-        meta["annotations"]["tenantry.dev/domain"] = domain
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-                  "stringData": {"token": "tenantry-" + secrets.token_urlsafe(24)}}
-        try:
-            # Create, not apply: of two tenants claiming one domain at once, exactly one wins.
-            writer.count += 1
-            await writer.kube.create(secret)
-        except AlreadyExists:
-            pass
+        async with _partner_locks.setdefault(inp.partner, asyncio.Lock()):
+            claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
+                                            {naming.PARTNER_LABEL: inp.partner, naming.MANAGED_BY: naming.OPERATOR})
+            if dns.pending_claims(claims) >= config.max_pending_domains:
+                return OVER_CAP
+            meta = owned_meta(target.name, config.platform_namespace, inp)
+            meta["annotations"][dns.CLAIMED_DOMAIN_ANNOTATION] = domain
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+                      "stringData": {"token": "tenantry-" + secrets.token_urlsafe(24)}}
+            try:
+                # Create, not apply: of two tenants claiming one domain at once, exactly one wins.
+                writer.count += 1
+                await writer.kube.create(secret)
+            except AlreadyExists:
+                pass
         live = await writer.kube.get(target)
     if live is None or live["metadata"].get("annotations", {}).get(naming.OWNER_ANNOTATION) != _tenant_key(inp):
-        return None
-    return base64.b64decode(live["data"]["token"]).decode()
+        return UNAVAILABLE
+    return live
+
+
+def _token(claim: Mapping[str, Any]) -> str:
+    return base64.b64decode(claim["data"]["token"]).decode()
+
+
+async def _settle_claim(writer: Writer, config: OperatorConfig, claim: Mapping[str, Any], owner: str,
+                        entry: Mapping[str, Any], now: datetime.datetime) -> bool:
+    """Mark a verified domain's claim (it no longer expires); release one never verified in time.
+
+    True when the claim expired and was released. Only our own claim is deleted, and only for a
+    domain never verified (so no route of ours serves it).
+    """
+    target = ObjectRef("v1", "Secret", claim["metadata"]["name"], config.platform_namespace)
+    if entry.get("verified"):
+        if dns.CLAIM_VERIFIED_ANNOTATION not in (claim["metadata"].get("annotations") or {}):
+            writer.count += 1
+            await writer.kube.patch_if_unchanged(
+                target, {"metadata": {"annotations": {dns.CLAIM_VERIFIED_ANNOTATION: dns.iso(now)}}},
+                claim["metadata"]["resourceVersion"])
+        return False
+    if not dns.claim_expired(claim, now, config.domain_claim_ttl_seconds):
+        return False
+    await writer.delete_if_ours(target, claim, owner)
+    return True
 
 
 async def _check(services: DnsServices, domain: str, host: str, token: str) -> dns.DomainCheck:
@@ -188,14 +229,23 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
             entries.append({"name": domain, "verified": False, "records": [], "message": problem})
             problems.append(f"{domain}: invalid")
             continue
-        token = await _claim(writer, config, inp, domain)
-        if token is None:
+        old = before.get(domain)
+        if old is not None and old.get("expiredAt"):
+            entries.append(dict(old))  # released: claimed again only when the partner re-adds it
+            problems.append(f"{domain}: claim expired")
+            continue
+        claim = await _claim(writer, config, inp, domain)
+        if claim == OVER_CAP:
+            entries.append(dns.over_cap_entry(domain, config.max_pending_domains))
+            problems.append(f"{domain}: over the limit of unverified domains")
+            continue
+        if isinstance(claim, str):
             entries.append({"name": domain, "verified": False, "records": [],
-                            "message": f"{domain} is already claimed by another tenant of this platform; a domain "
-                                       "can belong to one tenant only"})
+                            "message": f"{admission.unavailable_domain_message(domain)}: "
+                                       f"{admission.UNAVAILABLE_DOMAIN_HINT}"})
             problems.append(f"{domain}: claimed elsewhere")
             continue
-        old = before.get(domain)
+        token, failed = _token(claim), False
         if old is not None and old.get("records") and not services.due((key, domain)):
             entries.append(dict(old))  # not due for a check yet: keep what we know
         else:
@@ -207,12 +257,18 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
                 kept["message"] = f"could not check: {error}"
                 entries.append(kept)
                 services.checked((key, domain), verified=False)
-                problems.append(f"{domain}: check failed")
-                continue
-            state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
-            services.checked((key, domain), state.verified)
-            entries.append(state.as_status())
-        if not entries[-1]["verified"]:
+                failed = True
+            else:
+                state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
+                services.checked((key, domain), state.verified)
+                entries.append(state.as_status())
+        # A claim that cannot be checked expires too: holding a domain needs proof of control.
+        if await _settle_claim(writer, config, claim, _tenant_key(inp), entries[-1], now):
+            entries[-1] = dns.expired_entry(domain, now, config.domain_claim_ttl_seconds)
+            problems.append(f"{domain}: claim expired")
+        elif failed:
+            problems.append(f"{domain}: check failed")
+        elif not entries[-1]["verified"]:
             problems.append(f"{domain}: pending")
     # Claims exist only for domains the status has listed; list them only when one was dropped.
     if {e.get("name") for e in previous} - set(inp.spec.domains):
@@ -221,8 +277,10 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     if not inp.spec.domains:
         verdict = Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
     elif problems:
-        reason = "DomainConflict" if any("elsewhere" in p for p in problems) else (
-            "InvalidDomain" if any("invalid" in p for p in problems) else "DomainsPending")
+        reason = next((why for why, words in (("DomainConflict", "elsewhere"), ("InvalidDomain", "invalid"),
+                                              ("DomainClaimLimit", "over the limit"),
+                                              ("DomainClaimExpired", "expired")) if any(words in p for p in problems)),
+                      "DomainsPending")
         verdict = Verdict(DOMAINS_VERIFIED, "False", reason,
                           "; ".join(problems) + ": see status.domains for the records to create")
     else:
@@ -233,7 +291,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
 async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
     claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
                                     {naming.TENANT_LABEL: inp.slug, naming.MANAGED_BY: naming.OPERATOR})
-    unlisted = [c for c in claims if (c["metadata"].get("annotations") or {}).get(offboarding.DOMAIN_ANNOTATION)
+    unlisted = [c for c in claims if (c["metadata"].get("annotations") or {}).get(dns.CLAIMED_DOMAIN_ANNOTATION)
                 not in inp.spec.domains]
     if unlisted:
         # A dropped domain is released once no Ingress routes it (see release_unlisted, after routes()).
@@ -259,6 +317,29 @@ async def _release(writer: Writer, config: OperatorConfig, claims: list[dict[str
     for name in free:
         await writer.delete_if_ours(ObjectRef("v1", "Secret", name, config.platform_namespace), by_name[name], owner)
     return kept
+
+
+async def release_orphaned(writer: Writer, config: OperatorConfig, tenants: set[TenantKey]) -> list[str]:
+    """Claims whose tenant no longer exists are released, once no Ingress routes their host;
+    returns their domains.
+
+    A Tenant can go without its clean-up: with the webhook down a partner may remove the
+    operator's finalizer, and while the operator is down nobody notices. Run at start-up.
+    """
+    by_owner: dict[TenantKey, list[dict[str, Any]]] = {}
+    for claim in await writer.kube.list("v1", "Secret", config.platform_namespace,
+                                        {naming.MANAGED_BY: naming.OPERATOR}):
+        annotations = claim["metadata"].get("annotations") or {}
+        owner = naming.parse_owner_key(annotations.get(naming.OWNER_ANNOTATION, ""))
+        if dns.CLAIMED_DOMAIN_ANNOTATION in annotations and owner is not None and owner not in tenants:
+            by_owner.setdefault(owner, []).append(claim)
+    released = []
+    for (partner_namespace, slug), claims in by_owner.items():
+        routed = await still_routed(writer, naming.tenant_namespace(config.namespace_prefix, slug))
+        kept = await _release(writer, config, claims, naming.owner_key(partner_namespace, slug), routed)
+        released += [domain for c in claims
+                     if (domain := c["metadata"]["annotations"][dns.CLAIMED_DOMAIN_ANNOTATION]) not in kept]
+    return released
 
 
 async def release_all(writer: Writer, config: OperatorConfig, partner_namespace: str, slug: str,

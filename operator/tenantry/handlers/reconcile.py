@@ -15,7 +15,7 @@ from typing import Any
 from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain import lifecycle, naming, status
+from tenantry.domain import admission, lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
 from tenantry.domain.caps import PARTNER_TENANT_LIMIT, PartnerTenants, partner_cap_message, within_partner_cap
 from tenantry.domain.children import (
@@ -43,6 +43,7 @@ from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import (
     BRANDING_CONTRAST,
     BRANDING_READY,
+    CURRENCY_FIXED,
     DNS_READY,
     FEATURES_READY,
     IN_SYNC,
@@ -103,10 +104,14 @@ def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:
     return ObjectRef("v1", "Namespace", naming.tenant_namespace(config.namespace_prefix, slug))
 
 
-async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInput
+async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInput, reserved: bool
                            ) -> tuple[Claim, Mapping[str, Any] | None]:
     live = await writer.kube.get(ref(desired.namespace))
     held = lifecycle.claim(live, inp.partner_namespace, inp.slug)
+    if held is Claim.FREE and reserved:
+        # A reserved name is refused as if taken (same reason and words): no oracle of who holds
+        # what. A tenant that held it before the platform reserved it keeps it (Claim.OURS).
+        return Claim.TAKEN, None
     if held is Claim.FREE and ref(desired.namespace) not in desired.remove:
         # Create, not apply: creation is atomic, so of two tenants racing for a slug one wins.
         try:
@@ -121,8 +126,7 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
 def _conflict(held: Claim, slug: str, namespace: str) -> Verdict:
     if held is Claim.TAKEN:
         return Verdict(NAMESPACE_READY, "False", "SlugConflict",
-                       f"the name {slug!r} is already used by another tenant of this platform; tenant "
-                       "names are unique across all partners: choose another metadata.name")
+                       f"{admission.unavailable_slug_message(slug)}: {admission.UNAVAILABLE_SLUG_HINT}")
     return Verdict(NAMESPACE_READY, "False", "NamespaceNotOwned",
                    f"namespace {namespace!r} exists but is not managed by tenantry, so it is left "
                    "alone: choose another metadata.name or ask the platform team to remove it")
@@ -131,7 +135,7 @@ def _conflict(held: Claim, slug: str, namespace: str) -> Verdict:
 async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -> Verdict:
     desired = desired_state(inp, config)
     ns_name = desired.namespace["metadata"]["name"]
-    held, live_ns = await _claim_namespace(writer, desired, inp)
+    held, live_ns = await _claim_namespace(writer, desired, inp, config.slug_reserved(inp.slug))
     if held in (Claim.TAKEN, Claim.FOREIGN):
         return _conflict(held, inp.slug, ns_name)
     if ref(desired.namespace) in desired.remove:
@@ -307,6 +311,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     aspects, warnings, fields = await _verdicts(writer, body, catalogue, config, services.dns)
     if fields.get("namespace"):
         warnings.append(_in_sync(writer.contested, services.contest))
+    spec_for_facts = _billing_currency(body.get("spec") or {}, old_status, fields, warnings)
     problems = usage_problems(old_status.get("usage"))
     warnings.append(Verdict(USAGE_VALID, "False", "InvalidUsage", "; ".join(problems)) if problems else
                     Verdict(USAGE_VALID, "True", "UsageAccepted", "the last usage report is valid"))
@@ -328,11 +333,34 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         await kube.patch_status(tenant_ref(body), {**wanted, **stale})
     facts = None
     if fields.get("partner"):
-        facts = tenant_facts(meta["name"], fields["partner"], body.get("spec") or {}, old_status.get("usage"),
+        facts = tenant_facts(meta["name"], fields["partner"], spec_for_facts, old_status.get("usage"),
                              writer.observed.get("features") or {}, ready.ok, writer.observed.get("quota"),
                              {v.type: v.status for v in (ready, *aspects, *warnings)},
                              dns_conflict=any(v.reason == "DNSConflict" for v in aspects))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
+
+
+def _billing_currency(spec: Mapping[str, Any], old_status: Mapping[str, Any], fields: dict[str, Any],
+                      warnings: list[Verdict]) -> Mapping[str, Any]:
+    """The spec as metrics see it: in the currency fixed at provisioning (status.currency).
+
+    The webhook refuses a partner's currency change; with the webhook down the change is stored,
+    so the operator keeps the provisioned currency and says so (a warning condition, only then).
+    """
+    plan = spec.get("plan") if isinstance(spec.get("plan"), Mapping) else {}
+    price = plan.get("price") if isinstance(plan.get("price"), Mapping) else {}
+    asked = str(price.get("currency", "EUR"))
+    fixed = old_status.get("currency") or (asked if fields.get("namespace") else None)
+    if not fixed:
+        return spec
+    fields["currency"] = fixed
+    if asked == fixed:
+        return spec
+    warnings.append(Verdict(CURRENCY_FIXED, "False", "CurrencyChangeIgnored",
+                            f"spec.plan.price.currency is {asked}, but the tenant was provisioned in {fixed}: "
+                            f"metrics and reports stay in {fixed}. The currency of a provisioned tenant cannot "
+                            "change; a platform admin sets status.currency when a contract really changes"))
+    return {**spec, "plan": {**plan, "price": {**price, "currency": fixed}}}
 
 
 def _in_sync(contested: list[str], contest: Contest) -> Verdict:
@@ -382,8 +410,10 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
     if not ours:
         return "nothing else to clean up: the tenant held no namespace"
     if policy == "Delete":
-        await kube.delete(target)
+        if not live["metadata"].get("deletionTimestamp"):  # (run again after the Tenant is gone: no write)
+            await kube.delete(target)
         return f"namespace {target.name} deleted (deletionPolicy: Delete)"
-    await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
+    if (live["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL) != "true":
+        await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
     return (f"namespace {target.name} and its data retained, labelled {naming.ORPHANED_LABEL}=true; "
             "routes, admin access and pods removed")

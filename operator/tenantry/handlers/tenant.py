@@ -29,11 +29,13 @@ from tenantry.domain.contest import Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.usage import parse_levels
+from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.dnsflow import DnsServices
 from tenantry.handlers.leadership import ensure_leading
 from tenantry.handlers.workqueue import WorkQueue
+from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
@@ -58,7 +60,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
                   **_: Any) -> None:
     # Our own names for kopf's marks, so users see tenantry.dev/* on their objects.
     settings.persistence.finalizer = naming.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tenantry.dev")
+    # kopf's progress of the deletion handler lives in the status, which partners cannot write: a
+    # forged "already done" mark (an annotation, with the webhook down) would skip the clean-up.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(name="kopf")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="tenantry.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING
@@ -96,6 +100,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # An API server that is starting (503, refused connections) answers soon: retry in seconds,
         # not after kopf's default minute.
         raise kopf.TemporaryError(str(error), delay=2) from error
+    memo.sweep = asyncio.create_task(_sweep_leftovers(memo))  # never holds up (or fails) the start
     if "facts" in memo:
         if "started" in memo:
             memo.started.set()
@@ -176,7 +181,6 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
                        **kwargs: Any) -> None:
     key = (namespace, name)
     if event.get("type") == "DELETED":
-        _locks.pop(key, None)
         _reconciled.pop(key, None)
         memo.facts.pop(key, None)
         memo.catalogue.track_tenant(key, None)
@@ -185,6 +189,8 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
             for waiting, (_, provisioned) in memo.catalogue.partner_tenants(namespace).items():
                 if not provisioned:
                     memo.queue.add((namespace, waiting))
+        await _clean_up_after(memo, event.get("object") or {})
+        _locks.pop(key, None)
         return
     obj = event.get("object") or {}
     memo.catalogue.track_tenant(key, spec, obj)
@@ -195,6 +201,49 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     if event.get("type") in ("MODIFIED", None) and _reconciled.get(key) == seen:
         return
     memo.queue.add(key)
+
+
+async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
+    """A Tenant is gone: the clean-up once more, in case it went without it.
+
+    With the webhook down a partner can remove the operator's finalizer, and the Tenant goes
+    without the deletion handler: its domain claims would be held forever, its records published.
+    Normally the handler ran already and this finds nothing left to do (no write). A new Tenant
+    of the same name, created meanwhile, is left alone: what it holds is its own.
+    """
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace") or "", meta.get("name") or "")
+    async with _locks.setdefault(key, asyncio.Lock()):
+        try:
+            ensure_leading(memo)
+            if await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) is not None:
+                return
+            message = await passes.finalize(memo.services, memo.config, body)
+        except (KubeError, DnsError) as error:
+            logger.warning("tenant %s/%s gone; its clean-up failed: %s", *key, error)
+            return
+    logger.info("tenant %s/%s gone: %s", *key, message)
+
+
+async def _sweep_leftovers(memo: kopf.Memo) -> None:
+    """What Tenants that went without their clean-up left (see _clean_up_after): their domain
+    claims are released and their namespaces marked orphaned (kept: never deleted here)."""
+    try:
+        tenants = {(t["metadata"]["namespace"], t["metadata"]["name"])
+                   for t in await memo.kube.list_all(f"{GROUP}/{VERSION}", "Tenant")}
+        released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, tenants)
+        for ns in await memo.kube.list("v1", "Namespace", None, MANAGED):  # type: ignore[arg-type]
+            meta = ns["metadata"]
+            owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+            if owner is not None and owner not in tenants and not meta.get("deletionTimestamp") and \
+                    not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL):
+                await memo.kube.patch_labels(ObjectRef("v1", "Namespace", meta["name"]),
+                                             {naming.ORPHANED_LABEL: "true"})
+    except Exception as error:  # noqa: BLE001  (a background task: report, never crash)
+        logger.warning("sweeping what deleted tenants left failed: %s", error)
+        return
+    if released:
+        logger.info("released the claims of deleted tenants: %s", ", ".join(released))
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, sharp=False)
