@@ -435,7 +435,8 @@ def _capabilities(pod: _Pod) -> list[Violation]:
     if not details:
         return []
     return [Violation("unrestricted capabilities", "; ".join(details), tuple(fields),
-                      f"set securityContext.capabilities.drop: [ALL] in every container; add only {ALLOWED_CAPABILITY}")]
+                      "set securityContext.capabilities.drop: [ALL] in every container; add only "
+                      + ALLOWED_CAPABILITY)]
 
 
 # Baseline checks first, then the restricted ones, as upstream reports them.
