@@ -214,7 +214,10 @@ def test_webhook_refuses_workloads_with_bad_templates_and_accepts_compliant_ones
     accepted = _as_admin(cluster, namespace, "create", "-f", "-", manifest=_deployment("web", COMPLIANT_POD_SPEC))
     assert accepted.returncode == 0, accepted.stderr
     # Scaling and labelling a stored workload leave its template alone: not judged again.
-    assert _as_admin(cluster, namespace, "scale", "deployment", "web", "--replicas=2").returncode == 0
+    # (Patched, not `kubectl scale`: the tenant-admin role has no deployments/scale.)
+    scaled = _as_admin(cluster, namespace, "patch", "deployment", "web", "--type=merge",
+                       "-p", '{"spec":{"replicas":2}}')
+    assert scaled.returncode == 0, scaled.stderr
     assert _as_admin(cluster, namespace, "label", "deployment", "web", "tier=front").returncode == 0
 
     swapped = _deployment("web", TAKEOVER_POD_SPEC)
