@@ -11,8 +11,12 @@ Security Admission honours from 1.23 on; on 1.20-1.22 nothing reads that label. 
 - The webhook may be down (failurePolicy Ignore is the chart's default), so the operator watches
   pods and deletes each one in a tenant namespace that breaks the profile, with a Warning Event
   on the pod and on its Tenant, and the Tenant's condition PodSecurity=False naming the pod and
-  the problem. Workloads are not rewritten or scaled: every new pod their controller makes is
-  deleted the same way (one create and one delete per attempt, paced by the controller).
+  the problem. The deletion has no grace period (the pod's own terminationGracePeriodSeconds
+  would let it run on), but between the pod's creation and its deletion there is a window of
+  about one watch event's delay in which a scheduled pod may start: failurePolicy Fail closes it.
+  Workloads are not rewritten or scaled: every new pod their controller makes is deleted the
+  same way, one create and one delete per replacement for as long as the workload exists (a
+  ReplicaSet replaces a deleted pod at once; the Warning Events say which workload to remove).
 
 The cost of the re-check, chosen over per-namespace watches (10,000 watch connections) and
 periodic listings (every pod read every period): one cluster-wide watch of pods. Its events are
@@ -133,23 +137,42 @@ async def _report(memo: kopf.Memo, owner: str, pod: str, namespace: str,
                                      {"conditions": [c for c in old if c.get("type") != POD_SECURITY] + [condition]})
 
 
+async def _unindexed_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
+    """The owner mark of a tenant namespace the index does not know (yet), or None if it is none.
+
+    The index follows the namespace watch, a different stream than the pods': a pod racing its new
+    namespace's ADDED event is not missed. Only read for a violating pod in a namespace with the
+    tenant prefix.
+    """
+    live = await memo.kube.get(ObjectRef("v1", "Namespace", namespace))
+    meta = (live or {}).get("metadata") or {}
+    if not podsecurity.is_tenant_namespace(meta.get("labels")):
+        return None
+    return [(meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, "")]
+
+
 @kopf.on.event("", "v1", "pods")
 async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, name: str,
                     tenant_namespaces: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
-    if event.get("type") == "DELETED" or namespace not in tenant_namespaces:
+    if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
         return
-    if body.metadata.get("deletionTimestamp"):
-        return
+    known = namespace in tenant_namespaces
+    if not known and not namespace.startswith(memo.config.namespace_prefix):
+        return  # not a tenant's pod: nothing is checked
     violations = podsecurity.check_object("Pod", body)
     if not violations:
         return
+    owners = list(tenant_namespaces[namespace]) if known else await _unindexed_owner(namespace, memo)
+    if owners is None:
+        return
     ensure_leading(memo)
     try:
-        await memo.kube.delete(ObjectRef("v1", "Pod", name, namespace))
+        # At once: a grace period would let the pod run on for as long as its author asked.
+        await memo.kube.delete(ObjectRef("v1", "Pod", name, namespace), grace_period=0)
     except KubeError as error:
         raise kopf.TemporaryError(f"cannot delete pod {namespace}/{name}: {error}", delay=5) from error
     message = f"deleted by tenantry: {podsecurity.refusal('Pod', name, violations)}"
     kopf.event(body, type="Warning", reason=REASON, message=message[:1000])
     logger.warning("pod %s/%s deleted: %s", namespace, name, podsecurity.summary(violations))
-    for owner in tenant_namespaces[namespace]:
+    for owner in owners:
         await _report(memo, owner, name, namespace, violations)
