@@ -24,7 +24,7 @@ import pytest
 from tenantry.domain import podsecurity
 from tenantry.domain.podsecurity import check_object, check_pod
 from tenantry.domain.status import Verdict, carried_over, conditions
-from tenantry.handlers.podsecurity import judge, pod_security_condition
+from tenantry.handlers.podsecurity import judge, offender, pod_security_condition, updated_conditions
 
 CONTAINER: dict[str, Any] = {"name": "app", "image": "busybox",
                              "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
@@ -325,10 +325,26 @@ def test_tenant_namespaces_are_those_with_both_labels() -> None:
 
 
 def test_the_pod_security_condition_survives_the_reconciles_status() -> None:
-    condition = pod_security_condition("takeover", "tenant-x", check_pod({}, BAD_SPEC), 3, "2026-01-01T00:00:00Z")
-    assert condition["message"] == ("pod takeover in namespace tenant-x broke the restricted pod security profile "
-                                    "and was deleted: host namespaces (hostPID=true)")
+    condition = pod_security_condition("pod takeover", "tenant-x", check_pod({}, BAD_SPEC), 3, "2026-01-01T00:00:00Z")
+    assert condition["message"] == ("pod takeover in namespace tenant-x: deleted for breaking the restricted pod "
+                                    "security profile: host namespaces (hostPID=true)")
     previous = [{"type": "Ready", "status": "True"}, condition]
     assert carried_over(previous) == [condition]
     written = conditions([Verdict("Ready", "True", "Provisioned")], previous, 4, "now") + carried_over(previous)
     assert [c["type"] for c in written] == ["Ready", "PodSecurity"]
+
+
+def test_a_workloads_pods_are_reported_once_not_once_per_replacement() -> None:
+    owned = {"ownerReferences": [{"kind": "ReplicaSet", "name": "web-5d8", "controller": True},
+                                 {"kind": "Other", "name": "x"}]}
+    assert offender("web-5d8-abcde", owned) == "pods of ReplicaSet web-5d8"
+    assert offender("takeover", {"ownerReferences": [{"kind": "Other", "name": "x"}]}) == "pod takeover"
+    violations = check_pod({}, BAD_SPEC)
+    first = pod_security_condition("pods of ReplicaSet web-5d8", "tenant-x", violations, 1, "t1")
+    ready = {"type": "Ready", "status": "True"}
+    written = updated_conditions([ready], first)
+    assert written == [ready, first]
+    again = pod_security_condition("pods of ReplicaSet web-5d8", "tenant-x", violations, 1, "t2")
+    assert updated_conditions(written, again) is None  # the next replacement pod: no write
+    other = pod_security_condition("pod takeover", "tenant-x", violations, 1, "t3")
+    assert updated_conditions(written, other) == [ready, other]

@@ -110,15 +110,33 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def pod_security_condition(pod: str, namespace: str, violations: list[podsecurity.Violation], generation: int,
+def offender(name: str, metadata: Mapping[str, Any]) -> str:
+    """What to name in the Tenant's status: the pod, or the workload whose pods keep coming back."""
+    controller = next((ref for ref in metadata.get("ownerReferences") or [] if ref.get("controller")), None)
+    return f"pods of {controller.get('kind')} {controller.get('name')}" if controller else f"pod {name}"
+
+
+def pod_security_condition(subject: str, namespace: str, violations: list[podsecurity.Violation], generation: int,
                            now: str) -> dict[str, Any]:
     return {"type": POD_SECURITY, "status": "False", "reason": "ViolatingPodDeleted",
-            "message": f"pod {pod} in namespace {namespace} broke the restricted pod security profile and was "
-                       f"deleted: {podsecurity.summary(violations)}",
+            "message": f"{subject} in namespace {namespace}: deleted for breaking the restricted pod security "
+                       f"profile: {podsecurity.summary(violations)}",
             "lastTransitionTime": now, "observedGeneration": generation}
 
 
-async def _report(memo: kopf.Memo, owner: str, pod: str, namespace: str,
+def updated_conditions(old: list[dict[str, Any]], condition: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The Tenant's conditions with this PodSecurity condition, or None when it already says so.
+
+    A workload's controller replaces each deleted pod at once: its pods are named after it, so a
+    loop of replacements writes the Tenant (status and Event) once, not once per pod.
+    """
+    current = next((c for c in old if c.get("type") == POD_SECURITY), None)
+    if current is not None and (current.get("status"), current.get("message")) == ("False", condition["message"]):
+        return None
+    return [c for c in old if c.get("type") != POD_SECURITY] + [condition]
+
+
+async def _report(memo: kopf.Memo, owner: str, subject: str, namespace: str,
                   violations: list[podsecurity.Violation]) -> None:
     """Warning Event and PodSecurity=False on the Tenant holding the namespace."""
     key = naming.parse_owner_key(owner)
@@ -128,13 +146,13 @@ async def _report(memo: kopf.Memo, owner: str, pod: str, namespace: str,
         tenant = await memo.kube.get(ObjectRef(API_VERSION, "Tenant", key[1], key[0]))
         if tenant is None:
             return
-        kopf.event(tenant, type="Warning", reason=REASON,
-                   message=f"pod {pod} in {namespace} deleted: {podsecurity.summary(violations)}")
-        old = (tenant.get("status") or {}).get("conditions") or []
-        condition = pod_security_condition(pod, namespace, violations,
+        condition = pod_security_condition(subject, namespace, violations,
                                            tenant["metadata"].get("generation", 0), _now())
-        await memo.kube.patch_status(ObjectRef(API_VERSION, "Tenant", key[1], key[0]),
-                                     {"conditions": [c for c in old if c.get("type") != POD_SECURITY] + [condition]})
+        conditions = updated_conditions((tenant.get("status") or {}).get("conditions") or [], condition)
+        if conditions is None:
+            return
+        kopf.event(tenant, type="Warning", reason=REASON, message=condition["message"][:1000])
+        await memo.kube.patch_status(ObjectRef(API_VERSION, "Tenant", key[1], key[0]), {"conditions": conditions})
 
 
 async def _unindexed_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
@@ -175,4 +193,4 @@ async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, n
     kopf.event(body, type="Warning", reason=REASON, message=message[:1000])
     logger.warning("pod %s/%s deleted: %s", namespace, name, podsecurity.summary(violations))
     for owner in owners:
-        await _report(memo, owner, name, namespace, violations)
+        await _report(memo, owner, offender(name, body.metadata), namespace, violations)

@@ -10,6 +10,8 @@ Attacks covered:
   is stored by the API server, and the operator deletes it: Warning Event in the tenant namespace,
   Tenant condition PodSecurity=False naming the pod and the problem (kept by later reconciles),
   Ready untouched; a compliant pod in the same namespace stays
+- the same with a ReplicaSet's pods coming back: each deleted, the Tenant told once (naming the
+  ReplicaSet), the ReplicaSet itself left alone
 - the tenant admin relabels their namespace (e.g. enforce=privileged) or deletes it to escape the
   check: refused by RBAC, labels unchanged
 - webhook up (the chart's configuration, served by the operator): hostPath, hostNetwork, hostPID
@@ -118,10 +120,10 @@ def test_takeover_pod_is_deleted_by_the_operator_when_the_webhook_is_down(
 
     condition = wait_for(lambda: partner.condition(slug, "PodSecurity"), timeout=30, what="PodSecurity condition")
     assert (condition["status"], condition["reason"]) == ("False", "ViolatingPodDeleted")
-    assert f"pod takeover in namespace {namespace}" in condition["message"]
+    assert f"pod takeover in namespace {namespace}: deleted for breaking" in condition["message"]
     assert 'must not include "SYS_ADMIN" in securityContext.capabilities.add' in condition["message"]
     tenant_events = wait_for(lambda: _events(cluster, partner.namespace, slug), timeout=30, what="the Tenant's Event")
-    assert "pod takeover in " + namespace in tenant_events[0]["message"]
+    assert tenant_events[0]["message"][:300] == condition["message"][:300]
 
     # Later reconciles (resync every 3 s) keep the condition and the tenant stays Ready.
     passes = operator.metric("tenantry_reconcile_total", kind="Tenant")
@@ -130,6 +132,36 @@ def test_takeover_pod_is_deleted_by_the_operator_when_the_webhook_is_down(
     assert partner.condition(slug, "PodSecurity") == condition
     assert partner.condition(slug, "Ready")["status"] == "True"
     assert _exists(cluster, "pod", "good", namespace), "a compliant pod must stay"
+
+
+def test_a_workloads_replacement_pods_are_deleted_and_reported_once(
+        cluster: ClusterHandle, partner: Partner, tenant_namespace: str) -> None:
+    """Attack: a ReplicaSet with the takeover template (stored while the webhook is down) whose
+    pods keep coming back (made here by hand: this control plane runs no ReplicaSet controller).
+    Each pod is deleted; the Tenant is told once, naming the ReplicaSet, not once per pod."""
+    namespace, slug = tenant_namespace, tenant_namespace.removeprefix("tenant-")
+    template = {"metadata": {"labels": {"app": "evil"}}, "spec": TAKEOVER_POD_SPEC}
+    replica_set = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "evil"},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "evil"}}, "template": template}}
+    assert _as_admin(cluster, namespace, "create", "-f", "-", manifest=replica_set).returncode == 0
+    uid = cluster.kubectl("get", "replicaset", "evil", "-n", namespace, "-o", "jsonpath={.metadata.uid}").stdout
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "evil", "uid": uid, "controller": True}
+    for pod in ("evil-1", "evil-2"):
+        body = {**_pod(pod, TAKEOVER_POD_SPEC), "metadata": {"name": pod, "labels": {"app": "evil"},
+                                                           "ownerReferences": [owner]}}
+        created = _as_admin(cluster, namespace, "create", "-f", "-", manifest=body)
+        assert created.returncode == 0, created.stderr
+        wait_for(lambda pod=pod: not _exists(cluster, "pod", pod, namespace) and _events(cluster, namespace, pod),
+                 timeout=60, what=f"the operator to delete {pod}")
+    # A bare pod afterwards: once the Tenant is told about it, it has been told all it will be about evil-2.
+    canary = _as_admin(cluster, namespace, "create", "-f", "-", manifest=_pod("canary", TAKEOVER_POD_SPEC))
+    assert canary.returncode == 0, canary.stderr
+    wait_for(lambda: any("pod canary" in e["message"] for e in _events(cluster, partner.namespace, slug)), timeout=60,
+             what="the Tenant's Event about the canary pod")
+    about_workload = [e for e in _events(cluster, partner.namespace, slug) if "ReplicaSet evil" in e["message"]]
+    assert len(about_workload) == 1 and about_workload[0].get("count", 1) == 1, about_workload
+    assert about_workload[0]["message"].startswith(f"pods of ReplicaSet evil in namespace {namespace}: deleted for")
+    assert _exists(cluster, "replicaset", "evil", namespace), "workloads are not deleted or rewritten"
 
 
 def test_tenant_admin_cannot_relabel_or_delete_the_namespace(
