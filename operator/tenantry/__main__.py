@@ -28,6 +28,7 @@ from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.leadership import Timing
 from tenantry.domain.naming import ROLE_LABEL
+from tenantry.handlers import podsecurity  # registers the pod security re-check
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_acting
 
 QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
@@ -195,6 +196,7 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if os.environ.get("TENANTRY_WEBHOOK_PORT"):
         importlib.import_module("tenantry.handlers.admission")  # registers the webhook and its server
+        podsecurity.register_webhook()  # pods and pod templates in tenant namespaces
     asyncio.run(run(dict(os.environ)))
 
 

@@ -9,11 +9,13 @@ Tested here:
 - the environment variables the operator reads (names and values), optional ones only when set, and
   the chart's operator defaults agree with the operator's own built-in defaults
 - the Service has the ports the ServiceMonitor and the webhook configuration use
-- the webhook configuration: three webhooks, paths, rules, failure policy, timeout; its caBundle is
+- the webhook configuration: three webhooks for tenantry's kinds and nine for pods and every workload
+  kind in tenant namespaces only (namespaceSelector), paths, rules, failure policy, timeout; its caBundle is
   the generated Secret's ca.crt, and that CA really signed a serving certificate for the Service's
   DNS names (checked with a TLS handshake); webhook.enabled=false removes all webhook parts together
 - operator RBAC: exactly the contracted rules, no wildcards, `bind` only on the tenant-admin
-  ClusterRole by name, Secrets only in the release namespace; the tenant-admin ClusterRole's rules
+  ClusterRole by name, Secrets only in the release namespace, pods read and deleted (pod security
+  re-check) but never created or changed; the tenant-admin ClusterRole's rules
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import yaml
 
 from tenantry.domain.config import OperatorConfig, parse_labels
 from tenantry.domain.usage import parse_levels
+from tenantry.handlers.podsecurity import WORKLOADS, webhook_id
 from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
 
 NS = "tenantry-system"
 VERBS_ALL = ["get", "list", "watch", "create", "patch", "delete"]  # never update: the operator patches
 VERBS_UNWATCHED = ["get", "list", "create", "patch", "delete"]
+# The operator's pod security handler ids, which the chart's webhook paths must name.
+POD_SECURITY_HANDLERS = [webhook_id(plural, version) for _, version, plural, _ in WORKLOADS]
 
 
 @pytest.fixture(scope="module")
@@ -318,10 +323,25 @@ def test_webhook_configuration(default: list[dict]) -> None:
     config = find(default, "ValidatingWebhookConfiguration", "tenantry")
     assert config["apiVersion"] == "admissionregistration.k8s.io/v1"
     paths = {}
-    for webhook in config["webhooks"]:
+    own, pods = config["webhooks"][:3], config["webhooks"][3:]
+    for webhook in own:
         assert webhook["rules"] == [{"apiGroups": ["tenantry.dev"], "apiVersions": ["v1alpha1"],
                                      "operations": ["CREATE", "UPDATE"], "resources": [webhook["name"].split(".")[0]],
                                      "scope": "Namespaced"}]
+        assert "namespaceSelector" not in webhook
+    for webhook in pods:
+        assert webhook["namespaceSelector"] == {"matchLabels": {
+            "app.kubernetes.io/managed-by": "tenantry", "pod-security.kubernetes.io/enforce": "restricted"}}
+    assert {(tuple(r["apiGroups"]), tuple(r["apiVersions"]), tuple(r["resources"]), tuple(r["operations"]),
+             r["scope"]) for w in pods for r in w["rules"]} == {
+        (("",), ("v1",), ("pods",), ("CREATE", "UPDATE"), "Namespaced"),
+        (("",), ("v1",), ("replicationcontrollers",), ("CREATE", "UPDATE"), "Namespaced"),
+        *((("apps",), ("v1",), (kind,), ("CREATE", "UPDATE"), "Namespaced")
+          for kind in ("deployments", "statefulsets", "daemonsets", "replicasets")),
+        (("batch",), ("v1",), ("jobs",), ("CREATE", "UPDATE"), "Namespaced"),
+        (("batch",), ("v1",), ("cronjobs",), ("CREATE", "UPDATE"), "Namespaced"),
+        (("batch",), ("v1beta1",), ("cronjobs",), ("CREATE", "UPDATE"), "Namespaced")}
+    for webhook in config["webhooks"]:
         service = webhook["clientConfig"]["service"]
         assert (service["name"], service["namespace"], service["port"]) == ("tenantry", NS, 443)
         paths[webhook["name"]] = service["path"]
@@ -330,7 +350,9 @@ def test_webhook_configuration(default: list[dict]) -> None:
         assert webhook["timeoutSeconds"] == 5
         assert webhook["failurePolicy"] == "Ignore"
     assert paths == {"tenants.tenantry.dev": "/validate-tenant", "brandings.tenantry.dev": "/validate-branding",
-                     "featuresets.tenantry.dev": "/validate-featureset"}
+                     "featuresets.tenantry.dev": "/validate-featureset",
+                     **{f"{handler.removeprefix('validate-podsecurity-')}.podsecurity.tenantry.dev": f"/{handler}"
+                        for handler in POD_SECURITY_HANDLERS}}
 
 
 def test_webhook_values() -> None:
@@ -403,11 +425,11 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
         _rule(["rbac.authorization.k8s.io"], ["rolebindings"], VERBS_ALL),
         _rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["bind"], ("tenantry-tenant-admin",)),
         _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule([""], ["pods"], ["get", "list", "watch", "delete"]),
         _rule(["cert-manager.io"], ["certificates"], VERBS_UNWATCHED),
         _rule(["externaldns.k8s.io"], ["dnsendpoints"], VERBS_UNWATCHED),
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"]),
         _rule(["apps"], ["deployments", "statefulsets"], ["list", "patch"]),
-        _rule([""], ["pods"], ["list", "delete"]),
         _rule([""], ["services"], ["get", "list", "watch", "patch"]),
     ])
 

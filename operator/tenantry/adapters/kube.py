@@ -129,12 +129,13 @@ class Kube:
         except ApiError as error:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
 
-    async def delete(self, target: ObjectRef) -> None:
-        """Delete; an object that is already gone is fine."""
+    async def delete(self, target: ObjectRef, grace_period: int | None = None) -> None:
+        """Delete; an object that is already gone is fine. grace_period=0: a pod's containers are
+        killed at once (not after the terminationGracePeriodSeconds its author chose)."""
         self._before_write()
         try:
             await self._client.delete(_resource(target.api_version, target.kind), target.name,
-                                      namespace=target.namespace)
+                                      namespace=target.namespace, grace_period=grace_period)
         except ApiError as error:
             if error.status.code != 404:
                 raise _refusal(error, f"deleting {target.kind} {target.name}") from error

@@ -29,6 +29,10 @@ PLAN_RESOURCES = "PlanResourcesAccepted"
 QUOTA_CEILING = "QuotaWithinCeiling"
 # A warning, present only while the spec asks for another currency than the one provisioned.
 CURRENCY_FIXED = "CurrencyFixed"
+# Informational, written by the pod security re-check (handlers/podsecurity), not by the
+# reconcile: False names the last pod deleted for breaking the restricted profile.
+POD_SECURITY = "PodSecurity"
+CARRIED_OVER = (POD_SECURITY,)  # conditions the reconcile keeps as they are
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,8 @@ def conditions(verdicts: list[Verdict], previous: list[dict[str, Any]], generati
         result.append({"type": v.type, "status": v.status, "reason": v.reason, "message": v.message,
                        "lastTransitionTime": since, "observedGeneration": generation})
     return result
+
+
+def carried_over(previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conditions other parts of the operator own, kept as they are by the reconcile."""
+    return [c for c in previous if c.get("type") in CARRIED_OVER]

@@ -320,7 +320,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     new_status = {
         "observedGeneration": generation,
         "conditions": status.conditions([ready, *aspects, *warnings], old_status.get("conditions", []),
-                                        generation, _now()),
+                                        generation, _now()) + status.carried_over(old_status.get("conditions", [])),
         **{key: None for key in ("partner", "namespace", "url")},
         **fields,
     }

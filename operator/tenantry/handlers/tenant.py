@@ -55,6 +55,11 @@ _locks: dict[TenantKey, asyncio.Lock] = {}
 _reconciled: dict[TenantKey, tuple[int, Any]] = {}
 
 
+def tenant_lock(key: TenantKey) -> asyncio.Lock:
+    """The lock that keeps writers of one tenant's status apart (reconcile, finalizer, pod security)."""
+    return _locks.setdefault(key, asyncio.Lock())
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger,
                   **_: Any) -> None:
