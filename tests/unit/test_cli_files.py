@@ -33,6 +33,7 @@ import pytest
 from tenantry.cli.main import main
 from tenantry.cli.sources import MAX_FILE_BYTES
 from tenantry.cli.validate import validate
+from tests.unit.test_cli_validate import write
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 COMMAND = str(Path(sys.executable).parent / "tenantry")
@@ -51,15 +52,8 @@ NAMESPACE = ("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLES, tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-def write(repo: Path, relative: str, text: str) -> Path:
-    path = repo / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    """A copy of the example tenants repository."""
+    return Path(shutil.copytree(EXAMPLES, tmp_path / "repo"))
 
 
 def _limits() -> None:
