@@ -115,8 +115,8 @@ def _source(path: Path, root: Path) -> Source:
     try:
         inside = absolute.relative_to(os.path.abspath(root))
     except ValueError:
-        return Source(path, path, problem=f"outside the repository {root.resolve()}: run tenantry from the repository's root "
-                                          "folder or pass that folder (or --repo)")
+        return Source(path, path, problem=f"outside the repository {root.resolve()}: run tenantry from the "
+                                          "repository's root folder or pass that folder (or --repo)")
     real = absolute.resolve()
     try:
         real.relative_to(root.resolve())
