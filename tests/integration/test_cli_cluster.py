@@ -95,7 +95,8 @@ def test_plan_created_unchanged_changed_and_invalid(partner: Partner, cluster: C
     slug = partner.slug("planned")
     doc = partner.tenant(slug, plan={"featureSet": "business", "seats": 5}, domains=[f"ki.{slug}.de"])
     (folder / f"{slug}.yaml").write_text(yaml.safe_dump(doc))
-    plan = ["plan", str(repo), "--kubeconfig", str(cluster.kubeconfig), "--platform-domain", "platform.test"]
+    plan = ["plan", str(repo), "--kubeconfig", str(cluster.kubeconfig), "--platform-domain", "platform.test",
+            "--allow-platform-credentials"]  # the admin kubeconfig: tests/integration/attacks/test_pull_request.py
 
     assert main(plan) == 3
     out = capsys.readouterr().out

@@ -93,6 +93,7 @@ def test_default_render_is_exactly_the_operator_install(default: list[dict]) -> 
         ("RoleBinding", "tenantry-operator", NS),
         ("Service", "tenantry", NS),
         ("Deployment", "tenantry", NS),
+        ("NetworkPolicy", "tenantry", NS),
         ("ValidatingWebhookConfiguration", "tenantry", None),
     ], key=str)
 

@@ -46,6 +46,7 @@ def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
         ("RoleBinding", "tenantry-partner", "nordlicht"),
         ("Service", "tenantry", NS),
         ("Deployment", "tenantry", NS),
+        ("NetworkPolicy", "tenantry", NS),
         ("Issuer", "tenantry-webhook", NS),
         ("Certificate", "tenantry-webhook", NS),
         ("ValidatingWebhookConfiguration", "tenantry", None),

@@ -37,7 +37,7 @@ def _validate(args: argparse.Namespace) -> int:
     if missing:
         print(f"tenantry validate: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return USAGE
-    findings = validate(args.paths, args.platform_namespace, args.platform_domain)
+    findings = validate(args.paths, args.platform_namespace, args.platform_domain, args.repo)
     _print_findings(findings, args.format)
     return FINDINGS if findings else OK
 
@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
                        help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
     check.add_argument("--platform-domain", default="",
                        help="the platform's domain: custom domains under it are refused (default: not checked)")
+    check.add_argument("--repo", type=Path, help="the repository's root folder (default: a folder argument holding "
+                                                  "tenants/, partners/ or platform/, else the current folder)")
     check.set_defaults(run=_validate)
     new.add_parser(commands)
     views.add_parsers(commands)

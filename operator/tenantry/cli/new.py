@@ -8,6 +8,8 @@ next steps, including the DNS records the customer must create.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tenantry.api.common import API_VERSION
+from tenantry.api.common import API_VERSION, DNS_LABEL
 from tenantry.cli.validate import Finding, validate
 
 # (flag name, prompt, required)
@@ -69,6 +71,30 @@ def collect(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple
     return values, missing
 
 
+# ASCII only: a fullwidth or Cyrillic look-alike letter is not a DNS label, and fullmatch (not `$`,
+# which also matches before a final newline) takes the whole value.
+_LABEL = re.compile(DNS_LABEL.strip("^$"), re.ASCII)
+
+
+def unsafe_names(values: dict[str, Any], namespace: str) -> list[str]:
+    """What is not a DNS label among the values that become folder, file and namespace names."""
+    named = {"--partner": values["partner"], "--slug": values["slug"], "--namespace": namespace}
+    return [f"{flag} {value!r} is not a DNS label (lowercase a-z, 0-9 and '-', at most 63 characters)"
+            for flag, value in named.items() if len(value) > 63 or not _LABEL.fullmatch(value)]
+
+
+def output_path(repo: Path, partner: str, slug: str) -> Path | None:
+    """tenants/<partner>/<slug>.yaml inside the repository, or None if it would resolve outside it."""
+    path = repo / "tenants" / partner / f"{slug}.yaml"
+    real_repo = Path(os.path.realpath(repo))
+    real = Path(os.path.realpath(path))
+    try:
+        real.relative_to(real_repo / "tenants")
+    except ValueError:
+        return None
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     ask = input if sys.stdin.isatty() and not args.no_input else None
     values, missing = collect(args, ask)
@@ -78,14 +104,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     repo = args.repo
     namespace = args.namespace or f"partner-{values['partner']}"
-    path = repo / "tenants" / values["partner"] / f"{values['slug']}.yaml"
+    refused = unsafe_names(values, namespace)
+    path = None if refused else output_path(repo, values["partner"], values["slug"])
+    if path is None:
+        for reason in refused or [f"tenants/{values['partner']}/{values['slug']}.yaml resolves outside "
+                                  f"{repo}/tenants/ (a symlink?)"]:
+            print(f"tenantry new tenant: {reason}", file=sys.stderr)
+        print("tenantry new tenant: nothing written", file=sys.stderr)
+        return 2
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        print(f"tenantry new tenant: {path} is not a regular file; nothing written", file=sys.stderr)
+        return 2
     if path.exists() and not args.force:
         print(f"tenantry new tenant: {path} exists; use --force to overwrite", file=sys.stderr)
         return 2
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = path.read_text() if path.exists() else None
     path.write_text(yaml.safe_dump(manifest(values, namespace), sort_keys=False, allow_unicode=True))
-    findings: list[Finding] = [f for f in validate([repo]) if Path(f.file) == path]
+    findings: list[Finding] = [f for f in validate([repo], repo=repo) if Path(f.file) == path]
     if findings:
         if previous is None:
             path.unlink()

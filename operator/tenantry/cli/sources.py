@@ -2,11 +2,15 @@
 
 Partners' files are untrusted input: aliases (the raw material of YAML bombs), huge files and
 deep nesting are refused with a message instead of being expanded. Scalar aliases are harmless
-(they cannot multiply) and pass.
+(they cannot multiply) and pass. Only regular files are read (checked on the opened file, so a
+symlink to /dev/zero or a FIFO is refused, not read forever), symlinks are never followed when
+opening, and at most MAX_FILE_BYTES + 1 bytes are read whatever the file claims its size is.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +85,42 @@ _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "
                                                          "timestamp")}
 
 
-def load(path: Path) -> list[Document]:
-    """Every document of a YAML file; SourceError for anything that is not plain YAML data."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SourceError(f"the file is {size} bytes; at most {MAX_FILE_BYTES} are read (one object per file)")
+def read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file, never following a symlink and never reading more than the limit.
+
+    O_NOFOLLOW refuses a symlink as the last part of the path (the caller resolves the links it
+    allows first); O_NONBLOCK keeps opening a FIFO from waiting for a writer; fstat on the opened
+    descriptor (not a stat of the name, which could be swapped in between) refuses every kind of
+    file but a regular one; and the read stops after MAX_FILE_BYTES + 1 bytes.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if os.path.islink(path):
+            raise SourceError("a symlink: tenant files must be regular files inside the repository "
+                              "(replace the link with the file)") from error
+        raise
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise SourceError("not a regular file (a device, FIFO, socket or folder): tenant files must be "
+                              "regular YAML files")
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"the file is larger than {MAX_FILE_BYTES} bytes, the most that is read "
+                          "(one object per file)")
+    return data
+
+
+def load(path: Path, real: Path | None = None) -> list[Document]:
+    """Every document of a YAML file; SourceError for anything that is not plain YAML data.
+
+    `real` is where to read it from when `path` is a symlink the caller has resolved and allowed
+    (findings still name `path`).
+    """
+    data = read_bounded(real or path)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SourceError(f"not UTF-8 text ({error.reason})") from error
     loader = _Loader(text)

@@ -8,6 +8,7 @@ partner folders holding only their partner's objects, and `extends` cycles.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -89,21 +90,80 @@ class _Object:
     valid: bool
 
 
-def files_under(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
-    """(file, its path inside the repository) for YAML files named or found below the paths.
+# Where documents may live in a tenants repository (paths inside it). Anything else is a finding.
+PLATFORM_FOLDERS = ("platform", "partners")  # the platform team's: the only place for Namespaces
+LAYOUT_HINT = ("documents live in platform/ and partners/ (the platform team's), tenants/<partner-id>/ "
+               "(a partner's, at any depth below it), flux/ or argocd/: move the file into one of them")
 
-    A folder argument is the repository root, so `tenants/<partner>/` is judged inside it; hidden
-    folders such as .github are skipped.
+
+@dataclass(frozen=True)
+class Source:
+    """A file to check: as named or found, where it is inside the repository, and where to read it."""
+
+    path: Path  # findings name this
+    inside: Path  # its path inside the repository, e.g. tenants/acme-it/kunde.yaml
+    real: Path | None = None  # the resolved file, when path goes through a symlink inside the repository
+    problem: str = ""  # why it is not read at all
+
+
+def is_repository(path: Path) -> bool:
+    """A folder holding tenants/, partners/ or platform/ is the root of a tenants repository."""
+    return path.is_dir() and any((path / name).is_dir() for name in (*PLATFORM_FOLDERS, "tenants"))
+
+
+def _source(path: Path, root: Path) -> Source:
+    absolute = Path(os.path.abspath(path))  # lexical: .. removed, links kept
+    try:
+        inside = absolute.relative_to(os.path.abspath(root))
+    except ValueError:
+        return Source(path, path, problem=f"outside the repository {root.resolve()}: run tenantry from the "
+                                          "repository's root folder or pass that folder (or --repo)")
+    real = absolute.resolve()
+    try:
+        real.relative_to(root.resolve())
+    except ValueError:
+        return Source(path, inside, problem=f"a symlink to {real}, outside the repository: tenant files must be "
+                                            "regular files inside it (replace the link with the file)")
+    return Source(path, inside, real if real != absolute else None)
+
+
+def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]:
+    """The YAML files named or found below the paths, each with its path inside the repository.
+
+    The repository is `repo`, else a folder argument that is a repository root (see is_repository),
+    else the current folder. Hidden entries at the top of a folder argument (.github, .git) are
+    skipped; hidden ones deeper down are checked like any other. Symlinks are not followed into
+    folders, and a symlinked file must resolve inside the repository.
     """
-    found: list[tuple[Path, Path]] = []
+    found: list[Source] = []
     for path in paths:
-        if path.is_dir():
-            found.extend((p, p.relative_to(path)) for p in sorted(path.rglob("*.y*ml"))
-                         if p.suffix in (".yaml", ".yml")
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        else:
-            found.append((path, path))
+        root = repo if repo is not None else (path if is_repository(path) else Path("."))
+        if not (path.is_dir() and not path.is_symlink()):
+            found.append(_source(path, root))
+            continue
+        for folder, folders, files in os.walk(path):
+            here = Path(folder)
+            if here == path:
+                folders[:] = [f for f in folders if not f.startswith(".")]
+                files = [f for f in files if not f.startswith(".")]
+            folders.sort()
+            for name in folders:
+                if (here / name).is_symlink():  # os.walk does not follow it: say so rather than skip it quietly
+                    found.append(Source(here / name, here / name, problem="a symlink to a folder, which is not "
+                                        "followed: replace it with the files themselves"))
+            found.extend(_source(here / name, root) for name in sorted(files)
+                         if Path(name).suffix in (".yaml", ".yml"))
     return found
+
+
+def area(inside: Path) -> tuple[str, str] | None:
+    """(top folder, partner id or "") of a path inside the repository; None outside the layout."""
+    parts = inside.parts
+    if len(parts) >= 3 and parts[0] == "tenants":
+        return "tenants", parts[1]
+    if len(parts) >= 2 and parts[0] in (*PLATFORM_FOLDERS, "flux", "argocd"):
+        return parts[0], ""
+    return None
 
 
 class Validator:
@@ -116,7 +176,8 @@ class Validator:
         self.findings: list[Finding] = []
         self.objects: list[_Object] = []
         self.partner_namespaces: dict[str, str] = {}  # partner id -> namespace
-        self.inside: dict[Path, Path] = {}  # file -> its path inside the repository
+        self.namespaces: list[tuple[Document, str, str]] = []  # Namespace documents: (document, name, partner id)
+        self.areas: dict[Path, tuple[str, str]] = {}  # file -> (top folder, partner id) inside the repository
 
     def add(self, document: Document, location: tuple[str | int, ...], message: str, hint: str = "") -> None:
         self.findings.append(Finding(str(document.path), document.line(location), _field(location), message, hint))
@@ -124,16 +185,25 @@ class Validator:
     def add_problem(self, document: Document, problem: Problem) -> None:
         self.add(document, problem.location, problem.message, problem.hint)
 
-    def run(self, files: list[tuple[Path, Path]]) -> list[Finding]:
-        for path, inside in files:
-            self.inside[path] = inside
+    def run(self, files: list[Source]) -> list[Finding]:
+        for source in files:
+            where = area(source.inside)
+            if source.problem:
+                self.findings.append(Finding(str(source.path), 1, "(file)", source.problem))
+                continue
+            if where is None:
+                self.findings.append(Finding(str(source.path), 1, "(file)",
+                                             f"{source.inside} is outside the tenants repository's layout",
+                                             LAYOUT_HINT))
+                continue
+            self.areas[source.path] = where
             try:
-                documents = load(path)
+                documents = load(source.path, source.real)
             except SourceError as error:
-                self.findings.append(Finding(str(path), error.line, "(file)", str(error)))
+                self.findings.append(Finding(str(source.path), error.line, "(file)", str(error)))
                 continue
             except OSError as error:
-                self.findings.append(Finding(str(path), 1, "(file)", f"cannot read: {error.strerror}"))
+                self.findings.append(Finding(str(source.path), 1, "(file)", f"cannot read: {error.strerror}"))
                 continue
             for document in documents:
                 self._one(document)
@@ -146,10 +216,14 @@ class Validator:
             self.add(document, (), "a document must be a mapping with apiVersion, kind and metadata")
             return
         kind = data.get("kind")
+        folder, _ = self.areas.get(document.path, ("", ""))
+        if isinstance(kind, str) and kind.endswith("List") or "items" in data:
+            # kubectl and kustomize apply the items of a List: objects validate would never see.
+            self.add(document, ("kind",), f"a {kind} document: lists of objects are not checked, so not allowed",
+                     "write each object as its own document (separated by ---)")
+            return
         if kind == "Namespace":
-            partner = ((data.get("metadata") or {}).get("labels") or {}).get(PARTNER_LABEL)
-            if partner:
-                self.partner_namespaces[str(partner)] = str((data.get("metadata") or {}).get("name"))
+            self._namespace(document, folder)
             return
         if kind not in SPEC_MODELS or data.get("apiVersion") != API_VERSION:
             if str(data.get("apiVersion", "")).startswith("tenantry.dev/"):
@@ -162,8 +236,52 @@ class Validator:
         if not meta.get("namespace"):
             self.add(document, ("metadata",), "metadata.namespace is missing",
                      "set it to the partner namespace (or the platform namespace for shared plans)")
+        elif folder == "platform" and meta.get("namespace") != self.platform_namespace:
+            self.add(document, ("metadata", "namespace"), f"a {kind} under platform/ must be in the platform "
+                     f"namespace {self.platform_namespace!r}, not {meta.get('namespace')!r}",
+                     "a partner's objects belong in tenants/<partner-id>/")
+        if folder not in ("tenants", "platform"):
+            self.add(document, ("kind",), f"a {kind} under {folder}/, which holds no tenantry objects",
+                     "a partner's objects belong in tenants/<partner-id>/, the platform's in platform/")
         self.objects.append(_Object(document, kind, str(meta.get("name", "")), str(meta.get("namespace", "")),
                                     data.get("spec") if isinstance(data.get("spec"), dict) else {}, valid))
+
+    def _namespace(self, document: Document, folder: str) -> None:
+        """Namespaces say which namespace is which partner's: only the platform team's folders define them."""
+        meta = document.data.get("metadata") if isinstance(document.data.get("metadata"), dict) else {}
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        if folder not in PLATFORM_FOLDERS:
+            self.add(document, ("kind",), f"a Namespace under {folder}/: Namespaces (and which partner each "
+                     "belongs to) are defined only in partners/ and platform/, the platform team's folders",
+                     "remove it; the platform team adds a partner's namespace in partners/")
+            return
+        self.namespaces.append((document, str(meta.get("name") or ""), str(labels.get(PARTNER_LABEL) or "")))
+
+    def _partner_namespaces(self) -> None:
+        """Each partner id has one namespace, each namespace at most one partner, the platform's none."""
+        names: dict[str, list[tuple[Document, str]]] = defaultdict(list)  # partner id -> (document, namespace)
+        partners: dict[str, set[str]] = defaultdict(set)  # namespace -> partner ids ("" for none)
+        for document, name, partner in self.namespaces:
+            partners[name].add(partner)
+            if partner:
+                names[partner].append((document, name))
+                self.partner_namespaces.setdefault(partner, name)
+            if partner and name == self.platform_namespace:
+                self.add(document, ("metadata", "labels", PARTNER_LABEL), f"the platform namespace {name!r} "
+                         f"cannot be partner {partner!r}'s", "give the partner a namespace of its own")
+        for partner, claims in names.items():
+            if len({name for _, name in claims}) > 1:
+                for document, name in claims:
+                    others = ", ".join(f"{n!r} ({d.path}:{d.line(('metadata', 'name'))})" for d, n in claims
+                                       if n != name)
+                    self.add(document, ("metadata", "labels", PARTNER_LABEL), f"partner {partner!r} is claimed by "
+                             f"namespace {name!r} and by {others}", "a partner has exactly one namespace: remove "
+                             "the label from all but one")
+        for document, name, _ in self.namespaces:
+            if len(partners[name]) > 1:
+                self.add(document, ("metadata", "labels"), f"namespace {name!r} is defined more than once with "
+                         f"different partners: {', '.join(sorted(p or '(none)' for p in partners[name]))}",
+                         "define each namespace once")
 
     def _schema(self, document: Document, kind: str) -> bool:
         validator = self.schemas[kind]
@@ -180,6 +298,7 @@ class Validator:
         return not problems
 
     def _across_files(self) -> None:
+        self._partner_namespaces()
         self._partner_folders()
         tenants = [o for o in self.objects if o.kind == "Tenant"]
         self._unique(tenants, lambda o: [((("metadata", "name"),), o.name)], "tenant name (slug)", SLUG_HINT)
@@ -194,18 +313,23 @@ class Validator:
         self._extends()
 
     def _partner_folders(self) -> None:
+        owners = {name: partner for partner, name in self.partner_namespaces.items()}
         for obj in self.objects:
-            parts = self.inside.get(obj.document.path, obj.document.path).parts
-            if len(parts) < 3 or parts[-3] != "tenants":
+            folder, partner = self.areas.get(obj.document.path, ("", ""))
+            if folder != "tenants":
                 continue
-            partner = parts[-2]
             # The partner's folder is applied as the partner's ServiceAccount; the webhook refuses these.
             if obj.kind == "FeatureSet" and obj.spec.get("resources") is not None:
                 self.add_problem(obj.document, partner_plan_resources(obj.namespace))
             for problem in reserved_metadata_changes(None, obj.document.data.get("metadata") or {}):
                 self.add_problem(obj.document, problem)
             expected = self.partner_namespaces.get(partner, f"partner-{partner}")
-            if obj.namespace and obj.namespace != expected:
+            owner = owners.get(expected, partner)
+            if owner != partner:  # partner-<id> by default, but partners/ gave that name to another partner
+                self.add(obj.document, ("metadata", "namespace"), f"tenants/{partner}/ has no namespace of its "
+                         f"own in partners/, and {expected!r} is partner {owner!r}'s",
+                         "the platform team adds the partner's Namespace in partners/")
+            elif obj.namespace and obj.namespace != expected:
                 self.add(obj.document, ("metadata", "namespace"),
                          f"a file under tenants/{partner}/ may only hold partner {partner}'s objects, but this "
                          f"{obj.kind} is in namespace {obj.namespace!r}",
@@ -263,8 +387,8 @@ class Validator:
 
 
 def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system",
-             platform_domain: str = "") -> list[Finding]:
-    return Validator(platform_namespace, platform_domain).run(files_under(paths))
+             platform_domain: str = "", repo: Path | None = None) -> list[Finding]:
+    return Validator(platform_namespace, platform_domain).run(files_under(paths, repo))
 
 
 def by_file(findings: list[Finding]) -> Iterator[tuple[str, list[Finding]]]:
