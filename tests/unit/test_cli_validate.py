@@ -103,6 +103,10 @@ def test_cross_file_rules(repo: Path) -> None:
     [reserved] = [f for f in findings_for(repo, "www.yaml") if f.field == "metadata.name"]
     assert reserved.message == "tenant name 'www' is not available on this platform"
     assert "choose another metadata.name" in reserved.hint
+    write(repo, "tenants/acme-it/puny.yaml", TENANT.format(name="xn--ww-nla", plan="business", seats=5,
+                                                            domain="p.puny-a.de"))
+    [lookalike] = [f for f in findings_for(repo, "puny.yaml") if f.field == "metadata.name"]
+    assert lookalike.message == "tenant name 'xn--ww-nla' is not available on this platform"
     loops = findings_for(repo, "loops.yaml")
     assert any("ping -> pong -> ping" in f.message or "pong -> ping -> pong" in f.message for f in loops)
 
@@ -113,6 +117,7 @@ def test_cross_file_rules(repo: Path) -> None:
     ("- just\n- a list\n", "must be a mapping"),
     ("a:" + " [" * 40 + "]" * 40 + "\n", "nesting deeper"),
     ("kind: Tenant\napiVersion: tenantry.dev/v9\n", "unknown tenantry kind or version"),
+    ("a: " + "9" * 5000 + "\n", "cannot be read"),  # more digits than Python converts to an int
 ])
 def test_hostile_files_get_a_finding_not_a_crash(repo: Path, text: str, words: str) -> None:
     write(repo, "tenants/acme-it/hostile.yaml", text)
@@ -127,6 +132,12 @@ def test_formats_and_exit_codes(repo: Path, capsys: pytest.CaptureFixture) -> No
     assert {"file", "line", "field", "message", "hint"} <= set(data[0])
     assert main(["validate", "--format", "github", str(repo)]) == 1
     assert "::error file=" in capsys.readouterr().out
+    # A pull request's file name must not end the workflow command and start one of its own.
+    write(repo, "tenants/acme-it/x\n::stop-commands::pwned\n.yaml", "- not a mapping\n")
+    assert main(["validate", "--format", "github", str(repo)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("::error file=") for line in lines)
+    assert any("%0A%3A%3Astop-commands%3A%3Apwned%0A.yaml" in line for line in lines)
     assert main(["validate", str(repo / "nope")]) == 2
     with pytest.raises(SystemExit) as usage:
         main(["validate", "--format", "xml", str(repo)])

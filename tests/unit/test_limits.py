@@ -77,6 +77,8 @@ def _allowed(address: str, blocks: list[dict[str, Any]]) -> bool:
     "100.64.0.1", "10.96.0.1", "172.16.0.1", "192.168.1.1", "127.0.0.1", "0.0.0.0", "224.0.0.1",
     "255.255.255.255", "fd00:ec2::254", "fe80::1", "::1", "fc00::1", "64:ff9b::a9fe:a9fe",
     "::ffff:169.254.169.254",  # IPv4 on the wire: checked as its IPv4 address
+    "168.63.129.16",  # Azure's wireserver (platform endpoint)
+    "198.18.0.1", "192.0.0.170", "64:ff9b:1::a9fe:a9fe",
 ])
 def test_default_egress_denies_metadata_and_internal_networks(address: str) -> None:
     assert not _allowed(address, _egress_blocks())
@@ -150,7 +152,7 @@ def test_the_tenant_quota_has_object_counts() -> None:
     for name in ("secrets", "configmaps", "services", "persistentvolumeclaims", "jobs.batch", "cronjobs.batch",
                  "replicationcontrollers", "resourcequotas"):
         assert f"count/{name}" in hard, name
-    assert hard["count/resourcequotas"] == "1"
+    assert hard["count/resourcequotas"] == "2"
     config = OperatorConfig.from_env({"TENANTRY_OBJECT_COUNT_QUOTA": "secrets=10,ingresses.networking.k8s.io=3"})
     hard = _desired(config=config)["ResourceQuota"]["spec"]["hard"]
     assert (hard["count/secrets"], hard["count/ingresses.networking.k8s.io"]) == ("10", "3")

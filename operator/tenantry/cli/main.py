@@ -15,6 +15,17 @@ from tenantry.cli.validate import Finding, validate
 OK, FINDINGS, USAGE = 0, 1, 2
 
 
+def _escape_data(text: str) -> str:
+    """A GitHub workflow command's message, as @actions/core's escapeData does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    """A workflow command's property (file, title): a file name from a pull request must not end
+    the command and start one of its own (`::stop-commands::` would hide every later finding)."""
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def _print_findings(findings: list[Finding], form: str) -> None:
     if form == "json":
         print(json.dumps([asdict(f) for f in findings], indent=2))
@@ -23,8 +34,8 @@ def _print_findings(findings: list[Finding], form: str) -> None:
         hint = f" ({f.hint})" if f.hint else ""
         if form == "github":
             # GitHub workflow commands: an annotation on the pull request's changed line.
-            message = f"{f.message}{hint}".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            print(f"::error file={f.file},line={f.line},title={f.field}::{message}")
+            print(f"::error file={_escape_property(str(f.file))},line={f.line},title={_escape_property(f.field)}"
+                  f"::{_escape_data(f'{f.message}{hint}')}")
         else:
             print(f"{f.file}:{f.line}: {f.field}: {f.message}{hint}")
     if form == "text":

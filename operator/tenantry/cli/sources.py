@@ -76,7 +76,11 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         return out
     if isinstance(node, SequenceNode):
         return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
+    try:
+        return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise SourceError(f"value at {'.'.join(map(str, location)) or 'the top'} cannot be read: {error}",
+                          node.start_mark.line + 1) from error
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")

@@ -35,7 +35,7 @@ from tenantry.domain.admission import (
 )
 from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
-from tenantry.domain.naming import PARTNER_LABEL, RESERVED_SLUGS
+from tenantry.domain.naming import PARTNER_LABEL, reserved_slug
 
 
 @dataclass(frozen=True, order=True)
@@ -306,7 +306,7 @@ class Validator:
                                          enumerate(o.spec.get("domains") or [])],
                      "custom domain", DOMAIN_HINT)
         for tenant in tenants:
-            if tenant.name in RESERVED_SLUGS:  # the platform's reserved names, as the webhook and the operator
+            if reserved_slug(tenant.name):  # the platform's reserved names, as the webhook and the operator
                 self.add_problem(tenant.document, slug_unavailable(tenant.name))
         self._references(tenants)
         self._domains(tenants)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tenantry.api.featureset import ResourceAmounts, Resources
 from tenantry.domain import quantity
-from tenantry.domain.naming import RESERVED_SLUGS
+from tenantry.domain.naming import reserved_slug
 
 
 def _default_resources() -> Resources:
@@ -28,13 +28,15 @@ def _default_resources() -> Resources:
 DEFAULT_EGRESS_DENY_CIDRS: tuple[str, ...] = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10",
+    # IETF protocol assignments, benchmarking networks, and Azure's platform endpoint (wireserver).
+    "192.0.0.0/24", "198.18.0.0/15", "168.63.129.16/32",
+    "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10",
 )
 # Objects a tenant may hold, per kind (ResourceQuota count/<resource>[.<group>]). The operator's
-# own objects count too: 1 ResourceQuota, 4 ConfigMaps.
+# own objects count too: 2 ResourceQuotas (the quota and the PriorityClass guard), 4 ConfigMaps.
 DEFAULT_OBJECT_COUNTS: Mapping[str, int] = {
     "configmaps": 100, "cronjobs.batch": 20, "deployments.apps": 100, "jobs.batch": 100,
-    "persistentvolumeclaims": 20, "replicationcontrollers": 0, "resourcequotas": 1, "secrets": 100,
+    "persistentvolumeclaims": 20, "replicationcontrollers": 0, "resourcequotas": 2, "secrets": 100,
     "serviceaccounts": 50, "services": 50, "statefulsets.apps": 20,
 }
 
@@ -98,7 +100,7 @@ class OperatorConfig:
         return self.operator_username or f"system:serviceaccount:{self.platform_namespace}:tenantry"
 
     def slug_reserved(self, slug: str) -> bool:
-        return slug in RESERVED_SLUGS or slug in self.reserved_slugs
+        return reserved_slug(slug) or slug in self.reserved_slugs
 
     def domain_reserved(self, domain: str) -> bool:
         return any(domain == name or domain.endswith("." + name) for name in self.reserved_domains)
@@ -239,7 +241,7 @@ def parse_object_counts(text: str) -> dict[str, int]:
     return counts
 
 
-_OPERATOR_OBJECTS = {"configmaps": 4, "resourcequotas": 1}
+_OPERATOR_OBJECTS = {"configmaps": 4, "resourcequotas": 2}
 
 
 def _names(text: str) -> tuple[str, ...]:

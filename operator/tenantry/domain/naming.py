@@ -67,3 +67,9 @@ def tenant_labels(slug: str, partner: str) -> dict[str, str]:
 
 def is_managed(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(MANAGED_BY) == OPERATOR
+
+
+def reserved_slug(slug: str) -> bool:
+    """A built-in reserved tenant name; punycode (`xn--`) ones too: a browser shows them as
+    Unicode, so they could pass for a reserved name or another customer's."""
+    return slug in RESERVED_SLUGS or slug.startswith("xn--")

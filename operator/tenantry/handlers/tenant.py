@@ -25,7 +25,7 @@ from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
-from tenantry.domain.contest import Contest
+from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.usage import parse_levels
@@ -366,7 +366,11 @@ async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.M
     ConfigMaps there, with any owner annotation. So the owner comes from the namespace (see
     _namespace_owners), and an object naming another tenant queues only the namespace's own.
     """
-    if not _changed_by_others(event, body):
+    if event.get("type") is None:
+        return  # initial listing: the Tenants' own listing reconciles everything anyway
+    # A tenant admin may write a ConfigMap under any field-manager name, ours included: for such
+    # kinds the manager is no evidence, so every change gets a pass (ours end in zero writes).
+    if body.get("kind") not in USER_WRITABLE_KINDS and not _changed_by_others(event, body):
         return
     owner = await _owner_of(body.metadata.namespace or "", memo)
     if owner is not None:

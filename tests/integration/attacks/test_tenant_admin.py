@@ -47,23 +47,34 @@ def flags(cluster: ClusterHandle, ns: str) -> dict[str, Any]:
             "labels": cm["metadata"].get("labels")}
 
 
-def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Partner, cluster: ClusterHandle) -> None:
+def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Partner, cluster: ClusterHandle,
+                                                                   operator: OperatorProcess) -> None:
     """Six edits within the contest window (limit 5 per 60 s), then one under the operator's own
-    field-manager name: each is reverted, and the tenant never reports the object as contested."""
+    field-manager name, then one that also strips the managed-by label (out of the operator's
+    labelled watch): each is reverted at once, with the resync off (so only the edit's own event
+    can bring the pass), and the tenant never reports the object as contested."""
     slug = partner.slug("flags")
-    partner.apply(partner.tenant(slug))
-    partner.wait_condition(slug)
-    ns = f"tenant-{slug}"
-    original = flags(cluster, ns)
-    forged = json.dumps({"flags": {"tables": {"state": "ENABLED", "variants": {"on": True}, "defaultVariant": "on"}}})
-    for attempt in range(7):
-        manager = ["--field-manager=tenantry"] if attempt == 6 else []
-        edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", *manager,
-                        "-p", json.dumps({"data": {"flags.json": forged}}))
-        assert edit.returncode == 0, edit.stderr  # RBAC lets tenant admins write ConfigMaps: the guard is the operator
-        wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
-    assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
-    assert flags(cluster, ns) == original
+    operator.restart_with({"TENANTRY_RESYNC_SECONDS": "3600"})
+    try:
+        partner.apply(partner.tenant(slug))
+        partner.wait_condition(slug)
+        ns = f"tenant-{slug}"
+        original = flags(cluster, ns)
+        forged = json.dumps({"flags": {"tables": {"state": "ENABLED", "variants": {"on": True},
+                                                  "defaultVariant": "on"}}})
+        for attempt in range(8):
+            manager = ["--field-manager=tenantry"] if attempt >= 6 else []
+            patch: dict[str, Any] = {"data": {"flags.json": forged}}
+            if attempt == 7:
+                patch["metadata"] = {"labels": {"app.kubernetes.io/managed-by": None}}
+            edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", *manager,
+                            "-p", json.dumps(patch))
+            assert edit.returncode == 0, edit.stderr  # RBAC lets tenant admins write ConfigMaps: the guard is the operator
+            wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
+        assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
+        assert flags(cluster, ns) == original
+    finally:
+        operator.restart_with({})
 
 
 def _stale_url(cluster: ClusterHandle, slug: str, namespace: str) -> None:
