@@ -69,7 +69,7 @@ def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Par
                 patch["metadata"] = {"labels": {"app.kubernetes.io/managed-by": None}}
             edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", *manager,
                             "-p", json.dumps(patch))
-            assert edit.returncode == 0, edit.stderr  # RBAC lets tenant admins write ConfigMaps: the guard is the operator
+            assert edit.returncode == 0, edit.stderr  # RBAC allows it: the operator guards
             wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
         assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
         assert flags(cluster, ns) == original
