@@ -45,6 +45,7 @@ TENANT_CONFIG = "tenantry-tenant"
 FEATURES_CONFIG = "tenantry-features"
 FLAGS_CONFIG = "tenantry-flags"
 BRANDING_CONFIG = "tenantry-branding"
+OPERATOR_CONFIGMAPS = frozenset({TENANT_CONFIG, FEATURES_CONFIG, FLAGS_CONFIG, BRANDING_CONFIG})
 
 
 def tenant_namespace(prefix: str, slug: str) -> str:

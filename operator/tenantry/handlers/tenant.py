@@ -381,6 +381,11 @@ async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.M
 
 for _group, _version, _plural in CHILD_KINDS:
     kopf.on.event(_group, _version, _plural, labels=MANAGED)(_child_changed)
+# The operator's ConfigMaps by name too: a tenant admin may strip their managed-by label, which
+# would hide the change from the labelled handler (kopf filters on the events it receives).
+kopf.on.event("", "v1", "configmaps", id="operator_configmap_changed",
+              when=lambda body, **_: body.get("metadata", {}).get("name") in naming.OPERATOR_CONFIGMAPS
+              and not naming.is_managed(body.get("metadata", {}).get("labels")))(_child_changed)
 
 
 @kopf.on.event("", "v1", "services")
