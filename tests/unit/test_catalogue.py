@@ -30,17 +30,3 @@ def test_plans_and_brandings_are_looked_up_by_namespace_and_name() -> None:
     assert catalogue.plans_by_name() == {"gold": {"extends": "silver"}}
     catalogue.put("FeatureSet", ("tenantry-system", "gold"), None)
     assert catalogue.feature_set()("tenantry-system", "gold") is None
-
-
-def test_a_slug_is_used_elsewhere_while_a_tenant_of_that_name_lives_in_another_namespace() -> None:
-    catalogue = Catalogue()
-    catalogue.track_tenant(("partner-a", "shop"), {})
-    assert catalogue.slug_used_elsewhere("partner-b", "shop")
-    assert not catalogue.slug_used_elsewhere("partner-a", "shop")  # its own namespace: an update
-    assert not catalogue.slug_used_elsewhere("partner-b", "other")
-    catalogue.track_tenant(("partner-b", "shop"), {})
-    assert catalogue.slug_used_elsewhere("partner-a", "shop")
-    catalogue.track_tenant(("partner-a", "shop"), None)
-    assert not catalogue.slug_used_elsewhere("partner-b", "shop")
-    catalogue.track_tenant(("partner-b", "shop"), {"plan": {"featureSet": "gold"}})  # re-tracked: still one
-    assert catalogue.slug_used_elsewhere("partner-c", "shop")

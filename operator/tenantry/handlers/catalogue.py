@@ -28,7 +28,6 @@ class Catalogue:
     _uses: dict[Key, tuple[str | None, str]] = field(default_factory=dict)
     _by_plan: dict[str | None, set[Key]] = field(default_factory=dict)
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
-    _by_slug: dict[str, set[str]] = field(default_factory=dict)  # tenant name -> the namespaces using it
     # partner namespace -> tenant name -> (creationTimestamp, provisioned), for the per-partner cap
     _by_partner: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
 
@@ -53,7 +52,6 @@ class Catalogue:
         if old is not None:
             self._by_plan.get(old[0], set()).discard(key)
             self._by_branding.get(old[1], set()).discard(key)
-            self._by_slug.get(key[1], set()).discard(key[0])
         if spec is None:
             self._by_partner.get(key[0], {}).pop(key[1], None)
         else:
@@ -62,7 +60,6 @@ class Catalogue:
             self._uses[key] = (plan, look)
             self._by_plan.setdefault(plan, set()).add(key)
             self._by_branding.setdefault(look, set()).add(key)
-            self._by_slug.setdefault(key[1], set()).add(key[0])
 
     def track_provisioning(self, key: Key, body: Mapping[str, Any]) -> None:
         created = str((body.get("metadata") or {}).get("creationTimestamp") or "")
@@ -72,10 +69,6 @@ class Catalogue:
     def partner_tenants(self, namespace: str) -> PartnerTenants:
         """The tenants in a partner namespace: name -> (creationTimestamp, provisioned)."""
         return self._by_partner.get(namespace, {})
-
-    def slug_used_elsewhere(self, namespace: str, name: str) -> bool:
-        """A tenant of this name in another namespace, provisioned or not yet."""
-        return bool(self._by_slug.get(name, set()) - {namespace})
 
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
         return set().union(*(self._by_plan.get(name, set()) for name in names))
