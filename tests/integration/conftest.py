@@ -273,8 +273,13 @@ class Partner:
             cond = self.condition(name, kind, namespace)
             current = body.get("metadata", {}).get("generation") == cond.get("observedGeneration")
             ok = cond.get("status") == status and (reason is None or cond.get("reason") == reason)
+            seen[:] = [cond]
             return cond if ok and current else None
-        return wait_for(check, timeout, f"{kind}={status} ({reason}) on tenant {name}")
+        seen: list[dict[str, Any]] = []
+        try:
+            return wait_for(check, timeout, f"{kind}={status} ({reason}) on tenant {name}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; its {kind} condition: {seen[0] if seen else None}") from None
 
     def delete(self, name: str, namespace: str | None = None, wait: bool = True) -> None:
         self.cluster.kubectl("delete", "tenant", name, "-n", namespace or self.namespace,

@@ -156,9 +156,14 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
     writer.observed["quota"] = next((live for m, live in zip((*children, *ensure), lives, strict=False)
                                      if m["kind"] == "ResourceQuota" and m["metadata"]["name"] == naming.QUOTA), None)
     await writer.apply_if_needed(desired.namespace, live_ns)
-    await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in zip(children, lives, strict=False)))
-    await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in
-                           zip(ensure, lives[len(children):], strict=False) if live is None))
+    pending = [(m, live) for m, live in zip(children, lives, strict=False)]
+    pending += [(m, live) for m, live in zip(ensure, lives[len(children):], strict=False) if live is None]
+    # Quotas last: once a quota with count/ limits exists, the API server refuses every create of a
+    # counted kind (403 "status unknown for quota") until the quota controller has filled in its
+    # usage, which can take long on a busy cluster; after a crash mid-onboarding, the rest is there.
+    for wave in (False, True):
+        await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in pending
+                               if (m["kind"] == "ResourceQuota") == wave))
     for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
         await writer.delete_if_ours(target, live, naming.owner_key(inp.partner_namespace, inp.slug))
     if inp.spec.state != "Active":
