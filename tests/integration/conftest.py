@@ -66,6 +66,19 @@ class ClusterHandle:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
 
+    def apiserver_requests(self, verbs: set[str], resources: set[str]) -> dict[str, float]:
+        """Requests of these verbs (GET, LIST, WATCH, ...) the API server counted, per verb and resource."""
+        text = self.kubectl("get", "--raw", "/metrics").stdout
+        counts: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples if family.name == "apiserver_request" else ():
+                labels = sample.labels
+                if sample.name == "apiserver_request_total" and labels.get("verb") in verbs \
+                        and labels.get("resource") in resources:
+                    key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
+                    counts[key] = counts.get(key, 0) + sample.value
+        return counts
+
     def apiserver_writes(self, resources: set[str]) -> dict[str, float]:
         """Write requests (POST/PUT/PATCH/DELETE) the API server counted, per resource."""
         text = self.kubectl("get", "--raw", "/metrics").stdout

@@ -17,9 +17,11 @@ from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import PatchType
 
+from tenantry.adapters.informer import Cache
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain.children import Manifest, ObjectRef, ref
 from tenantry.domain.naming import FIELD_MANAGER
+from tenantry.metrics.operator import READS
 
 Tenant = create_namespaced_resource(GROUP, VERSION, "Tenant", "tenants")
 Branding = create_namespaced_resource(GROUP, VERSION, "Branding", "brandings")
@@ -65,17 +67,32 @@ class Kube:
         # Called before every write: the leader check, so a replica that lost its lease (e.g. woke
         # up from a freeze) stops before it writes, not after.
         self._before_write = before_write
+        # Reads of watched kinds come from memory once their informers are synced; writes update it.
+        self.cache: Cache | None = None
 
     @classmethod
     def from_environment(cls, before_write: Callable[[], None] = lambda: None) -> Kube:
         """In-cluster credentials, else $KUBECONFIG or ~/.kube/config."""
         return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30), before_write)
 
+    @property
+    def client(self) -> AsyncClient:
+        return self._client
+
     async def close(self) -> None:
         await self._client.close()
 
     async def get(self, target: ObjectRef) -> Manifest | None:
         """The live object, or None when it does not exist."""
+        informer = self.cache.knows(target.api_version, target.kind, target.namespace, target.name) if self.cache \
+            else None
+        if informer is not None:
+            return informer.get(target.namespace, target.name)
+        return await self.read(target)
+
+    async def read(self, target: ObjectRef) -> Manifest | None:
+        """The object from the API server, never from memory (a conflict: our copy was behind)."""
+        READS.labels(target.kind).inc()
         try:
             obj = await self._client.get(_resource(target.api_version, target.kind), target.name,
                                          namespace=target.namespace)
@@ -87,6 +104,9 @@ class Kube:
 
     async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[Manifest]:
         """Objects of a kind in one namespace that carry all these labels."""
+        informer = self.cache.knows(api_version, kind, namespace, None) if self.cache else None
+        if informer is not None:
+            return informer.list(namespace, labels)
         try:
             return [obj.to_dict() async for obj in self._client.list(_resource(api_version, kind),
                                                                       namespace=namespace, labels=labels)]
@@ -116,18 +136,31 @@ class Kube:
             if error.status.code == 409:
                 raise AlreadyExists(f"{target.kind} {target.name}") from error
             raise _refusal(error, f"creating {target.kind} {target.name}") from error
-        return created.to_dict()
+        return self._remember(created.to_dict())
+
+    def _remember(self, body: Manifest) -> Manifest:
+        """A write's answer goes into the cache at once: the next pass must not see the old object."""
+        informer = self.cache.informers.get((body.get("apiVersion"), body.get("kind"))) if self.cache else None
+        if informer is not None:
+            informer.put(body)
+        return body
+
+    def _forget(self, target: ObjectRef) -> None:
+        informer = self.cache.informers.get((target.api_version, target.kind)) if self.cache else None
+        if informer is not None:
+            informer.forget(target.namespace, target.name)
 
     async def apply(self, manifest: Manifest) -> None:
         """Server-side apply as field manager `tenantry`, forcing our fields back (drift)."""
         self._before_write()
         target = ref(manifest)
         try:
-            await self._client.patch(_resource(target.api_version, target.kind), target.name, manifest,
-                                     namespace=target.namespace, patch_type=PatchType.APPLY,
-                                     field_manager=FIELD_MANAGER, force=True)
+            applied = await self._client.patch(_resource(target.api_version, target.kind), target.name, manifest,
+                                               namespace=target.namespace, patch_type=PatchType.APPLY,
+                                               field_manager=FIELD_MANAGER, force=True)
         except ApiError as error:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
+        self._remember(applied.to_dict())
 
     async def delete(self, target: ObjectRef, grace_period: int | None = None) -> None:
         """Delete; an object that is already gone is fine. grace_period=0: a pod's containers are
@@ -139,16 +172,19 @@ class Kube:
         except ApiError as error:
             if error.status.code != 404:
                 raise _refusal(error, f"deleting {target.kind} {target.name}") from error
+        # Deleted, or marked for deletion (finalizers): its watch event tells which; gone for us.
+        self._forget(target)
 
     async def patch_labels(self, target: ObjectRef, labels: dict[str, str | None]) -> None:
         """Merge-patch labels (None removes one) without taking over fields we apply."""
         self._before_write()
         try:
-            await self._client.patch(_resource(target.api_version, target.kind), target.name,
-                                     {"metadata": {"labels": labels}}, namespace=target.namespace,
-                                     patch_type=PatchType.MERGE, field_manager=FIELD_MANAGER)
+            labelled = await self._client.patch(_resource(target.api_version, target.kind), target.name,
+                                                {"metadata": {"labels": labels}}, namespace=target.namespace,
+                                                patch_type=PatchType.MERGE, field_manager=FIELD_MANAGER)
         except ApiError as error:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
+        self._remember(labelled.to_dict())
 
     async def add_finalizer(self, target: ObjectRef, current: list[str], resource_version: str,
                             finalizer: str) -> None:
@@ -166,15 +202,17 @@ class Kube:
             if error.status.code == 409:
                 raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
             raise _refusal(error, f"patching {target.kind} {target.name}") from error
-        return changed.to_dict()
+        return self._remember(changed.to_dict())
 
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         self._before_write()
         resource = _resource(target.api_version, target.kind)
         try:
-            await self._client.patch(resource.Status, target.name, {"status": status},
-                                     namespace=target.namespace, patch_type=PatchType.MERGE)
+            patched = await self._client.patch(resource.Status, target.name, {"status": status},
+                                               namespace=target.namespace, patch_type=PatchType.MERGE)
         except ApiError as error:
             if error.status.code != 404:  # deleted meanwhile: nothing left to report on
                 raise _refusal(error, f"writing status of {target.kind} {target.name}") from error
+            return
+        self._remember(patched.to_dict())

@@ -37,6 +37,7 @@ RESERVED_SLUGS = frozenset({
     "privacy", "terms", "autodiscover", "autoconfig", "wpad", "isatap",
 })
 
+OBJECT_PREFIX = "tenantry-"  # every object the operator writes into a tenant namespace is named so
 QUOTA = "tenantry-quota"
 LIMITS = "tenantry-limits"
 NETWORK_POLICY = "tenantry-isolation"

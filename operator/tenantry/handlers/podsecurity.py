@@ -100,12 +100,6 @@ def register_webhook() -> None:
             _validator(kind))
 
 
-@kopf.index("", "v1", "namespaces", labels=podsecurity.TENANT_NAMESPACE_LABELS)
-def tenant_namespaces(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, str]:
-    """Tenant namespace -> "<partner namespace>/<slug>" of the tenant holding it."""
-    return {name: annotations.get(naming.OWNER_ANNOTATION, "")}
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -155,14 +149,11 @@ async def _report(memo: kopf.Memo, owner: str, subject: str, namespace: str,
         await memo.kube.patch_status(ObjectRef(API_VERSION, "Tenant", key[1], key[0]), {"conditions": conditions})
 
 
-async def _unindexed_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
-    """The owner mark of a tenant namespace the index does not know (yet), or None if it is none.
-
-    The index follows the namespace watch, a different stream than the pods': a pod racing its new
-    namespace's ADDED event is not missed. Only read for a violating pod in a namespace with the
-    tenant prefix.
-    """
-    live = await memo.kube.get(ObjectRef("v1", "Namespace", namespace))
+async def _namespace_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
+    """The owner mark of a tenant namespace, or None if it is none (from the namespace informer's
+    memory; a pod racing its new namespace's watch event makes this one read)."""
+    target = ObjectRef("v1", "Namespace", namespace)
+    live = await memo.kube.get(target) or await memo.kube.read(target)
     meta = (live or {}).get("metadata") or {}
     if not podsecurity.is_tenant_namespace(meta.get("labels")):
         return None
@@ -171,16 +162,15 @@ async def _unindexed_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
 
 @kopf.on.event("", "v1", "pods")
 async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, name: str,
-                    tenant_namespaces: kopf.Index, memo: kopf.Memo, **_: Any) -> None:
+                    memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
         return
-    known = namespace in tenant_namespaces
-    if not known and not namespace.startswith(memo.config.namespace_prefix):
+    if not namespace.startswith(memo.config.namespace_prefix):
         return  # not a tenant's pod: nothing is checked
     violations = podsecurity.check_object("Pod", body)
     if not violations:
         return
-    owners = list(tenant_namespaces[namespace]) if known else await _unindexed_owner(namespace, memo)
+    owners = await _namespace_owner(namespace, memo)
     if owners is None:
         return
     ensure_leading(memo)

@@ -20,6 +20,7 @@ import kopf
 import prometheus_client
 
 from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
+from tenantry.adapters.informer import Cache, Informer, Scope
 from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
@@ -42,9 +43,9 @@ from tenantry.metrics.tenants import TenantMetrics
 RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
 METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
 DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
-CHILD_KINDS = (("", "v1", "resourcequotas"), ("", "v1", "limitranges"),
-               ("", "v1", "configmaps"), ("networking.k8s.io", "v1", "networkpolicies"),
-               ("rbac.authorization.k8s.io", "v1", "rolebindings"))
+# The kinds of managed objects in tenant namespaces, watched by informers (see _informers).
+CHILD_KINDS = (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "ConfigMap"),
+               ("networking.k8s.io/v1", "NetworkPolicy"), ("rbac.authorization.k8s.io/v1", "RoleBinding"))
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 logger = logging.getLogger("tenantry")
@@ -80,6 +81,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # kopf started again in this process after it lost a watch (see __main__): what the
         # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
         await memo.queue.stop()
+        for task in memo.informer_tasks:
+            task.cancel()
+        await asyncio.gather(*memo.informer_tasks, return_exceptions=True)
         await memo.services.kube.close()
         contest = memo.services.contest
         memo.facts.clear()
@@ -92,6 +96,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
                                     _dns_services(memo.config), contest)
     memo.kube = memo.services.kube
+    # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
+    memo.tenants = Informer(memo.kube.client, Scope(f"{GROUP}/{VERSION}", "Tenant"))
+    informers = _informers(memo)
+    memo.namespaces = informers[0]
+    memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
+    memo.informer_tasks = [asyncio.create_task(i.run()) for i in informers]
     memo.queue = WorkQueue(lambda key: _reconcile(key, memo), int(os.environ.get("TENANTRY_WORKERS", "64")))
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
@@ -149,9 +159,11 @@ def _dns_services(config: OperatorConfig) -> DnsServices:
 async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
     async with _locks.setdefault(key, asyncio.Lock()):
         ensure_leading(memo)
+        # Until every informer has listed its kind, a read from memory could miss what exists.
+        await memo.cache.wait_synced()
         started = time.monotonic()
-        # Whatever triggered us may carry an outdated body: read the Tenant fresh.
-        body = await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
+        # The newest Tenant we know: from its watch, or from our own last write to it.
+        body = memo.tenants.get(key[0], key[1])
         if body is None or body["metadata"].get("deletionTimestamp"):
             return  # gone, or the finalizer's business
         # Set now, not when done: the events of this very pass (our finalizer and status patches)
@@ -163,7 +175,10 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
             # The Tenant changed while we worked (kopf adds its finalizer at the same moment, for
-            # one): a fresh pass right after this one, not a retry after a back-off.
+            # one), or our copy was behind: read it fresh, and a pass right after this one.
+            fresh = await memo.kube.read(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
+            if fresh is not None:
+                memo.tenants.put(fresh)
             memo.queue.add(key)
             return
         except Exception:
@@ -185,6 +200,7 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
 async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
                        **kwargs: Any) -> None:
     key = (namespace, name)
+    memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     if event.get("type") == "DELETED":
         _reconciled.pop(key, None)
         memo.facts.pop(key, None)
@@ -321,71 +337,62 @@ async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, 
         memo.queue.add(key)
 
 
-# Tenant namespace -> the tenant holding it, from the namespace's owner annotation: the only
-# ownership mark in a tenant namespace that its admins cannot write (they cannot write Namespaces).
-_namespace_owners: dict[str, TenantKey] = {}
+def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+    """The tenant holding a namespace, from the namespace's owner annotation: the only ownership
+    mark in a tenant namespace that its admins cannot write (they cannot write Namespaces)."""
+    if not namespace.startswith(memo.config.namespace_prefix):
+        return None
+    meta = (memo.namespaces.get(None, namespace) or {}).get("metadata") or {}
+    if not naming.is_managed(meta.get("labels")):
+        return None
+    return naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
 
 
-async def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
-    """The tenant holding a namespace; read once when its own event has not come yet (at a start)."""
-    if namespace in _namespace_owners or not namespace.startswith(memo.config.namespace_prefix):
-        return _namespace_owners.get(namespace)
-    live = await memo.kube.get(ObjectRef("v1", "Namespace", namespace))
-    meta = (live or {}).get("metadata") or {}
+def _namespace_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
+    """A tenant namespace changed by someone else (a label, an annotation, a deletion): a pass."""
+    meta = body.get("metadata") or {}
+    if not naming.is_managed(meta.get("labels")) and kind != "DELETED":
+        return
     owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
-    if owner is not None and naming.is_managed(meta.get("labels")):
-        _namespace_owners[namespace] = owner
-        return owner
-    return None
-
-
-def _changed_by_others(event: Mapping[str, Any], body: kopf.Body) -> bool:
-    if event.get("type") is None:
-        return False  # initial listing: the Tenants' own listing reconciles everything anyway
-    return event.get("type") == "DELETED" or changed_by_others(body.get("metadata", {}).get("managedFields"))
-
-
-@kopf.on.event("", "v1", "namespaces", labels=MANAGED)
-async def namespace_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
-                            **kwargs: Any) -> None:
-    owner = naming.parse_owner_key(body.metadata.annotations.get(naming.OWNER_ANNOTATION, ""))
-    if event.get("type") == "DELETED" or owner is None:
-        _namespace_owners.pop(body.metadata.name or "", None)
-    else:
-        _namespace_owners[body.metadata.name or ""] = owner
-    if owner is not None and _changed_by_others(event, body):
-        logger.info("namespace %s of tenant %s/%s changed by someone else: reconciling", body.metadata.name, *owner)
+    if owner is not None and (kind == "DELETED" or changed_by_others(meta.get("managedFields"))):
+        logger.info("namespace %s of tenant %s/%s changed by someone else: reconciling", meta.get("name"), *owner)
         memo.queue.add(owner)
 
 
-async def _child_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo,
-                         logger: logging.Logger, **kwargs: Any) -> None:
+def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
     """A managed object in a tenant namespace changed: reconcile the tenant holding the NAMESPACE.
 
     Labels and annotations inside a tenant namespace are no evidence: its admins may write
-    ConfigMaps there, with any owner annotation. So the owner comes from the namespace (see
-    _namespace_owners), and an object naming another tenant queues only the namespace's own.
+    ConfigMaps there, with any owner annotation, and strip the managed-by label. So every object
+    with an operator's name counts, and its owner comes from the namespace (see _owner_of).
     """
-    if event.get("type") is None:
-        return  # initial listing: the Tenants' own listing reconciles everything anyway
+    meta = body.get("metadata") or {}
     # A tenant admin may write a ConfigMap under any field-manager name, ours included: for such
     # kinds the manager is no evidence, so every change gets a pass (ours end in zero writes).
-    if body.get("kind") not in USER_WRITABLE_KINDS and not _changed_by_others(event, body):
+    if body.get("kind") not in USER_WRITABLE_KINDS and kind != "DELETED" \
+            and not changed_by_others(meta.get("managedFields")):
         return
-    owner = await _owner_of(body.metadata.namespace or "", memo)
+    owner = _owner_of(meta.get("namespace") or "", memo)
     if owner is not None:
         logger.info("%s %s of tenant %s/%s changed by someone else: reconciling", body.get("kind"),
-                    body.metadata.name, *owner)
+                    meta.get("name"), *owner)
         memo.queue.add(owner)
 
 
-for _group, _version, _plural in CHILD_KINDS:
-    kopf.on.event(_group, _version, _plural, labels=MANAGED)(_child_changed)
-# The operator's ConfigMaps by name too: a tenant admin may strip their managed-by label, which
-# would hide the change from the labelled handler (kopf filters on the events it receives).
-kopf.on.event("", "v1", "configmaps", id="operator_configmap_changed",
-              when=lambda body, **_: body.get("metadata", {}).get("name") in naming.OPERATOR_CONFIGMAPS
-              and not naming.is_managed(body.get("metadata", {}).get("labels")))(_child_changed)
+def _informers(memo: kopf.Memo) -> list[Informer]:
+    """Namespaces (partners' and tenants'), and the objects with an operator's name in tenant
+    namespaces: what a pass reads, kept current by one watch each."""
+    client = memo.kube.client
+    prefix = memo.config.namespace_prefix
+
+    def ours(namespace: str, name: str) -> bool:
+        return namespace.startswith(prefix) and name.startswith(naming.OBJECT_PREFIX)
+
+    namespaces = Informer(client, Scope("v1", "Namespace"), lambda kind, body: _namespace_changed(memo, kind, body))
+    children = [Informer(client, Scope(api_version, kind, keeps=ours),
+                         lambda change, body: _child_changed(memo, change, body))
+                for api_version, kind in CHILD_KINDS]
+    return [namespaces, *children]
 
 
 @kopf.on.event("", "v1", "services")
@@ -398,7 +405,7 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.
     if event.get("type") == "DELETED":
         return
     namespace = body.metadata.namespace or ""
-    owner = await _owner_of(namespace, memo)
+    owner = _owner_of(namespace, memo)
     if owner is None:
         return  # not a tenant namespace
     if (body.get("spec") or {}).get("externalIPs"):

@@ -14,3 +14,6 @@ PROPAGATIONS = Counter("tenantry_propagations_total",
                        ["kind"])
 LAST_RESYNC = Gauge("tenantry_last_resync_timestamp_seconds",
                     "When a periodic resync pass last completed without error (Unix time).")
+READS = Counter("tenantry_read_requests_total",
+                "GET requests sent to the Kubernetes API (reads of watched kinds come from memory).", ["kind"])
+CACHED_OBJECTS = Gauge("tenantry_cached_objects", "Objects held in the informers' memory, by kind.", ["kind"])

@@ -1,0 +1,213 @@
+"""Watch-fed caches of the objects a reconcile reads (the informer pattern).
+
+An informer LISTs its kind once, then WATCHes from the list's resourceVersion; when the watch
+breaks for good (410 Gone: the version is too old) it LISTs again and reports the differences
+as changes, so nothing that happened in between is missed. A reconcile then reads from memory:
+a pass over an unchanged tenant makes no GET at all.
+
+Only the objects a scope `keeps` are stored, decided from the namespace and name alone, so that
+"not in the store" is an answer ("absent") for every name the scope covers, and slimmed to what
+the reconcile compares (managed fields without their field lists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import NamespacedResource
+from lightkube.core.resource_registry import resource_registry
+from lightkube.types import OnErrorAction, OnErrorResult
+
+from tenantry.domain.children import Manifest
+
+logger = logging.getLogger("tenantry")
+Key = tuple[str, str]  # (namespace or "", name)
+Change = Callable[[str, Mapping[str, Any]], None]  # (ADDED | MODIFIED | DELETED, the whole object)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one informer watches and keeps."""
+
+    api_version: str
+    kind: str
+    namespace: str | None = None  # None: every namespace (or a cluster-scoped kind)
+    keeps: Callable[[str, str], bool] | None = None  # by (namespace or "", name); None: everything
+    labels: Mapping[str, str] = field(default_factory=dict)  # a server-side selector
+
+    def covers(self, namespace: str | None, name: str) -> bool:
+        """Whether the store's answer for this name is the truth (present or absent)."""
+        return self.namespace in (None, namespace) and self.kept(namespace or "", name)
+
+    def kept(self, namespace: str, name: str) -> bool:
+        return self.keeps is None or self.keeps(namespace, name)
+
+
+def slim(body: Mapping[str, Any]) -> Manifest:
+    """The object without what no reconcile reads: the field lists of managedFields (their
+    top-level keys stay, which is what tells a status update from an edit)."""
+    meta = dict(body.get("metadata") or {})
+    if meta.get("managedFields"):
+        meta["managedFields"] = [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
+                                  "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})}
+                                 for entry in meta["managedFields"]]
+    return {**body, "metadata": meta}
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class Informer:
+    """One kind's objects in memory, current from a watch."""
+
+    def __init__(self, client: AsyncClient, scope: Scope, on_change: Change | None = None,
+                 retry_seconds: float = 1.0) -> None:
+        self.scope, self._client, self._on_change = scope, client, on_change
+        self._resource = resource_registry.load(scope.api_version, scope.kind)
+        # lightkube's spelling of "every namespace"; a cluster-scoped kind takes none.
+        self._where = (scope.namespace or "*") if issubclass(self._resource, NamespacedResource) else None
+        self._store: dict[Key, Manifest] = {}
+        self._by_namespace: dict[str, set[str]] = {}
+        self.synced = asyncio.Event()
+        self.lists = 0  # LIST requests made (one per start, plus one per broken watch)
+        self._retry = retry_seconds
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def get(self, namespace: str | None, name: str) -> Manifest | None:
+        return self._store.get((namespace or "", name))
+
+    def list(self, namespace: str | None, labels: Mapping[str, str]) -> list[Manifest]:
+        names = self._by_namespace.get(namespace or "", set())
+        found = (self._store[(namespace or "", n)] for n in sorted(names))
+        return [o for o in found if all(((o["metadata"].get("labels") or {}).get(k) == v) for k, v in labels.items())]
+
+    def put(self, body: Mapping[str, Any]) -> None:
+        """What a write of ours returned: stored at once (its watch event comes later), unless the
+        store already holds a newer version."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if self.scope.kept(*key) and _version(body) >= _version(self._store.get(key) or {}):
+            self._keep(key, body)
+
+    def forget(self, namespace: str | None, name: str) -> None:
+        """A delete of ours went through."""
+        self._drop((namespace or "", name))
+
+    def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
+        self._store[key] = slim(body)
+        self._by_namespace.setdefault(key[0], set()).add(key[1])
+
+    def _drop(self, key: Key) -> Manifest | None:
+        names = self._by_namespace.get(key[0])
+        if names is not None:
+            names.discard(key[1])
+            if not names:
+                del self._by_namespace[key[0]]
+        return self._store.pop(key, None)
+
+    def _changed(self, kind: str, body: Mapping[str, Any]) -> None:
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(kind, body)
+        except Exception:  # noqa: BLE001  (one bad callback must not stop the watch)
+            logger.exception("handling a %s of %s failed", kind, self.scope.kind)
+
+    def observe(self, kind: str, body: Mapping[str, Any]) -> None:
+        """One watch event (also fed from outside: kopf's own watch of Tenants)."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if not self.scope.kept(*key):
+            self._changed(kind, body)  # seen, not stored: the callback may still care (externalIPs)
+            return
+        if kind == "DELETED":
+            self._drop(key)
+        else:
+            self._keep(key, body)
+        self._changed(kind, body)
+
+    async def _list(self) -> str:
+        """LIST everything; the differences to the store are reported as changes after a re-list."""
+        self.lists += 1
+        listing = self._client.list(self._resource, namespace=self._where,
+                                    labels=dict(self.scope.labels) or None)
+        seen: set[Key] = set()
+        relisting = self.synced.is_set()
+        async for obj in listing:
+            body = obj.to_dict()
+            meta = body["metadata"]
+            key = (meta.get("namespace") or "", meta["name"])
+            seen.add(key)
+            if not self.scope.kept(*key):
+                continue
+            old = self._store.get(key)
+            if relisting and (old is None or _version(old) != _version(body)):
+                self.observe("ADDED" if old is None else "MODIFIED", body)
+            else:
+                self._keep(key, body)
+        for key in [k for k in self._store if k not in seen]:
+            gone = self._drop(key)
+            if relisting and gone is not None:
+                self._changed("DELETED", gone)
+        return str(listing.resourceVersion)
+
+    async def run(self) -> None:
+        """LIST and WATCH until cancelled; failures are logged and retried, never raised."""
+        def on_error(error: Exception, count: int) -> OnErrorResult:
+            if isinstance(error, ApiError) and error.status.code == 410:
+                return OnErrorResult(OnErrorAction.RAISE)  # too old: LIST again (below)
+            return OnErrorResult(OnErrorAction.RETRY, sleep=min(30.0, self._retry * 2 ** min(count, 5)))
+
+        failures = 0
+        while True:
+            try:
+                version = await self._list()
+                self.synced.set()
+                failures = 0
+                async for kind, obj in self._client.watch(self._resource, namespace=self._where,
+                                                           labels=dict(self.scope.labels) or None,
+                                                           resource_version=version, on_error=on_error):
+                    self.observe(kind, obj.to_dict())
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001  (a background task: report and retry, never die)
+                failures += 1
+                if not (isinstance(error, ApiError) and error.status.code == 410):
+                    logger.warning("watching %s failed (%s): listing again", self.scope.kind, error)
+                await asyncio.sleep(min(30.0, self._retry * 2 ** min(failures - 1, 5)))
+
+
+class Cache:
+    """The informers by kind: what the reconcile reads instead of GETs, once they are synced."""
+
+    def __init__(self, informers: list[Informer], fed: list[Informer] = ()) -> None:  # type: ignore[assignment]
+        """`fed`: stores fed from elsewhere (kopf's watch of Tenants); our writes update them, but
+        reads of their kinds still go to the API server (they are never known to be complete)."""
+        self._watching = list(informers)
+        self.informers = {(i.scope.api_version, i.scope.kind): i for i in (*informers, *fed)}
+
+    def knows(self, api_version: str, kind: str, namespace: str | None, name: str | None) -> Informer | None:
+        """The synced informer whose store is the truth for this name (None: a whole namespace's
+        objects, for a LIST); None when no informer can answer."""
+        informer = self.informers.get((api_version, kind))
+        if informer is None or informer not in self._watching or not informer.synced.is_set() \
+                or informer.scope.namespace not in (None, namespace):
+            return None
+        if name is None:
+            return informer if informer.scope.keeps is None else None
+        return informer if informer.scope.kept(namespace or "", name) else None
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for i in self._watching))

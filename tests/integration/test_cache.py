@@ -1,0 +1,121 @@
+"""A reconcile reads from watch-fed memory (informers), not from the API server.
+
+Tested here, counting requests with the API server's own apiserver_request_total (never the
+operator's own counters):
+- passes over unchanged tenants (the resync) make no GET of anything the operator reads
+- an operator restart reads nothing per tenant: at most one LIST per kind an informer watches,
+  no GET of them, and no write
+- what changed while the operator was away (a child deleted) is repaired after the restart
+- a child changed behind the operator's back is seen by the informer's watch (no resync: it is
+  an hour here), and the memory then holds the corrected object (the next pass writes nothing)
+"""
+
+from __future__ import annotations
+
+from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+
+# What the reconcile of a tenant without custom domains reads (with the default DNS provider none).
+READ_KINDS = {"tenants", "namespaces", "resourcequotas", "limitranges", "networkpolicies", "rolebindings",
+              "configmaps"}
+INFORMER_KINDS = READ_KINDS - {"tenants"}
+WRITE_KINDS = READ_KINDS | {"events"}
+
+
+def _passes(operator: OperatorProcess) -> float:
+    return operator.metric("tenantry_reconcile_total", kind="Tenant")
+
+
+def _settled(cluster: ClusterHandle) -> None:
+    """No namespace terminating (the namespace controller reads them) and the write count still."""
+    wait_for(lambda: "Terminating" not in cluster.kubectl("get", "namespaces", "--no-headers").stdout,
+             timeout=180, what="no namespace terminating")
+    last: list[dict[str, float]] = []
+
+    def still() -> bool:
+        now = cluster.apiserver_writes(WRITE_KINDS)
+        same = last == [now]
+        last[:] = [now]
+        return same
+    wait_for(still, timeout=120, what="the API server's write count to settle")
+
+
+def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: ClusterHandle,
+                                                    operator: OperatorProcess) -> None:
+    slugs = [partner.slug(f"cached{i}") for i in range(3)]
+    for slug in slugs:
+        partner.apply(partner.tenant(slug))
+    for slug in slugs:
+        partner.wait_condition(slug)
+    _settled(cluster)
+    gets_before = cluster.apiserver_requests({"GET"}, READ_KINDS)
+    ours_before = operator.metric("tenantry_read_requests_total")
+    passes_before = _passes(operator)
+    # The resync (3 s here) gives every tenant of the session a pass: wait for two rounds of ours.
+    wait_for(lambda: _passes(operator) >= passes_before + 2 * len(slugs) + 2, timeout=60,
+             what="resync passes")
+    gets = _diff(cluster.apiserver_requests({"GET"}, READ_KINDS), gets_before)
+    ours = operator.metric("tenantry_read_requests_total") - ours_before
+    assert gets == {}, f"GET requests during passes over unchanged tenants: {gets} ({ours} by the operator)"
+
+
+def test_restart_lists_each_kind_once_and_reads_no_tenant(partner: Partner, cluster: ClusterHandle,
+                                                          operator: OperatorProcess) -> None:
+    slugs = [partner.slug(f"restart{i}") for i in range(3)]
+    for slug in slugs:
+        partner.apply(partner.tenant(slug))
+    for slug in slugs:
+        partner.wait_condition(slug)
+    tenants = len(cluster.kubectl("get", "tenants", "-A", "--no-headers").stdout.splitlines())
+    _settled(cluster)
+    operator.stop()
+    before = cluster.apiserver_requests({"GET", "LIST"}, READ_KINDS)
+    writes_before = cluster.apiserver_writes(WRITE_KINDS)
+    operator.start()
+    # Every tenant gets a pass at a start (kopf lists them); the counter restarted with the process.
+    wait_for(lambda: _passes(operator) >= tenants, timeout=120, what=f"a pass over each of {tenants} tenants")
+    requests = _diff(cluster.apiserver_requests({"GET", "LIST"}, READ_KINDS), before)
+    gets = {k: v for k, v in requests.items() if k.startswith("GET ")}
+    lists = {k: v for k, v in requests.items() if k.startswith("LIST ") and k.split()[1].rstrip("/") in INFORMER_KINDS}
+    assert gets == {}, f"GET requests after a restart over unchanged tenants: {gets}"
+    assert lists and all(v == 1 for v in lists.values()), f"LIST requests per informer kind: {lists}"
+    writes = _diff(cluster.apiserver_writes(WRITE_KINDS), writes_before)
+    assert writes == {}, f"writes after a restart over unchanged tenants: {writes}"
+
+
+def test_child_deleted_while_the_operator_was_away_is_restored(partner: Partner, cluster: ClusterHandle,
+                                                               operator: OperatorProcess) -> None:
+    slug = partner.slug("away")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+    operator.stop()
+    cluster.kubectl("delete", "networkpolicy", "tenantry-isolation", "-n", f"tenant-{slug}")
+    operator.start()
+    wait_for(lambda: cluster.kubectl("get", "networkpolicy", "tenantry-isolation", "-n", f"tenant-{slug}",
+                                     check=False).returncode == 0, timeout=60, what="the NetworkPolicy restored")
+
+
+def test_a_change_is_seen_by_the_watch_and_corrected_once(partner: Partner, cluster: ClusterHandle,
+                                                          operator: OperatorProcess) -> None:
+    operator.restart_with({"TENANTRY_RESYNC_SECONDS": "3600"})
+    try:
+        slug = partner.slug("watched")
+        partner.apply(partner.tenant(slug))
+        partner.wait_condition(slug)
+        ns = f"tenant-{slug}"
+        _settled(cluster)
+        writes_before = cluster.apiserver_writes({"limitranges"})
+        cluster.kubectl("patch", "limitrange", "tenantry-limits", "-n", ns, "--type=json",
+                        "-p", '[{"op": "remove", "path": "/spec/limits/0/max"}]')
+        wait_for(lambda: "max" in cluster.kubectl("get", "limitrange", "tenantry-limits", "-n", ns,
+                                                  "-o", "jsonpath={.spec.limits[0]}").stdout,
+                 timeout=30, what="the LimitRange corrected from its watch event")
+        _settled(cluster)
+        writes = _diff(cluster.apiserver_writes({"limitranges"}), writes_before)
+        # Ours: the test's PATCH and the operator's one APPLY; its own event then changes nothing.
+        assert writes == {"PATCH limitranges/": 1, "APPLY limitranges/": 1}, writes
+    finally:
+        operator.restart_with({})
