@@ -51,15 +51,17 @@ def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: Cl
     for slug in slugs:
         partner.wait_condition(slug)
     _settled(cluster)
-    gets_before = cluster.apiserver_requests({"GET"}, READ_KINDS)
+    gets_before = cluster.apiserver_requests({"GET"}, READ_KINDS - {"namespaces"})
     ours_before = operator.metric("tenantry_read_requests_total")
     passes_before = _passes(operator)
     # The resync (3 s here) gives every tenant of the session a pass: wait for two rounds of ours.
     wait_for(lambda: _passes(operator) >= passes_before + 2 * len(slugs) + 2, timeout=60,
              what="resync passes")
-    gets = _diff(cluster.apiserver_requests({"GET"}, READ_KINDS), gets_before)
+    # Namespaces aside: the API server's own admission reads one now and then (a live lookup when
+    # its informer misses), and its metrics cannot tell whose GET it was; the operator's count can.
+    gets = _diff(cluster.apiserver_requests({"GET"}, READ_KINDS - {"namespaces"}), gets_before)
     ours = operator.metric("tenantry_read_requests_total") - ours_before
-    assert gets == {}, f"GET requests during passes over unchanged tenants: {gets} ({ours} by the operator)"
+    assert gets == {} and ours == 0, f"GET requests during passes over unchanged tenants: {gets}; the operator's: {ours}"
 
 
 def test_restart_lists_each_kind_once_and_reads_no_tenant(partner: Partner, cluster: ClusterHandle,
