@@ -61,7 +61,7 @@ def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: Cl
     # its informer misses), and its metrics cannot tell whose GET it was; the operator's count can.
     gets = _diff(cluster.apiserver_requests({"GET"}, READ_KINDS - {"namespaces"}), gets_before)
     ours = operator.metric("tenantry_read_requests_total") - ours_before
-    assert gets == {} and ours == 0, f"GET requests during passes over unchanged tenants: {gets}; the operator's: {ours}"
+    assert gets == {} and ours == 0, f"GETs during passes over unchanged tenants: {gets}; the operator's: {ours}"
 
 
 def test_restart_lists_each_kind_once_and_reads_no_tenant(partner: Partner, cluster: ClusterHandle,
