@@ -8,7 +8,8 @@ Tested here:
 - host[:port] forms (a name, IPv4, bare IPv6, [IPv6]:port), the DNS port by default
 - make_dns_services builds the provider the settings name (none, externaldns, rfc2136 with its
   server and zone) and the resolver; the provider table covers exactly the providers the settings
-  accept; a provider the table does not know is refused
+  accept, which are the chart's (as are the TSIG algorithms); a provider the table does not know is
+  refused
 - the reconcile never chooses: no handler module names a provider or compares one; platform_records
   and remove_records go through the provider the services hold (none: NotManaged without a write)
 - a DNS server failure from the provider becomes DNSReady=False with its reason, and the next pass
@@ -22,6 +23,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -38,11 +40,19 @@ from tenantry.adapters.dnsproviders import (
 )
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.children import TenantInput
-from tenantry.domain.config import DNS_PROVIDERS, DnsSettings, OperatorConfig, Rfc2136Settings, parse_host_port
+from tenantry.domain.config import (
+    DNS_PROVIDERS,
+    TSIG_ALGORITHMS,
+    DnsSettings,
+    OperatorConfig,
+    Rfc2136Settings,
+    parse_host_port,
+)
 from tenantry.domain.status import Verdict
 from tenantry.handlers import dnsflow
 from tenantry.handlers.writer import Writer
 from tests.integration.net import free_port
+from tests.unit.chart import CHART
 
 DOMAIN = "platform.test"
 SECRET = base64.b64encode(b"a TSIG secret of 32 bytes length").decode()
@@ -133,6 +143,9 @@ def test_the_settings_choose_the_provider() -> None:
 
 def test_every_accepted_provider_has_an_implementation_and_no_other() -> None:
     assert set(PROVIDERS) == set(DNS_PROVIDERS)
+    chart = json.loads((CHART / "values.schema.json").read_text())["properties"]["operator"]["properties"]["dns"]
+    assert tuple(chart["properties"]["provider"]["enum"]) == DNS_PROVIDERS
+    assert tuple(chart["properties"]["rfc2136"]["properties"]["tsigAlgorithm"]["enum"]) == TSIG_ALGORITHMS
     with pytest.raises(ValueError, match="TENANTRY_DNS_PROVIDER='route53': use none"):
         make_dns_provider(DnsSettings(provider="route53"))
     with pytest.raises(ValueError, match="rfc2136 without its server settings"):

@@ -64,8 +64,7 @@ class OperatorConfig:
     )
     namespace_prefix: str = "tenant-"
     default_resources: Resources = field(default_factory=_default_resources)
-    # DNS records (who publishes them, and how to reach that, is DnsSettings: the provider is
-    # chosen once at start-up).
+    # The platform records; the provider that publishes them is DnsSettings', chosen once at start-up.
     dns_target: str = ""  # what <slug>.<platform domain> points at (IP -> A, name -> CNAME)
     dns_ttl: int = 300
     dns_owner_id: str = "tenantry"
