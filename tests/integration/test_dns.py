@@ -16,6 +16,7 @@ Tested here:
 - with a short claim TTL: a verified domain's claim is marked and kept, a never-verified one of the
   same tenant expires (claim released, status says how to claim it again)
 - the external-dns provider writes a DNSEndpoint
+- an unknown DNS provider stops the operator at start, with an error that names the variable
 """
 
 from __future__ import annotations
@@ -243,6 +244,14 @@ def test_external_dns_provider_writes_a_dns_endpoint(partner: Partner, bind: Bin
         assert gone.returncode != 0 and "NotFound" in gone.stderr
     finally:
         operator.restart_with(dns_env(bind))
+
+
+def test_an_unknown_provider_is_refused_at_start(bind: Bind, operator: OperatorProcess, tmp_path: Path) -> None:
+    log = tmp_path / "refused.log"
+    refused = OperatorProcess(operator.kubeconfig, log, extra_env={**dns_env(bind), "TENANTRY_DNS_PROVIDER": "route53"})
+    with pytest.raises(AssertionError, match="operator exited with 1"):
+        refused.start()  # waits for it to lead; it exits first
+    assert "TENANTRY_DNS_PROVIDER='route53': use none, rfc2136, externaldns" in log.read_text()
 
 
 def test_verified_claim_is_kept_and_a_pending_one_expires(partner: Partner, bind: Bind, cluster: ClusterHandle,

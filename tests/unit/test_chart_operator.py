@@ -30,7 +30,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from tenantry.domain.config import OperatorConfig, parse_labels
+from tenantry.domain.config import DnsSettings, OperatorConfig, Rfc2136Settings, parse_labels
 from tenantry.domain.usage import parse_levels
 from tenantry.handlers.podsecurity import WORKLOADS, webhook_id
 from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
@@ -282,6 +282,7 @@ def test_chart_defaults_are_the_operators_defaults(default: list[dict]) -> None:
     # The chart names the operator's account explicitly; the built-in default is the same account.
     assert config.operator_identity == OperatorConfig().operator_identity
     assert dataclasses.replace(config, operator_username="") == OperatorConfig()
+    assert DnsSettings.from_env(values, config.platform_domain) == DnsSettings()
     assert parse_levels(values["TENANTRY_PARTNER_LEVELS"])
 
 
@@ -293,8 +294,13 @@ def test_ingress_labels_given_replace_the_default() -> None:
 
 def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> None:
     config = OperatorConfig.from_env(_values(env(full)))
-    assert (config.platform_domain, config.dns_provider, config.dns_target) == ("saas.example.com", "rfc2136",
-                                                                                "203.0.113.10")
+    assert (config.platform_domain, config.dns_target) == ("saas.example.com", "203.0.113.10")
+    # The TSIG secret reaches the pod from a Secret: a stand-in takes its place here.
+    secret = base64.b64encode(b"tsig" * 8).decode()
+    dns = DnsSettings.from_env({**_values(env(full)), "TENANTRY_RFC2136_TSIG_SECRET": secret}, config.platform_domain)
+    assert (dns.provider, dns.resolver) == ("rfc2136", ("192.0.2.53", 5353))
+    assert dns.rfc2136 == Rfc2136Settings(("ns1.example.com", 53), "saas.example.com", "tenantry-key", secret,
+                                          "hmac-sha512")
     assert dict(config.ingress_namespace_labels) == FULL_VALUES["operator"]["ingressNamespaceLabels"]
     assert parse_levels(_values(env(full))["TENANTRY_PARTNER_LEVELS"]) == (("Bronze", 0.0), ("Gold", 10000.0))
     assert (config.tenant_quota_ceiling.cpu, config.tenant_quota_ceiling.pods) == ("64", 300)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tenantry.api.featureset import ResourceAmounts, Resources
 from tenantry.domain import quantity
@@ -61,8 +64,7 @@ class OperatorConfig:
     )
     namespace_prefix: str = "tenant-"
     default_resources: Resources = field(default_factory=_default_resources)
-    # DNS: "none" (not managed), "rfc2136" (update a zone directly) or "externaldns" (DNSEndpoints).
-    dns_provider: str = "none"
+    # The platform records; the provider that publishes them is DnsSettings', chosen once at start-up.
     dns_target: str = ""  # what <slug>.<platform domain> points at (IP -> A, name -> CNAME)
     dns_ttl: int = 300
     dns_owner_id: str = "tenantry"
@@ -121,12 +123,7 @@ class OperatorConfig:
             kwargs["ingress_namespace_labels"] = parse_labels(env["TENANTRY_INGRESS_NAMESPACE_LABELS"])
         for key, name, kind in _SIMPLE_SETTINGS:
             if key in env:
-                try:
-                    kwargs[name] = kind(env[key])
-                except ValueError as error:
-                    raise ValueError(f"{key}={env[key]!r}: {error}") from error
-        if kwargs.get("dns_provider", "none") not in ("none", "rfc2136", "externaldns"):
-            raise ValueError(f"TENANTRY_DNS_PROVIDER={kwargs['dns_provider']!r}: use none, rfc2136 or externaldns")
+                kwargs[name] = _parsed(key, env[key], kind)
         config = cls(**kwargs)  # type: ignore[arg-type]
         if config.domain_claim_ttl_seconds <= 0 or config.max_pending_domains < 0:
             raise ValueError("TENANTRY_DOMAIN_CLAIM_TTL_SECONDS must be positive, "
@@ -135,7 +132,6 @@ class OperatorConfig:
 
 
 _SIMPLE_SETTINGS = (
-    ("TENANTRY_DNS_PROVIDER", "dns_provider", str),
     ("TENANTRY_DNS_TARGET", "dns_target", str),
     ("TENANTRY_DNS_TTL", "dns_ttl", int),
     ("TENANTRY_DNS_OWNER_ID", "dns_owner_id", str),
@@ -258,3 +254,109 @@ def parse_labels(text: str) -> dict[str, str]:
             raise ValueError(f"label selector item {item!r} is not of the form key=value")
         labels[key.strip()] = value.strip()
     return labels
+
+
+_T = TypeVar("_T")
+
+
+def _parsed(key: str, text: str, parse: Callable[[str], _T]) -> _T:
+    """`parse(text)`, its error prefixed with the variable and its value."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ValueError(f"{key}={text!r}: {error}") from error
+
+
+# --- DNS ----------------------------------------------------------------------------------------
+
+DNS_PROVIDERS = ("none", "rfc2136", "externaldns")
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
+_RFC2136_NEEDS = ("TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET")
+
+
+@dataclass(frozen=True)
+class Rfc2136Settings:
+    """An authoritative server that takes TSIG-signed dynamic updates (RFC 2136) of the zone."""
+
+    server: tuple[str, int]
+    zone: str
+    tsig_name: str
+    tsig_secret: str = field(repr=False)
+    tsig_algorithm: str = "hmac-sha256"
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """Who publishes the tenants' platform records, and how custom domains are checked.
+
+    The provider is chosen here, once: the running operator builds it from these settings at
+    start-up (adapters.dnsproviders.make_dns_provider) and the reconcile never asks which it is.
+    """
+
+    provider: str = "none"  # one of DNS_PROVIDERS
+    rfc2136: Rfc2136Settings | None = None  # set exactly when the provider is rfc2136
+    resolver: tuple[str, int] | None = None  # for custom-domain checks; None: the system's
+    recheck_seconds: float = 3600.0  # a verified custom domain is checked again after this
+    first_retry_seconds: float = 10.0  # a pending one after this, doubling up to recheck_seconds
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], platform_domain: str) -> DnsSettings:
+        """TENANTRY_DNS_PROVIDER, TENANTRY_RFC2136_*, TENANTRY_RESOLVER and
+        TENANTRY_DOMAIN_{RECHECK,RETRY}_SECONDS; the zone defaults to the platform domain."""
+        provider = env.get("TENANTRY_DNS_PROVIDER") or "none"
+        if provider not in DNS_PROVIDERS:
+            raise ValueError(f"TENANTRY_DNS_PROVIDER={provider!r}: use {', '.join(DNS_PROVIDERS)}")
+        kwargs: dict[str, object] = {"provider": provider}
+        for key, name, parse in _DNS_SETTINGS:
+            if env.get(key):
+                kwargs[name] = _parsed(key, env[key], parse)
+        if provider == "rfc2136":
+            kwargs["rfc2136"] = _rfc2136_settings(env, platform_domain)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _rfc2136_settings(env: Mapping[str, str], platform_domain: str) -> Rfc2136Settings:
+    missing = [key for key in _RFC2136_NEEDS if not env.get(key)]
+    if missing:
+        raise ValueError(f"TENANTRY_DNS_PROVIDER=rfc2136 needs {', '.join(missing)}")
+    try:
+        base64.b64decode(env["TENANTRY_RFC2136_TSIG_SECRET"], validate=True)
+    except binascii.Error as error:
+        # The secret itself is never part of a message.
+        raise ValueError("TENANTRY_RFC2136_TSIG_SECRET is not base64 (the secret of the BIND key statement)") \
+            from error
+    algorithm = env.get("TENANTRY_RFC2136_TSIG_ALGORITHM") or "hmac-sha256"
+    if algorithm not in TSIG_ALGORITHMS:
+        raise ValueError(f"TENANTRY_RFC2136_TSIG_ALGORITHM={algorithm!r}: use one of {', '.join(TSIG_ALGORITHMS)}")
+    return Rfc2136Settings(_parsed("TENANTRY_RFC2136_SERVER", env["TENANTRY_RFC2136_SERVER"], parse_host_port),
+                           (env.get("TENANTRY_RFC2136_ZONE") or platform_domain).rstrip("."),
+                           env["TENANTRY_RFC2136_TSIG_NAME"], env["TENANTRY_RFC2136_TSIG_SECRET"], algorithm)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """`host`, `host:port` or `[IPv6 address]:port`; the port defaults to 53 (DNS)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:  # a name, an IPv4 address or a bare IPv6 address
+        host, port = text, "53"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("give host or host:port ([address]:port for IPv6), the port from 1 to 65535")
+    return host, int(port)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("give a number of seconds above 0")
+    return value
+
+
+_DNS_SETTINGS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    ("TENANTRY_RESOLVER", "resolver", parse_host_port),
+    ("TENANTRY_DOMAIN_RECHECK_SECONDS", "recheck_seconds", _seconds),
+    ("TENANTRY_DOMAIN_RETRY_SECONDS", "first_retry_seconds", _seconds),
+)

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
+from tenantry.adapters.dns import DnsError, Resolver
+from tenantry.adapters.dnsproviders import DnsProvider, PlatformName, Publication, make_dns_provider
 from tenantry.adapters.kube import AlreadyExists
 from tenantry.adapters.publicsuffix import unclaimable
 from tenantry.domain import admission, dns, naming, offboarding
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
-from tenantry.domain.config import OperatorConfig
+from tenantry.domain.config import DnsSettings, OperatorConfig
 from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, DOMAINS_VERIFIED, Verdict
 from tenantry.handlers.writer import Writer
 
@@ -29,15 +30,16 @@ TenantKey = tuple[str, str]
 
 @dataclass
 class DnsServices:
-    """The DNS side of the operator: the zone (rfc2136), a resolver, and when to check domains next."""
+    """The DNS side of the operator: the provider of platform records, a resolver for custom domains,
+    and when to check each next. Built once at start-up (make_dns_services)."""
 
+    provider: DnsProvider
     resolver: Resolver
-    zone: Rfc2136Zone | None = None
     recheck_seconds: float = 3600.0  # verified domains
     first_retry_seconds: float = 10.0  # pending domains: doubling up to recheck_seconds
     next_check: dict[tuple[TenantKey, str], tuple[float, float]] = field(default_factory=dict)
     certificates_installed: bool | None = None
-    # Zone failures per tenant: (next attempt, delay, what to report until then).
+    # DNS server failures per tenant: (next attempt, delay, what to report until then).
     failures: dict[TenantKey, tuple[float, float, Verdict]] = field(default_factory=dict)
     max_backoff_seconds: float = 300.0
 
@@ -61,56 +63,52 @@ class DnsServices:
         self.next_check[key] = (time.monotonic() + delay, delay)
 
 
+def make_dns_services(settings: DnsSettings) -> DnsServices:
+    """The provider the settings choose and the resolver they name; the only place either is picked."""
+    return DnsServices(make_dns_provider(settings), Resolver([settings.resolver] if settings.resolver else None),
+                       recheck_seconds=settings.recheck_seconds, first_retry_seconds=settings.first_retry_seconds)
+
+
 def _tenant_key(inp: TenantInput) -> str:
     return naming.owner_key(inp.partner_namespace, inp.slug)
+
+
+def _platform_name(config: OperatorConfig, partner_namespace: str, slug: str, namespace: str) -> PlatformName:
+    return PlatformName(dns.platform_host(slug, config.platform_domain), namespace,
+                        naming.owner_key(partner_namespace, slug), config.dns_owner_id)
 
 
 async def platform_records(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
                            namespace: str) -> Verdict:
     """`<slug>.<platform domain>`: published while the tenant exists and is not cancelled."""
-    host = dns.platform_host(inp.slug, config.platform_domain)
+    name = _platform_name(config, inp.partner_namespace, inp.slug, namespace)
     records = [] if inp.spec.state == "Cancelled" else dns.platform_records(
         inp.slug, config.platform_domain, config.entry_point, config.dns_ttl)
-    if config.dns_provider == "none":
-        return Verdict(DNS_READY, "True", "NotManaged", "DNS is not managed by tenantry (TENANTRY_DNS_PROVIDER)")
-    if config.dns_provider == "externaldns":
-        endpoint = dns.dns_endpoint_manifest(lambda n, ns: owned_meta(n, ns, inp), namespace,
-                                             dns.with_owner_marks(records, config.dns_owner_id, _tenant_key(inp)))
-        target = ref(endpoint)
-        live = await writer.kube.get(target)
-        if records:
-            await writer.apply_if_needed(endpoint, live)
-            return Verdict(DNS_READY, "True", "Published", f"{host} handed to external-dns (DNSEndpoint "
-                           f"{dns.DNS_ENDPOINT})")
-        await writer.delete_if_ours(target, live, _tenant_key(inp))
-        return Verdict(DNS_READY, "True", "Withdrawn", f"{host} withdrawn (tenant cancelled)")
-    return await _zone_records(writer, services, inp, config, records, host)
-
-
-async def _zone_records(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
-                        records: list[dns.Record], host: str) -> Verdict:
-    assert services.zone is not None
     key: TenantKey = (inp.partner_namespace, inp.slug)
     backing_off = services.waiting(key)
     if backing_off is not None:
         return backing_off  # the server failed a moment ago: no request until the back-off ends
     try:
-        live = await services.zone.read([host, dns.OWNER_PREFIX + host])
-        plan = dns.plan_changes(records, live, config.dns_owner_id, _tenant_key(inp), previously_ours=[host])
-        if plan.upserts or plan.deletes:
-            writer.count += 1
-            await services.zone.change(plan.upserts, plan.deletes)
+        published = await services.provider.publish(writer, inp, name, records)
     except DnsError as error:
         return services.failed(key, Verdict(DNS_READY, "False", error.reason, f"{error}; retrying with back-off"))
     services.failures.pop(key, None)
-    if plan.conflicts:
+    return dns_verdict(published, name.host, config.entry_point, withdrawn=not records)
+
+
+def dns_verdict(published: Publication, host: str, entry_point: str, withdrawn: bool) -> Verdict:
+    """DNSReady after a provider published (or withdrew, for a cancelled tenant) the records at `host`."""
+    if not published.managed:
+        return Verdict(DNS_READY, "True", "NotManaged", "DNS is not managed by tenantry (TENANTRY_DNS_PROVIDER)")
+    if published.conflicts:
         return Verdict(DNS_READY, "False", "DNSConflict",
-                       f"{', '.join(plan.conflicts)} already has records that tenantry does not own (no "
+                       f"{', '.join(published.conflicts)} already has records that tenantry does not own (no "
                        f"{dns.OWNER_PREFIX}<name> TXT mark); they are left alone: remove them or choose "
                        "another tenant name")
-    if not records:
+    if withdrawn:
         return Verdict(DNS_READY, "True", "Withdrawn", f"{host} withdrawn (tenant cancelled)")
-    return Verdict(DNS_READY, "True", "Published", f"{host} -> {config.entry_point}")
+    where = f"handed to {published.handed_to}" if published.handed_to else f"-> {entry_point}"
+    return Verdict(DNS_READY, "True", "Published", f"{host} {where}")
 
 
 async def remove_records(writer: Writer, services: DnsServices, config: OperatorConfig, partner_namespace: str,
@@ -120,20 +118,8 @@ async def remove_records(writer: Writer, services: DnsServices, config: Operator
     "Ours" is this tenant's owner key, not just our label: a tenant that lost a slug race shares
     the namespace name `<prefix><slug>` with the holder, whose DNSEndpoint and records stay.
     """
-    if config.dns_provider == "externaldns":
-        # The DNSEndpoint lives in the tenant namespace, which a Retain policy keeps: remove it.
-        target = ObjectRef("externaldns.k8s.io/v1alpha1", "DNSEndpoint", dns.DNS_ENDPOINT,
-                           naming.tenant_namespace(config.namespace_prefix, slug))
-        await writer.delete_if_ours(target, await writer.kube.get(target), naming.owner_key(partner_namespace, slug))
-        return
-    if config.dns_provider != "rfc2136" or services.zone is None:
-        return
-    host = dns.platform_host(slug, config.platform_domain)
-    live = await services.zone.read([host, dns.OWNER_PREFIX + host])
-    plan = dns.plan_changes([], live, config.dns_owner_id, naming.owner_key(partner_namespace, slug),
-                            previously_ours=[host])
-    if plan.deletes:
-        await services.zone.change((), plan.deletes)
+    await services.provider.remove(writer, _platform_name(config, partner_namespace, slug,
+                                                          naming.tenant_namespace(config.namespace_prefix, slug)))
 
 
 def _claim_ref(config: OperatorConfig, domain: str) -> ObjectRef:

@@ -19,13 +19,13 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from tenantry.adapters.dns import DnsError, Resolver, Rfc2136Zone
+from tenantry.adapters.dns import DnsError
 from tenantry.adapters.informer import Cache, Informer, Scope
 from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
-from tenantry.domain.config import OperatorConfig
+from tenantry.domain.config import DnsSettings, OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
@@ -132,28 +132,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         memo.started.set()
 
 
-def _host_port(text: str, default_port: int = 53) -> tuple[str, int]:
-    host, _, port = text.rpartition(":") if ":" in text else (text, "", str(default_port))
-    return host, int(port)
-
-
 def _dns_services(config: OperatorConfig) -> DnsServices:
-    """The zone and resolver from TENANTRY_RFC2136_* and TENANTRY_RESOLVER."""
-    env = os.environ
-    resolver = Resolver([_host_port(env["TENANTRY_RESOLVER"])] if env.get("TENANTRY_RESOLVER") else None)
-    zone = None
-    if config.dns_provider == "rfc2136":
-        missing = [k for k in ("TENANTRY_RFC2136_SERVER", "TENANTRY_RFC2136_TSIG_NAME", "TENANTRY_RFC2136_TSIG_SECRET")
-                   if not env.get(k)]
-        if missing:
-            raise kopf.PermanentError(f"TENANTRY_DNS_PROVIDER=rfc2136 needs {', '.join(missing)}")
-        host, port = _host_port(env["TENANTRY_RFC2136_SERVER"])
-        zone = Rfc2136Zone(host, port, env.get("TENANTRY_RFC2136_ZONE", config.platform_domain),
-                           env["TENANTRY_RFC2136_TSIG_NAME"], env["TENANTRY_RFC2136_TSIG_SECRET"],
-                           env.get("TENANTRY_RFC2136_TSIG_ALGORITHM", "hmac-sha256"))
-    return DnsServices(resolver, zone,
-                       recheck_seconds=float(env.get("TENANTRY_DOMAIN_RECHECK_SECONDS", "3600")),
-                       first_retry_seconds=float(env.get("TENANTRY_DOMAIN_RETRY_SECONDS", "10")))
+    """The DNS provider and resolver, chosen once from TENANTRY_DNS_PROVIDER and its settings."""
+    try:
+        return dnsflow.make_dns_services(DnsSettings.from_env(os.environ, config.platform_domain))
+    except ValueError as error:
+        raise kopf.PermanentError(str(error)) from error
 
 
 async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
