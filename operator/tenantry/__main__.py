@@ -17,32 +17,26 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 
 import kopf
 from aiohttp import web
 
-import tenantry.handlers.tenant  # noqa: F401  (registers the handlers)
 from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef
-from tenantry.domain.leadership import Timing
 from tenantry.domain.naming import ROLE_LABEL
+from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.handlers import podsecurity  # registers the pod security re-check
+from tenantry.handlers import tenant as tenant_handlers  # registers the handlers
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_acting
 
 QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
 MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
 
 
-def _timing(env: dict[str, str]) -> Timing:
-    default = Timing()
-    return Timing(float(env.get("TENANTRY_LEASE_SECONDS", default.lease_duration)),
-                  float(env.get("TENANTRY_RENEW_DEADLINE_SECONDS", default.renew_deadline)),
-                  float(env.get("TENANTRY_RETRY_SECONDS", default.retry_period)))
-
-
-async def _health(port: int, state: dict[str, bool]) -> web.AppRunner:
+async def _health(port: int, address: str, state: dict[str, bool]) -> web.AppRunner:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -53,15 +47,15 @@ async def _health(port: int, state: dict[str, bool]) -> web.AppRunner:
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", healthz), web.get("/leader", leader)])
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, os.environ.get("TENANTRY_HEALTH_ADDRESS", "0.0.0.0"), port).start()
+    await web.TCPSite(runner, address, port).start()
     return runner
 
 
-async def _label_own_pod(kube: Kube, env: dict[str, str], role: str) -> bool:
+async def _label_own_pod(kube: Kube, settings: Settings, role: str) -> bool:
     """tenantry.dev/role on our pod, which the chart's Service selects (outside a pod: nothing to do)."""
-    if not env.get("POD_NAME") or not env.get("KUBERNETES_SERVICE_HOST"):
+    if not settings.process.pod_name or not settings.process.in_cluster:
         return True
-    pod = ObjectRef("v1", "Pod", env["POD_NAME"], env.get("TENANTRY_PLATFORM_NAMESPACE", "tenantry-system"))
+    pod = ObjectRef("v1", "Pod", settings.process.pod_name, settings.operator.platform_namespace)
     try:
         await kube.patch_labels(pod, {ROLE_LABEL: role})
     except Exception as error:  # noqa: BLE001  (retried by the caller where it matters)
@@ -110,27 +104,29 @@ class _LostWatch(logging.Handler):
                 self.operator.cancel()
 
 
-async def run(env: dict[str, str]) -> None:
+async def run(settings: Settings) -> None:
+    process = settings.process
     state = {"leading": False}
-    health = await _health(int(env["TENANTRY_HEALTH_PORT"]), state) if env.get("TENANTRY_HEALTH_PORT") else None
+    health = await _health(process.health_port, process.health_address, state) if process.health_port else None
     memo = kopf.Memo()
+    memo.settings = settings  # the handlers' one source of settings
     elector = None
-    if env.get("TENANTRY_LEADER_ELECTION", "").lower() in ("1", "true", "yes"):
-        identity = env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        elector = LeaderElector(Kube.from_environment(), env.get("TENANTRY_PLATFORM_NAMESPACE", "tenantry-system"),
-                                env.get("TENANTRY_LEASE_NAME", "tenantry-leader"), identity, _timing(env))
+    if process.leader_election:
+        identity = process.pod_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        elector = LeaderElector(Kube.from_environment(), settings.operator.platform_namespace, process.lease_name,
+                                identity, process.lease)
         # A restarted container keeps its pod: the label of a previous, leading run must go first.
-        await _label_own_pod(elector.kube, env, "standby")
+        await _label_own_pod(elector.kube, settings, "standby")
         await elector.acquire()
         memo.leading = elector.leading
 
     async def mark_ready() -> None:
         await memo.started.wait()
         # The Service follows the leader label: set it only once the webhook really answers.
-        if env.get("TENANTRY_WEBHOOK_PORT"):
-            await _listening(int(env["TENANTRY_WEBHOOK_PORT"]))
+        if process.webhook_port:
+            await _listening(process.webhook_port)
         state["leading"] = True
-        while elector is not None and not await _label_own_pod(elector.kube, env, "leader"):
+        while elector is not None and not await _label_own_pod(elector.kube, settings, "leader"):
             await asyncio.sleep(elector.timing.retry_period)
 
     hold = asyncio.create_task(elector.hold()) if elector is not None else None
@@ -189,15 +185,43 @@ async def run(env: dict[str, str]) -> None:
             await health.cleanup()
 
 
+class _Routine(logging.Filter):
+    """kopf's line for every handler that succeeded: dozens a second at a start, burying what a
+    person needs (Ready transitions, refusals, retries). Shown at the debug level only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not record.name.startswith("kopf"):
+            return True
+        message = record.getMessage()
+        return not (message.endswith(" succeeded.") or " is processed: " in message)
+
+
+def configure_logging(process: ProcessSettings) -> None:
+    """Level and format from the settings: text lines for people, JSON lines for log collectors."""
+    debug = process.log_level == "debug"
+    kopf.configure(debug=debug, verbose=debug,
+                   log_format=kopf.LogFormat.JSON if process.log_format == "json" else kopf.LogFormat.FULL)
+    logging.getLogger().setLevel(process.log_level.upper())
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Routine())
+        # One line per HTTP request (the API client's, the health probes') drowns the operator's own.
+        for noisy in ("httpx", "httpx2", "aiohttp.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main() -> None:
-    kopf.configure(verbose=os.environ.get("TENANTRY_VERBOSE") == "1")
-    # One line per HTTP request drowns the operator's own messages.
-    for noisy in ("httpx", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if os.environ.get("TENANTRY_WEBHOOK_PORT"):
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as error:
+        print(f"tenantry: cannot start: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.process)
+    tenant_handlers.register_timers(settings.process)
+    if settings.process.webhook_port:
         importlib.import_module("tenantry.handlers.admission")  # registers the webhook and its server
         podsecurity.register_webhook()  # pods and pod templates in tenant namespaces
-    asyncio.run(run(dict(os.environ)))
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

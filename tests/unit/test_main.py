@@ -3,15 +3,14 @@
 Tested here:
 - a kopf watcher failing (as on a restarting API server's 404) asks for kopf to be started again,
   once; other errors do not
-- the lease timings come from the environment with the domain's defaults
+- kopf's per-handler success lines are hidden at the default level; everything else is kept
 """
 
 from __future__ import annotations
 
 import logging
 
-from tenantry.__main__ import _LostWatch, _timing
-from tenantry.domain.leadership import Timing
+from tenantry.__main__ import _LostWatch, _Routine
 
 
 def _kopf_logger(handler: logging.Handler) -> logging.Logger:
@@ -50,7 +49,15 @@ def test_warnings_do_not_count() -> None:
     assert kopf_task.cancelled == 0
 
 
-def test_lease_timings_from_the_environment() -> None:
-    assert _timing({}) == Timing()
-    assert _timing({"TENANTRY_LEASE_SECONDS": "6", "TENANTRY_RENEW_DEADLINE_SECONDS": "4",
-                    "TENANTRY_RETRY_SECONDS": "1"}) == Timing(6, 4, 1)
+def _record(name: str, level: int, message: str) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+
+def test_routine_kopf_lines_are_hidden_and_the_rest_kept() -> None:
+    routine = _Routine()
+    assert not routine.filter(_record("kopf.objects", logging.INFO, "Handler 'tenant_event' succeeded."))
+    assert not routine.filter(_record("kopf.objects", logging.INFO, "Timer 'tenant_resync' succeeded."))
+    assert not routine.filter(_record("kopf.objects", logging.INFO, "Creation is processed: 1 succeeded; 0 failed."))
+    assert routine.filter(_record("kopf.objects", logging.INFO, "FeatureSet p/x changed: re-rendering 3 tenant(s)"))
+    assert routine.filter(_record("kopf.objects", logging.ERROR, "Handler 'tenant_deleted' succeeded."))
+    assert routine.filter(_record("tenantry", logging.INFO, "a tenant named 'x' succeeded."))

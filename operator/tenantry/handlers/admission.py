@@ -23,7 +23,6 @@ status (which partners cannot write), so reserved metadata a partner sets has no
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,23 +39,23 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.lifecycle import Claim, claim, partner_of
+from tenantry.domain.settings import ProcessSettings
 from tenantry.handlers.catalogue import Catalogue
 
 OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted, and objects being deleted never judged
 
 
-def webhook_server(env: Mapping[str, str]) -> kopf.WebhookServer:
-    """HTTPS on TENANTRY_WEBHOOK_PORT with tls.crt/tls.key from TENANTRY_WEBHOOK_CERT_DIR (reloaded on change)."""
-    cert_dir = Path(env.get("TENANTRY_WEBHOOK_CERT_DIR", "/tls"))
-    return kopf.WebhookServer(addr=env.get("TENANTRY_WEBHOOK_ADDRESS", "0.0.0.0"),
-                              port=int(env["TENANTRY_WEBHOOK_PORT"]),
+def webhook_server(process: ProcessSettings) -> kopf.WebhookServer:
+    """HTTPS on the webhook port with tls.crt/tls.key from the webhook cert dir (reloaded on change)."""
+    cert_dir = Path(process.webhook_cert_dir)
+    return kopf.WebhookServer(addr=process.webhook_address, port=process.webhook_port,
                               certfile=str(cert_dir / "tls.crt"), pkeyfile=str(cert_dir / "tls.key"))
 
 
 @kopf.on.startup()
-async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def serve_webhook(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # The chart ships the ValidatingWebhookConfiguration; the operator never edits it (no RBAC for it).
-    settings.admission.server = webhook_server(os.environ)
+    settings.admission.server = webhook_server(memo.settings.process)
     settings.admission.managed = None
 
 

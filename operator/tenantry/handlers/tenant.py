@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,24 +24,20 @@ from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
 from tenantry.domain.children import ObjectRef
-from tenantry.domain.config import DnsSettings, OperatorConfig
+from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
-from tenantry.domain.usage import parse_levels
+from tenantry.domain.settings import ProcessSettings
 from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
-from tenantry.handlers.dnsflow import DnsServices
 from tenantry.handlers.leadership import ensure_leading
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
 from tenantry.metrics.tenants import TenantMetrics
 
-RESYNC_SECONDS = float(os.environ.get("TENANTRY_RESYNC_SECONDS", "300"))
-METRICS_PORT = int(os.environ.get("TENANTRY_METRICS_PORT", "8080"))
-DNS_CHECK_SECONDS = float(os.environ.get("TENANTRY_DNS_CHECK_SECONDS", "30"))
 # The kinds of managed objects in tenant namespaces, watched by informers (see _informers).
 CHILD_KINDS = (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "ConfigMap"),
                ("networking.k8s.io/v1", "NetworkPolicy"), ("rbac.authorization.k8s.io/v1", "RoleBinding"))
@@ -76,7 +71,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # Handlers return at once (they only queue), so kopf's per-object workers need not linger:
     # at a start, the initial listing of every managed object would otherwise keep one per object.
     settings.batching.idle_timeout = 1.0
-    memo.config = OperatorConfig.from_env(os.environ)
+    # Built once in __main__ from the environment (domain.settings); nothing here reads it.
+    process = memo.settings.process
+    memo.config = memo.settings.operator
     if "services" in memo:
         # kopf started again in this process after it lost a watch (see __main__): what the
         # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
@@ -90,11 +87,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         _reconciled.clear()
         _locks.clear()
     else:
-        contest = Contest(limit=int(os.environ.get("TENANTRY_CONTEST_LIMIT", "5")),
-                          window=float(os.environ.get("TENANTRY_CONTEST_WINDOW_SECONDS", "60")),
-                          pause=float(os.environ.get("TENANTRY_CONTEST_PAUSE_SECONDS", "300")))
+        contest = Contest(limit=process.contest_limit, window=process.contest_window_seconds,
+                          pause=process.contest_pause_seconds)
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
-                                    _dns_services(memo.config), contest)
+                                    dnsflow.make_dns_services(memo.settings.dns), contest)
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     memo.tenants = Informer(memo.kube.client, Scope(f"{GROUP}/{VERSION}", "Tenant"))
@@ -102,7 +98,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.namespaces = informers[0]
     memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
     memo.informer_tasks = [asyncio.create_task(i.run()) for i in informers]
-    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), int(os.environ.get("TENANTRY_WORKERS", "64")))
+    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers)
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
     memo.catalogue = Catalogue()
@@ -121,23 +117,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
             memo.started.set()
         return  # the metrics collector and endpoint of the first start serve on
     memo.facts = {}
-    levels = parse_levels(os.environ.get("TENANTRY_PARTNER_LEVELS", "Bronze=0,Silver=5000,Gold=20000,Platinum=50000"))
-    prometheus_client.REGISTRY.register(TenantMetrics(
-        memo.facts, commission_rate=float(os.environ.get("TENANTRY_COMMISSION_RATE", "0.20")), levels=levels))
-    if METRICS_PORT:
+    prometheus_client.REGISTRY.register(TenantMetrics(memo.facts, commission_rate=process.commission_rate,
+                                                      levels=process.partner_levels))
+    if process.metrics_port:
         # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
-        prometheus_client.start_http_server(METRICS_PORT, addr=os.environ.get("TENANTRY_METRICS_ADDRESS", "0.0.0.0"))
-        logger.info("metrics on :%d/metrics", METRICS_PORT)
+        prometheus_client.start_http_server(process.metrics_port, addr=process.metrics_address)
+        logger.info("metrics on :%d/metrics", process.metrics_port)
     if "started" in memo:
         memo.started.set()
-
-
-def _dns_services(config: OperatorConfig) -> DnsServices:
-    """The DNS provider and resolver, chosen once from TENANTRY_DNS_PROVIDER and its settings."""
-    try:
-        return dnsflow.make_dns_services(DnsSettings.from_env(os.environ, config.platform_domain))
-    except ValueError as error:
-        raise kopf.PermanentError(str(error)) from error
 
 
 async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
@@ -251,7 +238,6 @@ async def _sweep_leftovers(memo: kopf.Memo) -> None:
         logger.info("released the claims of deleted tenants: %s", ", ".join(released))
 
 
-@kopf.timer(GROUP, VERSION, "tenants", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, sharp=False)
 async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     memo.queue.add((namespace, name))
     LAST_RESYNC.set_to_current_time()
@@ -263,10 +249,17 @@ def _needs_dns_attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool
     return bool(spec.get("domains")) or failing
 
 
-@kopf.timer(GROUP, VERSION, "tenants", interval=DNS_CHECK_SECONDS, initial_delay=DNS_CHECK_SECONDS, sharp=False,
-            when=_needs_dns_attention)
 async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     memo.queue.add((namespace, name))
+
+
+def register_timers(process: ProcessSettings) -> None:
+    """The periodic passes, at the configured intervals (kopf's timers are set when registered)."""
+    every, dns = process.resync_seconds, process.dns_check_seconds
+    kopf.timer(GROUP, VERSION, "tenants", id="tenant_resync", interval=every, initial_delay=every,
+               sharp=False)(tenant_resync)
+    kopf.timer(GROUP, VERSION, "tenants", id="tenant_dns_check", interval=dns, initial_delay=dns, sharp=False,
+               when=_needs_dns_attention)(tenant_dns_check)
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
