@@ -34,6 +34,8 @@ FULL_VALUES: dict[str, Any] = {
         "platformDomain": "saas.example.com",
         "resyncSeconds": 600,
         "workers": 16,
+        "logFormat": "json",
+        "logLevel": "debug",
         "commissionRate": 0.25,
         "partnerLevels": "Bronze=0,Gold=10000",
         "ingressNamespaceLabels": {"team": "ingress", "app.kubernetes.io/part-of": "ingress-nginx"},

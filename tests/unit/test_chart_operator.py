@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from tenantry.domain.config import DnsSettings, OperatorConfig, Rfc2136Settings, parse_labels
+from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.domain.usage import parse_levels
 from tenantry.handlers.podsecurity import WORKLOADS, webhook_id
 from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
@@ -202,6 +203,8 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_PLATFORM_DOMAIN": "platform.example",
         "TENANTRY_RESYNC_SECONDS": "300",
         "TENANTRY_WORKERS": "64",
+        "TENANTRY_LOG_LEVEL": "info",
+        "TENANTRY_LOG_FORMAT": "text",
         "TENANTRY_COMMISSION_RATE": "0.2",
         "TENANTRY_PARTNER_LEVELS": "Bronze=0,Silver=5000,Gold=20000,Platinum=50000",
         "TENANTRY_ROUTE_SERVICE": "frontend",
@@ -284,6 +287,10 @@ def test_chart_defaults_are_the_operators_defaults(default: list[dict]) -> None:
     assert dataclasses.replace(config, operator_username="") == OperatorConfig()
     assert DnsSettings.from_env(values, config.platform_domain) == DnsSettings()
     assert parse_levels(values["TENANTRY_PARTNER_LEVELS"])
+    # The process: what a pod of the chart needs beyond the built-in defaults, nothing else.
+    process = Settings.from_env(values).process
+    assert process == dataclasses.replace(ProcessSettings(), leader_election=True, health_port=8081,
+                                          webhook_port=9443)
 
 
 def test_ingress_labels_given_replace_the_default() -> None:
@@ -311,6 +318,10 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
                                                                                 "fc00::/7"))
     assert (config.domain_claim_ttl_seconds, config.max_pending_domains) == (172800, 5)
     assert config.slug_reserved("billing-eu") and config.domain_reserved("www.saas-corp.com")
+    process = Settings.from_env({**_values(env(full)), "TENANTRY_RFC2136_TSIG_SECRET": secret}).process
+    assert (process.metrics_port, process.resync_seconds, process.workers, process.dns_check_seconds) == \
+        (9090, 600, 16, 15)
+    assert (process.log_level, process.log_format) == ("debug", "json")
 
 
 # --- Service and webhook ------------------------------------------------------------------------
