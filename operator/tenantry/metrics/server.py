@@ -63,12 +63,13 @@ class GzipBody:
 
     async def __call__(self, chunks: list[bytes], tail: bytes) -> bytes:
         if chunks is not self._head:
+            # An id in `known` is the chunk it was stored with: `known` holds that chunk alive.
             known = self._deflated
-            new = [chunk for chunk in chunks if known.get(id(chunk), (None,))[0] is not chunk]
+            new = [chunk for chunk in chunks if id(chunk) not in known]
             deflated, crc = await asyncio.get_running_loop().run_in_executor(None, _deflate_new, new, chunks)
             fresh = {id(chunk): (chunk, d) for chunk, d in zip(new, deflated, strict=True)}
             # Kept: the chunks of this exposition only (holding each chunk keeps its id unique).
-            self._deflated = {id(chunk): fresh.get(id(chunk)) or known[id(chunk)] for chunk in chunks}
+            self._deflated = {id(chunk): known.get(id(chunk)) or fresh[id(chunk)] for chunk in chunks}
             self._head, self._head_crc, self._head_size = chunks, crc, sum(map(len, chunks))
             self._deflated_head = b"".join(self._deflated[id(chunk)][1] for chunk in chunks)
         trailer = struct.pack("<II", zlib.crc32(tail, self._head_crc), (self._head_size + len(tail)) & 0xFFFFFFFF)
