@@ -211,13 +211,18 @@ async def floor_onboarding(client: AsyncClient, slugs: list[str]) -> float:
     return time.monotonic() - started
 
 
-def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
-    """Time and size of one /metrics scrape with this many tenants (the exporter alone)."""
-    from prometheus_client import CollectorRegistry, generate_latest
+async def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
+    """/metrics with this many tenants, over real HTTP (gzip and plain), and what a changed tenant costs."""
+    import dataclasses
+    import gzip
+    import itertools
+
+    import aiohttp
 
     from tenantry.domain.features import EffectiveFeature
     from tenantry.domain.usage import tenant_facts
-    from tenantry.metrics.tenants import TenantMetrics
+    from tenantry.metrics.server import serve_metrics
+    from tenantry.metrics.tenants import TenantExposition
 
     features = {f: EffectiveFeature(True, {"limit": 10})
                 for f in ("chat", "files", "tables", "meetings", "scheduler")}
@@ -228,15 +233,58 @@ def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
     facts = {(f"partner-{i % 50}", f"t{i:05d}"): tenant_facts(f"t{i:05d}", f"partner{i % 50}", spec, usage,
                                                                features, True, quota, {"Ready": "True"})
              for i in range(tenants)}
-    registry = CollectorRegistry()
-    registry.register(TenantMetrics(facts))
-    timings, size = [], 0
-    for _ in range(5):
+    exposition = TenantExposition()
+    started = time.perf_counter()
+    for key, value in facts.items():
+        exposition.put(key, value)
+    first_put = (time.perf_counter() - started) / tenants
+    keys, reports = list(facts), itertools.count(1)
+
+    def change(i: int) -> None:
+        """A new usage report of one tenant: its active users change (its partner's totals are stale)."""
+        key = keys[i % tenants]
+        exposition.put(key, dataclasses.replace(facts[key], active_users=next(reports)))
+
+    started = time.perf_counter()
+    for i in range(1000):
+        change(i)
+    changed_put = (time.perf_counter() - started) / 1000
+    rejoin = []  # the work left on the event loop at a scrape after one change
+    for i in range(5):
+        change(i)
         started = time.perf_counter()
-        size = len(generate_latest(registry))
-        timings.append(time.perf_counter() - started)
-    return {"scrape_tenants": tenants, "scrape_s": round(statistics.median(timings), 3),
-            "scrape_mib": round(size / 2**20, 2)}
+        exposition.chunks()
+        rejoin.append(time.perf_counter() - started)
+
+    runner = await serve_metrics(exposition, 0, "127.0.0.1")  # 0: any free port
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            async def scrape(encoding: str, changed: int) -> tuple[float, bytes, bytes]:
+                for i in range(changed):
+                    change(i)
+                started = time.perf_counter()
+                async with session.get(f"http://127.0.0.1:{port}/metrics",
+                                       headers={"Accept-Encoding": encoding}) as response:
+                    body = await response.read()
+                return time.perf_counter() - started, body, response.headers.get("Content-Encoding", "").encode()
+
+            gzipped = [await scrape("gzip", changed=1) for _ in range(5)]
+            every = [await scrape("gzip", changed=tenants) for _ in range(3)]
+            unchanged = [await scrape("gzip", changed=0) for _ in range(5)]
+            plain = [await scrape("identity", changed=1) for _ in range(5)]
+    finally:
+        await runner.cleanup()
+    body, encoding = gzipped[-1][1], gzipped[-1][2]
+    assert encoding == b"gzip" and gzip.decompress(body).startswith(b"# HELP tenantry_tenant_info")
+    return {"scrape_tenants": tenants,
+            "scrape_s": round(statistics.median(t for t, _, _ in gzipped), 3),  # gzip, one tenant changed
+            "scrape_all_changed_s": round(statistics.median(t for t, _, _ in every), 3),  # gzip, every tenant
+            "scrape_unchanged_s": round(statistics.median(t for t, _, _ in unchanged), 4),
+            "scrape_plain_s": round(statistics.median(t for t, _, _ in plain), 3),
+            "scrape_rejoin_s": round(statistics.median(rejoin), 4),
+            "scrape_mib": round(len(plain[-1][1]) / 2**20, 2), "scrape_gzip_mib": round(len(body) / 2**20, 2),
+            "metrics_first_put_us": round(first_put * 1e6, 1), "metrics_changed_put_us": round(changed_put * 1e6, 1)}
 
 
 def validate_benchmark(files: int = 10_000) -> dict[str, float]:
@@ -311,8 +359,8 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results: dict[str, Any] = {"tenants": N, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                "python": platform.python_version(), "kube": "v1.20.2 (local)"}
 
-    log("metrics: one scrape of the exporter with 10,000 tenants")
-    results.update(scrape_benchmark())
+    log("metrics: /metrics with 10,000 tenants")
+    results.update(await scrape_benchmark())
     log("tenantry validate: 10,000 tenant files")
     results.update(validate_benchmark())
     log(f"floor: the child objects of {N} tenants written directly, concurrency {CONCURRENCY}")
@@ -440,7 +488,9 @@ def write_results(results: dict[str, Any]) -> None:
              "| phase | tenantry | floor (direct writes) | ratio |", "|---|---|---|---|"]
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
     lines += ["", "| measure | value |", "|---|---|"]
-    for key in ("validate_files", "validate_s", "validate_findings", "scrape_tenants", "scrape_s", "scrape_mib",
+    for key in ("validate_files", "validate_s", "validate_findings",
+                "scrape_tenants", "scrape_s", "scrape_all_changed_s", "scrape_unchanged_s", "scrape_plain_s",
+                "scrape_rejoin_s", "scrape_mib", "scrape_gzip_mib", "metrics_first_put_us", "metrics_changed_put_us",
                 "onboarding_writes", "onboarding_reads", "onboarding_cpu_s",
                 "plan_change_writes", "plan_change_reads", "plan_change_cpu_s",
                 "restart_resume_s", "restart_writes", "restart_reads", "restart_cpu_s", "restart_writes_all_clients",

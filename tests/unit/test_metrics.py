@@ -1,17 +1,30 @@
-"""Usage validation, revenue facts and the per-tenant/per-partner metrics (pure, no cluster).
+"""Usage validation, revenue facts and the per-tenant/per-partner exposition (pure, no cluster).
 
 Tested here:
 - usage reports with unknown features or impossible counts are reported, and ignored in metrics
 - partner levels and progress; commission at the configured rate; MRR only from active tenants
 - the series budget: a tenant with every core feature, limits and requests stays within 25
-- a deleted tenant's series disappear (they are computed from current facts on each scrape)
+- TenantExposition, after any sequence of puts and removes (hypothesis), exposes exactly the
+  families, HELP/TYPE, labels and values that the from-scratch reference collector
+  (tests/unit/metrics_reference.py, prometheus_client's own writer) computes from the facts left
+- hostile label values (quotes, backslashes, newlines, exposition lines in a company name) are
+  escaped: parsed back they are the same strings, and inject no series
+- a deleted tenant's series disappear, and so does a partner with no tenants left
+- unchanged facts render nothing again (the same bytes object is served)
 """
 
 from __future__ import annotations
 
-import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from collections.abc import Hashable, Mapping
+from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tenantry.api.features import CORE_FEATURES
 from tenantry.domain.features import EffectiveFeature
 from tenantry.domain.usage import (
     TenantFacts,
@@ -21,7 +34,8 @@ from tenantry.domain.usage import (
     tenant_facts,
     usage_problems,
 )
-from tenantry.metrics.tenants import SERIES_BUDGET_PER_TENANT, TenantMetrics
+from tenantry.metrics.tenants import SERIES_BUDGET_PER_TENANT, STATES, TenantExposition
+from tests.unit.metrics_reference import ReferenceCollector
 
 SPEC = {"company": "Mustermann GmbH", "state": "Active",
         "plan": {"featureSet": "business", "seats": 200, "price": {"monthly": 5000, "currency": "EUR"}}}
@@ -36,10 +50,24 @@ def facts(tenant: str = "m", partner: str = "acme", **overrides) -> TenantFacts:
     return tenant_facts(tenant, partner, spec, usage, ALL, True, QUOTA)
 
 
-def scrape(items: dict) -> str:
+def scrape(items: Mapping[Hashable, TenantFacts]) -> str:
+    exposition = TenantExposition(commission_rate=0.25)
+    for key, value in items.items():
+        exposition.put(key, value)
+    return exposition.render().decode()
+
+
+def reference(items: Mapping[Hashable, TenantFacts], commission_rate: float = 0.25) -> str:
     registry = CollectorRegistry()
-    registry.register(TenantMetrics(items, commission_rate=0.25))
+    registry.register(ReferenceCollector(items, commission_rate=commission_rate))
     return generate_latest(registry).decode()
+
+
+def parsed(text: str) -> dict[str, Any]:
+    """family -> (help, type, its samples as sorted (name, labels, value)): what Prometheus reads."""
+    return {family.name: (family.documentation, family.type,
+                          sorted((s.name, sorted(s.labels.items()), s.value) for s in family.samples))
+            for family in text_string_to_metric_families(text)}
 
 
 def series_of(text: str, tenant: str) -> list[str]:
@@ -85,6 +113,87 @@ def test_partner_totals_and_deleted_tenants() -> None:
     assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text
     del items[("p", "a")]
     assert series_of(scrape(items), "a") == []
+
+
+# Characters that mean something in the text format, and some that mean something elsewhere.
+HOSTILE = st.text(st.sampled_from(['"', "\\", "\n", "{", "}", "=", ",", "#", " ", "a", "Ä", "😀", "\t"]), max_size=12)
+FACTS = st.builds(
+    TenantFacts, tenant=st.just(""), partner=st.just(""), company=HOSTILE,
+    plan=st.sampled_from(["business", "start", 'x"\\y']), state=st.sampled_from([*STATES, "Paused"]),
+    seats=st.integers(0, 10_000), mrr=st.floats(0, 1e9, allow_nan=False) | st.sampled_from([0.1, 0.2, 1e7]),
+    currency=st.sampled_from(["EUR", "USD"]), ready=st.booleans(), active_users=st.integers(0, 20_000),
+    requests=st.dictionaries(st.sampled_from(CORE_FEATURES), st.integers(0, 10**12)),
+    features=st.dictionaries(st.sampled_from(CORE_FEATURES), st.builds(
+        EffectiveFeature, st.booleans(), st.dictionaries(st.sampled_from(["limit", "a", "z"]), st.integers(0, 99)))),
+    quota_used=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
+    quota_hard=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
+    conditions=st.dictionaries(st.sampled_from(["Ready", "NamespaceReady", "Dns"]),
+                               st.sampled_from(["True", "False", "Unknown"])),
+    dns_conflict=st.booleans())
+KEYS = st.tuples(st.sampled_from(["acme", "beta", 'evil"\\\n']), st.sampled_from(["a", "b", "c"]))
+# None: remove the tenant; else its new facts (the same facts again, now and then).
+STEPS = st.lists(st.tuples(KEYS, st.none() | FACTS), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=STEPS, rate=st.sampled_from([0.2, 0.25, 0.1]))
+def test_exposition_equals_the_reference_after_any_changes(steps: list, rate: float) -> None:
+    exposition, facts_now = TenantExposition(commission_rate=rate), {}
+    exposition.BLOCK = 2  # several blocks, filled, emptied and started again
+    for (partner, tenant), value in steps:
+        if value is None:
+            exposition.remove((partner, tenant))
+            facts_now.pop((partner, tenant), None)
+        else:
+            value = TenantFacts(**{**value.__dict__, "tenant": tenant, "partner": partner})
+            exposition.put((partner, tenant), value)
+            facts_now[(partner, tenant)] = value
+        assert parsed(exposition.render().decode()) == parsed(reference(facts_now, rate))
+        assert len(exposition) == len(facts_now)
+
+
+def test_hostile_label_values_parse_back() -> None:
+    company = 'Evil "Corp" \\ GmbH\n# TYPE tenantry_partner_mrr counter\ntenantry_partner_mrr{partner="acme"} 1e9'
+    partner = 'p\\"}\n'
+    text = scrape({(partner, "m"): facts("m", partner, company=company)})
+    families = parsed(text)
+    info = families["tenantry_tenant_info"][2]
+    assert [dict(labels)["company"] for _, labels, _ in info] == [company]
+    assert [dict(labels)["partner"] for _, labels, _ in families["tenantry_partner_mrr"][2]] == [partner]
+    assert families["tenantry_partner_mrr"][1] == "gauge"
+    assert parsed(text) == parsed(reference({(partner, "m"): facts("m", partner, company=company)}))
+
+
+def test_deleted_tenants_and_empty_partners_vanish() -> None:
+    exposition = TenantExposition()
+    exposition.put(("p", "a"), facts("a", "acme"))
+    exposition.put(("q", "b"), facts("b", "beta"))
+    exposition.remove(("q", "b"))
+    exposition.remove(("q", "never-there"))
+    text = exposition.render().decode()
+    assert series_of(text, "b") == [] and 'partner="beta"' not in text
+    assert 'tenantry_partner_mrr{partner="acme"} 5000.0' in text
+    exposition.remove(("p", "a"))
+    families = parsed(exposition.render().decode())
+    assert all(samples == [] for _, _, samples in families.values())  # the families stay, empty
+    assert len(families) == 18
+
+
+def test_unchanged_facts_render_nothing_again() -> None:
+    exposition = TenantExposition()
+    exposition.BLOCK = 2
+    for name in ("a", "b", "c"):
+        exposition.put(("p", name), facts(name))
+    first = exposition.chunks()
+    exposition.put(("p", "c"), facts("c"))  # equal facts, a new object
+    assert exposition.chunks() is first
+    exposition.put(("p", "c"), facts("c", state="Suspended"))
+    then = exposition.chunks()
+    kept = {id(chunk) for chunk in first} & {id(chunk) for chunk in then}
+    # Only the block of c (and the totals) were joined again: the block of a and b is the same bytes.
+    assert all(id(chunk) in kept for chunk in first if b'tenant="a"' in chunk)
+    assert not any(id(chunk) in kept for chunk in then if b'tenant="c"' in chunk)
+    assert 'tenantry_partner_tenants{partner="acme",state="Suspended"} 1.0' in exposition.render().decode()
 
 
 def test_partner_levels_are_configurable() -> None:

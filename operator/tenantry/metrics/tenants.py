@@ -1,18 +1,23 @@
-"""Per-tenant and per-partner metrics, computed at scrape time from the operator's latest facts.
+"""Per-tenant and per-partner metrics, written when a tenant's facts change, not at scrape time.
 
-Built on each scrape from a dict the reconcile keeps current, so a deleted tenant's series
-disappear with it and no stale label set can linger. Budget: at most 25 series per tenant
-(10 fixed, and for each of the 5 core features: enabled, included limit, requests), plus
-`tenantry_dns_conflict` only while a tenant's DNS name is held by someone else.
+The reconcile puts each tenant's latest facts. A tenant's own exposition lines are rendered then,
+once per change (unchanged facts: nothing happens); a partner's totals are recomputed at the next
+render, only for partners one of whose tenants changed. A scrape joins stored bytes. A removed
+tenant's series go with it, and so does a partner with no tenants left.
+
+Budget: at most 25 series per tenant (10 fixed, and for each of the 5 core features: enabled,
+included limit, requests), plus `tenantry_dns_conflict` only while a tenant's DNS name is held by
+someone else.
+
+Not thread-safe: the operator puts, removes and renders on its event loop only.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from tenantry.api.features import CORE_FEATURES
 from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
@@ -20,102 +25,230 @@ from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
 SERIES_BUDGET_PER_TENANT = 25
 STATES = ("Active", "Suspended", "Cancelled")
 
+# (name, help), in the order they are exposed; all are gauges.
+TENANT_FAMILIES = (
+    ("tenantry_tenant_info", "Tenant facts as labels (value 1)."),
+    ("tenantry_tenant_seats", "Licensed seats."),
+    ("tenantry_tenant_active_users", "Active users this period."),
+    ("tenantry_tenant_seat_utilisation_ratio", "Active users / licensed seats."),
+    ("tenantry_tenant_mrr", "Monthly recurring revenue."),
+    ("tenantry_tenant_ready", "1 when the tenant is Ready."),
+    ("tenantry_tenant_quota_used", "Quota in use (cpu in cores, pods)."),
+    ("tenantry_tenant_quota_hard", "Quota limit (cpu in cores, pods)."),
+    ("tenantry_tenant_feature_enabled", "1 when the core feature is on."),
+    ("tenantry_tenant_feature_limit", "The feature's first included limit."),
+    ("tenantry_tenant_requests", "Requests this period by feature."),
+    ("tenantry_dns_conflict", "1 while a tenant's DNS name is held by records tenantry does not own."),
+)
+PARTNER_FAMILIES = (
+    ("tenantry_partner_tenants", "Tenants by state."),
+    ("tenantry_partner_mrr", "Monthly recurring revenue of active tenants."),
+    ("tenantry_partner_commission", "Monthly commission of the partner."),
+    ("tenantry_partner_level_info", "The partner's level (value 1)."),
+    ("tenantry_partner_level_progress_ratio", "Progress towards the next partner level (0..1)."),
+)
+CONDITION_FAMILY = ("tenantry_resources_by_condition", "Tenants by condition and status.")
 
-class TenantMetrics(Collector):
-    """A prometheus_client collector over {tenant key: TenantFacts}."""
+Series = tuple[str, Mapping[str, str], float]  # family name, labels, value
 
-    def __init__(self, facts: Mapping[object, TenantFacts], commission_rate: float = 0.20,
+
+def _escape(value: str) -> str:
+    """A label value in the text format: backslash, newline and double quote escaped."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+_HEADERS = {name: f"# HELP {name} {help_text}\n# TYPE {name} gauge\n".encode()
+            for name, help_text in (*TENANT_FAMILIES, *PARTNER_FAMILIES, CONDITION_FAMILY)}
+
+
+def _line(name: str, labels: Mapping[str, str], value: float) -> str:
+    # Labels sorted by name, values as Go prints floats: what prometheus_client writes.
+    pairs = ",".join(f'{label}="{_escape(labels[label])}"' for label in sorted(labels))
+    return f"{name}{{{pairs}}} {floatToGoString(value)}\n"
+
+
+def _grouped(series: Iterable[Series], families: Iterable[tuple[str, str]]) -> dict[str, bytes]:
+    """The lines of these series, by family (every family present, maybe empty)."""
+    text: dict[str, list[str]] = {name: [] for name, _ in families}
+    for name, labels, value in series:
+        text[name].append(_line(name, labels, value))
+    return {name: "".join(lines).encode() for name, lines in text.items()}
+
+
+def tenant_series(t: TenantFacts) -> Iterator[Series]:
+    """A tenant's own series."""
+    key = {"tenant": t.tenant, "partner": t.partner}
+    yield "tenantry_tenant_info", {**key, "company": t.company, "plan": t.plan, "state": t.state, "tier": t.tier}, 1
+    yield "tenantry_tenant_seats", key, t.seats
+    yield "tenantry_tenant_active_users", key, t.active_users
+    yield "tenantry_tenant_seat_utilisation_ratio", key, t.seat_utilisation
+    yield "tenantry_tenant_mrr", {**key, "currency": t.currency}, t.mrr
+    yield "tenantry_tenant_ready", key, 1 if t.ready else 0
+    for resource in ("cpu", "pods"):
+        yield "tenantry_tenant_quota_used", {**key, "resource": resource}, t.quota_used.get(resource, 0.0)
+        yield "tenantry_tenant_quota_hard", {**key, "resource": resource}, t.quota_hard.get(resource, 0.0)
+    for feature in CORE_FEATURES:
+        labels = {**key, "feature": feature}
+        effective = t.features.get(feature)
+        on = bool(effective and effective.enabled)
+        yield "tenantry_tenant_feature_enabled", labels, 1 if on else 0
+        if on and effective and effective.limits:
+            yield "tenantry_tenant_feature_limit", labels, next(iter(sorted(effective.limits.items())))[1]
+        if feature in t.requests:
+            yield "tenantry_tenant_requests", labels, t.requests[feature]
+    if t.dns_conflict:
+        yield "tenantry_dns_conflict", key, 1
+
+
+def partner_series(partner: str, tenants: Iterable[TenantFacts], commission_rate: float,
+                   levels: tuple[tuple[str, float], ...]) -> Iterator[Series]:
+    """A partner's totals over its tenants (revenue from active tenants only)."""
+    counts = dict.fromkeys(STATES, 0)
+    revenue = 0.0
+    for t in tenants:
+        counts[t.state] = counts.get(t.state, 0) + 1
+        if t.state == "Active":
+            revenue += t.mrr
+    for state, n in counts.items():
+        yield "tenantry_partner_tenants", {"partner": partner, "state": state}, n
+    yield "tenantry_partner_mrr", {"partner": partner}, revenue
+    yield "tenantry_partner_commission", {"partner": partner}, revenue * commission_rate
+    name, towards = partner_level(revenue, levels)
+    yield "tenantry_partner_level_info", {"partner": partner, "level": name}, 1
+    yield "tenantry_partner_level_progress_ratio", {"partner": partner}, towards
+
+
+class TenantExposition:
+    """The tenant and partner families in the Prometheus text format, kept current by put/remove.
+
+    Tenants are kept in blocks of BLOCK, in the order they were first put; each block's lines are
+    joined per family once after a change of one of its tenants. `chunks()` is the exposition as
+    a list of byte strings, each the same object while its content is unchanged, so that a
+    consumer can cache work per chunk (the server deflates only the chunks that are new).
+    """
+
+    BLOCK = 128
+
+    def __init__(self, commission_rate: float = 0.20,
                  levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
-        self.facts, self.commission_rate, self.levels = facts, commission_rate, levels
+        self.commission_rate, self.levels = commission_rate, levels
+        self.clear()
 
-    def collect(self) -> Iterator[Metric]:
-        tenants = list(self.facts.values())
-        yield from self._per_tenant(tenants)
-        yield from self._per_partner(tenants)
-        yield self._by_condition(tenants)
+    def clear(self) -> None:
+        """Forget every tenant (their series vanish)."""
+        self._facts: dict[Hashable, TenantFacts] = {}
+        self._lines: dict[Hashable, tuple[bytes, ...]] = {}  # a tenant's lines, one entry per TENANT_FAMILIES
+        self._block_of: dict[Hashable, int] = {}
+        self._blocks: dict[int, dict[Hashable, None]] = {}  # in the order of exposition
+        self._block_text: dict[int, tuple[bytes, ...]] = {}  # a block's lines, one entry per TENANT_FAMILIES
+        self._stale_blocks: set[int] = set()
+        self._next_block = 0
+        self._partners: dict[str, dict[Hashable, TenantFacts]] = {}
+        self._partner_text: dict[str, dict[str, bytes]] = {}  # partner -> family -> lines
+        self._stale_partners: set[str] = set()
+        self._conditions: Counter[tuple[str, str]] = Counter()
+        self._chunks: list[bytes] | None = None
 
-    @staticmethod
-    def _by_condition(tenants: list[TenantFacts]) -> Metric:
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for t in tenants:
-            for condition, status in t.conditions.items():
-                counts[(condition, status)] += 1
-        family = GaugeMetricFamily("tenantry_resources_by_condition", "Tenants by condition and status.",
-                                   labels=["kind", "condition", "status"])
-        for (condition, status), n in sorted(counts.items()):
-            family.add_metric(["Tenant", condition, status], n)
-        return family
+    def __len__(self) -> int:
+        return len(self._facts)
 
-    def _per_tenant(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
-        labels = ["tenant", "partner"]
-        info = GaugeMetricFamily("tenantry_tenant_info", "Tenant facts as labels (value 1).",
-                                 labels=[*labels, "company", "plan", "state", "tier"])
-        gauges = {
-            "seats": GaugeMetricFamily("tenantry_tenant_seats", "Licensed seats.", labels=labels),
-            "active": GaugeMetricFamily("tenantry_tenant_active_users", "Active users this period.", labels=labels),
-            "utilisation": GaugeMetricFamily("tenantry_tenant_seat_utilisation_ratio",
-                                             "Active users / licensed seats.", labels=labels),
-            "mrr": GaugeMetricFamily("tenantry_tenant_mrr", "Monthly recurring revenue.",
-                                     labels=[*labels, "currency"]),
-            "ready": GaugeMetricFamily("tenantry_tenant_ready", "1 when the tenant is Ready.", labels=labels),
-        }
-        quota_used = GaugeMetricFamily("tenantry_tenant_quota_used", "Quota in use (cpu in cores, pods).",
-                                       labels=[*labels, "resource"])
-        quota_hard = GaugeMetricFamily("tenantry_tenant_quota_hard", "Quota limit (cpu in cores, pods).",
-                                       labels=[*labels, "resource"])
-        enabled = GaugeMetricFamily("tenantry_tenant_feature_enabled", "1 when the core feature is on.",
-                                    labels=[*labels, "feature"])
-        limit = GaugeMetricFamily("tenantry_tenant_feature_limit", "The feature's first included limit.",
-                                  labels=[*labels, "feature"])
-        requests = GaugeMetricFamily("tenantry_tenant_requests", "Requests this period by feature.",
-                                     labels=[*labels, "feature"])
-        conflict = GaugeMetricFamily("tenantry_dns_conflict",
-                                     "1 while a tenant's DNS name is held by records tenantry does not own.",
-                                     labels=labels)
-        for t in tenants:
-            key = [t.tenant, t.partner]
-            info.add_metric([*key, t.company, t.plan, t.state, t.tier], 1)
-            gauges["seats"].add_metric(key, t.seats)
-            gauges["active"].add_metric(key, t.active_users)
-            gauges["utilisation"].add_metric(key, t.seat_utilisation)
-            gauges["mrr"].add_metric([*key, t.currency], t.mrr)
-            gauges["ready"].add_metric(key, 1 if t.ready else 0)
-            for resource in ("cpu", "pods"):
-                quota_used.add_metric([*key, resource], t.quota_used.get(resource, 0.0))
-                quota_hard.add_metric([*key, resource], t.quota_hard.get(resource, 0.0))
-            for feature in CORE_FEATURES:
-                effective = t.features.get(feature)
-                enabled.add_metric([*key, feature], 1 if effective and effective.enabled else 0)
-                if effective and effective.enabled and effective.limits:
-                    limit.add_metric([*key, feature], next(iter(sorted(effective.limits.items())))[1])
-                if feature in t.requests:
-                    requests.add_metric([*key, feature], t.requests[feature])
-            if t.dns_conflict:
-                conflict.add_metric(key, 1)
-        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests, conflict)
+    def put(self, key: Hashable, facts: TenantFacts) -> None:
+        """The tenant's latest facts; its lines are rendered again only if they changed."""
+        old = self._facts.get(key)
+        if old == facts:
+            return
+        if old is None:
+            self._place(key)
+        else:
+            self._count_conditions(old, -1)
+            if old.partner != facts.partner:
+                self._leave_partner(key, old.partner)
+        self._facts[key] = facts
+        text = _grouped(tenant_series(facts), TENANT_FAMILIES)
+        self._lines[key] = tuple(text[name] for name, _ in TENANT_FAMILIES)
+        self._stale_blocks.add(self._block_of[key])
+        self._partners.setdefault(facts.partner, {})[key] = facts
+        self._stale_partners.add(facts.partner)
+        self._count_conditions(facts, 1)
+        self._chunks = None
 
-    def _per_partner(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
-        by_state = GaugeMetricFamily("tenantry_partner_tenants", "Tenants by state.", labels=["partner", "state"])
-        mrr = GaugeMetricFamily("tenantry_partner_mrr", "Monthly recurring revenue of active tenants.",
-                                labels=["partner"])
-        commission = GaugeMetricFamily("tenantry_partner_commission", "Monthly commission of the partner.",
-                                       labels=["partner"])
-        level = GaugeMetricFamily("tenantry_partner_level_info", "The partner's level (value 1).",
-                                  labels=["partner", "level"])
-        progress = GaugeMetricFamily("tenantry_partner_level_progress_ratio",
-                                     "Progress towards the next partner level (0..1).", labels=["partner"])
-        counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
-        revenue: dict[str, float] = defaultdict(float)
-        for t in tenants:
-            counts[t.partner][t.state] = counts[t.partner].get(t.state, 0) + 1
-            if t.state == "Active":
-                revenue[t.partner] += t.mrr
-        for partner in sorted(counts):
-            for state, n in counts[partner].items():
-                by_state.add_metric([partner, state], n)
-            mrr.add_metric([partner], revenue[partner])
-            commission.add_metric([partner], revenue[partner] * self.commission_rate)
-            name, towards = partner_level(revenue[partner], self.levels)
-            level.add_metric([partner, name], 1)
-            progress.add_metric([partner], towards)
-        yield from (by_state, mrr, commission, level, progress)
+    def remove(self, key: Hashable) -> None:
+        """A deleted tenant: its series go (and its partner's, if it was the last one)."""
+        old = self._facts.pop(key, None)
+        if old is None:
+            return
+        del self._lines[key]
+        block = self._block_of.pop(key)
+        del self._blocks[block][key]
+        if self._blocks[block]:
+            self._stale_blocks.add(block)
+        else:
+            del self._blocks[block]
+            self._block_text.pop(block, None)
+            self._stale_blocks.discard(block)
+        self._leave_partner(key, old.partner)
+        self._count_conditions(old, -1)
+        self._chunks = None
+
+    def _place(self, key: Hashable) -> None:
+        """A new tenant joins the last block, or starts one: the exposition keeps the order of puts."""
+        last = self._next_block - 1
+        if not 0 < len(self._blocks.get(last, ())) < self.BLOCK:  # none yet, emptied, or full
+            last, self._next_block = self._next_block, self._next_block + 1
+            self._blocks[last] = {}
+        self._blocks[last][key] = None
+        self._block_of[key] = last
+
+    def _leave_partner(self, key: Hashable, partner: str) -> None:
+        tenants = self._partners[partner]
+        del tenants[key]
+        if not tenants:
+            del self._partners[partner]
+        self._stale_partners.add(partner)
+
+    def _count_conditions(self, facts: TenantFacts, sign: int) -> None:
+        for pair in facts.conditions.items():
+            self._conditions[pair] += sign
+            if not self._conditions[pair]:
+                del self._conditions[pair]  # a condition no tenant has is not exposed
+
+    def render(self) -> bytes:
+        """Every family in the text format."""
+        return b"".join(self.chunks())
+
+    def chunks(self) -> list[bytes]:
+        """The exposition in pieces (the same list while nothing changes; no empty pieces)."""
+        if self._chunks is None:
+            self._update_blocks()
+            self._update_partners()
+            self._chunks = [chunk for chunk in self._families() if chunk]
+        return self._chunks
+
+    def _update_blocks(self) -> None:
+        for block in self._stale_blocks:
+            lines = [self._lines[key] for key in self._blocks[block]]
+            self._block_text[block] = tuple(b"".join(tenant[i] for tenant in lines)
+                                            for i in range(len(TENANT_FAMILIES)))
+        self._stale_blocks.clear()
+
+    def _update_partners(self) -> None:
+        for partner in self._stale_partners:
+            tenants = self._partners.get(partner)
+            if tenants is None:
+                self._partner_text.pop(partner, None)
+            else:
+                series = partner_series(partner, tenants.values(), self.commission_rate, self.levels)
+                self._partner_text[partner] = _grouped(series, PARTNER_FAMILIES)
+        self._stale_partners.clear()
+
+    def _families(self) -> Iterator[bytes]:
+        for i, (name, _) in enumerate(TENANT_FAMILIES):
+            yield _HEADERS[name]
+            yield from (self._block_text[block][i] for block in self._blocks)
+        partners = sorted(self._partner_text)
+        for name, _ in PARTNER_FAMILIES:
+            yield _HEADERS[name]
+            yield b"".join(self._partner_text[partner][name] for partner in partners)
+        yield _HEADERS[CONDITION_FAMILY[0]]
+        yield "".join(_line(CONDITION_FAMILY[0], {"kind": "Tenant", "condition": condition, "status": status}, n)
+                      for (condition, status), n in sorted(self._conditions.items())).encode()
