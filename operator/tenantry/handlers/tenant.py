@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
-import prometheus_client
 
 from tenantry.adapters.dns import DnsError
 from tenantry.adapters.informer import Cache, Informer, Scope
@@ -36,7 +35,8 @@ from tenantry.handlers.leadership import ensure_leading
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
-from tenantry.metrics.tenants import TenantMetrics
+from tenantry.metrics.server import serve_metrics
+from tenantry.metrics.tenants import TenantExposition
 
 # The kinds of managed objects in tenant namespaces, watched by informers (see _informers).
 CHILD_KINDS = (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "ConfigMap"),
@@ -83,7 +83,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         await asyncio.gather(*memo.informer_tasks, return_exceptions=True)
         await memo.services.kube.close()
         contest = memo.services.contest
-        memo.facts.clear()
+        memo.exposition.clear()
         _reconciled.clear()
         _locks.clear()
     else:
@@ -112,16 +112,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # not after kopf's default minute.
         raise kopf.TemporaryError(str(error), delay=2) from error
     memo.sweep = asyncio.create_task(_sweep_leftovers(memo))  # never holds up (or fails) the start
-    if "facts" in memo:
+    if "exposition" in memo:
         if "started" in memo:
             memo.started.set()
         return  # the metrics collector and endpoint of the first start serve on
-    memo.facts = {}
-    prometheus_client.REGISTRY.register(TenantMetrics(memo.facts, commission_rate=process.commission_rate,
-                                                      levels=process.partner_levels))
+    # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
+    memo.exposition = TenantExposition(process.commission_rate, process.partner_levels)
     if process.metrics_port:
         # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
-        prometheus_client.start_http_server(process.metrics_port, addr=process.metrics_address)
+        memo.metrics_server = await serve_metrics(memo.exposition, process.metrics_port, process.metrics_address)
         logger.info("metrics on :%d/metrics", process.metrics_port)
     if "started" in memo:
         memo.started.set()
@@ -170,7 +169,7 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
         if outcome.facts is not None:
-            memo.facts[key] = outcome.facts
+            memo.exposition.put(key, outcome.facts)
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
         if outcome.transitioned:
@@ -186,7 +185,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     if event.get("type") == "DELETED":
         _reconciled.pop(key, None)
-        memo.facts.pop(key, None)
+        memo.exposition.remove(key)
         memo.catalogue.track_tenant(key, None)
         memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
         if memo.config.max_tenants_per_partner:  # a place may have come free: the waiting tenants now
