@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -13,7 +14,7 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity
 from tenantry.domain.branding import ResolvedBranding, branding_data
 from tenantry.domain.config import CONTAINER_DEFAULT_LIMITS, OperatorConfig
-from tenantry.domain.features import Plan, effective_features, features_document, flagd_document
+from tenantry.domain.features import EffectiveFeature, Plan, effective_features, features_document, flagd_document
 
 Manifest = dict[str, Any]
 
@@ -38,6 +39,9 @@ class TenantInput:
     spec: TenantSpec
     plan: Plan | None  # None: unresolved, so what was derived from it last time is kept
     branding: ResolvedBranding | None  # None: unresolved, the last good branding is kept
+    # The plan's features with the tenant's overrides, when the caller has them already (one pass
+    # resolves them once); None: derived here from plan and spec.
+    features: Mapping[str, EffectiveFeature] | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,7 @@ def _plan_objects(ns: str, inp: TenantInput, config: OperatorConfig
     quota = _quota(ns, inp, inp.plan.resources or config.default_resources, config)
     if inp.spec.state == "Cancelled":
         return [quota], [], [features_ref, flags_ref]
-    features = effective_features(inp.plan, inp.spec)
+    features = inp.features if inp.features is not None else effective_features(inp.plan, inp.spec)
     return [
         quota,
         _json_config(naming.FEATURES_CONFIG, ns, inp, "features.json",

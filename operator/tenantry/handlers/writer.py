@@ -20,7 +20,6 @@ class Writer:
     def __init__(self, kube: Kube, contest: Contest | None = None) -> None:
         self.kube = kube
         self.count = 0
-        self.observed: dict[str, Any] = {}  # what the pass saw along the way, for metrics
         self.contest = contest
         self.contested: list[str] = []  # objects left alone this pass: another writer keeps changing them
 

@@ -1,0 +1,234 @@
+"""The decisions of one reconcile pass over a Tenant (pure: no I/O, tested without an API server).
+
+A pass gathers what exists (from memory), lets these functions decide, and writes only the
+difference (handlers/reconcile.py). Decided here:
+- whether the tenant may be provisioned at all (partner namespace, valid spec, the partner's cap),
+  and the verdicts when not;
+- its plan and branding with their verdicts and warnings (resolved once per pass);
+- which desired objects need a write, and in which order;
+- the billing currency (fixed at provisioning) and the in-sync verdict;
+- the status to write, or None when the live status already says it all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain import admission, lifecycle, naming, status
+from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
+from tenantry.domain.caps import PARTNER_TENANT_LIMIT, PartnerTenants, partner_cap_message, within_partner_cap
+from tenantry.domain.children import Manifest, quota_clamped_message
+from tenantry.domain.config import OperatorConfig
+from tenantry.domain.contest import Contest
+from tenantry.domain.drift import covers
+from tenantry.domain.features import (
+    EffectiveFeature,
+    Plan,
+    SpecLookup,
+    Unresolved,
+    effective_features,
+    ignored_resources_message,
+    resolve_plan,
+)
+from tenantry.domain.lifecycle import Claim
+from tenantry.domain.status import (
+    BRANDING_CONTRAST,
+    BRANDING_READY,
+    CURRENCY_FIXED,
+    DNS_READY,
+    FEATURES_READY,
+    IN_SYNC,
+    NAMESPACE_READY,
+    PLAN_RESOURCES,
+    QUOTA_CEILING,
+    USAGE_VALID,
+    Verdict,
+)
+from tenantry.domain.usage import usage_problems
+
+# Aspects that cannot be judged while the tenant is refused (reported Unknown, with the same reason).
+UNKNOWN_ASPECTS = (FEATURES_READY, BRANDING_READY, DNS_READY)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the tenant is not provisioned at all this pass, and the status fields still known."""
+
+    verdicts: tuple[Verdict, ...]
+    fields: Mapping[str, Any]
+
+
+def refused(reason: str, why: str, fields: Mapping[str, Any]) -> Refusal:
+    return Refusal((Verdict(NAMESPACE_READY, "False", reason, why),
+                    *(Verdict(t, "Unknown", reason, why) for t in UNKNOWN_ASPECTS)), fields)
+
+
+def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: PartnerTenants,
+          config: OperatorConfig) -> TenantSpec | Refusal:
+    """The parsed spec when the tenant may be provisioned; else why not.
+
+    `partner`: the partner id of the Tenant's namespace (None: not a partner namespace).
+    """
+    meta = body["metadata"]
+    if partner is None:
+        return refused("NotInPartnerNamespace",
+                       f"namespace {meta['namespace']!r} is not a partner namespace: tenants are only "
+                       f"provisioned in namespaces labelled {naming.PARTNER_LABEL}=<partner-id>; label the "
+                       "namespace or move the Tenant", {})
+    spec = lifecycle.parse_tenant_spec(body.get("spec"))
+    if isinstance(spec, str):
+        return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
+    if not _within_cap(body, partner_tenants, config.max_tenants_per_partner):
+        return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner),
+                       {"partner": partner})
+    return spec
+
+
+def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int) -> bool:
+    """Whether the partner's tenant cap leaves a place for this tenant (see within_partner_cap)."""
+    meta = body["metadata"]
+    if cap <= 0 or len(tenants) + 1 <= cap:
+        return True
+    # This tenant as it is now: the catalogue may not have seen its latest status yet.
+    mine = (str(meta.get("creationTimestamp") or ""), bool((body.get("status") or {}).get("namespace")))
+    return within_partner_cap(meta["name"], {**tenants, meta["name"]: mine}, cap)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A tenant's plan and branding, each with its verdicts."""
+
+    plan: Plan | None
+    branding: ResolvedBranding | None
+    verdicts: tuple[Verdict, ...]
+    warnings: tuple[Verdict, ...]
+    features: dict[str, EffectiveFeature] | None  # of the resolved plan, with overrides and lifecycle
+
+
+def resolve(spec: TenantSpec, partner_namespace: str, feature_sets: SpecLookup, brandings: SpecLookup,
+            config: OperatorConfig) -> Resolved:
+    plan = resolve_plan(spec.plan.feature_set, feature_sets, partner_namespace, config.platform_namespace)
+    if isinstance(plan, Unresolved):
+        features = Verdict(FEATURES_READY, "False", plan.reason,
+                           f"{plan.message}; the tenant keeps its last good quota and flags")
+        effective = None
+        quota_warnings: list[Verdict] = []
+    else:
+        effective = effective_features(plan, spec)
+        enabled = [k for k, f in effective.items() if f.enabled]
+        features = Verdict(FEATURES_READY, "True", "PlanResolved",
+                           f"plan {' <- '.join(plan.chain)}: {len(enabled)} features enabled")
+        quota_warnings = _quota_warnings(spec, plan, config)
+    branding = resolve_branding(spec.branding, brandings, partner_namespace, config.platform_namespace)
+    warnings: list[Verdict] = list(quota_warnings)
+    if isinstance(branding, Unresolved):
+        look = Verdict(BRANDING_READY, "False", branding.reason,
+                       f"{branding.message}; the tenant keeps its last good branding")
+    else:
+        look = Verdict(BRANDING_READY, "True", "BrandingResolved", f"branding {branding.source}")
+        warning = contrast_warning(branding.spec)
+        warnings.append(Verdict(BRANDING_CONTRAST, "False", "LowContrast", warning) if warning else
+                        Verdict(BRANDING_CONTRAST, "True", "ContrastSufficient", "text on the primary colour "
+                                "meets WCAG AA"))
+    return Resolved(None if isinstance(plan, Unresolved) else plan,
+                    None if isinstance(branding, Unresolved) else branding, (features, look), tuple(warnings),
+                    effective)
+
+
+def _quota_warnings(spec: TenantSpec, plan: Plan, config: OperatorConfig) -> list[Verdict]:
+    """Where the quota differs from what the plan asks for: partner resources ignored, the ceiling."""
+    ignored = ignored_resources_message(plan, config.platform_namespace)
+    clamped = quota_clamped_message(plan.resources or config.default_resources, spec.plan.seats, config)
+    return [Verdict(PLAN_RESOURCES, "False", "PartnerResourcesIgnored", ignored) if ignored else
+            Verdict(PLAN_RESOURCES, "True", "PlatformResources", "the quota comes from the platform's plans"),
+            Verdict(QUOTA_CEILING, "False", "ClampedToCeiling", clamped) if clamped else
+            Verdict(QUOTA_CEILING, "True", "WithinCeiling", "the plan's quota is within the platform's ceiling")]
+
+
+def claim_conflict(held: Claim, slug: str, namespace: str) -> Verdict:
+    """The verdict when the tenant's namespace name is held by another tenant, or by no tenant."""
+    if held is Claim.TAKEN:
+        return Verdict(NAMESPACE_READY, "False", "SlugConflict",
+                       f"{admission.unavailable_slug_message(slug)}: {admission.UNAVAILABLE_SLUG_HINT}")
+    return Verdict(NAMESPACE_READY, "False", "NamespaceNotOwned",
+                   f"namespace {namespace!r} exists but is not managed by tenantry, so it is left "
+                   "alone: choose another metadata.name or ask the platform team to remove it")
+
+
+def to_write(desired: Sequence[Manifest], lives: Sequence[Manifest | None]) -> list[list[tuple[Manifest, Any]]]:
+    """The desired objects that differ from what lives, in waves to write one after the other.
+
+    Quotas come last: once a quota with count/ limits exists, the API server refuses every create
+    of a counted kind (403 "status unknown for quota") until the quota controller has filled in
+    its usage, which can take long on a busy cluster; so after a crash mid-onboarding the rest is
+    already there.
+    """
+    changed = [(m, live) for m, live in zip(desired, lives, strict=True) if live is None or not covers(live, m)]
+    return [wave for wave in ([(m, live) for m, live in changed if m["kind"] != "ResourceQuota"],
+                              [(m, live) for m, live in changed if m["kind"] == "ResourceQuota"]) if wave]
+
+
+def billing_currency(spec: Mapping[str, Any], old_status: Mapping[str, Any], provisioned: bool
+                     ) -> tuple[Mapping[str, Any], str | None, Verdict | None]:
+    """(the spec as metrics see it, the currency for the status, a warning) for the currency fixed
+    at provisioning (status.currency).
+
+    The webhook refuses a partner's currency change; with the webhook down the change is stored,
+    so the operator keeps the provisioned currency and says so (a warning condition, only then).
+    """
+    plan = spec.get("plan") if isinstance(spec.get("plan"), Mapping) else {}
+    price = plan.get("price") if isinstance(plan.get("price"), Mapping) else {}
+    asked = str(price.get("currency", "EUR"))
+    fixed = old_status.get("currency") or (asked if provisioned else None)
+    if not fixed or asked == fixed:
+        return spec, fixed, None
+    warning = Verdict(CURRENCY_FIXED, "False", "CurrencyChangeIgnored",
+                      f"spec.plan.price.currency is {asked}, but the tenant was provisioned in {fixed}: "
+                      f"metrics and reports stay in {fixed}. The currency of a provisioned tenant cannot "
+                      "change; a platform admin sets status.currency when a contract really changes")
+    return {**spec, "plan": {**plan, "price": {**price, "currency": fixed}}}, fixed, warning
+
+
+def in_sync(contested: Sequence[str], contest: Contest) -> Verdict:
+    if not contested:
+        return Verdict(IN_SYNC, "True", "InSync", "every managed object is as desired")
+    return Verdict(IN_SYNC, "False", "ContestedByOtherWriter",
+                   f"{', '.join(contested)}: another writer keeps changing it; tenantry corrected it "
+                   f"{contest.limit} times within {contest.window:g} s and now leaves it alone for "
+                   f"{contest.pause:g} s before trying again. Stop the other writer, or change the Tenant "
+                   "(or its plan) instead of the object")
+
+
+def usage_verdict(old_status: Mapping[str, Any]) -> Verdict:
+    problems = usage_problems(old_status.get("usage"))
+    return (Verdict(USAGE_VALID, "False", "InvalidUsage", "; ".join(problems)) if problems else
+            Verdict(USAGE_VALID, "True", "UsageAccepted", "the last usage report is valid"))
+
+
+# Status fields a pass owns; those not decided this pass are removed (null in the merge patch).
+OWNED_FIELDS = ("partner", "namespace", "url")
+
+
+def status_update(old_status: Mapping[str, Any], verdicts: Sequence[Verdict], fields: Mapping[str, Any],
+                  generation: int, now: str) -> dict[str, Any] | None:
+    """The merge patch of the status for these verdicts (Ready first) and fields, or None when the
+    live status already says all of it.
+
+    Only keys we own, and null for those that no longer apply (merge-patch removes them); plan,
+    features and branding stay at their last good value while unresolved (absent from `fields`).
+    """
+    previous = old_status.get("conditions", [])
+    new_status = {
+        "observedGeneration": generation,
+        "conditions": status.conditions(list(verdicts), previous, generation, now) + status.carried_over(previous),
+        **dict.fromkeys(OWNED_FIELDS),
+        **fields,
+    }
+    wanted = {k: v for k, v in new_status.items() if v is not None}
+    stale = {k: None for k, v in new_status.items() if v is None and k in old_status}
+    if covers(old_status, wanted) and not stale:
+        return None
+    return {**wanted, **stale}

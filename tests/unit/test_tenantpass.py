@@ -1,0 +1,140 @@
+"""The decisions of a reconcile pass (domain/tenantpass.py), without an API server.
+
+Tested here:
+- admission: a Tenant outside a partner namespace, with an invalid spec, or over its partner's
+  cap is refused with a reason on Namespace and the same reason Unknown on the other aspects
+- plan and branding resolution: verdicts, the quota warnings, a missing plan keeps the last good
+- what to write: only objects that differ from what lives, quotas in a wave after the rest
+- the billing currency stays the one fixed at provisioning, with a warning only when asked otherwise
+- the status patch: None when the live status says it all (no write), stale owned fields removed,
+  lastTransitionTime kept while a condition does not change
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tenantry.domain import tenantpass
+from tenantry.domain.caps import PARTNER_TENANT_LIMIT
+from tenantry.domain.config import OperatorConfig
+from tenantry.domain.contest import Contest
+from tenantry.domain.status import NAMESPACE_READY, READY, Verdict, ready_verdict
+from tenantry.domain.tenantpass import Refusal
+
+CONFIG = OperatorConfig(platform_namespace="tenantry-system")
+SPEC = {"company": "Acme GmbH", "contact": {"name": "Ada", "email": "ada@acme.example"}, "plan": {"featureSet": "business", "seats": 10,
+                                         "price": {"monthly": 900, "currency": "EUR"}}}
+PLANS = {("tenantry-system", "business"): {"features": {"chat": {"enabled": True}},
+                                           "resources": {"base": {"cpu": "2", "memory": "4Gi"}}}}
+BRANDINGS = {("tenantry-system", "default"): {"colours": {"primary": "#1F4E79", "secondary": "#F2A900"}}}
+
+
+def _tenant(name: str = "acme", spec: Any = None, created: str = "2026-01-01T00:00:00Z",
+            status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "partner-p", "creationTimestamp": created, "generation": 3},
+            "spec": SPEC if spec is None else spec, "status": status or {}}
+
+
+def test_a_tenant_outside_a_partner_namespace_is_refused() -> None:
+    refusal = tenantpass.admit(_tenant(), None, {}, CONFIG)
+    assert isinstance(refusal, Refusal)
+    assert [(v.type, v.status, v.reason) for v in refusal.verdicts] == [
+        (NAMESPACE_READY, "False", "NotInPartnerNamespace"), ("FeaturesReady", "Unknown", "NotInPartnerNamespace"),
+        ("BrandingReady", "Unknown", "NotInPartnerNamespace"), ("DNSReady", "Unknown", "NotInPartnerNamespace")]
+    assert "label the namespace or move the Tenant" in refusal.verdicts[0].message
+    assert refusal.fields == {}
+
+
+def test_an_invalid_spec_is_refused_naming_the_field() -> None:
+    refusal = tenantpass.admit(_tenant(spec={"company": "Acme", "plan": {"featureSet": "business", "seats": -1}}),
+                               "p", {}, CONFIG)
+    assert isinstance(refusal, Refusal) and refusal.verdicts[0].reason == "InvalidSpec"
+    assert "spec.plan.seats" in refusal.verdicts[0].message and refusal.fields == {"partner": "p"}
+
+
+def test_the_partner_cap_refuses_the_newest_unprovisioned_tenant() -> None:
+    config = OperatorConfig(max_tenants_per_partner=2)
+    others = {"old1": ("2025-01-01T00:00:00Z", True), "old2": ("2025-02-01T00:00:00Z", True)}
+    refusal = tenantpass.admit(_tenant(), "p", others, config)
+    assert isinstance(refusal, Refusal) and refusal.verdicts[0].reason == PARTNER_TENANT_LIMIT
+    # Already provisioned (its status says so): never evicted by the cap.
+    assert not isinstance(tenantpass.admit(_tenant(status={"namespace": "tenant-acme"}), "p", others, config),
+                          Refusal)
+    assert not isinstance(tenantpass.admit(_tenant(), "p", {"old1": others["old1"]}, config), Refusal)
+
+
+def test_resolution_gives_the_verdicts_and_features_once() -> None:
+    spec = tenantpass.admit(_tenant(), "p", {}, CONFIG)
+    assert not isinstance(spec, Refusal)
+    resolved = tenantpass.resolve(spec, "partner-p", lambda ns, n: PLANS.get((ns, n)),
+                                  lambda ns, n: BRANDINGS.get((ns, n)), CONFIG)
+    assert [(v.type, v.status, v.reason) for v in resolved.verdicts] == [
+        ("FeaturesReady", "True", "PlanResolved"), ("BrandingReady", "True", "BrandingResolved")]
+    assert resolved.features is not None and resolved.features["chat"].enabled
+    assert {v.type for v in resolved.warnings} >= {"PlanResourcesAccepted", "QuotaWithinCeiling"}
+
+
+def test_a_missing_plan_keeps_the_last_good_one() -> None:
+    spec = tenantpass.admit(_tenant(), "p", {}, CONFIG)
+    assert not isinstance(spec, Refusal)
+    resolved = tenantpass.resolve(spec, "partner-p", lambda ns, n: None, lambda ns, n: BRANDINGS.get((ns, n)), CONFIG)
+    assert resolved.plan is None and resolved.features is None
+    assert resolved.verdicts[0].status == "False" and "keeps its last good quota" in resolved.verdicts[0].message
+
+
+def _object(kind: str, name: str, data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "tenant-acme"},
+            "data": {"k": data}}
+
+
+def test_only_what_differs_is_written_and_quotas_last() -> None:
+    quota, limits, flags = _object("ResourceQuota", "q", "1"), _object("LimitRange", "l", "1"), \
+        _object("ConfigMap", "f", "1")
+    same_limits = {**limits, "metadata": {**limits["metadata"], "resourceVersion": "7"}}
+    waves = tenantpass.to_write([quota, limits, flags], [None, same_limits, _object("ConfigMap", "f", "0")])
+    assert [[m["metadata"]["name"] for m, _ in wave] for wave in waves] == [["f"], ["q"]]
+    assert tenantpass.to_write([quota, limits], [quota, limits]) == []
+
+
+@pytest.mark.parametrize(("asked", "fixed", "provisioned", "expected", "warned"), [
+    ("EUR", None, False, None, False),  # not provisioned yet: nothing fixed
+    ("USD", None, True, "USD", False),  # fixed at provisioning
+    ("EUR", "EUR", True, "EUR", False),
+    ("USD", "EUR", True, "EUR", True),  # a change (webhook down) is ignored, and said so
+])
+def test_the_billing_currency_is_fixed_at_provisioning(asked: str, fixed: str | None, provisioned: bool,
+                                                       expected: str | None, warned: bool) -> None:
+    spec = {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 900, "currency": asked}}}
+    as_billed, currency, warning = tenantpass.billing_currency(spec, {"currency": fixed} if fixed else {}, provisioned)
+    assert currency == expected and (warning is not None) == warned
+    assert as_billed["plan"]["price"]["currency"] == (expected or asked)
+
+
+def test_in_sync_names_the_contested_objects() -> None:
+    assert tenantpass.in_sync([], Contest()).status == "True"
+    verdict = tenantpass.in_sync(["ResourceQuota tenantry-quota (changed by quota-bot)"], Contest(limit=5))
+    assert verdict.status == "False" and "quota-bot" in verdict.message and "5 times" in verdict.message
+
+
+def test_the_status_patch_is_none_when_nothing_changed() -> None:
+    verdicts = [Verdict(NAMESPACE_READY, "True", "Provisioned", "ok")]
+    ready = ready_verdict(verdicts, "Active")
+    fields = {"partner": "p", "namespace": "tenant-acme", "url": "https://acme.platform.example"}
+    first = tenantpass.status_update({}, [ready, *verdicts], fields, 3, "2026-12-01T00:00:00Z")
+    assert first is not None and first["observedGeneration"] == 3
+    assert [c["type"] for c in first["conditions"]] == [READY, NAMESPACE_READY]
+    # The status as written: the same pass later writes nothing, whatever the time.
+    assert tenantpass.status_update(first, [ready, *verdicts], fields, 3, "2026-12-02T00:00:00Z") is None
+    # A new generation: written, with the transition time of the unchanged condition kept.
+    again = tenantpass.status_update(first, [ready, *verdicts], fields, 4, "2026-12-02T00:00:00Z")
+    assert again is not None and again["conditions"][0]["lastTransitionTime"] == "2026-12-01T00:00:00Z"
+
+
+def test_fields_that_no_longer_apply_are_removed() -> None:
+    verdicts = [Verdict(NAMESPACE_READY, "False", "SlugConflict", "taken")]
+    old = {"partner": "p", "namespace": "tenant-acme", "url": "https://acme.platform.example", "plan": "business"}
+    patch = tenantpass.status_update(old, verdicts, {"partner": "p"}, 1, "2026-12-01T00:00:00Z")
+    assert patch is not None and patch["namespace"] is None and patch["url"] is None
+    assert "plan" not in patch  # kept at its last good value (not owned per pass)
