@@ -24,8 +24,8 @@ from tenantry.domain.status import NAMESPACE_READY, READY, Verdict, ready_verdic
 from tenantry.domain.tenantpass import Refusal
 
 CONFIG = OperatorConfig(platform_namespace="tenantry-system")
-SPEC = {"company": "Acme GmbH", "contact": {"name": "Ada", "email": "ada@acme.example"}, "plan": {"featureSet": "business", "seats": 10,
-                                         "price": {"monthly": 900, "currency": "EUR"}}}
+SPEC = {"company": "Acme GmbH", "contact": {"name": "Ada", "email": "ada@acme.example"},
+        "plan": {"featureSet": "business", "seats": 10, "price": {"monthly": 900, "currency": "EUR"}}}
 PLANS = {("tenantry-system", "business"): {"features": {"chat": {"enabled": True}},
                                            "resources": {"base": {"cpu": "2", "memory": "4Gi"}}}}
 BRANDINGS = {("tenantry-system", "default"): {"colours": {"primary": "#1F4E79", "secondary": "#F2A900"}}}
