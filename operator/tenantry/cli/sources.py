@@ -76,6 +76,8 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         return out
     if isinstance(node, SequenceNode):
         return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
+    if node.tag == _STR:  # what SafeLoader's constructor returns for a string, without its per-node cache
+        return node.value
     try:
         return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
     except ValueError as error:  # e.g. an integer of more digits than Python converts
@@ -87,6 +89,7 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 # What JSON (and so a Kubernetes object) can hold, plus timestamps (which come out as strings).
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq",
                                                          "timestamp")}
+_STR = "tag:yaml.org,2002:str"
 
 
 def read_bounded(path: Path) -> bytes:

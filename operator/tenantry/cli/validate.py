@@ -20,6 +20,7 @@ import jsonschema
 from tenantry.adapters.publicsuffix import unclaimable
 from tenantry.api.common import API_VERSION
 from tenantry.api.crd import all_crds
+from tenantry.cli.quickschema import compile_check
 from tenantry.cli.sources import Document, SourceError, load
 from tenantry.domain.admission import (
     DOMAIN_HINT,
@@ -111,20 +112,38 @@ def is_repository(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_dir() for name in (*PLATFORM_FOLDERS, "tenants"))
 
 
-def _source(path: Path, root: Path) -> Source:
-    absolute = Path(os.path.abspath(path))  # lexical: .. removed, links kept
+class _Root:
+    """The repository's folder, lexical and resolved, and the resolved folders below it (each resolved once)."""
+
+    def __init__(self, root: Path) -> None:
+        self.absolute = os.path.abspath(root)
+        self.real = root.resolve()
+        self.folders: dict[str, str] = {}
+
+    def resolve(self, absolute: str) -> Path:
+        """os.path.realpath of the file, resolving its folder only once for all the files in it."""
+        if os.path.islink(absolute):
+            return Path(absolute).resolve()
+        folder, name = os.path.split(absolute)
+        if folder not in self.folders:
+            self.folders[folder] = os.path.realpath(folder)
+        return Path(self.folders[folder], name)
+
+
+def _source(path: Path, root: _Root) -> Source:
+    absolute = os.path.abspath(path)  # lexical: .. removed, links kept
     try:
-        inside = absolute.relative_to(os.path.abspath(root))
+        inside = Path(absolute).relative_to(root.absolute)
     except ValueError:
-        return Source(path, path, problem=f"outside the repository {root.resolve()}: run tenantry from the "
+        return Source(path, path, problem=f"outside the repository {root.real}: run tenantry from the "
                                           "repository's root folder or pass that folder (or --repo)")
-    real = absolute.resolve()
+    real = root.resolve(absolute)
     try:
-        real.relative_to(root.resolve())
+        real.relative_to(root.real)
     except ValueError:
         return Source(path, inside, problem=f"a symlink to {real}, outside the repository: tenant files must be "
                                             "regular files inside it (replace the link with the file)")
-    return Source(path, inside, real if real != absolute else None)
+    return Source(path, inside, real if str(real) != absolute else None)
 
 
 def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]:
@@ -137,7 +156,7 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
     """
     found: list[Source] = []
     for path in paths:
-        root = repo if repo is not None else (path if is_repository(path) else Path("."))
+        root = _Root(repo if repo is not None else (path if is_repository(path) else Path(".")))
         if not (path.is_dir() and not path.is_symlink()):
             found.append(_source(path, root))
             continue
@@ -173,6 +192,7 @@ class Validator:
         self.platform_namespace = platform_namespace
         self.platform_domain = platform_domain
         self.schemas = _schemas()
+        self.quick = {kind: compile_check(validator.schema) for kind, validator in self.schemas.items()}
         self.findings: list[Finding] = []
         self.objects: list[_Object] = []
         self.partner_namespaces: dict[str, str] = {}  # partner id -> namespace
@@ -284,6 +304,8 @@ class Validator:
                          "define each namespace once")
 
     def _schema(self, document: Document, kind: str) -> bool:
+        if self.quick[kind](document.data):  # surely valid: jsonschema's walk would find nothing
+            return True
         validator = self.schemas[kind]
         errors = sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
         for error in errors:
