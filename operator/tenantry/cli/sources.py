@@ -107,16 +107,34 @@ def read_bounded(path: Path) -> bytes:
             raise SourceError("a symlink: tenant files must be regular files inside the repository "
                               "(replace the link with the file)") from error
         raise
-    with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if not stat.S_ISREG(mode):
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             raise SourceError("not a regular file (a device, FIFO, socket or folder): tenant files must be "
                               "regular YAML files")
-        data = file.read(MAX_FILE_BYTES + 1)
+        data = _read_to_end(fd, MAX_FILE_BYTES + 1, max(status.st_size + 1, 4096))
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise SourceError(f"the file is larger than {MAX_FILE_BYTES} bytes, the most that is read "
                           "(one object per file)")
     return data
+
+
+def _read_to_end(fd: int, limit: int, step: int) -> bytes:
+    """The bytes up to the end of the file, but no more than `limit`.
+
+    Read `step` bytes at a time: asking for the whole limit would allocate a megabyte per file.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = os.read(fd, min(step, limit - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
 
 
 def load(path: Path, real: Path | None = None) -> list[Document]:

@@ -8,9 +8,11 @@ partner folders holding only their partner's objects, and `extends` cycles.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,22 @@ def area(inside: Path) -> tuple[str, str] | None:
     return None
 
 
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused (memory is still freed by reference counting).
+
+    A run keeps every document until the cross-file checks, and the collector would walk them all
+    again and again though they hold no cycles: a third of the run's time over 10,000 files.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Validator:
     """Collects findings over a set of files."""
 
@@ -206,6 +224,10 @@ class Validator:
         self.add(document, problem.location, problem.message, problem.hint)
 
     def run(self, files: list[Source]) -> list[Finding]:
+        with _without_cycle_collection():
+            return self._run(files)
+
+    def _run(self, files: list[Source]) -> list[Finding]:
         for source in files:
             where = area(source.inside)
             if source.problem:
