@@ -119,17 +119,21 @@ class _Root:
 
     def __init__(self, root: Path) -> None:
         self.absolute = os.path.abspath(root)
-        self.real = root.resolve()
+        self.real = str(root.resolve())
         self.folders: dict[str, str] = {}
 
-    def resolve(self, absolute: str) -> Path:
-        """os.path.realpath of the file, resolving its folder only once for all the files in it."""
+    def resolve(self, absolute: str) -> str:
+        """Path.resolve of the file, resolving its folder only once for all the files in it."""
         if os.path.islink(absolute):
-            return Path(absolute).resolve()
+            return str(Path(absolute).resolve())
         folder, name = os.path.split(absolute)
         if folder not in self.folders:
             self.folders[folder] = os.path.realpath(folder)
-        return Path(self.folders[folder], name)
+        return os.path.join(self.folders[folder], name)
+
+    def holds(self, real: str) -> bool:
+        """Whether a resolved path is the resolved root or below it (realpath leaves no // or trailing /)."""
+        return real == self.real or real.startswith(self.real.rstrip("/") + "/")
 
 
 def _source(path: Path, root: _Root) -> Source:
@@ -140,12 +144,10 @@ def _source(path: Path, root: _Root) -> Source:
         return Source(path, path, problem=f"outside the repository {root.real}: run tenantry from the "
                                           "repository's root folder or pass that folder (or --repo)")
     real = root.resolve(absolute)
-    try:
-        real.relative_to(root.real)
-    except ValueError:
+    if not root.holds(real):
         return Source(path, inside, problem=f"a symlink to {real}, outside the repository: tenant files must be "
                                             "regular files inside it (replace the link with the file)")
-    return Source(path, inside, real if str(real) != absolute else None)
+    return Source(path, inside, Path(real) if real != absolute else None)
 
 
 def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]:
@@ -432,7 +434,10 @@ class Validator:
 
 def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system",
              platform_domain: str = "", repo: Path | None = None) -> list[Finding]:
-    return Validator(platform_namespace, platform_domain).run(files_under(paths, repo))
+    # Paused until the run's documents are freed as well: else the collector's first pass after the
+    # run walks every one of them once more.
+    with _without_cycle_collection():
+        return Validator(platform_namespace, platform_domain).run(files_under(paths, repo))
 
 
 def by_file(findings: list[Finding]) -> Iterator[tuple[str, list[Finding]]]:
