@@ -7,7 +7,8 @@ Tested here:
   files, a FIFO, symlinks inside and outside, files outside the layout, Lists, Namespaces in a
   partner's folder), every finding (file, line, field, message, hint) equals the golden file
   tests/unit/golden/validate_findings.json, captured from the code before the speed work
-- the same for explicit file arguments with --repo, and with a platform domain set
+- the same for explicit file arguments with --repo, with a platform domain set, and for a
+  repository reached through a symlink
 
 The golden file was written by the code as it was before the speed work; regenerate it only for a
 deliberate change of findings: `PYTHONPATH=operator:. python -m tests.unit.test_validate_golden`.
@@ -170,12 +171,15 @@ def _normal(findings: list[Finding], root: Path) -> list[dict[str, Any]]:
 def run_all(root: Path) -> dict[str, list[dict[str, Any]]]:
     repo = root / "repo"
     build(repo)
+    linked = root / "linked"  # the repository reached through a symlink: every file is read from elsewhere
+    os.symlink(repo, linked)
     explicit = [repo / "tenants" / "acme" / "0" / "t0000.yaml", repo / "tenants" / "acme" / "multi.yaml",
                 root / "outside.yaml", repo / "tenants" / "nord" / "escape.yaml"]
     return {
         "repository": _normal(validate([repo]), root),
         "platform_domain": _normal(validate([repo / "tenants" / "nord"], platform_domain="firma1.de", repo=repo), root),
         "explicit_files": _normal(validate(explicit, repo=repo), root),
+        "through_a_symlink": _normal(validate([linked / "tenants" / "nord", linked / "partners"], repo=linked), root),
     }
 
 
