@@ -30,7 +30,7 @@ import yaml
 
 from tenantry.domain import dns
 from tests.integration.bind import KEY_NAME, Bind
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, stand_in_crd, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, stand_in_crd, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.unit.flagd_eval import context, flagd_client
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 

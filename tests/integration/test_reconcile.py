@@ -19,7 +19,7 @@ import yaml
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
-from tests.integration.conftest import RESYNC_SECONDS, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import RESYNC_SECONDS, ClusterHandle, OperatorProcess, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ import yaml
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import ResourceQuota
 
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, namespace_of, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, namespace_of, wait_for
 
 pytestmark = pytest.mark.integration
 
