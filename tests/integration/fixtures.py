@@ -42,6 +42,9 @@ PLATFORM_NAMESPACE = "tenantry-system"
 RESYNC_SECONDS = 3
 # For tests that prove a watch triggers a pass: no resync falls inside a test.
 LONG_RESYNC = {"TENANTRY_RESYNC_SECONDS": "3600"}
+# What the operator writes for tenants (events: a Ready transition), for counting its write requests.
+OPERATOR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles",
+                      "rolebindings", "configmaps", "events"}
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}  # APPLY: server-side apply
 
 

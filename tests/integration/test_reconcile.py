@@ -29,6 +29,7 @@ from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from tenantry.adapters.kube import Tenant
 from tests.integration.fixtures import (
     LONG_RESYNC,
+    OPERATOR_RESOURCES,
     RESYNC_SECONDS,
     ClusterHandle,
     OperatorProcess,
@@ -41,8 +42,6 @@ from tests.integration.fixtures import (
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("watch_triggered")]
 
 RELISTED = "Restarting the watch-stream for tenants.v1alpha1.tenantry.dev"  # kopf's words, at debug level
-OUR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles",
-                 "rolebindings", "configmaps", "events"}
 
 
 def test_deleted_child_is_restored(partner: Partner, cluster: ClusterHandle) -> None:
@@ -135,13 +134,13 @@ def test_relisted_unchanged_tenants_are_not_reconciled(partner: Partner, cluster
         for slug in slugs:
             partner.wait_condition(slug)
         relists = operator.log_path.read_text().count(RELISTED)
-        writes = at_rest(cluster, operator, OUR_RESOURCES)
+        writes = at_rest(cluster, operator, OPERATOR_RESOURCES)
         reads = cluster.tenant_reads()
         passes = operator.metric("tenantry_reconcile_total")
         with _new_tenant_storage(cluster):
             wait_for(lambda: operator.log_path.read_text().count(RELISTED) > relists, timeout=120,
                      what="kopf to list the Tenants again")
-            after = at_rest(cluster, operator, OUR_RESOURCES)
+            after = at_rest(cluster, operator, OPERATOR_RESOURCES)
         # Each pass begins with a read of its Tenant: none began, none ended, nothing was written.
         assert diff(reads, cluster.tenant_reads()) == {}
         assert operator.metric("tenantry_reconcile_total") == passes
@@ -153,25 +152,25 @@ def test_relisted_unchanged_tenants_are_not_reconciled(partner: Partner, cluster
 def test_unchanged_tenant_costs_zero_writes(partner: Partner, cluster: ClusterHandle,
                                             operator: OperatorProcess) -> None:
     slugs = [partner.slug(f"steady{i}") for i in range(3)]
-    at_start = cluster.apiserver_writes(OUR_RESOURCES)
+    at_start = cluster.apiserver_writes(OPERATOR_RESOURCES)
     for slug in slugs:
         partner.apply(partner.tenant(slug))
     for slug in slugs:
         partner.wait_condition(slug)
-    provisioning = cluster.apiserver_writes(OUR_RESOURCES)
+    provisioning = cluster.apiserver_writes(OPERATOR_RESOURCES)
     # The counter does see the operator's writes (server-side apply is counted as APPLY).
     assert provisioning.get("APPLY configmaps/", 0) - at_start.get("APPLY configmaps/", 0) >= 3 * len(slugs)
     # Earlier tests' namespaces being emptied by the namespace controller would add DELETEs.
     wait_for(lambda: "Terminating" not in cluster.kubectl("get", "namespaces", "--no-headers").stdout,
              timeout=120, what="no namespace terminating")
-    writes_before = at_rest(cluster, operator, OUR_RESOURCES)
+    writes_before = at_rest(cluster, operator, OPERATOR_RESOURCES)
     # Resume (every tenant listed and reconciled again), then resync passes: the subject here.
     operator.restart_with({"TENANTRY_RESYNC_SECONDS": str(RESYNC_SECONDS)})
     try:
         # The counter restarted with the process: the resumed pass and two resyncs of each tenant.
         wait_for(lambda: operator.metric("tenantry_reconcile_total", kind="Tenant") >= 3 * len(slugs),
                  timeout=120, what="passes after the restart")
-        assert diff(writes_before, cluster.apiserver_writes(OUR_RESOURCES)) == {}, \
+        assert diff(writes_before, cluster.apiserver_writes(OPERATOR_RESOURCES)) == {}, \
             "write requests during passes over unchanged tenants"
     finally:
         operator.restart_with(LONG_RESYNC)
