@@ -225,7 +225,7 @@ class OperatorProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)  # a loaded machine; SIGKILL only if it hangs
             except subprocess.TimeoutExpired:
                 self.kill()
 
