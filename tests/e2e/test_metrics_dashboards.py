@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tenantry.dashboards.build import panel_queries
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.integration.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -37,7 +37,7 @@ import yaml
 
 from tenantry.devtools import chart
 from tests.hostile import CORPUS, PARTNER_NAMESPACE, Hostile
-from tests.integration.conftest import (
+from tests.integration.fixtures import (
     PLATFORM_NAMESPACE,
     ChartPartner,
     ClusterHandle,

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tenantry.devtools import chart
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, stand_in_crd
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, stand_in_crd
 from tests.unit.chart import FULL_VALUES
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tenantry.devtools import chart
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle
 
 pytestmark = pytest.mark.integration
 

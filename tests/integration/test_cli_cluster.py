@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tenantry.cli.main import main
-from tests.integration.conftest import ClusterHandle, Partner, wait_for
+from tests.integration.fixtures import ClusterHandle, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_the_installed_command_runs(cluster: ClusterHandle) -> None:
 
 
 def _repo(tmp_path, partner: Partner) -> tuple:
-    from tests.integration.conftest import PLATFORM_YAML
+    from tests.integration.fixtures import PLATFORM_YAML
 
     repo = tmp_path / "repo"
     partner_id = f"acme-{partner.suffix}"

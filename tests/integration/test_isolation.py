@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import PLATFORM_NAMESPACE, ChartPartner
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ChartPartner
 
 pytestmark = pytest.mark.integration
 

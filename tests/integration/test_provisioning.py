@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import ClusterHandle, Partner, namespace_of, wait_for
+from tests.integration.fixtures import ClusterHandle, Partner, namespace_of, wait_for
 
 pytestmark = pytest.mark.integration
 

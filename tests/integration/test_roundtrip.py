@@ -35,7 +35,7 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain.children import TenantInput, desired_state
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan
-from tests.integration.conftest import ClusterHandle
+from tests.integration.fixtures import ClusterHandle
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec, "FeatureSet": FeatureSetSpec}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import Partner
+from tests.integration.fixtures import Partner
 
 pytestmark = pytest.mark.integration
 

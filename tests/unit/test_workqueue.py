@@ -1,10 +1,12 @@
 """The reconcile queue: a key queued once however often it is triggered, run again when triggered
 while running, never two workers on one key, bounded concurrency, failures retried with back-off
-without stopping the other keys."""
+(the delays read from an injected clock, not measured in wall time) without stopping the other
+keys, a success resets the back-off, a retry due after a stop does nothing."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tenantry.handlers.workqueue import WorkQueue
 
@@ -84,28 +86,73 @@ def test_no_more_keys_at_once_than_workers() -> None:
     assert asyncio.run(scenario()) == 3
 
 
+class ManualClock:
+    """A scheduler that records the delays asked for and runs a callback only when the test says so."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.due: list[Callable[[], None]] = []
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> None:
+        self.delays.append(delay)
+        self.due.append(callback)
+
+    def advance(self) -> None:
+        """Time passes until every scheduled callback is due."""
+        due, self.due = self.due, []
+        for callback in due:
+            callback()
+
+
 def test_a_failing_key_is_retried_with_growing_back_off_and_the_others_go_on() -> None:
     async def scenario() -> tuple[list[float], list[str]]:
-        attempts: list[float] = []
+        clock = ManualClock()
         done: list[str] = []
-        loop = asyncio.get_running_loop()
+        failures = 0
 
         async def work(key: str) -> None:
-            if key == "broken" and len(attempts) < 3:
-                attempts.append(loop.time())
+            nonlocal failures
+            if key == "broken" and failures < 4:
+                failures += 1
                 raise RuntimeError("API server unreachable")
             done.append(key)
 
-        queue = WorkQueue(work, workers=1, first_retry=0.05, max_retry=0.12)
+        queue = WorkQueue(work, workers=1, first_retry=5, max_retry=12, schedule=clock)
         queue.add("broken")
         queue.add("fine")
-        await _until(lambda: "broken" in done)
+        while "broken" not in done:
+            await _until(lambda: len(queue) == 0)
+            assert len(clock.due) == ("broken" not in done), "one retry scheduled per failure"
+            clock.advance()
         await queue.stop()
-        return [b - a for a, b in zip(attempts, attempts[1:], strict=False)], done
+        return clock.delays, done
 
-    gaps, done = asyncio.run(scenario())
+    delays, done = asyncio.run(scenario())
     assert done == ["fine", "broken"]  # the other key did not wait for the broken one
-    assert 0.05 <= gaps[0] < gaps[1] and gaps[1] >= 0.1  # 0.05 s, then doubled (capped at 0.12 s)
+    assert delays == [5, 10, 12, 12]  # doubled each time, capped at max_retry
+
+
+def test_a_success_resets_the_back_off() -> None:
+    async def scenario() -> list[float]:
+        clock = ManualClock()
+        outcomes = iter([False, False, True, False])  # fail, fail, succeed, fail
+
+        async def work(key: str) -> None:
+            if not next(outcomes):
+                raise RuntimeError("API server unreachable")
+
+        queue = WorkQueue(work, workers=1, first_retry=5, schedule=clock)
+        queue.add("a")
+        for _ in range(2):  # the two retries
+            await _until(lambda: len(queue) == 0 and len(clock.due) == 1)
+            clock.advance()
+        await _until(lambda: len(queue) == 0)
+        queue.add("a")  # fails again, after a success
+        await _until(lambda: len(queue) == 0 and len(clock.due) == 1)
+        await queue.stop()
+        return clock.delays
+
+    assert asyncio.run(scenario()) == [5, 10, 5]
 
 
 def test_a_stopped_queue_takes_no_more_keys() -> None:
@@ -128,6 +175,7 @@ def test_a_stopped_queue_takes_no_more_keys() -> None:
 
 def test_a_retry_due_after_the_queue_stopped_does_nothing() -> None:
     async def scenario() -> int:
+        clock = ManualClock()
         attempts = 0
 
         async def work(key: str) -> None:
@@ -135,11 +183,12 @@ def test_a_retry_due_after_the_queue_stopped_does_nothing() -> None:
             attempts += 1
             raise RuntimeError("API server unreachable")
 
-        queue = WorkQueue(work, workers=1, first_retry=0.02)
+        queue = WorkQueue(work, workers=1, schedule=clock)
         queue.add("broken")
-        await _until(lambda: attempts == 1)
+        await _until(lambda: attempts == 1 and len(clock.due) == 1)
         await queue.stop()
-        await asyncio.sleep(0.1)  # the 0.02 s retry falls due meanwhile
+        clock.advance()  # the retry falls due after the stop
+        await asyncio.sleep(0)
         return attempts
 
     assert asyncio.run(scenario()) == 1

@@ -11,21 +11,28 @@ it is being reconciled, it runs once more afterwards. A failed reconcile is retr
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
+# Runs a callback after a delay in seconds: the event loop's call_later, or a test's own clock.
+Scheduler = Callable[[float, Callable[[], None]], object]
 logger = logging.getLogger("tenantry")
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class WorkQueue(Generic[Key]):
     """Keys to work on, deduplicated, worked on by `workers` tasks; failures come back later."""
 
     def __init__(self, work: Callable[[Key], Awaitable[None]], workers: int,
-                 first_retry: float = 5.0, max_retry: float = 300.0) -> None:
-        self._work, self._workers = work, workers
+                 first_retry: float = 5.0, max_retry: float = 300.0, schedule: Scheduler = _call_later) -> None:
+        self._work, self._workers, self._schedule = work, workers, schedule
         self._first_retry, self._max_retry = first_retry, max_retry
         # The order keys came in, and the same keys as a set for the "already waiting?" check (a
         # dict would do both, but taking its first key slows down as deleted ones pile up in front).
@@ -81,7 +88,7 @@ class WorkQueue(Generic[Key]):
                 delay = min(self._max_retry, self._retry.get(key, self._first_retry / 2) * 2)
                 self._retry[key] = delay
                 logger.error("%s: reconcile failed, retrying in %.0f s: %s", key, delay, error)
-                asyncio.get_running_loop().call_later(delay, self.add, key)
+                self._schedule(delay, functools.partial(self.add, key))
             finally:
                 self._active.discard(key)
                 if key in self._again:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.integration.bind import Bind
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.integration.test_dns import EXTRA_CRDS, ZONE, dns_env
 
 CUSTOMER_ZONE = "kunde-angriff.de"

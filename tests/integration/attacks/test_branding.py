@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ChartPartner, ClusterHandle
+from tests.integration.fixtures import ChartPartner, ClusterHandle
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tenantry.domain import dns
-from tests.integration.conftest import PLATFORM_NAMESPACE, ChartPartner, ClusterHandle, OperatorProcess, wait_for
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ChartPartner, ClusterHandle, OperatorProcess, wait_for
 from tests.integration.net import free_port
 from tests.integration.test_admission import _configuration, _serving_certificate
 

@@ -28,7 +28,7 @@ from tests.integration.attacks.domains import (  # noqa: F401  (fixtures)
 )
 from tests.integration.attacks.test_pod_security import COMPLIANT_POD_SPEC
 from tests.integration.bind import Bind
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.integration.test_dns import dns_env
 
 pytestmark = pytest.mark.integration

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import ChartPartner, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import ChartPartner, ClusterHandle, OperatorProcess, Partner, wait_for
 from tests.integration.test_admission import webhook  # noqa: F401  (the fixture: the chart's webhook, served)
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import PLATFORM_NAMESPACE, PLATFORM_YAML, ChartPartner, ClusterHandle, wait_for
+from tests.integration.fixtures import PLATFORM_NAMESPACE, PLATFORM_YAML, ChartPartner, ClusterHandle, wait_for
 
 pytestmark = pytest.mark.integration
 COMMAND = str(Path(sys.executable).parent / "tenantry")

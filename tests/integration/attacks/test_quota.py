@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tenantry.domain import naming
-from tests.integration.conftest import ChartPartner, ClusterHandle, OperatorProcess, namespace_of, wait_for
+from tests.integration.fixtures import ChartPartner, ClusterHandle, OperatorProcess, namespace_of, wait_for
 
 ADMIN = "max@mustermann.de"  # the tenants' admin (Partner.tenant's default)
 

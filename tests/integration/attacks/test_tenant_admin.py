@@ -29,7 +29,7 @@ from tests.integration.attacks.domains import (  # noqa: F401  (fixtures)
     verify,
 )
 from tests.integration.bind import Bind
-from tests.integration.conftest import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ import yaml
 
 from tenantry.domain import dns
 from tests.hostile import CORPUS, PARTNER_NAMESPACE, Hostile
-from tests.integration.conftest import (
+from tests.integration.fixtures import (
     PLATFORM_NAMESPACE,
     ChartPartner,
     ClusterHandle,

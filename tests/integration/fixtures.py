@@ -1,10 +1,11 @@
-"""Fixtures for tests against a real control plane.
+"""Fixtures for tests against a real control plane (a plugin: tests/conftest.py registers it once).
 
 - `cluster`: the local kube-apiserver + etcd + kube-controller-manager, started by the same code
   as `make cluster` (or an existing cluster when TENANTRY_USE_EXISTING_CLUSTER=1 and KUBECONFIG).
 - `operator`: the real operator as a subprocess (restartable, SIGKILL-able), resync every 3 s,
   authenticated as the Helm chart's own ServiceAccount with the chart's RBAC (a TokenRequest
   token), never as cluster admin: every integration test is also a least-privilege test.
+- `watch_triggered`: the same operator with a resync of an hour, for modules proving watch triggers.
 - `partner`: a fresh partner namespace per test, so tests cannot see each other; everything the
   test created is removed afterwards.
 """
@@ -39,6 +40,11 @@ from tests.integration.net import free_port
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM_NAMESPACE = "tenantry-system"
 RESYNC_SECONDS = 3
+# For tests that prove a watch triggers a pass: no resync falls inside a test.
+LONG_RESYNC = {"TENANTRY_RESYNC_SECONDS": "3600"}
+# What the operator writes for tenants (events: a Ready transition), for counting its write requests.
+OPERATOR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles",
+                      "rolebindings", "configmaps", "events"}
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}  # APPLY: server-side apply
 
 
@@ -66,21 +72,10 @@ class ClusterHandle:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
 
-    def apiserver_requests(self, verbs: set[str], resources: set[str]) -> dict[str, float]:
-        """Requests of these verbs (GET, LIST, WATCH, ...) the API server counted, per verb and resource."""
-        text = self.kubectl("get", "--raw", "/metrics").stdout
-        counts: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples if family.name == "apiserver_request" else ():
-                labels = sample.labels
-                if sample.name == "apiserver_request_total" and labels.get("verb") in verbs \
-                        and labels.get("resource") in resources:
-                    key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
-                    counts[key] = counts.get(key, 0) + sample.value
-        return counts
-
-    def apiserver_writes(self, resources: set[str]) -> dict[str, float]:
-        """Write requests (POST/PUT/PATCH/DELETE) the API server counted, per resource."""
+    def apiserver_requests(self, verbs: set[str], resources: set[str],
+                           scopes: set[str] | None = None) -> dict[str, float]:
+        """Requests the API server counted (apiserver_request_total), per verb and resource/subresource;
+        `scopes`: only those of these scopes (cluster, namespace, resource)."""
         text = self.kubectl("get", "--raw", "/metrics").stdout
         counts: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
@@ -88,12 +83,40 @@ class ClusterHandle:
                 continue
             for sample in family.samples:
                 labels = sample.labels
-                if (sample.name == "apiserver_request_total" and labels.get("verb") in WRITE_VERBS
+                if (sample.name == "apiserver_request_total" and labels.get("verb") in verbs
                         and labels.get("resource") in resources and labels.get("subresource", "") in ("", "status")
+                        and (scopes is None or labels.get("scope") in scopes)
                         and not (labels.get("resource") == "resourcequotas" and labels.get("subresource") == "status")):
                     key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
                     counts[key] = counts.get(key, 0) + sample.value
         return counts
+
+    def apiserver_writes(self, resources: set[str]) -> dict[str, float]:
+        """Write requests (POST/PUT/PATCH/DELETE) the API server counted, per resource."""
+        return self.apiserver_requests(WRITE_VERBS, resources)
+
+    def tenant_reads(self) -> dict[str, float]:
+        """Reads of Tenants within a namespace the API server counted: each pass begins with one
+        (kube-apiserver 1.20 counts a GET of a custom resource as a namespace-scoped LIST)."""
+        return self.apiserver_requests({"GET", "LIST"}, {"tenants"}, scopes={"namespace", "resource"})
+
+
+def settle(*counters: Callable[[], Any], scrapes: int = 3, interval: float = 1.0, timeout: float = 180,
+           what: str = "counters") -> list[Any]:
+    """The counters' values once `scrapes` readings in a row, `interval` seconds apart, agree."""
+    deadline = time.monotonic() + timeout
+    readings: list[list[Any]] = []
+    while time.monotonic() < deadline:
+        readings = [*readings[-(scrapes - 1):], [count() for count in counters]]
+        if len(readings) == scrapes and all(r == readings[0] for r in readings):
+            return readings[-1]
+        time.sleep(interval)
+    raise AssertionError(f"{what} still changing after {timeout}s; last readings: {readings!r}")
+
+
+def diff(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What changed between two readings of request counts."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +225,7 @@ class OperatorProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=60)  # a loaded machine; SIGKILL only if it hangs
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -233,6 +256,27 @@ def operator(operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def watch_triggered(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The operator with a resync of an hour, for a module: whatever it corrects or propagates
+    within a test, a watch event made it do so, not the periodic pass."""
+    operator.restart_with(LONG_RESYNC)
+    yield operator
+    operator.restart_with({})
+
+
+def at_rest(cluster: ClusterHandle, operator: OperatorProcess, resources: set[str]) -> dict[str, float]:
+    """The API server's write counts for `resources` once the operator is at rest: no write, no
+    pass begun (each begins with a GET of its Tenant) and none finished, over several scrapes.
+
+    Needs a long resync (watch_triggered): with the short one, passes never stop.
+    """
+    writes, _, _ = settle(lambda: cluster.apiserver_writes(resources),
+                          cluster.tenant_reads,
+                          lambda: operator.metric("tenantry_reconcile_total"), what="the operator's work")
+    return writes
 
 
 @dataclass
