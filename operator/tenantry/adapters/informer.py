@@ -135,6 +135,9 @@ class Informer:
         if kind == "DELETED":
             self._drop(key)
         else:
+            old = self._store.get(key)
+            if old is not None and _version(body) and _version(old) == _version(body):
+                return  # the very version stored already: our own write's answer (see put), no news
             self._keep(key, body)
         self._changed(kind, body)
 

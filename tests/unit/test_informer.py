@@ -1,0 +1,95 @@
+"""The informers' memory (adapters/informer.py), fed by hand instead of a watch.
+
+Tested here (the LIST and WATCH themselves run against the real API server in
+tests/integration/test_cache.py):
+- only objects the scope keeps are stored; a miss is an answer only for names the scope covers
+- the stored copy is slim: managed fields without their field lists (their top-level keys stay)
+- our own write is remembered at once, an older watch event never overwrites a newer write, and
+  the echo of our own write (same resourceVersion) calls no one
+- a change by someone else, and a deletion, call the callback with the whole object
+- lists by namespace and labels; the cache answers only for synced informers and covered names
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry.adapters.informer import Cache, Informer, Scope, slim
+
+
+def _configmap(name: str, version: str, namespace: str = "tenant-a", **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": version, "labels": labels,
+                         "managedFields": [{"manager": "kubectl", "operation": "Update", "time": "t",
+                                            "fieldsV1": {"f:data": {"f:k": {}}}}]},
+            "data": {"k": version}}
+
+
+def _informer(changes: list[tuple[str, str]]) -> Informer:
+    scope = Scope("v1", "ConfigMap", keeps=lambda namespace, name: namespace.startswith("tenant-")
+                  and name.startswith("tenantry-"))
+    return Informer(None, scope, lambda kind, body: changes.append((kind, body["metadata"]["name"])))  # type: ignore[arg-type]
+
+
+def test_only_kept_objects_are_stored_and_others_still_reported() -> None:
+    changes: list[tuple[str, str]] = []
+    informer = _informer(changes)
+    informer.observe("ADDED", _configmap("tenantry-flags", "1"))
+    informer.observe("ADDED", _configmap("app-settings", "2"))
+    assert informer.get("tenant-a", "tenantry-flags") is not None
+    assert informer.get("tenant-a", "app-settings") is None and len(informer) == 1
+    assert changes == [("ADDED", "tenantry-flags"), ("ADDED", "app-settings")]
+
+
+def test_the_copy_is_slim() -> None:
+    body = _configmap("tenantry-flags", "1")
+    kept = slim(body)
+    assert kept["metadata"]["managedFields"] == [{"manager": "kubectl", "operation": "Update", "time": "t",
+                                                  "fieldsV1": {"f:data": {}}}]
+    assert body["metadata"]["managedFields"][0]["fieldsV1"] == {"f:data": {"f:k": {}}}  # the event is untouched
+
+
+def test_our_writes_are_remembered_and_their_echo_is_no_news() -> None:
+    changes: list[tuple[str, str]] = []
+    informer = _informer(changes)
+    informer.observe("ADDED", _configmap("tenantry-flags", "5"))
+    informer.put(_configmap("tenantry-flags", "7"))  # our write's answer
+    assert informer.get("tenant-a", "tenantry-flags")["data"] == {"k": "7"}  # type: ignore[index]
+    informer.put(_configmap("tenantry-flags", "6"))  # an older answer arriving late: ignored
+    assert informer.get("tenant-a", "tenantry-flags")["data"] == {"k": "7"}  # type: ignore[index]
+    informer.observe("MODIFIED", _configmap("tenantry-flags", "7"))  # the echo of our write
+    assert changes == [("ADDED", "tenantry-flags")]
+    informer.observe("MODIFIED", _configmap("tenantry-flags", "9"))  # someone else's change
+    informer.observe("DELETED", _configmap("tenantry-flags", "10"))
+    assert changes[1:] == [("MODIFIED", "tenantry-flags"), ("DELETED", "tenantry-flags")]
+    assert informer.get("tenant-a", "tenantry-flags") is None
+
+
+def test_forget_drops_at_once() -> None:
+    informer = _informer([])
+    informer.put(_configmap("tenantry-flags", "3"))
+    informer.forget("tenant-a", "tenantry-flags")
+    assert informer.get("tenant-a", "tenantry-flags") is None and len(informer) == 0
+
+
+def test_lists_by_namespace_and_labels() -> None:
+    informer = Informer(None, Scope("v1", "ConfigMap"))  # type: ignore[arg-type]
+    informer.observe("ADDED", _configmap("a", "1", team="x"))
+    informer.observe("ADDED", _configmap("b", "2", team="y"))
+    informer.observe("ADDED", _configmap("c", "3", namespace="tenant-b", team="x"))
+    assert [o["metadata"]["name"] for o in informer.list("tenant-a", {"team": "x"})] == ["a"]
+    assert [o["metadata"]["name"] for o in informer.list("tenant-a", {})] == ["a", "b"]
+
+
+def test_the_cache_answers_only_when_synced_and_covered() -> None:
+    changes: list[tuple[str, str]] = []
+    informer, fed = _informer(changes), Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    cache = Cache([informer], fed=[fed])
+    assert cache.knows("v1", "ConfigMap", "tenant-a", "tenantry-flags") is None  # not listed yet
+    informer.synced.set()
+    assert cache.knows("v1", "ConfigMap", "tenant-a", "tenantry-flags") is informer
+    assert cache.knows("v1", "ConfigMap", "tenant-a", "app-settings") is None  # not kept: ask the server
+    assert cache.knows("v1", "ConfigMap", "tenant-a", None) is None  # a LIST needs every name kept
+    fed.synced.set()
+    assert cache.knows("tenantry.dev/v1alpha1", "Tenant", "partner-p", "acme") is None  # fed: never complete
+    assert cache.informers[("tenantry.dev/v1alpha1", "Tenant")] is fed  # but our writes reach it
