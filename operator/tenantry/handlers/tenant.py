@@ -355,15 +355,15 @@ def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
     with an operator's name counts, and its owner comes from the namespace (see _owner_of).
     """
     meta = body.get("metadata") or {}
+    others = kind == "DELETED" or changed_by_others(meta.get("managedFields"))
     # A tenant admin may write a ConfigMap under any field-manager name, ours included: for such
     # kinds the manager is no evidence, so every change gets a pass (ours end in zero writes).
-    if body.get("kind") not in USER_WRITABLE_KINDS and kind != "DELETED" \
-            and not changed_by_others(meta.get("managedFields")):
+    if body.get("kind") not in USER_WRITABLE_KINDS and not others:
         return
     owner = _owner_of(meta.get("namespace") or "", memo)
     if owner is not None:
-        logger.info("%s %s of tenant %s/%s changed by someone else: reconciling", body.get("kind"),
-                    meta.get("name"), *owner)
+        logger.log(logging.INFO if others else logging.DEBUG, "%s %s of tenant %s/%s changed%s: reconciling",
+                   body.get("kind"), meta.get("name"), *owner, " by someone else" if others else "")
         memo.queue.add(owner)
 
 
