@@ -14,9 +14,10 @@ Tested here:
   kind in tenant namespaces only (namespaceSelector), paths, rules, failure policy, timeout; its caBundle is
   the generated Secret's ca.crt, and that CA really signed a serving certificate for the Service's
   DNS names (checked with a TLS handshake); webhook.enabled=false removes all webhook parts together
-- operator RBAC (leases: listed and deleted too, for shards and memberships): exactly the contracted rules, no wildcards, `bind` only on the tenant-admin
+- operator RBAC: exactly the contracted rules, no wildcards, `bind` only on the tenant-admin
   ClusterRole by name, Secrets only in the release namespace, pods read and deleted (pod security
-  re-check) but never created or changed; the tenant-admin ClusterRole's rules
+  re-check) but never created or changed, leases also listed and deleted (shards and replicas'
+  memberships); the tenant-admin ClusterRole's rules
 """
 
 from __future__ import annotations

@@ -167,10 +167,14 @@ def owns(memo: Any, partner_namespace: str | None) -> bool:
     return shards is None or shards.holds(shards.shard_of(partner_namespace))
 
 
-def acting(memo: Any, partner_namespace: str | None) -> contextlib.AbstractContextManager[None]:
-    """Around all work (and writes) for a partner's tenant, or a cluster-wide job (None)."""
+def acting(memo: Any, tenant: tuple[str, str] | None) -> contextlib.AbstractContextManager[None]:
+    """Around all work (and writes) for a tenant (namespace, name), or a cluster-wide job (None)."""
     shards = getattr(memo, "shards", None)
-    return contextlib.nullcontext() if shards is None else shards.acting(shards.shard_of(partner_namespace))
+    if shards is None:
+        return contextlib.nullcontext()
+    if tenant is None:
+        return shards.acting(CLUSTER_WIDE, "the cluster-wide jobs")
+    return shards.acting(shards.shard_of(tenant[0]), f"tenant {tenant[0]}/{tenant[1]}")
 
 
 class ShardLost(Exception):
@@ -217,18 +221,20 @@ class ShardElector:
         return [shard for shard in range(self.shards) if self.holds(shard)]
 
     @contextlib.contextmanager
-    def acting(self, shard: int) -> Iterator[None]:
+    def acting(self, shard: int, subject: str) -> Iterator[None]:
         """Work on a shard: refused unless held; its writes are checked against it (ensure_acting),
-        and a release waits until it is over."""
+        and a release waits until it is over. The debug lines bracket every write of the work."""
         if not self.holds(shard):
             raise ShardLost(f"shard {shard} is not held by {self.identity}")
         token = _ACTING.set(shard)
         self._active[shard] += 1
+        logger.debug("shard %d: acting on %s", shard, subject)
         try:
             yield
         finally:
             self._active[shard] -= 1
             _ACTING.reset(token)
+            logger.debug("shard %d: done with %s", shard, subject)
 
     def ensure_acting(self) -> None:
         """Kube's before_write: a write outside any shard's work, or for a shard lost meanwhile, is refused."""

@@ -175,10 +175,9 @@ async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, n
         return
     # With shards: the replica holding the tenant's shard acts (no owner to be read: shard 0's).
     key = naming.parse_owner_key(owners[0])
-    partner = key[0] if key is not None else None
-    if not owns(memo, partner):
+    if not owns(memo, key[0] if key is not None else None):
         return
-    with acting(memo, partner):
+    with acting(memo, key):
         ensure_leading(memo)
         try:
             # At once: a grace period would let the pod run on for as long as its author asked.

@@ -159,7 +159,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
     try:
-        with acting(memo, key[0]):
+        with acting(memo, key):
             await _reconcile_held(key, memo)
     except ShardLost as lost:
         # Given up or lost while queued or under way: its new owner reconciles it.
@@ -251,7 +251,7 @@ async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
         return  # another replica's shard: its owner cleans up
     async with _locks.setdefault(key, asyncio.Lock()):
         try:
-            with acting(memo, key[0]):
+            with acting(memo, key):
                 ensure_leading(memo)
                 if await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) is not None:
                     return
@@ -338,7 +338,7 @@ async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logge
     # sees (and labels or deletes) it instead of leaving it behind unmarked.
     async with _locks.setdefault((body.meta.namespace or "", body.meta.name or ""), asyncio.Lock()):
         try:
-            with acting(memo, body.meta.namespace):
+            with acting(memo, (body.meta.namespace or "", body.meta.name or "")):
                 ensure_leading(memo)
                 message = await passes.finalize(memo.services, memo.config, body)
         except (KubeError, DnsError, ShardLost) as error:
@@ -460,7 +460,7 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.
         logger.warning("Service %s/%s of tenant %s/%s has externalIPs: removing them", namespace,
                        body.metadata.name, *owner)
         try:
-            with acting(memo, owner[0]):
+            with acting(memo, owner):
                 await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
                                                    {"spec": {"externalIPs": None}},
                                                    body["metadata"]["resourceVersion"])
