@@ -202,6 +202,7 @@ class ShardElector:
         self._active = [0] * shards  # work under way per shard (see acting)
         self._seen: dict[str, leadership.Observation] = {}
         self._notified: set[int] = set()
+        self._share = shards  # the fair share in the last round (for the log)
 
     @property
     def shards(self) -> int:
@@ -276,7 +277,6 @@ class ShardElector:
         leases = {lease["metadata"]["name"]: lease for lease in listed}
         self._seen = {name: leadership.observe(self._seen.get(name), lease.get("spec") or {}, started)
                       for name, lease in leases.items()}
-        await self._claim(self.member, leases.get(self.member.name), "member", started)
         members = {self._seen[name].holder for name, lease in leases.items()
                    if lease["metadata"].get("labels", {}).get(LEASE_ROLE_LABEL) == "member"
                    and not leadership.expired(self._seen[name], self.timing.lease_duration, started)}
@@ -288,19 +288,19 @@ class ShardElector:
                     if seen is None or leadership.may_take(seen, self.identity, self.timing.lease_duration, started)]
         plan = moves(self.shards, len(members | {self.identity}), mine, takeable)
         claims = [shard for shard in [*mine, *plan.take] if shard not in plan.release]
-        renewed = await asyncio.gather(*(self._claim(self._shard_ref(shard), leases.get(self.shard_name(shard)),
-                                                     "shard", started) for shard in claims))
+        # One wave of writes: a slow round (a busy event loop) must not eat into the renew deadline twice.
+        _, *renewed = await asyncio.gather(
+            self._claim(self.member, leases.get(self.member.name), "member"),
+            *(self._claim(self._shard_ref(shard), leases.get(self.shard_name(shard)), "shard") for shard in claims))
         for shard, ok in zip(claims, renewed, strict=True):
-            if ok and not self.holds(shard):
-                logger.info("shard %d: acquired by %s (fair share %d of %d)", shard, self.identity,
-                            fair_share(self.shards, len(members | {self.identity})), self.shards)
             if ok:
                 self._renewed_at[shard] = started
+        self._share = fair_share(self.shards, len(members | {self.identity}))
         for shard in plan.release:
             await self._release(shard, leases[self.shard_name(shard)])
         await self._forget_dead_members(leases, started)
 
-    async def _claim(self, target: ObjectRef, live: Mapping[str, Any] | None, role: str, started: float) -> bool:
+    async def _claim(self, target: ObjectRef, live: Mapping[str, Any] | None, role: str) -> bool:
         """Create, take over or renew one lease for us; False if someone else wrote first."""
         spec = leadership.lease_spec((live or {}).get("spec") or {}, self.identity, self.timing.lease_duration, _now())
         try:
@@ -335,7 +335,7 @@ class ShardElector:
         except KubeError as error:
             logger.warning("shard %d: releasing its lease failed (it will expire): %s", shard, error)
             return
-        logger.info("shard %d: released by %s", shard, self.identity)
+        logger.info("shard %d: released by %s (fair share now %d)", shard, self.identity, self._share)
 
     async def _forget_dead_members(self, leases: Mapping[str, Any], started: float) -> None:
         for name, lease in leases.items():
@@ -351,6 +351,8 @@ class ShardElector:
         now = set(self.held())
         for shard, held in [*((s, False) for s in sorted(self._notified - now)),
                             *((s, True) for s in sorted(now - self._notified))]:
+            logger.info("shard %d: %s %s (fair share %d of %d)", shard,
+                        "held by" if held else "no longer held by", self.identity, self._share, self.shards)
             try:
                 self.on_change(shard, held)
             except Exception:  # noqa: BLE001  (a handler's bug must not stop the renewals)
