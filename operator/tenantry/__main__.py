@@ -6,6 +6,10 @@ healthy Deployment); the active one labels its own pod tenantry.dev/role=leader 
 and the chart's Service selects that label, so webhook calls and scrapes reach the active one.
 /healthz and /readyz: the process serves (standby or active); /leader: it leads, kopf has started
 and the webhook answers.
+
+With TENANTRY_SHARDS above 1 every replica runs kopf and works on the partners of the shards it
+holds (handlers/leadership.ShardElector); each labels itself leader (active) once it serves, so
+the Service sends webhook calls to all of them and Prometheus scrapes each one's own tenants.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from tenantry.domain.naming import ROLE_LABEL
 from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.handlers import podsecurity  # registers the pod security re-check
 from tenantry.handlers import tenant as tenant_handlers  # registers the handlers
-from tenantry.handlers.leadership import LeaderElector, LeadershipLost, stop_acting
+from tenantry.handlers.leadership import LeaderElector, LeadershipLost, ShardElector, stop_acting
 
 QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
 MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
@@ -110,9 +114,14 @@ async def run(settings: Settings) -> None:
     health = await _health(process.health_port, process.health_address, state) if process.health_port else None
     memo = kopf.Memo()
     memo.settings = settings  # the handlers' one source of settings
-    elector = None
-    if process.leader_election:
-        identity = process.pod_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    elector = shards = None
+    identity = process.pod_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if process.shards > 1:
+        shards = memo.shards = ShardElector(
+            Kube.from_environment(), settings.operator.platform_namespace, process.lease_name, identity,
+            process.lease, process.shards, lambda shard, held: tenant_handlers.shard_changed(memo, shard, held))
+        await _label_own_pod(shards.kube, settings, "standby")
+    elif process.leader_election:
         elector = LeaderElector(Kube.from_environment(), settings.operator.platform_namespace, process.lease_name,
                                 identity, process.lease)
         # A restarted container keeps its pod: the label of a previous, leading run must go first.
@@ -126,10 +135,13 @@ async def run(settings: Settings) -> None:
         if process.webhook_port:
             await _listening(process.webhook_port)
         state["leading"] = True
-        while elector is not None and not await _label_own_pod(elector.kube, settings, "leader"):
-            await asyncio.sleep(elector.timing.retry_period)
+        labeller = elector or shards
+        while labeller is not None and not await _label_own_pod(labeller.kube, settings, "leader"):
+            await asyncio.sleep(labeller.timing.retry_period)
 
     hold = asyncio.create_task(elector.hold()) if elector is not None else None
+    # Runs beside kopf for the whole process; losing a shard ends only that shard's work.
+    renewing = asyncio.create_task(shards.run()) if shards is not None else None
     lost_watch = _LostWatch()
     logging.getLogger("kopf").addHandler(lost_watch)
     terminating = asyncio.Event()
@@ -175,12 +187,16 @@ async def run(settings: Settings) -> None:
     finally:
         state["leading"] = False
         logging.getLogger("kopf").removeHandler(lost_watch)
-        for task in (ready, hold):
+        for task in (ready, hold, renewing):
             if task is not None:
                 task.cancel()
         if elector is not None:
             with contextlib.suppress(Exception):
                 await elector.release()
+        if shards is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.gather(renewing, return_exceptions=True)  # no round racing the hand-over
+                await shards.release_all()
         if health is not None:
             await health.cleanup()
 

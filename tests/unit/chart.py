@@ -20,6 +20,7 @@ from tenantry.devtools.chart import CHART, crds, render  # noqa: F401  (re-expor
 # Secret reference, scheduling constraints and an extra environment variable.
 FULL_VALUES: dict[str, Any] = {
     "replicaCount": 3,
+    "shards": 6,
     "image": {"repository": "registry.example:5000/tenantry/operator", "tag": "1.2.3", "pullPolicy": "Always"},
     "imagePullSecrets": [{"name": "regcred"}],
     "resources": {"requests": {"cpu": "200m", "memory": "300Mi"}, "limits": {"cpu": 1, "memory": "1Gi"}},

@@ -7,7 +7,8 @@ Tested here:
 - the Deployment runs non-root with a read-only root file system, no privilege escalation, no
   capabilities, RuntimeDefault seccomp, probes on the health port, resources from values, /tmp and /tls
 - the environment variables the operator reads (names and values), optional ones only when set, and
-  the chart's operator defaults agree with the operator's own built-in defaults
+  the chart's operator defaults agree with the operator's own built-in defaults; `shards` and
+  `replicaCount` reach the operator's settings and the Deployment
 - the Service has the ports the ServiceMonitor and the webhook configuration use
 - the webhook configuration: three webhooks for tenantry's kinds and nine for pods and every workload
   kind in tenant namespaces only (namespaceSelector), paths, rules, failure policy, timeout; its caBundle is
@@ -15,7 +16,8 @@ Tested here:
   DNS names (checked with a TLS handshake); webhook.enabled=false removes all webhook parts together
 - operator RBAC: exactly the contracted rules, no wildcards, `bind` only on the tenant-admin
   ClusterRole by name, Secrets only in the release namespace, pods read and deleted (pod security
-  re-check) but never created or changed; the tenant-admin ClusterRole's rules
+  re-check) but never created or changed, leases also listed and deleted (shards and replicas'
+  memberships); the tenant-admin ClusterRole's rules
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_PLATFORM_NAMESPACE": NS,
         "TENANTRY_LEADER_ELECTION": "true",
         "TENANTRY_LEASE_NAME": "tenantry-leader",
+        "TENANTRY_SHARDS": "1",
         "TENANTRY_HEALTH_PORT": "8081",
         "TENANTRY_METRICS_PORT": "8080",
         "TENANTRY_WEBHOOK_PORT": "9443",
@@ -322,6 +325,7 @@ def test_full_environment_is_understood_by_the_operator(full: list[dict]) -> Non
     assert (process.metrics_port, process.resync_seconds, process.workers, process.dns_check_seconds) == \
         (9090, 600, 16, 15)
     assert (process.log_level, process.log_format) == ("debug", "json")
+    assert (process.shards, find(full, "Deployment", "tenantry")["spec"]["replicas"]) == (6, 3)
 
 
 # --- Service and webhook ------------------------------------------------------------------------
@@ -480,7 +484,7 @@ def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     assert role["metadata"]["namespace"] == NS
     assert sorted(_rules(default, "Role", "tenantry-operator")) == sorted([
         _rule([""], ["secrets"], ["get", "list", "create", "patch", "delete"]),
-        _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "patch"]),
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "create", "patch", "delete"]),
         _rule([""], ["pods"], ["patch"]),
     ])
 

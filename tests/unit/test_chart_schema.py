@@ -95,6 +95,8 @@ def _inside(lines: list[str], n: int, top: str) -> bool:
     ({"webhook": {"failurePolicy": "Sometimes"}}, "/webhook/failurePolicy"),
     ({"replicaCount": "two"}, "/replicaCount"),
     ({"replicaCount": 0}, "/replicaCount"),
+    ({"shards": 0}, "/shards"),
+    ({"shards": "six"}, "/shards"),
     ({"partners": [{"id": "Acme_IT"}]}, "/partners/0/id"),
     ({"partners": [{"id": "a" * 41}]}, "/partners/0/id"),
     ({"partners": [{"id": "acme", "namespace": "Acme.Namespace"}]}, "/partners/0/namespace"),

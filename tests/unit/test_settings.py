@@ -37,14 +37,14 @@ def test_each_setting_comes_from_its_variable() -> None:
         "TENANTRY_LEASE_SECONDS": "6", "TENANTRY_RENEW_DEADLINE_SECONDS": "4", "TENANTRY_RETRY_SECONDS": "1",
         "TENANTRY_LEADER_ELECTION": "true", "TENANTRY_COMMISSION_RATE": "0.3",
         "TENANTRY_PARTNER_LEVELS": "Start=0,Top=100", "TENANTRY_PLATFORM_DOMAIN": "saas.example",
-        "KUBERNETES_SERVICE_HOST": "10.0.0.1", "POD_NAME": "tenantry-0",
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1", "POD_NAME": "tenantry-0", "TENANTRY_SHARDS": "6",
     })
     process = settings.process
     assert (process.resync_seconds, process.workers, process.metrics_port, process.health_port) == (30, 8, 0, 8081)
     assert (process.log_level, process.log_format) == ("warning", "json")
     assert process.lease == Timing(6, 4, 1) and process.leader_election
     assert process.commission_rate == 0.3 and process.partner_levels == (("Start", 0.0), ("Top", 100.0))
-    assert process.in_cluster and process.pod_name == "tenantry-0"
+    assert process.in_cluster and process.pod_name == "tenantry-0" and process.shards == 6
     assert settings.operator.platform_domain == "saas.example"
 
 
@@ -61,6 +61,8 @@ def test_the_older_verbose_switch_means_debug() -> None:
     ("TENANTRY_LOG_LEVEL", "loud", "debug, info, warning, error"),
     ("TENANTRY_LOG_FORMAT", "xml", "text, json"),
     ("TENANTRY_LEADER_ELECTION", "maybe", "true or false"),
+    ("TENANTRY_SHARDS", "0", "from 1 to 1024"),
+    ("TENANTRY_SHARDS", "two", "from 1 to 1024"),
     ("TENANTRY_COMMISSION_RATE", "20", "from 0 to 1"),
     ("TENANTRY_PARTNER_LEVELS", "Gold", "Name=<monthly revenue>"),
     ("TENANTRY_CONTAINER_MAX", "cpu=lots", "cpu"),

@@ -88,6 +88,10 @@ class Informer:
     def get(self, namespace: str | None, name: str) -> Manifest | None:
         return self._store.get((namespace or "", name))
 
+    def keys(self) -> list[Key]:
+        """(namespace, name) of every object held."""
+        return list(self._store)
+
     def list(self, namespace: str | None, labels: Mapping[str, str]) -> list[Manifest]:
         names = self._by_namespace.get(namespace or "", set())
         found = (self._store[(namespace or "", n)] for n in sorted(names))

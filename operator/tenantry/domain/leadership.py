@@ -44,9 +44,14 @@ def observe(previous: Observation | None, spec: Mapping[str, Any], now: float) -
     return Observation(holder, renewed, now)
 
 
+def expired(observation: Observation, lease_duration: float, now: float) -> bool:
+    """Unchanged for longer than the lease lasts, by this candidate's own clock."""
+    return now - observation.since > lease_duration
+
+
 def may_take(observation: Observation, me: str, lease_duration: float, now: float) -> bool:
     """Free (no holder), ours already, or unchanged for longer than the lease lasts."""
-    return observation.holder in ("", me) or now - observation.since > lease_duration
+    return observation.holder in ("", me) or expired(observation, lease_duration, now)
 
 
 def micro_time(moment: datetime.datetime) -> str:

@@ -38,6 +38,12 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _shards(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) <= 1024:
+        raise ValueError("give a number of shards from 1 to 1024 (1: one active replica, by leader election)")
+    return int(text)
+
+
 def _flag(text: str) -> bool:
     if text.strip().lower() in ("1", "true", "yes"):
         return True
@@ -83,6 +89,10 @@ class ProcessSettings:
     leader_election: bool = False
     lease_name: str = "tenantry-leader"
     lease: Timing = field(default_factory=Timing)
+    # Above 1: partners are spread over this many shards, each with its own Lease, and every
+    # replica works on the shards it holds (handlers/leadership.ShardElector); the single leader
+    # lease (leader_election) is then not used.
+    shards: int = 1
     pod_name: str = ""  # the chart's downward API; empty outside a pod
     in_cluster: bool = False
     log_level: str = "info"
@@ -107,6 +117,7 @@ _PROCESS_SETTINGS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("TENANTRY_PARTNER_LEVELS", "partner_levels", parse_levels),
     ("TENANTRY_LEADER_ELECTION", "leader_election", _flag),
     ("TENANTRY_LEASE_NAME", "lease_name", str),
+    ("TENANTRY_SHARDS", "shards", _shards),
     ("POD_NAME", "pod_name", str),
     ("TENANTRY_LOG_LEVEL", "log_level", _one_of(LOG_LEVELS)),
     ("TENANTRY_LOG_FORMAT", "log_format", _one_of(LOG_FORMATS)),

@@ -1,24 +1,50 @@
-"""Exactly one active replica: a coordination.k8s.io Lease, claimed and renewed with optimistic writes.
+"""Who may act: one leader (LeaderElector), or one owner per shard (ShardElector), on Leases.
 
-A standby waits until the lease is free or has not been renewed for its whole duration (see
+Both claim and renew coordination.k8s.io Leases with optimistic writes: every write names the
+resourceVersion it read, so two candidates can never both win. A candidate takes a lease only
+when it is free or has not been renewed for its whole duration by the candidate's own clock (see
 domain/leadership). The holder renews every retry period; if it cannot for the renew deadline
-it must stop acting at once (the caller exits the process), before anyone else may take over.
-Every write names the resourceVersion it read, so two candidates can never both win.
+(shorter than the duration) it stops acting at once, before anyone else may take over.
+
+With one shard (TENANTRY_SHARDS=1, the default) there is one leader: the others wait, and a
+leader that loses its lease exits (LeaderElector). With N > 1 shards every replica runs and
+works on the partners of the shards it holds (ShardElector):
+
+- Partners map onto shards by a consistent hash of their namespace (domain/shards.Ring).
+- Shard i is the Lease `<lease name>-shard-<i>`. Before each reconcile and before each write
+  (Kube's before_write hook) a replica checks that it still holds the shard of the work at hand
+  (`acting`, a context variable carries the shard into the writes); a lost shard raises
+  ShardLost, which ends that work, never the process: the replica's other shards carry on.
+- Balance: each replica aims at ceil(N / live replicas) shards, taking free or expired ones and
+  releasing extras cleanly (stop, let running work finish, then write the lease free, so the
+  new owner need not wait for it to expire: a rollout moves shards within a retry period).
+  Live replicas are counted from one membership Lease per replica (`<lease name>-member-<hash>`),
+  not from the shards' holders: a new replica holds no shard yet, and counted only by holders it
+  would never be seen, so nobody would release anything to it. A membership lease not renewed for
+  its duration is a dead replica's: the others stop counting it and delete it.
+- Cluster-wide jobs (the sweep of what deleted tenants left) run at the owner of shard 0
+  (domain/shards.CLUSTER_WIDE). Each replica serves the metrics of the tenants of its shards, so
+  Prometheus scrapes every replica (all partners' totals are complete: a partner is one shard).
+  The admission webhook is stateless and answers on every replica.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.domain import leadership
 from tenantry.domain.children import ObjectRef
+from tenantry.domain.shards import CLUSTER_WIDE, Ring, fair_share, moves
 
 logger = logging.getLogger("tenantry.leadership")
 
@@ -124,10 +150,214 @@ def stop_acting(reason: str) -> None:
 
 
 def ensure_leading(memo: Any) -> None:
-    """Before a tenant is touched: still the leader? (memo.leading is set by the entry point.)"""
+    """Before a tenant is touched and before each write: still the leader (memo.leading), or still
+    the owner of the shard of the work at hand (memo.shards)? Both are set by the entry point."""
     leading = getattr(memo, "leading", None)
     if leading is not None and not leading():
         stop_acting("a reconcile started after the last renewal was too long ago")
+    shards = getattr(memo, "shards", None)
+    if shards is not None:
+        shards.ensure_acting()
+
+
+def owns(memo: Any, partner_namespace: str | None) -> bool:
+    """Whether this replica works on this partner's tenants (None: the cluster-wide jobs); always
+    without shards (the leader election decides whether this process runs at all)."""
+    shards = getattr(memo, "shards", None)
+    return shards is None or shards.holds(shards.shard_of(partner_namespace))
+
+
+def acting(memo: Any, tenant: tuple[str, str] | None) -> contextlib.AbstractContextManager[None]:
+    """Around all work (and writes) for a tenant (namespace, name), or a cluster-wide job (None)."""
+    shards = getattr(memo, "shards", None)
+    if shards is None:
+        return contextlib.nullcontext()
+    if tenant is None:
+        return shards.acting(CLUSTER_WIDE, "the cluster-wide jobs")
+    return shards.acting(shards.shard_of(tenant[0]), f"tenant {tenant[0]}/{tenant[1]}")
+
+
+class ShardLost(Exception):
+    """This replica does not hold (or no longer holds) the shard of the work at hand."""
+
+
+LEASE_API = "coordination.k8s.io/v1"
+LEASE_GROUP_LABEL = "tenantry.dev/lease-group"
+LEASE_ROLE_LABEL = "tenantry.dev/lease-role"
+# The shard whose work this task is doing: set by ShardElector.acting, read before each write.
+_ACTING: ContextVar[int | None] = ContextVar("tenantry_acting_shard", default=None)
+
+
+class ShardElector:
+    """The shards this replica holds: claimed, renewed and released on Leases (see the module)."""
+
+    def __init__(self, kube: Kube, namespace: str, group: str, identity: str, timing: leadership.Timing,
+                 shards: int, on_change: Callable[[int, bool], None] = lambda shard, held: None) -> None:
+        self.kube, self.namespace, self.group, self.identity, self.timing = kube, namespace, group, identity, timing
+        self.ring = Ring(shards)
+        self.on_change = on_change
+        self.member = ObjectRef(LEASE_API, "Lease",
+                                f"{group}-member-{hashlib.sha256(identity.encode()).hexdigest()[:12]}", namespace)
+        self._renewed_at = [float("-inf")] * shards  # monotonic time of our last write of each shard
+        self._active = [0] * shards  # work under way per shard (see acting)
+        self._seen: dict[str, leadership.Observation] = {}
+        self._notified: set[int] = set()
+        self._share = shards  # the fair share in the last round (for the log)
+
+    @property
+    def shards(self) -> int:
+        return self.ring.shards
+
+    def shard_name(self, shard: int) -> str:
+        return f"{self.group}-shard-{shard}"
+
+    def shard_of(self, partner_namespace: str | None) -> int:
+        return CLUSTER_WIDE if partner_namespace is None else self.ring.shard_of(partner_namespace)
+
+    def holds(self, shard: int) -> bool:
+        """Renewed recently enough to act on (no one else may take it before the lease duration)."""
+        return time.monotonic() - self._renewed_at[shard] < self.timing.renew_deadline
+
+    def held(self) -> list[int]:
+        return [shard for shard in range(self.shards) if self.holds(shard)]
+
+    @contextlib.contextmanager
+    def acting(self, shard: int, subject: str) -> Iterator[None]:
+        """Work on a shard: refused unless held; its writes are checked against it (ensure_acting),
+        and a release waits until it is over. The debug lines bracket every write of the work."""
+        if not self.holds(shard):
+            raise ShardLost(f"shard {shard} is not held by {self.identity}")
+        token = _ACTING.set(shard)
+        self._active[shard] += 1
+        logger.debug("shard %d: acting on %s", shard, subject)
+        try:
+            yield
+        finally:
+            self._active[shard] -= 1
+            _ACTING.reset(token)
+            logger.debug("shard %d: done with %s", shard, subject)
+
+    def ensure_acting(self) -> None:
+        """Kube's before_write: a write outside any shard's work, or for a shard lost meanwhile, is refused."""
+        shard = _ACTING.get()
+        if shard is None:
+            raise ShardLost("a write outside the work of any shard")
+        if not self.holds(shard):
+            raise ShardLost(f"shard {shard} was lost by {self.identity}")
+
+    async def run(self) -> None:
+        """Renew, take and give up shards every retry period, until cancelled."""
+        logger.info("working on shards of %d as %s", self.shards, self.identity)
+        while True:
+            try:
+                await self._round()
+            except Exception as error:  # noqa: BLE001  (the API server away: the deadlines decide)
+                logger.warning("a round of the shard leases failed: %s", error)
+            self._notify()
+            await asyncio.sleep(self.timing.retry_period)
+
+    async def release_all(self) -> None:
+        """On a clean shutdown: stop, let running work end, hand every shard over at once."""
+        for shard in range(self.shards):
+            self._renewed_at[shard] = float("-inf")
+        self._notify()
+        for shard in range(self.shards):
+            live = await self.kube.get(self._shard_ref(shard))
+            if live is not None and (live.get("spec") or {}).get("holderIdentity") == self.identity:
+                await self._release(shard, live)
+        with contextlib.suppress(KubeError):
+            await self.kube.delete(self.member)
+
+    def _shard_ref(self, shard: int) -> ObjectRef:
+        return ObjectRef(LEASE_API, "Lease", self.shard_name(shard), self.namespace)
+
+    async def _round(self) -> None:
+        started = time.monotonic()
+        listed = await self.kube.list(LEASE_API, "Lease", self.namespace, {LEASE_GROUP_LABEL: self.group})
+        leases = {lease["metadata"]["name"]: lease for lease in listed}
+        self._seen = {name: leadership.observe(self._seen.get(name), lease.get("spec") or {}, started)
+                      for name, lease in leases.items()}
+        members = {self._seen[name].holder for name, lease in leases.items()
+                   if lease["metadata"].get("labels", {}).get(LEASE_ROLE_LABEL) == "member"
+                   and not leadership.expired(self._seen[name], self.timing.lease_duration, started)}
+        observed = [self._seen.get(self.shard_name(shard)) for shard in range(self.shards)]
+        mine = [shard for shard, seen in enumerate(observed) if seen is not None and seen.holder == self.identity]
+        for shard in set(range(self.shards)) - set(mine):
+            self._renewed_at[shard] = float("-inf")  # someone else's now (ours expired in their eyes)
+        takeable = [shard for shard, seen in enumerate(observed)
+                    if seen is None or leadership.may_take(seen, self.identity, self.timing.lease_duration, started)]
+        plan = moves(self.shards, len(members | {self.identity}), mine, takeable)
+        claims = [shard for shard in [*mine, *plan.take] if shard not in plan.release]
+        # One wave of writes: a slow round (a busy event loop) must not eat into the renew deadline twice.
+        _, *renewed = await asyncio.gather(
+            self._claim(self.member, leases.get(self.member.name), "member"),
+            *(self._claim(self._shard_ref(shard), leases.get(self.shard_name(shard)), "shard") for shard in claims))
+        for shard, ok in zip(claims, renewed, strict=True):
+            if ok:
+                self._renewed_at[shard] = started
+        self._share = fair_share(self.shards, len(members | {self.identity}))
+        for shard in plan.release:
+            await self._release(shard, leases[self.shard_name(shard)])
+        await self._forget_dead_members(leases, started)
+
+    async def _claim(self, target: ObjectRef, live: Mapping[str, Any] | None, role: str) -> bool:
+        """Create, take over or renew one lease for us; False if someone else wrote first."""
+        spec = leadership.lease_spec((live or {}).get("spec") or {}, self.identity, self.timing.lease_duration, _now())
+        try:
+            if live is None:
+                await self.kube.create({"apiVersion": LEASE_API, "kind": "Lease", "spec": spec, "metadata": {
+                    "name": target.name, "namespace": target.namespace,
+                    "labels": {LEASE_GROUP_LABEL: self.group, LEASE_ROLE_LABEL: role}}})
+            else:
+                await self.kube.patch_if_unchanged(target, {"spec": spec}, live["metadata"]["resourceVersion"])
+        except (AlreadyExists, Conflict):
+            return False
+        except KubeError as error:
+            logger.warning("claiming the lease %s failed: %s", target.name, error)
+            return False
+        return True
+
+    async def _release(self, shard: int, live: Mapping[str, Any]) -> None:
+        """Stop acting on the shard, wait (a retry period at most) for its running work to end, then
+        write the lease free. Work still running then: the lease is left to expire instead."""
+        self._renewed_at[shard] = float("-inf")
+        self._notify()
+        waited = 0.0
+        while self._active[shard] and waited < self.timing.retry_period:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if self._active[shard]:
+            logger.warning("shard %d: work still running, leaving its lease to expire", shard)
+            return
+        try:
+            await self.kube.patch_if_unchanged(self._shard_ref(shard), {"spec": leadership.released(live["spec"])},
+                                               live["metadata"]["resourceVersion"])
+        except KubeError as error:
+            logger.warning("shard %d: releasing its lease failed (it will expire): %s", shard, error)
+            return
+        logger.info("shard %d: released by %s (fair share now %d)", shard, self.identity, self._share)
+
+    async def _forget_dead_members(self, leases: Mapping[str, Any], started: float) -> None:
+        for name, lease in leases.items():
+            seen = self._seen[name]
+            if lease["metadata"].get("labels", {}).get(LEASE_ROLE_LABEL) == "member" and \
+                    seen.holder != self.identity and leadership.expired(seen, self.timing.lease_duration, started):
+                logger.info("replica %s stopped renewing its membership: forgetting it", seen.holder)
+                with contextlib.suppress(KubeError):
+                    await self.kube.delete(ObjectRef(LEASE_API, "Lease", name, self.namespace))
+
+    def _notify(self) -> None:
+        """Tell the handlers which shards came and went since the last time."""
+        now = set(self.held())
+        for shard, held in [*((s, False) for s in sorted(self._notified - now)),
+                            *((s, True) for s in sorted(now - self._notified))]:
+            logger.info("shard %d: %s %s (fair share %d of %d)", shard,
+                        "held by" if held else "no longer held by", self.identity, self._share, self.shards)
+            try:
+                self.on_change(shard, held)
+            except Exception:  # noqa: BLE001  (a handler's bug must not stop the renewals)
+                logger.exception("shard %d: reacting to its change failed", shard)
+        self._notified = now
 
 
 def _now() -> datetime.datetime:

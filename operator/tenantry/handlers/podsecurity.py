@@ -43,7 +43,7 @@ from tenantry.api.common import API_VERSION
 from tenantry.domain import naming, podsecurity
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.status import POD_SECURITY
-from tenantry.handlers.leadership import ensure_leading
+from tenantry.handlers.leadership import acting, ensure_leading, owns
 from tenantry.handlers.tenant import tenant_lock
 
 logger = logging.getLogger("tenantry")
@@ -173,14 +173,19 @@ async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, n
     owners = await _namespace_owner(namespace, memo)
     if owners is None:
         return
-    ensure_leading(memo)
-    try:
-        # At once: a grace period would let the pod run on for as long as its author asked.
-        await memo.kube.delete(ObjectRef("v1", "Pod", name, namespace), grace_period=0)
-    except KubeError as error:
-        raise kopf.TemporaryError(f"cannot delete pod {namespace}/{name}: {error}", delay=5) from error
-    message = f"deleted by tenantry: {podsecurity.refusal('Pod', name, violations)}"
-    kopf.event(body, type="Warning", reason=REASON, message=message[:1000])
-    logger.warning("pod %s/%s deleted: %s", namespace, name, podsecurity.summary(violations))
-    for owner in owners:
-        await _report(memo, owner, offender(name, body.metadata), namespace, violations)
+    # With shards: the replica holding the tenant's shard acts (no owner to be read: shard 0's).
+    key = naming.parse_owner_key(owners[0])
+    if not owns(memo, key[0] if key is not None else None):
+        return
+    with acting(memo, key):
+        ensure_leading(memo)
+        try:
+            # At once: a grace period would let the pod run on for as long as its author asked.
+            await memo.kube.delete(ObjectRef("v1", "Pod", name, namespace), grace_period=0)
+        except KubeError as error:
+            raise kopf.TemporaryError(f"cannot delete pod {namespace}/{name}: {error}", delay=5) from error
+        message = f"deleted by tenantry: {podsecurity.refusal('Pod', name, violations)}"
+        kopf.event(body, type="Warning", reason=REASON, message=message[:1000])
+        logger.warning("pod %s/%s deleted: %s", namespace, name, podsecurity.summary(violations))
+        for owner in owners:
+            await _report(memo, owner, offender(name, body.metadata), namespace, violations)

@@ -28,10 +28,11 @@ from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.settings import ProcessSettings
+from tenantry.domain.shards import CLUSTER_WIDE
 from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
-from tenantry.handlers.leadership import ensure_leading
+from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
@@ -54,6 +55,23 @@ _reconciled: dict[TenantKey, tuple[int, Any]] = {}
 def tenant_lock(key: TenantKey) -> asyncio.Lock:
     """The lock that keeps writers of one tenant's status apart (reconcile, finalizer, pod security)."""
     return _locks.setdefault(key, asyncio.Lock())
+
+
+def shard_changed(memo: kopf.Memo, shard: int, held: bool) -> None:
+    """This replica took a shard (its tenants get a pass here; shard 0 brings the cluster-wide
+    sweep) or gave one up (its tenants' series leave this replica's /metrics)."""
+    if "queue" not in memo:
+        return  # kopf is starting: its first listing queues the tenants of the shards held by then
+    for key in memo.tenants.keys():
+        if memo.shards.shard_of(key[0]) != shard:
+            continue
+        if held:
+            memo.queue.add(key)
+        else:
+            memo.exposition.remove(key)
+            _reconciled.pop(key, None)
+    if held and shard == CLUSTER_WIDE:
+        memo.sweep = asyncio.create_task(_sweep_leftovers(memo))
 
 
 @kopf.on.startup()
@@ -98,7 +116,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.namespaces = informers[0]
     memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
     memo.informer_tasks = [asyncio.create_task(i.run()) for i in informers]
-    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers)
+    # With shards, only the tenants of the shards this replica holds (see shard_changed).
+    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers, admit=lambda key: owns(memo, key[0]))
     # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
     # report its plan missing (and write that) for a moment after every restart.
     memo.catalogue = Catalogue()
@@ -139,6 +158,16 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
+    try:
+        with acting(memo, key):
+            await _reconcile_held(key, memo)
+    except ShardLost as lost:
+        # Given up or lost while queued or under way: its new owner reconciles it.
+        _reconciled.pop(key, None)
+        logger.debug("tenant %s/%s left alone: %s", *key, lost)
+
+
+async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
     async with _locks.setdefault(key, asyncio.Lock()):
         ensure_leading(memo)
         # Until every informer has listed its kind, a read from memory could miss what exists.
@@ -163,6 +192,8 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
                 memo.tenants.put(fresh)
             memo.queue.add(key)
             return
+        except ShardLost:
+            raise
         except Exception:
             RECONCILES.labels("Tenant", "error").inc()
             raise
@@ -216,13 +247,16 @@ async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
     """
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
+    if not owns(memo, key[0]):
+        return  # another replica's shard: its owner cleans up
     async with _locks.setdefault(key, asyncio.Lock()):
         try:
-            ensure_leading(memo)
-            if await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) is not None:
-                return
-            message = await passes.finalize(memo.services, memo.config, body)
-        except (KubeError, DnsError) as error:
+            with acting(memo, key):
+                ensure_leading(memo)
+                if await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) is not None:
+                    return
+                message = await passes.finalize(memo.services, memo.config, body)
+        except (KubeError, DnsError, ShardLost) as error:
             logger.warning("tenant %s/%s gone; its clean-up failed: %s", *key, error)
             return
     logger.info("tenant %s/%s gone: %s", *key, message)
@@ -230,23 +264,32 @@ async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
 
 async def _sweep_leftovers(memo: kopf.Memo) -> None:
     """What Tenants that went without their clean-up left (see _clean_up_after): their domain
-    claims are released and their namespaces marked orphaned (kept: never deleted here)."""
+    claims are released and their namespaces marked orphaned (kept: never deleted here). A
+    cluster-wide job: with shards, the owner of shard 0 does it (when it takes the shard)."""
+    if not owns(memo, None):
+        return
     try:
-        tenants = {(t["metadata"]["namespace"], t["metadata"]["name"])
-                   for t in await memo.kube.list_all(f"{GROUP}/{VERSION}", "Tenant")}
-        released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, tenants)
-        for ns in await memo.kube.list("v1", "Namespace", None, MANAGED):  # type: ignore[arg-type]
-            meta = ns["metadata"]
-            owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
-            if owner is not None and owner not in tenants and not meta.get("deletionTimestamp") and \
-                    not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL):
-                await memo.kube.patch_labels(ObjectRef("v1", "Namespace", meta["name"]),
-                                             {naming.ORPHANED_LABEL: "true"})
+        with acting(memo, None):
+            released = await _sweep(memo)
     except Exception as error:  # noqa: BLE001  (a background task: report, never crash)
         logger.warning("sweeping what deleted tenants left failed: %s", error)
         return
     if released:
         logger.info("released the claims of deleted tenants: %s", ", ".join(released))
+
+
+async def _sweep(memo: kopf.Memo) -> list[str]:
+    tenants = {(t["metadata"]["namespace"], t["metadata"]["name"])
+               for t in await memo.kube.list_all(f"{GROUP}/{VERSION}", "Tenant")}
+    released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, tenants)
+    for ns in await memo.kube.list("v1", "Namespace", None, MANAGED):  # type: ignore[arg-type]
+        meta = ns["metadata"]
+        owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+        if owner is not None and owner not in tenants and not meta.get("deletionTimestamp") and \
+                not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL):
+            await memo.kube.patch_labels(ObjectRef("v1", "Namespace", meta["name"]),
+                                         {naming.ORPHANED_LABEL: "true"})
+    return released
 
 
 async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -273,15 +316,32 @@ def register_timers(process: ProcessSettings) -> None:
                when=_needs_dns_attention)(tenant_dns_check)
 
 
+async def _ours_to_finalize(memo: kopf.Memo, body: kopf.Body) -> bool:
+    """With shards every replica's kopf calls the deletion handler of every Tenant, and a handler
+    that returns lets kopf remove the finalizer: so another shard's replica waits here, until the
+    Tenant is gone (its owner cleaned up) or its shard came to this replica (the owner died)."""
+    ref = ObjectRef(f"{GROUP}/{VERSION}", "Tenant", body.meta.name or "", body.meta.namespace or "")
+    while not owns(memo, ref.namespace):
+        live = await memo.kube.read(ref)
+        if live is None or live["metadata"].get("uid") != body.meta.uid or \
+                naming.FINALIZER not in (live["metadata"].get("finalizers") or []):
+            return False
+        await asyncio.sleep(memo.settings.process.lease.retry_period)
+    return True
+
+
 @kopf.on.delete(GROUP, VERSION, "tenants")
 async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    ensure_leading(memo)
+    if not await _ours_to_finalize(memo, body):
+        return
     # The tenant's lock: a reconcile still creating the namespace finishes first, so the clean-up
     # sees (and labels or deletes) it instead of leaving it behind unmarked.
     async with _locks.setdefault((body.meta.namespace or "", body.meta.name or ""), asyncio.Lock()):
         try:
-            message = await passes.finalize(memo.services, memo.config, body)
-        except (KubeError, DnsError) as error:
+            with acting(memo, (body.meta.namespace or "", body.meta.name or "")):
+                ensure_leading(memo)
+                message = await passes.finalize(memo.services, memo.config, body)
+        except (KubeError, DnsError, ShardLost) as error:
             raise kopf.TemporaryError(str(error), delay=10) from error
     logger.info("tenant %s/%s deleted: %s", body.meta.namespace, body.meta.name, message)
 
@@ -394,16 +454,18 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.
         return
     namespace = body.metadata.namespace or ""
     owner = _owner_of(namespace, memo)
-    if owner is None:
-        return  # not a tenant namespace
+    if owner is None or not owns(memo, owner[0]):
+        return  # not a tenant namespace, or another replica's tenant
     if (body.get("spec") or {}).get("externalIPs"):
         logger.warning("Service %s/%s of tenant %s/%s has externalIPs: removing them", namespace,
                        body.metadata.name, *owner)
         try:
-            await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
-                                               {"spec": {"externalIPs": None}}, body["metadata"]["resourceVersion"])
-        except Conflict:
-            pass  # changed meanwhile: its next event brings it here again
+            with acting(memo, owner):
+                await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
+                                                   {"spec": {"externalIPs": None}},
+                                                   body["metadata"]["resourceVersion"])
+        except (Conflict, ShardLost):
+            pass  # changed meanwhile (its next event brings it here again), or no longer ours
         WRITES.labels("Service").inc()
     if body.metadata.name == memo.config.route_service and event.get("type") is not None:
         memo.queue.add(owner)

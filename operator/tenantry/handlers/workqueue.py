@@ -31,8 +31,9 @@ class WorkQueue(Generic[Key]):
     """Keys to work on, deduplicated, worked on by `workers` tasks; failures come back later."""
 
     def __init__(self, work: Callable[[Key], Awaitable[None]], workers: int,
-                 first_retry: float = 5.0, max_retry: float = 300.0, schedule: Scheduler = _call_later) -> None:
-        self._work, self._workers, self._schedule = work, workers, schedule
+                 first_retry: float = 5.0, max_retry: float = 300.0, schedule: Scheduler = _call_later,
+                 admit: Callable[[Key], bool] = lambda key: True) -> None:
+        self._work, self._workers, self._schedule, self._admit = work, workers, schedule, admit
         self._first_retry, self._max_retry = first_retry, max_retry
         # The order keys came in, and the same keys as a set for the "already waiting?" check (a
         # dict would do both, but taking its first key slows down as deleted ones pile up in front).
@@ -46,8 +47,8 @@ class WorkQueue(Generic[Key]):
         self._stopped = False  # retries still due afterwards find it so and do nothing
 
     def add(self, key: Key) -> None:
-        if self._stopped:
-            return  # kopf was started again, with a queue of its own
+        if self._stopped or not self._admit(key):
+            return  # kopf was started again, with a queue of its own; or another replica's key
         if not self._tasks:
             # Started by the first key, which a kopf handler adds: the workers inherit its context,
             # which kopf.event needs (kopf's startup handlers run without it).
