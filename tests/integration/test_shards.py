@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from tenantry.domain.shards import Ring
-from tests.integration.conftest import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -71,8 +71,11 @@ class Informer:
     """One kind's objects in memory, current from a watch."""
 
     def __init__(self, client: AsyncClient, scope: Scope, on_change: Change | None = None,
-                 retry_seconds: float = 1.0) -> None:
+                 retry_seconds: float = 1.0, report_listing: bool = False) -> None:
+        """report_listing: the first LIST's objects are reported too, as LISTED (for a consumer
+        that keeps its own index, such as the catalogue)."""
         self.scope, self._client, self._on_change = scope, client, on_change
+        self._report_listing = report_listing
         self._resource = resource_registry.load(scope.api_version, scope.kind)
         # lightkube's spelling of "every namespace"; a cluster-scoped kind takes none.
         self._where = (scope.namespace or "*") if issubclass(self._resource, NamespacedResource) else None
@@ -164,6 +167,8 @@ class Informer:
                 self.observe("ADDED" if old is None else "MODIFIED", body)
             else:
                 self._keep(key, body)
+                if not relisting and self._report_listing:
+                    self._changed("LISTED", body)
         for key in [k for k in self._store if k not in seen]:
             gone = self._drop(key)
             if relisting and gone is not None:

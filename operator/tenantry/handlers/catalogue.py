@@ -2,8 +2,9 @@
 
 Why not kopf indexes: kopf holds every handler back until each indexed object has been indexed,
 and its readiness check wakes every waiting worker for every object, which grows with the square
-of the objects; at 1,000 tenants the start took minutes. Here the plans and brandings are listed
-once at start-up (before any tenant is reconciled) and then kept current from their watch events.
+of the objects; at 1,000 tenants the start took minutes. Here the plans and brandings come from
+their informers (listed once at start-up, before any tenant is reconciled, then kept current from
+their watch) and the tenants from kopf's events.
 """
 
 from __future__ import annotations

@@ -112,24 +112,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     memo.tenants = Informer(memo.kube.client, Scope(f"{GROUP}/{VERSION}", "Tenant"))
+    memo.catalogue = Catalogue()  # filled by the FeatureSet and Branding informers
     informers = _informers(memo)
     memo.namespaces = informers[0]
     memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
     memo.informer_tasks = [asyncio.create_task(i.run()) for i in informers]
     # With shards, only the tenants of the shards this replica holds (see shard_changed).
     memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers, admit=lambda key: owns(memo, key[0]))
-    # Plans and brandings before any tenant: a tenant reconciled against an empty catalogue would
-    # report its plan missing (and write that) for a moment after every restart.
-    memo.catalogue = Catalogue()
+    # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
+    # tenant would report its plan missing (and write that) for a moment after every restart.
+    listed = [i.synced.wait() for i in informers if i.scope.kind in ("FeatureSet", "Branding")]
     try:
-        for kind in ("FeatureSet", "Branding"):
-            for obj in await memo.kube.list_all(f"{GROUP}/{VERSION}", kind):
-                memo.catalogue.put(kind, (obj["metadata"]["namespace"], obj["metadata"]["name"]),
-                                   obj.get("spec") or {})
-    except Exception as error:  # noqa: BLE001  (refusals and connection errors alike)
-        # An API server that is starting (503, refused connections) answers soon: retry in seconds,
-        # not after kopf's default minute.
-        raise kopf.TemporaryError(str(error), delay=2) from error
+        await asyncio.wait_for(asyncio.gather(*listed), timeout=30)
+    except TimeoutError as error:
+        # An API server that is starting answers soon: retry in seconds, not after kopf's minute.
+        raise kopf.TemporaryError("FeatureSets and Brandings not listed yet", delay=2) from error
     memo.sweep = asyncio.create_task(_sweep_leftovers(memo))  # never holds up (or fails) the start
     if "exposition" in memo:
         if "started" in memo:
@@ -352,37 +349,24 @@ def _users(namespace: str, keys: Iterable[TenantKey], config: OperatorConfig) ->
     return {key for key in keys if namespace == config.platform_namespace or key[0] == namespace}
 
 
-def _remember(kind: str, event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
-              memo: kopf.Memo) -> bool:
-    """Keep the catalogue current; whether the event is a change (not the initial listing)."""
-    memo.catalogue.put(kind, (namespace, name), None if event.get("type") == "DELETED" else spec)
-    return event.get("type") is not None
-
-
-@kopf.on.event(GROUP, VERSION, "featuresets")
-async def feature_set_changed(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
-                              memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
-    if not _remember("FeatureSet", event, namespace, name, spec, memo):
-        return  # initial listing: the Tenants' own listing reconciles everything anyway
-    names = dependents(name, memo.catalogue.plans_by_name())
-    keys = _users(namespace, memo.catalogue.tenants_on_plans(names), memo.config)
-    PROPAGATIONS.labels("FeatureSet").inc()
-    logger.info("FeatureSet %s/%s changed: re-rendering %d tenant(s) on %s", namespace, name, len(keys),
-                ", ".join(sorted(names)))
+def _catalogue_changed(memo: kopf.Memo, kind: str, change: str, body: Mapping[str, Any]) -> None:
+    """A FeatureSet or Branding listed or changed: the catalogue keeps it; a change re-renders the
+    tenants using it (found through the catalogue's indexes, not a scan)."""
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    memo.catalogue.put(kind, (namespace, name), None if change == "DELETED" else (body.get("spec") or {}))
+    if change == "LISTED":
+        return  # the first listing: every tenant gets its first pass anyway
+    if kind == "FeatureSet":
+        names = dependents(name, memo.catalogue.plans_by_name())
+        keys = _users(namespace, memo.catalogue.tenants_on_plans(names), memo.config)
+        on = f" on {', '.join(sorted(names))}"
+    else:
+        keys, on = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config), ""
+    PROPAGATIONS.labels(kind).inc()
+    logger.info("%s %s/%s changed: re-rendering %d tenant(s)%s", kind, namespace, name, len(keys), on)
     for key in keys:
-        memo.queue.add(key)
-
-
-@kopf.on.event(GROUP, VERSION, "brandings")
-async def branding_changed(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec,
-                           memo: kopf.Memo, logger: logging.Logger, **kwargs: Any) -> None:
-    if not _remember("Branding", event, namespace, name, spec, memo):
-        return
-    keys = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config)
-    PROPAGATIONS.labels("Branding").inc()
-    logger.info("Branding %s/%s changed: re-rendering %d tenant(s)", namespace, name, len(keys))
-    for key in keys:
-        memo.queue.add(key)
+        memo.queue.add(key, start=False)
 
 
 def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
@@ -404,7 +388,7 @@ def _namespace_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> N
     owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
     if owner is not None and (kind == "DELETED" or changed_by_others(meta.get("managedFields"))):
         logger.info("namespace %s of tenant %s/%s changed by someone else: reconciling", meta.get("name"), *owner)
-        memo.queue.add(owner)
+        memo.queue.add(owner, start=False)
 
 
 def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
@@ -424,12 +408,12 @@ def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
     if owner is not None:
         logger.log(logging.INFO if others else logging.DEBUG, "%s %s of tenant %s/%s changed%s: reconciling",
                    body.get("kind"), meta.get("name"), *owner, " by someone else" if others else "")
-        memo.queue.add(owner)
+        memo.queue.add(owner, start=False)
 
 
 def _informers(memo: kopf.Memo) -> list[Informer]:
-    """Namespaces (partners' and tenants'), and the objects with an operator's name in tenant
-    namespaces: what a pass reads, kept current by one watch each."""
+    """Namespaces (partners' and tenants'), the objects with an operator's name in tenant
+    namespaces, FeatureSets and Brandings: what a pass reads, kept current by one watch each."""
     client = memo.kube.client
     prefix = memo.config.namespace_prefix
 
@@ -440,7 +424,10 @@ def _informers(memo: kopf.Memo) -> list[Informer]:
     children = [Informer(client, Scope(api_version, kind, keeps=ours),
                          lambda change, body: _child_changed(memo, change, body))
                 for api_version, kind in CHILD_KINDS]
-    return [namespaces, *children]
+    catalogue = [Informer(client, Scope(f"{GROUP}/{VERSION}", kind), report_listing=True,
+                          on_change=lambda change, body, kind=kind: _catalogue_changed(memo, kind, change, body))
+                 for kind in ("FeatureSet", "Branding")]
+    return [namespaces, *children, *catalogue]
 
 
 @kopf.on.event("", "v1", "services")

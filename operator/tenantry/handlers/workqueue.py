@@ -46,12 +46,14 @@ class WorkQueue(Generic[Key]):
         self._tasks: list[asyncio.Task] = []
         self._stopped = False  # retries still due afterwards find it so and do nothing
 
-    def add(self, key: Key) -> None:
+    def add(self, key: Key, start: bool = True) -> None:
+        """Queue a key. start=False: from outside kopf's handlers (an informer's watch), where the
+        workers must not be started: they inherit the context of the first add that starts them,
+        which kopf.event needs; such keys wait for the first add from a kopf handler."""
         if self._stopped or not self._admit(key):
             return  # kopf was started again, with a queue of its own; or another replica's key
-        if not self._tasks:
-            # Started by the first key, which a kopf handler adds: the workers inherit its context,
-            # which kopf.event needs (kopf's startup handlers run without it).
+        if not self._tasks and start:
+            # kopf's startup handlers run without that context too: the first kopf event starts them.
             self._start()
         if key in self._active:
             self._again.add(key)
