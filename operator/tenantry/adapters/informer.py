@@ -25,6 +25,7 @@ from lightkube.core.resource_registry import resource_registry
 from lightkube.types import OnErrorAction, OnErrorResult
 
 from tenantry.domain.children import Manifest
+from tenantry.metrics.operator import CACHED_OBJECTS
 
 logger = logging.getLogger("tenantry")
 Key = tuple[str, str]  # (namespace or "", name)
@@ -113,6 +114,8 @@ class Informer:
         self._drop((namespace or "", name))
 
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
+        if key not in self._store:
+            CACHED_OBJECTS.labels(self.scope.kind).inc()
         self._store[key] = slim(body)
         self._by_namespace.setdefault(key[0], set()).add(key[1])
 
@@ -122,7 +125,10 @@ class Informer:
             names.discard(key[1])
             if not names:
                 del self._by_namespace[key[0]]
-        return self._store.pop(key, None)
+        gone = self._store.pop(key, None)
+        if gone is not None:
+            CACHED_OBJECTS.labels(self.scope.kind).dec()
+        return gone
 
     def _changed(self, kind: str, body: Mapping[str, Any]) -> None:
         if self._on_change is None:
@@ -137,8 +143,7 @@ class Informer:
         meta = body.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
         if not self.scope.kept(*key):
-            self._changed(kind, body)  # seen, not stored: the callback may still care (externalIPs)
-            return
+            return  # not ours: a tenant's own objects change as often as they like, at no cost to us
         if kind == "DELETED":
             self._drop(key)
         else:

@@ -37,7 +37,6 @@ RESERVED_SLUGS = frozenset({
     "privacy", "terms", "autodiscover", "autoconfig", "wpad", "isatap",
 })
 
-OBJECT_PREFIX = "tenantry-"  # every object the operator writes into a tenant namespace is named so
 QUOTA = "tenantry-quota"
 LIMITS = "tenantry-limits"
 NETWORK_POLICY = "tenantry-isolation"

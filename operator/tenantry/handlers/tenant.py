@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -22,7 +22,7 @@ from tenantry.adapters.informer import Cache, Informer, Scope
 from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import naming
-from tenantry.domain.children import ObjectRef
+from tenantry.domain.children import PRIORITY_QUOTA, ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
@@ -39,9 +39,14 @@ from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECON
 from tenantry.metrics.server import serve_metrics
 from tenantry.metrics.tenants import TenantExposition
 
-# The kinds of managed objects in tenant namespaces, watched by informers (see _informers).
+# The kinds of managed objects in tenant namespaces, watched by informers (see _informers), and
+# the names the operator gives them.
 CHILD_KINDS = (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "ConfigMap"),
                ("networking.k8s.io/v1", "NetworkPolicy"), ("rbac.authorization.k8s.io/v1", "RoleBinding"))
+OPERATOR_OBJECTS = {"ResourceQuota": frozenset({naming.QUOTA, PRIORITY_QUOTA}),
+                    "LimitRange": frozenset({naming.LIMITS}), "ConfigMap": naming.OPERATOR_CONFIGMAPS,
+                    "NetworkPolicy": frozenset({naming.NETWORK_POLICY}),
+                    "RoleBinding": frozenset({naming.ADMIN_BINDING})}
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 logger = logging.getLogger("tenantry")
@@ -417,11 +422,14 @@ def _informers(memo: kopf.Memo) -> list[Informer]:
     client = memo.kube.client
     prefix = memo.config.namespace_prefix
 
-    def ours(namespace: str, name: str) -> bool:
-        return namespace.startswith(prefix) and name.startswith(naming.OBJECT_PREFIX)
+    def ours(kind: str) -> Callable[[str, str], bool]:
+        # Exact names only: a tenant admin may create any number of ConfigMaps named tenantry-*,
+        # and none of them may cost the operator memory.
+        names = OPERATOR_OBJECTS[kind]
+        return lambda namespace, name: name in names and namespace.startswith(prefix)
 
     namespaces = Informer(client, Scope("v1", "Namespace"), lambda kind, body: _namespace_changed(memo, kind, body))
-    children = [Informer(client, Scope(api_version, kind, keeps=ours),
+    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind)),
                          lambda change, body: _child_changed(memo, change, body))
                 for api_version, kind in CHILD_KINDS]
     catalogue = [Informer(client, Scope(f"{GROUP}/{VERSION}", kind), report_listing=True,

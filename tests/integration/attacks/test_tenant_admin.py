@@ -197,3 +197,36 @@ def _priority_class_refused(partner: Partner, cluster: ClusterHandle) -> None:
     assert get_json(cluster, "pod", "preemptor", "-n", ns) is None
     allowed = as_admin(cluster, "apply", "-f", "-", input=pod("plain", None))  # no class: allowed as before
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_tenant_admin_configmaps_cost_the_operator_no_memory_and_no_passes(partner: Partner, cluster: ClusterHandle,
+                                                                          operator: OperatorProcess) -> None:
+    """Issue 13: the operator keeps the objects it reads in memory. A tenant admin creates 20
+    ConfigMaps of 100 KB each named like the operator's (tenantry-junk-<i>, managed-by label
+    forged): none of them is kept (tenantry_cached_objects unchanged) and none costs a pass (resync
+    off); a change to the operator's own tenantry-flags still does, and is reverted."""
+    slug = partner.slug("hoarder")
+    operator.restart_with({"TENANTRY_RESYNC_SECONDS": "3600"})
+    try:
+        partner.apply(partner.tenant(slug))
+        partner.wait_condition(slug)
+        ns = f"tenant-{slug}"
+        original = flags(cluster, ns)
+        cached = operator.metric("tenantry_cached_objects", kind="ConfigMap")
+        passes = operator.metric("tenantry_reconcile_total")
+        junk = [{"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": f"tenantry-junk-{i}", "namespace": ns,
+                              "labels": {"app.kubernetes.io/managed-by": "tenantry"}},
+                 "data": {"blob": "x" * 100_000}} for i in range(20)]
+        created = as_admin(cluster, "apply", "-f", "-", input=yaml.safe_dump_all(junk))
+        assert created.returncode == 0, created.stderr
+        # After the junk in the same watch stream: once this edit is reverted, the junk was seen too.
+        edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge",
+                        "-p", '{"data": {"flags.json": "{}"}}')
+        assert edit.returncode == 0, edit.stderr
+        wait_for(lambda: flags(cluster, ns) == original, timeout=30, what="tenantry-flags reverted")
+        assert operator.metric("tenantry_cached_objects", kind="ConfigMap") == cached
+        # The edit's pass, and at most one more for the echo of its own correction.
+        assert 1 <= operator.metric("tenantry_reconcile_total") - passes <= 2
+    finally:
+        operator.restart_with({})
