@@ -33,14 +33,20 @@ def _settled(cluster: ClusterHandle) -> None:
     settle(lambda: cluster.apiserver_writes(WRITE_KINDS), what="the API server's write count")
 
 
-def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: ClusterHandle,
-                                                    operator: OperatorProcess) -> None:
-    slugs = [partner.slug(f"cached{i}") for i in range(3)]
+def _onboarded(partner: Partner, cluster: ClusterHandle, base: str) -> list[str]:
+    """Three Ready tenants, and a cluster at rest."""
+    slugs = [partner.slug(f"{base}{i}") for i in range(3)]
     for slug in slugs:
         partner.apply(partner.tenant(slug))
     for slug in slugs:
         partner.wait_condition(slug)
     _settled(cluster)
+    return slugs
+
+
+def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: ClusterHandle,
+                                                    operator: OperatorProcess) -> None:
+    slugs = _onboarded(partner, cluster, "cached")
     gets_before = cluster.apiserver_requests({"GET"}, INFORMER_KINDS - {"namespaces"})
     tenant_reads_before = cluster.tenant_reads()
     ours_before = operator.metric("tenantry_read_requests_total")
@@ -59,13 +65,8 @@ def test_passes_over_unchanged_tenants_make_no_get(partner: Partner, cluster: Cl
 
 def test_restart_lists_each_kind_once_and_reads_no_tenant(partner: Partner, cluster: ClusterHandle,
                                                           operator: OperatorProcess) -> None:
-    slugs = [partner.slug(f"restart{i}") for i in range(3)]
-    for slug in slugs:
-        partner.apply(partner.tenant(slug))
-    for slug in slugs:
-        partner.wait_condition(slug)
+    _onboarded(partner, cluster, "restart")
     tenants = len(cluster.kubectl("get", "tenants", "-A", "--no-headers").stdout.splitlines())
-    _settled(cluster)
     operator.stop()
     before = cluster.apiserver_requests({"GET", "LIST"}, INFORMER_KINDS | CATALOGUE_KINDS)
     tenant_reads_before = cluster.tenant_reads()
