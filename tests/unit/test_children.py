@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from tenantry.api.branding import BrandingSpec
 from tenantry.api.featureset import Feature, ResourceAmounts, Resources
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
+from tenantry.domain.branding import ResolvedBranding
 from tenantry.domain.children import PRIORITY_QUOTA, TenantInput, desired_state, quota_hard, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan
@@ -132,3 +134,16 @@ def test_tenant_config_names_the_url() -> None:
     data = by_kind(state(domains=["ki.mustermann.de"]))[naming.TENANT_CONFIG]["data"]
     assert data["url"] == "https://mustermann.platform.test"
     assert data["domains"] == "ki.mustermann.de"
+
+
+def test_the_informers_keep_every_configmap_key_the_operator_writes() -> None:
+    # The ConfigMap informer keeps only naming.OPERATOR_CONFIGMAP_KEYS (a tenant admin may pad the
+    # operator's ConfigMaps): a key missing there would be rewritten on every pass.
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>'
+    look = ResolvedBranding("tenantry-system/default", BrandingSpec.model_validate(
+        {"colours": {"primary": "#1F4E79", "secondary": "#F2A900"}, "logo": {"svg": svg}}))
+    desired = desired_state(TenantInput("mustermann", "partner-acme", "acme", spec(domains=["ki.kunde.de"]), PLAN,
+                                        look), CONFIG)
+    keys = {key for m in desired.apply if m["kind"] == "ConfigMap" for key in m["data"]}
+    assert "logo.svg" in keys and "flags.json" in keys
+    assert keys <= naming.OPERATOR_CONFIGMAP_KEYS, keys - naming.OPERATOR_CONFIGMAP_KEYS

@@ -3,7 +3,9 @@
 Tested here (the LIST and WATCH themselves run against the real API server in
 tests/integration/test_cache.py):
 - only objects the scope keeps are stored or reported; a miss is an answer only for names the scope covers
-- the stored copy is slim: managed fields without their field lists (their top-level keys stay)
+- the stored copy is slim: managed fields without their field lists (their top-level keys stay),
+  only the operator's annotations, and for ConfigMaps only the operator's data keys (padding by a
+  tenant admin costs no memory)
 - our own write is remembered at once, an older watch event never overwrites a newer write, and
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object
@@ -93,3 +95,15 @@ def test_the_cache_answers_only_when_synced_and_covered() -> None:
     fed.synced.set()
     assert cache.knows("tenantry.dev/v1alpha1", "Tenant", "partner-p", "acme") is None  # fed: never complete
     assert cache.informers[("tenantry.dev/v1alpha1", "Tenant")] is fed  # but our writes reach it
+
+
+def test_padding_costs_no_memory() -> None:
+    body = _configmap("tenantry-flags", "4")
+    body["data"] = {"flags.json": "{}", "pad": "x" * 900_000}
+    body["binaryData"] = {"blob": "eA==" * 100_000}
+    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/acme", "junk": "y" * 200_000,
+                                       "tenantry.dev/last-handled-configuration": "{}"}
+    kept = slim(body, frozenset({"flags.json"}))
+    assert kept["data"] == {"flags.json": "{}"} and "binaryData" not in kept
+    assert kept["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/acme"}
+    assert len(repr(kept)) < 2_000

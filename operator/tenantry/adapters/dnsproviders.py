@@ -119,6 +119,7 @@ class Rfc2136:
         live = await self.zone.read([name.host, dns.OWNER_PREFIX + name.host])
         plan = dns.plan_changes(list(records), live, name.owner_id, name.owner, previously_ours=[name.host])
         if plan.upserts or plan.deletes:
+            writer.kube.fence()  # a replica that lost the tenant's shard while reading must not write
             writer.count += 1
             await self.zone.change(plan.upserts, plan.deletes)
         return tuple(plan.conflicts)

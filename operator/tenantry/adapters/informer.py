@@ -41,6 +41,7 @@ class Scope:
     namespace: str | None = None  # None: every namespace (or a cluster-scoped kind)
     keeps: Callable[[str, str], bool] | None = None  # by (namespace or "", name); None: everything
     labels: Mapping[str, str] = field(default_factory=dict)  # a server-side selector
+    data_keys: frozenset[str] | None = None  # ConfigMaps: the only keys of `data` worth keeping
 
     def covers(self, namespace: str | None, name: str) -> bool:
         """Whether the store's answer for this name is the truth (present or absent)."""
@@ -50,15 +51,30 @@ class Scope:
         return self.keeps is None or self.keeps(namespace, name)
 
 
-def slim(body: Mapping[str, Any]) -> Manifest:
-    """The object without what no reconcile reads: the field lists of managedFields (their
-    top-level keys stay, which is what tells a status update from an edit)."""
+# Annotations a reconcile reads: the operator's own (kopf's copy of the last handled spec aside).
+_KEPT_ANNOTATIONS = "tenantry.dev/"
+_DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
+
+
+def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Manifest:
+    """The object as much as a reconcile reads, so that nobody can make the operator hold more:
+    managed fields without their field lists (their top-level keys stay, which is what tells a
+    status update from an edit), only the operator's annotations, and with `data_keys` only those
+    keys of `data` and no binaryData (a tenant admin may pad the operator's ConfigMaps)."""
     meta = dict(body.get("metadata") or {})
     if meta.get("managedFields"):
         meta["managedFields"] = [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
                                   "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})}
                                  for entry in meta["managedFields"]]
-    return {**body, "metadata": meta}
+    if meta.get("annotations"):
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items()
+                               if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
+    if data_keys is None:
+        return {**body, "metadata": meta}
+    kept = {k: v for k, v in body.items() if k != "binaryData"}
+    if isinstance(body.get("data"), Mapping):
+        kept["data"] = {k: v for k, v in body["data"].items() if k in data_keys}
+    return {**kept, "metadata": meta}
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -116,7 +132,7 @@ class Informer:
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
         if key not in self._store:
             CACHED_OBJECTS.labels(self.scope.kind).inc()
-        self._store[key] = slim(body)
+        self._store[key] = slim(body, self.scope.data_keys)
         self._by_namespace.setdefault(key[0], set()).add(key[1])
 
     def _drop(self, key: Key) -> Manifest | None:

@@ -75,6 +75,11 @@ class Kube:
         """In-cluster credentials, else $KUBECONFIG or ~/.kube/config."""
         return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30), before_write)
 
+    def fence(self) -> None:
+        """The check every write makes first (leadership, the shard): for writes that do not go
+        through this client, such as a DNS zone's."""
+        self._before_write()
+
     @property
     def client(self) -> AsyncClient:
         return self._client

@@ -46,6 +46,9 @@ FEATURES_CONFIG = "tenantry-features"
 FLAGS_CONFIG = "tenantry-flags"
 BRANDING_CONFIG = "tenantry-branding"
 OPERATOR_CONFIGMAPS = frozenset({TENANT_CONFIG, FEATURES_CONFIG, FLAGS_CONFIG, BRANDING_CONFIG})
+# Every key the operator writes into those ConfigMaps (a unit test keeps it complete).
+OPERATOR_CONFIGMAP_KEYS = frozenset({"slug", "partner", "company", "state", "plan", "seats", "url", "domains",
+                                     "features.json", "flags.json", "branding.json", "branding.css", "logo.svg"})
 
 
 def tenant_namespace(prefix: str, slug: str) -> str:

@@ -33,7 +33,7 @@ async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:
 async def block_new_pods(writer: Writer, namespace: str, owner: str) -> None:
     """The tenant's quota at pods: 0 (the reconcile sets it for non-Active tenants; the finalizer here)."""
     target = ObjectRef("v1", "ResourceQuota", naming.QUOTA, namespace)
-    live = await writer.kube.get(target)
+    live = await writer.kube.read(target)  # a rare path, and memory may lag: from the API server
     if live is not None and owned_by(live, owner) and ((live.get("spec") or {}).get("hard") or {}).get("pods") != "0":
         writer.count += 1
         await writer.kube.patch_if_unchanged(target, {"spec": {"hard": {"pods": "0"}}},
@@ -42,4 +42,4 @@ async def block_new_pods(writer: Writer, namespace: str, owner: str) -> None:
 
 async def revoke_admins(writer: Writer, namespace: str, owner: str) -> None:
     target = ObjectRef("rbac.authorization.k8s.io/v1", "RoleBinding", naming.ADMIN_BINDING, namespace)
-    await writer.delete_if_ours(target, await writer.kube.get(target), owner)
+    await writer.delete_if_ours(target, await writer.kube.read(target), owner)  # (see block_new_pods)

@@ -253,7 +253,7 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
     slug, partner_namespace = meta["name"], meta["namespace"]
     owner = naming.owner_key(partner_namespace, slug)
     target = _namespace_ref(config, slug)
-    live = await kube.get(target)
+    live = await kube.read(target)  # a deletion decides on what is, not on what memory says
     ours = lifecycle.claim(live, partner_namespace, slug) is Claim.OURS
     policy = (body.get("spec") or {}).get("deletionPolicy", "Retain")
     if ours and policy != "Delete":

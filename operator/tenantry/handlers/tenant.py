@@ -71,7 +71,7 @@ def shard_changed(memo: kopf.Memo, shard: int, held: bool) -> None:
         if memo.shards.shard_of(key[0]) != shard:
             continue
         if held:
-            memo.queue.add(key)
+            memo.queue.add(key, start=False)  # the elector's task has no kopf context
         else:
             memo.exposition.remove(key)
             _reconciled.pop(key, None)
@@ -201,7 +201,8 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
-        if outcome.facts is not None:
+        if outcome.facts is not None and owns(memo, key[0]):
+            # (a shard lost during the pass already removed its tenants' series here)
             memo.exposition.put(key, outcome.facts)
         RECONCILES.labels("Tenant", "ok" if outcome.ready.ok else "not-ready").inc()
         WRITES.labels("Tenant").inc(outcome.writes)
@@ -374,15 +375,29 @@ def _catalogue_changed(memo: kopf.Memo, kind: str, change: str, body: Mapping[st
         memo.queue.add(key, start=False)
 
 
-def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+def _owner_from(live: Mapping[str, Any] | None) -> TenantKey | None:
     """The tenant holding a namespace, from the namespace's owner annotation: the only ownership
     mark in a tenant namespace that its admins cannot write (they cannot write Namespaces)."""
-    if not namespace.startswith(memo.config.namespace_prefix):
-        return None
-    meta = (memo.namespaces.get(None, namespace) or {}).get("metadata") or {}
+    meta = (live or {}).get("metadata") or {}
     if not naming.is_managed(meta.get("labels")):
         return None
     return naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+
+
+def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+    """The tenant holding a namespace, from memory (drift events come after the namespace's own)."""
+    if not namespace.startswith(memo.config.namespace_prefix):
+        return None
+    return _owner_from(memo.namespaces.get(None, namespace))
+
+
+async def _read_owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+    """The same, read from the API server when memory does not know the namespace (yet): at a start
+    kopf's Service and pod watches may deliver before the namespace informer has listed."""
+    owner = _owner_of(namespace, memo)
+    if owner is None and namespace.startswith(memo.config.namespace_prefix):
+        owner = _owner_from(await memo.kube.read(ObjectRef("v1", "Namespace", namespace)))
+    return owner
 
 
 def _namespace_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
@@ -429,7 +444,8 @@ def _informers(memo: kopf.Memo) -> list[Informer]:
         return lambda namespace, name: name in names and namespace.startswith(prefix)
 
     namespaces = Informer(client, Scope("v1", "Namespace"), lambda kind, body: _namespace_changed(memo, kind, body))
-    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind)),
+    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind),
+                                       data_keys=naming.OPERATOR_CONFIGMAP_KEYS if kind == "ConfigMap" else None),
                          lambda change, body: _child_changed(memo, change, body))
                 for api_version, kind in CHILD_KINDS]
     catalogue = [Informer(client, Scope(f"{GROUP}/{VERSION}", kind), report_listing=True,
@@ -448,7 +464,7 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.
     if event.get("type") == "DELETED":
         return
     namespace = body.metadata.namespace or ""
-    owner = _owner_of(namespace, memo)
+    owner = await _read_owner_of(namespace, memo)
     if owner is None or not owns(memo, owner[0]):
         return  # not a tenant namespace, or another replica's tenant
     if (body.get("spec") or {}).get("externalIPs"):
