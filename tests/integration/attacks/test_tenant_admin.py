@@ -212,6 +212,9 @@ def test_tenant_admin_configmaps_cost_the_operator_no_memory_and_no_passes(partn
         partner.wait_condition(slug)
         ns = f"tenant-{slug}"
         original = flags(cluster, ns)
+        # The count is of every tenant's: earlier tests' namespaces must be gone first.
+        wait_for(lambda: "Terminating" not in cluster.kubectl("get", "namespaces", "--no-headers").stdout,
+                 timeout=180, what="no namespace terminating")
         cached = operator.metric("tenantry_cached_objects", kind="ConfigMap")
         passes = operator.metric("tenantry_reconcile_total")
         junk = [{"apiVersion": "v1", "kind": "ConfigMap",
