@@ -228,14 +228,14 @@ class Cache:
     def __init__(self, informers: list[Informer], fed: list[Informer] = ()) -> None:  # type: ignore[assignment]
         """`fed`: stores fed from elsewhere (kopf's watch of Tenants); our writes update them, but
         reads of their kinds still go to the API server (they are never known to be complete)."""
-        self._watching = list(informers)
+        self._watching = {id(i) for i in informers}  # checked on every read: a set, not a list
         self.informers = {(i.scope.api_version, i.scope.kind): i for i in (*informers, *fed)}
 
     def knows(self, api_version: str, kind: str, namespace: str | None, name: str | None) -> Informer | None:
         """The synced informer whose store is the truth for this name (None: a whole namespace's
         objects, for a LIST); None when no informer can answer."""
         informer = self.informers.get((api_version, kind))
-        if informer is None or informer not in self._watching or not informer.synced.is_set() \
+        if informer is None or id(informer) not in self._watching or not informer.synced.is_set() \
                 or informer.scope.namespace not in (None, namespace):
             return None
         if name is None:
@@ -243,4 +243,7 @@ class Cache:
         return informer if informer.scope.kept(namespace or "", name) else None
 
     async def wait_synced(self) -> None:
-        await asyncio.gather(*(i.synced.wait() for i in self._watching))
+        waiting = [i.synced.wait() for i in self.informers.values()
+                   if id(i) in self._watching and not i.synced.is_set()]
+        if waiting:  # (every pass asks: once all are synced, no tasks are made for it)
+            await asyncio.gather(*waiting)
