@@ -88,6 +88,20 @@ def apiserver_requests(local: local_cluster.Cluster) -> dict[str, float]:
     return counts
 
 
+def scoped_reads(local: local_cluster.Cluster) -> dict[str, float]:
+    """GET and LIST requests on the operator's resources, by "VERB resource scope"."""
+    _, body = local_cluster._get(local, "/metrics", timeout=30)
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if (sample.name == "apiserver_request_total" and labels["verb"] in READS and not labels.get("subresource")
+                    and labels.get("resource") in OPERATOR_RESOURCES | {"featuresets", "brandings"}):
+                key = f"{labels['verb']} {labels['resource']} {labels.get('scope')}"
+                counts[key] = counts.get(key, 0) + sample.value
+    return counts
+
+
 def requests_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
     return {k: int(v - before.get(k, 0)) for k, v in sorted(after.items()) if v != before.get(k, 0)}
 
@@ -107,10 +121,11 @@ def writes_of(diff: dict[str, int]) -> dict[str, int]:
 class Operator:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig, self.port, self.proc = kubeconfig, 18099, None
+        self.env: dict[str, str] = {}
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "TENANTRY_METRICS_PORT": str(self.port),
-               "TENANTRY_RESYNC_SECONDS": "3600"}
+               "TENANTRY_RESYNC_SECONDS": "3600", **self.env}
         self.proc = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env,
                                      stdout=open(REPO / ".local" / "bench-operator.log", "ab"),
                                      stderr=subprocess.STDOUT)
@@ -193,15 +208,77 @@ async def wait_until(check, what: str, timeout: float = 1800, poll: float = 0.5)
     raise SystemExit(f"timed out waiting for {what}")
 
 
-async def floor_onboarding(client: AsyncClient, slugs: list[str]) -> float:
-    """The same objects the operator creates per tenant, written directly, at full concurrency."""
-    config = OperatorConfig(namespace_prefix="floor-")
+class Direct:
+    """The cheapest direct way to write: one aiohttp session (token, keep-alive), JSON bodies, no
+    model layer. The floors are measured with it, and the Tenant creates, timing each request."""
+
+    def __init__(self, local: local_cluster.Cluster) -> None:
+        import ssl
+
+        import aiohttp
+
+        context = ssl.create_default_context(cafile=str(local.pki / "ca.crt"))
+        self.server = local.server
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context, limit=CONCURRENCY),
+            headers={"Authorization": f"Bearer {local.admin_token}"})
+
+    @staticmethod
+    def path(obj: dict[str, Any]) -> str:
+        """The collection URL of an object's kind (where it is POSTed)."""
+        info = type_of(obj)._api_info
+        group, version = info.resource.group, info.resource.version
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        namespace = obj["metadata"].get("namespace")
+        return f"{prefix}/namespaces/{namespace}/{info.plural}" if namespace else f"{prefix}/{info.plural}"
+
+    async def request(self, method: str, path: str, body: Any, content_type: str = "application/json",
+                      expect: int = 300) -> tuple[int, str]:
+        async with self.session.request(method, self.server + path, data=json.dumps(body),
+                                        headers={"Content-Type": content_type}) as response:
+            text = await response.text()
+            if response.status >= expect:
+                raise SystemExit(f"{method} {path}: {response.status} {text[:300]}")
+            return response.status, text
+
+    async def create(self, obj: dict[str, Any], latencies: list[float] | None = None) -> None:
+        started = time.perf_counter()
+        await self.request("POST", self.path(obj), obj)
+        if latencies is not None:
+            latencies.append(time.perf_counter() - started)
+
+    async def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any]) -> None:
+        await self.request("PATCH", f"{self.path(obj)}/{obj['metadata']['name']}", patch,
+                           "application/merge-patch+json")
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def floor_manifests(slugs: list[str], prefix: str) -> list[list[dict[str, Any]]]:
+    """Per tenant: its namespace, then the objects the operator creates in it."""
+    config = OperatorConfig(namespace_prefix=prefix)
     plan = Plan(("tenantry-system/bench",), {"chat": Feature(), "tables": Feature(limits={"tables": 5})}, None)
     manifests = []
     for slug in slugs:
         spec = TenantSpec.model_validate(tenant_doc(slug)["spec"])
         desired = desired_state(TenantInput(slug, PARTNER_NS, "bench", spec, plan, None), config)
         manifests.append(desired.apply)
+    return manifests
+
+
+async def floor_onboarding_direct(direct: Direct, slugs: list[str]) -> float:
+    """The floor: those objects POSTed, namespaces first, at full concurrency."""
+    manifests = floor_manifests(slugs, "floor-")
+    started = time.monotonic()
+    await gather_limited([direct.create(m[0]) for m in manifests])
+    await gather_limited([direct.create(obj) for m in manifests for obj in m[1:]])
+    return time.monotonic() - started
+
+
+async def floor_onboarding_apply(client: AsyncClient, slugs: list[str]) -> float:
+    """The same objects by server-side apply through lightkube (the earlier floor, kept for comparison)."""
+    manifests = floor_manifests(slugs, "floorapply-")
     started = time.monotonic()
     await gather_limited([client.create(Namespace.from_dict(m[0])) for m in manifests])
     await gather_limited([client.patch(type_of(obj), obj["metadata"]["name"], obj,
@@ -209,6 +286,93 @@ async def floor_onboarding(client: AsyncClient, slugs: list[str]) -> float:
                                        field_manager="floor", force=True)
                           for m in manifests for obj in m[1:]])
     return time.monotonic() - started
+
+
+WEBHOOK_PORT = 18443
+WEBHOOK_NAME = "tenantry-bench"
+
+
+def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl: list[str]) -> str:
+    """The operator serving the admission webhook over TLS, and the chart's webhook configuration
+    pointed at it (failurePolicy as the chart ships it). Returns the Tenant hook's name."""
+    import tempfile
+
+    import yaml
+
+    from tenantry.devtools import localwebhook
+
+    folder = Path(tempfile.mkdtemp(prefix="tenantry-bench-tls-"))
+    ca = localwebhook.serving_certificate(folder)
+    operator.env = {"TENANTRY_WEBHOOK_PORT": str(WEBHOOK_PORT), "TENANTRY_WEBHOOK_ADDRESS": "127.0.0.1",
+                    "TENANTRY_WEBHOOK_CERT_DIR": str(folder)}
+    operator.start()
+    config = localwebhook.configuration(f"https://127.0.0.1:{WEBHOOK_PORT}", ca, PLATFORM_NS, WEBHOOK_NAME)
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(config), text=True, check=True,
+                   capture_output=True)
+    return next(h["name"] for h in config["webhooks"] if "tenants" in h["rules"][0]["resources"])
+
+
+async def webhook_answers(direct: Direct) -> bool:
+    """A dry-run create the webhook must refuse (an unknown feature) is refused in its words."""
+    probe = tenant_doc("probe-webhook")
+    probe["spec"]["features"] = {"no-such-feature": {"enabled": True}}
+    status, text = await direct.request("POST", direct.path(probe) + "?dryRun=All", probe, expect=600)
+    return status >= 400 and "admission webhook" in text
+
+
+async def tenant_create_floor(direct: Direct, kubectl: list[str], slugs: list[str]) -> dict[str, Any]:
+    """Tenant creates per second with no webhook and no operator: what the API server alone takes.
+
+    Into a namespace of their own, removed again (with its Tenants) before the operator starts.
+    """
+    namespace = "bench-floor-tenants"
+    subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
+    docs = []
+    for slug in slugs:
+        doc = tenant_doc(slug)
+        doc["metadata"]["namespace"] = namespace
+        docs.append(doc)
+    latencies: list[float] = []
+    started = time.monotonic()
+    await gather_limited([direct.create(d, latencies) for d in docs])
+    elapsed = time.monotonic() - started
+    subprocess.run([*kubectl, "delete", "namespace", namespace, "--wait=true", "--timeout=600s"], check=True,
+                   capture_output=True)
+    latencies.sort()
+    return {"tenant_create_floor_per_s": round(len(slugs) / elapsed, 1),
+            "tenant_create_floor_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1)}
+
+
+def _webhook_histogram(local: local_cluster.Cluster, hook: str) -> dict[float, float]:
+    """The API server's own timing of calls to this webhook on CREATE: cumulative count per bucket bound."""
+    _, body = local_cluster._get(local, "/metrics", timeout=30)
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if (sample.name == "apiserver_admission_webhook_admission_duration_seconds_bucket"
+                    and labels.get("name") == hook and labels.get("operation") == "CREATE"):
+                bound = float(labels["le"])
+                buckets[bound] = buckets.get(bound, 0) + sample.value
+    return buckets
+
+
+def admission_results(elapsed: float, latencies: list[float], local: local_cluster.Cluster,
+                      hook: str) -> dict[str, Any]:
+    """Creates per second and client-side latency of the Tenant POSTs, and the webhook's share of it
+    as the API server timed it (its histogram's buckets bound the percentiles)."""
+    latencies = sorted(latencies)
+    out: dict[str, Any] = {"webhook_creates_per_s": round(len(latencies) / elapsed, 1),
+                           "webhook_create_p50_ms": round(1000 * statistics.median(latencies), 1),
+                           "webhook_create_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1)}
+    histogram = _webhook_histogram(local, hook)
+    total = histogram.get(float("inf"), 0)
+    if total:
+        p99 = min(bound for bound, count in histogram.items() if count >= 0.99 * total)
+        out["webhook_calls"] = int(total)
+        out["webhook_p99_bucket_ms"] = p99 * 1000 if p99 != float("inf") else "over the largest bucket"
+        out["webhook_within_25ms_share"] = round(histogram.get(0.025, 0) / total, 3)
+    return out
 
 
 async def scrape_benchmark(tenants: int = 10_000) -> dict[str, float]:
@@ -355,6 +519,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
 """
     subprocess.run([*kubectl, "apply", "-f", "-"], input=platform_yaml, text=True, check=True, capture_output=True)
     client = AsyncClient(config=KubeConfig.from_file(str(local.kubeconfig)), field_manager="bench", timeout=60)
+    direct = Direct(local)
     slugs = [f"t{i:05d}" for i in range(N)]
     results: dict[str, Any] = {"tenants": N, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                "python": platform.python_version(), "kube": "v1.20.2 (local)"}
@@ -363,19 +528,29 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results.update(await scrape_benchmark())
     log("tenantry validate: 10,000 tenant files")
     results.update(validate_benchmark())
-    log(f"floor: the child objects of {N} tenants written directly, concurrency {CONCURRENCY}")
-    results["onboarding_floor_s"] = round(await floor_onboarding(client, slugs), 2)
+    log(f"floor: the child objects of {N} tenants POSTed directly, concurrency {CONCURRENCY}")
+    results["onboarding_floor_s"] = round(await floor_onboarding_direct(direct, slugs), 2)
+    results["floor_tenants_per_s"] = round(N / results["onboarding_floor_s"], 1)
+    log(f"floor by server-side apply (lightkube), concurrency {CONCURRENCY}")
+    results["onboarding_floor_apply_s"] = round(await floor_onboarding_apply(client, slugs), 2)
+    log(f"floor: {N} Tenants POSTed with no webhook and no operator (the API server alone)")
+    results.update(await tenant_create_floor(direct, kubectl, slugs))
 
     operator = Operator(local.kubeconfig)
-    operator.start()
-    await wait_until(lambda: asyncio.sleep(0, operator.metric("process_start_time_seconds") > 0), "operator up", 60)
+    webhook = start_with_webhook(operator, local, kubectl)
+    await wait_until(lambda: webhook_answers(direct), "the webhook to answer", 120, poll=1)
     ready = Tally(client, Tenant, _is_ready, namespace=PARTNER_NS)
-    log(f"onboarding: {N} Tenants applied at once")
+    log(f"onboarding: {N} Tenants POSTed at concurrency {CONCURRENCY}, each admitted by the webhook")
     phase = Phase(local, operator)
-    await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in slugs])
+    latencies: list[float] = []
+    started = time.monotonic()
+    await gather_limited([direct.create(tenant_doc(s), latencies) for s in slugs])
+    results.update(admission_results(time.monotonic() - started, latencies, local, webhook))
     await wait_until(lambda: ready.reaches(N), "all tenants Ready")
     results.update(phase.results("onboarding"))
     results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
+    results["onboarding_ratio_apply"] = round(results["onboarding_s"] / results["onboarding_floor_apply_s"], 1)
+    results["onboarding_cpu_ms_per_tenant"] = round(results["onboarding_cpu_s"] * 1000 / N, 1)
     results["rss_mib_after_onboarding"] = round(operator.rss_mib()[0], 1)
 
     log("plan change: one FeatureSet edited, time until every tenant's flags carry it")
@@ -388,9 +563,10 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     await wait_until(lambda: flagged.reaches(N), "flags updated")
     results.update(phase.results("plan_change"))
     flagged.close()
+    flags = [{"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "tenantry-flags", "namespace": f"floor-{s}"}} for s in slugs]
     started = time.monotonic()
-    await gather_limited([client.patch(ConfigMap, "tenantry-flags", {"data": {"floor": "1"}},
-                                       namespace=f"floor-{s}", patch_type=PatchType.MERGE) for s in slugs])
+    await gather_limited([direct.merge_patch(cm, {"data": {"floor": "1"}}) for cm in flags])
     results["plan_change_floor_s"] = round(time.monotonic() - started, 2)
     results["plan_change_ratio"] = round(results["plan_change_s"] / results["plan_change_floor_s"], 1)
 
@@ -404,7 +580,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     for i in range(50):
         slug = f"single{i:02d}"
         started = time.monotonic()
-        await client.create(Tenant.from_dict(tenant_doc(slug)))
+        await direct.create(tenant_doc(slug))
         await wait_until(lambda slug=slug: asyncio.sleep(0, f"{PARTNER_NS}/{slug}" in ready.passing),
                          f"{slug} Ready", 120, poll=0.005)
         latencies.append(time.monotonic() - started)
@@ -412,10 +588,11 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results["single_p50_s"] = round(statistics.median(latencies), 3)
     results["single_p99_s"] = round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
     if LARGE > N + 50:
-        results.update(await large_phase(client, ready, operator, local, N + 50))
+        results.update(await large_phase(direct, ready, operator, local, N + 50))
     ready.close()
     operator.stop()
     await client.close()
+    await direct.close()
     local_cluster.down(local)
     write_results(results)
 
@@ -439,7 +616,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     """Stop the operator once it is idle, start it again, and measure its resume pass over every tenant."""
     await quiet(operator, 10.0)
     operator.stop()
-    requests = apiserver_requests(local)
+    requests, scoped_reads_before = apiserver_requests(local), scoped_reads(local)
     started = time.monotonic()
     operator.start()
     await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
@@ -451,16 +628,20 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     out[f"{name}_writes"] = operator_requests(diff, WRITES)
     out[f"{name}_reads"] = operator_requests(diff, READS)
     out[f"{name}_writes_all_clients"] = writes_of(diff)
+    scoped = requests_between(scoped_reads_before, scoped_reads(local))
+    # kube-apiserver 1.20 counts a GET of a custom resource as a namespace-scoped LIST.
+    out[f"{name}_lists_by_kind"] = {k.split()[1]: n for k, n in scoped.items() if k.endswith("cluster")}
+    out[f"{name}_gets"] = sum(n for k, n in scoped.items() if not k.endswith("cluster"))
     return out
 
 
-async def large_phase(client: AsyncClient, ready: Tally, operator: Operator, local: local_cluster.Cluster,
+async def large_phase(direct: Direct, ready: Tally, operator: Operator, local: local_cluster.Cluster,
                       present: int) -> dict[str, Any]:
     """Grow the same operator to LARGE tenants: time until all Ready, memory, and an idle restart."""
     log(f"large: {LARGE - present} more Tenants, to {LARGE}")
     more = [f"l{i:05d}" for i in range(LARGE - present)]
     phase = Phase(local, operator)
-    await gather_limited([client.create(Tenant.from_dict(tenant_doc(s))) for s in more])
+    await gather_limited([direct.create(tenant_doc(s)) for s in more])
     await wait_until(lambda: ready.reaches(LARGE), f"{LARGE} tenants Ready", timeout=7200, poll=1)
     out: dict[str, Any] = {"large_tenants": LARGE, **phase.results("large_onboarding")}
     out["large_onboarding_per_s"] = round((LARGE - present) / out["large_onboarding_s"], 1)
@@ -476,6 +657,9 @@ def _tables_limit(config_map: Any) -> Any:
     return flags["tables-limits"]["variants"]["plan"].get("tables")
 
 
+NOTES_MARKER = "<!-- Written by hand below this line; make bench keeps it. -->"
+
+
 def write_results(results: dict[str, Any]) -> None:
     out = REPO / "bench"
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -487,23 +671,62 @@ def write_results(results: dict[str, Any]) -> None:
              f"Python {results['python']}; Kubernetes {results['kube']})", "",
              "| phase | tenantry | floor (direct writes) | ratio |", "|---|---|---|---|"]
     lines += [f"| {title} | {results[a]} s | {results[b]} s | {results[c]}x |" for title, a, b, c in rows]
+    lines += ["", "## Targets (issue 13)", "", "| measure | measured | target | met |", "|---|---|---|---|"]
+    lines += [f"| {title} | {value} | {target} | {'yes' if met else '**no**'} |"
+              for title, value, target, met in targets(results)]
     lines += ["", "| measure | value |", "|---|---|"]
-    for key in ("validate_files", "validate_s", "validate_findings",
-                "scrape_tenants", "scrape_s", "scrape_all_changed_s", "scrape_unchanged_s", "scrape_plain_s",
-                "scrape_rejoin_s", "scrape_mib", "scrape_gzip_mib", "metrics_first_put_us", "metrics_changed_put_us",
-                "onboarding_writes", "onboarding_reads", "onboarding_cpu_s",
-                "plan_change_writes", "plan_change_reads", "plan_change_cpu_s",
-                "restart_resume_s", "restart_writes", "restart_reads", "restart_cpu_s", "restart_writes_all_clients",
-                "single_p50_s", "single_p99_s", "rss_mib_after_onboarding", "rss_mib_after_restart", "rss_peak_mib",
-                "large_tenants", "large_onboarding_s", "large_onboarding_per_s", "large_onboarding_writes",
-                "large_onboarding_reads", "large_onboarding_cpu_s", "large_rss_mib", "large_restart_resume_s",
-                "large_restart_writes", "large_restart_reads", "large_restart_cpu_s", "large_rss_mib_after_restart",
-                "large_rss_peak_mib"):
-        if key in results:
-            lines.append(f"| {key} | {results[key]} |")
+    for key, value in results.items():
+        if key not in ("tenants", "machine", "python", "kube"):
+            lines.append(f"| {key} | {value} |")
+    notes = (out / "results.md").read_text().partition(NOTES_MARKER)[2] if (out / "results.md").exists() else ""
+    lines += ["", NOTES_MARKER + notes.rstrip("\n")]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     chart(results, out / "results.png")
     print("\n".join(lines))
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """Each target of the issue: what was measured, the target, and whether it is met (only those measured)."""
+    rows = []
+
+    def add(keys: tuple[str, ...], title: str, value: Any, target: str, met: Any) -> None:
+        if all(k in r for k in keys):
+            rows.append((title, value(), target, bool(met())))
+    add(("onboarding_ratio",), f"{r['tenants']:,} tenants onboarded, POST until all Ready",
+        lambda: f"{r['onboarding_s']} s, {r['onboarding_ratio']}x the direct-POST floor "
+                f"({r['onboarding_ratio_apply']}x the server-side-apply floor)",
+        "≤ 2x floor", lambda: r["onboarding_ratio"] <= 2)
+    add(("plan_change_ratio",), "a plan change reaching every tenant",
+        lambda: f"{r['plan_change_s']} s, {r['plan_change_ratio']}x floor", "≤ 2x floor",
+        lambda: r["plan_change_ratio"] <= 2)
+    add(("onboarding_cpu_ms_per_tenant",), "operator CPU per onboarded tenant",
+        lambda: f"{r['onboarding_cpu_ms_per_tenant']} ms", "≤ 15 ms", lambda: r["onboarding_cpu_ms_per_tenant"] <= 15)
+    for prefix, tenants in (("restart", r["tenants"]), ("large_restart", r.get("large_tenants"))):
+        add((f"{prefix}_writes", f"{prefix}_gets"), f"idle restart over {tenants:,} tenants",
+            lambda p=prefix: f"{r[f'{p}_writes']} writes, {r[f'{p}_gets']} GETs, LISTs: {r[f'{p}_lists_by_kind']}",
+            "0 writes, ≤ 1 LIST per watched kind, no per-tenant GET",
+            lambda p=prefix: r[f"{p}_writes"] == 0 and r[f"{p}_gets"] < 10
+            and all(n <= 1 for n in r[f"{p}_lists_by_kind"].values()))
+    add(("rss_peak_mib",), f"RSS at {r['tenants']:,} tenants (after onboarding / peak)",
+        lambda: f"{r['rss_mib_after_onboarding']} / {r['rss_peak_mib']} MiB", "≤ 150 MB",
+        lambda: r["rss_peak_mib"] <= 150 / 1.048576)
+    add(("large_rss_peak_mib",), f"RSS at {r.get('large_tenants', 0):,} tenants, peak included",
+        lambda: f"{r['large_rss_peak_mib']} MiB", "≤ 500 MB", lambda: r["large_rss_peak_mib"] <= 500 / 1.048576)
+    add(("large_onboarding_per_s",), f"sustained onboarding up to {r.get('large_tenants', 0):,} tenants",
+        lambda: f"{r['large_onboarding_per_s']} tenants/s (floor: {r['floor_tenants_per_s']}/s)",
+        "≥ 100/s, or the floor's rate if lower",
+        lambda: r["large_onboarding_per_s"] >= min(100, r["floor_tenants_per_s"]))
+    add(("scrape_s",), f"one /metrics scrape at {r['scrape_tenants']:,} tenants",
+        lambda: f"{1000 * r['scrape_s']:.0f} ms", "≤ 100 ms", lambda: r["scrape_s"] <= 0.1)
+    add(("validate_s",), f"tenantry validate over {r['validate_files']:,} files", lambda: f"{r['validate_s']} s",
+        "≤ 3 s", lambda: r["validate_s"] <= 3)
+    add(("webhook_creates_per_s",), f"{r['tenants']:,} Tenants POSTed at concurrency {CONCURRENCY}, webhook on",
+        lambda: f"{r['webhook_creates_per_s']} creates/s (API server alone: {r['tenant_create_floor_per_s']}/s), "
+                f"webhook p99 ≤ {r.get('webhook_p99_bucket_ms')} ms by the API server's buckets",
+        "≥ 500 creates/s (or the API server's own rate), p99 ≤ 50 ms",
+        lambda: r["webhook_creates_per_s"] >= 0.9 * min(500, r["tenant_create_floor_per_s"])
+        and r.get("webhook_p99_bucket_ms", 1e9) <= 50)
+    return rows
 
 
 def chart(results: dict[str, Any], path: Path) -> None:

@@ -27,15 +27,13 @@ Tested here:
 
 from __future__ import annotations
 
-import base64
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tenantry.devtools import chart
+from tenantry.devtools import localwebhook
 from tests.hostile import CORPUS, PARTNER_NAMESPACE, Hostile
 from tests.integration.fixtures import (
     PLATFORM_NAMESPACE,
@@ -50,41 +48,15 @@ from tests.integration.net import free_port
 pytestmark = pytest.mark.integration
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def _serving_certificate(folder: Path) -> bytes:
-    """A CA and a certificate for 127.0.0.1 signed by it (tls.crt/tls.key); returns the CA."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=webhook-test-ca",
-             "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.crt"))
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.csr"))
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", str(folder / "tls.csr"), "-CA", str(folder / "ca.crt"), "-CAkey",
-             str(folder / "ca.key"), "-CAcreateserial", "-days", "1", "-extfile", str(folder / "san.ext"),
-             "-out", str(folder / "tls.crt"))
-    return (folder / "ca.crt").read_bytes()
-
-
 def _configuration(url: str, ca: bytes, failure_policy: str | None = None) -> dict:
-    """The chart's webhook configuration, sent to `url` instead of the in-cluster Service."""
-    rendered = chart.render(namespace=PLATFORM_NAMESPACE)
-    config = next(o for o in rendered if o["kind"] == "ValidatingWebhookConfiguration")
-    config["metadata"] = {"name": "tenantry-integration-test"}
-    for hook in config["webhooks"]:
-        path = hook["clientConfig"]["service"]["path"]
-        hook["clientConfig"] = {"url": url + path, "caBundle": base64.b64encode(ca).decode()}
-        if failure_policy:
-            hook["failurePolicy"] = failure_policy
-    return config
+    return localwebhook.configuration(url, ca, PLATFORM_NAMESPACE, "tenantry-integration-test", failure_policy)
 
 
 @pytest.fixture(scope="module")
 def webhook(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tuple[ChartPartner, ChartPartner],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     folder = tmp_path_factory.mktemp("webhook-tls")
-    ca = _serving_certificate(folder)
+    ca = localwebhook.serving_certificate(folder)
     port = free_port()
     operator.restart_with({"TENANTRY_WEBHOOK_PORT": str(port), "TENANTRY_WEBHOOK_ADDRESS": "127.0.0.1",
                            "TENANTRY_WEBHOOK_CERT_DIR": str(folder)})

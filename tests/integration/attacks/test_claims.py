@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tenantry.devtools import localwebhook
 from tenantry.domain import dns
 from tests.integration.fixtures import PLATFORM_NAMESPACE, ChartPartner, ClusterHandle, OperatorProcess, wait_for
 from tests.integration.net import free_port
-from tests.integration.test_admission import _configuration, _serving_certificate
+from tests.integration.test_admission import _configuration
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def run_with(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: 
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[dict[str, str]], None]]:
     """The operator serving the chart's webhook; call it to restart with more settings."""
     folder = tmp_path_factory.mktemp("claims-tls")
-    ca = _serving_certificate(folder)
+    ca = localwebhook.serving_certificate(folder)
     port = free_port()
     alpha, _ = chart_partners
     base = {"TENANTRY_WEBHOOK_PORT": str(port), "TENANTRY_WEBHOOK_ADDRESS": "127.0.0.1",
