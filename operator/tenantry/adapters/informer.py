@@ -18,12 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.core.resource import NamespacedResource
-from lightkube.core.resource_registry import resource_registry
-from lightkube.types import OnErrorAction, OnErrorResult
-
+from tenantry.adapters.http import Api, ApiFailure
 from tenantry.domain.children import Manifest
 from tenantry.metrics.operator import CACHED_OBJECTS
 
@@ -87,15 +82,12 @@ def _version(body: Mapping[str, Any]) -> int:
 class Informer:
     """One kind's objects in memory, current from a watch."""
 
-    def __init__(self, client: AsyncClient, scope: Scope, on_change: Change | None = None,
+    def __init__(self, api: Api, scope: Scope, on_change: Change | None = None,
                  retry_seconds: float = 1.0, report_listing: bool = False) -> None:
         """report_listing: the first LIST's objects are reported too, as LISTED (for a consumer
         that keeps its own index, such as the catalogue)."""
-        self.scope, self._client, self._on_change = scope, client, on_change
+        self.scope, self._api, self._on_change = scope, api, on_change
         self._report_listing = report_listing
-        self._resource = resource_registry.load(scope.api_version, scope.kind)
-        # lightkube's spelling of "every namespace"; a cluster-scoped kind takes none.
-        self._where = (scope.namespace or "*") if issubclass(self._resource, NamespacedResource) else None
         self._store: dict[Key, Manifest] = {}
         self._by_namespace: dict[str, set[str]] = {}
         self.synced = asyncio.Event()
@@ -172,12 +164,11 @@ class Informer:
     async def _list(self) -> str:
         """LIST everything; the differences to the store are reported as changes after a re-list."""
         self.lists += 1
-        listing = self._client.list(self._resource, namespace=self._where,
-                                    labels=dict(self.scope.labels) or None)
+        listing, version = await self._api.list(self.scope.api_version, self.scope.kind, self.scope.namespace,
+                                                self.scope.labels)
         seen: set[Key] = set()
         relisting = self.synced.is_set()
-        async for obj in listing:
-            body = obj.to_dict()
+        for body in listing:
             meta = body["metadata"]
             key = (meta.get("namespace") or "", meta["name"])
             seen.add(key)
@@ -194,31 +185,32 @@ class Informer:
             gone = self._drop(key)
             if relisting and gone is not None:
                 self._changed("DELETED", gone)
-        return str(listing.resourceVersion)
+        return version
 
     async def run(self) -> None:
         """LIST and WATCH until cancelled; failures are logged and retried, never raised."""
-        def on_error(error: Exception, count: int) -> OnErrorResult:
-            if isinstance(error, ApiError) and error.status.code == 410:
-                return OnErrorResult(OnErrorAction.RAISE)  # too old: LIST again (below)
-            return OnErrorResult(OnErrorAction.RETRY, sleep=min(30.0, self._retry * 2 ** min(count, 5)))
-
         failures = 0
+        version = ""
         while True:
             try:
-                version = await self._list()
-                self.synced.set()
-                failures = 0
-                async for kind, obj in self._client.watch(self._resource, namespace=self._where,
-                                                           labels=dict(self.scope.labels) or None,
-                                                           resource_version=version, on_error=on_error):
-                    self.observe(kind, obj.to_dict())
+                if not version:
+                    version = await self._list()
+                    self.synced.set()
+                    failures = 0
+                # The server ends a watch now and then (timeoutSeconds): resume from the last version seen.
+                async for kind, body in self._api.watch(self.scope.api_version, self.scope.kind,
+                                                        self.scope.namespace, self.scope.labels, version):
+                    version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+                    if kind != "BOOKMARK":
+                        self.observe(kind, body)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001  (a background task: report and retry, never die)
+                version = ""  # LIST again: whatever happened meanwhile is found by the diff
+                if isinstance(error, ApiFailure) and error.code == 410:
+                    continue  # too old: LIST again at once
                 failures += 1
-                if not (isinstance(error, ApiError) and error.status.code == 410):
-                    logger.warning("watching %s failed (%s): listing again", self.scope.kind, error)
+                logger.warning("watching %s failed (%s): listing again", self.scope.kind, error)
                 await asyncio.sleep(min(30.0, self._retry * 2 ** min(failures - 1, 5)))
 
 

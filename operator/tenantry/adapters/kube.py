@@ -1,4 +1,4 @@
-"""A small dict-in, dict-out Kubernetes client on lightkube, with conflict handling in one place.
+"""A small dict-in, dict-out Kubernetes client (adapters/http), with conflict handling in one place.
 
 Every write goes through `create`, `apply`, `delete` or `patch_status`, so the write requests the
 operator makes are easy to see, count and test.
@@ -10,25 +10,24 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.config.kubeconfig import KubeConfig
-from lightkube.core.exceptions import ApiError
-from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.types import PatchType
 
+from tenantry.adapters.http import Api, ApiFailure, collection_path, object_path
 from tenantry.adapters.informer import Cache
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain.children import Manifest, ObjectRef, ref
 from tenantry.domain.naming import FIELD_MANAGER
 from tenantry.metrics.operator import READS
 
+# Kinds lightkube does not ship, registered so that their URLs are known (the CLI and tests use
+# them as lightkube resources too): ours, and external-dns's and cert-manager's when installed.
 Tenant = create_namespaced_resource(GROUP, VERSION, "Tenant", "tenants")
 Branding = create_namespaced_resource(GROUP, VERSION, "Branding", "brandings")
 FeatureSet = create_namespaced_resource(GROUP, VERSION, "FeatureSet", "featuresets")
-# Kinds of other projects we write when they are installed: external-dns and cert-manager.
 DNSEndpoint = create_namespaced_resource("externaldns.k8s.io", "v1alpha1", "DNSEndpoint", "dnsendpoints")
 Certificate = create_namespaced_resource("cert-manager.io", "v1", "Certificate", "certificates")
+_MANAGER = {"fieldManager": FIELD_MANAGER}
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class AlreadyExists(Exception):
@@ -50,20 +49,19 @@ class Conflict(KubeError):
         super().__init__("Conflict", message)
 
 
-def _resource(api_version: str, kind: str) -> Any:
-    return resource_registry.load(api_version, kind)
+def _refusal(error: ApiFailure, what: str) -> KubeError:
+    return KubeError(error.reason or "ApiError", f"{what}: {error.code} {error.message}")
 
 
-def _refusal(error: ApiError, what: str) -> KubeError:
-    status = error.status
-    return KubeError(status.reason or "ApiError", f"{what}: {status.code} {status.message}")
+def _path(target: ObjectRef, subresource: str = "") -> str:
+    return object_path(target.api_version, target.kind, target.namespace, target.name, subresource)
 
 
 class Kube:
     """The operator's view of the cluster: get, create, apply, delete and status patches."""
 
-    def __init__(self, client: AsyncClient, before_write: Callable[[], None] = lambda: None) -> None:
-        self._client = client
+    def __init__(self, api: Api, before_write: Callable[[], None] = lambda: None) -> None:
+        self.api = api
         # Called before every write: the leader check, so a replica that lost its lease (e.g. woke
         # up from a freeze) stops before it writes, not after.
         self._before_write = before_write
@@ -73,19 +71,15 @@ class Kube:
     @classmethod
     def from_environment(cls, before_write: Callable[[], None] = lambda: None) -> Kube:
         """In-cluster credentials, else $KUBECONFIG or ~/.kube/config."""
-        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER, timeout=30), before_write)
+        return cls(Api.from_environment(timeout=30), before_write)
 
     def fence(self) -> None:
         """The check every write makes first (leadership, the shard): for writes that do not go
         through this client, such as a DNS zone's."""
         self._before_write()
 
-    @property
-    def client(self) -> AsyncClient:
-        return self._client
-
     async def close(self) -> None:
-        await self._client.close()
+        await self.api.close()
 
     async def get(self, target: ObjectRef) -> Manifest | None:
         """The live object, or None when it does not exist."""
@@ -99,13 +93,9 @@ class Kube:
         """The object from the API server, never from memory (a conflict: our copy was behind)."""
         READS.labels(target.kind).inc()
         try:
-            obj = await self._client.get(_resource(target.api_version, target.kind), target.name,
-                                         namespace=target.namespace)
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
+            return await self.api.request("GET", _path(target))
+        except ApiFailure as error:
             raise _refusal(error, f"reading {target.kind} {target.name}") from error
-        return obj.to_dict()
 
     async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[Manifest]:
         """Objects of a kind in one namespace that carry all these labels."""
@@ -113,18 +103,17 @@ class Kube:
         if informer is not None:
             return informer.list(namespace, labels)
         try:
-            return [obj.to_dict() async for obj in self._client.list(_resource(api_version, kind),
-                                                                      namespace=namespace, labels=labels)]
-        except ApiError as error:
-            if error.status.code == 404:  # the kind is not installed
+            return (await self.api.list(api_version, kind, namespace, labels))[0]
+        except ApiFailure as error:
+            if error.code == 404:  # the kind is not installed
                 return []
             raise _refusal(error, f"listing {kind} in {namespace}") from error
 
     async def list_all(self, api_version: str, kind: str) -> list[Manifest]:
         """Every object of a kind in every namespace."""
         try:
-            return [obj.to_dict() async for obj in self._client.list(_resource(api_version, kind), namespace="*")]
-        except ApiError as error:
+            return (await self.api.list(api_version, kind, None))[0]
+        except ApiFailure as error:
             raise _refusal(error, f"listing {kind}") from error
 
     async def get_many(self, targets: list[ObjectRef]) -> list[Manifest | None]:
@@ -134,14 +123,14 @@ class Kube:
         """Create; raises AlreadyExists when the name is taken (the atomic way to claim a name)."""
         self._before_write()
         target = ref(manifest)
-        body = _resource(target.api_version, target.kind).from_dict(manifest)
         try:
-            created = await self._client.create(body, namespace=target.namespace)
-        except ApiError as error:
-            if error.status.code == 409:
+            created = await self.api.request("POST", collection_path(target.api_version, target.kind,
+                                                                     target.namespace), manifest, _MANAGER)
+        except ApiFailure as error:
+            if error.code == 409:
                 raise AlreadyExists(f"{target.kind} {target.name}") from error
             raise _refusal(error, f"creating {target.kind} {target.name}") from error
-        return self._remember(created.to_dict())
+        return self._remember(created or {})
 
     def _remember(self, body: Manifest) -> Manifest:
         """A write's answer goes into the cache at once: the next pass must not see the old object."""
@@ -160,23 +149,21 @@ class Kube:
         self._before_write()
         target = ref(manifest)
         try:
-            applied = await self._client.patch(_resource(target.api_version, target.kind), target.name, manifest,
-                                               namespace=target.namespace, patch_type=PatchType.APPLY,
-                                               field_manager=FIELD_MANAGER, force=True)
-        except ApiError as error:
+            applied = await self.api.request("PATCH", _path(target), manifest, {**_MANAGER, "force": "true"},
+                                             "application/apply-patch+yaml")  # JSON is YAML
+        except ApiFailure as error:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
-        self._remember(applied.to_dict())
+        self._remember(applied or {})
 
     async def delete(self, target: ObjectRef, grace_period: int | None = None) -> None:
         """Delete; an object that is already gone is fine. grace_period=0: a pod's containers are
         killed at once (not after the terminationGracePeriodSeconds its author chose)."""
         self._before_write()
+        params = None if grace_period is None else {"gracePeriodSeconds": str(grace_period)}
         try:
-            await self._client.delete(_resource(target.api_version, target.kind), target.name,
-                                      namespace=target.namespace, grace_period=grace_period)
-        except ApiError as error:
-            if error.status.code != 404:
-                raise _refusal(error, f"deleting {target.kind} {target.name}") from error
+            await self.api.request("DELETE", _path(target), params=params)  # gone already: None
+        except ApiFailure as error:
+            raise _refusal(error, f"deleting {target.kind} {target.name}") from error
         # Deleted, or marked for deletion (finalizers): its watch event tells which; gone for us.
         self._forget(target)
 
@@ -184,12 +171,11 @@ class Kube:
         """Merge-patch labels (None removes one) without taking over fields we apply."""
         self._before_write()
         try:
-            labelled = await self._client.patch(_resource(target.api_version, target.kind), target.name,
-                                                {"metadata": {"labels": labels}}, namespace=target.namespace,
-                                                patch_type=PatchType.MERGE, field_manager=FIELD_MANAGER)
-        except ApiError as error:
+            labelled = await self.api.request("PATCH", _path(target), {"metadata": {"labels": labels}}, _MANAGER,
+                                              MERGE_PATCH)
+        except ApiFailure as error:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
-        self._remember(labelled.to_dict())
+        self._remember(labelled or {})
 
     async def add_finalizer(self, target: ObjectRef, current: list[str], resource_version: str,
                             finalizer: str) -> None:
@@ -200,24 +186,21 @@ class Kube:
         self._before_write()
         body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
         try:
-            changed = await self._client.patch(_resource(target.api_version, target.kind), target.name, body,
-                                               namespace=target.namespace, patch_type=PatchType.MERGE,
-                                               field_manager=FIELD_MANAGER)
-        except ApiError as error:
-            if error.status.code == 409:
+            changed = await self.api.request("PATCH", _path(target), body, _MANAGER, MERGE_PATCH)
+        except ApiFailure as error:
+            if error.code == 409:
                 raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
             raise _refusal(error, f"patching {target.kind} {target.name}") from error
-        return self._remember(changed.to_dict())
+        return self._remember(changed or {})
 
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         self._before_write()
-        resource = _resource(target.api_version, target.kind)
         try:
-            patched = await self._client.patch(resource.Status, target.name, {"status": status},
-                                               namespace=target.namespace, patch_type=PatchType.MERGE)
-        except ApiError as error:
-            if error.status.code != 404:  # deleted meanwhile: nothing left to report on
+            patched = await self.api.request("PATCH", _path(target, "status"), {"status": status}, _MANAGER,
+                                             MERGE_PATCH)
+        except ApiFailure as error:
+            if error.code != 404:  # deleted meanwhile: nothing left to report on
                 raise _refusal(error, f"writing status of {target.kind} {target.name}") from error
             return
-        self._remember(patched.to_dict())
+        self._remember(patched or {})

@@ -116,7 +116,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
                                     dnsflow.make_dns_services(memo.settings.dns), contest)
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
-    memo.tenants = Informer(memo.kube.client, Scope(f"{GROUP}/{VERSION}", "Tenant"))
+    memo.tenants = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
     memo.catalogue = Catalogue()  # filled by the FeatureSet and Branding informers
     informers = _informers(memo)
     memo.namespaces = informers[0]
@@ -434,7 +434,7 @@ def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
 def _informers(memo: kopf.Memo) -> list[Informer]:
     """Namespaces (partners' and tenants'), the objects with an operator's name in tenant
     namespaces, FeatureSets and Brandings: what a pass reads, kept current by one watch each."""
-    client = memo.kube.client
+    client = memo.kube.api
     prefix = memo.config.namespace_prefix
 
     def ours(kind: str) -> Callable[[str, str], bool]:
