@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -32,9 +31,11 @@ from tenantry.adapters.kube import Kube
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.naming import ROLE_LABEL
 from tenantry.domain.settings import ProcessSettings, Settings
-from tenantry.handlers import podsecurity  # registers the pod security re-check
+from tenantry.handlers import podsecurity  # noqa: F401  (registers the pod security re-check)
 from tenantry.handlers import tenant as tenant_handlers  # registers the handlers
+from tenantry.handlers.admission import Judges
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, ShardElector, stop_acting
+from tenantry.handlers.webhook import WebhookServer
 
 QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
 MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
@@ -114,6 +115,11 @@ async def run(settings: Settings) -> None:
     health = await _health(process.health_port, process.health_address, state) if process.health_port else None
     memo = kopf.Memo()
     memo.settings = settings  # the handlers' one source of settings
+    webhook = None
+    if process.webhook_port:
+        # Its own thread and loop, once per process: it answers 503 until kopf's start-up has run.
+        webhook = WebhookServer(process, lambda: Judges(memo).by_path())
+        webhook.start()
     elector = shards = None
     identity = process.pod_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if process.shards > 1:
@@ -186,6 +192,8 @@ async def run(settings: Settings) -> None:
         stop_acting(str(lost))
     finally:
         state["leading"] = False
+        if webhook is not None:
+            webhook.stop()
         logging.getLogger("kopf").removeHandler(lost_watch)
         for task in (ready, hold, renewing):
             if task is not None:
@@ -234,9 +242,6 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging(settings.process)
     tenant_handlers.register_timers(settings.process)
-    if settings.process.webhook_port:
-        importlib.import_module("tenantry.handlers.admission")  # registers the webhook and its server
-        podsecurity.register_webhook()  # pods and pod templates in tenant namespaces
     asyncio.run(run(settings))
 
 

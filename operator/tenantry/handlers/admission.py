@@ -11,7 +11,7 @@ deleted always passes the spec rules, so nothing stored can get stuck. Missing p
 brandings are warnings, not refusals: GitOps tools apply a commit's objects in no fixed order,
 and the reconcile reports what is missing.
 
-Only registered when a webhook port is configured (kopf refuses handlers without a server).
+Served by handlers/webhook.py (its own thread) when a webhook port is configured.
 Defence in depth: with failurePolicy Ignore nothing here may matter for safety, so the operator
 re-checks each rule on its own: the spec model (InvalidSpec, nothing provisioned), the partner
 namespace (NotInPartnerNamespace), taken and reserved slugs and domains (SlugConflict and
@@ -24,14 +24,11 @@ status (which partners cannot write), so reserved metadata a partner sets has no
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import kopf
-
+from tenantry.adapters.http import Api
 from tenantry.adapters.kube import Kube
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import admission, dns, naming
 from tenantry.domain.admission import Problem
 from tenantry.domain.branding import branding_name
@@ -39,48 +36,34 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.lifecycle import Claim, claim, partner_of
-from tenantry.domain.settings import ProcessSettings
+from tenantry.handlers import podsecurity
 from tenantry.handlers.catalogue import Catalogue
-
-OPERATIONS = ["CREATE", "UPDATE"]  # deletes are never intercepted, and objects being deleted never judged
-
-
-def webhook_server(process: ProcessSettings) -> kopf.WebhookServer:
-    """HTTPS on the webhook port with tls.crt/tls.key from the webhook cert dir (reloaded on change)."""
-    cert_dir = Path(process.webhook_cert_dir)
-    return kopf.WebhookServer(addr=process.webhook_address, port=process.webhook_port,
-                              certfile=str(cert_dir / "tls.crt"), pkeyfile=str(cert_dir / "tls.key"))
-
-
-@kopf.on.startup()
-async def serve_webhook(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # The chart ships the ValidatingWebhookConfiguration; the operator never edits it (no RBAC for it).
-    settings.admission.server = webhook_server(memo.settings.process)
-    settings.admission.managed = None
+from tenantry.handlers.webhook import Denied, Judge, NotReady, Review
 
 
 def _refuse(problems: list[Problem]) -> None:
     if problems:
-        raise kopf.AdmissionError("; ".join(map(str, problems)), code=422)
+        raise Denied("; ".join(map(str, problems)), code=422)
 
 
-def _judge(kind: str, body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
-               config: OperatorConfig) -> tuple[dict[str, Any], bool] | None:
+def _judge(kind: str, body: Mapping[str, Any], old: Mapping[str, Any] | None, userinfo: Mapping[str, Any],
+           config: OperatorConfig) -> tuple[dict[str, Any], bool] | None:
     """(spec, whether this request changes it), or None when there is nothing to judge.
 
     An object being deleted is never judged: the operator must always be able to remove its
     finalizer. Reserved metadata, immutable and platform-only fields are judged for partners.
     """
-    if body.metadata.get("deletionTimestamp"):
+    metadata = body.get("metadata") or {}
+    if metadata.get("deletionTimestamp"):
         return None
     raw = body.get("spec")
     spec = dict(raw) if isinstance(raw, Mapping) else {}
     old_spec = (old or {}).get("spec")
     problems = []
     if not admission.may_override(userinfo, config.platform_groups, config.operator_identity):
-        problems += admission.reserved_metadata_changes((old or {}).get("metadata"), body.get("metadata") or {})
+        problems += admission.reserved_metadata_changes((old or {}).get("metadata"), metadata)
         problems += admission.immutable_changes(kind, old, spec)
-        problems += admission.platform_only_changes(kind, body.metadata.namespace or "", config.platform_namespace,
+        problems += admission.platform_only_changes(kind, metadata.get("namespace") or "", config.platform_namespace,
                                                     old_spec, spec)
     # A metadata-only update (finalizers, labels) of a stored object is not judged by rules that
     # may have changed since it was stored: that would make it impossible to update or delete.
@@ -135,42 +118,70 @@ def _missing_references(catalogue: Catalogue, config: OperatorConfig, namespace:
     return problems
 
 
-@kopf.on.validate(GROUP, VERSION, "tenants", id="validate-tenant", operations=OPERATIONS)
-async def validate_tenant(body: kopf.Body, old: kopf.Body | None, operation: str, userinfo: Mapping[str, Any],
-                          warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
-    config: OperatorConfig = memo.config
-    judged = _judge("Tenant", body, old, userinfo, config)
-    if judged is None or not judged[1]:
-        return
-    spec = judged[0]
-    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    try:
-        problems = await _taken(memo.kube, config, namespace, name, spec, (old or {}).get("spec"),
-                                creating=operation == "CREATE")
-    except Exception as error:  # noqa: BLE001  (an API hiccup must not refuse a valid change)
-        warnings.append(f"slug and domains not checked now ({error}); the operator checks them when it reconciles")
-        problems = []
-    _refuse(problems)
-    warnings.extend(map(str, _missing_references(memo.catalogue, config, namespace, spec)))
+class Judges:
+    """The webhook's judges by URL path (the chart's webhook configuration names them), reading
+    what the operator's start-up built: its settings, the catalogue and the informers."""
 
+    def __init__(self, memo: Any) -> None:
+        self._memo = memo
+        # Requests of this thread's loop on this thread's connection; reads of watched kinds from
+        # the operator's informers (shared, read-only here).
+        self._kube = Kube(Api.from_environment(timeout=4))  # under the webhook's 5 s timeout
 
-@kopf.on.validate(GROUP, VERSION, "brandings", id="validate-branding", operations=OPERATIONS)
-async def validate_branding(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
-                            memo: kopf.Memo, **_: Any) -> None:
-    _judge("Branding", body, old, userinfo, memo.config)
+    def _context(self) -> tuple[OperatorConfig, Catalogue, Kube]:
+        memo = self._memo
+        if "started" not in memo or not memo.started.is_set():
+            raise NotReady
+        self._kube.cache = memo.kube.cache
+        return memo.config, memo.catalogue, self._kube
 
+    def by_path(self) -> dict[str, Judge]:
+        judges: dict[str, Judge] = {"validate-tenant": self.tenant, "validate-branding": self.branding,
+                                    "validate-featureset": self.feature_set}
+        for _, version, plural, kind in podsecurity.WORKLOADS:
+            judges[podsecurity.webhook_id(plural, version)] = self._workload(kind)
+        return judges
 
-@kopf.on.validate(GROUP, VERSION, "featuresets", id="validate-featureset", operations=OPERATIONS)
-async def validate_feature_set(body: kopf.Body, old: kopf.Body | None, userinfo: Mapping[str, Any],
-                               memo: kopf.Memo, **_: Any) -> None:
-    config: OperatorConfig = memo.config
-    judged = _judge("FeatureSet", body, old, userinfo, config)
-    if judged is None or not judged[1]:
-        return
-    # Resolve the plan as it would be with this change stored: a cycle is refused now, not found later.
-    spec, namespace, name = judged[0], body.metadata.namespace or "", body.metadata.name or ""
-    stored = memo.catalogue.feature_set()
-    resolved = resolve_plan(name, lambda ns, n: spec if (ns, n) == (namespace, name) else stored(ns, n),
-                            namespace, config.platform_namespace)
-    if isinstance(resolved, Unresolved) and resolved.reason in ("ExtendsCycle", "ExtendsTooDeep"):
-        _refuse([Problem(("spec", "extends"), resolved.message)])
+    async def tenant(self, review: Review) -> None:
+        config, catalogue, kube = self._context()
+        judged = _judge("Tenant", review.body, review.old, review.userinfo, config)
+        if judged is None or not judged[1]:
+            return
+        spec = judged[0]
+        metadata = review.body.get("metadata") or {}
+        namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
+        try:
+            problems = await _taken(kube, config, namespace, name, spec, (review.old or {}).get("spec"),
+                                    creating=review.operation == "CREATE")
+        except Exception as error:  # noqa: BLE001  (an API hiccup must not refuse a valid change)
+            review.warnings.append(f"slug and domains not checked now ({error}); "
+                                   "the operator checks them when it reconciles")
+            problems = []
+        _refuse(problems)
+        review.warnings.extend(map(str, _missing_references(catalogue, config, namespace, spec)))
+
+    async def branding(self, review: Review) -> None:
+        config, _, _ = self._context()
+        _judge("Branding", review.body, review.old, review.userinfo, config)
+
+    async def feature_set(self, review: Review) -> None:
+        config, catalogue, _ = self._context()
+        judged = _judge("FeatureSet", review.body, review.old, review.userinfo, config)
+        if judged is None or not judged[1]:
+            return
+        # Resolve the plan as it would be with this change stored: a cycle is refused now, not found later.
+        metadata = review.body.get("metadata") or {}
+        spec, namespace, name = judged[0], metadata.get("namespace") or "", metadata.get("name") or ""
+        stored = catalogue.feature_set()
+        resolved = resolve_plan(name, lambda ns, n: spec if (ns, n) == (namespace, name) else stored(ns, n),
+                                namespace, config.platform_namespace)
+        if isinstance(resolved, Unresolved) and resolved.reason in ("ExtendsCycle", "ExtendsTooDeep"):
+            _refuse([Problem(("spec", "extends"), resolved.message)])
+
+    @staticmethod
+    def _workload(kind: str) -> Judge:
+        async def judge(review: Review) -> None:
+            refused = podsecurity.judge(kind, review.body, review.old)
+            if refused:
+                raise Denied(refused, code=403)
+        return judge

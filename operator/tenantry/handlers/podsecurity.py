@@ -3,7 +3,7 @@
 Tenant namespaces are labelled `pod-security.kubernetes.io/enforce: restricted`, which Pod
 Security Admission honours from 1.23 on; on 1.20-1.22 nothing reads that label. So:
 
-- The admission webhook (registered by `register_webhook()` when a webhook port is configured)
+- The admission webhook (`judge`, served by handlers/webhook.py when a webhook port is configured)
   refuses Pods and the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets,
   ReplicationControllers, Jobs and CronJobs that break the restricted profile, in the namespaces
   the chart's namespaceSelector picks (tenantry's managed-by label and the enforce label). A
@@ -48,7 +48,6 @@ from tenantry.handlers.tenant import tenant_lock
 
 logger = logging.getLogger("tenantry")
 
-OPERATIONS = ["CREATE", "UPDATE"]
 # (group, version, plural, kind) of everything that runs pods; the chart's webhook entries match.
 # CronJobs are batch/v1beta1 up to 1.24 and batch/v1 from 1.21: one handler per version.
 WORKLOADS = (("", "v1", "pods", "Pod"),
@@ -83,21 +82,6 @@ def judge(kind: str, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> 
         return None
     meta = body.get("metadata") or {}
     return podsecurity.refusal(kind, meta.get("name") or meta.get("generateName") or "", violations)
-
-
-def _validator(kind: str) -> Any:
-    async def validate(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
-        refused = judge(kind, body, old)
-        if refused:
-            raise kopf.AdmissionError(refused, code=403)
-    return validate
-
-
-def register_webhook() -> None:
-    """Register the admission handlers (kopf refuses them unless a webhook server is configured)."""
-    for group, version, plural, kind in WORKLOADS:
-        kopf.on.validate(group, version, plural, id=webhook_id(plural, version), operations=OPERATIONS)(
-            _validator(kind))
 
 
 def _now() -> str:

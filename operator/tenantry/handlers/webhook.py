@@ -1,0 +1,176 @@
+"""The admission webhook's HTTPS server: its own thread and event loop, AdmissionReview in and out.
+
+Why not kopf's webhook server: kopf answers admission requests on the loop that reconciles, so
+while the operator onboards a thousand tenants each review waits behind reconcile work (p99 of
+seconds), and every review goes through kopf's cause and handler machinery. Here the server has
+a loop of its own in a thread (the reconcile holds the interpreter at most one switch interval
+at a time) and a review is one function call. It reads what the reconcile keeps in memory
+(catalogue, namespace informer) with plain dict lookups, which are atomic under the GIL, and
+makes its own API requests on its own connection (`Kube` on this thread's loop).
+
+One server per process, started once (kopf may be restarted in the same process); until kopf's
+start-up has built the catalogue it answers 503, which the API server treats by the webhook's
+failurePolicy. The certificate is re-read when its files change (cert-manager renews it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from tenantry.domain.settings import ProcessSettings
+from tenantry.metrics.operator import ADMISSION_SECONDS
+
+logger = logging.getLogger("tenantry")
+CERT_CHECK_SECONDS = 10.0
+
+
+class Denied(Exception):
+    """The review's answer is no: `message` for the user (kubectl prints it), an HTTP-like code."""
+
+    def __init__(self, message: str, code: int = 422) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+class NotReady(Exception):
+    """The operator has not built what a review reads yet (a 503: the failurePolicy decides)."""
+
+
+@dataclass
+class Review:
+    """One AdmissionReview request, as the judges read it."""
+
+    operation: str
+    body: Mapping[str, Any]
+    old: Mapping[str, Any] | None
+    userinfo: Mapping[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+Judge = Callable[[Review], Awaitable[None]]  # raises Denied; may add warnings
+
+
+def answer(review: Mapping[str, Any], judge_outcome: Denied | None, warnings: list[str]) -> dict[str, Any]:
+    """The AdmissionReview response for a request, in the request's own API version."""
+    request = review.get("request") or {}
+    response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": judge_outcome is None}
+    if judge_outcome is not None:
+        response["status"] = {"message": judge_outcome.message, "code": judge_outcome.code}
+    if warnings:
+        response["warnings"] = warnings
+    return {"apiVersion": review.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview",
+            "response": response}
+
+
+def review_of(document: Mapping[str, Any]) -> Review:
+    request = document.get("request") or {}
+    return Review(operation=str(request.get("operation") or ""), body=request.get("object") or {},
+                  old=request.get("oldObject"), userinfo=request.get("userInfo") or {})
+
+
+async def _serve(judges: Mapping[str, Judge], request: web.Request) -> web.Response:
+    judge = judges.get(request.match_info["path"])
+    if judge is None:
+        return web.Response(status=404, text="no such webhook")
+    started = time.perf_counter()
+    try:
+        document = msgspec.json.decode(await request.read())
+        review = review_of(document)
+        outcome: Denied | None = None
+        if review.operation in ("CREATE", "UPDATE"):  # deletes are never intercepted
+            try:
+                await judge(review)
+            except Denied as denied:
+                outcome = denied
+    except NotReady:
+        return web.Response(status=503, text="the operator is starting")
+    except (msgspec.DecodeError, AttributeError, TypeError) as error:
+        return web.Response(status=400, text=f"not an AdmissionReview: {error}")
+    finally:
+        ADMISSION_SECONDS.labels(request.match_info["path"]).observe(time.perf_counter() - started)
+    return web.Response(body=msgspec.json.encode(answer(document, outcome, review.warnings)),
+                        content_type="application/json")
+
+
+class _Certificate:
+    """tls.crt/tls.key of the cert dir in one SSL context, loaded again when either file changes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.files = (folder / "tls.crt", folder / "tls.key")
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._stamp = self._load()
+
+    def _mtimes(self) -> tuple[float, float]:
+        return (self.files[0].stat().st_mtime, self.files[1].stat().st_mtime)
+
+    def _load(self) -> tuple[float, float]:
+        stamp = self._mtimes()
+        self.context.load_cert_chain(*map(str, self.files))
+        return stamp
+
+    async def follow(self) -> None:
+        while True:
+            await asyncio.sleep(CERT_CHECK_SECONDS)
+            try:
+                if self._mtimes() != self._stamp:
+                    self._stamp = self._load()
+                    logger.info("webhook certificate reloaded from %s", self.files[0].parent)
+            except (OSError, ssl.SSLError) as error:  # half-written during a renewal: next time
+                logger.warning("webhook certificate not reloaded: %s", error)
+
+
+class WebhookServer:
+    """Serves `judges` by URL path on the webhook port, on a thread of its own."""
+
+    def __init__(self, process: ProcessSettings, judges: Callable[[], Mapping[str, Judge]]) -> None:
+        """judges: made on the server's own loop (they may hold clients bound to it)."""
+        self._process, self._make_judges = process, judges
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        """Start the thread; returns once the port listens (raises what kept it from listening)."""
+        threading.Thread(target=self._run, name="webhook", daemon=True).start()
+        self._started.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._listen())
+        except BaseException as error:  # noqa: BLE001  (handed to start(), which raises it)
+            self._failure = error
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _listen(self) -> None:
+        certificate = _Certificate(Path(self._process.webhook_cert_dir))
+        judges = self._make_judges()
+        app = web.Application(client_max_size=4 * 2**20)  # an object is at most ~1.5 MiB in etcd
+        async def serve(request: web.Request) -> web.Response:
+            return await _serve(judges, request)
+        app.add_routes([web.post("/{path}", serve)])
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self._process.webhook_address, self._process.webhook_port,
+                          ssl_context=certificate.context).start()
+        self._follow = asyncio.get_running_loop().create_task(certificate.follow())
