@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_TENANTS", "1000"))
 LARGE = int(os.environ.get("BENCH_LARGE", "10000"))  # 0: skip growing to this many tenants
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+TRACEMALLOC = os.environ.get("BENCH_TRACEMALLOC") == "1"  # memory profile (bench/memory.txt); slow
 PARTNER_NS, PLATFORM_NS = "partner-bench", "tenantry-system"
 Tenant = create_namespaced_resource("tenantry.dev", "v1alpha1", "Tenant", "tenants")
 FeatureSet = create_namespaced_resource("tenantry.dev", "v1alpha1", "FeatureSet", "featuresets")
@@ -126,7 +127,10 @@ class Operator:
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "TENANTRY_METRICS_PORT": str(self.port),
                "TENANTRY_RESYNC_SECONDS": "3600", **self.env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tenantry"], env=env,
+        command = [sys.executable, "-m", "tenantry"]
+        if TRACEMALLOC:
+            command = [sys.executable, str(REPO / "bench" / "traced.py")]
+        self.proc = subprocess.Popen(command, env=env,
                                      stdout=open(REPO / ".local" / "bench-operator.log", "ab"),
                                      stderr=subprocess.STDOUT)
 
@@ -169,6 +173,17 @@ async def quiet(operator: Operator, seconds: float = 3.0, timeout: float = 900) 
 def _is_ready(tenant: Any) -> bool:
     conditions = (tenant.get("status") or {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+async def memory_profile(operator: Operator) -> None:
+    """What the operator holds after onboarding, by line (bench/traced.py), into bench/memory.txt."""
+    import signal
+
+    out = Path(os.environ["BENCH_TRACEMALLOC_OUT"])
+    out.unlink(missing_ok=True)
+    operator.proc.send_signal(signal.SIGUSR1)
+    await wait_until(lambda: asyncio.sleep(0, out.exists() and out.stat().st_size > 0), "the memory profile", 300)
+    log(f"memory profile in {out}")
 
 
 class Tally:
@@ -489,6 +504,7 @@ def type_of(obj: dict[str, Any]):
 
 
 async def main() -> None:
+    os.environ["BENCH_TRACEMALLOC_OUT"] = str(REPO / "bench" / "memory.txt")  # inherited by the operator
     os.environ.setdefault("TENANTRY_CLUSTER_DIR", str(REPO / ".local" / "bench-cluster"))
     os.environ.setdefault("TENANTRY_APISERVER_PORT", "17443")
     os.environ.setdefault("TENANTRY_ETCD_PORT", "24790")
@@ -552,6 +568,8 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     results["onboarding_ratio_apply"] = round(results["onboarding_s"] / results["onboarding_floor_apply_s"], 1)
     results["onboarding_cpu_ms_per_tenant"] = round(results["onboarding_cpu_s"] * 1000 / N, 1)
     results["rss_mib_after_onboarding"] = round(operator.rss_mib()[0], 1)
+    if TRACEMALLOC:
+        await memory_profile(operator)
 
     log("plan change: one FeatureSet edited, time until every tenant's flags carry it")
     await quiet(operator)
