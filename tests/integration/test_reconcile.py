@@ -189,7 +189,8 @@ def _ready(cluster: ClusterHandle, namespace: str) -> list[str]:
 
 def test_operator_killed_mid_onboarding_converges(partner: Partner, cluster: ClusterHandle,
                                                    operator: OperatorProcess) -> None:
-    slugs = [partner.slug(f"crash{i}") for i in range(12)]
+    # Enough tenants that the onboarding outlasts noticing its first namespace (the kill must land in it).
+    slugs = [partner.slug(f"crash{i}") for i in range(30)]
     manifests = yaml.safe_dump_all(partner.tenant(s) for s in slugs)
     selector = f"tenantry.dev/partner=acme-{partner.suffix},tenantry.dev/tenant"
     cluster.kubectl("apply", "-f", "-", input=manifests)

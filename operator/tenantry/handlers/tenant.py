@@ -444,7 +444,11 @@ def _informers(memo: kopf.Memo) -> list[Informer]:
         return lambda namespace, name: name in names and namespace.startswith(prefix)
 
     namespaces = Informer(client, Scope("v1", "Namespace"), lambda kind, body: _namespace_changed(memo, kind, body))
-    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind),
+    # Only what carries our managed-by label is listed and watched: the rest of the cluster's
+    # ConfigMaps, RoleBindings, ... never cross the wire. An operator-named object without the
+    # label counts as absent, which is how it is treated anyway: applied over (the label comes
+    # back), and never deleted (Writer.delete_if_ours requires the label).
+    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind), labels=MANAGED,
                                        data_keys=naming.OPERATOR_CONFIGMAP_KEYS if kind == "ConfigMap" else None),
                          lambda change, body: _child_changed(memo, change, body))
                 for api_version, kind in CHILD_KINDS]
