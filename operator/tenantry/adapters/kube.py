@@ -109,13 +109,6 @@ class Kube:
                 return []
             raise _refusal(error, f"listing {kind} in {namespace}") from error
 
-    async def list_all(self, api_version: str, kind: str) -> list[Manifest]:
-        """Every object of a kind in every namespace."""
-        try:
-            return (await self.api.list(api_version, kind, None))[0]
-        except ApiFailure as error:
-            raise _refusal(error, f"listing {kind}") from error
-
     async def get_many(self, targets: list[ObjectRef]) -> list[Manifest | None]:
         return list(await asyncio.gather(*(self.get(t) for t in targets)))
 
@@ -176,10 +169,6 @@ class Kube:
         except ApiFailure as error:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
         self._remember(labelled or {})
-
-    async def add_finalizer(self, target: ObjectRef, current: list[str], resource_version: str,
-                            finalizer: str) -> None:
-        await self.patch_if_unchanged(target, {"metadata": {"finalizers": [*current, finalizer]}}, resource_version)
 
     async def patch_if_unchanged(self, target: ObjectRef, patch: dict[str, Any], resource_version: str) -> Manifest:
         """Merge-patch naming the resourceVersion read: a concurrent change raises Conflict instead of being lost."""

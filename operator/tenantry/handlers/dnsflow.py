@@ -11,7 +11,7 @@ import base64
 import datetime
 import secrets
 import time
-from collections.abc import Mapping, Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -305,7 +305,8 @@ async def _release(writer: Writer, config: OperatorConfig, claims: list[dict[str
     return kept
 
 
-async def release_orphaned(writer: Writer, config: OperatorConfig, tenants: set[TenantKey]) -> list[str]:
+async def release_orphaned(writer: Writer, config: OperatorConfig,
+                           exists: Callable[[TenantKey], Awaitable[bool]]) -> list[str]:
     """Claims whose tenant no longer exists are released, once no Ingress routes their host;
     returns their domains.
 
@@ -317,7 +318,7 @@ async def release_orphaned(writer: Writer, config: OperatorConfig, tenants: set[
                                         {naming.MANAGED_BY: naming.OPERATOR}):
         annotations = claim["metadata"].get("annotations") or {}
         owner = naming.parse_owner_key(annotations.get(naming.OWNER_ANNOTATION, ""))
-        if dns.CLAIMED_DOMAIN_ANNOTATION in annotations and owner is not None and owner not in tenants:
+        if dns.CLAIMED_DOMAIN_ANNOTATION in annotations and owner is not None and not await exists(owner):
             by_owner.setdefault(owner, []).append(claim)
     released = []
     for (partner_namespace, slug), claims in by_owner.items():

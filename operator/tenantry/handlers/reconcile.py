@@ -201,10 +201,6 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     kube = services.kube
     writer = Writer(kube, services.contest)
     meta = body["metadata"]
-    finalizers = list(meta.get("finalizers") or [])
-    if naming.FINALIZER not in finalizers:
-        writer.count += 1
-        await kube.add_finalizer(tenant_ref(body), finalizers, meta["resourceVersion"], naming.FINALIZER)
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
     found = await _find(writer, body, catalogue, config, services.dns)

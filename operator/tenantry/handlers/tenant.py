@@ -79,6 +79,22 @@ def shard_changed(memo: kopf.Memo, shard: int, held: bool) -> None:
         memo.sweep = asyncio.create_task(_sweep_leftovers(memo))
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's copy of the last handled spec, kept nowhere: no handler here compares specs (a pass
+    compares the live objects with the desired ones), and keeping it cost a PATCH of every new or
+    changed Tenant (each one more webhook call and watch event) and a deep copy of every event.
+    Without it kopf sees each event as a creation, for which nothing is registered."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger,
                   **_: Any) -> None:
@@ -87,8 +103,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     # kopf's progress of the deletion handler lives in the status, which partners cannot write: a
     # forged "already done" mark (an annotation, with the webhook down) would skip the clean-up.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(name="kopf")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="tenantry.dev", key="last-handled-configuration")
+    settings.persistence.diffbase_storage = _NoDiffBase()
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     # Handlers return at once (they only queue), so kopf's per-object workers need not linger:
@@ -179,6 +194,10 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
         body = memo.tenants.get(key[0], key[1])
         if body is None or body["metadata"].get("deletionTimestamp"):
             return  # gone, or the finalizer's business
+        if naming.FINALIZER not in (body["metadata"].get("finalizers") or []):
+            # kopf adds it (its deletion handler needs it), and the event of that write queues the
+            # tenant again: nothing is provisioned that a deletion could miss, and one writer of it.
+            return
         # Set now, not when done: the events of this very pass (our finalizer and status patches)
         # arrive while it runs and must not queue the tenant again.
         _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
@@ -187,7 +206,7 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
                                        memo.catalogue.partner_tenants)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
-            # The Tenant changed while we worked (kopf adds its finalizer at the same moment, for
+            # The Tenant changed while we worked (a partner edited it, for
             # one), or our copy was behind: read it fresh, and a pass right after this one.
             fresh = await memo.kube.read(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
             if fresh is not None:
@@ -281,15 +300,38 @@ async def _sweep_leftovers(memo: kopf.Memo) -> None:
         logger.info("released the claims of deleted tenants: %s", ", ".join(released))
 
 
+SWEEP_SETTLED_CHECKS = 3  # the Tenants kopf has listed into memory stayed this many seconds unchanged
+
+
+async def _listed_tenants(memo: kopf.Memo) -> None:
+    """Until kopf's first listing of Tenants has reached memory (its count stopped growing), so
+    that the sweep reads only the Tenants it does not know, not every one of them."""
+    await memo.cache.wait_synced()
+    count, unchanged = -1, 0
+    while unchanged < SWEEP_SETTLED_CHECKS:
+        await asyncio.sleep(1)
+        unchanged, count = (unchanged + 1 if len(memo.tenants) == count else 0), len(memo.tenants)
+
+
 async def _sweep(memo: kopf.Memo) -> list[str]:
-    tenants = {(t["metadata"]["namespace"], t["metadata"]["name"])
-               for t in await memo.kube.list_all(f"{GROUP}/{VERSION}", "Tenant")}
-    released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, tenants)
+    await _listed_tenants(memo)
+    confirmed: dict[TenantKey, bool] = {}
+
+    async def exists(key: TenantKey) -> bool:
+        # In memory: it exists. Not (yet): asked once, so a true leftover costs one read.
+        if memo.tenants.get(*key) is not None:
+            return True
+        if key not in confirmed:
+            confirmed[key] = await memo.kube.read(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) \
+                is not None
+        return confirmed[key]
+
+    released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, exists)
     for ns in await memo.kube.list("v1", "Namespace", None, MANAGED):  # type: ignore[arg-type]
         meta = ns["metadata"]
         owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
-        if owner is not None and owner not in tenants and not meta.get("deletionTimestamp") and \
-                not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL):
+        if owner is not None and not meta.get("deletionTimestamp") and \
+                not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL) and not await exists(owner):
             await memo.kube.patch_labels(ObjectRef("v1", "Namespace", meta["name"]),
                                          {naming.ORPHANED_LABEL: "true"})
     return released
