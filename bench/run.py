@@ -32,12 +32,11 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
-from tenantry.api.featureset import Feature
 from tenantry.api.tenant import TenantSpec
 from tenantry.devtools import cluster as local_cluster
+from tenantry.domain import tenantpass
 from tenantry.domain.children import TenantInput, desired_state
 from tenantry.domain.config import OperatorConfig
-from tenantry.domain.features import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_TENANTS", "1000"))
@@ -146,9 +145,7 @@ class Operator:
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the operator process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def metric(self, name: str) -> float:
         try:
@@ -273,12 +270,16 @@ class Direct:
 def floor_manifests(slugs: list[str], prefix: str) -> list[list[dict[str, Any]]]:
     """Per tenant: its namespace, then the objects the operator creates in it."""
     config = OperatorConfig(namespace_prefix=prefix)
-    plan = Plan(("tenantry-system/bench",), {"chat": Feature(), "tables": Feature(limits={"tables": 5})}, None)
+    # The bench's FeatureSet and Branding (see main), resolved as the operator resolves them.
+    plans = {(PLATFORM_NS, "bench"): {"features": {"chat": {}, "tables": {"limits": {"tables": 5}}}}}
+    looks = {(PLATFORM_NS, "default"): {"colours": {"primary": "#1F4E79"}}}
     manifests = []
     for slug in slugs:
         spec = TenantSpec.model_validate(tenant_doc(slug)["spec"])
-        desired = desired_state(TenantInput(slug, PARTNER_NS, "bench", spec, plan, None), config)
-        manifests.append(desired.apply)
+        resolved = tenantpass.resolve(spec, PARTNER_NS, lambda ns, n: plans.get((ns, n)),
+                                      lambda ns, n: looks.get((ns, n)), config)
+        inp = TenantInput(slug, PARTNER_NS, "bench", spec, resolved.plan, resolved.branding, resolved.features)
+        manifests.append(desired_state(inp, config).apply)
     return manifests
 
 
@@ -372,8 +373,21 @@ def _webhook_histogram(local: local_cluster.Cluster, hook: str) -> dict[float, f
     return buckets
 
 
+def _p99_bound(histogram: dict[float, float]) -> float | None:
+    """The smallest bucket bound holding 99 % of a cumulative histogram's samples."""
+    total = histogram.get(float("inf"), 0)
+    return min(b for b, count in histogram.items() if count >= 0.99 * total) if total else None
+
+
+def _operator_admission_histogram(operator: Operator) -> dict[float, float]:
+    """The operator's own timing of Tenant reviews (tenantry_admission_duration_seconds)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{operator.port}/metrics", timeout=10).read().decode()
+    return {float(s.labels["le"]): s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name == "tenantry_admission_duration_seconds_bucket" and s.labels.get("webhook") == "validate-tenant"}
+
+
 def admission_results(elapsed: float, latencies: list[float], local: local_cluster.Cluster,
-                      hook: str) -> dict[str, Any]:
+                      hook: str, operator: Operator) -> dict[str, Any]:
     """Creates per second and client-side latency of the Tenant POSTs, and the webhook's share of it
     as the API server timed it (its histogram's buckets bound the percentiles)."""
     latencies = sorted(latencies)
@@ -383,10 +397,15 @@ def admission_results(elapsed: float, latencies: list[float], local: local_clust
     histogram = _webhook_histogram(local, hook)
     total = histogram.get(float("inf"), 0)
     if total:
-        p99 = min(bound for bound, count in histogram.items() if count >= 0.99 * total)
+        p99 = _p99_bound(histogram)
         out["webhook_calls"] = int(total)
         out["webhook_p99_bucket_ms"] = p99 * 1000 if p99 != float("inf") else "over the largest bucket"
         out["webhook_within_25ms_share"] = round(histogram.get(0.025, 0) / total, 3)
+    # The same reviews as the operator timed them: its share of the wait (the rest is the API
+    # server's queue and the TLS connection it opens for a call).
+    judged = _p99_bound(_operator_admission_histogram(operator))
+    if judged is not None:
+        out["webhook_judge_p99_bucket_ms"] = judged * 1000
     return out
 
 
@@ -561,7 +580,7 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     latencies: list[float] = []
     started = time.monotonic()
     await gather_limited([direct.create(tenant_doc(s), latencies) for s in slugs])
-    results.update(admission_results(time.monotonic() - started, latencies, local, webhook))
+    results.update(admission_results(time.monotonic() - started, latencies, local, webhook, operator))
     await wait_until(lambda: ready.reaches(N), "all tenants Ready")
     results.update(phase.results("onboarding"))
     results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
@@ -618,18 +637,31 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     write_results(results)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def control_plane_cpu(local: local_cluster.Cluster) -> float:
+    """CPU seconds of the API server and etcd so far: where the rest of the machine goes."""
+    return sum(process_cpu_seconds(int(local.pid_file(name).read_text())) for name in ("kube-apiserver", "etcd"))
+
+
 class Phase:
-    """Time, API requests and operator CPU from now until `results`."""
+    """Time, API requests, operator CPU and the control plane's CPU from now until `results`."""
 
     def __init__(self, local: local_cluster.Cluster, operator: Operator) -> None:
         self.local, self.operator = local, operator
         self.requests, self.cpu, self.started = apiserver_requests(local), operator.cpu_seconds(), time.monotonic()
+        self.control_plane = control_plane_cpu(local)
 
     def results(self, name: str) -> dict[str, Any]:
         seconds, cpu = time.monotonic() - self.started, self.operator.cpu_seconds() - self.cpu
         diff = requests_between(self.requests, apiserver_requests(self.local))
         return {f"{name}_s": round(seconds, 2), f"{name}_writes": operator_requests(diff, WRITES),
                 f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1),
+                f"{name}_control_plane_cpu_s": round(control_plane_cpu(self.local) - self.control_plane, 1),
                 f"{name}_writes_all_clients": writes_of(diff)}
 
 
@@ -745,7 +777,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         "≤ 3 s", lambda: r["validate_s"] <= 3)
     add(("webhook_creates_per_s",), f"{r['tenants']:,} Tenants POSTed at concurrency {CONCURRENCY}, webhook on",
         lambda: f"{r['webhook_creates_per_s']} creates/s (API server alone: {r['tenant_create_floor_per_s']}/s), "
-                f"webhook p99 ≤ {r.get('webhook_p99_bucket_ms')} ms by the API server's buckets",
+                f"webhook p99 ≤ {r.get('webhook_p99_bucket_ms')} ms by the API server's buckets, "
+                f"≤ {r.get('webhook_judge_p99_bucket_ms')} ms by the operator's",
         "≥ 500 creates/s (or the API server's own rate), p99 ≤ 50 ms",
         lambda: r["webhook_creates_per_s"] >= 0.9 * min(500, r["tenant_create_floor_per_s"])
         and r.get("webhook_p99_bucket_ms", 1e9) <= 50)
