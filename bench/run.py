@@ -600,10 +600,11 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     await wait_until(lambda: flagged.reaches(N), "flags updated")
     results.update(phase.results("plan_change"))
     flagged.close()
-    flags = [{"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": "tenantry-flags", "namespace": f"floor-{s}"}} for s in slugs]
+    # The floor writes what the operator rewrites: each tenant's features and flags ConfigMaps.
+    changed = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": f"floor-{s}"}}
+               for s in slugs for name in ("tenantry-features", "tenantry-flags")]
     started = time.monotonic()
-    await gather_limited([direct.merge_patch(cm, {"data": {"floor": "1"}}) for cm in flags])
+    await gather_limited([direct.merge_patch(cm, {"data": {"floor": "1"}}) for cm in changed])
     results["plan_change_floor_s"] = round(time.monotonic() - started, 2)
     results["plan_change_ratio"] = round(results["plan_change_s"] / results["plan_change_floor_s"], 1)
 

@@ -16,6 +16,7 @@ failurePolicy. The certificate is re-read when its files change (cert-manager re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import threading
@@ -148,8 +149,17 @@ class WebhookServer:
             raise self._failure
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        """Close the port and end the thread's loop (waits at most a few seconds)."""
+        if self._loop is None or not self._loop.is_running():
+            return
+        done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        with contextlib.suppress(Exception):
+            done.result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _shutdown(self) -> None:
+        self._follow.cancel()
+        await self._runner.cleanup()
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -173,4 +183,5 @@ class WebhookServer:
         await runner.setup()
         await web.TCPSite(runner, self._process.webhook_address, self._process.webhook_port,
                           ssl_context=certificate.context).start()
+        self._runner = runner
         self._follow = asyncio.get_running_loop().create_task(certificate.follow())
