@@ -279,7 +279,12 @@ def floor_manifests(slugs: list[str], prefix: str) -> list[list[dict[str, Any]]]
         resolved = tenantpass.resolve(spec, PARTNER_NS, lambda ns, n: plans.get((ns, n)),
                                       lambda ns, n: looks.get((ns, n)), config)
         inp = TenantInput(slug, PARTNER_NS, "bench", spec, resolved.plan, resolved.branding, resolved.features)
-        manifests.append(desired_state(inp, config).apply)
+        objects = desired_state(inp, config).apply
+        for obj in objects:
+            # Not the operator's label: its informers would list these too (a cluster's other
+            # objects do not carry it), which no real cluster would make it do.
+            obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "bench-floor"
+        manifests.append(objects)
     return manifests
 
 

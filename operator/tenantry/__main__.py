@@ -241,7 +241,6 @@ def main() -> None:
         print(f"tenantry: cannot start: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.process)
-    tenant_handlers.register_timers(settings.process)
     asyncio.run(run(settings))
 
 

@@ -27,9 +27,8 @@ from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
-from tenantry.domain.settings import ProcessSettings
 from tenantry.domain.shards import CLUSTER_WIDE
-from tenantry.handlers import dnsflow
+from tenantry.handlers import dnsflow, periodic
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
@@ -116,9 +115,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # kopf started again in this process after it lost a watch (see __main__): what the
         # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
         await memo.queue.stop()
-        for task in memo.informer_tasks:
+        for task in memo.background_tasks:
             task.cancel()
-        await asyncio.gather(*memo.informer_tasks, return_exceptions=True)
+        await asyncio.gather(*memo.background_tasks, return_exceptions=True)
         await memo.services.kube.close()
         contest = memo.services.contest
         memo.exposition.clear()
@@ -136,7 +135,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     informers = _informers(memo)
     memo.namespaces = informers[0]
     memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
-    memo.informer_tasks = [asyncio.create_task(i.run()) for i in informers]
+    memo.background_tasks = [asyncio.create_task(i.run()) for i in informers] + _periodic(memo)
     # With shards, only the tenants of the shards this replica holds (see shard_changed).
     memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers, admit=lambda key: owns(memo, key[0]))
     # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
@@ -166,7 +165,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Stop the watches and workers the startup began: kopf waits for tasks still running when it
     stops, and a replica that got SIGTERM would hold the leader lease seconds longer."""
-    tasks = [*memo.get("informer_tasks", []), *([memo.sweep] if "sweep" in memo else [])]
+    tasks = [*memo.get("background_tasks", []), *([memo.sweep] if "sweep" in memo else [])]
     for task in tasks:
         task.cancel()
     if "queue" in memo:
@@ -337,28 +336,26 @@ async def _sweep(memo: kopf.Memo) -> list[str]:
     return released
 
 
-async def tenant_resync(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    memo.queue.add((namespace, name))
+def _resync(memo: kopf.Memo, key: TenantKey) -> None:
+    memo.queue.add(key, start=False)
     LAST_RESYNC.set_to_current_time()
 
 
-def _needs_dns_attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+def _needs_dns_attention(body: Mapping[str, Any]) -> bool:
     """Custom domains to (re-)verify, or DNS that failed: worth a look more often than the resync."""
-    failing = any(c.get("type") == "DNSReady" and c.get("status") != "True" for c in status.get("conditions", []))
-    return bool(spec.get("domains")) or failing
+    conditions = (body.get("status") or {}).get("conditions") or []
+    failing = any(c.get("type") == "DNSReady" and c.get("status") != "True" for c in conditions)
+    return bool((body.get("spec") or {}).get("domains")) or failing
 
 
-async def tenant_dns_check(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    memo.queue.add((namespace, name))
-
-
-def register_timers(process: ProcessSettings) -> None:
-    """The periodic passes, at the configured intervals (kopf's timers are set when registered)."""
-    every, dns = process.resync_seconds, process.dns_check_seconds
-    kopf.timer(GROUP, VERSION, "tenants", id="tenant_resync", interval=every, initial_delay=every,
-               sharp=False)(tenant_resync)
-    kopf.timer(GROUP, VERSION, "tenants", id="tenant_dns_check", interval=dns, initial_delay=dns, sharp=False,
-               when=_needs_dns_attention)(tenant_dns_check)
+def _periodic(memo: kopf.Memo) -> list[asyncio.Task]:
+    """Every tenant once per resync period, the ones needing DNS attention once per DNS check."""
+    process = memo.settings.process
+    dns_due = lambda: [k for k in memo.tenants.keys() if _needs_dns_attention(memo.tenants.get(*k) or {})]  # noqa: E731
+    return [asyncio.create_task(periodic.spread(process.resync_seconds, memo.tenants.keys,
+                                                lambda key: _resync(memo, key))),
+            asyncio.create_task(periodic.spread(process.dns_check_seconds, dns_due,
+                                                lambda key: memo.queue.add(key, start=False)))]
 
 
 async def _ours_to_finalize(memo: kopf.Memo, body: kopf.Body) -> bool:

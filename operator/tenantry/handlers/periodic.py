@@ -1,0 +1,30 @@
+"""The periodic passes: every tenant once per resync period; tenants with custom domains or
+failing DNS once per DNS check period.
+
+Why not kopf timers: kopf keeps an asyncio task per timer and per Tenant (20,000 sleeping tasks,
+with their frames and locks, at 10,000 tenants), each waking on its own. Here one task per period
+walks the tenants in memory and queues them in slices, spread over the period, so the passes do
+not come as a burst. The first round starts one period after the start: the start itself gives
+every tenant a pass (kopf's first listing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+TICK_SECONDS = 1.0  # one slice of the tenants is queued this often
+
+
+async def spread(period: float, keys: Callable[[], Iterable[Key]], queue: Callable[[Key], None],
+                 sleep: Callable[[float], object] = asyncio.sleep) -> None:
+    """Forever: each period, every key `keys()` gives at the period's start, queued in slices."""
+    steps = max(1, round(period / TICK_SECONDS))
+    while True:
+        due = list(keys())
+        for step in range(steps):
+            await sleep(period / steps)  # type: ignore[misc]
+            for key in due[step::steps]:
+                queue(key)
