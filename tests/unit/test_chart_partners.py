@@ -114,7 +114,7 @@ def test_cert_manager_mode(full: list[dict]) -> None:
     assert certificate["apiVersion"] == "cert-manager.io/v1"
     assert certificate["spec"] == {
         "secretName": "tenantry-webhook-tls",
-        "privateKey": {"algorithm": "ECDSA", "size": 256},
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         "dnsNames": ["tenantry", "tenantry.tenantry-system", "tenantry.tenantry-system.svc",
                      "tenantry.tenantry-system.svc.cluster.local"],
         "issuerRef": {"kind": "Issuer", "name": "tenantry-webhook"},

@@ -6,7 +6,10 @@ Tested here:
 - deletes and CONNECTs are never judged
 - NotReady (the operator has not started) is a 503, so the API server's failurePolicy decides
 - an unknown path is a 404; a body that is no AdmissionReview is a 400
-- the certificate is read again when its files change (a renewal), without a restart
+- a judge that fails (a bug) refuses the review (200, allowed=false, code 500): an error status
+  would let it in under failurePolicy Ignore
+- the certificate is read again when its files change (a renewal), without a restart; a pair that
+  does not load (new certificate, old key) is not taken, and the old one serves on
 - each review is timed in tenantry_admission_duration_seconds
 """
 
@@ -40,6 +43,10 @@ async def _starting(review: Review) -> None:
     raise NotReady
 
 
+async def _buggy(review: Review) -> None:
+    raise KeyError("a bug a tenant admin found")
+
+
 def _review(name: str, operation: str = "CREATE", version: str = "admission.k8s.io/v1") -> dict:
     return {"apiVersion": version, "kind": "AdmissionReview",
             "request": {"uid": f"uid-{name}", "operation": operation, "userInfo": {"username": "someone"},
@@ -52,7 +59,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ca = localwebhook.serving_certificate(tmp_path)
     port = free_port()
     process = ProcessSettings(webhook_port=port, webhook_address="127.0.0.1", webhook_cert_dir=str(tmp_path))
-    server = WebhookServer(process, lambda: {"validate-x": _deny, "validate-starting": _starting})
+    server = WebhookServer(process, lambda: {"validate-x": _deny, "validate-starting": _starting,
+                                             "validate-buggy": _buggy})
     server.start()
     context = ssl.create_default_context(cadata=ca.decode())
     yield port, context, tmp_path
@@ -123,3 +131,24 @@ def test_a_renewed_certificate_is_served_without_a_restart(served, tmp_path_fact
         time.sleep(0.1)
     with pytest.raises(urllib.error.URLError):
         _post(port, old_context, "validate-x", json.dumps(_review("good")).encode())
+
+
+def test_a_failing_judge_refuses_instead_of_letting_in(served) -> None:
+    port, context, _ = served
+    status, answer = _post(port, context, "validate-buggy", json.dumps(_review("x")).encode())
+    assert status == 200
+    assert answer["response"]["allowed"] is False and answer["response"]["status"]["code"] == 500
+
+
+def test_a_half_written_renewal_keeps_the_old_certificate(served, tmp_path_factory) -> None:
+    port, context, folder = served
+    renewed = tmp_path_factory.mktemp("half")
+    localwebhook.serving_certificate(renewed)
+    shutil.copy(renewed / "tls.crt", folder / "tls.crt.new")
+    (folder / "tls.crt.new").rename(folder / "tls.crt")  # the new certificate, the old key still
+    # Until the reload has been tried (it looks every CERT_CHECK_SECONDS, 0.2 here), and after it:
+    # the old pair serves every handshake.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert _post(port, context, "validate-x", json.dumps(_review("good")).encode())[0] == 200
+        time.sleep(0.1)

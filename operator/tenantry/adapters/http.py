@@ -57,6 +57,17 @@ def _failure(code: int, content: bytes) -> ApiFailure:
                       str(status.get("message") or content[:200].decode(errors="replace")))
 
 
+def _object_missing(content: bytes) -> bool:
+    """A 404 about the object (a Status naming it), not about its kind: a kind that is not served
+    (a CRD not installed, or not yet served again after an API server restart) answers a plain 404
+    without details, and must not read as "the object does not exist"."""
+    try:
+        status = _decode(content)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(status, dict) and bool((status.get("details") or {}).get("name"))
+
+
 def collection_path(api_version: str, kind: str, namespace: str | None) -> str:
     """The URL path of a kind's objects (in one namespace; every namespace for None)."""
     resource = resource_registry.load(api_version, kind)
@@ -71,6 +82,22 @@ def collection_path(api_version: str, kind: str, namespace: str | None) -> str:
 
 def object_path(api_version: str, kind: str, namespace: str | None, name: str, subresource: str = "") -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}" + (f"/{subresource}" if subresource else "")
+
+
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The non-empty lines of a stream of newline-separated JSON (a watch), as they complete.
+    Each byte is looked at once, however many reads a long line arrives in."""
+    pending = bytearray()
+    async for chunk in stream.iter_any():
+        searched = len(pending)
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", max(start, searched))) >= 0:
+            if end > start:
+                yield bytes(pending[start:end])
+            start = end + 1
+        del pending[:start]
+        await asyncio.sleep(0)  # a burst of events must not starve the loop
 
 
 class _Credentials:
@@ -105,8 +132,12 @@ class Api:
         self._ssl = verify_cluster(config.cluster, config.user, config.abs_file) \
             if self._server.startswith("https:") else False
         self._credentials = _Credentials(config)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._watch_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+        # Per read, not per request: a LIST of many objects may take longer than one read does.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        # A watch is quiet for long stretches, but the server ends it after WATCH_SECONDS: silence
+        # beyond that is a connection that died half-open, and the informer lists again.
+        self._watch_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout,
+                                                    sock_read=WATCH_SECONDS + 60)
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -128,7 +159,8 @@ class Api:
 
     async def request(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None,
                       content_type: str = "application/json") -> Body | None:
-        """The decoded answer (None for 404 on a GET or DELETE); raises ApiFailure for an error."""
+        """The decoded answer (None when a GET or DELETE finds no such object); raises ApiFailure
+        for an error, including a 404 because the kind is not served."""
         data = None if body is None else _encode(body)
         for attempt in (0, 1):
             headers = self._credentials.headers(fresh=attempt == 1)
@@ -139,7 +171,7 @@ class Api:
                 content = await response.read()
                 if response.status == 401 and attempt == 0:
                     continue  # a rotated token: read it again, once
-                if response.status == 404 and method in ("GET", "DELETE"):
+                if response.status == 404 and method in ("GET", "DELETE") and _object_missing(content):
                     return None
                 if response.status >= 400:
                     raise _failure(response.status, content)
@@ -171,17 +203,10 @@ class Api:
                                          timeout=self._watch_timeout) as response:
             if response.status >= 400:
                 raise _failure(response.status, await response.read())
-            buffered = b""
-            async for chunk in response.content.iter_any():
-                buffered += chunk
-                *lines, buffered = buffered.split(b"\n")
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    event = _decode(line)
-                    if event.get("type") == "ERROR":
-                        status = event.get("object") or {}
-                        raise ApiFailure(int(status.get("code") or 500), str(status.get("reason") or ""),
-                                         str(status.get("message") or ""))
-                    yield event["type"], event["object"]
-                await asyncio.sleep(0)  # a burst of events must not starve the loop
+            async for line in _lines(response.content):
+                event = _decode(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise ApiFailure(int(status.get("code") or 500), str(status.get("reason") or ""),
+                                     str(status.get("message") or ""))
+                yield event["type"], event["object"]

@@ -89,12 +89,15 @@ class Kube:
             return informer.get(target.namespace, target.name)
         return await self.read(target)
 
-    async def read(self, target: ObjectRef) -> Manifest | None:
-        """The object from the API server, never from memory (a conflict: our copy was behind)."""
+    async def read(self, target: ObjectRef, strict: bool = False) -> Manifest | None:
+        """The object from the API server, never from memory (a conflict: our copy was behind).
+        strict: a kind that is not served raises, instead of reading as "no such object"."""
         READS.labels(target.kind).inc()
         try:
             return await self.api.request("GET", _path(target))
         except ApiFailure as error:
+            if error.code == 404 and not strict:
+                return None  # the kind is not installed: nothing of it exists
             raise _refusal(error, f"reading {target.kind} {target.name}") from error
 
     async def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[Manifest]:

@@ -11,10 +11,12 @@ every tenant a pass (kopf's first listing).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
+logger = logging.getLogger("tenantry")
 TICK_SECONDS = 1.0  # one slice of the tenants is queued this often
 
 
@@ -27,4 +29,7 @@ async def spread(period: float, keys: Callable[[], Iterable[Key]], queue: Callab
         for step in range(steps):
             await sleep(period / steps)  # type: ignore[misc]
             for key in due[step::steps]:
-                queue(key)
+                try:
+                    queue(key)
+                except Exception:  # noqa: BLE001  (one key must not end the periodic passes)
+                    logger.exception("queueing %s for its periodic pass failed", key)

@@ -321,8 +321,9 @@ async def _sweep(memo: kopf.Memo) -> list[str]:
         if memo.tenants.get(*key) is not None:
             return True
         if key not in confirmed:
-            confirmed[key] = await memo.kube.read(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) \
-                is not None
+            # strict: while Tenants are not served (an API server starting) none reads as gone.
+            tenant = ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])
+            confirmed[key] = await memo.kube.read(tenant, strict=True) is not None
         return confirmed[key]
 
     released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, exists)

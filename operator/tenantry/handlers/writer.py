@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tenantry.adapters.kube import Kube
+from tenantry.adapters.kube import Kube, KubeError
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers, other_writer
@@ -35,7 +35,19 @@ class Writer:
                 self.count += 1
                 await self.kube.delete(ref(manifest))
             self.count += 1
-            await self.kube.apply(manifest)
+            try:
+                await self.kube.apply(manifest)
+            except KubeError as error:
+                if live is not None or error.reason != "Invalid":
+                    raise
+                # Absent from memory (which holds only objects with our label) yet refused: one of
+                # ours without the label, whose immutable fields differ. Replace it as above.
+                live = await self.kube.read(ref(manifest))
+                if live is None or not _immutable_changed(manifest, live):
+                    raise
+                self.count += 2
+                await self.kube.delete(ref(manifest))
+                await self.kube.apply(manifest)
             if self.contest is not None:
                 self.contest.written(key, digest)
 
@@ -71,6 +83,9 @@ class Writer:
 
 def _immutable_changed(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     if "roleRef" in manifest and live.get("roleRef") != manifest["roleRef"]:
+        return True
+    # A ConfigMap someone made immutable (tenant admins may write ours) can only be replaced.
+    if live.get("immutable") is True and not manifest.get("immutable"):
         return True
     scope = (manifest.get("spec") or {}).get("scopeSelector")
     return scope is not None and not covers((live.get("spec") or {}).get("scopeSelector"), scope)

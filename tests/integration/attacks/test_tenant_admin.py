@@ -51,8 +51,9 @@ def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Par
                                                                    operator: OperatorProcess) -> None:
     """Six edits within the contest window (limit 5 per 60 s), then one under the operator's own
     field-manager name, then one that also strips the managed-by label (out of the operator's
-    labelled watch): each is reverted at once, with the resync off (so only the edit's own event
-    can bring the pass), and the tenant never reports the object as contested."""
+    labelled watch), then one that also makes it immutable: each is reverted at once, with the
+    resync off (so only the edit's own event can bring the pass), and the tenant never reports the
+    object as contested."""
     slug = partner.slug("flags")
     operator.restart_with({"TENANTRY_RESYNC_SECONDS": "3600"})
     try:
@@ -62,17 +63,20 @@ def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Par
         original = flags(cluster, ns)
         forged = json.dumps({"flags": {"tables": {"state": "ENABLED", "variants": {"on": True},
                                                   "defaultVariant": "on"}}})
-        for attempt in range(8):
+        for attempt in range(9):
             manager = ["--field-manager=tenantry"] if attempt >= 6 else []
             patch: dict[str, Any] = {"data": {"flags.json": forged}}
             if attempt == 7:
                 patch["metadata"] = {"labels": {"app.kubernetes.io/managed-by": None}}
+            if attempt == 8:
+                patch["immutable"] = True  # no apply can change it any more: replaced
             edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", *manager,
                             "-p", json.dumps(patch))
             assert edit.returncode == 0, edit.stderr  # RBAC allows it: the operator guards
             wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
         assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
         assert flags(cluster, ns) == original
+        assert not (get_json(cluster, "configmap", "tenantry-flags", "-n", ns) or {}).get("immutable")
     finally:
         operator.restart_with({})
 
