@@ -5,7 +5,8 @@ tests/integration/test_cache.py):
 - only objects the scope keeps are stored or reported; a miss is an answer only for names the scope covers
 - the stored copy is slim: managed fields without their field lists (their top-level keys stay),
   only the operator's annotations, and for ConfigMaps only the operator's data keys (padding by a
-  tenant admin costs no memory)
+  tenant admin costs no memory), long ConfigMap values as digests that still compare with the
+  desired text, and parts many tenants have alike (the isolation policy) held once
 - our own write is remembered at once, an older watch event never overwrites a newer write, and
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object
@@ -14,9 +15,11 @@ tests/integration/test_cache.py):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from tenantry.adapters.informer import Cache, Informer, Scope, slim
+from tenantry.adapters.informer import Cache, Digest, Informer, Scope, slim
+from tenantry.domain.drift import covers
 
 
 def _configmap(name: str, version: str, namespace: str = "tenant-a", **labels: str) -> dict[str, Any]:
@@ -107,3 +110,24 @@ def test_padding_costs_no_memory() -> None:
     assert kept["data"] == {"flags.json": "{}"} and "binaryData" not in kept
     assert kept["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/acme"}
     assert len(repr(kept)) < 2_000
+
+
+def test_long_configmap_values_are_kept_as_digests_that_compare_with_the_text() -> None:
+    flags = json.dumps({"flags": {f"f{i}": {"state": "ENABLED"} for i in range(50)}})
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tenantry-flags", "namespace": "t"},
+            "data": {"flags.json": flags, "slug": "acme"}}
+    kept = slim(body, frozenset({"flags.json", "slug"}))
+    assert isinstance(kept["data"]["flags.json"], Digest) and kept["data"]["slug"] == "acme"
+    desired = {"metadata": {"name": "tenantry-flags"}, "data": {"flags.json": flags, "slug": "acme"}}
+    assert covers(kept, desired)
+    assert not covers(kept, {**desired, "data": {"flags.json": flags.replace("ENABLED", "DISABLED")}})
+
+
+def test_parts_many_tenants_have_alike_are_held_once() -> None:
+    def policy(ns: str) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "tenantry-isolation", "namespace": ns},
+                "spec": {"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}
+    first, second = slim(policy("tenant-a")), slim(policy("tenant-b"))
+    assert first["spec"] is second["spec"] and first["spec"] == policy("x")["spec"]
+    assert first["metadata"]["namespace"] == "tenant-a" and second["metadata"]["namespace"] == "tenant-b"

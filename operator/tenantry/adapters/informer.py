@@ -13,10 +13,14 @@ the reconcile compares (managed fields without their field lists).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from tenantry.adapters.http import Api, ApiFailure
 from tenantry.domain.children import Manifest
@@ -51,25 +55,81 @@ _KEPT_ANNOTATIONS = "tenantry.dev/"
 _DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
 
 
+class Digest:
+    """A long ConfigMap value, kept as its BLAKE2b digest: what the reconcile asks of it (equal
+    to the desired text or not) in 32 bytes, instead of the kilobytes of a tenant's flags."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, text: str) -> None:
+        self._digest = _blake2b(text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Digest):
+            return other._digest == self._digest
+        return isinstance(other, str) and _blake2b(other) == self._digest
+
+    def __hash__(self) -> int:
+        return hash(self._digest)
+
+    def __repr__(self) -> str:
+        return f"Digest({self._digest.hex()[:12]})"
+
+
+def _blake2b(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+DIGEST_ABOVE = 256  # characters: shorter values are kept as they are
+# Parts that are the same for many tenants (the isolation policy, the limits, the role) are kept
+# once and shared by every copy that equals them; at most this many distinct ones are remembered.
+_SHARED_LIMIT = 1000
+_shared: dict[bytes, Any] = {}
+_SHARED_PARTS = {"NetworkPolicy": "spec", "LimitRange": "spec", "RoleBinding": "roleRef"}
+
+
+def _share(value: Any) -> Any:
+    key = msgspec.json.encode(value)
+    found = _shared.get(key)
+    if found is not None:
+        return found
+    if len(_shared) < _SHARED_LIMIT:
+        _shared[key] = value
+    return value
+
+
 def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Manifest:
     """The object as much as a reconcile reads, so that nobody can make the operator hold more:
     managed fields without their field lists (their top-level keys stay, which is what tells a
     status update from an edit), only the operator's annotations, and with `data_keys` only those
-    keys of `data` and no binaryData (a tenant admin may pad the operator's ConfigMaps)."""
+    keys of `data` (long values as digests) and no binaryData (a tenant admin may pad the
+    operator's ConfigMaps). Strings repeated across objects are interned, and parts that many
+    tenants have alike are shared: the copies are read, never changed."""
     meta = dict(body.get("metadata") or {})
     if meta.get("managedFields"):
-        meta["managedFields"] = [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
+        meta["managedFields"] = [{**{k: _intern(v) for k, v in entry.items() if k != "fieldsV1"},
                                   "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})}
                                  for entry in meta["managedFields"]]
     if meta.get("annotations"):
-        meta["annotations"] = {k: v for k, v in meta["annotations"].items()
+        meta["annotations"] = {k: _intern(v) for k, v in meta["annotations"].items()
                                if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
-    if data_keys is None:
-        return {**body, "metadata": meta}
-    kept = {k: v for k, v in body.items() if k != "binaryData"}
-    if isinstance(body.get("data"), Mapping):
-        kept["data"] = {k: v for k, v in body["data"].items() if k in data_keys}
+    if isinstance(meta.get("labels"), Mapping):
+        meta["labels"] = {k: _intern(v) for k, v in meta["labels"].items()}
+    for key in ("namespace", "name"):
+        if key in meta:
+            meta[key] = _intern(meta[key])
+    kept = dict(body) if data_keys is None else {k: v for k, v in body.items() if k != "binaryData"}
+    part = _SHARED_PARTS.get(str(body.get("kind")))
+    if part is not None and part in kept:
+        kept[part] = _share(kept[part])
+    if data_keys is not None and isinstance(body.get("data"), Mapping):
+        kept["data"] = {k: Digest(v) if isinstance(v, str) and len(v) > DIGEST_ABOVE else v
+                        for k, v in body["data"].items() if k in data_keys}
     return {**kept, "metadata": meta}
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def _version(body: Mapping[str, Any]) -> int:
