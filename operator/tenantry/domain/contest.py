@@ -32,10 +32,10 @@ Key = tuple[str, str, str]  # (namespace, kind, name)
 USER_WRITABLE_KINDS = frozenset({"ConfigMap"})
 
 
-@dataclass
+@dataclass(slots=True)  # one per managed object of every tenant: kept small
 class _Seen:
     written: int | None = None  # digest of what we last wrote
-    corrections: list[float] = field(default_factory=list)
+    corrections: tuple[float, ...] = ()
     paused_until: float | None = None
 
 
@@ -59,7 +59,8 @@ class Contest:
         return self.may_correct(key, now)
 
     def written(self, key: Key, digest: int) -> None:
-        self._entry(key).written = digest
+        if key[1] not in USER_WRITABLE_KINDS:  # never paused: nothing to remember
+            self._entry(key).written = digest
 
     def may_correct(self, key: Key, now: float) -> bool:
         """Whether to correct this object now; counts the correction when it is allowed."""
@@ -68,9 +69,9 @@ class Contest:
             return False
         recent = [t for t in entry.corrections if now - t < self.window]
         if len(recent) >= self.limit:
-            entry.paused_until, entry.corrections = now + self.pause, []
+            entry.paused_until, entry.corrections = now + self.pause, ()
             return False
-        entry.corrections = [*recent, now]
+        entry.corrections = (*recent, now)
         return True
 
     def paused_until(self, key: Key, now: float) -> float | None:
