@@ -4,6 +4,7 @@ Tested here:
 - a watch stream is split into its lines however the reads cut it (mid-line, several lines in
   one read, empty lines, a line longer than many reads)
 - a 404 naming the object means "no such object"; a plain 404 (the kind is not served) does not
+- a LIST answer keeps its items as raw JSON, decoded one at a time (also "items": null)
 """
 
 from __future__ import annotations
@@ -49,3 +50,15 @@ def test_404_of_an_object_versus_a_kind_not_served() -> None:
     assert _object_missing(json.dumps(missing).encode())
     assert not _object_missing(b"404 page not found\n")
     assert not _object_missing(json.dumps({"kind": "Status", "reason": "NotFound", "code": 404}).encode())
+
+
+def test_a_listing_is_decoded_item_by_item() -> None:
+    import msgspec
+
+    from tenantry.adapters.http import _Listing
+    content = json.dumps({"kind": "ConfigMapList", "metadata": {"resourceVersion": "42"},
+                          "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]}).encode()
+    listing = msgspec.json.decode(content, type=_Listing)
+    assert listing.metadata["resourceVersion"] == "42"
+    assert [msgspec.json.decode(raw)["metadata"]["name"] for raw in listing.items] == ["a", "b"]
+    assert msgspec.json.decode(b'{"metadata": {}, "items": null}', type=_Listing).items == []

@@ -106,7 +106,7 @@ class Kube:
         if informer is not None:
             return informer.list(namespace, labels)
         try:
-            return (await self.api.list(api_version, kind, namespace, labels))[0]
+            return list((await self.api.list(api_version, kind, namespace, labels))[0])
         except ApiFailure as error:
             if error.code == 404:  # the kind is not installed
                 return []
