@@ -75,31 +75,30 @@ OPERATOR_RESOURCES = {"tenants", "namespaces", "resourcequotas", "limitranges", 
                       "rolebindings", "configmaps", "events"}
 
 
-def apiserver_requests(local: local_cluster.Cluster) -> dict[str, float]:
-    """Requests the API server counted, by "VERB resource/subresource"."""
+def _request_counts(local: local_cluster.Cluster, key_of: Any) -> dict[str, float]:
+    """apiserver_request_total summed by key_of(labels) (None: not counted)."""
     _, body = local_cluster._get(local, "/metrics", timeout=30)
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
-            labels = sample.labels
-            if sample.name == "apiserver_request_total":
-                key = f"{labels['verb']} {labels.get('resource')}/{labels.get('subresource', '')}"
+            key = key_of(sample.labels) if sample.name == "apiserver_request_total" else None
+            if key is not None:
                 counts[key] = counts.get(key, 0) + sample.value
     return counts
+
+
+def apiserver_requests(local: local_cluster.Cluster) -> dict[str, float]:
+    """Requests the API server counted, by "VERB resource/subresource"."""
+    return _request_counts(local, lambda labels: f"{labels['verb']} {labels.get('resource')}/"
+                                                 f"{labels.get('subresource', '')}")
 
 
 def scoped_reads(local: local_cluster.Cluster) -> dict[str, float]:
     """GET and LIST requests on the operator's resources, by "VERB resource scope"."""
-    _, body = local_cluster._get(local, "/metrics", timeout=30)
-    counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            labels = sample.labels
-            if (sample.name == "apiserver_request_total" and labels["verb"] in READS and not labels.get("subresource")
-                    and labels.get("resource") in OPERATOR_RESOURCES | {"featuresets", "brandings"}):
-                key = f"{labels['verb']} {labels['resource']} {labels.get('scope')}"
-                counts[key] = counts.get(key, 0) + sample.value
-    return counts
+    watched = OPERATOR_RESOURCES | {"featuresets", "brandings"}
+    return _request_counts(local, lambda labels: f"{labels['verb']} {labels['resource']} {labels.get('scope')}"
+                           if labels["verb"] in READS and not labels.get("subresource")
+                           and labels.get("resource") in watched else None)
 
 
 def requests_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
