@@ -32,6 +32,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
+from tenantry.adapters.http import collection_path
 from tenantry.api.tenant import TenantSpec
 from tenantry.devtools import cluster as local_cluster
 from tenantry.domain import tenantpass
@@ -237,11 +238,7 @@ class Direct:
     @staticmethod
     def path(obj: dict[str, Any]) -> str:
         """The collection URL of an object's kind (where it is POSTed)."""
-        info = type_of(obj)._api_info
-        group, version = info.resource.group, info.resource.version
-        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        namespace = obj["metadata"].get("namespace")
-        return f"{prefix}/namespaces/{namespace}/{info.plural}" if namespace else f"{prefix}/{info.plural}"
+        return collection_path(obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"))
 
     async def request(self, method: str, path: str, body: Any, content_type: str = "application/json",
                       expect: int = 300) -> tuple[int, str]:
