@@ -84,6 +84,23 @@ def _managed_children(cluster: ClusterHandle, slug_label: str) -> dict[str, set[
     return found
 
 
+def _wait_ready(cluster: ClusterHandle, partner: Partner, operator: OperatorProcess, target: int,
+                failures: list[BaseException], what: str) -> None:
+    """Until `target` tenants are Ready; a failed apply in the background ends the wait at once, and a
+    timeout says how far it got and what the operator last logged (a stall must leave evidence)."""
+    def check() -> bool:
+        if failures:
+            raise AssertionError(f"applying the tenants failed: {failures[0]!r}")
+        return _ready_count(cluster, partner.namespace)[0] >= target
+    try:
+        wait_for(check, timeout=300, what=f"{target} tenants Ready {what}")
+    except AssertionError as error:
+        tail = operator.log_path.read_text(errors="replace")[-6000:] if operator.log_path.exists() else ""
+        raise AssertionError(f"{error}\n(Ready, Tenants) now: {_ready_count(cluster, partner.namespace)}; "
+                             f"operator alive: {operator.process is not None and operator.process.poll() is None}; "
+                             f"operator log:\n{tail}") from None
+
+
 @pytest.mark.timeout(3600 if CHAOS else 1200)
 def test_crash_loop_during_bulk_onboarding_and_deletion(partner: Partner, cluster: ClusterHandle,
                                                         operator: OperatorProcess) -> None:
@@ -126,8 +143,7 @@ def test_crash_loop_during_bulk_onboarding_and_deletion(partner: Partner, cluste
     target, hits = 0, []
     for kill in range(KILLS):
         target += rng.randint(1, step)
-        wait_for(lambda target=target: _ready_count(cluster, partner.namespace)[0] >= target, timeout=300,
-                 what=f"{target} tenants Ready before kill {kill + 1}")
+        _wait_ready(cluster, partner, operator, target, failures, what=f"before kill {kill + 1}")
         time.sleep(rng.uniform(0, 0.5))  # and a random moment into the passes under way
         operator.kill()
         # Only the operator marks tenants Ready: this is what the kill landed on.
