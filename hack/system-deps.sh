@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the local control plane and the tests need (etcd, openssl, BIND 9 for the DNS
 # tests, Prometheus for promtool and the dashboard queries, curl as an independent gzip client of
-# /metrics, the Go toolchain for the one-off kube-apiserver build); installs only what is missing.
+# /metrics, the Go toolchain for the one-off kube-apiserver build, Chromium and its WebDriver for
+# the portal's browser tests); installs only what is missing.
 set -euo pipefail
-packages=(etcd-server openssl bind9 bind9-utils prometheus curl golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev)
+packages=(etcd-server openssl bind9 bind9-utils prometheus curl golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev chromium chromium-driver)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -11,10 +11,7 @@ Tested here:
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,48 +19,12 @@ from typing import Any
 import pytest
 
 from tenantry.dashboards.build import panel_queries
+from tests.e2e.prometheus import Prometheus
 from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
-from tests.integration.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "charts" / "tenantry" / "rules" / "tenantry-rules.yaml"
 DASHBOARDS = sorted((REPO / "charts" / "tenantry" / "dashboards").glob("*.json"))
-
-
-class Prometheus:
-    def __init__(self, folder: Path, target_port: int) -> None:
-        self.folder, self.port = folder, free_port()
-        (folder / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "tenantry",
-                                "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]}],
-        }))
-        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=(folder / "prometheus.log").open("wb"), stderr=subprocess.STDOUT)
-        wait_for(self._ready, timeout=60, what="Prometheus ready")
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError("prometheus exited: " + (self.folder / "prometheus.log").read_text()[-2000:])
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1).status == 200
-        except OSError:
-            return False
-
-    def query(self, expr: str) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            return json.loads(urllib.request.urlopen(url, timeout=10).read())
-        except urllib.error.HTTPError as error:
-            return json.loads(error.read())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(20)
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,12 @@ class TenantSpec(ApiModel):
 
     company: str = Field(min_length=1, max_length=200, description="Legal name of the customer.")
     industry: str | None = Field(default=None, max_length=100, description="Industry, for reports.")
+    employees: int | None = Field(default=None, ge=1, le=10_000_000, description="Number of employees, for reports.")
+    support_level: str | None = Field(
+        default=None, pattern=r"^[A-Za-z][A-Za-z0-9 ._-]{0,39}$",
+        description="The customer's support level: one of the platform's tiers (the portal's supportTiers); "
+        "empty: the first tier.",
+    )
     contact: Contact = Field(description="The customer's main contact person.")
     state: TenantState = Field(
         default="Active",

@@ -1,0 +1,214 @@
+"""What the portal reads: the present from the Kubernetes API (its own ServiceAccount, read-only),
+the past from Prometheus (queries built here, the partner fixed as an escaped label value; no
+PromQL ever comes from a user)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from tenantry.adapters import kube
+from tenantry.adapters.http import Api, collection_path
+from tenantry.api.common import API_VERSION
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain.features import Unresolved, effective_features, resolve_plan
+from tenantry.domain.naming import PARTNER_LABEL
+from tenantry.portal.model import Customer
+
+logger = logging.getLogger("tenantry.portal")
+KINDS = (kube.Tenant, kube.FeatureSet, kube.Branding)  # imported for their URLs: collection_path knows them
+COMMISSION_ANNOTATION = "tenantry.dev/commission-rate"
+TARGET_ANNOTATION = "tenantry.dev/quarterly-target"
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class PartnerInfo:
+    id: str
+    namespace: str
+    commission_rate: float
+    quarterly_target: float | None
+
+
+def _fraction(text: str | None, default: float) -> float:
+    try:
+        value = float(text) if text is not None else default
+    except ValueError:
+        return default
+    return value if 0 <= value <= 1 else default
+
+
+def _amount(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value > 0 else None
+
+
+def label_value(text: str) -> str:
+    """A PromQL string literal's content: backslash, double quote and line breaks escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
+class Prometheus:
+    """Instant queries against Prometheus's HTTP API."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self._url = url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        async with self._session.post(f"{self._url}/api/v1/query", data={"query": expr}) as response:
+            answer = await response.json(content_type=None)
+        if answer.get("status") != "success":
+            raise RuntimeError(f"Prometheus refused a portal query: {answer.get('error')}")
+        return [(item["metric"], float(item["value"][1])) for item in answer["data"]["result"]]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def history_queries(partner: str) -> dict[str, str]:
+    """The partner's history, one query per figure (every selector fixed to the partner)."""
+    p = f'partner="{label_value(partner)}"'
+    return {
+        "mrr_30d_ago": f"max by (tenant) (tenantry_tenant_mrr{{{p}}} offset 30d)",
+        "users_in_90d": f"max by (tenant) (predict_linear(tenantry_tenant_active_users{{{p}}}[30d], {90 * DAY}))",
+        "max_users_7d": f"max by (tenant) (max_over_time(tenantry_tenant_active_users{{{p}}}[7d]))",
+        "partner_mrr_30d_ago": (
+            f"sum by (currency) (max by (tenant, currency) (tenantry_tenant_mrr{{{p}}} offset 30d)"
+            f" * on (tenant) group_left () max by (tenant) (tenantry_tenant_info{{{p},state=\"Active\"}} offset 30d))"),
+    }
+
+
+@dataclass(frozen=True)
+class History:
+    per_tenant: Mapping[str, Mapping[str, float]]  # figure -> tenant -> value
+    partner_mrr_30d_ago: Mapping[str, float]  # currency -> MRR
+    available: bool  # False: no Prometheus configured, or it did not answer
+
+
+async def history(prometheus: Prometheus | None, partner: str) -> History:
+    if prometheus is None:
+        return History({}, {}, False)
+    queries = history_queries(partner)
+    try:
+        answers = await asyncio.gather(*(prometheus.query(expr) for expr in queries.values()))
+    except (TimeoutError, aiohttp.ClientError, RuntimeError, ValueError, KeyError) as error:
+        logger.warning("Prometheus did not answer the portal (%s): pages show no history", error)
+        return History({}, {}, False)
+    found = dict(zip(queries, answers, strict=True))
+    per_tenant = {name: {labels.get("tenant", ""): value for labels, value in found[name]}
+                  for name in ("mrr_30d_ago", "users_in_90d", "max_users_7d")}
+    partner_mrr = {labels.get("currency", ""): value for labels, value in found["partner_mrr_30d_ago"]}
+    return History(per_tenant, partner_mrr, True)
+
+
+class Cluster:
+    """Reads through the portal's ServiceAccount: partner namespaces, Tenants, FeatureSets,
+    Brandings and Events; never a write."""
+
+    def __init__(self, api: Api, platform_namespace: str, commission_rate: float) -> None:
+        self.api, self.platform_namespace, self.commission_rate = api, platform_namespace, commission_rate
+
+    async def partners(self) -> dict[str, PartnerInfo]:
+        listing, _ = await self.api.list("v1", "Namespace", None, None)
+        found = {}
+        for ns in listing:
+            meta = ns["metadata"]
+            partner = (meta.get("labels") or {}).get(PARTNER_LABEL)
+            if not partner or partner in found:
+                continue
+            notes = meta.get("annotations") or {}
+            found[partner] = PartnerInfo(partner, meta["name"],
+                                         _fraction(notes.get(COMMISSION_ANNOTATION), self.commission_rate),
+                                         _amount(notes.get(TARGET_ANNOTATION)))
+        return dict(sorted(found.items()))
+
+    async def _items(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        listing, _ = await self.api.list(API_VERSION, kind, namespace, None)
+        return list(listing)
+
+    async def tenants(self, namespace: str) -> list[dict[str, Any]]:
+        return await self._items("Tenant", namespace)
+
+    async def catalogue(self, namespace: str) -> list[dict[str, Any]]:
+        """The FeatureSets and Brandings a tenant of this partner may name: its own and the platform's."""
+        found = await asyncio.gather(*(self._items(kind, ns) for kind in ("FeatureSet", "Branding")
+                                       for ns in (namespace, self.platform_namespace)))
+        return [{"apiVersion": API_VERSION, "kind": o["kind"],
+                 "metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"]},
+                 "spec": o.get("spec") or {}} for items in found for o in items]
+
+    async def branding(self, partner_namespace: str, reference: str | None) -> dict[str, Any] | None:
+        """The Branding the operator resolved (status.branding, namespace/name), if it is the
+        partner's own or the platform's; None otherwise."""
+        namespace, _, name = (reference or "").partition("/")
+        if not name or namespace not in (partner_namespace, self.platform_namespace):
+            return None
+        return await self.api.request("GET", collection_path(API_VERSION, "Branding", namespace) + f"/{name}")
+
+    async def events(self, namespace: str, slug: str) -> list[dict[str, Any]]:
+        selector = f"involvedObject.kind=Tenant,involvedObject.name={slug}"
+        answer = await self.api.request("GET", collection_path("v1", "Event", namespace),
+                                        params={"fieldSelector": selector})
+        items = (answer or {}).get("items") or []
+        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)[:20]
+
+
+def plan_specs(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The FeatureSets' specs by (namespace, name)."""
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]): o["spec"]
+            for o in catalogue if o["kind"] == "FeatureSet"}
+
+
+def _limits(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]],
+            platform_namespace: str) -> dict[str, int]:
+    """Each enabled feature's first included limit, as the operator's metrics give it."""
+    namespace = body["metadata"]["namespace"]
+    try:
+        spec = TenantSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return {}
+    plan = resolve_plan(spec.plan.feature_set, lambda ns, name: plans.get((ns, name)), namespace, platform_namespace)
+    if isinstance(plan, Unresolved):
+        return {}
+    return {feature: next(iter(sorted(effective.limits.items())))[1]
+            for feature, effective in effective_features(plan, spec).items() if effective.enabled and effective.limits}
+
+
+def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]], platform_namespace: str,
+             past: History) -> Customer:
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    plan = spec.get("plan") or {}
+    price = plan.get("price") or {}
+    usage = status.get("usage") or {}
+    slug = body["metadata"]["name"]
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    requests = {k: int(v) for k, v in (usage.get("requests") or {}).items() if isinstance(v, int) and v >= 0}
+    active = usage.get("activeUsers", 0)
+
+    def past_value(figure: str) -> float | None:
+        return past.per_tenant.get(figure, {}).get(slug)
+
+    return Customer(
+        slug=slug, company=str(spec.get("company", "")), state=str(spec.get("state", "Active")),
+        plan=str(plan.get("featureSet", "")), seats=int(plan.get("seats", 0) or 0),
+        active_users=active if isinstance(active, int) and active >= 0 else 0,
+        mrr=float(price.get("monthly", 0.0) or 0.0),
+        currency=str(status.get("currency") or price.get("currency") or "EUR"),
+        support=str(spec.get("supportLevel") or ""), requests=requests,
+        limits=_limits(body, plans, platform_namespace), ready=ready,
+        mrr_30d_ago=past_value("mrr_30d_ago"), users_in_90d=past_value("users_in_90d"),
+        max_users_7d=past_value("max_users_7d"))

@@ -1,0 +1,251 @@
+"""What the portal's pages say about a partner's customers, computed from plain facts (pure, no I/O).
+
+The server gathers the present from the Kubernetes API (Tenants, their status and usage) and the
+past from Prometheus (30 days of revenue and users); everything shown is decided here, so that
+each figure and signal is tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tenantry.domain.usage import partner_level
+
+# Signals: what a partner should look at, by customer (key -> words on the page).
+SIGNALS = {
+    "licences": "licences above 90 %",
+    "seats-soon": "seat limit within 90 days",
+    "inactive": "inactive for 7 days",
+    "low-adoption": "low adoption",
+    "upsell": "heavy use of",
+    "churn": "falling revenue",
+}
+LICENCE_WARNING = 0.9  # active / licensed users
+HEAVY_USE = 0.8  # requests / included limit of a feature
+LOW_ADOPTION = 0.5  # utilisation below this share of the partner's median
+FALLING = -5.0  # MRR trend in % over 30 days at or below which revenue is falling
+HIGH_MARK, LOW_MARK = 1.5, 0.5  # a feature's use against the partner's median
+
+
+@dataclass(frozen=True)
+class Customer:
+    """One Tenant as the portal sees it: its spec and status, and what Prometheus remembers."""
+
+    slug: str
+    company: str
+    state: str
+    plan: str
+    seats: int
+    active_users: int
+    mrr: float
+    currency: str
+    support: str
+    requests: Mapping[str, int] = field(default_factory=dict)  # this period, by feature
+    limits: Mapping[str, int] = field(default_factory=dict)  # each enabled feature's first included limit
+    ready: bool = False
+    # From Prometheus (None: no history yet, or Prometheus not configured).
+    mrr_30d_ago: float | None = None
+    users_in_90d: float | None = None  # predicted active users in 90 days at the current trend
+    max_users_7d: float | None = None  # most active users seen over the last 7 days
+
+    @property
+    def utilisation(self) -> float:
+        return self.active_users / self.seats if self.seats else 0.0
+
+    @property
+    def requests_total(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def mrr_trend(self) -> float | None:
+        """MRR change in % over 30 days (None without history or from zero)."""
+        if self.mrr_30d_ago is None or self.mrr_30d_ago <= 0:
+            return None
+        return (self.mrr - self.mrr_30d_ago) / self.mrr_30d_ago * 100
+
+
+@dataclass(frozen=True)
+class Row:
+    customer: Customer
+    commission: float
+    signals: tuple[str, ...]  # keys of SIGNALS, with the feature for upsell ("upsell:chat")
+
+    def signal_words(self) -> list[str]:
+        words = []
+        for signal in self.signals:
+            key, _, feature = signal.partition(":")
+            words.append(f"{SIGNALS[key]} {feature}" if feature else SIGNALS[key])
+        return words
+
+
+@dataclass(frozen=True)
+class Money:
+    """Sums per currency: EUR and USD are never added together."""
+
+    amounts: Mapping[str, float]
+
+    def __bool__(self) -> bool:
+        return any(self.amounts.values())
+
+    @staticmethod
+    def of(pairs: Iterable[tuple[str, float]]) -> Money:
+        sums: dict[str, float] = {}
+        for currency, amount in pairs:
+            sums[currency] = sums.get(currency, 0.0) + amount
+        return Money(dict(sorted(sums.items())))
+
+    def times(self, factor: float) -> Money:
+        return Money({currency: amount * factor for currency, amount in self.amounts.items()})
+
+
+@dataclass(frozen=True)
+class Totals:
+    customers: int
+    active_users: int
+    licensed_users: int
+    mrr: Money
+    commission: Money
+    annual_projection: Money  # 12 x commission: what the partner plans with
+
+
+def median_utilisation(customers: Sequence[Customer]) -> float:
+    active = [c.utilisation for c in customers if c.state == "Active"]
+    return statistics.median(active) if active else 0.0
+
+
+def feature_medians(customers: Sequence[Customer]) -> dict[str, float]:
+    """The partner's median requests per feature, over its Active customers that have the feature."""
+    by_feature: dict[str, list[int]] = {}
+    for c in customers:
+        if c.state != "Active":
+            continue
+        for feature in c.limits:
+            by_feature.setdefault(feature, []).append(c.requests.get(feature, 0))
+    return {feature: float(statistics.median(values)) for feature, values in sorted(by_feature.items())}
+
+
+def signals(c: Customer, partner_median_utilisation: float) -> tuple[str, ...]:
+    found = []
+    if c.seats and c.utilisation > LICENCE_WARNING:
+        found.append("licences")
+    if c.users_in_90d is not None and c.seats and c.users_in_90d >= c.seats:
+        found.append("seats-soon")
+    if c.max_users_7d is not None and c.max_users_7d == 0:
+        found.append("inactive")
+    if partner_median_utilisation > 0 and c.utilisation < LOW_ADOPTION * partner_median_utilisation:
+        found.append("low-adoption")
+    for feature, limit in sorted(c.limits.items()):
+        if limit > 0 and c.requests.get(feature, 0) >= HEAVY_USE * limit:
+            found.append(f"upsell:{feature}")
+    trend = c.mrr_trend
+    if trend is not None and trend <= FALLING:
+        found.append("churn")
+    return tuple(found)
+
+
+def rows(customers: Sequence[Customer], commission_rate: float) -> list[Row]:
+    """One row per customer, by company name."""
+    median = median_utilisation(customers)
+    return [Row(c, c.mrr * commission_rate if c.state == "Active" else 0.0, signals(c, median))
+            for c in sorted(customers, key=lambda c: (c.company.casefold(), c.slug))]
+
+
+def totals(customers: Sequence[Customer], commission_rate: float) -> Totals:
+    """Revenue counts Active customers only (a Suspended one does not pay)."""
+    mrr = Money.of((c.currency, c.mrr) for c in customers if c.state == "Active")
+    commission = mrr.times(commission_rate)
+    return Totals(customers=len(customers), active_users=sum(c.active_users for c in customers),
+                  licensed_users=sum(c.seats for c in customers), mrr=mrr, commission=commission,
+                  annual_projection=commission.times(12))
+
+
+@dataclass(frozen=True)
+class Revenue:
+    mrr: Money
+    commission: Money
+    commission_rate: float
+    growth: Mapping[str, float | None]  # % against 30 days ago, per currency (None: no history)
+    annual_projection: Money  # 12 x commission
+    quarterly_target: float | None  # the partner's target MRR (None: none set)
+    target_progress: Mapping[str, float]  # MRR / target, per currency
+    level: str
+    next_level: str | None
+    level_progress: float  # 0..1 towards the next level
+
+
+def revenue(customers: Sequence[Customer], commission_rate: float, mrr_30d_ago: Mapping[str, float],
+            quarterly_target: float | None, levels: tuple[tuple[str, float], ...]) -> Revenue:
+    """`mrr_30d_ago`: the partner's MRR of Active customers 30 days ago, per currency (Prometheus)."""
+    current = totals(customers, commission_rate)
+    growth: dict[str, float | None] = {}
+    for currency, amount in current.mrr.amounts.items():
+        before = mrr_30d_ago.get(currency)
+        growth[currency] = (amount - before) / before * 100 if before else None
+    # The level goes by the partner's revenue in its main currency (the largest amount).
+    main = max(current.mrr.amounts.values(), default=0.0)
+    level, progress = partner_level(main, levels)
+    ordered = sorted(levels, key=lambda item: item[1])
+    names = [name for name, _ in ordered]
+    following = names[names.index(level) + 1] if names.index(level) + 1 < len(names) else None
+    target_progress = ({currency: amount / quarterly_target for currency, amount in current.mrr.amounts.items()}
+                       if quarterly_target else {})
+    return Revenue(mrr=current.mrr, commission=current.commission, commission_rate=commission_rate,
+                   growth=growth, annual_projection=current.annual_projection, quarterly_target=quarterly_target,
+                   target_progress=target_progress, level=level, next_level=following, level_progress=progress)
+
+
+@dataclass(frozen=True)
+class FeatureUse:
+    feature: str
+    requests: int
+    limit: int
+    median: float
+    mark: str  # "high", "low" or ""
+
+    @property
+    def share_of_limit(self) -> float:
+        return self.requests / self.limit if self.limit else 0.0
+
+
+def feature_use(c: Customer, medians: Mapping[str, float]) -> list[FeatureUse]:
+    """Each enabled feature's use against its included limit and the partner's median."""
+    found = []
+    for feature in sorted(set(c.limits) | set(c.requests)):
+        used, median = c.requests.get(feature, 0), medians.get(feature, 0.0)
+        mark = "high" if median and used > HIGH_MARK * median else "low" if median and used < LOW_MARK * median else ""
+        found.append(FeatureUse(feature, used, c.limits.get(feature, 0), median, mark))
+    return found
+
+
+def seat_forecast(c: Customer) -> str:
+    if c.users_in_90d is None:
+        return "no trend yet (Prometheus has less than a day of this customer's users)"
+    predicted = max(0, round(c.users_in_90d))
+    if predicted >= c.seats:
+        return f"{predicted} active users in 90 days at the current trend: above the {c.seats} licensed seats"
+    return f"{predicted} active users in 90 days at the current trend, of {c.seats} licensed seats"
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs: a leading = + - @ tab or CR is a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def usage_csv(c: Customer, partner: str, period: str) -> str:
+    """The customer's usage this period, one line per feature, for invoicing."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["partner", "tenant", "company", "period", "plan", "seats", "active_users", "feature",
+                     "requests", "included_limit", "mrr", "currency"])
+    features = sorted(set(c.limits) | set(c.requests)) or [""]
+    for feature in features:
+        writer.writerow([_cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
+                                            feature, c.requests.get(feature, 0) if feature else "",
+                                            c.limits.get(feature, "") if feature else "", f"{c.mrr:.2f}",
+                                            c.currency)])
+    return out.getvalue()

@@ -1,0 +1,137 @@
+"""The onboarding form: a new customer's Tenant (and Branding) YAML for the partner's folder.
+
+The form never writes to the cluster: git stays the source of truth. Its output is checked by
+`tenantry validate` itself (the same rules a pull request meets), in a scratch copy of the
+repository's layout, and each finding is put next to the form field that caused it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tenantry.api.common import API_VERSION
+from tenantry.api.features import KNOWN_FEATURES
+from tenantry.cli.new import manifest
+from tenantry.cli.validate import validate
+from tenantry.domain.naming import PARTNER_LABEL
+
+# form field -> (document, the field path validate names)
+FIELDS: dict[str, tuple[str, str]] = {
+    "slug": ("tenant", "metadata.name"), "company": ("tenant", "spec.company"),
+    "contact_name": ("tenant", "spec.contact.name"), "contact_email": ("tenant", "spec.contact.email"),
+    "phone": ("tenant", "spec.contact.phone"), "industry": ("tenant", "spec.industry"),
+    "employees": ("tenant", "spec.employees"), "plan": ("tenant", "spec.plan.featureSet"),
+    "seats": ("tenant", "spec.plan.seats"), "price": ("tenant", "spec.plan.price.monthly"),
+    "currency": ("tenant", "spec.plan.price.currency"), "domain": ("tenant", "spec.domains[0]"),
+    "primary": ("branding", "spec.colours.primary"), "secondary": ("branding", "spec.colours.secondary"),
+    "logo_url": ("branding", "spec.logo.url"), "assistant_name": ("branding", "spec.assistantName"),
+    "welcome": ("branding", "spec.welcome.en"),
+}
+# Fields of the documents that the form fills in from another field.
+DERIVED: dict[tuple[str, str], str] = {("tenant", "spec.branding"): "slug", ("branding", "metadata.name"): "slug",
+                                       ("tenant", "spec.admins[0]"): "contact_email"}
+FEATURES = tuple(sorted(KNOWN_FEATURES))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    yaml: str  # the documents, ready to commit (empty when the form has errors)
+    path: str  # where they go in the repository
+    errors: Mapping[str, list[str]]  # form field ("" : not one field) -> messages
+
+
+def _int(text: str) -> int | str:
+    return int(text) if text.strip().isdigit() else text  # a non-number stays text: validate says what is wrong
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def documents(form: Mapping[str, str], features: list[str], namespace: str) -> list[dict[str, Any]]:
+    """The Tenant, and a Branding of the same name when any branding field is filled in."""
+    values: dict[str, Any] = {
+        "slug": form.get("slug", "").strip(), "company": form.get("company", "").strip(),
+        "contact_name": form.get("contact_name", "").strip(), "contact_email": form.get("contact_email", "").strip(),
+        "phone": form.get("phone", "").strip() or None, "plan": form.get("plan", "").strip(),
+        "seats": _int(form.get("seats", "")), "currency": form.get("currency", "").strip() or "EUR",
+        "price": form.get("price", "").strip() or None, "domains": [d for d in [form.get("domain", "").strip()] if d],
+    }
+    branded = any(form.get(k, "").strip() for k in ("primary", "secondary", "logo_url", "assistant_name", "welcome"))
+    if branded:
+        values["branding"] = values["slug"]
+    tenant = manifest({**values, "seats": 1}, namespace)
+    tenant["spec"]["plan"]["seats"] = values["seats"]  # as typed: validate judges it
+    if values["price"] is not None:
+        tenant["spec"]["plan"]["price"] = {"monthly": _number(values["price"]), "currency": values["currency"]}
+    if form.get("industry", "").strip():
+        tenant["spec"]["industry"] = form["industry"].strip()
+    if form.get("employees", "").strip():
+        tenant["spec"]["employees"] = _int(form["employees"])
+    chosen = [f for f in features if f in KNOWN_FEATURES]
+    if chosen:
+        tenant["spec"]["features"] = {f: {"enabled": True} for f in chosen}
+    out = [tenant]
+    if branded:
+        spec: dict[str, Any] = {"colours": {"primary": form.get("primary", "").strip()}}
+        if form.get("secondary", "").strip():
+            spec["colours"]["secondary"] = form["secondary"].strip()
+        if form.get("logo_url", "").strip():
+            spec["logo"] = {"url": form["logo_url"].strip()}
+        if form.get("assistant_name", "").strip():
+            spec["assistantName"] = form["assistant_name"].strip()
+        if form.get("welcome", "").strip():
+            spec["welcome"] = {"en": form["welcome"].strip()}
+        out.append({"apiVersion": API_VERSION, "kind": "Branding",
+                    "metadata": {"name": values["slug"], "namespace": namespace}, "spec": spec})
+    return out
+
+
+def check(form: Mapping[str, str], features: list[str], partner: str, namespace: str,
+          platform_namespace: str, platform_domain: str, catalogue: list[dict[str, Any]]) -> Outcome:
+    """The documents and `tenantry validate`'s findings on them, by form field. `catalogue`: the
+    FeatureSets and Brandings a tenant may name (the partner's and the platform's, as the cluster has them)."""
+    docs = documents(form, features, namespace)
+    slug = docs[0]["metadata"]["name"] or "new-customer"
+    path = f"tenants/{partner}/{slug}.yaml"
+    text = yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
+    with tempfile.TemporaryDirectory(prefix="tenantry-portal-") as scratch:
+        repo = Path(scratch)
+        (repo / "partners").mkdir()
+        (repo / "partners" / f"{partner}.yaml").write_text(yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": namespace, "labels": {PARTNER_LABEL: partner}}}))
+        folder = repo / "tenants" / partner
+        folder.mkdir(parents=True)
+        files = {"tenant": folder / "tenant.yaml", "branding": folder / "branding.yaml"}
+        (repo / "platform").mkdir()
+        (repo / "platform" / "catalogue.yaml").write_text(yaml.safe_dump_all(
+            [o for o in catalogue if o["metadata"]["namespace"] == platform_namespace]))
+        (folder / "catalogue.yaml").write_text(yaml.safe_dump_all(
+            [o for o in catalogue if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != slug]))
+        files["tenant"].write_text(yaml.safe_dump(docs[0], sort_keys=False, allow_unicode=True))
+        if len(docs) > 1:
+            files["branding"].write_text(yaml.safe_dump(docs[1], sort_keys=False, allow_unicode=True))
+        findings = validate([repo], platform_namespace, platform_domain, repo=repo)
+        by_path = {(str(files[doc]), where): name for name, (doc, where) in FIELDS.items()}
+        by_path.update({(str(files[doc]), where): name for (doc, where), name in DERIVED.items()})
+        errors: dict[str, list[str]] = {}
+        for finding in findings:
+            name = by_path.get((finding.file, finding.field))
+            if name is None:  # a finding under a field (spec.plan.price) or of features
+                name = next((n for (file, where), n in by_path.items()
+                             if file == finding.file and finding.field.startswith(where)), "")
+            message = finding.message + (f" ({finding.hint})" if finding.hint else "")
+            said = errors.setdefault(name, [])
+            if (message if name else f"{finding.field}: {message}") not in said:
+                said.append(message if name else f"{finding.field}: {message}")
+    return Outcome("" if errors else text, path, errors)

@@ -1,0 +1,306 @@
+"""The partner portal's HTTP server (aiohttp): pages rendered on the server, no JavaScript.
+
+Every request but /healthz, /login and /static passes the gate: no identity is 401, an identity
+without a visible partner (a tenant admin, anyone else) is 403, and a partner that the identity
+may not see answers exactly like one that does not exist (403), so names cannot be probed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from tenantry.adapters.http import Api
+from tenantry.portal import model
+from tenantry.portal.charts import FALLBACK_PRIMARY, FALLBACK_TEXT, bar, colour, logo_source, progress
+from tenantry.portal.gather import Cluster, PartnerInfo, Prometheus, customer, history, plan_specs
+from tenantry.portal.identity import Gate, Identity
+from tenantry.portal.onboard import FEATURES, check
+from tenantry.portal.settings import PortalSettings
+
+COOKIE = "tenantry_portal"
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_HEADERS = {
+    # No script at all, styles only from our own stylesheet, images from us, data: (checked SVG
+    # logos) and https (a Branding's logo URL); forms only to ourselves; never framed.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data: https:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Scoped = tuple[Identity, PartnerInfo, dict[str, PartnerInfo]]
+# ...and the customer asked for, its Tenant, and all of the partner's customers
+One = tuple[Identity, PartnerInfo, dict[str, PartnerInfo], model.Customer, dict[str, Any], list[model.Customer]]
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tenantry.portal", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["money"] = lambda amount: f"{amount:,.2f}"
+    env.filters["pct"] = lambda share: f"{share * 100:.0f} %"
+    env.filters["signed_pct"] = lambda value: "n/a" if value is None else f"{value:+.1f} %"
+    return env
+
+
+@dataclass
+class Portal:
+    settings: PortalSettings
+    gate: Gate
+    cluster: Cluster
+    prometheus: Prometheus | None
+    templates: jinja2.Environment
+
+    # --- identity --------------------------------------------------------------------------------
+
+    async def identity(self, request: web.Request) -> Identity | None:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
+        if token:
+            return await self.gate.review_token(token)
+        if self.settings.trust_proxy_headers:
+            user = request.headers.get(self.settings.proxy_user_header, "").strip()
+            if user:
+                groups = request.headers.get(self.settings.proxy_groups_header, "")
+                return Identity(user, tuple(g.strip() for g in groups.split(",") if g.strip()))
+        return None
+
+    def page(self, template: str, status: int = 200, **values: Any) -> web.Response:
+        context = {"title": self.settings.title, "partner": None, "partners": {}, "who": None, **values}
+        text = self.templates.get_template(template).render(**context)
+        return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+    def refuse(self, status: int, message: str) -> web.Response:
+        response = self.page("refused.html", status=status, status_code=status, message=message)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="tenantry portal"'
+        return response
+
+    async def scope(self, request: web.Request) -> tuple[Identity, dict[str, PartnerInfo]] | web.Response:
+        who = await self.identity(request)
+        if who is None:
+            return self.refuse(401, "Log in with a token the cluster accepts.")
+        partners = await self.cluster.partners()
+        visible = await self.gate.visible(who, {pid: info.namespace for pid, info in partners.items()})
+        if not visible:
+            return self.refuse(403, "Your account is not allowed to see any partner.")
+        return who, {pid: partners[pid] for pid in visible}
+
+    async def partner(self, request: web.Request) -> Scoped | web.Response:
+        scoped = await self.scope(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, visible = scoped
+        info = visible.get(request.match_info["partner"])
+        if info is None:  # not visible and not existing look the same
+            return self.refuse(403, "You may not see this partner.")
+        return who, info, visible
+
+    # --- data ------------------------------------------------------------------------------------
+
+    async def customers(self, info: PartnerInfo) -> tuple[list[model.Customer], list[dict[str, Any]], bool]:
+        bodies, catalogue, past = await asyncio.gather(self.cluster.tenants(info.namespace),
+                                                       self.cluster.catalogue(info.namespace),
+                                                       history(self.prometheus, info.id))
+        plans = plan_specs(catalogue)
+        found = [customer(b, plans, self.settings.platform_namespace, past) for b in bodies]
+        return found, bodies, past.available
+
+    # --- pages -----------------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        scoped = await self.scope(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, visible = scoped
+        if len(visible) == 1:
+            raise web.HTTPFound(f"/p/{next(iter(visible))}/customers")
+        return self.page("index.html", who=who, partners=visible, partner=None)
+
+    async def customers_page(self, request: web.Request) -> web.StreamResponse:
+        scoped = await self.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, info, visible = scoped
+        found, _, has_history = await self.customers(info)
+        return self.page("customers.html", who=who, partner=info, partners=visible, history=has_history,
+                         rows=model.rows(found, info.commission_rate),
+                         totals=model.totals(found, info.commission_rate), tiers=self.settings.support_tiers,
+                         git=self.settings.git_url)
+
+    async def customers_json(self, request: web.Request) -> web.StreamResponse:
+        scoped = await self.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        _, info, _ = scoped
+        found, _, _ = await self.customers(info)
+        return web.json_response({"partner": info.id, "customers": [
+            {"tenant": r.customer.slug, "company": r.customer.company, "state": r.customer.state,
+             "plan": r.customer.plan, "seats": r.customer.seats, "activeUsers": r.customer.active_users,
+             "mrr": r.customer.mrr, "currency": r.customer.currency, "commission": r.commission,
+             "mrrTrendPercent": r.customer.mrr_trend, "requests": r.customer.requests_total,
+             "signals": list(r.signals)} for r in model.rows(found, info.commission_rate)]},
+            headers=_HEADERS)
+
+    async def _one(self, request: web.Request) -> One | web.Response:
+        scoped = await self.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, info, visible = scoped
+        slug = request.match_info["slug"]
+        found, bodies, _ = await self.customers(info)
+        if not _NAME.fullmatch(slug) or slug not in {c.slug for c in found}:
+            return self.refuse(404, "No such customer of this partner.")
+        body = next(b for b in bodies if b["metadata"]["name"] == slug)
+        return who, info, visible, next(c for c in found if c.slug == slug), body, found
+
+    async def customer_page(self, request: web.Request) -> web.StreamResponse:
+        one = await self._one(request)
+        if isinstance(one, web.Response):
+            return one
+        who, info, visible, this, body, everyone = one
+        status = body.get("status") or {}
+        medians = model.feature_medians(everyone)
+        uses = model.feature_use(this, medians)
+        branding, events = await asyncio.gather(self.cluster.branding(info.namespace, status.get("branding")),
+                                                self.cluster.events(info.namespace, this.slug))
+        look = (branding or {}).get("spec") or {}
+        colours = look.get("colours") or {}
+        preview = {"name": look.get("displayName") or this.company, "assistant": look.get("assistantName") or "",
+                   "welcome": next(iter((look.get("welcome") or {}).values()), ""),
+                   "primary": colour(colours.get("primary"), FALLBACK_PRIMARY),
+                   "secondary": colour(colours.get("secondary"), colour(colours.get("primary"), FALLBACK_PRIMARY)),
+                   "text": colour(colours.get("text"), FALLBACK_TEXT), "logo": logo_source(look.get("logo"))}
+        return self.page("customer.html", who=who, partner=info, partners=visible, c=this,
+                         uses=[(u, bar(u.requests, u.limit, u.median)) for u in uses],
+                         forecast=model.seat_forecast(this), seats=bar(this.active_users, this.seats),
+                         domains=status.get("domains") or [], conditions=status.get("conditions") or [],
+                         events=events, preview=preview, url=status.get("url") or "", git=self.settings.git_url)
+
+    async def usage_csv(self, request: web.Request) -> web.StreamResponse:
+        one = await self._one(request)
+        if isinstance(one, web.Response):
+            return one
+        _, info, _, this, body, _ = one
+        period = ((body.get("status") or {}).get("usage") or {}).get("reportedAt") or ""
+        return web.Response(text=model.usage_csv(this, info.id, str(period)), content_type="text/csv",
+                            charset="utf-8", headers={**_HEADERS, "Content-Disposition":
+                                                      f'attachment; filename="{info.id}-{this.slug}-usage.csv"'})
+
+    async def revenue_page(self, request: web.Request) -> web.StreamResponse:
+        scoped = await self.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, info, visible = scoped
+        found, _, _ = await self.customers(info)
+        past = await history(self.prometheus, info.id)
+        figures = model.revenue(found, info.commission_rate, past.partner_mrr_30d_ago, info.quarterly_target,
+                                self.settings.partner_levels)
+        return self.page("revenue.html", who=who, partner=info, partners=visible, r=figures, history=past.available,
+                         level_bar=progress(figures.level_progress),
+                         target_bars={c: progress(s) for c, s in figures.target_progress.items()})
+
+    async def onboard_page(self, request: web.Request) -> web.StreamResponse:
+        scoped = await self.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        who, info, visible = scoped
+        catalogue = await self.cluster.catalogue(info.namespace)
+        names = sorted({name for (_, name) in plan_specs(catalogue)})
+        form: dict[str, str] = {}
+        chosen: list[str] = []
+        outcome = None
+        if request.method == "POST":
+            posted = await request.post()
+            form = {k: str(v)[:2000] for k, v in posted.items() if k in _FORM_FIELDS}
+            chosen = [str(v) for v in posted.getall("feature", [])]
+            outcome = check(form, chosen, info.id, info.namespace, self.settings.platform_namespace,
+                            self.settings.platform_domain, catalogue)
+            if outcome.yaml and request.query.get("download") == "1":
+                return web.Response(text=outcome.yaml, content_type="application/yaml", charset="utf-8",
+                                    headers={**_HEADERS, "Content-Disposition":
+                                             f'attachment; filename="{outcome.path.rsplit("/", 1)[-1]}"'})
+        return self.page("onboard.html", status=400 if outcome and outcome.errors else 200, who=who, partner=info,
+                         partners=visible, plans=names, features=FEATURES, form=form, chosen=chosen,
+                         outcome=outcome)
+
+    # --- login -----------------------------------------------------------------------------------
+
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return self.page("login.html", partner=None, error="")
+        posted = await request.post()
+        token = str(posted.get("token", "")).strip()
+        if not token or await self.gate.review_token(token) is None:
+            return self.page("login.html", status=401, partner=None, error="The cluster does not accept this token.")
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                            secure=self.settings.secure_cookie, max_age=8 * 3600)
+        raise response
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+
+_FORM_FIELDS = frozenset({"slug", "company", "contact_name", "contact_email", "phone", "industry", "employees",
+                          "plan", "seats", "price", "currency", "domain", "primary", "secondary", "logo_url",
+                          "assistant_name", "welcome"})
+
+
+@web.middleware
+async def _security(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exception:
+        response = exception
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _stylesheet(_: web.Request) -> web.Response:
+    css = resources.files("tenantry.portal").joinpath("static/portal.css").read_text()
+    return web.Response(text=css, content_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+def application(portal: Portal) -> web.Application:
+    app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
+    app.add_routes([
+        web.get("/healthz", _healthz), web.get("/static/portal.css", _stylesheet),
+        web.get("/login", portal.login_page), web.post("/login", portal.login_page), web.post("/logout", portal.logout),
+        web.get("/", portal.index),
+        web.get("/p/{partner}/customers", portal.customers_page),
+        web.get("/p/{partner}/customers.json", portal.customers_json),
+        web.get("/p/{partner}/customers/{slug}", portal.customer_page),
+        web.get("/p/{partner}/customers/{slug}/usage.csv", portal.usage_csv),
+        web.get("/p/{partner}/revenue", portal.revenue_page),
+        web.get("/p/{partner}/onboard", portal.onboard_page), web.post("/p/{partner}/onboard", portal.onboard_page),
+    ])
+    return app
+
+
+def build(settings: PortalSettings, api: Api) -> Portal:
+    return Portal(settings=settings, gate=Gate(api, settings.audiences),
+                  cluster=Cluster(api, settings.platform_namespace, settings.commission_rate),
+                  prometheus=Prometheus(settings.prometheus_url) if settings.prometheus_url else None,
+                  templates=_templates())
