@@ -1,0 +1,167 @@
+"""The partner portal's figures and signals, decided without a cluster (tenantry.portal.model and
+friends).
+
+Tested here:
+- one row per customer, sorted by company; commission only on Active customers, at the partner's rate
+- each signal fires at its threshold and not below it: licences above 90 %, seats full within 90
+  days, inactive for 7 days, low adoption against the partner's median, heavy use of a feature,
+  falling revenue
+- totals and revenue keep currencies apart; annual projection is 12 x commission; growth in %;
+  quarterly target progress is MRR / target; the level and the progress to the next one
+- a feature's use against its limit and the partner's median, with high and low marks
+- the usage CSV: one line per feature, a cell that a spreadsheet would run is made text
+- PromQL label values are escaped, every history query is fixed to the partner
+- colours reach SVG attributes only as #RRGGBB; logos only as checked data: URLs or plain https
+- the portal's settings refuse bad values naming the variable
+- the onboarding form: valid input gives the YAML; each bad field gets its own error
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import yaml
+
+from tenantry.portal import model
+from tenantry.portal.charts import FALLBACK_PRIMARY, bar, colour, logo_source
+from tenantry.portal.gather import history_queries, label_value
+from tenantry.portal.onboard import check
+from tenantry.portal.settings import PortalSettings
+
+
+def customer(**overrides: object) -> model.Customer:
+    values: dict[str, object] = {"slug": "acme", "company": "Acme", "state": "Active", "plan": "business",
+                                 "seats": 100, "active_users": 50, "mrr": 1000.0, "currency": "EUR", "support": ""}
+    values.update(overrides)
+    return model.Customer(**values)  # type: ignore[arg-type]
+
+
+def test_rows_one_per_customer_by_company_with_commission_on_active_only() -> None:
+    rows = model.rows([customer(slug="b", company="beta"),
+                       customer(slug="a", company="Alpha", state="Suspended")], 0.25)
+    assert [r.customer.slug for r in rows] == ["a", "b"]
+    assert [r.commission for r in rows] == [0.0, 250.0]
+
+
+@pytest.mark.parametrize(("overrides", "signal", "expected"), [
+    ({"active_users": 91}, "licences", True), ({"active_users": 90}, "licences", False),
+    ({"users_in_90d": 100.0}, "seats-soon", True), ({"users_in_90d": 99.4}, "seats-soon", False),
+    ({"users_in_90d": None}, "seats-soon", False),
+    ({"max_users_7d": 0.0}, "inactive", True), ({"max_users_7d": 1.0}, "inactive", False),
+    ({"max_users_7d": None}, "inactive", False),
+    ({"limits": {"chat": 1000}, "requests": {"chat": 800}}, "upsell:chat", True),
+    ({"limits": {"chat": 1000}, "requests": {"chat": 799}}, "upsell:chat", False),
+    ({"mrr_30d_ago": 1100.0}, "churn", True), ({"mrr_30d_ago": 1040.0}, "churn", False),
+    ({"mrr_30d_ago": None}, "churn", False), ({"mrr_30d_ago": 0.0}, "churn", False),
+])
+def test_each_signal_at_its_threshold(overrides: dict, signal: str, expected: bool) -> None:
+    assert (signal in model.signals(customer(**overrides), 0.0)) is expected
+
+
+def test_low_adoption_is_against_the_partners_median() -> None:
+    others = [customer(slug=f"o{i}", active_users=80) for i in range(3)]
+    low, fine = customer(slug="low", active_users=39), customer(slug="fine", active_users=40)
+    rows = {r.customer.slug: r for r in model.rows([*others, low, fine], 0.2)}
+    assert "low-adoption" in rows["low"].signals and "low-adoption" not in rows["fine"].signals
+    assert rows["low"].signal_words() == ["low adoption"]
+
+
+def test_totals_keep_currencies_apart_and_project_twelve_times_commission() -> None:
+    found = model.totals([customer(mrr=1000.0), customer(slug="u", mrr=500.0, currency="USD"),
+                          customer(slug="s", mrr=9999.0, state="Suspended")], 0.2)
+    assert found.mrr.amounts == {"EUR": 1000.0, "USD": 500.0}
+    assert found.commission.amounts == {"EUR": 200.0, "USD": 100.0}
+    assert found.annual_projection.amounts == {"EUR": 2400.0, "USD": 1200.0}
+    assert (found.customers, found.active_users, found.licensed_users) == (3, 150, 300)
+
+
+def test_revenue_growth_target_and_level() -> None:
+    levels = (("Bronze", 0.0), ("Silver", 5000.0), ("Gold", 20000.0))
+    figures = model.revenue([customer(mrr=6000.0)], 0.25, {"EUR": 4800.0}, 12000.0, levels)
+    assert figures.growth == {"EUR": pytest.approx(25.0)}
+    assert figures.target_progress == {"EUR": 0.5}  # MRR / target, not 3 x MRR / target
+    assert figures.annual_projection.amounts == {"EUR": 18000.0}  # 12 x commission, not 12 x MRR
+    assert (figures.level, figures.next_level, figures.level_progress) == ("Silver", "Gold", pytest.approx(1 / 15))
+    no_history = model.revenue([customer()], 0.2, {}, None, levels)
+    assert no_history.growth == {"EUR": None} and no_history.target_progress == {}
+    top = model.revenue([customer(mrr=30000.0)], 0.2, {}, None, levels)
+    assert (top.level, top.next_level, top.level_progress) == ("Gold", None, 1.0)
+
+
+def test_feature_use_against_limit_and_median() -> None:
+    everyone = [customer(slug=f"c{i}", limits={"chat": 1000}, requests={"chat": 100}) for i in range(3)]
+    heavy = customer(slug="h", limits={"chat": 1000}, requests={"chat": 151})
+    light = customer(slug="l", limits={"chat": 1000}, requests={"chat": 49})
+    medians = model.feature_medians([*everyone, heavy, light])
+    assert medians == {"chat": 100.0}
+    assert model.feature_use(heavy, medians)[0].mark == "high"
+    assert model.feature_use(light, medians)[0].mark == "low"
+    assert model.feature_use(everyone[0], medians)[0].mark == ""
+    assert model.feature_use(heavy, medians)[0].share_of_limit == pytest.approx(0.151)
+
+
+def test_usage_csv_one_line_per_feature_and_formulas_made_text() -> None:
+    text = model.usage_csv(customer(company="=HYPERLINK(\"https://evil\")", limits={"chat": 10},
+                                    requests={"chat": 7, "tables": 2}), "acme-it", "2026-11-30T00:00:00Z")
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["feature"], r["requests"], r["included_limit"]) for r in table] == [("chat", "7", "10"),
+                                                                                 ("tables", "2", "")]
+    assert all(r["company"].startswith("'=") for r in table)
+
+
+def test_prometheus_queries_fix_the_partner_escaped() -> None:
+    assert label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    queries = history_queries('x"} or vector(1) or {"')
+    for expr in queries.values():
+        assert 'partner="x\\"} or vector(1) or {\\""' in expr
+        assert expr.count("partner=") == expr.count("tenantry_tenant_")
+
+
+def test_colours_and_logos_are_allow_listed() -> None:
+    assert colour("#A1b2C3", FALLBACK_PRIMARY) == "#A1b2C3"
+    for hostile in ('#fff" onload="x', "red", "#12345", None, "#1234567"):
+        assert colour(hostile, FALLBACK_PRIMARY) == FALLBACK_PRIMARY
+    assert logo_source({"url": "https://cdn.example/logo.png"}) == "https://cdn.example/logo.png"
+    assert logo_source({"url": "javascript:alert(1)"}) is None
+    assert logo_source({"url": 'https://x/" onerror="a'}) is None
+    assert logo_source({"svg": "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"}) is None
+    good = logo_source({"svg": "<svg xmlns='http://www.w3.org/2000/svg'><rect width='4' height='4'/></svg>"})
+    assert good is not None and good.startswith("data:image/svg+xml;base64,")
+    assert bar(150, 100).over and bar(50, 100).width == 100.0
+
+
+def test_settings_name_the_variable() -> None:
+    with pytest.raises(ValueError, match="TENANTRY_PORTAL_GIT_URL='http://git'"):
+        PortalSettings.from_env({"TENANTRY_PORTAL_GIT_URL": "http://git"})
+    with pytest.raises(ValueError, match="TENANTRY_PORTAL_TRUST_PROXY_HEADERS='maybe'"):
+        PortalSettings.from_env({"TENANTRY_PORTAL_TRUST_PROXY_HEADERS": "maybe"})
+    tiers = PortalSettings.from_env({"TENANTRY_PORTAL_SUPPORT_TIERS": "Gold, Silver"}).support_tiers
+    assert tiers == ("Gold", "Silver")
+
+
+CATALOGUE = [{"apiVersion": "tenantry.dev/v1alpha1", "kind": "FeatureSet",
+              "metadata": {"name": "business", "namespace": "tenantry-system"},
+              "spec": {"features": {"chat": {"enabled": True}}}},
+             {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Branding",
+              "metadata": {"name": "default", "namespace": "tenantry-system"},
+              "spec": {"colours": {"primary": "#112233"}}}]
+FORM = {"company": "Neu GmbH", "slug": "neu-kunde", "contact_name": "Eva", "contact_email": "eva@neu.de",
+        "plan": "business", "seats": "50", "primary": "#112233", "assistant_name": "Ava", "domain": "ki.neu.de"}
+
+
+def test_onboarding_form_gives_valid_yaml() -> None:
+    outcome = check(FORM, ["tables"], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE)
+    assert outcome.errors == {} and outcome.path == "tenants/acme-it/neu-kunde.yaml"
+    tenant, branding = yaml.safe_load_all(outcome.yaml)
+    assert tenant["spec"]["branding"] == branding["metadata"]["name"] == "neu-kunde"
+    assert tenant["spec"]["features"] == {"tables": {"enabled": True}} and tenant["spec"]["domains"] == ["ki.neu.de"]
+
+
+def test_onboarding_form_puts_each_error_next_to_its_field() -> None:
+    bad = {**FORM, "contact_email": "nope", "seats": "many", "primary": "red", "plan": "gold"}
+    outcome = check(bad, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE)
+    assert outcome.yaml == ""
+    assert set(outcome.errors) == {"contact_email", "seats", "primary", "plan"}
+    assert "gold" in outcome.errors["plan"][0]
