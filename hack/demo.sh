@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 # Always the local control plane, never whatever cluster the shell's KUBECONFIG points at.
 export KUBECONFIG=$PWD/.local/kubeconfig
 PORT=${TENANTRY_METRICS_PORT:-8080}
+PORTAL_PORT=${TENANTRY_PORTAL_PORT:-8088}
+PROMETHEUS_PORT=${TENANTRY_DEMO_PROMETHEUS_PORT:-9090}
 
 kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
@@ -15,7 +17,40 @@ kubectl apply -f examples/tenants/platform/00-namespace.yaml -f examples/tenants
 # as the chart's own ServiceAccount, with exactly the rights a Helm install gives it.
 OPERATOR_KUBECONFIG=$(.venv/bin/python -m tenantry.devtools.chart --kubeconfig "$KUBECONFIG" \
   --partners acme-it,nordlicht-digital,sued-cloud --out "$PWD/.local/operator.kubeconfig")
+# What the platform sets per partner (a partner cannot edit its namespace): its commission rate and target.
+kubectl annotate namespace partner-acme-it tenantry.dev/commission-rate=0.25 tenantry.dev/quarterly-target=15000 \
+  --overwrite >/dev/null
 kubectl apply -R -f examples/tenants/platform/ -f examples/tenants/tenants/
+# Sample usage and 35 days of sample history for the portal, clearly not real: status.usage of
+# each example tenant, and a Prometheus (Debian package) whose backfilled series carry
+# source="sample-history"; it scrapes the operator from now on.
+.venv/bin/python -m tenantry.devtools.samplehistory --tenants examples/tenants/tenants --report-usage
+rm -rf .local/prometheus && mkdir -p .local/prometheus
+.venv/bin/python -m tenantry.devtools.samplehistory --tenants examples/tenants/tenants --out .local/prometheus/data
+cat > .local/prometheus/prometheus.yml <<PROMETHEUS
+global: {scrape_interval: 15s, evaluation_interval: 15s}
+rule_files: [$PWD/charts/tenantry/rules/tenantry-rules.yaml]
+scrape_configs: [{job_name: tenantry, static_configs: [{targets: ["127.0.0.1:${PORT}"]}]}]
+PROMETHEUS
+children=()
+trap 'kill "${children[@]}" 2>/dev/null || true' EXIT
+prometheus --config.file=.local/prometheus/prometheus.yml --storage.tsdb.path=.local/prometheus/data \
+  --storage.tsdb.retention.time=90d --web.listen-address=127.0.0.1:${PROMETHEUS_PORT} \
+  >.local/prometheus/prometheus.log 2>&1 &
+children+=($!)
+# The partner portal, as the chart's portal ServiceAccount (read-only, TokenReview, SubjectAccessReview).
+PORTAL_KUBECONFIG=$PWD/.local/portal.kubeconfig
+.venv/bin/python - "$KUBECONFIG" "$PORTAL_KUBECONFIG" <<'PYTHON'
+import sys
+from pathlib import Path
+from tenantry.devtools import chart
+chart.service_account_kubeconfig(Path(sys.argv[1]), "tenantry-system", "tenantry-portal", Path(sys.argv[2]))
+PYTHON
+KUBECONFIG=$PORTAL_KUBECONFIG TENANTRY_PORTAL_PORT=$PORTAL_PORT TENANTRY_PORTAL_ADDRESS=127.0.0.1 \
+  TENANTRY_PORTAL_SECURE_COOKIE=false TENANTRY_PORTAL_PROMETHEUS_URL=http://127.0.0.1:${PROMETHEUS_PORT} \
+  TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example} \
+  .venv/bin/python -m tenantry.portal >.local/portal.log 2>&1 &
+children+=($!)
 
 cat <<INFO
 
@@ -36,9 +71,14 @@ cat <<INFO
     kubectl get quota tenantry-quota -n tenant-mustermann -o jsonpath='{.spec.hard}'
     curl -s 127.0.0.1:${PORT}/metrics | grep tenantry_
 
+  The partner portal: http://127.0.0.1:${PORTAL_PORT}/login  (sample usage and history, not real data)
+  Log in as partner acme-it with its GitOps ServiceAccount's token:
+    kubectl create token tenantry-gitops -n partner-acme-it
+  Prometheus (scrapes the operator; 35 days of sample history): http://127.0.0.1:${PROMETHEUS_PORT}
+
   Ctrl-C stops the operator; 'make cluster-down' removes the control plane.
 
 INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
 export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
-KUBECONFIG=$OPERATOR_KUBECONFIG exec .venv/bin/python -m tenantry
+KUBECONFIG=$OPERATOR_KUBECONFIG .venv/bin/python -m tenantry

@@ -84,34 +84,63 @@ def write_blocks(tenants: Iterable[SampleTenant], data_dir: Path, now: float) ->
         Path(source.name).unlink()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The demo's history for its example tenants, from their YAML (python -m tenantry.devtools.samplehistory)."""
-    import time
-
+def _example_tenants(folder: Path) -> list[tuple[str, dict]]:
+    """(partner, Tenant) of every Tenant document under the examples' tenants/ folder."""
     import yaml
+
+    found = []
+    for path in sorted(folder.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Tenant":
+                found.append((path.parent.name, doc))
+    return found
+
+
+def _shrank(slug: str) -> bool:
+    """A made-up but plausible past: revenue and users grew, about one customer in five shrank."""
+    return sum(map(ord, slug)) % 5 == 0
+
+
+def sample_usage(tenant: dict) -> dict:
+    """This period's usage of an example tenant (status.usage), derived from its seats and plan."""
+    seats = int(tenant["spec"]["plan"]["seats"])
+    users = 0 if tenant["spec"].get("state") == "Suspended" else int(seats * (0.5 if _shrank(
+        tenant["metadata"]["name"]) else 0.75))
+    return {"activeUsers": users, "requests": {"chat": users * 180, "tables": users // 4},
+            "reportedAt": "2026-01-01T00:00:00Z"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The demo's sample usage and history for its example tenants (python -m tenantry.devtools.samplehistory)."""
+    import json
+    import time
 
     parser = argparse.ArgumentParser(prog="python -m tenantry.devtools.samplehistory")
     parser.add_argument("--tenants", type=Path, required=True, help="the examples' tenants/ folder")
-    parser.add_argument("--out", type=Path, required=True, help="a Prometheus data folder")
+    parser.add_argument("--out", type=Path, help="a Prometheus data folder: write the history there")
+    parser.add_argument("--report-usage", action="store_true",
+                        help="patch each Tenant's status.usage with sample numbers (kubectl, $KUBECONFIG)")
     args = parser.parse_args(argv)
-    found = []
-    for path in sorted(args.tenants.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "Tenant":
-                continue
+    tenants = _example_tenants(args.tenants)
+    if args.report_usage:
+        for _, doc in tenants:
+            subprocess.run(["kubectl", "patch", "tenant", doc["metadata"]["name"], "-n", doc["metadata"]["namespace"],
+                            "--subresource=status", "--type=merge", "-p",
+                            json.dumps({"status": {"usage": sample_usage(doc)}})],
+                           check=True, capture_output=True, text=True, timeout=60)
+        print(f"sample usage (not real) reported for {len(tenants)} tenants")
+    if args.out:
+        found = []
+        for partner, doc in tenants:
             spec = doc["spec"]
-            price = spec["plan"].get("price") or {}
-            seats = int(spec["plan"]["seats"])
-            partner = path.parent.name
-            # A made-up but plausible past: revenue and users grew, one in five customers shrank.
-            shrank = sum(map(ord, doc["metadata"]["name"])) % 5 == 0
-            mrr = float(price.get("monthly", 0.0))
-            found.append(SampleTenant(partner, doc["metadata"]["name"], spec["company"],
-                                      spec["plan"]["featureSet"], spec.get("state", "Active"),
-                                      price.get("currency", "EUR"), mrr * (1.25 if shrank else 0.8), mrr,
-                                      int(seats * (0.7 if shrank else 0.4)), int(seats * (0.5 if shrank else 0.75))))
-    write_blocks(found, args.out, time.time())
-    print(f"sample history for {len(found)} tenants in {args.out} (labelled {SOURCE})")
+            price, seats = spec["plan"].get("price") or {}, int(spec["plan"]["seats"])
+            shrank, mrr = _shrank(doc["metadata"]["name"]), float(price.get("monthly", 0.0))
+            found.append(SampleTenant(partner, doc["metadata"]["name"], spec["company"], spec["plan"]["featureSet"],
+                                      spec.get("state", "Active"), price.get("currency", "EUR"),
+                                      mrr * (1.25 if shrank else 0.8), mrr, int(seats * (0.7 if shrank else 0.4)),
+                                      sample_usage(doc)["activeUsers"]))
+        write_blocks(found, args.out, time.time())
+        print(f"sample history (not real) for {len(found)} tenants in {args.out}, labelled {SOURCE}")
     return 0
 
 

@@ -118,12 +118,13 @@ def median_utilisation(customers: Sequence[Customer]) -> float:
 
 
 def feature_medians(customers: Sequence[Customer]) -> dict[str, float]:
-    """The partner's median requests per feature, over its Active customers that have the feature."""
+    """The partner's median requests per feature, over its Active customers that have the feature
+    (an included limit) or use it."""
     by_feature: dict[str, list[int]] = {}
     for c in customers:
         if c.state != "Active":
             continue
-        for feature in c.limits:
+        for feature in set(c.limits) | set(c.requests):
             by_feature.setdefault(feature, []).append(c.requests.get(feature, 0))
     return {feature: float(statistics.median(values)) for feature, values in sorted(by_feature.items())}
 
@@ -136,7 +137,8 @@ def signals(c: Customer, partner_median_utilisation: float) -> tuple[str, ...]:
         found.append("seats-soon")
     if c.max_users_7d is not None and c.max_users_7d == 0:
         found.append("inactive")
-    if partner_median_utilisation > 0 and c.utilisation < LOW_ADOPTION * partner_median_utilisation:
+    if c.state == "Active" and partner_median_utilisation > 0 and \
+            c.utilisation < LOW_ADOPTION * partner_median_utilisation:
         found.append("low-adoption")
     for feature, limit in sorted(c.limits.items()):
         if limit > 0 and c.requests.get(feature, 0) >= HEAVY_USE * limit:
