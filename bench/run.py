@@ -635,6 +635,11 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     operator.stop()
     await client.close()
     await direct.close()
+    # bench/portal.py, next to this file (sys.path[0] when run as `python bench/run.py`).
+    import portal as portal_bench
+
+    log(f"partner portal: the customers page of a partner with {portal_bench.CUSTOMERS} customers")
+    results.update(portal_bench.portal_benchmark(local.kubeconfig))
     local_cluster.down(local)
     write_results(results)
 
@@ -784,6 +789,9 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         "≥ 500 creates/s (or the API server's own rate), p99 ≤ 50 ms",
         lambda: r["webhook_creates_per_s"] >= 0.9 * min(500, r["tenant_create_floor_per_s"])
         and r.get("webhook_p99_bucket_ms", 1e9) <= 50)
+    add(("portal_customers_p95_ms",), f"portal customers page, {r.get('portal_customers')} customers (server time)",
+        lambda: f"p50 {r['portal_customers_p50_ms']} ms, p95 {r['portal_customers_p95_ms']} ms",
+        "≤ 300 ms", lambda: r["portal_customers_p95_ms"] <= 300)
     return rows
 
 

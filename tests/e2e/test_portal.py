@@ -7,6 +7,8 @@ the chart's portal ServiceAccount.
 
 Tested here:
 - no token: 401 on every page, CSV and JSON; a token the cluster does not accept: 401
+- a form posted from another site (or with a null Origin) is refused; an oversized token is 401
+  without a review; the session cookie is HttpOnly and SameSite=Strict; no script may run (CSP)
 - a tenant admin's token (a ServiceAccount bound to the tenant-admin role in its tenant
   namespace): 403; partner A asking for partner B, or for a partner that does not exist: the same 403
 - a platform admin (through a trusted proxy's headers, group system:masters) sees both partners
@@ -53,6 +55,14 @@ HOSTILE_WELCOME = "&lt;script&gt;document.title=1&lt;/script&gt; \"quoted\" & 's
 RATE_A = 0.25  # partner A's own commission rate (namespace annotation); the platform default is 0.20
 
 
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an answer to look at (status, Location, Set-Cookie), not to follow
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Stay)
+
+
 @dataclass
 class PortalProcess:
     kubeconfig: Path
@@ -90,7 +100,7 @@ class PortalProcess:
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with _NO_REDIRECTS.open(request, timeout=30) as response:
                 return response.status, response.read().decode(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(), dict(error.headers)
@@ -221,12 +231,29 @@ def test_no_token_is_401_and_a_tenant_admin_is_403(world: World) -> None:
         assert world.portal.get(path, token=world.admin_token)[0] == 403, path
 
 
+def test_cross_site_posts_and_oversized_tokens_are_refused(world: World) -> None:
+    form = f"token={world.a_token}".encode()
+    for origin in ("https://evil.example", "null"):
+        status, _, headers = world.portal.get("/login", headers={"Origin": origin}, data=form)
+        assert status == 403 and "Set-Cookie" not in headers, origin
+    status, _, headers = world.portal.get("/login", headers={"Origin": world.portal.url}, data=form)
+    assert status == 303 and "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    assert world.portal.get(f"/p/{world.a_id}/customers", token="x" * 8100)[0] == 401
+    assert world.portal.get("/login", headers={"Origin": world.portal.url}, data=b"token=" + b"x" * 9000)[0] == 401
+    status, _, headers = world.portal.get(f"/p/{world.a_id}/customers", token=world.a_token)
+    assert "script-src" not in headers["Content-Security-Policy"] and "default-src 'none'" in \
+        headers["Content-Security-Policy"]
+
+
 def test_a_partner_never_sees_another_partners_customers(world: World) -> None:
     forbidden = [*world.b_slugs, *world.b_companies, "7777.77", "7,777.77", "3333.33", "3,333.33", world.b_id]
     checked = 0
     for path in _pages(world, world.a_id, world.a_slugs):
-        status, body, _ = world.portal.get(path, token=world.a_token)
-        assert status == 200, (path, body[:500])
+        status, body, headers = world.portal.get(path, token=world.a_token)
+        if path == "/":  # one partner: straight to its customers
+            assert (status, headers["Location"]) == (302, f"/p/{world.a_id}/customers")
+        else:
+            assert status == 200, (path, body[:500])
         for secret in forbidden:
             assert secret not in body, f"{path} shows {secret!r}"
         checked += 1
@@ -359,14 +386,18 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
         driver.find_element(By.ID, f"f-{name}").send_keys(value)  # type: ignore[attr-defined]
     driver.execute_script("document.getElementById('onboard').noValidate = true")  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "#onboard button[type=submit]").click()  # type: ignore[attr-defined]
-    errors = driver.find_elements(By.CSS_SELECTOR, "p.error[data-field=contact_email]")  # type: ignore[attr-defined]
+    errors = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR,  # type: ignore[attr-defined]
+                                                   "p.error[data-field=contact_email]"),
+                      timeout=20, what="the form's error next to the e-mail field")
     assert errors and "does not match" in errors[0].text
     _shot(driver, "onboard-errors")
     field_ = driver.find_element(By.ID, "f-contact_email")  # type: ignore[attr-defined]
     field_.clear()
     field_.send_keys("eva@formular.example")
     driver.find_element(By.CSS_SELECTOR, "#onboard button[type=submit]").click()  # type: ignore[attr-defined]
-    text = driver.find_element(By.ID, "yaml").text  # type: ignore[attr-defined]
+    shown = wait_for(lambda: driver.find_elements(By.ID, "yaml"), timeout=20,  # type: ignore[attr-defined]
+                     what="the YAML of the filled-in form")
+    text = shown[0].text
     _shot(driver, "onboard")
     documents = list(yaml.safe_load_all(text))
     assert [d["kind"] for d in documents] == ["Tenant", "Branding"]

@@ -22,6 +22,9 @@ from tenantry.portal.settings import PortalSettings
 async def serve(settings: PortalSettings) -> None:
     api = Api.from_environment()
     portal = build(settings, api)
+    informers = portal.cluster.run()
+    # Pages read from the caches: serve once they hold the cluster's objects.
+    await portal.cluster.synced()
     runner = web.AppRunner(application(portal), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.address, settings.port).start()
@@ -29,6 +32,8 @@ async def serve(settings: PortalSettings) -> None:
     try:
         await asyncio.Event().wait()
     finally:
+        for task in informers:
+            task.cancel()
         await runner.cleanup()
         await api.close()
         if portal.prometheus is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from tenantry.adapters import kube
 from tenantry.adapters.http import Api, collection_path
+from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
@@ -99,9 +101,26 @@ class History:
     available: bool  # False: no Prometheus configured, or it did not answer
 
 
+HISTORY_SECONDS = 60.0  # a partner's history is asked for at most this often (it moves by the hour)
+_remembered: dict[tuple[int, str], tuple[float, History]] = {}
+
+
 async def history(prometheus: Prometheus | None, partner: str) -> History:
     if prometheus is None:
         return History({}, {}, False)
+    key = (id(prometheus), partner)
+    known = _remembered.get(key)
+    if known is not None and known[0] > time.monotonic():
+        return known[1]
+    found = await _ask(prometheus, partner)
+    if found.available:
+        if len(_remembered) > 10_000:
+            _remembered.clear()
+        _remembered[key] = (time.monotonic() + HISTORY_SECONDS, found)
+    return found
+
+
+async def _ask(prometheus: Prometheus, partner: str) -> History:
     queries = history_queries(partner)
     try:
         answers = await asyncio.gather(*(prometheus.query(expr) for expr in queries.values()))
@@ -116,17 +135,26 @@ async def history(prometheus: Prometheus | None, partner: str) -> History:
 
 
 class Cluster:
-    """Reads through the portal's ServiceAccount: partner namespaces, Tenants, FeatureSets,
-    Brandings and Events; never a write."""
+    """What the pages read, from watch-fed caches (the operator's informers) of partner namespaces,
+    Tenants, FeatureSets and Brandings: a page costs no API request, only Events are asked for.
+    Through the portal's ServiceAccount: read only, never a write."""
 
     def __init__(self, api: Api, platform_namespace: str, commission_rate: float) -> None:
         self.api, self.platform_namespace, self.commission_rate = api, platform_namespace, commission_rate
+        self.namespaces = Informer(api, Scope("v1", "Namespace"))
+        self.kinds = {kind: Informer(api, Scope(API_VERSION, kind)) for kind in ("Tenant", "FeatureSet", "Branding")}
 
-    async def partners(self) -> dict[str, PartnerInfo]:
-        listing, _ = await self.api.list("v1", "Namespace", None, None)
+    def run(self) -> list[asyncio.Task[None]]:
+        """The informers' tasks (LIST, then WATCH for as long as the portal runs)."""
+        return [asyncio.create_task(i.run()) for i in (self.namespaces, *self.kinds.values())]
+
+    async def synced(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for i in (self.namespaces, *self.kinds.values())))
+
+    def partners(self) -> dict[str, PartnerInfo]:
         found = {}
-        for ns in listing:
-            meta = ns["metadata"]
+        for _, name in self.namespaces.keys():
+            meta = (self.namespaces.get(None, name) or {}).get("metadata") or {}
             partner = (meta.get("labels") or {}).get(PARTNER_LABEL)
             if not partner or partner in found:
                 continue
@@ -136,28 +164,24 @@ class Cluster:
                                          _amount(notes.get(TARGET_ANNOTATION)))
         return dict(sorted(found.items()))
 
-    async def _items(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        listing, _ = await self.api.list(API_VERSION, kind, namespace, None)
-        return list(listing)
+    def tenants(self, namespace: str) -> list[dict[str, Any]]:
+        return self.kinds["Tenant"].list(namespace, {})
 
-    async def tenants(self, namespace: str) -> list[dict[str, Any]]:
-        return await self._items("Tenant", namespace)
-
-    async def catalogue(self, namespace: str) -> list[dict[str, Any]]:
+    def catalogue(self, namespace: str) -> list[dict[str, Any]]:
         """The FeatureSets and Brandings a tenant of this partner may name: its own and the platform's."""
-        found = await asyncio.gather(*(self._items(kind, ns) for kind in ("FeatureSet", "Branding")
-                                       for ns in (namespace, self.platform_namespace)))
-        return [{"apiVersion": API_VERSION, "kind": o["kind"],
+        return [{"apiVersion": API_VERSION, "kind": kind,
                  "metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"]},
-                 "spec": o.get("spec") or {}} for items in found for o in items]
+                 "spec": o.get("spec") or {}}
+                for kind in ("FeatureSet", "Branding") for ns in (namespace, self.platform_namespace)
+                for o in self.kinds[kind].list(ns, {})]
 
-    async def branding(self, partner_namespace: str, reference: str | None) -> dict[str, Any] | None:
+    def branding(self, partner_namespace: str, reference: str | None) -> dict[str, Any] | None:
         """The Branding the operator resolved (status.branding, namespace/name), if it is the
         partner's own or the platform's; None otherwise."""
         namespace, _, name = (reference or "").partition("/")
         if not name or namespace not in (partner_namespace, self.platform_namespace):
             return None
-        return await self.api.request("GET", collection_path(API_VERSION, "Branding", namespace) + f"/{name}")
+        return self.kinds["Branding"].get(namespace, name)
 
     async def events(self, namespace: str, slug: str) -> list[dict[str, Any]]:
         selector = f"involvedObject.kind=Tenant,involvedObject.name={slug}"

@@ -12,6 +12,7 @@ page does not cost an API round trip per check, and a revoked right ends within 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from tenantry.adapters.http import Api, ApiFailure
 
 REVIEW_SECONDS = 30.0
+REVIEWS_AT_ONCE = 16
 _MAX_REMEMBERED = 10_000
 
 
@@ -59,6 +61,8 @@ class Gate:
         self._api, self._audiences = api, audiences
         self._tokens = _Memory()
         self._access = _Memory()
+        # A flood of made-up tokens must not become a flood on the API server.
+        self._reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
 
     async def review_token(self, token: str) -> Identity | None:
         """The token's user, or None when the API server does not accept it."""
@@ -69,9 +73,10 @@ class Gate:
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
-        answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                                         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                                          "spec": spec}) or {}
+        async with self._reviews:
+            answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                                             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                                              "spec": spec}) or {}
         status = answer.get("status") or {}
         user = status.get("user") or {}
         identity: Identity | bool = False
@@ -97,14 +102,19 @@ class Gate:
         if who.extra:
             spec["extra"] = {k: list(v) for k, v in who.extra.items()}
         try:
-            answer = await self._api.request(
-                "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}) or {}
+            async with self._reviews:
+                answer = await self._api.request(
+                    "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}) or {}
         except ApiFailure:
             return False  # fail closed: no answer is no access (and is not remembered)
         allowed = bool((answer.get("status") or {}).get("allowed"))
         self._access.put(key, allowed)
         return allowed
+
+    async def may_see(self, who: Identity, namespace: str) -> bool:
+        """A platform admin sees every partner; anyone else the partners RBAC lets them read."""
+        return await self.may_get_tenants(who, "") or await self.may_get_tenants(who, namespace)
 
     async def visible(self, who: Identity, partners: Mapping[str, str]) -> dict[str, str]:
         """The partners (id -> namespace) that `who` may see."""

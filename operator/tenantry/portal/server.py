@@ -7,7 +7,6 @@ may not see answers exactly like one that does not exist (403), so names cannot 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from tenantry.portal.onboard import FEATURES, check
 from tenantry.portal.settings import PortalSettings
 
 COOKIE = "tenantry_portal"
+MAX_TOKEN = 8000  # bytes; real tokens (OIDC ID tokens included) are a few KiB
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HEADERS = {
     # No script at all, styles only from our own stylesheet, images from us, data: (checked SVG
@@ -34,14 +34,15 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data: https:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: a same-origin form post must carry its Origin (a null Origin is refused).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Scoped = tuple[Identity, PartnerInfo, dict[str, PartnerInfo]]
+Scoped = tuple[Identity, PartnerInfo]
 # ...and the customer asked for, its Tenant, and all of the partner's customers
-One = tuple[Identity, PartnerInfo, dict[str, PartnerInfo], model.Customer, dict[str, Any], list[model.Customer]]
+One = tuple[Identity, PartnerInfo, model.Customer, dict[str, Any], list[model.Customer]]
 
 
 def _templates() -> jinja2.Environment:
@@ -66,6 +67,8 @@ class Portal:
     async def identity(self, request: web.Request) -> Identity | None:
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
+        if len(token) > MAX_TOKEN:
+            return None  # no token is that long: not worth a review
         if token:
             return await self.gate.review_token(token)
         if self.settings.trust_proxy_headers:
@@ -90,28 +93,32 @@ class Portal:
         who = await self.identity(request)
         if who is None:
             return self.refuse(401, "Log in with a token the cluster accepts.")
-        partners = await self.cluster.partners()
+        partners = self.cluster.partners()
         visible = await self.gate.visible(who, {pid: info.namespace for pid, info in partners.items()})
         if not visible:
             return self.refuse(403, "Your account is not allowed to see any partner.")
         return who, {pid: partners[pid] for pid in visible}
 
     async def partner(self, request: web.Request) -> Scoped | web.Response:
-        scoped = await self.scope(request)
-        if isinstance(scoped, web.Response):
-            return scoped
-        who, visible = scoped
-        info = visible.get(request.match_info["partner"])
-        if info is None:  # not visible and not existing look the same
+        """The partner of the path, if the identity may see it: one access review (remembered),
+        not one per partner."""
+        who = await self.identity(request)
+        if who is None:
+            return self.refuse(401, "Log in with a token the cluster accepts.")
+        partner_id = request.match_info["partner"]
+        info = self.cluster.partners().get(partner_id)
+        # A partner that does not exist is reviewed too (as its would-be namespace) and refused
+        # alike: neither the answer nor its timing tells which partners exist.
+        allowed = await self.gate.may_see(who, info.namespace if info else f"partner-{partner_id[:63]}")
+        if info is None or not allowed:
             return self.refuse(403, "You may not see this partner.")
-        return who, info, visible
+        return who, info
 
     # --- data ------------------------------------------------------------------------------------
 
     async def customers(self, info: PartnerInfo) -> tuple[list[model.Customer], list[dict[str, Any]], bool]:
-        bodies, catalogue, past = await asyncio.gather(self.cluster.tenants(info.namespace),
-                                                       self.cluster.catalogue(info.namespace),
-                                                       history(self.prometheus, info.id))
+        bodies, catalogue = self.cluster.tenants(info.namespace), self.cluster.catalogue(info.namespace)
+        past = await history(self.prometheus, info.id)
         plans = plan_specs(catalogue)
         found = [customer(b, plans, self.settings.platform_namespace, past) for b in bodies]
         return found, bodies, past.available
@@ -125,15 +132,15 @@ class Portal:
         who, visible = scoped
         if len(visible) == 1:
             raise web.HTTPFound(f"/p/{next(iter(visible))}/customers")
-        return self.page("index.html", who=who, partners=visible, partner=None)
+        return self.page("index.html", who=who, partners=visible)
 
     async def customers_page(self, request: web.Request) -> web.StreamResponse:
         scoped = await self.partner(request)
         if isinstance(scoped, web.Response):
             return scoped
-        who, info, visible = scoped
+        who, info = scoped
         found, _, has_history = await self.customers(info)
-        return self.page("customers.html", who=who, partner=info, partners=visible, history=has_history,
+        return self.page("customers.html", who=who, partner=info, history=has_history,
                          rows=model.rows(found, info.commission_rate),
                          totals=model.totals(found, info.commission_rate), tiers=self.settings.support_tiers,
                          git=self.settings.git_url)
@@ -142,7 +149,7 @@ class Portal:
         scoped = await self.partner(request)
         if isinstance(scoped, web.Response):
             return scoped
-        _, info, _ = scoped
+        _, info = scoped
         found, _, _ = await self.customers(info)
         return web.json_response({"partner": info.id, "customers": [
             {"tenant": r.customer.slug, "company": r.customer.company, "state": r.customer.state,
@@ -156,24 +163,24 @@ class Portal:
         scoped = await self.partner(request)
         if isinstance(scoped, web.Response):
             return scoped
-        who, info, visible = scoped
+        who, info = scoped
         slug = request.match_info["slug"]
         found, bodies, _ = await self.customers(info)
         if not _NAME.fullmatch(slug) or slug not in {c.slug for c in found}:
             return self.refuse(404, "No such customer of this partner.")
         body = next(b for b in bodies if b["metadata"]["name"] == slug)
-        return who, info, visible, next(c for c in found if c.slug == slug), body, found
+        return who, info, next(c for c in found if c.slug == slug), body, found
 
     async def customer_page(self, request: web.Request) -> web.StreamResponse:
         one = await self._one(request)
         if isinstance(one, web.Response):
             return one
-        who, info, visible, this, body, everyone = one
+        who, info, this, body, everyone = one
         status = body.get("status") or {}
         medians = model.feature_medians(everyone)
         uses = model.feature_use(this, medians)
-        branding, events = await asyncio.gather(self.cluster.branding(info.namespace, status.get("branding")),
-                                                self.cluster.events(info.namespace, this.slug))
+        branding = self.cluster.branding(info.namespace, status.get("branding"))
+        events = await self.cluster.events(info.namespace, this.slug)
         look = (branding or {}).get("spec") or {}
         colours = look.get("colours") or {}
         preview = {"name": look.get("displayName") or this.company, "assistant": look.get("assistantName") or "",
@@ -181,17 +188,17 @@ class Portal:
                    "primary": colour(colours.get("primary"), FALLBACK_PRIMARY),
                    "secondary": colour(colours.get("secondary"), colour(colours.get("primary"), FALLBACK_PRIMARY)),
                    "text": colour(colours.get("text"), FALLBACK_TEXT), "logo": logo_source(look.get("logo"))}
-        return self.page("customer.html", who=who, partner=info, partners=visible, c=this,
+        return self.page("customer.html", who=who, partner=info, c=this,
                          uses=[(u, bar(u.requests, u.limit, u.median)) for u in uses],
                          forecast=model.seat_forecast(this), seats=bar(this.active_users, this.seats),
                          domains=status.get("domains") or [], conditions=status.get("conditions") or [],
-                         events=events, preview=preview, url=status.get("url") or "", git=self.settings.git_url)
+                         events=events, preview=preview, url=_https(status.get("url")), git=self.settings.git_url)
 
     async def usage_csv(self, request: web.Request) -> web.StreamResponse:
         one = await self._one(request)
         if isinstance(one, web.Response):
             return one
-        _, info, _, this, body, _ = one
+        _, info, this, body, _ = one
         period = ((body.get("status") or {}).get("usage") or {}).get("reportedAt") or ""
         return web.Response(text=model.usage_csv(this, info.id, str(period)), content_type="text/csv",
                             charset="utf-8", headers={**_HEADERS, "Content-Disposition":
@@ -201,12 +208,12 @@ class Portal:
         scoped = await self.partner(request)
         if isinstance(scoped, web.Response):
             return scoped
-        who, info, visible = scoped
+        who, info = scoped
         found, _, _ = await self.customers(info)
         past = await history(self.prometheus, info.id)
         figures = model.revenue(found, info.commission_rate, past.partner_mrr_30d_ago, info.quarterly_target,
                                 self.settings.partner_levels)
-        return self.page("revenue.html", who=who, partner=info, partners=visible, r=figures, history=past.available,
+        return self.page("revenue.html", who=who, partner=info, r=figures, history=past.available,
                          level_bar=progress(figures.level_progress),
                          target_bars={c: progress(s) for c, s in figures.target_progress.items()})
 
@@ -214,8 +221,8 @@ class Portal:
         scoped = await self.partner(request)
         if isinstance(scoped, web.Response):
             return scoped
-        who, info, visible = scoped
-        catalogue = await self.cluster.catalogue(info.namespace)
+        who, info = scoped
+        catalogue = self.cluster.catalogue(info.namespace)
         names = sorted({name for (_, name) in plan_specs(catalogue)})
         form: dict[str, str] = {}
         chosen: list[str] = []
@@ -231,7 +238,7 @@ class Portal:
                                     headers={**_HEADERS, "Content-Disposition":
                                              f'attachment; filename="{outcome.path.rsplit("/", 1)[-1]}"'})
         return self.page("onboard.html", status=400 if outcome and outcome.errors else 200, who=who, partner=info,
-                         partners=visible, plans=names, features=FEATURES, form=form, chosen=chosen,
+                         plans=names, features=FEATURES, form=form, chosen=chosen,
                          outcome=outcome)
 
     # --- login -----------------------------------------------------------------------------------
@@ -241,7 +248,7 @@ class Portal:
             return self.page("login.html", partner=None, error="")
         posted = await request.post()
         token = str(posted.get("token", "")).strip()
-        if not token or await self.gate.review_token(token) is None:
+        if not token or len(token) > MAX_TOKEN or await self.gate.review_token(token) is None:
             return self.page("login.html", status=401, partner=None, error="The cluster does not accept this token.")
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
@@ -254,6 +261,12 @@ class Portal:
         raise response
 
 
+def _https(url: object) -> str:
+    """A link target from a status (the usage reporter may write status too): plain https only."""
+    return url if isinstance(url, str) and _HTTPS.fullmatch(url) else ""
+
+
+_HTTPS = re.compile(r"https://[^\s\"'<>\\]+")
 _FORM_FIELDS = frozenset({"slug", "company", "contact_name", "contact_email", "phone", "industry", "employees",
                           "plan", "seats", "price", "currency", "domain", "primary", "secondary", "logo_url",
                           "assistant_name", "welcome"})
@@ -263,6 +276,12 @@ _FORM_FIELDS = frozenset({"slug", "company", "contact_name", "contact_email", "p
 async def _security(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
+        # A form posted from another site (login CSRF, a forged logout) is refused: browsers send
+        # Origin with every POST. (The session cookie is SameSite=Strict as well.)
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin is not None and origin != f"{request.scheme}://{request.host}" \
+                and origin.partition("://")[2] != request.host:
+            raise web.HTTPForbidden(text="cross-site form refused\n")
         response = await handler(request)
     except web.HTTPException as exception:
         response = exception
