@@ -91,6 +91,11 @@ def test_default_render_is_exactly_the_operator_install(default: list[dict]) -> 
         ("ClusterRole", "tenantry-tenant-admin", None),
         ("ClusterRole", "tenantry-partner", None),
         ("ClusterRoleBinding", "tenantry-operator", None),
+        ("ServiceAccount", "tenantry-portal", NS),
+        ("ClusterRole", "tenantry-portal", None),
+        ("ClusterRoleBinding", "tenantry-portal", None),
+        ("Service", "tenantry-portal", NS),
+        ("Deployment", "tenantry-portal", NS),
         ("Role", "tenantry-operator", NS),
         ("Role", "tenantry-platform-catalogue", NS),
         ("RoleBinding", "tenantry-operator", NS),
@@ -123,6 +128,10 @@ def test_names_follow_fullname(release: str, fullname: str) -> None:
     find(objects, "ServiceAccount", fullname)
     find(objects, "ClusterRole", f"{fullname}-tenant-admin")
     assert env(objects, fullname)["TENANTRY_LEASE_NAME"]["value"] == f"{fullname}-leader"
+    portal = f"{fullname[:56].rstrip('-')}-portal"
+    assert len(portal) <= 63 and portal != fullname
+    find(objects, "Deployment", portal)
+    find(objects, "ClusterRole", portal)
 
 
 # --- Deployment ---------------------------------------------------------------------------------
@@ -478,7 +487,7 @@ def test_no_wildcards_and_bind_only_by_name(values: dict | None) -> None:
 def test_no_cluster_wide_secret_access(default: list[dict]) -> None:
     cluster_roles = {o["metadata"]["name"]: o for o in default if o["kind"] == "ClusterRole"}
     bound_cluster_wide = {o["roleRef"]["name"] for o in default if o["kind"] == "ClusterRoleBinding"}
-    assert bound_cluster_wide == {"tenantry-operator"}
+    assert bound_cluster_wide == {"tenantry-operator", "tenantry-portal"}
     for name in bound_cluster_wide:
         assert all("secrets" not in rule.get("resources", []) for rule in cluster_roles[name]["rules"])
     role = find(default, "Role", "tenantry-operator")
