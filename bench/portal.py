@@ -108,7 +108,9 @@ def portal_benchmark(kubeconfig: Path) -> dict[str, Any]:
             "portal_customers_p95_ms": pct(server_ms, 0.95), "portal_customers_wall_p95_ms": pct(wall_ms, 0.95)}
 
 
-def main() -> None:
+def fresh_cluster() -> local_cluster.Cluster:
+    """The benchmarks' own control plane (its own folder and ports, beside a `make cluster`),
+    started afresh, with the CRDs established."""
     os.environ.setdefault("TENANTRY_CLUSTER_DIR", str(REPO / ".local" / "bench-cluster"))
     os.environ.setdefault("TENANTRY_APISERVER_PORT", "17443")
     os.environ.setdefault("TENANTRY_ETCD_PORT", "24790")
@@ -118,7 +120,13 @@ def main() -> None:
     kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
     subprocess.run([*kubectl, "apply", "-f", str(REPO / "crds")], check=True, capture_output=True)
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True)
-    subprocess.run([*kubectl, "apply", "-f", "-"], text=True, check=True, capture_output=True, input=f"""
+    return local
+
+
+def main() -> None:
+    local = fresh_cluster()
+    subprocess.run(["kubectl", "--kubeconfig", str(local.kubeconfig), "apply", "-f", "-"], text=True, check=True,
+                   capture_output=True, input=f"""
 apiVersion: v1
 kind: Namespace
 metadata: {{name: {PLATFORM_NS}}}

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import portal as portal_bench  # bench/portal.py, beside this file (sys.path[0] for `python bench/run.py`)
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
@@ -525,15 +526,8 @@ def type_of(obj: dict[str, Any]):
 
 async def main() -> None:
     os.environ["BENCH_TRACEMALLOC_OUT"] = str(REPO / "bench" / "memory.txt")  # inherited by the operator
-    os.environ.setdefault("TENANTRY_CLUSTER_DIR", str(REPO / ".local" / "bench-cluster"))
-    os.environ.setdefault("TENANTRY_APISERVER_PORT", "17443")
-    os.environ.setdefault("TENANTRY_ETCD_PORT", "24790")
-    local = local_cluster.default_cluster()
-    local_cluster.down(local)
-    local_cluster.up(local)
+    local = portal_bench.fresh_cluster()
     kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
-    subprocess.run([*kubectl, "apply", "-f", str(REPO / "crds")], check=True, capture_output=True)
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True)
     platform_yaml = f"""
 apiVersion: v1
 kind: Namespace
@@ -635,9 +629,6 @@ spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
     operator.stop()
     await client.close()
     await direct.close()
-    # bench/portal.py, next to this file (sys.path[0] when run as `python bench/run.py`).
-    import portal as portal_bench
-
     log(f"partner portal: the customers page of a partner with {portal_bench.CUSTOMERS} customers")
     results.update(portal_bench.portal_benchmark(local.kubeconfig))
     local_cluster.down(local)

@@ -7,6 +7,7 @@ may not see answers exactly like one that does not exist (403), so names cannot 
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,20 @@ def _templates() -> jinja2.Environment:
     env.filters["pct"] = lambda share: f"{share * 100:.0f} %"
     env.filters["signed_pct"] = lambda value: "n/a" if value is None else f"{value:+.1f} %"
     return env
+
+
+PartnerHandler = Callable[["Portal", web.Request, Identity, PartnerInfo], Awaitable[web.StreamResponse]]
+
+
+def _for_partner(handler: PartnerHandler) -> Callable[[Portal, web.Request], Awaitable[web.StreamResponse]]:
+    """A page of one partner: the handler runs only for an identity that may see it."""
+    @functools.wraps(handler)
+    async def checked(portal: Portal, request: web.Request) -> web.StreamResponse:
+        scoped = await portal.partner(request)
+        if isinstance(scoped, web.Response):
+            return scoped
+        return await handler(portal, request, *scoped)
+    return checked
 
 
 @dataclass
@@ -134,22 +149,16 @@ class Portal:
             raise web.HTTPFound(f"/p/{next(iter(visible))}/customers")
         return self.page("index.html", who=who, partners=visible)
 
-    async def customers_page(self, request: web.Request) -> web.StreamResponse:
-        scoped = await self.partner(request)
-        if isinstance(scoped, web.Response):
-            return scoped
-        who, info = scoped
+    @_for_partner
+    async def customers_page(self, request: web.Request, who: Identity, info: PartnerInfo) -> web.StreamResponse:
         found, _, has_history = await self.customers(info)
         return self.page("customers.html", who=who, partner=info, history=has_history,
                          rows=model.rows(found, info.commission_rate),
                          totals=model.totals(found, info.commission_rate), tiers=self.settings.support_tiers,
                          git=self.settings.git_url)
 
-    async def customers_json(self, request: web.Request) -> web.StreamResponse:
-        scoped = await self.partner(request)
-        if isinstance(scoped, web.Response):
-            return scoped
-        _, info = scoped
+    @_for_partner
+    async def customers_json(self, request: web.Request, _: Identity, info: PartnerInfo) -> web.StreamResponse:
         found, _, _ = await self.customers(info)
         return web.json_response({"partner": info.id, "customers": [
             {"tenant": r.customer.slug, "company": r.customer.company, "state": r.customer.state,
@@ -204,11 +213,8 @@ class Portal:
                             charset="utf-8", headers={**_HEADERS, "Content-Disposition":
                                                       f'attachment; filename="{info.id}-{this.slug}-usage.csv"'})
 
-    async def revenue_page(self, request: web.Request) -> web.StreamResponse:
-        scoped = await self.partner(request)
-        if isinstance(scoped, web.Response):
-            return scoped
-        who, info = scoped
+    @_for_partner
+    async def revenue_page(self, request: web.Request, who: Identity, info: PartnerInfo) -> web.StreamResponse:
         found, _, _ = await self.customers(info)
         past = await history(self.prometheus, info.id)
         figures = model.revenue(found, info.commission_rate, past.partner_mrr_30d_ago, info.quarterly_target,
@@ -217,11 +223,8 @@ class Portal:
                          level_bar=progress(figures.level_progress),
                          target_bars={c: progress(s) for c, s in figures.target_progress.items()})
 
-    async def onboard_page(self, request: web.Request) -> web.StreamResponse:
-        scoped = await self.partner(request)
-        if isinstance(scoped, web.Response):
-            return scoped
-        who, info = scoped
+    @_for_partner
+    async def onboard_page(self, request: web.Request, who: Identity, info: PartnerInfo) -> web.StreamResponse:
         catalogue = self.cluster.catalogue(info.namespace)
         names = sorted({name for (_, name) in plan_specs(catalogue)})
         form: dict[str, str] = {}
