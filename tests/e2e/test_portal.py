@@ -271,13 +271,21 @@ def test_a_partner_never_sees_another_partners_customers(world: World) -> None:
     assert checked == len(_pages(world, world.a_id, world.a_slugs))
 
 
-def test_a_platform_admin_behind_the_proxy_sees_every_partner(world: World) -> None:
-    headers = {"X-Forwarded-User": "platform-admin", "X-Forwarded-Groups": "system:masters"}
+def test_a_platform_admin_behind_the_proxy_sees_every_partner(world: World, cluster: ClusterHandle) -> None:
+    # A platform team's group, allowed to read Tenants everywhere by real RBAC.
+    cluster.kubectl("create", "clusterrole", "portal-test-tenant-reader", "--verb=get,list",
+                    "--resource=tenants.tenantry.dev", check=False)
+    cluster.kubectl("create", "clusterrolebinding", "portal-test-platform-team", "--group=portal-test-platform-team",
+                    "--clusterrole=portal-test-tenant-reader", check=False)
+    headers = {"X-Forwarded-User": "alice", "X-Forwarded-Groups": "staff, portal-test-platform-team"}
     status, body, _ = world.portal.get("/", headers=headers)
     assert status == 200 and world.a_id in body and world.b_id in body
     assert world.portal.get(f"/p/{world.b_id}/customers", headers=headers)[0] == 200
-    # A user of the proxy without rights: 403.
+    # A user of the proxy without rights: 403. Kubernetes' own names never come from headers.
     assert world.portal.get("/", headers={"X-Forwarded-User": "nobody"})[0] == 403
+    for forged in ({"X-Forwarded-User": "eve", "X-Forwarded-Groups": "system:masters"},
+                   {"X-Forwarded-User": "system:admin"}):
+        assert world.portal.get("/", headers=forged)[0] == 401, forged
 
 
 def test_figures_equal_what_the_api_and_prometheus_hold(world: World) -> None:

@@ -109,6 +109,9 @@ def test_usage_csv_one_line_per_feature_and_formulas_made_text() -> None:
     assert [(r["feature"], r["requests"], r["included_limit"]) for r in table] == [("chat", "7", "10"),
                                                                                  ("tables", "2", "")]
     assert all(r["company"].startswith("'=") for r in table)
+    # A spreadsheet that splits at ";" (German Excel) must not find a formula in the second cell.
+    semicolon = model.usage_csv(customer(company="Acme;=cmd|' /C calc'!A0\r\n=2"), "p", "")
+    assert "Acme;'=cmd" in semicolon and "A0 =2" in semicolon  # one line: no cell starts at that =
 
 
 def test_prometheus_queries_fix_the_partner_escaped() -> None:
@@ -165,3 +168,21 @@ def test_onboarding_form_puts_each_error_next_to_its_field() -> None:
     assert outcome.yaml == ""
     assert set(outcome.errors) == {"contact_email", "seats", "primary", "plan"}
     assert "gold" in outcome.errors["plan"][0]
+
+
+def test_partners_are_partner_namespaces_only_and_never_claimed_twice() -> None:
+    from tenantry.portal.gather import Cluster
+
+    cluster = Cluster(None, "tenantry-system", 0.2)  # type: ignore[arg-type]  (no request is made)
+
+    def namespace(name: str, **labels: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels,
+                                                                      "resourceVersion": "1"}}
+    cluster.namespaces.observe("ADDED", namespace("partner-acme", **{"tenantry.dev/partner": "acme"}))
+    # A tenant namespace of acme's (sorted first) is not acme's partner namespace.
+    cluster.namespaces.observe("ADDED", namespace("a-tenant", **{"tenantry.dev/partner": "acme",
+                                                                 "tenantry.dev/tenant": "x",
+                                                                 "app.kubernetes.io/managed-by": "tenantry"}))
+    cluster.namespaces.observe("ADDED", namespace("partner-beta", **{"tenantry.dev/partner": "beta"}))
+    cluster.namespaces.observe("ADDED", namespace("aaa-beta", **{"tenantry.dev/partner": "beta"}))
+    assert {pid: info.namespace for pid, info in cluster.partners().items()} == {"acme": "partner-acme"}

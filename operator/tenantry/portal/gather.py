@@ -20,7 +20,7 @@ from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
-from tenantry.domain.naming import PARTNER_LABEL
+from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.portal.model import Customer
 
 logger = logging.getLogger("tenantry.portal")
@@ -152,16 +152,28 @@ class Cluster:
         await asyncio.gather(*(i.synced.wait() for i in (self.namespaces, *self.kinds.values())))
 
     def partners(self) -> dict[str, PartnerInfo]:
-        found = {}
+        """Partner id -> its namespace. Tenant namespaces carry the partner label too and are not
+        partners; an id that two namespaces claim is nobody's (refused, and logged), never the
+        first one's."""
+        found: dict[str, PartnerInfo] = {}
+        claimed_twice: set[str] = set()
         for _, name in self.namespaces.keys():
             meta = (self.namespaces.get(None, name) or {}).get("metadata") or {}
-            partner = (meta.get("labels") or {}).get(PARTNER_LABEL)
-            if not partner or partner in found:
+            labels = meta.get("labels") or {}
+            partner = labels.get(PARTNER_LABEL)
+            if not partner or TENANT_LABEL in labels or is_managed(labels):
+                continue
+            if partner in found:
+                claimed_twice.add(partner)
                 continue
             notes = meta.get("annotations") or {}
             found[partner] = PartnerInfo(partner, meta["name"],
                                          _fraction(notes.get(COMMISSION_ANNOTATION), self.commission_rate),
                                          _amount(notes.get(TARGET_ANNOTATION)))
+        for partner in claimed_twice:
+            logger.warning("partner %r is claimed by more than one namespace: shown to nobody until one is left",
+                           partner)
+            found.pop(partner, None)
         return dict(sorted(found.items()))
 
     def tenants(self, namespace: str) -> list[dict[str, Any]]:

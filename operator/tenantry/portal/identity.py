@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tenantry.adapters.http import Api, ApiFailure
 
 REVIEW_SECONDS = 30.0
 REVIEWS_AT_ONCE = 16
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 _MAX_REMEMBERED = 10_000
 
 
@@ -49,8 +51,9 @@ class _Memory:
         if len(self._answers) >= _MAX_REMEMBERED:
             now = time.monotonic()
             self._answers = {k: v for k, v in self._answers.items() if v[0] >= now}
-            if len(self._answers) >= _MAX_REMEMBERED:
-                self._answers.clear()
+            # Still full (a flood): the older half goes, the answers of this half-minute stay.
+            for stale in list(self._answers)[:len(self._answers) // 2]:
+                del self._answers[stale]
         self._answers[key] = (time.monotonic() + REVIEW_SECONDS, value)
 
 
@@ -61,11 +64,15 @@ class Gate:
         self._api, self._audiences = api, audiences
         self._tokens = _Memory()
         self._access = _Memory()
-        # A flood of made-up tokens must not become a flood on the API server.
-        self._reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
+        # A flood of made-up tokens must not become a flood on the API server, nor hold up the
+        # access reviews of people already logged in: each kind has its own few slots.
+        self._token_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
+        self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
 
     async def review_token(self, token: str) -> Identity | None:
         """The token's user, or None when the API server does not accept it."""
+        if not TOKEN_SHAPE.fullmatch(token):
+            return None  # not a bearer token's characters (RFC 6750): not worth a review
         key = hashlib.sha256(token.encode()).digest()
         known = self._tokens.get(key)
         if known is not None:
@@ -73,7 +80,7 @@ class Gate:
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
-        async with self._reviews:
+        async with self._token_reviews:
             answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
                                              {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                                               "spec": spec}) or {}
@@ -89,7 +96,7 @@ class Gate:
 
     async def may_get_tenants(self, who: Identity, namespace: str) -> bool:
         """Whether RBAC allows `who` to get tenants in `namespace` ("": in every namespace)."""
-        key = (who.user, who.groups, who.uid, namespace)
+        key = (who.user, who.groups, who.uid, tuple(sorted(who.extra.items())), namespace)
         known = self._access.get(key)
         if known is not None:
             return bool(known)
@@ -102,7 +109,7 @@ class Gate:
         if who.extra:
             spec["extra"] = {k: list(v) for k, v in who.extra.items()}
         try:
-            async with self._reviews:
+            async with self._access_reviews:
                 answer = await self._api.request(
                     "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
                     {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}) or {}

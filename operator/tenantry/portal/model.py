@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -232,10 +233,15 @@ def seat_forecast(c: Customer) -> str:
     return f"{predicted} active users in 90 days at the current trend, of {c.seats} licensed seats"
 
 
+_FORMULA = re.compile(r"(^|[;,\t|])(\s*)([=+\-@])")
+
+
 def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs: a leading = + - @ tab or CR is a formula."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell a spreadsheet shows as text, never runs: no line breaks, and a formula character
+    at the start, or after a character a spreadsheet in another locale splits cells at (`;` in
+    German Excel), gets a `'` before it."""
+    text = re.sub(r"[\r\n]+", " ", str(value))
+    return _FORMULA.sub(lambda m: f"{m.group(1)}{m.group(2)}'{m.group(3)}", text)
 
 
 def usage_csv(c: Customer, partner: str, period: str) -> str:

@@ -47,7 +47,16 @@ class Outcome:
 
 
 def _int(text: str) -> int | str:
-    return int(text) if text.strip().isdigit() else text  # a non-number stays text: validate says what is wrong
+    # A non-number stays text, and validate says what is wrong ("²" is a digit to isdigit, not to int).
+    return int(text) if text.strip().isascii() and text.strip().isdigit() else text
+
+
+def _stub(obj: dict[str, Any]) -> dict[str, Any]:
+    """What validate needs of a catalogue object: a Branding only exists (its logo and texts are
+    not the form's business, and a partner's hundred large logos must not slow every check)."""
+    if obj["kind"] != "Branding":
+        return obj
+    return {**obj, "spec": {"colours": {"primary": "#000000"}}}
 
 
 def _number(text: str) -> float | str:
@@ -114,10 +123,11 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
         folder.mkdir(parents=True)
         files = {"tenant": folder / "tenant.yaml", "branding": folder / "branding.yaml"}
         (repo / "platform").mkdir()
+        known = [_stub(o) for o in catalogue]
         (repo / "platform" / "catalogue.yaml").write_text(yaml.safe_dump_all(
-            [o for o in catalogue if o["metadata"]["namespace"] == platform_namespace]))
+            [o for o in known if o["metadata"]["namespace"] == platform_namespace]))
         (folder / "catalogue.yaml").write_text(yaml.safe_dump_all(
-            [o for o in catalogue if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != slug]))
+            [o for o in known if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != slug]))
         files["tenant"].write_text(yaml.safe_dump(docs[0], sort_keys=False, allow_unicode=True))
         if len(docs) > 1:
             files["branding"].write_text(yaml.safe_dump(docs[1], sort_keys=False, allow_unicode=True))

@@ -7,18 +7,20 @@ may not see answers exactly like one that does not exist (403), so names cannot 
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-from tenantry.adapters.http import Api
+from tenantry.adapters.http import Api, ApiFailure
 from tenantry.portal import model
 from tenantry.portal.charts import FALLBACK_PRIMARY, FALLBACK_TEXT, bar, colour, logo_source, progress
 from tenantry.portal.gather import Cluster, PartnerInfo, Prometheus, customer, history, plan_specs
@@ -26,6 +28,7 @@ from tenantry.portal.identity import Gate, Identity
 from tenantry.portal.onboard import FEATURES, check
 from tenantry.portal.settings import PortalSettings
 
+logger = logging.getLogger("tenantry.portal")
 COOKIE = "tenantry_portal"
 MAX_TOKEN = 8000  # bytes; real tokens (OIDC ID tokens included) are a few KiB
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -47,8 +50,9 @@ One = tuple[Identity, PartnerInfo, model.Customer, dict[str, Any], list[model.Cu
 
 
 def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("tenantry.portal", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+    # Not StrictUndefined: a status written by the usage reporter may lack a field (a condition
+    # without a reason); that shows as empty, not as an error page.
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tenantry.portal", "templates"), autoescape=True)
     env.filters["money"] = lambda amount: f"{amount:,.2f}"
     env.filters["pct"] = lambda share: f"{share * 100:.0f} %"
     env.filters["signed_pct"] = lambda value: "n/a" if value is None else f"{value:+.1f} %"
@@ -76,6 +80,7 @@ class Portal:
     cluster: Cluster
     prometheus: Prometheus | None
     templates: jinja2.Environment
+    checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     # --- identity --------------------------------------------------------------------------------
 
@@ -88,9 +93,12 @@ class Portal:
             return await self.gate.review_token(token)
         if self.settings.trust_proxy_headers:
             user = request.headers.get(self.settings.proxy_user_header, "").strip()
-            if user:
-                groups = request.headers.get(self.settings.proxy_groups_header, "")
-                return Identity(user, tuple(g.strip() for g in groups.split(",") if g.strip()))
+            groups = tuple(g.strip() for g in request.headers.get(self.settings.proxy_groups_header, "").split(",")
+                           if g.strip())
+            # Kubernetes' own names (system:masters, system:serviceaccount:...) never come from a
+            # proxy's headers: an identity provider that lets users pick groups must not make admins.
+            if user and not user.startswith("system:") and not any(g.startswith("system:") for g in groups):
+                return Identity(user, groups)
         return None
 
     def page(self, template: str, status: int = 200, **values: Any) -> web.Response:
@@ -234,8 +242,11 @@ class Portal:
             posted = await request.post()
             form = {k: str(v)[:2000] for k, v in posted.items() if k in _FORM_FIELDS}
             chosen = [str(v) for v in posted.getall("feature", [])]
-            outcome = check(form, chosen, info.id, info.namespace, self.settings.platform_namespace,
-                            self.settings.platform_domain, catalogue)
+            # validate reads and writes files: off the event loop, and two at a time at most.
+            async with self.checks:
+                outcome = await asyncio.to_thread(check, form, chosen, info.id, info.namespace,
+                                                  self.settings.platform_namespace, self.settings.platform_domain,
+                                                  catalogue)
             if outcome.yaml and request.query.get("download") == "1":
                 return web.Response(text=outcome.yaml, content_type="application/yaml", charset="utf-8",
                                     headers={**_HEADERS, "Content-Disposition":
@@ -288,6 +299,12 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
         response = await handler(request)
     except web.HTTPException as exception:
         response = exception
+    except ApiFailure as error:  # the API server refused or is overloaded (a review, events)
+        logger.warning("%s %s: the API server answered %s", request.method, request.path, error)
+        response = web.Response(status=503, text="the cluster is not answering, try again in a moment\n")
+    except Exception:  # noqa: BLE001  (a bug: an error page with the same headers, never a traceback)
+        logger.exception("%s %s failed", request.method, request.path)
+        response = web.Response(status=500, text="something went wrong on our side\n")
     for name, value in _HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
