@@ -1,7 +1,10 @@
 """`tenantry report` and `tenantry status` against the real control plane and operator.
 
 Tested here: one partner's customers with users, revenue, commission and signals in JSON, CSV,
-Markdown and table form; one tenant's conditions and the records its customer must create.
+Markdown and table form; one tenant's conditions and the records its customer must create; and
+both commands with each partner's own ServiceAccount token (no cluster-wide read): scoped to its
+namespace by --partner, -n or the kubeconfig's namespace, never showing the other partner's data,
+and `report --format html` as one static page with every value escaped.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tenantry.cli.main import main
-from tests.integration.fixtures import ClusterHandle, Partner, wait_for
+from tests.integration.fixtures import ChartPartner, ClusterHandle, Partner, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +64,48 @@ def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pyt
     assert "Ready" in out and f"ki.{full}.de. CNAME {full}.platform.test" in out
     assert f"_tenantry-challenge.ki.{full}.de. TXT tenantry-" in out
     assert main(["status", "no-such-tenant", "--kubeconfig", str(cluster.kubeconfig)]) == 1
+
+
+def _with_namespace(kubeconfig: Path, namespace: str, out: Path) -> Path:
+    """The partner's kubeconfig with its namespace as the context's default (as a partner would keep it)."""
+    import yaml
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["contexts"][0]["context"]["namespace"] = namespace
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+def test_report_and_status_with_each_partners_own_token(chart_partners: tuple[ChartPartner, ChartPartner],
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a, b = chart_partners
+    hostile = '<script>alert(1)</script> & "Co"'
+    mine, theirs = a.slug("mine"), b.slug("theirs")
+    a.apply(a.tenant(mine, company=hostile, plan={"featureSet": "starter", "seats": 5,
+                                                  "price": {"monthly": 111.11, "currency": "EUR"}}))
+    b.apply(b.tenant(theirs, company="Geheim Bravo AG", plan={"featureSet": "starter", "seats": 7,
+                                                               "price": {"monthly": 999.99, "currency": "EUR"}}))
+    a.wait_condition(mine)
+    b.wait_condition(theirs)
+    a_id = a.namespace.removeprefix("partner-")
+    a_in_ns = _with_namespace(a.kubeconfig, a.namespace, tmp_path / "a.kubeconfig")
+    for scope in (["--partner", a_id], ["-n", a.namespace], []):
+        kubeconfig = a_in_ns if not scope else a.kubeconfig
+        assert main(["report", *scope, "--kubeconfig", str(kubeconfig), "--format", "json"]) == 0, scope
+        out = capsys.readouterr().out
+        assert [r["tenant"] for r in json.loads(out)] == [mine], scope
+        assert theirs not in out and "Geheim" not in out and "999.99" not in out
+    # Another partner's namespace, asked for by name: refused by the API server, said plainly.
+    assert main(["report", "-n", b.namespace, "--kubeconfig", str(a.kubeconfig)]) == 1
+    assert "the cluster refused" in capsys.readouterr().err
+    assert main(["status", mine, "--partner", a_id, "--kubeconfig", str(a.kubeconfig)]) == 0
+    assert "conditions:" in capsys.readouterr().out
+    assert main(["status", theirs, "--kubeconfig", str(a_in_ns)]) == 1  # B's tenant: not one A may see
+    assert "no tenant" in capsys.readouterr().err
+    assert main(["report", "--kubeconfig", str(a_in_ns), "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;" in page and "<script>" not in page
+    assert f'<tr data-tenant="{mine}">' in page and "annual commission (12 x commission)" in page
 
 
 def test_the_installed_command_runs(cluster: ClusterHandle) -> None:

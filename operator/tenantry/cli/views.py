@@ -10,17 +10,17 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from lightkube import Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Tenant
-from tenantry.domain.naming import PARTNER_LABEL
+from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
 
 COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "ready",
            "domains_pending", "signals")
@@ -72,12 +72,42 @@ def row(body: dict[str, Any], commission_rate: float) -> dict[str, Any]:
     }
 
 
-def _tenants(client: Client, partner: str | None) -> list[dict[str, Any]]:
-    namespaces: Iterable[str] = ["*"]
+def _forbidden(error: ApiError) -> bool:
+    return error.status.code == 403
+
+
+def namespaces(client: Client, partner: str | None, namespace: str | None) -> list[str] | None:
+    """Where to look: the namespace given; a partner's namespace (found by its label, or
+    `partner-<id>` for a partner's own credentials, which may not list namespaces); None for
+    every namespace, which only platform credentials may read."""
+    if namespace:
+        return [namespace]
     if partner:
-        namespaces = [ns.metadata.name for ns in client.list(Namespace, labels={PARTNER_LABEL: partner})]
-    bodies = [t.to_dict() for namespace in namespaces for t in client.list(Tenant, namespace=namespace)]
-    return sorted(bodies, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
+        try:
+            found = client.list(Namespace, labels={PARTNER_LABEL: partner})
+            return [ns.metadata.name for ns in found if TENANT_LABEL not in (ns.metadata.labels or {})]
+        except ApiError as error:
+            if not _forbidden(error):
+                raise
+            return [f"partner-{partner}"]
+    return None
+
+
+def _tenants(client: Client, partner: str | None, namespace: str | None,
+             fields: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The Tenants one may see: a partner's credentials read their own namespace (the kubeconfig's,
+    unless --partner or -n says which), platform credentials every namespace."""
+    scope = namespaces(client, partner, namespace)
+    if scope is None:
+        try:
+            found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields=fields)]
+            return sorted(found, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
+        except ApiError as error:
+            if not _forbidden(error):
+                raise
+            scope = [client.namespace]  # a partner's kubeconfig: its own namespace
+    found = [t.to_dict() for ns in scope for t in client.list(Tenant, namespace=ns, fields=fields)]
+    return sorted(found, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
 
 
 def render(rows: list[dict[str, Any]], form: str) -> str:
@@ -92,7 +122,10 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
     cells = [[str(r[c]) for c in COLUMNS] for r in rows]
     total_mrr, total_commission = sum(r["mrr"] for r in rows), sum(r["commission"] for r in rows)
     footer = (f"{len(rows)} customers, {sum(r['users'] for r in rows)} active users, MRR {total_mrr:.2f}, "
-              f"commission {total_commission:.2f}, annual {12 * total_mrr:.2f}")
+              f"commission {total_commission:.2f}, annual revenue (12 x MRR) {12 * total_mrr:.2f}, "
+              f"annual commission (12 x commission) {12 * total_commission:.2f}")
+    if form == "html":
+        return _html(rows, footer)
     if form == "markdown":
         lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
@@ -103,10 +136,16 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
     return "\n".join(lines) + f"\n{footer}\n"
 
 
+def _html(rows: list[dict[str, Any]], footer: str) -> str:
+    """The customers overview as one static page (every value escaped; no script, no external file)."""
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("tenantry.cli", "templates"), autoescape=True)
+    return environment.get_template("report.html").render(columns=COLUMNS, rows=rows, footer=footer)
+
+
 def report(args: argparse.Namespace) -> int:
     try:
         with client_for(args.kubeconfig) as client:
-            rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner)]
+            rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner, args.namespace)]
     except ApiError as error:
         print(f"tenantry report: the cluster refused: {error.status.message}", file=sys.stderr)
         return 1
@@ -115,8 +154,12 @@ def report(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    with client_for(args.kubeconfig) as client:
-        found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields={"metadata.name": args.slug})]
+    try:
+        with client_for(args.kubeconfig) as client:
+            found = _tenants(client, args.partner, args.namespace, {"metadata.name": args.slug})
+    except ApiError as error:
+        print(f"tenantry status: the cluster refused: {error.status.message}", file=sys.stderr)
+        return 1
     if not found:
         print(f"tenantry status: no tenant {args.slug!r} that you may see", file=sys.stderr)
         return 1
@@ -142,12 +185,17 @@ def status(args: argparse.Namespace) -> int:
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep = commands.add_parser("report", help="all customers of one or all partners: users, revenue, signals")
-    rep.add_argument("--partner", help="partner id (default: every partner you may see)")
-    rep.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
-    rep.add_argument("--commission-rate", type=float, default=0.20)
+    rep.add_argument("--partner", help="partner id (default: every partner you may see; with a partner's own "
+                                       "kubeconfig, its namespace)")
+    rep.add_argument("-n", "--namespace", help="the partner namespace to report (default: see --partner)")
+    rep.add_argument("--format", choices=["table", "csv", "json", "markdown", "html"], default="table",
+                     help="html: the customers overview as one static page")
+    rep.add_argument("--commission-rate", type=float, default=0.20, help="share of MRR credited to the partner")
     rep.add_argument("--kubeconfig", type=Path)
     rep.set_defaults(run=report)
     sta = commands.add_parser("status", help="one tenant: conditions, what is pending, what the customer must do")
     sta.add_argument("slug")
+    sta.add_argument("--partner", help="partner id (a partner's own kubeconfig: its namespace is searched)")
+    sta.add_argument("-n", "--namespace", help="the partner namespace to search (default: every one you may read)")
     sta.add_argument("--kubeconfig", type=Path)
     sta.set_defaults(run=status)
