@@ -11,7 +11,8 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+from grafana_foundation_sdk.models.common import BigValueTextMode
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransformerConfig, DynamicConfigValue, GridPos
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SEL = 'partner=~"$partner", tenant=~"$tenant"'  # every tenant-level query is narrowed by both
@@ -52,45 +53,95 @@ def _base(uid: str, title: str, description: str) -> dashboard.Dashboard:
             .with_variable(partner).with_variable(tenant))
 
 
+def _by_tenant(expr: str) -> str:
+    """One value per customer, labelled by tenant and partner only: the table's merge joins on them."""
+    return f"sum by (tenant, partner) ({expr})"
+
+
+# The customer table's columns: (query ref, header, expression, unit).
+CUSTOMER_COLUMNS = (
+    ("A", "", f"max by (tenant, partner, company, plan, state) (tenantry_tenant_info{{{SEL}}})", ""),
+    ("B", "Active users", _by_tenant(f"tenantry_tenant_active_users{{{SEL}}}"), "none"),
+    ("C", "Seats", _by_tenant(f"tenantry_tenant_seats{{{SEL}}}"), "none"),
+    ("D", "MRR", _by_tenant(f"tenantry_tenant_mrr{{{SEL}}}"), "currencyEUR"),
+    ("E", "Commission", _by_tenant(f"tenantry_tenant_mrr{{{SEL}}} * on(partner) group_left() "
+                                   f"(tenantry_partner_commission{{{PSEL}}} "
+                                   f"/ clamp_min(tenantry_partner_mrr{{{PSEL}}}, 1))"), "currencyEUR"),
+    ("F", "MRR growth (30 d)", f"({_by_tenant(f'tenantry_tenant_mrr{{{SEL}}}')} - "
+                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}}} offset 30d')}) / "
+                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}}} offset 30d')}", "percentunit"),
+    ("G", "Seat utilisation", _by_tenant(f"tenantry_tenant_seat_utilisation_ratio{{{SEL}}}"), "percentunit"),
+    ("H", "Requests per user", _by_tenant(f"tenantry:tenant_requests_per_user:total{{{SEL}}}"), "none"),
+    ("I", "Ready", _by_tenant(f"tenantry_tenant_ready{{{SEL}}}"), "none"),
+)
+
+
+def _customers_table() -> table.Panel:
+    """One row per customer: every query is an instant table, merged on (tenant, partner); the
+    tenant links to its page in the partner portal."""
+    panel = (table.Panel().title("Customers").datasource(DATASOURCE).grid_pos(GridPos(x=0, y=8, w=24, h=12))
+             .description("One row per customer: plan, state, size, users, revenue and growth. "
+                          "A customer's name opens its page in the partner portal.")
+             .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+             .with_transformation(DataTransformerConfig(id_val="organize", options={
+                 "excludeByName": {"Time": True, "Value #A": True},
+                 "renameByName": {f"Value #{ref}": title for ref, title, _, _ in CUSTOMER_COLUMNS if title}})))
+    for ref, _, expr, _ in CUSTOMER_COLUMNS:
+        panel = panel.with_target(_query(expr, instant=True, ref=ref, table_format=True))
+    for _, title, _, unit in CUSTOMER_COLUMNS:
+        if title and unit:
+            panel = panel.override_by_name(title, [DynamicConfigValue(id_val="unit", value=unit)])
+    link = {"title": "Open in the partner portal", "targetBlank": True,
+            "url": "${portal}/p/${__data.fields.partner}/customers/${__data.fields.tenant}"}
+    return panel.override_by_name("tenant", [DynamicConfigValue(id_val="links", value=[link])])
+
+
 def partner_overview() -> dashboard.Dashboard:
-    customers = (table.Panel().title("Customers").datasource(DATASOURCE).grid_pos(GridPos(x=0, y=4, w=24, h=12))
-                 .description("One row per customer: plan, state, size, users, revenue and signals.")
-                 .with_target(_query(f"tenantry_tenant_info{{{SEL}}}", instant=True, ref="A", table_format=True))
-                 .with_target(_query(f"tenantry_tenant_active_users{{{SEL}}}", instant=True, ref="B",
-                                     table_format=True))
-                 .with_target(_query(f"tenantry_tenant_seats{{{SEL}}}", instant=True, ref="C", table_format=True))
-                 .with_target(_query(f"tenantry_tenant_mrr{{{SEL}}}", instant=True, ref="D", table_format=True))
-                 .with_target(_query(f"tenantry_tenant_mrr{{{SEL}}} * on(partner) group_left() "
-                                     f"(tenantry_partner_commission{{{PSEL}}}"
-                                     f" / clamp_min(tenantry_partner_mrr{{{PSEL}}}, 1))",
-                                     instant=True, ref="E", table_format=True))
-                 .with_target(_query(f"delta(tenantry_tenant_mrr{{{SEL}}}[30d])", instant=True, ref="F",
-                                     table_format=True))
-                 .with_target(_query(f"tenantry_tenant_seat_utilisation_ratio{{{SEL}}}", instant=True, ref="G",
-                                     table_format=True))
-                 .with_target(_query(f"tenantry:tenant_requests_per_user:total{{{SEL}}}", instant=True, ref="H",
-                                     table_format=True))
-                 .with_target(_query(f"tenantry_tenant_ready{{{SEL}}}", instant=True, ref="I", table_format=True)))
+    portal = (dashboard.TextBoxVariable("portal").label("Partner portal URL")
+              .default_value("https://portal.platform.example"))
     return (_base("tenantry-partner-overview", "tenantry / Partner overview",
                   "Every customer of a partner in one place: users, revenue, commission and where to act.")
-            .with_panel(_stat("Customers", f"count(tenantry_tenant_info{{{SEL}}}) or vector(0)", "none", 0, 0))
+            .with_variable(portal)
+            .with_panel(_stat("Number of customers", f"count(tenantry_tenant_info{{{SEL}}}) or vector(0)", "none",
+                              0, 0))
             .with_panel(_stat("Active users", f"sum(tenantry_tenant_active_users{{{SEL}}})", "none", 4, 0))
             .with_panel(_stat("Licensed seats", f"sum(tenantry_tenant_seats{{{SEL}}})", "none", 8, 0))
             .with_panel(_stat("MRR", f"sum(tenantry_partner_mrr{{{PSEL}}})", "currencyEUR", 12, 0))
             .with_panel(_stat("Commission / month", f"sum(tenantry_partner_commission{{{PSEL}}})", "currencyEUR",
                               16, 0))
-            .with_panel(_stat("Annual projection", f"12 * sum(tenantry_partner_mrr{{{PSEL}}})", "currencyEUR", 20, 0))
-            .with_panel(customers))
+            .with_panel(_stat("Annual commission (12 × commission)",
+                              f"12 * sum(tenantry_partner_commission{{{PSEL}}})", "currencyEUR", 20, 0))
+            .with_panel(_stat("Annual revenue (12 × MRR)", f"12 * sum(tenantry_partner_mrr{{{PSEL}}})",
+                              "currencyEUR", 0, 4))
+            .with_panel(_level_panel(4, 4))
+            .with_panel(_stat_by("Tenants by state", f"sum by (state) (tenantry_partner_tenants{{{PSEL}}})",
+                                 "{{state}}", 12, 4, 12))
+            .with_panel(_customers_table()))
+
+
+def _stat_by(title: str, expr: str, legend: str, x: int, y: int, w: int) -> stat.Panel:
+    """A stat with one value per series, named by `legend`."""
+    return (stat.Panel().title(title).datasource(DATASOURCE).unit("none")
+            .grid_pos(GridPos(x=x, y=y, w=w, h=4)).with_target(_query(expr, legend, instant=True)))
+
+
+def _level_panel(x: int, y: int) -> stat.Panel:
+    """The partner level's name (the series' `level` label), not its value."""
+    return (stat.Panel().title("Partner level").datasource(DATASOURCE).grid_pos(GridPos(x=x, y=y, w=8, h=4))
+            .text_mode(BigValueTextMode.NAME)
+            .with_target(_query(f"max by (partner, level) (tenantry_partner_level_info{{{PSEL}}})", "{{level}}",
+                                instant=True)))
 
 
 def revenue() -> dashboard.Dashboard:
     target = dashboard.TextBoxVariable("target").label("Quarterly MRR target").default_value("100000")
+    mrr = f"sum(tenantry_partner_mrr{{{PSEL}}})"
     return (_base("tenantry-revenue", "tenantry / Revenue", "MRR and commission over time, growth and target.")
             .with_variable(target)
-            .with_panel(_stat("MRR", f"sum(tenantry_partner_mrr{{{PSEL}}})", "currencyEUR", 0, 0, 6))
-            .with_panel(_stat("Growth vs last month", f"sum(delta(tenantry_partner_mrr{{{PSEL}}}[30d]))",
-                              "currencyEUR", 6, 0, 6))
-            .with_panel(_stat("Quarterly target progress", f"3 * sum(tenantry_partner_mrr{{{PSEL}}}) / $target",
+            .with_panel(_stat("MRR", mrr, "currencyEUR", 0, 0, 6))
+            .with_panel(_stat("Growth vs 30 days ago", f"({mrr} - {mrr.replace('})', '} offset 30d)')}) / "
+                              f"{mrr.replace('})', '} offset 30d)')}", "percentunit", 6, 0, 6))
+            .with_panel(_stat("Quarterly target progress (MRR ÷ target)", f"{mrr} / $target",
                               "percentunit", 12, 0, 6))
             .with_panel(_stat("Partner level progress", f"avg(tenantry_partner_level_progress_ratio{{{PSEL}}})",
                               "percentunit", 18, 0, 6))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def _times(now: float, days: int = 35) -> list[float]:
     return sorted(set(hourly) | set(dense))
 
 
-def openmetrics(tenants: Iterable[SampleTenant], now: float) -> str:
+def openmetrics(tenants: list[SampleTenant], now: float) -> str:
     """The samples as OpenMetrics text (families in order, samples by time, `# EOF` at the end)."""
     times = _times(now)
     first, last = times[0], times[-1]
@@ -65,6 +64,16 @@ def openmetrics(tenants: Iterable[SampleTenant], now: float) -> str:
                 f"tenantry_tenant_active_users{{{key}}} {round(t.users_then + (t.users_now - t.users_then) * share)} "
                 f"{when:.0f}")
             families["tenantry_tenant_info"].append(f"tenantry_tenant_info{{{info}}} 1 {when:.0f}")
+    # The partner's MRR of Active customers, as the operator exposes it (tenantry_partner_mrr).
+    partners: dict[str, list[SampleTenant]] = {}
+    for t in tenants:
+        partners.setdefault(t.partner, []).append(t)
+    for partner, members in partners.items():
+        for when in times:
+            share = (when - first) / (last - first)
+            total = sum(t.mrr_then + (t.mrr_now - t.mrr_then) * share for t in members if t.state == "Active")
+            families.setdefault("tenantry_partner_mrr", []).append(
+                f'tenantry_partner_mrr{{partner="{_escape(partner)}",{SOURCE}}} {total:.2f} {when:.0f}')
     lines = []
     for name, samples in families.items():
         if samples:
@@ -72,7 +81,7 @@ def openmetrics(tenants: Iterable[SampleTenant], now: float) -> str:
     return "\n".join([*lines, "# EOF", ""])
 
 
-def write_blocks(tenants: Iterable[SampleTenant], data_dir: Path, now: float) -> None:
+def write_blocks(tenants: list[SampleTenant], data_dir: Path, now: float) -> None:
     """TSDB blocks of the sample history in `data_dir` (a Prometheus that has not started yet)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as source:
