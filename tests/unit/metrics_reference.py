@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from tenantry.api.features import CORE_FEATURES
 from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
 
-STATES = ("Active", "Suspended", "Cancelled")  # its own copy: an oracle shares nothing with the tested code
+STATES = ("Active", "Trial", "Suspended", "Cancelled")  # its own copy: an oracle shares nothing with the tested code
 
 
 class ReferenceCollector(Collector):
@@ -71,6 +71,8 @@ class ReferenceCollector(Collector):
         conflict = GaugeMetricFamily("tenantry_dns_conflict",
                                      "1 while a tenant's DNS name is held by records tenantry does not own.",
                                      labels=labels)
+        trial = GaugeMetricFamily("tenantry_tenant_trial_ends_timestamp_seconds",
+                                  "When a tenant's trial ends (only while it is on trial).", labels=labels)
         for t in tenants:
             key = [t.tenant, t.partner]
             info.add_metric([*key, t.company, t.plan, t.state, t.tier], 1)
@@ -91,7 +93,9 @@ class ReferenceCollector(Collector):
                     requests.add_metric([*key, feature], t.requests[feature])
             if t.dns_conflict:
                 conflict.add_metric(key, 1)
-        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests, conflict)
+            if t.trial_ends is not None:
+                trial.add_metric(key, t.trial_ends)
+        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests, conflict, trial)
 
     def _per_partner(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
         by_state = GaugeMetricFamily("tenantry_partner_tenants", "Tenants by state.", labels=["partner", "state"])

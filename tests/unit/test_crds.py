@@ -59,10 +59,10 @@ def test_tenant_names_columns_and_subresources() -> None:
     assert names["shortNames"] == ["tn"] and names["categories"] == ["tenantry"]
     version = crd["spec"]["versions"][0]
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Partner", "State", "Plan", "Seats", "Ready", "URL", "Age"]
+    assert columns == ["Partner", "State", "Trial-Ends", "Plan", "Seats", "Ready", "URL", "Age"]
     assert version["subresources"] == {"status": {}}
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert spec["properties"]["state"]["enum"] == ["Active", "Suspended", "Cancelled"]
+    assert spec["properties"]["state"]["enum"] == ["Active", "Trial", "Suspended", "Cancelled"]
     assert spec["properties"]["state"]["default"] == "Active"
     assert spec["properties"]["deletionPolicy"]["default"] == "Retain"
     assert spec["properties"]["domains"]["x-kubernetes-list-type"] == "set"

@@ -129,7 +129,7 @@ FACTS = st.builds(
     quota_hard=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
     conditions=st.dictionaries(st.sampled_from(["Ready", "NamespaceReady", "Dns"]),
                                st.sampled_from(["True", "False", "Unknown"])),
-    dns_conflict=st.booleans())
+    dns_conflict=st.booleans(), trial_ends=st.none() | st.floats(0, 4e9, allow_nan=False))
 KEYS = st.tuples(st.sampled_from(["acme", "beta", 'evil"\\\n']), st.sampled_from(["a", "b", "c"]))
 # None: remove the tenant; else its new facts (the same facts again, now and then).
 STEPS = st.lists(st.tuples(KEYS, st.none() | FACTS), min_size=1, max_size=12)
@@ -176,7 +176,7 @@ def test_deleted_tenants_and_empty_partners_vanish() -> None:
     exposition.remove(("p", "a"))
     families = parsed(exposition.render().decode())
     assert all(samples == [] for _, _, samples in families.values())  # the families stay, empty
-    assert len(families) == 18
+    assert len(families) == 19
 
 
 def test_unchanged_facts_render_nothing_again() -> None:

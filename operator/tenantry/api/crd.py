@@ -82,6 +82,7 @@ KINDS: tuple[CrdSpec, ...] = (
         printer_columns=[
             {"name": "Partner", "type": "string", "jsonPath": ".status.partner"},
             {"name": "State", "type": "string", "jsonPath": ".spec.state"},
+            {"name": "Trial-Ends", "type": "string", "jsonPath": ".spec.trial.ends", "priority": 1},
             {"name": "Plan", "type": "string", "jsonPath": ".spec.plan.featureSet"},
             {"name": "Seats", "type": "integer", "jsonPath": ".spec.plan.seats"},
             _ready_column(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from tenantry.api.common import (
     EMAIL,
@@ -17,7 +17,9 @@ from tenantry.api.common import (
 )
 from tenantry.api.features import known_features
 
-TenantState = Literal["Active", "Suspended", "Cancelled"]
+TenantState = Literal["Active", "Trial", "Suspended", "Cancelled"]
+# RFC 3339 with a time zone, e.g. 2027-01-31T23:59:59Z: a trial ends at an instant, not on a local date.
+TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DeletionPolicy = Literal["Retain", "Delete"]
 Email = Annotated[str, Field(pattern=EMAIL, max_length=254)]
 Hostname = Annotated[str, Field(pattern=HOSTNAME, max_length=253)]
@@ -56,6 +58,13 @@ class Plan(ApiModel):
     price: Price | None = Field(default=None, description="Monthly price of this tenant.")
 
 
+class Trial(ApiModel):
+    """A free trial: served like an Active tenant until it ends, then Suspended by the operator."""
+
+    ends: str = Field(pattern=TIMESTAMP, description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); "
+                      "the operator suspends the tenant then, keeping its data. Set state Active to convert.")
+
+
 class FeatureOverride(ApiModel):
     """A per-tenant override of one feature of the plan."""
 
@@ -79,9 +88,10 @@ class TenantSpec(ApiModel):
     contact: Contact = Field(description="The customer's main contact person.")
     state: TenantState = Field(
         default="Active",
-        description="Lifecycle: Active (served), Suspended (workloads blocked, data kept), Cancelled "
-        "(offboarded according to deletionPolicy).",
+        description="Lifecycle: Active (served), Trial (served until trial.ends, then suspended), Suspended "
+        "(workloads blocked, data kept), Cancelled (offboarded according to deletionPolicy).",
     )
+    trial: Trial | None = Field(default=None, description="The free trial; required when state is Trial.")
     plan: Plan = Field(description="The commercial plan: FeatureSet, seats and price.")
     features: Annotated[dict[str, FeatureOverride], AfterValidator(known_features)] = Field(
         default_factory=dict, description="Overrides on top of the plan's features, by feature name."
@@ -106,6 +116,12 @@ class TenantSpec(ApiModel):
         description="What happens to the tenant namespace and its data when the Tenant is deleted "
         "or cancelled: Retain (keep, labelled as orphaned) or Delete.",
     )
+
+    @model_validator(mode="after")
+    def _trial_has_an_end(self) -> TenantSpec:
+        if self.state == "Trial" and self.trial is None:
+            raise ValueError("state Trial needs trial.ends (when the trial ends, RFC 3339, e.g. 2027-01-31T23:59:59Z)")
+        return self
 
 
 class Usage(ApiModel):
@@ -165,6 +181,8 @@ class TenantStatus(ApiModel):
     features: list[str] = Field(default_factory=list, description="Features enabled for this tenant.")
     branding: str | None = Field(default=None, description="The Branding in use, as namespace/name.")
     domains: list[DomainStatus] = Field(default_factory=list, description="Custom domains and what each needs.")
+    state: str | None = Field(default=None, description="The state in effect: spec.state, except that a Trial "
+                              "whose end has passed is Suspended.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
     currency: str | None = Field(
         default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import re
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
+from tenantry.domain.status import Verdict
 
 
 class Claim(enum.Enum):
@@ -69,3 +71,25 @@ def parse_tenant_spec(raw: Mapping[str, Any] | None) -> TenantSpec | str:
         return TenantSpec.model_validate(raw or {})
     except ValidationError as error:
         return describe_errors(error, "spec")
+
+
+TRIAL = "Trial"  # the condition of a tenant on trial
+
+
+def timestamp(text: str) -> datetime.datetime:
+    """An RFC 3339 time with its zone (the API's pattern guarantees the shape)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def trial_state(spec: TenantSpec, now: datetime.datetime) -> tuple[TenantSpec, Verdict | None]:
+    """The spec in effect, and the trial's condition: a Trial is served as an Active tenant until
+    it ends, and is Suspended from then on (its data kept) until the partner converts it (state
+    Active) or ends it (Cancelled). git keeps saying Trial: the operator enforces the end itself."""
+    if spec.state != "Trial" or spec.trial is None:
+        return spec, None
+    if now < timestamp(spec.trial.ends):
+        return spec.model_copy(update={"state": "Active"}), Verdict(
+            TRIAL, "True", "TrialRunning", f"the trial runs until {spec.trial.ends}; set state Active to convert it")
+    return spec.model_copy(update={"state": "Suspended"}), Verdict(
+        TRIAL, "False", "TrialEnded", f"the trial ended at {spec.trial.ends}: the tenant is suspended and its data "
+        "kept; set state Active to convert it, or Cancelled to end it")

@@ -14,6 +14,7 @@ from typing import Any
 from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
 from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
+from tenantry.domain.lifecycle import timestamp
 
 DEFAULT_LEVELS = (("Bronze", 0.0), ("Silver", 5_000.0), ("Gold", 20_000.0), ("Platinum", 50_000.0))
 
@@ -38,6 +39,7 @@ class TenantFacts:
     quota_hard: Mapping[str, float] = field(default_factory=dict)
     conditions: Mapping[str, str] = field(default_factory=dict)  # type -> True/False/Unknown
     dns_conflict: bool = False
+    trial_ends: float | None = None  # seconds since the epoch, for a tenant on trial
 
     @property
     def tier(self) -> str:
@@ -82,13 +84,19 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                 if k in CORE_FEATURES and isinstance(v, int) and v >= 0}
     active = usage.get("activeUsers", 0)
     used, hard = quota_numbers(quota)
+    trial_ends = None
+    if spec.get("state") == "Trial" and isinstance((spec.get("trial") or {}).get("ends"), str):
+        try:
+            trial_ends = timestamp(spec["trial"]["ends"]).timestamp()
+        except ValueError:
+            trial_ends = None
     return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),
                        plan=str(plan.get("featureSet", "")), state=str(spec.get("state", "Active")),
                        seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
                        requests=requests, features=dict(features), quota_used=used, quota_hard=hard,
-                       conditions=dict(conditions or {}), dns_conflict=dns_conflict)
+                       conditions=dict(conditions or {}), dns_conflict=dns_conflict, trial_ends=trial_ends)
 
 
 def parse_levels(text: str) -> tuple[tuple[str, float], ...]:

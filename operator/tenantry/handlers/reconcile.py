@@ -73,6 +73,7 @@ class _Found:
     fields: dict[str, Any] = field(default_factory=dict)
     resolved: Resolved | None = None
     quota: Manifest | None = None  # the live ResourceQuota, for the metrics
+    trial: Verdict | None = None  # a tenant on trial: running, or ended
 
 
 def tenant_ref(body: Mapping[str, Any]) -> ObjectRef:
@@ -157,10 +158,15 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     if isinstance(admitted, Refusal):
         return _Found(list(admitted.verdicts), fields=dict(admitted.fields))
     assert partner is not None
-    spec = admitted
+    # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
+    spec, trial = lifecycle.trial_state(admitted, datetime.datetime.now(datetime.UTC))
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
-    found = _Found([], list(resolved.warnings), {"partner": partner}, resolved)
+    found = _Found([], list(resolved.warnings), {"partner": partner, "state": admitted.state if trial is None or
+                                                 trial.ok else spec.state}, resolved)
+    if trial is not None:
+        found.warnings.append(trial)
+        found.trial = trial
     ns_name = naming.tenant_namespace(config.namespace_prefix, slug)
     try:
         namespace, found.quota = await _provision(writer, inp, config)
@@ -214,8 +220,10 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     if currency_warning is not None:
         found.warnings.append(currency_warning)
     found.warnings.append(tenantpass.usage_verdict(old_status))
-    state = (body.get("spec") or {}).get("state", "Active")
+    state = found.fields.get("state") or (body.get("spec") or {}).get("state", "Active")
     ready = status.ready_verdict(found.aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active")
+    if ready.ok and found.trial is not None and not found.trial.ok:
+        ready = Verdict(status.READY, "True", found.trial.reason, found.trial.message)  # an Event says so
     verdicts = [ready, *found.aspects, *found.warnings]
     patch = tenantpass.status_update(old_status, verdicts, found.fields, meta.get("generation", 0), _now())
     if patch is not None:

@@ -10,6 +10,7 @@ lock keeps the reconcile and the deletion clean-up apart.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +22,7 @@ from tenantry.adapters.dns import DnsError
 from tenantry.adapters.informer import Cache, Informer, Scope
 from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
-from tenantry.domain import naming
+from tenantry.domain import lifecycle, naming
 from tenantry.domain.children import PRIORITY_QUOTA, ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
@@ -47,6 +48,7 @@ OPERATOR_OBJECTS = {"ResourceQuota": frozenset({naming.QUOTA, PRIORITY_QUOTA}),
                     "NetworkPolicy": frozenset({naming.NETWORK_POLICY}),
                     "RoleBinding": frozenset({naming.ADMIN_BINDING})}
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
+TRIAL_TIMER_HORIZON = 7 * 86400.0  # seconds: trials ending later get their timer from a later pass
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 logger = logging.getLogger("tenantry")
 
@@ -228,6 +230,26 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             kind = "Normal" if outcome.ready.ok else "Warning"
             kopf.event(body, type=kind, reason=outcome.ready.reason, message=outcome.ready.message)
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
+        _wake_at_trial_end(memo, key, body.get("spec") or {})
+
+
+_trial_timers: dict[TenantKey, asyncio.TimerHandle] = {}
+
+
+def _wake_at_trial_end(memo: kopf.Memo, key: TenantKey, spec: Mapping[str, Any]) -> None:
+    """A pass at the very moment a trial ends (not up to a resync later); one timer per tenant."""
+    timer = _trial_timers.pop(key, None)
+    if timer is not None:
+        timer.cancel()
+    ends = (spec.get("trial") or {}).get("ends")
+    if spec.get("state") != "Trial" or not isinstance(ends, str):
+        return
+    try:
+        delay = (lifecycle.timestamp(ends) - datetime.datetime.now(datetime.UTC)).total_seconds()
+    except ValueError:
+        return
+    if 0 < delay < TRIAL_TIMER_HORIZON:  # later ones: a resync on the way sets the timer then
+        _trial_timers[key] = asyncio.get_running_loop().call_later(delay + 0.5, memo.queue.add, key, False)
 
 
 @kopf.on.event(GROUP, VERSION, "tenants")

@@ -7,7 +7,7 @@ tenant's series go with it, and so does a partner with no tenants left.
 
 Budget: at most 25 series per tenant (10 fixed, and for each of the 5 core features: enabled,
 included limit, requests), plus `tenantry_dns_conflict` only while a tenant's DNS name is held by
-someone else.
+someone else and `tenantry_tenant_trial_ends_timestamp_seconds` only while it is on trial.
 
 Not thread-safe: the operator puts, removes and renders on its event loop only.
 """
@@ -23,7 +23,7 @@ from tenantry.api.features import CORE_FEATURES
 from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
 
 SERIES_BUDGET_PER_TENANT = 25
-STATES = ("Active", "Suspended", "Cancelled")
+STATES = ("Active", "Trial", "Suspended", "Cancelled")
 
 # (name, help), in the order they are exposed; all are gauges.
 TENANT_FAMILIES = (
@@ -39,6 +39,7 @@ TENANT_FAMILIES = (
     ("tenantry_tenant_feature_limit", "The feature's first included limit."),
     ("tenantry_tenant_requests", "Requests this period by feature."),
     ("tenantry_dns_conflict", "1 while a tenant's DNS name is held by records tenantry does not own."),
+    ("tenantry_tenant_trial_ends_timestamp_seconds", "When a tenant's trial ends (only while it is on trial)."),
 )
 PARTNER_FAMILIES = (
     ("tenantry_partner_tenants", "Tenants by state."),
@@ -98,6 +99,8 @@ def tenant_series(t: TenantFacts) -> Iterator[Series]:
             yield "tenantry_tenant_requests", labels, t.requests[feature]
     if t.dns_conflict:
         yield "tenantry_dns_conflict", key, 1
+    if t.trial_ends is not None:
+        yield "tenantry_tenant_trial_ends_timestamp_seconds", key, t.trial_ends
 
 
 def partner_series(partner: str, tenants: Iterable[TenantFacts], commission_rate: float,
