@@ -17,7 +17,7 @@ RULES = REPO / "charts" / "tenantry" / "rules" / "tenantry-rules.yaml"
 PROMTOOL = shutil.which("promtool")
 ALERTS = {"TenantSeatsNearlyExhausted", "TenantSeatLimitForecast", "TenantMissesPopularFeature",
           "TenantRevenueFalling", "TenantLowAdoption", "TenantInactive", "TenantNotReady",
-          "TenantryReconcileErrors", "TenantDNSConflict"}
+          "TenantryReconcileErrors", "TenantDNSConflict", "TenantTrialEndsSoon"}
 
 
 @pytest.fixture(scope="module")
