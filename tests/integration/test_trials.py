@@ -1,0 +1,78 @@
+"""Trials on the real control plane: a Tenant in state Trial with trial.ends.
+
+The operator runs with a resync of an hour here (watch_triggered): the pass that ends the trial
+is the one timed to trial.ends, not a periodic one.
+
+Tested here:
+- a trial is provisioned and served like an Active tenant (URL, quota for pods), condition Trial=True
+- at trial.ends it is suspended: Ready reason TrialEnded with an Event, status.state Suspended, the
+  quota refuses pods, no URL; never before trial.ends
+- nothing is lost: a customer's object in the tenant namespace is still there
+- converting the trial (state Active, trial removed) keeps the very same namespace and its data
+- state Trial without trial.ends is refused by the API server's view of the model (tenantry
+  validate and the operator name the field)
+- the trial's end is a metric for the TenantTrialEndsSoon alert
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, namespace_of, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("watch_triggered")]
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_trial_ends_on_time_keeps_its_data_and_converts(partner: Partner, cluster: ClusterHandle,
+                                                          operator: OperatorProcess) -> None:
+    slug = partner.slug("trial")
+    ends = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(seconds=25)
+    partner.apply(partner.tenant(slug, state="Trial", trial={"ends": _rfc3339(ends)}))
+    partner.wait_condition(slug, reason="Provisioned")
+    trial = partner.condition(slug, kind="Trial")
+    assert (trial["status"], trial["reason"]) == ("True", "TrialRunning")
+    body = partner.get(slug) or {}
+    assert body["status"]["state"] == "Trial" and body["status"].get("url")
+    namespace = f"tenant-{slug}"
+    uid = (namespace_of(cluster, namespace) or {})["metadata"]["uid"]
+    cluster.kubectl("create", "configmap", "customer-data", "-n", namespace, "--from-literal=invoices=42")
+    trial_series = f'tenantry_tenant_trial_ends_timestamp_seconds{{partner="acme-{partner.suffix}",tenant="{slug}"}}'
+    assert operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == ends.timestamp()
+
+    partner.wait_condition(slug, reason="TrialEnded", timeout=120)
+    ended = partner.condition(slug, kind="Trial")  # (Ready stayed True: its transition time is older)
+    assert datetime.datetime.fromisoformat(ended["lastTransitionTime"].replace("Z", "+00:00")) >= ends
+    body = partner.get(slug) or {}
+    assert body["status"]["state"] == "Suspended" and "url" not in body["status"]
+    assert partner.condition(slug, kind="Trial")["reason"] == "TrialEnded"
+    quota = json.loads(cluster.kubectl("get", "quota", "tenantry-quota", "-n", namespace, "-o", "json").stdout)
+    assert quota["spec"]["hard"]["pods"] == "0"
+    events = json.loads(cluster.kubectl("get", "events", "-n", partner.namespace, "--field-selector",
+                                        f"involvedObject.name={slug}", "-o", "json").stdout)["items"]
+    assert any(e["reason"] == "TrialEnded" for e in events), [e["reason"] for e in events]
+    assert cluster.kubectl("get", "configmap", "customer-data", "-n", namespace, "-o",
+                           "jsonpath={.data.invoices}").stdout == "42"
+
+    # Converted: the same namespace, the same data, served again.
+    partner.apply(partner.tenant(slug, state="Active"))
+    partner.wait_condition(slug, reason="Provisioned")
+    assert (namespace_of(cluster, namespace) or {})["metadata"]["uid"] == uid
+    assert cluster.kubectl("get", "configmap", "customer-data", "-n", namespace, "-o",
+                           "jsonpath={.data.invoices}").stdout == "42"
+    assert (partner.get(slug) or {})["status"]["state"] == "Active"
+    wait_for(lambda: f'tenant="{slug}"' in operator.metrics_text() and trial_series not in operator.metrics_text(),
+             timeout=30, what="the trial's metric gone after the conversion")
+
+
+def test_a_trial_without_an_end_is_refused_with_the_field(partner: Partner) -> None:
+    slug = partner.slug("endless")
+    partner.apply(partner.tenant(slug, state="Trial"))
+    cond = partner.wait_condition(slug, status="False", reason="InvalidSpec", kind="Ready")
+    assert "trial.ends" in cond["message"]
