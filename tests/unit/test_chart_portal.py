@@ -43,7 +43,7 @@ def test_portal_account_only_reads_and_reviews() -> None:
                      ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
                      ("", "namespaces"): {"list", "watch"}, ("", "events"): {"list"},
                      ("tenantry.dev", "tenants"): {"list", "watch"}, ("tenantry.dev", "featuresets"): {"list", "watch"},
-                     ("tenantry.dev", "brandings"): {"list", "watch"}}
+                     ("tenantry.dev", "brandings"): {"list", "watch"}, ("tenantry.dev", "deals"): {"list", "watch"}}
 
 
 def test_portal_settings_reach_the_container() -> None:

@@ -24,6 +24,7 @@ from tenantry.metrics.operator import READS
 Tenant = create_namespaced_resource(GROUP, VERSION, "Tenant", "tenants")
 Branding = create_namespaced_resource(GROUP, VERSION, "Branding", "brandings")
 FeatureSet = create_namespaced_resource(GROUP, VERSION, "FeatureSet", "featuresets")
+Deal = create_namespaced_resource(GROUP, VERSION, "Deal", "deals")
 DNSEndpoint = create_namespaced_resource("externaldns.k8s.io", "v1alpha1", "DNSEndpoint", "dnsendpoints")
 Certificate = create_namespaced_resource("cert-manager.io", "v1", "Certificate", "certificates")
 _MANAGER = {"fieldManager": FIELD_MANAGER}

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from tenantry.api.branding import BrandingSpec
 from tenantry.api.common import DNS_LABEL, GROUP, VERSION
+from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import SLUG_MAX_LENGTH, TenantSpec, TenantStatus
 
@@ -100,6 +101,23 @@ KINDS: tuple[CrdSpec, ...] = (
         printer_columns=[
             {"name": "Primary", "type": "string", "jsonPath": ".spec.colours.primary"},
             {"name": "Assistant", "type": "string", "jsonPath": ".spec.assistantName"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    ),
+    CrdSpec(
+        kind="Deal",
+        plural="deals",
+        short_names=["deal"],
+        description="A prospect in a partner's sales pipeline: its stage and expected revenue; nothing is "
+        "provisioned for it (a trial is a Tenant in state Trial, which the Deal names).",
+        spec_model=DealSpec,
+        printer_columns=[
+            {"name": "Company", "type": "string", "jsonPath": ".spec.company"},
+            {"name": "Stage", "type": "string", "jsonPath": ".spec.stage"},
+            {"name": "Expected-MRR", "type": "number", "jsonPath": ".spec.expected.monthly"},
+            {"name": "Currency", "type": "string", "jsonPath": ".spec.expected.currency"},
+            {"name": "Close", "type": "string", "jsonPath": ".spec.expectedClose"},
+            {"name": "Trial", "type": "string", "jsonPath": ".spec.trial"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     ),

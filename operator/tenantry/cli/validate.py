@@ -273,7 +273,7 @@ class Validator:
             if str(data.get("apiVersion", "")).startswith("tenantry.dev/"):
                 self.add(document, ("apiVersion",), f"unknown tenantry kind or version {kind!r} "
                          f"{data.get('apiVersion')!r}", f"use apiVersion {API_VERSION} and a kind of Tenant, "
-                         "Branding or FeatureSet")
+                         "Branding, FeatureSet or Deal")
             return
         valid = self._schema(document, kind) and self._model(document, kind)
         meta = data.get("metadata") or {}
@@ -357,6 +357,19 @@ class Validator:
         self._references(tenants)
         self._domains(tenants)
         self._extends()
+        self._deal_trials(tenants)
+
+    def _deal_trials(self, tenants: list[_Object]) -> None:
+        """A Deal's trial is a Tenant in state Trial of the same partner namespace."""
+        on_trial = {(t.namespace, t.name): t.spec.get("state") == "Trial" for t in tenants}
+        for deal in (o for o in self.objects if o.kind == "Deal" and o.valid and o.spec.get("trial")):
+            key = (deal.namespace, deal.spec["trial"])
+            if key not in on_trial:
+                self.add(deal.document, ("spec", "trial"), f"no Tenant {key[1]!r} in {key[0]!r}",
+                         "name the Tenant (in state Trial, in this namespace) the prospect is trying the platform with")
+            elif not on_trial[key]:
+                self.add(deal.document, ("spec", "trial"), f"Tenant {key[1]!r} is not in state Trial",
+                         "a won deal's Tenant is a customer: remove the Deal, or set the Tenant's state to Trial")
 
     def _partner_folders(self) -> None:
         owners = {name: partner for partner, name in self.partner_namespaces.items()}

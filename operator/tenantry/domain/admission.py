@@ -13,13 +13,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tenantry.api.branding import BrandingSpec
+from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.lifecycle import field_path
 from tenantry.domain.naming import PREFIX
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec,
-                                           "FeatureSet": FeatureSetSpec}
+                                           "FeatureSet": FeatureSetSpec, "Deal": DealSpec}
 SLUG_HINT = "tenant names are unique across all partners: choose another metadata.name"
 DOMAIN_HINT = "a domain can belong to one tenant only"
 # Taken by another partner's tenant, or reserved by the platform: the same words for both, so an

@@ -20,11 +20,12 @@ from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
+from tenantry.domain.lifecycle import timestamp
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
-from tenantry.portal.model import Customer
+from tenantry.portal.model import Customer, Deal
 
 logger = logging.getLogger("tenantry.portal")
-KINDS = (kube.Tenant, kube.FeatureSet, kube.Branding)  # imported for their URLs: collection_path knows them
+KINDS = (kube.Tenant, kube.FeatureSet, kube.Branding, kube.Deal)  # imported for their URLs: collection_path knows them
 COMMISSION_ANNOTATION = "tenantry.dev/commission-rate"
 TARGET_ANNOTATION = "tenantry.dev/quarterly-target"
 DAY = 86_400
@@ -142,7 +143,8 @@ class Cluster:
     def __init__(self, api: Api, platform_namespace: str, commission_rate: float) -> None:
         self.api, self.platform_namespace, self.commission_rate = api, platform_namespace, commission_rate
         self.namespaces = Informer(api, Scope("v1", "Namespace"))
-        self.kinds = {kind: Informer(api, Scope(API_VERSION, kind)) for kind in ("Tenant", "FeatureSet", "Branding")}
+        self.kinds = {kind: Informer(api, Scope(API_VERSION, kind))
+                      for kind in ("Tenant", "FeatureSet", "Branding", "Deal")}
 
     def run(self) -> list[asyncio.Task[None]]:
         """The informers' tasks (LIST, then WATCH for as long as the portal runs)."""
@@ -248,3 +250,30 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
         limits=_limits(body, plans, platform_namespace), ready=ready,
         mrr_30d_ago=past_value("mrr_30d_ago"), users_in_90d=past_value("users_in_90d"),
         max_users_7d=past_value("max_users_7d"))
+
+
+def deals(cluster: Cluster, namespace: str) -> list[Deal]:
+    """The partner's Deals (their specs as the API server accepted them)."""
+    found = []
+    for body in cluster.kinds["Deal"].list(namespace, {}):
+        spec = body.get("spec") or {}
+        expected = spec.get("expected") or {}
+        found.append(Deal(body["metadata"]["name"], str(spec.get("company", "")), str(spec.get("stage", "")),
+                          float(expected.get("monthly", 0.0) or 0.0), str(expected.get("currency") or "EUR"),
+                          str(spec.get("expectedClose") or ""), str(spec.get("trial") or "")))
+    return found
+
+
+def trials(cluster: Cluster, namespace: str) -> list[tuple[str, str, str, str]]:
+    """(slug, company, trial end, its epoch seconds) of the partner's Tenants in state Trial."""
+    found = []
+    for body in cluster.tenants(namespace):
+        spec = body.get("spec") or {}
+        ends = (spec.get("trial") or {}).get("ends")
+        if spec.get("state") == "Trial" and isinstance(ends, str):
+            try:
+                found.append((body["metadata"]["name"], str(spec.get("company", "")), ends,
+                              str(timestamp(ends).timestamp())))
+            except ValueError:
+                continue
+    return found

@@ -257,3 +257,56 @@ def usage_csv(c: Customer, partner: str, period: str) -> str:
                                             c.limits.get(feature, "") if feature else "", f"{c.mrr:.2f}",
                                             c.currency)])
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Deal:
+    name: str
+    company: str
+    stage: str
+    mrr: float
+    currency: str
+    expected_close: str
+    trial: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    deals: tuple[Deal, ...]
+    mrr: Money
+    commission: Money
+
+
+@dataclass(frozen=True)
+class TrialAccount:
+    slug: str
+    company: str
+    ends: str
+    days_left: float  # negative: ended
+    in_effect: str  # Active while running, Suspended once ended (what the operator enforces)
+
+
+def pipeline(deals: Sequence[Deal], commission_rate: float, stages: Sequence[str]) -> list[Stage]:
+    """Deals by stage, in the order deals move, each stage with its expected MRR and commission."""
+    out = []
+    for name in stages:
+        members = tuple(sorted((d for d in deals if d.stage == name), key=lambda d: (d.company.casefold(), d.name)))
+        mrr = Money.of((d.currency, d.mrr) for d in members)
+        out.append(Stage(name, members, mrr, mrr.times(commission_rate)))
+    return out
+
+
+def pipeline_totals(stages: Sequence[Stage]) -> tuple[Money, Money]:
+    """Expected MRR and commission of every open deal, per currency."""
+    return (Money.of((c, a) for stage in stages for c, a in stage.mrr.amounts.items()),
+            Money.of((c, a) for stage in stages for c, a in stage.commission.amounts.items()))
+
+
+def trial_accounts(tenants: Iterable[tuple[str, str, str, str]], now: float) -> list[TrialAccount]:
+    """(slug, company, trial end as RFC 3339, its epoch seconds) of tenants on trial, soonest end first."""
+    found = []
+    for slug, company, ends, ends_at in tenants:
+        left = (float(ends_at) - now) / 86400
+        found.append(TrialAccount(slug, company, ends, left, "Active" if left > 0 else "Suspended"))
+    return sorted(found, key=lambda t: (t.days_left, t.slug))

@@ -21,9 +21,19 @@ import jinja2
 from aiohttp import web
 
 from tenantry.adapters.http import Api, ApiFailure
+from tenantry.api.deal import STAGES
 from tenantry.portal import model
 from tenantry.portal.charts import FALLBACK_PRIMARY, FALLBACK_TEXT, bar, colour, logo_source, progress
-from tenantry.portal.gather import Cluster, PartnerInfo, Prometheus, customer, history, plan_specs
+from tenantry.portal.gather import (
+    Cluster,
+    PartnerInfo,
+    Prometheus,
+    customer,
+    deals,
+    history,
+    plan_specs,
+    trials,
+)
 from tenantry.portal.identity import Gate, Identity
 from tenantry.portal.onboard import FEATURES, check
 from tenantry.portal.settings import PortalSettings
@@ -222,6 +232,14 @@ class Portal:
                                                       f'attachment; filename="{info.id}-{this.slug}-usage.csv"'})
 
     @_for_partner
+    async def pipeline_page(self, request: web.Request, who: Identity, info: PartnerInfo) -> web.StreamResponse:
+        stages = model.pipeline(deals(self.cluster, info.namespace), info.commission_rate, STAGES)
+        accounts = model.trial_accounts(trials(self.cluster, info.namespace), time.time())
+        total, total_commission = model.pipeline_totals(stages)
+        return self.page("pipeline.html", who=who, partner=info, stages=stages, trials=accounts, total=total,
+                         total_commission=total_commission)
+
+    @_for_partner
     async def revenue_page(self, request: web.Request, who: Identity, info: PartnerInfo) -> web.StreamResponse:
         found, _, _ = await self.customers(info)
         past = await history(self.prometheus, info.id)
@@ -333,6 +351,7 @@ def application(portal: Portal) -> web.Application:
         web.get("/p/{partner}/customers/{slug}", portal.customer_page),
         web.get("/p/{partner}/customers/{slug}/usage.csv", portal.usage_csv),
         web.get("/p/{partner}/revenue", portal.revenue_page),
+        web.get("/p/{partner}/pipeline", portal.pipeline_page),
         web.get("/p/{partner}/onboard", portal.onboard_page), web.post("/p/{partner}/onboard", portal.onboard_page),
     ])
     return app
