@@ -40,7 +40,8 @@ def main() -> int:
         driver.find_element(By.CSS_SELECTOR, "form button").click()
         pages = {"customers": f"/p/{args.partner}/customers",
                  "customer": f"/p/{args.partner}/customers/{args.customer}",
-                 "revenue": f"/p/{args.partner}/revenue", "onboard": f"/p/{args.partner}/onboard"}
+                 "revenue": f"/p/{args.partner}/revenue", "pipeline": f"/p/{args.partner}/pipeline",
+                 "onboard": f"/p/{args.partner}/onboard"}
         for name, path in pages.items():
             driver.get(args.url + path)
             # The whole page, not only the window: Chromium's DevTools capture beyond the viewport.

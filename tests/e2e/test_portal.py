@@ -128,6 +128,7 @@ class World:
     b_slugs: list[str]
     b_companies: list[str]
     history_mrr: dict[str, float]  # A's tenants: MRR 30 days ago in the sample history
+    trial: str  # A's tenant on trial
     portal: PortalProcess
     prometheus: Prometheus
 
@@ -172,6 +173,17 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
     for partner, specs in ((a, specs_a), (b, specs_b)):
         for slug, spec, _ in specs:
             partner.apply(partner.tenant(slug, **spec))
+    trial_slug = a.slug("alpha-trial")
+    a.apply(a.tenant(trial_slug, company="Alpha Probe GmbH", state="Trial", trial={"ends": "2099-01-31T23:59:59Z"}))
+
+    def deal(namespace: str, name: str, company: str, stage: str, monthly: float, **extra: str) -> dict:
+        return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Deal",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"company": company, "stage": stage, "expected": {"monthly": monthly}, **extra}}
+    a.apply(deal(a.namespace, "d-one", "Prospect One", "Demo", 450.0, trial=trial_slug))
+    a.apply(deal(a.namespace, "d-two", "Prospect Two", "Demo", 550.0))
+    a.apply(deal(a.namespace, "d-three", "Prospect Three", "Negotiation", 2000.0))
+    b.apply(deal(b.namespace, "secret-deal", "Bravo Geheimprojekt", "Proposal", 8888.88))
     for partner, specs in ((a, specs_a), (b, specs_b)):
         for slug, _, usage in specs:
             partner.wait_condition(slug, timeout=120)
@@ -209,14 +221,14 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
     portal.start()
     yield World(a, b, a_id, b_id, _token(a.kubeconfig), _token(b.kubeconfig), _token(admin_kubeconfig),
                 [s for s, _, _ in specs_a], [s for s, _, _ in specs_b], [spec["company"] for _, spec, _ in specs_b],
-                history_mrr, portal, prometheus)
+                history_mrr, trial_slug, portal, prometheus)
     portal.stop()
     prometheus.stop()
 
 
 def _pages(w: World, partner_id: str, slugs: list[str]) -> list[str]:
     paths = ["/", f"/p/{partner_id}/customers", f"/p/{partner_id}/customers.json", f"/p/{partner_id}/revenue",
-             f"/p/{partner_id}/onboard"]
+             f"/p/{partner_id}/onboard", f"/p/{partner_id}/pipeline"]
     for slug in slugs:
         paths += [f"/p/{partner_id}/customers/{slug}", f"/p/{partner_id}/customers/{slug}/usage.csv"]
     return paths
@@ -246,7 +258,8 @@ def test_cross_site_posts_and_oversized_tokens_are_refused(world: World) -> None
 
 
 def test_a_partner_never_sees_another_partners_customers(world: World) -> None:
-    forbidden = [*world.b_slugs, *world.b_companies, "7777.77", "7,777.77", "3333.33", "3,333.33", world.b_id]
+    forbidden = [*world.b_slugs, *world.b_companies, "7777.77", "7,777.77", "3333.33", "3,333.33", world.b_id,
+                 "Bravo Geheimprojekt", "8,888.88", "secret-deal"]
     checked = 0
     for path in _pages(world, world.a_id, world.a_slugs):
         status, body, headers = world.portal.get(path, token=world.a_token)
@@ -292,7 +305,7 @@ def test_figures_equal_what_the_api_and_prometheus_hold(world: World) -> None:
     status, body, _ = world.portal.get(f"/p/{world.a_id}/customers.json", token=world.a_token)
     assert status == 200
     rows = {row["tenant"]: row for row in json.loads(body)["customers"]}
-    assert set(rows) == set(world.a_slugs)
+    assert set(rows) == set(world.a_slugs) | {world.trial}
     for slug in world.a_slugs:
         tenant = world.a.get(slug) or {}
         spec, usage = tenant["spec"], tenant["status"]["usage"]
@@ -359,7 +372,7 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
     driver.find_element(By.CSS_SELECTOR, "form button").click()  # type: ignore[attr-defined]
     wait_for(lambda: "/customers" in driver.current_url, timeout=20, what="the customers page")  # type: ignore[attr-defined]
     rows = driver.find_elements(By.CSS_SELECTOR, "#customers tbody tr")  # type: ignore[attr-defined]
-    assert len(rows) == len(world.a_slugs)
+    assert len(rows) == len(world.a_slugs) + 1  # and the trial
     companies = [row.find_element(By.CSS_SELECTOR, "td.company").text for row in rows]
     assert HOSTILE in companies  # shown as text, exactly
     assert driver.find_elements(By.CSS_SELECTOR, "img[src=x], script") == []  # type: ignore[attr-defined]
@@ -382,6 +395,19 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
     usage = driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")  # type: ignore[attr-defined]
     assert {row.get_attribute("data-feature") for row in usage} >= {"chat", "tables"}
     _shot(driver, "customer-usage")
+    driver.get(f"{world.portal.url}/p/{world.a_id}/pipeline")  # type: ignore[attr-defined]
+    stages = {row.get_attribute("data-stage"): (row.find_element(By.CSS_SELECTOR, ".count").text,
+                                                 row.find_element(By.CSS_SELECTOR, ".mrr").text,
+                                                 row.find_element(By.CSS_SELECTOR, ".commission").text)
+              for row in driver.find_elements(By.CSS_SELECTOR, "#stages tbody tr")}  # type: ignore[attr-defined]
+    assert stages == {"Discovery": ("0", "0.00", "0.00"), "Demo": ("2", "1,000.00 EUR", f"{1000 * RATE_A:,.2f} EUR"),
+                      "Proposal": ("0", "0.00", "0.00"),
+                      "Negotiation": ("1", "2,000.00 EUR", f"{2000 * RATE_A:,.2f} EUR")}
+    trials = driver.find_elements(By.CSS_SELECTOR, "#trials tbody tr")  # type: ignore[attr-defined]
+    assert [t.get_attribute("data-tenant") for t in trials] == [world.trial]
+    assert "2099-01-31T23:59:59Z" in trials[0].text and "Active" in trials[0].text
+    assert "Bravo" not in driver.page_source  # type: ignore[attr-defined]
+    _shot(driver, "pipeline")
     driver.get(f"{world.portal.url}/p/{world.a_id}/revenue")  # type: ignore[attr-defined]
     assert "Bronze" in driver.find_element(By.ID, "level").text  # type: ignore[attr-defined]
     _shot(driver, "revenue")

@@ -186,3 +186,19 @@ def test_partners_are_partner_namespaces_only_and_never_claimed_twice() -> None:
     cluster.namespaces.observe("ADDED", namespace("partner-beta", **{"tenantry.dev/partner": "beta"}))
     cluster.namespaces.observe("ADDED", namespace("aaa-beta", **{"tenantry.dev/partner": "beta"}))
     assert {pid: info.namespace for pid, info in cluster.partners().items()} == {"acme": "partner-acme"}
+
+
+def test_pipeline_by_stage_and_trials_by_end() -> None:
+    deals = [model.Deal("a", "Alpha", "Demo", 400.0, "EUR", "", ""),
+             model.Deal("b", "beta", "Demo", 600.0, "EUR", "", ""),
+             model.Deal("c", "Gamma", "Negotiation", 1000.0, "USD", "2027-01-01", "gamma-trial")]
+    stages = model.pipeline(deals, 0.25, ("Discovery", "Demo", "Proposal", "Negotiation"))
+    assert [(s.name, len(s.deals), dict(s.mrr.amounts), dict(s.commission.amounts)) for s in stages] == [
+        ("Discovery", 0, {}, {}), ("Demo", 2, {"EUR": 1000.0}, {"EUR": 250.0}), ("Proposal", 0, {}, {}),
+        ("Negotiation", 1, {"USD": 1000.0}, {"USD": 250.0})]
+    assert [d.name for d in stages[1].deals] == ["a", "b"]
+    total, commission = model.pipeline_totals(stages)
+    assert total.amounts == {"EUR": 1000.0, "USD": 1000.0} and commission.amounts == {"EUR": 250.0, "USD": 250.0}
+    accounts = model.trial_accounts([("later", "L", "x", "864000"), ("over", "O", "y", "0")], now=86400.0)
+    assert [(t.slug, round(t.days_left), t.in_effect) for t in accounts] == [("over", -1, "Suspended"),
+                                                                               ("later", 9, "Active")]
