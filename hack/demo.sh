@@ -54,7 +54,7 @@ children+=($!)
 
 cat <<INFO
 
-  tenantry demo: 3 partners, 13 tenants, 3 plans on a local Kubernetes $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1\.[0-9.]*\)".*/\1/p' | tail -1)
+  tenantry demo: 3 partners, 14 tenants (one on trial), 4 deals, 3 plans on a local Kubernetes $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1\.[0-9.]*\)".*/\1/p' | tail -1)
   The operator starts below (metrics on http://127.0.0.1:${PORT}/metrics). In another terminal:
 
     export KUBECONFIG=${KUBECONFIG}
@@ -62,6 +62,7 @@ cat <<INFO
     kubectl get tenants -A                       # Partner, State, Plan, Seats, Ready, URL
     kubectl wait --for=condition=Ready tenant/mustermann -n partner-acme-it
     kubectl describe tenant kanzlei-weber -n partner-acme-it     # Suspended: conditions, events
+    kubectl get deals -n partner-acme-it         # the sales pipeline (kubectl get tenants -o wide: Trial-Ends)
     kubectl get ns -l tenantry.dev/partner=acme-it --show-labels
     kubectl auth can-i create tenants -n partner-nordlicht-digital \\
       --as=system:serviceaccount:partner-acme-it:tenantry-gitops    # no: partners are kept apart
