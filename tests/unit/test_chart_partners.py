@@ -80,7 +80,7 @@ def test_partner_cluster_role_is_bound_only_inside_partner_namespaces() -> None:
     objects = render(PARTNERS)
     role = find(objects, "ClusterRole", "tenantry-partner")
     assert role["rules"] == [
-        {"apiGroups": ["tenantry.dev"], "resources": ["tenants", "brandings", "featuresets"],
+        {"apiGroups": ["tenantry.dev"], "resources": ["tenants", "brandings", "featuresets", "deals"],
          "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
         {"apiGroups": ["tenantry.dev"], "resources": ["tenants/status"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},

@@ -71,7 +71,7 @@ def test_tenant_names_columns_and_subresources() -> None:
 
 def test_short_names_of_all_kinds() -> None:
     short = {c["spec"]["names"]["kind"]: c["spec"]["names"]["shortNames"] for c in all_crds().values()}
-    assert short == {"Tenant": ["tn"], "Branding": ["brand"], "FeatureSet": ["fs"]}
+    assert short == {"Tenant": ["tn"], "Branding": ["brand"], "FeatureSet": ["fs"], "Deal": ["deal"]}
 
 
 def test_committed_files_are_plain_yaml_with_a_header() -> None:
