@@ -12,6 +12,7 @@ Tested here:
 - state Trial without trial.ends is refused by the API server's view of the model (tenantry
   validate and the operator name the field)
 - the trial's end is a metric for the TenantTrialEndsSoon alert
+- Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted
 """
 
 from __future__ import annotations
@@ -76,3 +77,19 @@ def test_a_trial_without_an_end_is_refused_with_the_field(partner: Partner) -> N
     partner.apply(partner.tenant(slug, state="Trial"))
     cond = partner.wait_condition(slug, status="False", reason="InvalidSpec", kind="Ready")
     assert "trial.ends" in cond["message"]
+
+
+def test_deals_are_pipeline_metrics(partner: Partner, operator: OperatorProcess) -> None:
+    for name, stage, monthly in (("d1", "Demo", 450.0), ("d2", "Demo", 550.0), ("d3", "Proposal", 2400.0)):
+        partner.apply({"apiVersion": "tenantry.dev/v1alpha1", "kind": "Deal",
+                       "metadata": {"name": name, "namespace": partner.namespace},
+                       "spec": {"company": f"Prospect {name}", "stage": stage, "expected": {"monthly": monthly}}})
+    partner_id = f"acme-{partner.suffix}"
+
+    def pipeline() -> tuple[float, float, float]:
+        return (operator.metric("tenantry_partner_pipeline_mrr", partner=partner_id, stage="Demo"),
+                operator.metric("tenantry_partner_pipeline_mrr", partner=partner_id, stage="Proposal"),
+                operator.metric("tenantry_partner_pipeline_deals", partner=partner_id, stage="Demo"))
+    wait_for(lambda: pipeline() == (1000.0, 2400.0, 2.0), timeout=30, what="the deals in the pipeline metrics")
+    partner.cluster.kubectl("delete", "deal", "d1", "-n", partner.namespace)
+    wait_for(lambda: pipeline() == (550.0, 2400.0, 1.0), timeout=30, what="a deleted deal gone from the metrics")

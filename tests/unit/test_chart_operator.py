@@ -451,6 +451,7 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
         _rule(["tenantry.dev"], ["tenants"], ["get", "list", "watch", "patch"]),
         _rule(["tenantry.dev"], ["tenants/status"], ["patch"]),
         _rule(["tenantry.dev"], ["featuresets", "brandings"], ["get", "list", "watch"]),
+        _rule(["tenantry.dev"], ["deals"], ["list", "watch"]),
         _rule([""], ["namespaces"], VERBS_ALL),
         _rule([""], ["resourcequotas", "limitranges", "configmaps"], VERBS_ALL),
         _rule(["networking.k8s.io"], ["networkpolicies", "ingresses"], VERBS_ALL),
@@ -469,7 +470,7 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
 def test_every_operator_rule_says_why() -> None:
     text = (CHART / "templates" / "rbac-operator.yaml").read_text().splitlines()
     starts = [n for n, line in enumerate(text) if line.startswith("- apiGroups:")]
-    assert len(starts) == 18
+    assert len(starts) == 19
     assert [text[n + 1] for n in starts if not text[n - 1].startswith("# ")] == []
 
 

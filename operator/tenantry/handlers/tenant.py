@@ -13,7 +13,7 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -36,6 +36,7 @@ from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.pipeline import PIPELINE, DealFacts
 from tenantry.metrics.server import serve_metrics
 from tenantry.metrics.tenants import TenantExposition
 
@@ -137,7 +138,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     informers = _informers(memo)
     memo.namespaces = informers[0]
     memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
-    memo.background_tasks = [asyncio.create_task(i.run()) for i in informers] + _periodic(memo)
+    # Deals only feed the pipeline metrics: their informer is not one a pass waits for (an older
+    # install without the Deal CRD or its RBAC provisions tenants all the same).
+    memo.deals = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Deal"))
+    PIPELINE.source = lambda: _deal_facts(memo)
+    memo.background_tasks = [asyncio.create_task(i.run()) for i in (*informers, memo.deals)] + _periodic(memo)
     # With shards, only the tenants of the shards this replica holds (see shard_changed).
     memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers, admit=lambda key: owns(memo, key[0]))
     # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
@@ -161,6 +166,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         logger.info("metrics on :%d/metrics", process.metrics_port)
     if "started" in memo:
         memo.started.set()
+
+
+def _deal_facts(memo: kopf.Memo) -> Iterator[DealFacts]:
+    """The Deals of the partners this replica works on, with their partner ids."""
+    for namespace, name in memo.deals.keys():
+        partner = lifecycle.partner_of(memo.namespaces.get(None, namespace))
+        if partner is None or not owns(memo, namespace):
+            continue
+        spec = (memo.deals.get(namespace, name) or {}).get("spec") or {}
+        expected = spec.get("expected") or {}
+        yield DealFacts(partner, str(spec.get("stage", "")), float(expected.get("monthly", 0.0) or 0.0),
+                        str(expected.get("currency") or "EUR"))
 
 
 @kopf.on.cleanup()
