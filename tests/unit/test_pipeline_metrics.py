@@ -36,3 +36,10 @@ def test_collector_exposition_parses_back() -> None:
     assert samples[("tenantry_partner_pipeline_mrr", (("currency", "EUR"), ("partner", "acme"), ("stage", "Demo")))] \
         == 1000.0
     assert samples[("tenantry_partner_pipeline_deals", (("partner", "beta"), ("stage", "Demo")))] == 0.0
+
+
+def test_made_up_currencies_cannot_flood_the_labels() -> None:
+    flood = [DealFacts("acme", "Demo", 1.0, f"Q{chr(65 + i // 26)}{chr(65 + i % 26)}") for i in range(200)]
+    mrr, _ = pipeline_sums(flood)
+    assert len(mrr) == 6  # five currencies and "other"
+    assert mrr[("acme", "Demo", "other")] == 195.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -58,11 +59,22 @@ class Plan(ApiModel):
     price: Price | None = Field(default=None, description="Monthly price of this tenant.")
 
 
+def _a_real_instant(text: str) -> str:
+    """The pattern lets 2027-02-30 or 24:00 through: the calendar decides."""
+    try:
+        datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a real date and time ({error}); write e.g. 2027-01-31T23:59:59Z") from None
+    return text
+
+
 class Trial(ApiModel):
     """A free trial: served like an Active tenant until it ends, then Suspended by the operator."""
 
-    ends: str = Field(pattern=TIMESTAMP, description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); "
-                      "the operator suspends the tenant then, keeping its data. Set state Active to convert.")
+    ends: Annotated[str, AfterValidator(_a_real_instant)] = Field(
+        pattern=TIMESTAMP, description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); the operator "
+        "suspends the tenant then, keeping its data, and at the latest 90 days after the Tenant was created. Set "
+        "state Active to convert.")
 
 
 class FeatureOverride(ApiModel):

@@ -97,8 +97,11 @@ def _customers_table() -> table.Panel:
 
 
 def partner_overview() -> dashboard.Dashboard:
-    portal = (dashboard.TextBoxVariable("portal").label("Partner portal URL")
-              .default_value("https://portal.platform.example"))
+    # A constant, not a text box: a text box's value may come from the dashboard's URL, and a link
+    # sent to the platform team must not point its customer links at someone else's site.
+    portal = (dashboard.ConstantVariable("portal").label("Partner portal URL")
+              .description("Set it to your portal's URL in the dashboard JSON (or your provisioning)")
+              .value("https://portal.platform.example"))
     return (_base("tenantry-partner-overview", "tenantry / Partner overview",
                   "Every customer of a partner in one place: users, revenue, commission and where to act.")
             .with_variable(portal)
@@ -203,7 +206,11 @@ def rendered() -> dict[str, str]:
     """File name -> dashboard JSON, exactly as committed."""
     out = {}
     for name, build in DASHBOARDS.items():
-        text = JSONEncoder(sort_keys=True, indent=2).encode(build().build())
+        model = build().build()
+        for variable in model.templating.list_val or []:
+            if variable.name == "portal":
+                variable.skip_url_sync = True  # (the builder has no setter) never taken from a URL
+        text = JSONEncoder(sort_keys=True, indent=2).encode(model)
         out[f"tenantry-{name}.json"] = json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
     return out
 

@@ -81,15 +81,33 @@ def timestamp(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def trial_state(spec: TenantSpec, now: datetime.datetime) -> tuple[TenantSpec, Verdict | None]:
+MAX_TRIAL_DAYS = 90  # a trial ends at the latest this long after its Tenant was created
+
+
+def trial_state(spec: TenantSpec, now: datetime.datetime, created: datetime.datetime | None = None
+                ) -> tuple[TenantSpec, Verdict | None]:
     """The spec in effect, and the trial's condition: a Trial is served as an Active tenant until
     it ends, and is Suspended from then on (its data kept) until the partner converts it (state
-    Active) or ends it (Cancelled). git keeps saying Trial: the operator enforces the end itself."""
+    Active) or ends it (Cancelled). git keeps saying Trial: the operator enforces the end itself,
+    at the latest MAX_TRIAL_DAYS after `created` (a trial moved ever later is not a free tenant
+    forever), and an end it cannot read as ended (the webhook and validate refuse one anyway)."""
     if spec.state != "Trial" or spec.trial is None:
         return spec, None
-    if now < timestamp(spec.trial.ends):
+    try:
+        ends = timestamp(spec.trial.ends)
+    except ValueError:
+        return spec.model_copy(update={"state": "Suspended"}), Verdict(
+            TRIAL, "False", "TrialEnded", f"trial.ends {spec.trial.ends!r} is not a real date and time: the trial "
+            "counts as ended; write e.g. 2027-01-31T23:59:59Z, or set state Active to convert it")
+    latest = created + datetime.timedelta(days=MAX_TRIAL_DAYS) if created is not None else None
+    capped = latest is not None and ends > latest
+    if capped:
+        ends = latest  # type: ignore[assignment]
+    until = ends.strftime("%Y-%m-%dT%H:%M:%SZ") if capped else spec.trial.ends
+    note = f" (trials last at most {MAX_TRIAL_DAYS} days from the Tenant's creation)" if capped else ""
+    if now < ends:
         return spec.model_copy(update={"state": "Active"}), Verdict(
-            TRIAL, "True", "TrialRunning", f"the trial runs until {spec.trial.ends}; set state Active to convert it")
+            TRIAL, "True", "TrialRunning", f"the trial runs until {until}{note}; set state Active to convert it")
     return spec.model_copy(update={"state": "Suspended"}), Verdict(
-        TRIAL, "False", "TrialEnded", f"the trial ended at {spec.trial.ends}: the tenant is suspended and its data "
+        TRIAL, "False", "TrialEnded", f"the trial ended at {until}{note}: the tenant is suspended and its data "
         "kept; set state Active to convert it, or Cancelled to end it")

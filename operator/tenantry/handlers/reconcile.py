@@ -159,7 +159,9 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
         return _Found(list(admitted.verdicts), fields=dict(admitted.fields))
     assert partner is not None
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
-    spec, trial = lifecycle.trial_state(admitted, datetime.datetime.now(datetime.UTC))
+    created = meta.get("creationTimestamp")
+    spec, trial = lifecycle.trial_state(admitted, datetime.datetime.now(datetime.UTC),
+                                        lifecycle.timestamp(created) if created else None)
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
     found = _Found([], list(resolved.warnings), {"partner": partner, "state": admitted.state if trial is None or

@@ -247,24 +247,29 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             kind = "Normal" if outcome.ready.ok else "Warning"
             kopf.event(body, type=kind, reason=outcome.ready.reason, message=outcome.ready.message)
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
-        _wake_at_trial_end(memo, key, body.get("spec") or {})
+        _wake_at_trial_end(memo, key, body)
 
 
 _trial_timers: dict[TenantKey, asyncio.TimerHandle] = {}
 
 
-def _wake_at_trial_end(memo: kopf.Memo, key: TenantKey, spec: Mapping[str, Any]) -> None:
+def _wake_at_trial_end(memo: kopf.Memo, key: TenantKey, body: Mapping[str, Any]) -> None:
     """A pass at the very moment a trial ends (not up to a resync later); one timer per tenant."""
     timer = _trial_timers.pop(key, None)
     if timer is not None:
         timer.cancel()
+    spec = body.get("spec") or {}
     ends = (spec.get("trial") or {}).get("ends")
     if spec.get("state") != "Trial" or not isinstance(ends, str):
         return
     try:
-        delay = (lifecycle.timestamp(ends) - datetime.datetime.now(datetime.UTC)).total_seconds()
+        end = lifecycle.timestamp(ends)
+        created = (body.get("metadata") or {}).get("creationTimestamp")
+        if created:
+            end = min(end, lifecycle.timestamp(created) + datetime.timedelta(days=lifecycle.MAX_TRIAL_DAYS))
     except ValueError:
         return
+    delay = (end - datetime.datetime.now(datetime.UTC)).total_seconds()
     if 0 < delay < TRIAL_TIMER_HORIZON:  # later ones: a resync on the way sets the timer then
         _trial_timers[key] = asyncio.get_running_loop().call_later(delay + 0.5, memo.queue.add, key, False)
 
@@ -276,6 +281,9 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     if event.get("type") == "DELETED":
         _reconciled.pop(key, None)
+        timer = _trial_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
         memo.exposition.remove(key)
         memo.catalogue.track_tenant(key, None)
         memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))

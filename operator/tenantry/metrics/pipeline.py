@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 
 from tenantry.api.deal import STAGES
 
+MAX_CURRENCIES = 5  # per partner, in the pipeline metrics
+
 
 @dataclass(frozen=True)
 class DealFacts:
@@ -29,13 +31,22 @@ def pipeline_sums(deals: Iterable[DealFacts]) -> tuple[dict[tuple[str, str, str]
     """(expected MRR by partner, stage and currency; deals by partner and stage, every stage present)."""
     mrr: dict[tuple[str, str, str], float] = {}
     count: dict[tuple[str, str], int] = {}
+    currencies: dict[str, set[str]] = {}
     for deal in deals:
         if deal.stage not in STAGES:
             continue  # not one the CRD accepts: never an unbounded label
         for stage in STAGES:
             count.setdefault((deal.partner, stage), 0)
         count[(deal.partner, deal.stage)] += 1
-        key = (deal.partner, deal.stage, deal.currency)
+        # A partner's currencies are few; any beyond the first MAX_CURRENCIES seen go under "other",
+        # so a flood of made-up codes cannot make thousands of series.
+        seen = currencies.setdefault(deal.partner, set())
+        if deal.currency not in seen and len(seen) >= MAX_CURRENCIES:
+            currency = "other"
+        else:
+            seen.add(deal.currency)
+            currency = deal.currency
+        key = (deal.partner, deal.stage, currency)
         mrr[key] = mrr.get(key, 0.0) + deal.monthly
     return mrr, count
 

@@ -151,7 +151,10 @@ class Cluster:
         return [asyncio.create_task(i.run()) for i in (self.namespaces, *self.kinds.values())]
 
     async def synced(self) -> None:
-        await asyncio.gather(*(i.synced.wait() for i in (self.namespaces, *self.kinds.values())))
+        """What every page needs is listed (Deals are not waited for: a cluster without their CRD
+        yet shows an empty pipeline, not a portal that never starts)."""
+        needed = [i for kind, i in self.kinds.items() if kind != "Deal"]
+        await asyncio.gather(*(i.synced.wait() for i in (self.namespaces, *needed)))
 
     def partners(self) -> dict[str, PartnerInfo]:
         """Partner id -> its namespace. Tenant namespaces carry the partner label too and are not

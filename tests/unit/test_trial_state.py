@@ -1,0 +1,69 @@
+"""Trials decided without a cluster (tenantry.domain.lifecycle.trial_state and the Tenant model).
+
+Tested here: served as Active before the end and Suspended from the end on (time zones compared
+as instants); a date the calendar does not have is refused by the model, and treated as ended by
+the operator if one gets past the webhook; a trial lasts at most MAX_TRIAL_DAYS from the Tenant's
+creation however far its end is moved; other states pass through untouched.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from pydantic import ValidationError
+
+from tenantry.api.tenant import TenantSpec, Trial
+from tenantry.domain.lifecycle import MAX_TRIAL_DAYS, trial_state
+
+UTC = datetime.UTC
+BASE = {"company": "Probe GmbH", "contact": {"name": "P", "email": "p@probe.de"},
+        "plan": {"featureSet": "starter", "seats": 5}}
+
+
+def spec(**fields: object) -> TenantSpec:
+    return TenantSpec.model_validate({**BASE, **fields})
+
+
+def test_running_then_ended_as_instants() -> None:
+    trial = spec(state="Trial", trial={"ends": "2027-01-31T23:00:00+01:00"})  # 22:00 UTC
+    before = datetime.datetime(2027, 1, 31, 21, 59, 59, tzinfo=UTC)
+    after = datetime.datetime(2027, 1, 31, 22, 0, 0, tzinfo=UTC)
+    served, verdict = trial_state(trial, before)
+    assert served.state == "Active" and verdict is not None and verdict.reason == "TrialRunning"
+    served, verdict = trial_state(trial, after)
+    assert served.state == "Suspended" and verdict is not None and verdict.reason == "TrialEnded"
+    assert "data kept" in verdict.message and "state Active" in verdict.message
+
+
+@pytest.mark.parametrize("ends", ["2027-02-30T00:00:00Z", "2027-01-31T24:00:00Z", "2027-01-31T12:00:00+24:00",
+                                  "0000-01-01T00:00:00Z"])
+def test_a_date_the_calendar_lacks_is_refused(ends: str) -> None:
+    with pytest.raises(ValidationError, match="not a real date and time"):
+        spec(state="Trial", trial={"ends": ends})
+
+
+def test_an_unreadable_end_that_got_in_counts_as_ended() -> None:
+    # As if built by an older model: model_construct skips the validators.
+    sneaked = TenantSpec.model_construct(**{**spec(state="Trial", trial={"ends": "2027-01-31T23:00:00Z"}).__dict__,
+                                            "trial": Trial.model_construct(ends="2027-02-30T00:00:00Z")})
+    served, verdict = trial_state(sneaked, datetime.datetime(2026, 1, 1, tzinfo=UTC))
+    assert served.state == "Suspended" and verdict is not None and "not a real date" in verdict.message
+
+
+def test_a_trial_lasts_at_most_the_maximum_from_creation() -> None:
+    created = datetime.datetime(2027, 1, 1, tzinfo=UTC)
+    forever = spec(state="Trial", trial={"ends": "9999-12-31T23:59:59Z"})
+    last_day = created + datetime.timedelta(days=MAX_TRIAL_DAYS)
+    served, verdict = trial_state(forever, last_day - datetime.timedelta(seconds=1), created)
+    assert served.state == "Active" and verdict is not None and f"at most {MAX_TRIAL_DAYS} days" in verdict.message
+    served, verdict = trial_state(forever, last_day, created)
+    assert served.state == "Suspended" and verdict is not None and verdict.reason == "TrialEnded"
+
+
+def test_other_states_pass_through() -> None:
+    for state in ("Active", "Suspended", "Cancelled"):
+        original = spec(state=state)
+        assert trial_state(original, datetime.datetime.now(UTC)) == (original, None)
+    with pytest.raises(ValidationError, match="state Trial needs trial.ends"):
+        spec(state="Trial")
