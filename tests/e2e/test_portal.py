@@ -24,6 +24,7 @@ Tested here:
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -129,6 +130,7 @@ class World:
     b_companies: list[str]
     history_mrr: dict[str, float]  # A's tenants: MRR 30 days ago in the sample history
     trial: str  # A's tenant on trial
+    trial_ends: str
     portal: PortalProcess
     prometheus: Prometheus
 
@@ -174,7 +176,8 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
         for slug, spec, _ in specs:
             partner.apply(partner.tenant(slug, **spec))
     trial_slug = a.slug("alpha-trial")
-    a.apply(a.tenant(trial_slug, company="Alpha Probe GmbH", state="Trial", trial={"ends": "2099-01-31T23:59:59Z"}))
+    trial_ends = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    a.apply(a.tenant(trial_slug, company="Alpha Probe GmbH", state="Trial", trial={"ends": trial_ends}))
 
     def deal(namespace: str, name: str, company: str, stage: str, monthly: float, **extra: str) -> dict:
         return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Deal",
@@ -221,7 +224,7 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
     portal.start()
     yield World(a, b, a_id, b_id, _token(a.kubeconfig), _token(b.kubeconfig), _token(admin_kubeconfig),
                 [s for s, _, _ in specs_a], [s for s, _, _ in specs_b], [spec["company"] for _, spec, _ in specs_b],
-                history_mrr, trial_slug, portal, prometheus)
+                history_mrr, trial_slug, trial_ends, portal, prometheus)
     portal.stop()
     prometheus.stop()
 
@@ -405,7 +408,7 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
                       "Negotiation": ("1", "2,000.00 EUR", f"{2000 * RATE_A:,.2f} EUR")}
     trials = driver.find_elements(By.CSS_SELECTOR, "#trials tbody tr")  # type: ignore[attr-defined]
     assert [t.get_attribute("data-tenant") for t in trials] == [world.trial]
-    assert "2099-01-31T23:59:59Z" in trials[0].text and "Active" in trials[0].text
+    assert world.trial_ends in trials[0].text and "Active" in trials[0].text
     assert "Bravo" not in driver.page_source  # type: ignore[attr-defined]
     _shot(driver, "pipeline")
     driver.get(f"{world.portal.url}/p/{world.a_id}/revenue")  # type: ignore[attr-defined]

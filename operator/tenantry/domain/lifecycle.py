@@ -84,6 +84,15 @@ def timestamp(text: str) -> datetime.datetime:
 MAX_TRIAL_DAYS = 90  # a trial ends at the latest this long after its Tenant was created
 
 
+def trial_end(ends: str, created: str | None) -> datetime.datetime:
+    """When a trial really ends: its `ends`, at the latest MAX_TRIAL_DAYS after the Tenant's
+    creation (RFC 3339 strings; ValueError for one that is not a real instant)."""
+    end = timestamp(ends)
+    if created:
+        end = min(end, timestamp(created) + datetime.timedelta(days=MAX_TRIAL_DAYS))
+    return end
+
+
 def trial_state(spec: TenantSpec, now: datetime.datetime, created: datetime.datetime | None = None
                 ) -> tuple[TenantSpec, Verdict | None]:
     """The spec in effect, and the trial's condition: a Trial is served as an Active tenant until

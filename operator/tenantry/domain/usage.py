@@ -14,7 +14,7 @@ from typing import Any
 from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
 from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
-from tenantry.domain.lifecycle import timestamp
+from tenantry.domain.lifecycle import trial_end
 
 DEFAULT_LEVELS = (("Bronze", 0.0), ("Silver", 5_000.0), ("Gold", 20_000.0), ("Platinum", 50_000.0))
 
@@ -76,7 +76,8 @@ def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], di
 
 def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
                  features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
-                 conditions: Mapping[str, str] | None = None, dns_conflict: bool = False) -> TenantFacts:
+                 conditions: Mapping[str, str] | None = None, dns_conflict: bool = False,
+                 created: str | None = None) -> TenantFacts:
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -87,7 +88,7 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
     trial_ends = None
     if spec.get("state") == "Trial" and isinstance((spec.get("trial") or {}).get("ends"), str):
         try:
-            trial_ends = timestamp(spec["trial"]["ends"]).timestamp()
+            trial_ends = trial_end(spec["trial"]["ends"], created).timestamp()
         except ValueError:
             trial_ends = None
     return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),

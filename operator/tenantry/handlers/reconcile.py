@@ -236,7 +236,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         features = found.resolved.features if found.resolved is not None else None
         facts = tenant_facts(meta["name"], found.fields["partner"], spec_for_facts, old_status.get("usage"),
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
-                             dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects))
+                             dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
+                             created=meta.get("creationTimestamp"))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
 
 

@@ -263,10 +263,7 @@ def _wake_at_trial_end(memo: kopf.Memo, key: TenantKey, body: Mapping[str, Any])
     if spec.get("state") != "Trial" or not isinstance(ends, str):
         return
     try:
-        end = lifecycle.timestamp(ends)
-        created = (body.get("metadata") or {}).get("creationTimestamp")
-        if created:
-            end = min(end, lifecycle.timestamp(created) + datetime.timedelta(days=lifecycle.MAX_TRIAL_DAYS))
+        end = lifecycle.trial_end(ends, (body.get("metadata") or {}).get("creationTimestamp"))
     except ValueError:
         return
     delay = (end - datetime.datetime.now(datetime.UTC)).total_seconds()

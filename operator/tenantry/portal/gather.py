@@ -20,7 +20,7 @@ from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
-from tenantry.domain.lifecycle import timestamp
+from tenantry.domain.lifecycle import trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.portal.model import Customer, Deal
 
@@ -275,8 +275,11 @@ def trials(cluster: Cluster, namespace: str) -> list[tuple[str, str, str, str]]:
         ends = (spec.get("trial") or {}).get("ends")
         if spec.get("state") == "Trial" and isinstance(ends, str):
             try:
-                found.append((body["metadata"]["name"], str(spec.get("company", "")), ends,
-                              str(timestamp(ends).timestamp())))
+                end = trial_end(ends, body["metadata"].get("creationTimestamp"))
             except ValueError:
-                continue
+                end = None  # counts as ended, as the operator treats it
+            # The end in effect (the operator's), not only what git says.
+            found.append((body["metadata"]["name"], str(spec.get("company", "")),
+                          end.strftime("%Y-%m-%dT%H:%M:%SZ") if end is not None else f"{ends} (not a real date)",
+                          str(end.timestamp() if end is not None else 0.0)))
     return found
