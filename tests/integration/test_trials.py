@@ -21,6 +21,7 @@ import datetime
 import json
 
 import pytest
+import yaml
 
 from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, namespace_of, wait_for
 
@@ -93,3 +94,13 @@ def test_deals_are_pipeline_metrics(partner: Partner, operator: OperatorProcess)
     wait_for(lambda: pipeline() == (1000.0, 2400.0, 2.0), timeout=30, what="the deals in the pipeline metrics")
     partner.cluster.kubectl("delete", "deal", "d1", "-n", partner.namespace)
     wait_for(lambda: pipeline() == (550.0, 2400.0, 1.0), timeout=30, what="a deleted deal gone from the metrics")
+
+
+def test_an_impossible_trial_end_is_refused_by_the_api_server(partner: Partner) -> None:
+    """With the webhook down too: the CRD's date-time format, not only the model, refuses it (a spec
+    the operator could not parse would leave the trial unreconciled, and so served)."""
+    slug = partner.slug("feb30")
+    result = partner.cluster.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump(
+        partner.tenant(slug, state="Trial", trial={"ends": "2027-02-30T00:00:00Z"})))
+    assert result.returncode != 0 and "spec.trial.ends" in result.stderr, result.stderr
+    assert partner.get(slug) is None

@@ -71,10 +71,13 @@ def _a_real_instant(text: str) -> str:
 class Trial(ApiModel):
     """A free trial: served like an Active tenant until it ends, then Suspended by the operator."""
 
+    # format date-time: the API server itself refuses 2027-02-30 (with the webhook down too), where
+    # a spec the operator cannot parse would leave a trial unreconciled, i.e. served.
     ends: Annotated[str, AfterValidator(_a_real_instant)] = Field(
-        pattern=TIMESTAMP, description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); the operator "
-        "suspends the tenant then, keeping its data, and at the latest 90 days after the Tenant was created. Set "
-        "state Active to convert.")
+        pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
+        description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); the operator suspends the "
+        "tenant then, keeping its data, and at the latest 90 days after the Tenant was created. Set state Active "
+        "to convert.")
 
 
 class FeatureOverride(ApiModel):
