@@ -68,6 +68,9 @@ def test_ready_takes_the_first_failing_aspect() -> None:
     bad = Verdict("FeaturesReady", "False", "FeatureSetNotFound", "no FeatureSet")
     assert ready_verdict([ok, bad], "Active") == Verdict("Ready", "False", "FeatureSetNotFound", "no FeatureSet")
     assert ready_verdict([ok], "Suspended").reason == "Suspended"
+    ended = Verdict("Trial", "False", "TrialEnded", "the trial ended")
+    assert ready_verdict([ok], "Suspended", ended) == Verdict("Ready", "True", "TrialEnded", "the trial ended")
+    assert ready_verdict([ok, bad], "Suspended", ended).reason == "FeatureSetNotFound"
 
 
 def _ns(labels=None, owner=None):

@@ -186,6 +186,10 @@ def test_partners_are_partner_namespaces_only_and_never_claimed_twice() -> None:
     cluster.namespaces.observe("ADDED", namespace("partner-beta", **{"tenantry.dev/partner": "beta"}))
     cluster.namespaces.observe("ADDED", namespace("aaa-beta", **{"tenantry.dev/partner": "beta"}))
     assert {pid: info.namespace for pid, info in cluster.partners().items()} == {"acme": "partner-acme"}
+    # Kept between pages, and worked out again once a namespace changes.
+    assert cluster.partners() is cluster.partners()
+    cluster.namespaces.observe("ADDED", namespace("partner-gamma", **{"tenantry.dev/partner": "gamma"}))
+    assert set(cluster.partners()) == {"acme", "gamma"}
 
 
 def test_pipeline_by_stage_and_trials_by_end() -> None:

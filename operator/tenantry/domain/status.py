@@ -49,12 +49,15 @@ class Verdict:
         return self.status == "True"
 
 
-def ready_verdict(aspects: list[Verdict], state: str) -> Verdict:
-    """Ready is True when every aspect is; else it carries the first failing aspect's reason."""
+def ready_verdict(aspects: list[Verdict], state: str, trial: Verdict | None = None) -> Verdict:
+    """Ready is True when every aspect is; else it carries the first failing aspect's reason. A
+    trial that ended is named as the reason (its own transition, with its own Event)."""
     failing = [v for v in aspects if not v.ok]
     if failing:
         first = failing[0]
         return Verdict(READY, first.status, first.reason, first.message)
+    if trial is not None and not trial.ok:
+        return Verdict(READY, "True", trial.reason, trial.message)
     messages = {"Active": "tenant is provisioned and serving",
                 "Suspended": "tenant is suspended: no workloads may run, data and access are kept",
                 "Cancelled": "tenant is cancelled and offboarded according to its deletionPolicy"}

@@ -223,9 +223,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         found.warnings.append(currency_warning)
     found.warnings.append(tenantpass.usage_verdict(old_status))
     state = found.fields.get("state") or (body.get("spec") or {}).get("state", "Active")
-    ready = status.ready_verdict(found.aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active")
-    if ready.ok and found.trial is not None and not found.trial.ok:
-        ready = Verdict(status.READY, "True", found.trial.reason, found.trial.message)  # an Event says so
+    ready = status.ready_verdict(found.aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active",
+                                 found.trial)
     verdicts = [ready, *found.aspects, *found.warnings]
     patch = tenantpass.status_update(old_status, verdicts, found.fields, meta.get("generation", 0), _now())
     if patch is not None:

@@ -142,7 +142,11 @@ class Cluster:
 
     def __init__(self, api: Api, platform_namespace: str, commission_rate: float) -> None:
         self.api, self.platform_namespace, self.commission_rate = api, platform_namespace, commission_rate
-        self.namespaces = Informer(api, Scope("v1", "Namespace"))
+        # Partners are found among every namespace (tenants' too): worked out again only after a
+        # namespace changed, not on each page.
+        self._partners: dict[str, PartnerInfo] | None = None
+        self.namespaces = Informer(api, Scope("v1", "Namespace"), on_change=lambda *_: self._forget_partners(),
+                                   report_listing=True)
         self.kinds = {kind: Informer(api, Scope(API_VERSION, kind))
                       for kind in ("Tenant", "FeatureSet", "Branding", "Deal")}
 
@@ -156,7 +160,15 @@ class Cluster:
         needed = [i for kind, i in self.kinds.items() if kind != "Deal"]
         await asyncio.gather(*(i.synced.wait() for i in (self.namespaces, *needed)))
 
+    def _forget_partners(self) -> None:
+        self._partners = None
+
     def partners(self) -> dict[str, PartnerInfo]:
+        if self._partners is None:
+            self._partners = self._find_partners()
+        return self._partners
+
+    def _find_partners(self) -> dict[str, PartnerInfo]:
         """Partner id -> its namespace. Tenant namespaces carry the partner label too and are not
         partners; an id that two namespaces claim is nobody's (refused, and logged), never the
         first one's."""
