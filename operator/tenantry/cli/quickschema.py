@@ -17,7 +17,8 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 # Keywords that only describe (jsonschema validates nothing with them), so a check ignores them.
-_ANNOTATIONS = frozenset({"description", "default", "example", "title", "x-kubernetes-list-type",
+# "format" too: validate's Draft 7 validator has no format checker (the models check dates).
+_ANNOTATIONS = frozenset({"description", "default", "example", "title", "format", "x-kubernetes-list-type",
                           "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string"})
 # Exact types only: a bool is not an integer, and a float integer (5.0) is left to jsonschema.
 _TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
