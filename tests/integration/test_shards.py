@@ -3,7 +3,7 @@
 Tested here (the session's operator is stopped meanwhile, so only these replicas act):
 - the replicas balance: each ends up holding 2 of the 6 shard Leases
 - 36 tenants across 12 partners are applied; the replica with the most of them is SIGKILLed
-  as soon as it starts its first pass, and the test asserts that the kill hit tenants of
+  as soon as it starts its first pass (each replica has one worker, so that pass takes seconds), and the test asserts that the kill hit tenants of
   its shards that were not Ready yet
 - every tenant converges (Ready), the dead replica's shards go to the two others, and only after
   its last renewal expired (acquireTime >= last renewTime + lease duration); each survivor then
@@ -55,7 +55,10 @@ class Replicas:
         self.procs = {name: OperatorProcess(kubeconfig, folder / f"{name}.log", extra_env={
             "TENANTRY_SHARDS": str(SHARDS), "TENANTRY_LEASE_NAME": self.group, "POD_NAME": name,
             "TENANTRY_LEASE_SECONDS": str(LEASE_SECONDS), "TENANTRY_RENEW_DEADLINE_SECONDS": "4",
-            "TENANTRY_RETRY_SECONDS": "1", "TENANTRY_LOG_LEVEL": "debug"})
+            "TENANTRY_RETRY_SECONDS": "1", "TENANTRY_LOG_LEVEL": "debug",
+            # One reconcile at a time: a replica then needs seconds for its 18 new tenants, not one,
+            # so the kill (seen from its log, polled every 0.2 s) lands before they are all Ready.
+            "TENANTRY_WORKERS": "1"})
             for name in ("shard-a", "shard-b", "shard-c")}
         self.partners = [Partner(cluster, f"shards-{self.suffix}-{i:02d}", self.suffix) for i in range(PARTNERS)]
         self.ended_at: dict[str, datetime.datetime] = {}  # SIGKILLed or stopped
@@ -178,10 +181,10 @@ def test_three_replicas_share_the_shards_and_survive_a_kill(replicas: Replicas, 
     with HolderLog(replicas) as holders:
         cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
             [p.tenant(slug, namespace=ns) for (ns, slug), p in tenants.items()]))
-        # At its first pass: it works on its tenants all at once and is done within about a second.
+        # At its first pass: with one worker, it takes its tenants one after the other.
         wait_for(lambda: any(m["what"] == "acting on" for m in replicas.fence_lines(victim)), timeout=120,
                  what=f"{victim} to start its first reconcile")
-        replicas.kill(victim)  # at once: the operator finishes its tenants in about a second
+        replicas.kill(victim)  # at once, while the rest of its tenants wait for its single worker
         # The victim's last renewals (a dead process renews nothing; the survivors take its
         # shards only LEASE_SECONDS after them, far later than this one read).
         before_kill = replicas.leases()

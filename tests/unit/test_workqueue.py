@@ -1,7 +1,8 @@
 """The reconcile queue: a key queued once however often it is triggered, run again when triggered
 while running, never two workers on one key, bounded concurrency, failures retried with back-off
 (the delays read from an injected clock, not measured in wall time) without stopping the other
-keys, a success resets the back-off, a retry due after a stop does nothing."""
+keys, a success resets the back-off, a retry due after a stop does nothing, and a kopf event for a
+key of another replica still starts the workers (for the keys of shards taken over later)."""
 
 from __future__ import annotations
 
@@ -192,3 +193,22 @@ def test_a_retry_due_after_the_queue_stopped_does_nothing() -> None:
         return attempts
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_an_event_for_another_replicas_key_starts_the_workers_for_shards_taken_later() -> None:
+    async def scenario() -> list[str]:
+        done: list[str] = []
+        mine: set[str] = set()
+
+        async def work(key: str) -> None:
+            done.append(key)
+
+        queue = WorkQueue(work, workers=1, admit=lambda key: key in mine)
+        queue.add("theirs")  # a kopf event: every tenant so far belongs to another replica's shards
+        mine.add("taken-over")  # then a shard changes hands, and its tenants come from outside kopf
+        queue.add("taken-over", start=False)
+        await _until(lambda: done == ["taken-over"])
+        await queue.stop()
+        return done
+
+    assert asyncio.run(scenario()) == ["taken-over"]

@@ -50,11 +50,15 @@ class WorkQueue(Generic[Key]):
         """Queue a key. start=False: from outside kopf's handlers (an informer's watch), where the
         workers must not be started: they inherit the context of the first add that starts them,
         which kopf.event needs; such keys wait for the first add from a kopf handler."""
-        if self._stopped or not self._admit(key):
-            return  # kopf was started again, with a queue of its own; or another replica's key
+        if self._stopped:
+            return  # kopf was started again, with a queue of its own
         if not self._tasks and start:
-            # kopf's startup handlers run without that context too: the first kopf event starts them.
+            # kopf's startup handlers run without that context too: the first kopf event starts
+            # them, even for a key of another replica: a replica whose shards had no tenants yet
+            # must still work on those of a shard it takes over later (queued with start=False).
             self._start()
+        if not self._admit(key):
+            return  # another replica's key
         if key in self._active:
             self._again.add(key)
         elif key not in self._queued:
