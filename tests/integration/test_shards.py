@@ -3,8 +3,8 @@
 Tested here (the session's operator is stopped meanwhile, so only these replicas act):
 - the replicas balance: each ends up holding 2 of the 6 shard Leases
 - 36 tenants across 12 partners are applied; the replica with the most of them is SIGKILLed
-  as soon as it starts its first pass (each replica has one worker, so that pass takes seconds), and the test asserts that the kill hit tenants of
-  its shards that were not Ready yet
+  as soon as it starts its first pass (each replica has one worker: that pass takes seconds),
+  and the test asserts that the kill hit tenants of its shards that were not Ready yet
 - every tenant converges (Ready), the dead replica's shards go to the two others, and only after
   its last renewal expired (acquireTime >= last renewTime + lease duration); each survivor then
   holds 3
