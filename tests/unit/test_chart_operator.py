@@ -531,3 +531,37 @@ def test_rendered_documents_are_plain_yaml(default: list[dict]) -> None:
     for obj in default:
         assert yaml.safe_load(yaml.safe_dump(obj)) == obj
         assert ("namespace" in obj["metadata"]) == (obj["kind"] not in cluster_scoped), obj["metadata"]
+
+
+# --- The welcome e-mail's relay ---------------------------------------------------------------
+
+
+def test_smtp_values_reach_the_operator_and_the_password_only_from_its_secret() -> None:
+    objects = render({"operator": {"smtp": {"host": "smtp.example.com", "port": 465, "tls": "tls",
+                                            "from": "welcome@saas.example.com",
+                                            "allowedFromDomains": ["acme.example", "nordlicht.example"],
+                                            "existingSecret": "tenantry-smtp", "language": "de",
+                                            "partnerHourlyLimit": 50}}})
+    variables = env(objects)
+    assert variables["TENANTRY_SMTP_PASSWORD"] == {
+        "name": "TENANTRY_SMTP_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "tenantry-smtp", "key": "password"}}}
+    assert variables["TENANTRY_SMTP_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "tenantry-smtp",
+                                                                                 "key": "username"}
+    # The operator's own parser reads what the chart renders (a stand-in for the Secret's values).
+    smtp = Settings.from_env({**_values(variables), "TENANTRY_SMTP_USERNAME": "u",
+                              "TENANTRY_SMTP_PASSWORD": "p"}).smtp
+    assert (smtp.host, smtp.port, smtp.tls, smtp.sender) == ("smtp.example.com", 465, "tls", "welcome@saas.example.com")
+    assert smtp.allowed_from_domains == ("acme.example", "nordlicht.example")
+    assert (smtp.language, smtp.partner_hourly_limit, smtp.password) == ("de", 50, "p")
+
+
+def test_without_an_smtp_host_nothing_about_smtp_is_rendered(default: list[dict]) -> None:
+    assert not [name for name in env(default) if "SMTP" in name or "WELCOME" in name]
+    assert not Settings.from_env(_values(env(default))).smtp.configured
+
+
+def test_an_smtp_host_without_a_from_address_is_refused() -> None:
+    with pytest.raises(helm.HelmError) as error:
+        render({"operator": {"smtp": {"host": "smtp.example.com"}}})
+    assert "from" in str(error.value)

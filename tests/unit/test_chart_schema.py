@@ -141,6 +141,10 @@ def _inside(lines: list[str], n: int, top: str) -> bool:
     ({"operator": {"maxTenantsPerPartner": -5}}, "/operator/maxTenantsPerPartner"),
     ({"operator": {"egressDenyCidrs": ["169.254.169.254"]}}, "/operator/egressDenyCidrs/0"),
     ({"extraEnv": [{"name": "TENANTRY_EGRESS_DENY_CIDRS", "value": "10.0.0.0/8"}]}, "/extraEnv/0/name"),
+    ({"operator": {"smtp": {"tls": "ssl"}}}, "/operator/smtp/tls"),
+    ({"operator": {"smtp": {"host": "smtp.example.com", "from": "Welcome <w@example.com>"}}}, "/operator/smtp/from"),
+    ({"operator": {"smtp": {"password": "hunter2"}}}, "password"),
+    ({"extraEnv": [{"name": "TENANTRY_SMTP_PASSWORD", "value": "hunter2"}]}, "/extraEnv/0/name"),
 ])
 def test_schema_refuses_wrong_values(values: dict, words: str) -> None:
     with pytest.raises(helm.HelmError) as error:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from tenantry.api.common import EMAIL, HEX_COLOUR, ApiModel
+from tenantry.api.common import EMAIL, HEX_COLOUR, PHONE, ApiModel
 from tenantry.api.svg import SVG_MAX_BYTES, svg_problems
 
 # Allow-lists, written so that Python's re (the CLI's jsonschema), Rust's regex (pydantic) and Go's RE2
@@ -108,6 +108,7 @@ class Support(ApiModel):
     """Where users of the white-labelled product get help."""
 
     email: str | None = Field(default=None, pattern=EMAIL, max_length=254, description="Support e-mail.")
+    phone: str | None = Field(default=None, pattern=PHONE, max_length=32, description="Support phone number.")
     url: HttpsUrl | None = Field(default=None, description="Support web page (https).")
 
 
@@ -131,4 +132,10 @@ class BrandingSpec(ApiModel):
         default_factory=dict, description="Welcome message per language code (e.g. de, en): plain text, "
         "not HTML (front ends show it as text); no < or > and no control characters but tabs and newlines.",
     )
-    support: Support | None = Field(default=None, description="Support contact.")
+    support: Support | None = Field(default=None, description="Support contact, shown in the product and in the "
+                                    "welcome e-mail.")
+    email_from: str | None = Field(
+        default=None, pattern=EMAIL, max_length=254,
+        description="From address of the welcome e-mails of the tenants using this Branding; honoured only when its "
+        "domain is one of the platform's allowed sender domains (chart smtp.allowedFromDomains), else the "
+        "platform's From address is used.")

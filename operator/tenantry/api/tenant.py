@@ -80,6 +80,28 @@ class Trial(ApiModel):
         "to convert.")
 
 
+class Appointment(ApiModel):
+    """The onboarding appointment: sent with the welcome e-mail as a calendar invitation (.ics)."""
+
+    start: Annotated[str, AfterValidator(_a_real_instant)] = Field(
+        pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
+        description="When it starts (RFC 3339 with a time zone, e.g. 2027-01-14T10:00:00+01:00).")
+    duration_minutes: int = Field(default=60, ge=15, le=480, description="How long it takes, in minutes.")
+    location: str | None = Field(
+        default=None, max_length=200, pattern=r"^[^<>\x00-\x1f\x7f]*$",
+        description="Where it takes place, as plain text (an address, a room, 'Microsoft Teams').")
+    url: str | None = Field(
+        default=None, max_length=2048, pattern=r"^https://[^\s<>\"'`\\]+$",
+        description="https link to join the meeting online.")
+
+
+class Onboarding(ApiModel):
+    """How the customer is brought on board."""
+
+    appointment: Appointment | None = Field(
+        default=None, description="The onboarding appointment; the welcome e-mail carries it as an invitation.")
+
+
 class FeatureOverride(ApiModel):
     """A per-tenant override of one feature of the plan."""
 
@@ -126,6 +148,7 @@ class TenantSpec(ApiModel):
         description="E-mail addresses (Kubernetes user names) that get admin rights in the tenant "
         "namespace.",
     )
+    onboarding: Onboarding | None = Field(default=None, description="The onboarding appointment.")
     deletion_policy: DeletionPolicy = Field(
         default="Retain",
         description="What happens to the tenant namespace and its data when the Tenant is deleted "
@@ -174,6 +197,40 @@ class DomainStatus(ApiModel):
     )
 
 
+class RefusedRecipient(ApiModel):
+    """A recipient the relay refused."""
+
+    address: str = Field(description="The refused address.")
+    reply: str = Field(description="The relay's reply, e.g. 550 5.1.1 mailbox unknown.")
+
+
+class WelcomeRecord(ApiModel):
+    """The welcome e-mail: due, sent, or failing (written by the operator only)."""
+
+    message_id: str = Field(description="The Message-ID: the same for every attempt of one sending, so that a "
+                            "relay can drop a duplicate after an operator crash between sending and recording.")
+    resend_token: str = Field(default="", description="A digest of the tenantry.dev/resend-welcome annotation "
+                              "this sending answers (empty: the first welcome).")
+    due_since: str = Field(description="When the sending became due (RFC 3339).")
+    sent_at: str | None = Field(default=None, description="When the relay accepted it (RFC 3339).")
+    to: list[str] = Field(default_factory=list, description="The recipients the relay accepted.")
+    refused: list[RefusedRecipient] = Field(default_factory=list, description="Recipients the relay refused; "
+                                            "retried with back-off until accepted or no longer listed.")
+    attempts: int = Field(default=0, ge=0, description="Failed attempts so far.")
+    reason: str | None = Field(default=None, description="Why the last attempt failed.")
+    message: str | None = Field(default=None, description="What went wrong and what to do.")
+    next_attempt_at: str | None = Field(default=None, description="When the next attempt is due (RFC 3339).")
+
+
+class ChecklistItem(ApiModel):
+    """One step of the go-live."""
+
+    name: str = Field(description="The step, e.g. NamespaceReady, DomainVerified:ki.example.de, WelcomeSent.")
+    done: bool = Field(description="Whether it is done.")
+    at: str | None = Field(default=None, description="When it was first done (RFC 3339).")
+    message: str = Field(default="", description="What it waits for, while not done.")
+
+
 def _opaque_object(schema: dict[str, Any]) -> None:
     """Any object, stored as it is (x-kubernetes-preserve-unknown-fields)."""
     schema.update({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
@@ -199,6 +256,9 @@ class TenantStatus(ApiModel):
     state: str | None = Field(default=None, description="The state in effect: spec.state, except that a Trial "
                               "whose end has passed is Suspended.")
     usage: Usage | None = Field(default=None, description="Usage reported for the current period.")
+    welcome: WelcomeRecord | None = Field(default=None, description="The welcome e-mail to the contact and admins.")
+    onboarding: list[ChecklistItem] = Field(
+        default_factory=list, description="The go-live checklist: each step, whether it is done and since when.")
     currency: str | None = Field(
         default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
         "use it. A platform admin changes it here (the status) when a contract really changes currency."

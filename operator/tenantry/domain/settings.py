@@ -8,9 +8,11 @@ its value and what to give instead; nothing reads the environment at import time
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tenantry.api.common import EMAIL
 from tenantry.domain.config import DnsSettings, OperatorConfig, _parsed
 from tenantry.domain.leadership import Timing
 from tenantry.domain.usage import DEFAULT_LEVELS, parse_levels
@@ -140,6 +142,74 @@ def _process_settings(env: Mapping[str, str]) -> ProcessSettings:
     return ProcessSettings(**kwargs)  # type: ignore[arg-type]
 
 
+SMTP_TLS = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The relay for the welcome e-mails; no host: none is sent (the WelcomeSent condition says so)."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"  # starttls | tls (implicit, usually port 465) | none (loopback relays only)
+    username: str = ""
+    password: str = ""  # from the chart's Secret (smtp.existingSecret)
+    sender: str = ""  # the From address
+    allowed_from_domains: tuple[str, ...] = ()  # domains a Branding's emailFrom may use
+    ca_file: str = ""  # CA bundle for the relay's certificate; empty: the system's
+    timeout_seconds: float = 30.0
+    language: str = "en"  # the welcome's language when the Branding has none of its own
+    partner_hourly_limit: int = 200  # welcome e-mails per partner and hour (resends included)
+    first_retry_seconds: float = 30.0  # a failed sending is retried after this, then twice as long each time
+    resend_cooldown_seconds: float = 600.0  # at most one resend (annotation) per tenant this often
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings:
+        parsers: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+            ("TENANTRY_SMTP_HOST", "host", str), ("TENANTRY_SMTP_PORT", "port", _port),
+            ("TENANTRY_SMTP_TLS", "tls", _one_of(SMTP_TLS)), ("TENANTRY_SMTP_USERNAME", "username", str),
+            ("TENANTRY_SMTP_PASSWORD", "password", str), ("TENANTRY_SMTP_FROM", "sender", _address),
+            ("TENANTRY_SMTP_ALLOWED_FROM_DOMAINS", "allowed_from_domains", _domains),
+            ("TENANTRY_SMTP_CA_FILE", "ca_file", str), ("TENANTRY_SMTP_TIMEOUT_SECONDS", "timeout_seconds", _positive),
+            ("TENANTRY_WELCOME_LANGUAGE", "language", _language),
+            ("TENANTRY_WELCOME_PARTNER_HOURLY_LIMIT", "partner_hourly_limit", _workers),
+            ("TENANTRY_WELCOME_FIRST_RETRY_SECONDS", "first_retry_seconds", _positive),
+            ("TENANTRY_WELCOME_RESEND_COOLDOWN_SECONDS", "resend_cooldown_seconds", _positive))
+        kwargs = {key: _parsed(var, env[var], parse) for var, key, parse in parsers if env.get(var)}
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        if settings.host and not settings.sender:
+            raise ValueError("TENANTRY_SMTP_FROM is empty: with TENANTRY_SMTP_HOST set, give the From address of "
+                             "the welcome e-mails, e.g. welcome@platform.example")
+        if settings.username and settings.tls == "none":
+            raise ValueError("TENANTRY_SMTP_TLS=none with TENANTRY_SMTP_USERNAME set: the credentials would cross "
+                             "the network in clear text; use starttls or tls")
+        return settings
+
+
+def _address(text: str) -> str:
+    if not re.fullmatch(EMAIL.strip("^$"), text.strip()):
+        raise ValueError("give one e-mail address, e.g. welcome@platform.example (no display name)")
+    return text.strip()
+
+
+def _domains(text: str) -> tuple[str, ...]:
+    domains = tuple(d.strip().lower() for d in text.split(",") if d.strip())
+    bad = [d for d in domains if not re.fullmatch(r"([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,}", d)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} is not a domain name: give domains separated by commas")
+    return domains
+
+
+def _language(text: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?", text.strip()):
+        raise ValueError("give a language code such as en or de-AT")
+    return text.strip()
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of it: what the reconcile decides with, DNS, and the process."""
@@ -147,13 +217,15 @@ class Settings:
     operator: OperatorConfig
     dns: DnsSettings
     process: ProcessSettings
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Raises ValueError naming every variable that is wrong, not only the first one."""
         problems: list[str] = []
         parts: dict[str, object] = {}
-        for name, parse in (("operator", OperatorConfig.from_env), ("process", _process_settings)):
+        for name, parse in (("operator", OperatorConfig.from_env), ("process", _process_settings),
+                            ("smtp", SmtpSettings.from_env)):
             try:
                 parts[name] = parse(env)
             except ValueError as error:

@@ -32,6 +32,8 @@ CURRENCY_FIXED = "CurrencyFixed"
 # Informational, written by the pod security re-check (handlers/podsecurity), not by the
 # reconcile: False names the last pod deleted for breaking the restricted profile.
 POD_SECURITY = "PodSecurity"
+# Informational, never makes a tenant un-Ready: whether the welcome e-mail went out (domain/welcome).
+WELCOME_SENT = "WelcomeSent"
 CARRIED_OVER = (POD_SECURITY,)  # conditions the reconcile keeps as they are
 
 

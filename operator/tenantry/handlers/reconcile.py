@@ -17,7 +17,8 @@ from typing import Any
 
 from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.api.common import API_VERSION
-from tenantry.domain import lifecycle, naming, status, tenantpass
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain import lifecycle, naming, status, tenantpass, welcome
 from tenantry.domain.caps import PartnerTenants
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
@@ -48,6 +49,8 @@ class Services:
     kube: Kube
     dns: dnsflow.DnsServices
     contest: Contest = field(default_factory=Contest)
+    mail_configured: bool = False  # an SMTP relay for the welcome e-mails (handlers/welcome)
+    resend_cooldown: float = welcome.RESEND_COOLDOWN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Outcome:
     previous_ready: tuple[str, str] | None  # (status, reason) before this pass
     writes: int
     facts: TenantFacts | None = None
+    welcome_due: bool = False  # the welcome e-mail is to be sent now (handlers/welcome)
+    wake_at: datetime.datetime | None = None  # a pass is due then (a welcome retry or resend)
 
     @property
     def transitioned(self) -> bool:
@@ -83,6 +88,30 @@ def tenant_ref(body: Mapping[str, Any]) -> ObjectRef:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _welcome(body: Mapping[str, Any], ready: Verdict, state: str | None, services: Services, config: OperatorConfig
+             ) -> tuple[welcome.Decision, dict[str, Any] | None]:
+    """The welcome's decision, and status.welcome to write when this pass changes it (else None:
+    once due, the record is the mailer's to write)."""
+    meta, old_status = body["metadata"], body.get("status") or {}
+    record = old_status.get("welcome")
+    if record and record.get("refused"):
+        spec = lifecycle.parse_tenant_spec(body.get("spec"))
+        if isinstance(spec, TenantSpec):
+            record = welcome.without_unlisted_refusals(record, welcome.recipients(spec))
+    previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
+    decision = welcome.decide(record, serving_now=welcome.serving(ready, state or ""),
+                              serving_before=welcome.serving(previous, old_status.get("state")),
+                              state=state or "", configured=services.mail_configured,
+                              token=welcome.resend_token(meta.get("annotations")), uid=meta.get("uid", ""),
+                              domain=config.platform_domain, now=datetime.datetime.now(datetime.UTC),
+                              cooldown=services.resend_cooldown)
+    old = old_status.get("welcome")
+    if decision.record is None or decision.record == old:
+        return decision, None
+    # A merge patch merges objects: the keys of the old record that the new one lacks go as nulls.
+    return decision, {**dict.fromkeys(old or {}), **decision.record}
 
 
 def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:
@@ -225,8 +254,15 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     state = found.fields.get("state") or (body.get("spec") or {}).get("state", "Active")
     ready = status.ready_verdict(found.aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active",
                                  found.trial)
-    verdicts = [ready, *found.aspects, *found.warnings]
-    patch = tenantpass.status_update(old_status, verdicts, found.fields, meta.get("generation", 0), _now())
+    decision, record = _welcome(body, ready, found.fields.get("state"), services, config)
+    if record is not None:
+        found.fields["welcome"] = record
+    verdicts = [ready, *found.aspects, *found.warnings, decision.verdict]
+    now = _now()
+    domains = found.fields.get("domains", old_status.get("domains", []))
+    found.fields["onboarding"] = welcome.checklist(verdicts, domains, decision.verdict, decision.record,
+                                                   old_status.get("usage"), old_status.get("onboarding", []), now)
+    patch = tenantpass.status_update(old_status, verdicts, found.fields, meta.get("generation", 0), now)
     if patch is not None:
         writer.count += 1
         await kube.patch_status(tenant_ref(body), patch)
@@ -237,7 +273,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
                              dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
                              created=meta.get("creationTimestamp"))
-    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts)
+    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts,
+                   welcome_due=decision.due, wake_at=decision.wake_at)
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

@@ -29,10 +29,12 @@ from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
 from tenantry.domain.shards import CLUSTER_WIDE
+from tenantry.domain.welcome import RESEND_ANNOTATION
 from tenantry.handlers import dnsflow, periodic
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
+from tenantry.handlers.welcome import Mailer
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
@@ -54,9 +56,15 @@ TenantKey = tuple[str, str]  # (partner namespace, slug)
 logger = logging.getLogger("tenantry")
 
 _locks: dict[TenantKey, asyncio.Lock] = {}
-# The generation and usage report each tenant was last (or is being) reconciled with: our own
-# writes come back as MODIFIED events with both unchanged and need no second pass.
-_reconciled: dict[TenantKey, tuple[int, Any]] = {}
+# The generation, usage report and resend annotation each tenant was last (or is being) reconciled
+# with: our own writes come back as MODIFIED events with all three unchanged and need no second pass.
+_reconciled: dict[TenantKey, tuple[int, Any, Any]] = {}
+
+
+def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
+    meta = body.get("metadata") or {}
+    return (meta.get("generation", 0), (body.get("status") or {}).get("usage"),
+            (meta.get("annotations") or {}).get(RESEND_ANNOTATION))
 
 
 def tenant_lock(key: TenantKey) -> asyncio.Lock:
@@ -118,6 +126,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         # kopf started again in this process after it lost a watch (see __main__): what the
         # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
         await memo.queue.stop()
+        if memo.get("mailer") is not None:
+            await memo.mailer.stop()
         for task in memo.background_tasks:
             task.cancel()
         await asyncio.gather(*memo.background_tasks, return_exceptions=True)
@@ -129,8 +139,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     else:
         contest = Contest(limit=process.contest_limit, window=process.contest_window_seconds,
                           pause=process.contest_pause_seconds)
+    smtp = memo.settings.smtp
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
-                                    dnsflow.make_dns_services(memo.settings.dns), contest)
+                                    dnsflow.make_dns_services(memo.settings.dns), contest, smtp.configured,
+                                    smtp.resend_cooldown_seconds)
+    memo.mailer = Mailer(memo, smtp) if smtp.configured else None
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     memo.tenants = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
@@ -189,6 +202,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
     if "queue" in memo:
         await memo.queue.stop()
+    if memo.get("mailer") is not None:
+        await memo.mailer.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -218,7 +233,7 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             return
         # Set now, not when done: the events of this very pass (our finalizer and status patches)
         # arrive while it runs and must not queue the tenant again.
-        _reconciled[key] = (body["metadata"].get("generation", 0), (body.get("status") or {}).get("usage"))
+        _reconciled[key] = _seen(body)
         try:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
                                        memo.catalogue.partner_tenants)
@@ -247,28 +262,38 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             kind = "Normal" if outcome.ready.ok else "Warning"
             kopf.event(body, type=kind, reason=outcome.ready.reason, message=outcome.ready.message)
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
-        _wake_at_trial_end(memo, key, body)
+        if outcome.welcome_due and memo.mailer is not None:
+            memo.mailer.add(key)
+        _wake_later(memo, key, body, outcome.wake_at)
 
 
-_trial_timers: dict[TenantKey, asyncio.TimerHandle] = {}
+_timers: dict[TenantKey, asyncio.TimerHandle] = {}
 
 
-def _wake_at_trial_end(memo: kopf.Memo, key: TenantKey, body: Mapping[str, Any]) -> None:
-    """A pass at the very moment a trial ends (not up to a resync later); one timer per tenant."""
-    timer = _trial_timers.pop(key, None)
-    if timer is not None:
-        timer.cancel()
+def _trial_end(body: Mapping[str, Any]) -> datetime.datetime | None:
     spec = body.get("spec") or {}
     ends = (spec.get("trial") or {}).get("ends")
     if spec.get("state") != "Trial" or not isinstance(ends, str):
-        return
+        return None
     try:
-        end = lifecycle.trial_end(ends, (body.get("metadata") or {}).get("creationTimestamp"))
+        return lifecycle.trial_end(ends, (body.get("metadata") or {}).get("creationTimestamp"))
     except ValueError:
+        return None
+
+
+def _wake_later(memo: kopf.Memo, key: TenantKey, body: Mapping[str, Any], due: datetime.datetime | None) -> None:
+    """A pass at the very moment a trial ends or a welcome retry is due (not up to a resync later);
+    one timer per tenant, for the earlier of the two."""
+    timer = _timers.pop(key, None)
+    if timer is not None:
+        timer.cancel()
+    now = datetime.datetime.now(datetime.UTC)
+    moments = [m for m in (_trial_end(body), due) if m is not None and m > now]  # a past one: this pass saw it
+    if not moments:
         return
-    delay = (end - datetime.datetime.now(datetime.UTC)).total_seconds()
-    if 0 < delay < TRIAL_TIMER_HORIZON:  # later ones: a resync on the way sets the timer then
-        _trial_timers[key] = asyncio.get_running_loop().call_later(delay + 0.5, memo.queue.add, key, False)
+    delay = (min(moments) - now).total_seconds()
+    if delay < TRIAL_TIMER_HORIZON:  # later ones: a resync on the way sets the timer then
+        _timers[key] = asyncio.get_running_loop().call_later(delay + 0.5, memo.queue.add, key, False)
 
 
 @kopf.on.event(GROUP, VERSION, "tenants")
@@ -278,7 +303,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     if event.get("type") == "DELETED":
         _reconciled.pop(key, None)
-        timer = _trial_timers.pop(key, None)
+        timer = _timers.pop(key, None)
         if timer is not None:
             timer.cancel()
         memo.exposition.remove(key)
@@ -293,7 +318,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         return
     obj = event.get("object") or {}
     memo.catalogue.track_tenant(key, spec, obj)
-    seen = (obj.get("metadata", {}).get("generation"), (obj.get("status") or {}).get("usage"))
+    seen = _seen(obj)
     # MODIFIED: our own writes, or metadata. No type: kopf listing everything again when it restarts
     # a watch (every few minutes), which must not reconcile 10,000 unchanged tenants each time;
     # the first listing of a run still does (nothing is remembered yet), and the resync timer.

@@ -20,3 +20,6 @@ CACHED_OBJECTS = Gauge("tenantry_cached_objects", "Objects held in the informers
 ADMISSION_SECONDS = Histogram("tenantry_admission_duration_seconds",
                               "Time to judge one admission review, by webhook path.", ["webhook"],
                               buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+WELCOME_EMAILS = Counter("tenantry_welcome_emails_total",
+                         "Welcome e-mail attempts by outcome: sent, partly (some recipients refused), failed, limited.",
+                         ["outcome"])
