@@ -8,6 +8,7 @@ export KUBECONFIG=$PWD/.local/kubeconfig
 PORT=${TENANTRY_METRICS_PORT:-8080}
 PORTAL_PORT=${TENANTRY_PORTAL_PORT:-8088}
 PROMETHEUS_PORT=${TENANTRY_DEMO_PROMETHEUS_PORT:-9090}
+SMTP_PORT=${TENANTRY_DEMO_SMTP_PORT:-2525}
 
 kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
@@ -37,6 +38,10 @@ trap 'kill "${children[@]}" 2>/dev/null || true' EXIT
 prometheus --config.file=.local/prometheus/prometheus.yml --storage.tsdb.path=.local/prometheus/data \
   --storage.tsdb.retention.time=90d --web.listen-address=127.0.0.1:${PROMETHEUS_PORT} \
   >.local/prometheus/prometheus.log 2>&1 &
+children+=($!)
+# A local mail catcher (aiosmtpd) as the SMTP relay: the welcome e-mails land in .local/mail/ as .eml files.
+rm -rf .local/mail
+.venv/bin/python -m tenantry.devtools.mailcatcher --port "$SMTP_PORT" --folder .local/mail >.local/mailcatcher.log 2>&1 &
 children+=($!)
 # The partner portal, as the chart's portal ServiceAccount (read-only, TokenReview, SubjectAccessReview).
 PORTAL_KUBECONFIG=$PWD/.local/portal.kubeconfig
@@ -76,10 +81,16 @@ cat <<INFO
   Log in as partner acme-it with its GitOps ServiceAccount's token:
     kubectl create token tenantry-gitops -n partner-acme-it
   Prometheus (scrapes the operator; 35 days of sample history): http://127.0.0.1:${PROMETHEUS_PORT}
+  Welcome e-mails (to each new Active tenant's contact and admins) are caught, not delivered:
+    ls $PWD/.local/mail/        # one .eml per message: open it in any mail program
+    .venv/bin/tenantry status mustermann   # the go-live checklist, WelcomeSent among it
+    kubectl annotate tenant mustermann -n partner-acme-it tenantry.dev/resend-welcome=\$(date +%s)   # once more
 
   Ctrl-C stops the operator; 'make cluster-down' removes the control plane.
 
 INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
 export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
+export TENANTRY_SMTP_HOST=127.0.0.1 TENANTRY_SMTP_PORT=$SMTP_PORT TENANTRY_SMTP_TLS=none \
+  TENANTRY_SMTP_FROM=welcome@${TENANTRY_PLATFORM_DOMAIN} TENANTRY_SMTP_ALLOWED_FROM_DOMAINS=acme-it.example
 KUBECONFIG=$OPERATOR_KUBECONFIG .venv/bin/python -m tenantry

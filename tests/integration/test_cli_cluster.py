@@ -63,6 +63,10 @@ def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pyt
     out = capsys.readouterr().out
     assert "Ready" in out and f"ki.{full}.de. CNAME {full}.platform.test" in out
     assert f"_tenantry-challenge.ki.{full}.de. TXT tenantry-" in out
+    # The go-live checklist: what is done (with its time) and what still waits, as in the status.
+    done_at = {i["name"]: i.get("at") for i in partner.get(full)["status"]["onboarding"] if i["done"]}
+    assert "[x] NamespaceReady" in out and done_at["NamespaceReady"] in out
+    assert f"[ ] DomainVerified:ki.{full}.de" in out and "[x] FirstUsageReported" in out
     assert main(["status", "no-such-tenant", "--kubeconfig", str(cluster.kubeconfig)]) == 1
 
 

@@ -16,6 +16,7 @@ Tested here (the session's operator runs with an SMTP relay for this module, the
   condition and retried; taken out of the spec, the welcome counts as sent
 - the resend annotation sends it again, with a new Message-ID
 - a Trial tenant gets nothing until it converts to Active; a Suspended one gets nothing
+- a partner cannot mail more than its hourly limit: the next tenant waits (PartnerLimitReached)
 - without SMTP: WelcomeSent=False (SmtpNotConfigured) and nothing else changes
 """
 
@@ -35,6 +36,7 @@ from tests.integration.net import free_port
 pytestmark = pytest.mark.integration
 
 SENDER = "welcome@platform.test"
+PARTNER_LIMIT = 3  # welcome e-mails per partner and hour; each test has its own partner
 HOSTILE_COMPANY = 'Evil <script>alert("x")</script> & Co\r\nBcc: victim@example.com'
 
 
@@ -47,6 +49,7 @@ def relay(operator: OperatorProcess) -> Iterator[MailCatcher]:
                            "TENANTRY_SMTP_TLS": "none", "TENANTRY_SMTP_FROM": SENDER,
                            "TENANTRY_SMTP_ALLOWED_FROM_DOMAINS": "partner-mail.test",
                            "TENANTRY_WELCOME_FIRST_RETRY_SECONDS": "1",
+                           "TENANTRY_WELCOME_PARTNER_HOURLY_LIMIT": str(PARTNER_LIMIT),
                            "TENANTRY_WELCOME_RESEND_COOLDOWN_SECONDS": "1"})
     yield catcher
     catcher.on_data = None
@@ -212,6 +215,20 @@ def test_trials_and_suspended_tenants_get_nothing_until_active(relay: MailCatche
     partner.apply(partner.tenant(trial, contact={"name": "T", "email": trial_contact}, admins=[]))  # converted
     _sent(partner, trial)
     assert len(relay.to(trial_contact)) == 1 and relay.to(suspended_contact) == []
+
+
+def test_a_partner_cannot_mail_more_than_its_hourly_limit(relay: MailCatcher, partner: Partner) -> None:
+    slugs = [partner.slug(f"welcome-many{i}") for i in range(PARTNER_LIMIT + 1)]
+    for slug in slugs:
+        partner.apply(partner.tenant(slug, contact={"name": "M", "email": f"{slug}@mustermann.de"}, admins=[]))
+    wait_for(lambda: sum(len(relay.to(f"{slug}@mustermann.de")) for slug in slugs) == PARTNER_LIMIT, timeout=90,
+             what=f"{PARTNER_LIMIT} welcome e-mails")
+    wait_for(lambda: [slug for slug in slugs
+                      if partner.condition(slug, "WelcomeSent").get("reason") == "PartnerLimitReached"], timeout=60,
+             what="the tenant over the limit to say so")
+    limited = [slug for slug in slugs if partner.condition(slug, "WelcomeSent").get("reason") == "PartnerLimitReached"]
+    assert len(limited) == 1 and relay.to(f"{limited[0]}@mustermann.de") == []
+    assert "smtp.partnerHourlyLimit" in partner.condition(limited[0], "WelcomeSent")["message"]
 
 
 def test_without_smtp_nothing_is_sent_and_the_condition_says_so(partner: Partner, operator: OperatorProcess) -> None:

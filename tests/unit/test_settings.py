@@ -66,6 +66,11 @@ def test_the_older_verbose_switch_means_debug() -> None:
     ("TENANTRY_COMMISSION_RATE", "20", "from 0 to 1"),
     ("TENANTRY_PARTNER_LEVELS", "Gold", "Name=<monthly revenue>"),
     ("TENANTRY_CONTAINER_MAX", "cpu=lots", "cpu"),
+    ("TENANTRY_SMTP_TLS", "ssl", "starttls, tls, none"),
+    ("TENANTRY_SMTP_PORT", "smtp", "from 1 to 65535"),
+    ("TENANTRY_SMTP_FROM", "Welcome <w@example.com>", "one e-mail address"),
+    ("TENANTRY_SMTP_ALLOWED_FROM_DOMAINS", "acme.example,not a domain", "not a domain name"),
+    ("TENANTRY_WELCOME_LANGUAGE", "German", "language code"),
 ])
 def test_a_bad_value_names_its_variable(variable: str, value: str, hint: str) -> None:
     with pytest.raises(ValueError) as refused:
@@ -84,6 +89,17 @@ def test_every_bad_variable_is_named_at_once() -> None:
                            "TENANTRY_PLATFORM_NAMESPACE": "x", "TENANTRY_ROUTE_PORT": "http"})
     message = str(refused.value)
     assert all(name in message for name in ("TENANTRY_WORKERS", "TENANTRY_DNS_PROVIDER", "TENANTRY_ROUTE_PORT"))
+
+
+def test_smtp_settings_are_checked() -> None:
+    assert not Settings.from_env({}).smtp.configured
+    smtp = Settings.from_env({"TENANTRY_SMTP_HOST": "smtp.example.com", "TENANTRY_SMTP_FROM": "w@example.com"}).smtp
+    assert (smtp.configured, smtp.port, smtp.tls) == (True, 587, "starttls")
+    with pytest.raises(ValueError, match="TENANTRY_SMTP_FROM is empty"):
+        Settings.from_env({"TENANTRY_SMTP_HOST": "smtp.example.com"})
+    with pytest.raises(ValueError, match="clear text"):
+        Settings.from_env({"TENANTRY_SMTP_HOST": "smtp.example.com", "TENANTRY_SMTP_FROM": "w@example.com",
+                           "TENANTRY_SMTP_TLS": "none", "TENANTRY_SMTP_USERNAME": "u"})
 
 
 def test_nothing_else_reads_the_environment() -> None:

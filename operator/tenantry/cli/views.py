@@ -153,6 +153,13 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def checklist_lines(items: list[dict[str, Any]]) -> list[str]:
+    """The go-live checklist of a tenant's status: done steps with their time, open ones with what they wait for."""
+    width = max((len(str(item.get("name", ""))) for item in items), default=0)
+    return [f"  [{'x' if item.get('done') else ' '}] {str(item.get('name', '')):<{width}}  "
+            f"{item.get('at') if item.get('done') else item.get('message', '')}" for item in items]
+
+
 def status(args: argparse.Namespace) -> int:
     try:
         with client_for(args.kubeconfig) as client:
@@ -172,6 +179,9 @@ def status(args: argparse.Namespace) -> int:
     print("conditions:")
     for c in state.get("conditions", []):
         print(f"  {c['type']:<17} {c['status']:<8} {c['reason']}: {c.get('message', '')}")
+    if state.get("onboarding"):
+        print("go-live:")
+        print("\n".join(checklist_lines(state["onboarding"])))
     pending = [d for d in state.get("domains", []) if not d.get("verified")]
     if pending:
         print("the customer must create:")
@@ -193,7 +203,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep.add_argument("--commission-rate", type=float, default=0.20, help="share of MRR credited to the partner")
     rep.add_argument("--kubeconfig", type=Path)
     rep.set_defaults(run=report)
-    sta = commands.add_parser("status", help="one tenant: conditions, what is pending, what the customer must do")
+    sta = commands.add_parser("status", help="one tenant: conditions, the go-live checklist, what the customer must do")
     sta.add_argument("slug")
     sta.add_argument("--partner", help="partner id (a partner's own kubeconfig: its namespace is searched)")
     sta.add_argument("-n", "--namespace", help="the partner namespace to search (default: every one you may read)")

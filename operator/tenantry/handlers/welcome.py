@@ -5,8 +5,9 @@ For each tenant: read the Tenant fresh (the pass's decision may be seconds old, 
 must not start from a stale copy), check that the sending is still due, compose it, send it to the
 recipients who do not have it yet, and write status.welcome (accepted, refused, or the failure with
 its next attempt). Then the tenant gets a pass, which updates WelcomeSent and the checklist. Each
-partner may send at most `partner_hourly_limit` per hour, so that nobody can turn the platform's relay
-into a mass mailer (admins and the resend annotation are theirs to write).
+partner may have at most `partner_hourly_limit` delivered per hour (kept in memory: a restart forgets
+it), so that nobody can turn the platform's relay into a mass mailer (admins and the resend
+annotation are theirs to write).
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ class Mailer:
                 "within the last hour (smtp.partnerHourlyLimit)"), now, self.settings.first_retry_seconds))
             return
         message = self._compose(body, spec, record, to, now)
-        self._sent[key[0]].append(time.monotonic())
         try:
             delivery = await self.relay.send(message, str(message["From"].addresses[0].addr_spec), to)
         except SmtpFailure as failure:
@@ -99,6 +99,8 @@ class Mailer:
             await self._record(ref, record, welcome.after_attempt(record, [], {}, (failure.reason, failure.message),
                                                                   now, self.settings.first_retry_seconds))
             return
+        if delivery.accepted:  # what reached someone counts against the limit; failures reach nobody
+            self._sent[key[0]].append(time.monotonic())
         WELCOME_EMAILS.labels("partly" if delivery.refused else "sent").inc()
         logger.info("tenant %s/%s: welcome e-mail %s sent to %s%s", *key, record["messageId"],
                     ", ".join(delivery.accepted) or "nobody",
