@@ -397,6 +397,11 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
     driver.get(f"{world.portal.url}/p/{world.a_id}/customers/{world.a_slugs[0]}")  # type: ignore[attr-defined]
     usage = driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")  # type: ignore[attr-defined]
     assert {row.get_attribute("data-feature") for row in usage} >= {"chat", "tables"}
+    # The go-live checklist, step by step as in the Tenant's status.onboarding.
+    steps = [row.find_elements(By.TAG_NAME, "td")[1].text  # type: ignore[attr-defined]
+             for row in driver.find_elements(By.CSS_SELECTOR, "#checklist tbody tr")]  # type: ignore[attr-defined]
+    assert steps[:4] == ["NamespaceReady", "PlanResolved", "BrandingResolved", "PlatformDNSPublished"]
+    assert steps[-2:] == ["WelcomeSent", "FirstUsageReported"]
     _shot(driver, "customer-usage")
     driver.get(f"{world.portal.url}/p/{world.a_id}/pipeline")  # type: ignore[attr-defined]
     stages = {row.get_attribute("data-stage"): (row.find_element(By.CSS_SELECTOR, ".count").text,

@@ -92,7 +92,10 @@ class Decision:
 
 
 def _due(uid: str, token: str, domain: str, now: datetime.datetime) -> dict[str, Any]:
-    return {"messageId": message_id(uid, token, domain), "resendToken": token, "dueSince": _text(now)}
+    # No empty strings in a status: the API server (1.20) stores "" sent in a merge patch as null, and
+    # then refuses the object as not a string.
+    return {"messageId": message_id(uid, token, domain), **({"resendToken": token} if token else {}),
+            "dueSince": _text(now)}
 
 
 def _sending(record: Mapping[str, Any]) -> Verdict:
@@ -218,8 +221,7 @@ def checklist(verdicts: Sequence[Verdict], domains: Sequence[Mapping[str, Any]],
     for name, done, at, waiting in steps:
         old = before.get(name) or {}
         if done:
-            items.append({"name": name, "done": True, "at": old.get("at") if old.get("done") else (at or now),
-                          "message": ""})
+            items.append({"name": name, "done": True, "at": old.get("at") if old.get("done") else (at or now)})
         else:
             items.append({"name": name, "done": False, "message": waiting})
     return items

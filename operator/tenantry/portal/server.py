@@ -219,7 +219,8 @@ class Portal:
                          uses=[(u, bar(u.requests, u.limit, u.median)) for u in uses],
                          forecast=model.seat_forecast(this), seats=bar(this.active_users, this.seats),
                          domains=status.get("domains") or [], conditions=status.get("conditions") or [],
-                         events=events, preview=preview, url=_https(status.get("url")), git=self.settings.git_url)
+                         checklist=status.get("onboarding") or [], events=events, preview=preview,
+                         url=_https(status.get("url")), git=self.settings.git_url)
 
     async def usage_csv(self, request: web.Request) -> web.StreamResponse:
         one = await self._one(request)
