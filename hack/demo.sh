@@ -20,7 +20,7 @@ OPERATOR_KUBECONFIG=$(.venv/bin/python -m tenantry.devtools.chart --kubeconfig "
   --partners acme-it,nordlicht-digital,sued-cloud --out "$PWD/.local/operator.kubeconfig")
 # What the platform sets per partner (a partner cannot edit its namespace): its commission rate and target.
 kubectl annotate namespace partner-acme-it tenantry.dev/commission-rate=0.25 tenantry.dev/quarterly-target=15000 \
-  --overwrite >/dev/null
+  tenantry.dev/email-from-domains=acme-it.example --overwrite >/dev/null
 kubectl apply -R -f examples/tenants/platform/ -f examples/tenants/tenants/
 # Sample usage and 35 days of sample history for the portal, clearly not real: status.usage of
 # each example tenant, and a Prometheus (Debian package) whose backfilled series carry
@@ -92,5 +92,5 @@ INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
 export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
 export TENANTRY_SMTP_HOST=127.0.0.1 TENANTRY_SMTP_PORT=$SMTP_PORT TENANTRY_SMTP_TLS=none \
-  TENANTRY_SMTP_FROM=welcome@${TENANTRY_PLATFORM_DOMAIN} TENANTRY_SMTP_ALLOWED_FROM_DOMAINS=acme-it.example
+  TENANTRY_SMTP_FROM=welcome@${TENANTRY_PLATFORM_DOMAIN}
 KUBECONFIG=$OPERATOR_KUBECONFIG .venv/bin/python -m tenantry

@@ -59,6 +59,9 @@ def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pyt
     assert main([*base]) == 0
     assert "MRR 2000.00" in capsys.readouterr().out
 
+    wait_for(lambda: any(i["name"] == "FirstUsageReported" and i["done"]
+                         for i in ((partner.get(full) or {}).get("status") or {}).get("onboarding", [])),
+             what="the usage report in the go-live checklist")
     assert main(["status", full, "--kubeconfig", str(cluster.kubeconfig)]) == 0
     out = capsys.readouterr().out
     assert "Ready" in out and f"ki.{full}.de. CNAME {full}.platform.test" in out

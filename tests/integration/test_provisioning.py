@@ -42,7 +42,9 @@ def test_create_reaches_ready_with_every_child(partner: Partner, cluster: Cluste
     assert types == {"Ready": "True", "NamespaceReady": "True", "FeaturesReady": "True", "BrandingReady": "True",
                      "BrandingContrast": "True", "DNSReady": "True", "DomainsVerified": "True",
                      "UsageValid": "True", "ManagedObjectsInSync": "True", "PlanResourcesAccepted": "True",
-                     "QuotaWithinCeiling": "True"}
+                     "QuotaWithinCeiling": "True",
+                     "WelcomeSent": "False"}  # the session's operator has no SMTP relay (SmtpNotConfigured)
+    assert [item["name"] for item in status["onboarding"] if not item["done"]] == ["WelcomeSent", "FirstUsageReported"]
 
     ns = namespace_of(cluster, f"tenant-{slug}")
     assert ns is not None

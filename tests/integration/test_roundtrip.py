@@ -177,9 +177,9 @@ def _value(annotation: Any, info: FieldInfo | None, path: str, choices: dict[str
 
 
 # Values with rules beyond their type: a feature name as key, the logo's url XOR a safe svg, a
-# trial's end the calendar has (the pattern alone would give 0000-00-00).
+# trial's end and an appointment the calendar has (the pattern alone would give 0000-00-00).
 CHOICES = {"spec.features{key}": CORE_FEATURES[2], "spec.extends": "business", "spec.logo.svg": None,
-           "spec.trial.ends": "2027-01-31T23:59:59Z"}
+           "spec.trial.ends": "2027-01-31T23:59:59Z", "spec.onboarding.appointment.start": "2027-01-14T10:00:00+01:00"}
 VARIANTS = {"Branding": [{"spec.logo.url": None, "spec.logo.svg": SAFE_SVG}]}
 
 

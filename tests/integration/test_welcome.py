@@ -5,7 +5,8 @@ Tested here (the session's operator runs with an SMTP relay for this module, the
   (each once): subject, both parts, the partner's Branding (name, colours, logo, assistant, welcome
   text in the Branding's language, support contact), the tenant's URL, the pending DNS records of its
   custom domain, the .ics appointment parsed back; a hostile company name is escaped in the HTML and
-  cannot add a header; a partner's emailFrom outside the platform's allowed domains is not used;
+  cannot add a header; a partner's emailFrom outside the domains granted to it is not used (not even
+  in a domain the platform allows for its own Brandings);
   the status records when, to whom and the Message-ID, and the checklist has WelcomeSent done
 - an operator restart and a later pass send nothing more
 - a SIGKILL of the operator between "sent" and "recorded" (the relay kills it on receipt, before it
@@ -16,7 +17,7 @@ Tested here (the session's operator runs with an SMTP relay for this module, the
   condition and retried; taken out of the spec, the welcome counts as sent
 - the resend annotation sends it again, with a new Message-ID
 - a Trial tenant gets nothing until it converts to Active; a Suspended one gets nothing
-- a partner cannot mail more than its hourly limit: the next tenant waits (PartnerLimitReached)
+- a partner cannot mail more recipients than its hourly limit: the next tenant waits (PartnerLimitReached)
 - without SMTP: WelcomeSent=False (SmtpNotConfigured) and nothing else changes
 """
 
@@ -36,7 +37,7 @@ from tests.integration.net import free_port
 pytestmark = pytest.mark.integration
 
 SENDER = "welcome@platform.test"
-PARTNER_LIMIT = 3  # welcome e-mails per partner and hour; each test has its own partner
+PARTNER_LIMIT = 3  # welcome e-mail recipients per partner and hour; each test has its own partner
 HOSTILE_COMPANY = 'Evil <script>alert("x")</script> & Co\r\nBcc: victim@example.com'
 
 
@@ -129,6 +130,26 @@ def test_sent_once_to_the_contact_and_admins_in_the_partners_branding(
     partner.wait_condition(slug, "True", "Sent", kind="WelcomeSent")
     assert len(relay.to("max@mustermann.de")) == 1
     assert _status(partner, slug)["welcome"] == record
+
+
+def test_a_partner_sends_from_its_own_domain_only_when_granted(
+        relay: MailCatcher, partner: Partner, cluster: ClusterHandle) -> None:
+    # What the chart's partners[].emailFromDomains renders; partners cannot write their namespace.
+    cluster.kubectl("annotate", "namespace", partner.namespace, "tenantry.dev/email-from-domains=acme.test")
+    own, borrowed = partner.slug("welcome-own"), partner.slug("welcome-borrowed")
+    for slug, address in ((own, "hallo@acme.test"), (borrowed, "hallo@partner-mail.test")):
+        branding = _branding(partner, f"look-{slug}")
+        branding["spec"]["emailFrom"] = address
+        partner.apply(branding)
+        partner.apply(partner.tenant(slug, branding=f"look-{slug}", contact={"name": "M", "email": f"{slug}@m.de"},
+                                     admins=[]))
+    _sent(partner, own)
+    _sent(partner, borrowed)
+    [mine] = relay.to(f"{own}@m.de")
+    assert mine.sender == "hallo@acme.test" and mine.message["From"].addresses[0].addr_spec == "hallo@acme.test"
+    # partner-mail.test is the platform's (for its own Brandings), not granted to this partner.
+    [theirs] = relay.to(f"{borrowed}@m.de")
+    assert theirs.sender == SENDER
 
 
 def test_a_kill_between_sending_and_recording_sends_it_again_with_the_same_message_id(
@@ -239,4 +260,7 @@ def test_without_smtp_nothing_is_sent_and_the_condition_says_so(partner: Partner
     condition = partner.wait_condition(slug, "False", "SmtpNotConfigured", kind="WelcomeSent", timeout=90)
     assert "smtp.host" in condition["message"]
     assert partner.condition(slug)["reason"] == "Provisioned"
-    assert "welcome" not in _status(partner, slug)
+    # Nothing sent, nor due: at most the record that it was serving before a relay existed (ServedBefore),
+    # so that configuring one later mails no tenant that is already live.
+    assert (_status(partner, slug).get("welcome") or {}).get("skipped") in (None, "ServedBefore")
+    assert "sentAt" not in (_status(partner, slug).get("welcome") or {})

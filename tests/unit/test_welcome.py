@@ -56,12 +56,16 @@ def test_not_sent_without_smtp_and_the_condition_says_so() -> None:
     assert not decision.due and decision.verdict.reason == "SmtpNotConfigured" and decision.record is None
 
 
-def test_a_tenant_serving_before_gets_none_unless_asked() -> None:
+def test_a_tenant_serving_before_gets_none_unless_asked_even_after_a_ready_flap() -> None:
     decision = _decide(before=True)
     assert not decision.due and decision.verdict.reason == "NotSent"
     assert welcome.RESEND_ANNOTATION in decision.verdict.message
-    asked = _decide(before=True, token=welcome.resend_token({welcome.RESEND_ANNOTATION: "1"}))
-    assert asked.due
+    assert decision.record["skipped"] == welcome.SERVED_BEFORE  # recorded: an upgrade mails nobody, ever
+    flapped = _decide(decision.record, before=False)  # DNS went down and came back: Ready again
+    assert not flapped.due and flapped.verdict.reason == "NotSent"
+    assert _decide(before=True, configured=False).record["skipped"] == welcome.SERVED_BEFORE
+    asked = _decide(decision.record, token=welcome.resend_token({welcome.RESEND_ANNOTATION: "1"}))
+    assert asked.due and "skipped" not in asked.record
 
 
 def test_serving_means_ready_provisioned_and_active() -> None:
@@ -121,6 +125,20 @@ def test_a_refused_recipient_is_retried_alone_until_fixed_in_the_spec() -> None:
     assert welcome.complete(fixed) and _decide(fixed).verdict.reason == "Sent"
 
 
+def test_a_failure_after_a_refusal_keeps_the_refused_recipient_waiting() -> None:
+    partly = welcome.after_attempt(_decide().record, ["alice@m.de"], {"bob@m.de": "450 4.2.0 greylisted"}, None, NOW)
+    down = welcome.after_attempt(partly, [], {}, ("RelayUnavailable", "down"), NOW)
+    assert down["refused"] == partly["refused"] and not welcome.complete(down)
+    assert _decide(down, now=NOW + datetime.timedelta(hours=2)).due
+
+
+def test_a_resend_does_not_skip_a_back_off_under_way() -> None:
+    failing = welcome.after_attempt(_decide().record, [], {}, ("AuthenticationFailed", "refused"), NOW)
+    asked = _decide(failing, token=welcome.resend_token({welcome.RESEND_ANNOTATION: "now"}))
+    assert not asked.due and asked.verdict.reason == "ResendCoolingDown"
+    assert asked.wake_at == welcome._time(failing["nextAttemptAt"])
+
+
 def test_recipients_are_the_contact_and_the_admins_each_once() -> None:
     spec = TenantSpec.model_validate({"company": "M", "contact": {"name": "Max", "email": "Max@m.de"},
                                       "plan": {"featureSet": "business", "seats": 5},
@@ -149,7 +167,7 @@ def test_the_checklist_keeps_the_first_time_each_step_was_done() -> None:
     assert again == later  # the first report's time stays: a steady pass writes nothing
 
 
-HOSTILE = 'Evil <script>alert(1)</script> & "Co"\r\nBcc: victim@example.com'
+HOSTILE = 'Evil <script>alert(1)</script> & "Co"\r\nBcc: victim@example.com \u202egnp.exe'
 
 
 def _letter(**overrides) -> welcomemail.Letter:
@@ -180,7 +198,7 @@ def _compose(letter: welcomemail.Letter) -> email.message.EmailMessage:
 def test_the_message_has_both_parts_the_branding_and_the_invitation() -> None:
     message = _compose(_letter())
     assert message["To"] == "max@m.de, eva@m.de" and message["Message-ID"] == "<welcome.x@p.example>"
-    assert message["From"].addresses[0].display_name == "Acme AI"
+    assert message["From"].addresses[0].display_name == "Acme AI" and message["Content-Language"] == "de"
     assert message["Subject"].startswith("Acme AI: Der Arbeitsbereich von Evil")
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
@@ -207,7 +225,7 @@ def test_hostile_names_are_escaped_in_html_and_cannot_add_headers() -> None:
     html = message.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b>Mustermann</b>" not in html and "&lt;b&gt;Mustermann&lt;/b&gt;" in html
-    assert message["Bcc"] is None and "\n" not in message["Subject"]
+    assert message["Bcc"] is None and "\n" not in message["Subject"] and "\u202e" not in message["Subject"]
     assert "Bcc: victim@example.com" in message["Subject"]  # kept as words of the subject, not a header
 
 
@@ -222,11 +240,18 @@ def test_colours_and_logo_are_checked_again_for_a_branding_stored_without_the_we
     assert f"background:{welcomemail.DEFAULT_COLOUR}" in html
 
 
-def test_the_from_address_is_the_brandings_only_within_the_allowed_domains() -> None:
+def test_the_from_address_is_the_brandings_only_within_the_domains_granted_to_its_owner() -> None:
     own = BrandingSpec.model_validate({"colours": {"primary": "#112233"}, "emailFrom": "hello@acme.example"})
-    assert welcomemail.sender(own, "welcome@platform.example", ["acme.example"]) == "hello@acme.example"
-    assert welcomemail.sender(own, "welcome@platform.example", ["other.example"]) == "welcome@platform.example"
-    assert welcomemail.sender(None, "welcome@platform.example", []) == "welcome@platform.example"
+    platform = "welcome@platform.example"
+    # A partner's Branding: only the domains the platform granted that partner (its namespace's annotation).
+    granted = welcomemail.partner_from_domains({welcomemail.EMAIL_FROM_DOMAINS_ANNOTATION: "Acme.example, x.example"})
+    assert welcomemail.sender(own, False, platform, [], granted) == "hello@acme.example"
+    # Partner B, with the platform's list naming acme.example, still cannot send as acme.example.
+    assert welcomemail.sender(own, False, platform, ["acme.example"], ["b.example"]) == platform
+    # The platform's own Branding: the platform's list.
+    assert welcomemail.sender(own, True, platform, ["acme.example"], []) == "hello@acme.example"
+    assert welcomemail.sender(own, True, platform, [], ["acme.example"]) == platform
+    assert welcomemail.sender(None, False, platform, [], []) == platform
 
 
 def test_the_language_is_the_platforms_when_the_branding_has_it_else_the_brandings_own() -> None:

@@ -45,7 +45,8 @@ class SmtpRelay:
 
     async def send(self, message: EmailMessage, sender: str, recipients: Sequence[str]) -> Delivery:
         s = self.settings
-        where = f"the SMTP relay {s.host}:{s.port}"
+        # The relay's name stays in the operator's log: the message reaches partners (status, portal).
+        where = "the platform's SMTP relay"
         try:
             refused, _ = await aiosmtplib.send(
                 message, sender=sender, recipients=list(recipients), hostname=s.host, port=s.port,
@@ -55,8 +56,8 @@ class SmtpRelay:
         except aiosmtplib.SMTPRecipientsRefused as error:
             return Delivery([], {e.recipient: _reply(e) for e in error.recipients})
         except aiosmtplib.SMTPAuthenticationError as error:
-            raise SmtpFailure("AuthenticationFailed", f"{where} refused the credentials ({_reply(error)}): check the "
-                              "Secret named by smtp.existingSecret") from error
+            raise SmtpFailure("AuthenticationFailed", f"{where} refused the operator's credentials: the platform "
+                              "team checks the Secret named by smtp.existingSecret") from error
         except aiosmtplib.SMTPSenderRefused as error:
             raise SmtpFailure("SenderRefused", f"{where} refused the sender {sender} ({_reply(error)}): check "
                               "smtp.from and the Branding's emailFrom") from error
@@ -64,5 +65,5 @@ class SmtpRelay:
             raise SmtpFailure("MessageRefused", f"{where} refused the message ({_reply(error)})") from error
         except (aiosmtplib.SMTPException, OSError) as error:
             raise SmtpFailure("RelayUnavailable", f"{where} could not be reached or broke off "
-                              f"({type(error).__name__}: {error})") from error
+                              f"({type(error).__name__}); the operator's log has the details") from error
         return Delivery([r for r in recipients if r not in refused], {r: _reply(e) for r, e in refused.items()})

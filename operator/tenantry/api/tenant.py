@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from tenantry.api.branding import HttpsUrl
 from tenantry.api.common import (
     EMAIL,
     HOSTNAME,
@@ -87,12 +88,12 @@ class Appointment(ApiModel):
         pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
         description="When it starts (RFC 3339 with a time zone, e.g. 2027-01-14T10:00:00+01:00).")
     duration_minutes: int = Field(default=60, ge=15, le=480, description="How long it takes, in minutes.")
+    # No < > and no control characters (C0, DEL, C1); the e-mail also puts it on one line.
     location: str | None = Field(
-        default=None, max_length=200, pattern=r"^[^<>\x00-\x1f\x7f]*$",
+        default=None, max_length=200, pattern=r"^[^<>\x00-\x1f\x7f-\x9f]*$",
         description="Where it takes place, as plain text (an address, a room, 'Microsoft Teams').")
-    url: str | None = Field(
-        default=None, max_length=2048, pattern=r"^https://[^\s<>\"'`\\]+$",
-        description="https link to join the meeting online.")
+    url: HttpsUrl | None = Field(default=None, description="https link to join the meeting online (no user@ part, "
+                                 "no quotes, spaces or parentheses).")
 
 
 class Onboarding(ApiModel):
@@ -220,6 +221,8 @@ class WelcomeRecord(ApiModel):
     reason: str | None = Field(default=None, description="Why the last attempt failed.")
     message: str | None = Field(default=None, description="What went wrong and what to do.")
     next_attempt_at: str | None = Field(default=None, description="When the next attempt is due (RFC 3339).")
+    skipped: str | None = Field(default=None, description="Why none is sent: ServedBefore (the tenant was Ready "
+                                "and Active before welcome e-mails were sent; the resend annotation sends one).")
 
 
 class ChecklistItem(ApiModel):

@@ -153,13 +153,13 @@ class SmtpSettings:
     port: int = 587
     tls: str = "starttls"  # starttls | tls (implicit, usually port 465) | none (loopback relays only)
     username: str = ""
-    password: str = ""  # from the chart's Secret (smtp.existingSecret)
+    password: str = field(default="", repr=False)  # from the chart's Secret (smtp.existingSecret)
     sender: str = ""  # the From address
-    allowed_from_domains: tuple[str, ...] = ()  # domains a Branding's emailFrom may use
+    allowed_from_domains: tuple[str, ...] = ()  # domains the platform's own Brandings' emailFrom may use
     ca_file: str = ""  # CA bundle for the relay's certificate; empty: the system's
     timeout_seconds: float = 30.0
     language: str = "en"  # the welcome's language when the Branding has none of its own
-    partner_hourly_limit: int = 200  # welcome e-mails per partner and hour (resends included)
+    partner_hourly_limit: int = 200  # welcome e-mail recipients per partner and hour (resends included)
     first_retry_seconds: float = 30.0  # a failed sending is retried after this, then twice as long each time
     resend_cooldown_seconds: float = 600.0  # at most one resend (annotation) per tenant this often
 

@@ -77,7 +77,11 @@ def serving(ready: Mapping[str, Any] | Verdict | None, state: str | None) -> boo
 
 
 def complete(record: Mapping[str, Any] | None) -> bool:
-    return bool(record and record.get("sentAt") and not record.get("refused"))
+    """Every recipient has it: sent, nobody refused, and no attempt left to make."""
+    return bool(record and record.get("sentAt") and not record.get("refused") and not record.get("reason"))
+
+
+SERVED_BEFORE = "ServedBefore"  # status.welcome.skipped: the tenant served before welcomes were sent
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ def decide(record: Mapping[str, Any] | None, *, serving_now: bool, serving_befor
            configured: bool, token: str, uid: str, domain: str, now: datetime.datetime,
            cooldown: float = RESEND_COOLDOWN_SECONDS) -> Decision:
     """The welcome's verdict and record for this pass (see the module's docstring)."""
+    if record is None and serving_before:
+        # Recorded, so that a later Ready flap (DNS down and back) never counts as the first time.
+        record = {"messageId": message_id(uid, "", domain), "dueSince": _text(now), "skipped": SERVED_BEFORE}
     if complete(record) and (not token or record.get("resendToken") == token):  # type: ignore[union-attr]
         assert record is not None
         return Decision(Verdict(WELCOME_SENT, "True", "Sent", f"sent {record['sentAt']} to "
@@ -121,20 +128,23 @@ def decide(record: Mapping[str, Any] | None, *, serving_now: bool, serving_befor
         return Decision(Verdict(WELCOME_SENT, "False", "NotServing", why), record)
     if token and (record is None or record.get("resendToken") != token):
         sent = record.get("sentAt") if record else None
-        until = _time(sent) + datetime.timedelta(seconds=cooldown) if sent else now
+        upcoming = record.get("nextAttemptAt") if record else None
+        # Not sooner than the cool-down after the last sending, nor than a back-off under way.
+        until = max(_time(sent) + datetime.timedelta(seconds=cooldown) if sent else now,
+                    _time(upcoming) if upcoming else now)
         if now < until:
             return Decision(Verdict(WELCOME_SENT, "False", "ResendCoolingDown",
-                                    f"asked to resend; the last one went out at {sent}: resent at {_text(until)}"),
-                            record, wake_at=until)
+                                    f"asked to resend; the last one went out at {sent or 'no time yet'}: "
+                                    f"resent at {_text(until)}"), record, wake_at=until)
         fresh = _due(uid, token, domain, now)
         return Decision(_sending(fresh), fresh, due=True)
     if record is None:
-        if serving_before:
-            return Decision(Verdict(WELCOME_SENT, "False", "NotSent",
-                                    "the tenant was Ready and Active before welcome e-mails were sent: annotate it "
-                                    f"with {RESEND_ANNOTATION}=<anything new> to send one"), None)
         fresh = _due(uid, token, domain, now)
         return Decision(_sending(fresh), fresh, due=True)
+    if record.get("skipped"):
+        return Decision(Verdict(WELCOME_SENT, "False", "NotSent",
+                                "the tenant was Ready and Active before welcome e-mails were sent: annotate it "
+                                f"with {RESEND_ANNOTATION}=<anything new> to send one"), record)
     upcoming = record.get("nextAttemptAt")
     if upcoming and now < _time(upcoming):
         return Decision(Verdict(WELCOME_SENT, "False", record.get("reason") or "Retrying",
@@ -160,8 +170,9 @@ def after_attempt(record: Mapping[str, Any], accepted: Sequence[str], refused: M
                   first_retry: float = FIRST_RETRY_SECONDS) -> dict[str, Any]:
     """The record once an attempt is over: accepted recipients added, the refused ones (with the
     relay's reply) or the failure (reason, message) kept for a retry with back-off."""
-    updated = {k: v for k, v in record.items()
-               if k not in ("refused", "reason", "message", "nextAttemptAt")}
+    # A failure (relay down) keeps the refused recipients of an earlier attempt: they still wait.
+    dropped = ("reason", "message", "nextAttemptAt") if failure else ("refused", "reason", "message", "nextAttemptAt")
+    updated = {k: v for k, v in record.items() if k not in dropped}
     if accepted:
         updated["to"] = [*record.get("to", []), *accepted]
         updated["sentAt"] = record.get("sentAt") or _text(now)
@@ -214,8 +225,9 @@ def checklist(verdicts: Sequence[Verdict], domains: Sequence[Mapping[str, Any]],
     # Done once a sending reached everyone (a resend under way does not undo it).
     steps.append(("WelcomeSent", welcome.ok or complete(welcome_record), (welcome_record or {}).get("sentAt"),
                   welcome.message))
-    reported = (usage or {}).get("reportedAt")
-    steps.append(("FirstUsageReported", bool(reported), reported, "no usage reported by the platform yet"))
+    # Any report counts (a reporter may leave out reportedAt); its time, when it gives one.
+    steps.append(("FirstUsageReported", bool(usage), (usage or {}).get("reportedAt"),
+                  "no usage reported by the platform yet"))
     before = {item.get("name"): item for item in previous}
     items = []
     for name, done, at, waiting in steps:

@@ -66,18 +66,33 @@ def _words(lang: str) -> dict[str, str]:
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    """For a header or a subject: control characters and line breaks become single spaces."""
-    return " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text).split())[:limit]
+    """For a header or a subject: control characters, line breaks and bidirectional overrides become
+    single spaces."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]", " ", text).split())[:limit]
 
 
 def _checked(value: str | None, pattern: str) -> str | None:
     return value if value is not None and re.fullmatch(pattern.strip("^$"), value) else None
 
 
-def sender(branding: BrandingSpec | None, platform_from: str, allowed_domains: Sequence[str]) -> str:
-    """The From address: the Branding's own when its domain is allowed, else the platform's."""
+EMAIL_FROM_DOMAINS_ANNOTATION = "tenantry.dev/email-from-domains"  # on a partner namespace, set by the platform
+
+
+def partner_from_domains(annotations: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The sender domains the platform granted a partner (its namespace's annotation, which partners
+    cannot write; chart partners[].emailFromDomains)."""
+    text = (annotations or {}).get(EMAIL_FROM_DOMAINS_ANNOTATION, "")
+    return tuple(d.strip().lower() for d in text.split(",") if d.strip())
+
+
+def sender(branding: BrandingSpec | None, from_platform: bool, platform_from: str, platform_domains: Sequence[str],
+           partner_domains: Sequence[str]) -> str:
+    """The From address: the Branding's own when its domain is granted to whoever owns the Branding
+    (the platform's list for its own Brandings, the partner's own list for a partner's), else the
+    platform's. One list for all would let partner B send as partner A."""
     wanted = branding.email_from if branding else None
-    if wanted and wanted.rsplit("@", 1)[1].lower() in {d.lower() for d in allowed_domains}:
+    allowed = platform_domains if from_platform else partner_domains
+    if wanted and wanted.rsplit("@", 1)[1].lower() in {d.lower() for d in allowed}:
         return wanted
     return platform_from
 
@@ -115,12 +130,14 @@ def _invitation(letter: Letter, words: Mapping[str, str], organizer: str, to: Se
     # One UID per tenant: a resend updates the same event in the calendar instead of adding one.
     event.add("uid", f"onboarding.{letter.uid}@{domain}")
     event.add("dtstamp", now)
+    # A resend with another time must replace the event in the calendar: a higher SEQUENCE each time.
+    event.add("sequence", int(now.timestamp()))
     event.add("dtstart", start)
     event.add("dtend", start + datetime.timedelta(minutes=letter.appointment.duration_minutes))
     event.add("summary", one_line(words["event"].format(product=letter.product, company=letter.company)))
     event.add("description", f"{letter.url}\n{letter.appointment.url or ''}".strip())
     if letter.appointment.location:
-        event.add("location", letter.appointment.location)
+        event.add("location", one_line(letter.appointment.location))
     if letter.appointment.url:
         event.add("url", letter.appointment.url)
     host = icalendar.vCalAddress(f"mailto:{organizer}")
@@ -158,7 +175,8 @@ def compose(letter: Letter, from_address: str, to: Sequence[str], message_id: st
         "support": spec.support if spec else None,
         "appointment": words["appointment"].format(when=_when(datetime.datetime.fromisoformat(
             appointment.start.replace("Z", "+00:00")))) if appointment else "",
-        "where": words["where"].format(where=appointment.location) if appointment and appointment.location else "",
+        "where": words["where"].format(where=one_line(appointment.location))
+        if appointment and appointment.location else "",
         "join": words["join"].format(url=appointment.url) if appointment and appointment.url else "",
         "join_url": _checked(appointment.url, HTTPS_URL) if appointment else None,
         "url": _checked(letter.url, HTTPS_URL) or letter.url,
@@ -170,11 +188,12 @@ def compose(letter: Letter, from_address: str, to: Sequence[str], message_id: st
     message["To"] = ", ".join(to)
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(now)
-    message["Content-Language"] = letter.language
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the relay
     message.set_content(_TEMPLATES.get_template("welcome.txt").render(context))
     message.add_alternative(_TEMPLATES.get_template("welcome.html").render(context), subtype="html")
     if appointment is not None:
         message.add_attachment(_invitation(letter, words, from_address, to, domain, now).decode(), subtype="calendar",
                                filename="onboarding.ics", params={"method": "REQUEST"})
+    # Last: set_content and each change of the multipart structure move Content-* headers away.
+    message["Content-Language"] = letter.language
     return message

@@ -143,7 +143,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
                                     dnsflow.make_dns_services(memo.settings.dns), contest, smtp.configured,
                                     smtp.resend_cooldown_seconds)
-    memo.mailer = Mailer(memo, smtp) if smtp.configured else None
+    memo.mailer = Mailer(memo, smtp, tenant_lock) if smtp.configured else None
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     memo.tenants = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
