@@ -166,3 +166,16 @@ def test_schema_refuses_wrong_values(values: dict, words: str) -> None:
 ])
 def test_schema_accepts_right_values(values: dict) -> None:
     assert render(values)
+
+
+def test_the_version_is_written_once_and_the_chart_follows_it() -> None:
+    import importlib.metadata
+    from pathlib import Path
+
+    import tenantry
+
+    chart = yaml.safe_load((Path(CHART) / "Chart.yaml").read_text())
+    assert chart["version"] == chart["appVersion"] == tenantry.__version__
+    assert importlib.metadata.version("tenantry") == tenantry.__version__  # pyproject reads it (dynamic)
+    pyproject = (Path(CHART).parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and f'version = "{tenantry.__version__}"' not in pyproject

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from tenantry.cli import new, plan, views
+from lightkube.core.exceptions import ApiError
+
+from tenantry import __version__
+from tenantry.cli import completion, new, plan, views
+from tenantry.cli.kubeconfig import ConfigProblem
 from tenantry.cli.validate import Finding, validate
 
-OK, FINDINGS, USAGE = 0, 1, 2
+# Exit codes: each kind of outcome its own, so that scripts and CI can tell them apart.
+OK, FINDINGS, USAGE = 0, 1, 2  # (3: `plan` found changes)
+NO_KUBECONFIG, CLUSTER_UNREACHABLE, CLUSTER_REFUSED = 4, 5, 6
+INTERNAL_ERROR, INTERRUPTED = 70, 130
 
 
 def _escape_data(text: str) -> str:
@@ -53,13 +62,18 @@ def _validate(args: argparse.Namespace) -> int:
     return FINDINGS if findings else OK
 
 
+EPILOG = """exit codes: 0 ok, 1 findings or not found, 2 usage, 3 plan has changes, 4 no usable kubeconfig,
+5 cluster unreachable, 6 refused by the cluster, 70 internal error (TENANTRY_DEBUG=1 shows the traceback)"""
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="tenantry", description=__doc__)
+    root = argparse.ArgumentParser(prog="tenantry", description=__doc__, epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root.add_argument("--version", action="version", version=f"tenantry {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check tenant files offline (exit 0 ok, 1 findings, 2 usage)")
     check.add_argument("paths", nargs="+", type=Path, help="files or folders of the tenants repository")
-    check.add_argument("--format", choices=["text", "json", "github"], default="text",
-                       help="text (default), json, or GitHub annotations")
+    views.add_output_option(check, ["text", "json", "github"], "text")
     check.add_argument("--platform-namespace", default="tenantry-system",
                        help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
     check.add_argument("--platform-domain", default="",
@@ -70,12 +84,47 @@ def parser() -> argparse.ArgumentParser:
     new.add_parser(commands)
     views.add_parsers(commands)
     plan.add_parser(commands)
+    completion.add_parser(commands, root)
     return root
+
+
+def _server(args: argparse.Namespace) -> str:
+    try:
+        from tenantry.cli.kubeconfig import load
+        return str(load(getattr(args, "kubeconfig", None), getattr(args, "context", None)).cluster.server)
+    except Exception:  # noqa: BLE001  (only for the message)
+        return "the cluster"
+
+
+def _unreachable(error: BaseException) -> bool:
+    """A network failure: the socket's own, or the HTTP client's (httpx, or httpx2 in lightkube 1.0)."""
+    return isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore",
+                                                                                   "httpcore2")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    name = f"tenantry {args.command}"
+    try:
+        return int(args.run(args))
+    except ConfigProblem as problem:
+        print(f"{name}: {problem}", file=sys.stderr)
+        return NO_KUBECONFIG
+    except ApiError as error:
+        print(f"{name}: the cluster refused: {error.status.message}", file=sys.stderr)
+        return CLUSTER_REFUSED
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception as error:  # noqa: BLE001  (one line, never a traceback, unless asked for)
+        if _unreachable(error):
+            print(f"{name}: cannot reach {_server(args)}: {error or type(error).__name__}; is the cluster up, and "
+                  "is this the right kubeconfig and context?", file=sys.stderr)
+            return CLUSTER_UNREACHABLE
+        if os.environ.get("TENANTRY_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"{name}: internal error: {type(error).__name__}: {error} (please report it; TENANTRY_DEBUG=1 shows "
+              "the traceback)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

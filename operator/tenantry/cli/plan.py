@@ -33,7 +33,7 @@ from lightkube.resources.core_v1 import Namespace
 from tenantry.adapters.kube import Branding, FeatureSet, Tenant
 from tenantry.api.tenant import TenantSpec
 from tenantry.cli.validate import Validator, files_under
-from tenantry.cli.views import client_for
+from tenantry.cli.views import add_cluster_options, client_for
 from tenantry.domain.children import quota_hard
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan, effective_features, resolve_plan
@@ -92,7 +92,8 @@ def diff(old: Any, new: Any, path: str = "") -> list[str]:
 
 def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: OperatorConfig) -> list[str]:
     tenant = TenantSpec.model_validate(spec)
-    lines = [f"namespace {config.namespace_prefix}{slug}", f"DNS name {slug}.{config.platform_domain}"]
+    domain = config.platform_domain or "<platform domain>"  # --platform-domain not given
+    lines = [f"namespace {config.namespace_prefix}{slug}", f"DNS name {slug}.{domain}"]
     plan = resolve_plan(tenant.plan.feature_set, plans, namespace, config.platform_namespace)
     if isinstance(plan, Plan):
         hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, tenant.state == "Active",
@@ -103,7 +104,7 @@ def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: Ope
         lines.append("features on: " + (", ".join(on) or "none"))
     else:
         lines.append(f"plan not resolved: {plan.message}")
-    lines += [f"domain to verify: {d} (CNAME to {slug}.{config.platform_domain} + TXT challenge)"
+    lines += [f"domain to verify: {d} (CNAME to {slug}.{domain} + TXT challenge)"
               for d in tenant.domains]
     return lines
 
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     plans = checker.lookup("FeatureSet")
     scope = set(args.namespace) if args.namespace else None
     changes = refused = 0
-    with client_for(args.kubeconfig) as client:
+    with client_for(args.kubeconfig, args.context) as client:
         try:
             known = set(checker.partner_namespaces.values()) | {o.namespace for o in checker.objects}
             reasons, readable = reach(client, partner_namespaces(client, known) - {args.platform_namespace}, scope)
@@ -197,8 +198,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     plan = commands.add_parser("plan", help="server-side dry run: what applying the files would change "
                                             "(exit 0 none, 3 changes, 1 invalid, 2 usage)")
     plan.add_argument("paths", nargs="+", type=Path, help="files or folders of the tenants repository")
-    plan.add_argument("--kubeconfig", type=Path, help="the partner's own credentials (its GitOps ServiceAccount)")
-    plan.add_argument("--namespace", action="append",
+    add_cluster_options(plan)
+    plan.add_argument("-n", "--namespace", action="append",
                       help="plan only objects in this namespace (repeatable); the credentials must not read "
                            "the Tenants of any other partner namespace")
     plan.add_argument("--allow-platform-credentials", action="store_true",
@@ -206,8 +207,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                            "(only where nobody but the platform team reads the output)")
     plan.add_argument("--repo", type=Path, help="the repository's root folder (default: a folder argument "
                                                  "holding tenants/, partners/ or platform/, else the current folder)")
-    plan.add_argument("--platform-namespace", default="tenantry-system")
-    plan.add_argument("--platform-domain", default="platform.example")
+    plan.add_argument("--platform-namespace", default="tenantry-system",
+                      help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
+    plan.add_argument("--platform-domain", default="",
+                      help="the platform's domain, for the tenant URLs and records shown (default: not shown), "
+                           "as in validate")
     plan.add_argument("--no-derived", dest="derived", action="store_false",
                       help="do not list what the operator derives for each tenant")
     plan.set_defaults(run=run)

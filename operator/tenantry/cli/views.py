@@ -14,21 +14,35 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 from lightkube import Client
-from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Tenant
+from tenantry.cli import kubeconfig as kubeconfig_rules
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
 
 COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "ready",
            "domains_pending", "signals")
 
 
-def client_for(kubeconfig: Path | None) -> Client:
-    config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
-    return Client(config=config, field_manager="tenantry-cli")
+def client_for(kubeconfig: Path | None, context: str | None = None) -> Client:
+    """A client by kubectl's rules (cli/kubeconfig): --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
+    return Client(config=kubeconfig_rules.load(kubeconfig, context), field_manager="tenantry-cli")
+
+
+def add_cluster_options(command: argparse.ArgumentParser) -> None:
+    """kubectl's --kubeconfig and --context."""
+    command.add_argument("--kubeconfig", type=Path, help="the kubeconfig file (default: KUBECONFIG, a list "
+                         "separated by ':', else ~/.kube/config, else the pod's ServiceAccount)")
+    command.add_argument("--context", help="the kubeconfig context to use (default: its current context)")
+
+
+def add_output_option(command: argparse.ArgumentParser, choices: list[str], default: str) -> None:
+    """kubectl's -o/--output; --format is kept as another name for it."""
+    command.add_argument("-o", "--output", "--format", dest="format", choices=choices, default=default,
+                         help=f"output format: {', '.join(choices)} (default {default})")
 
 
 def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -113,6 +127,8 @@ def _tenants(client: Client, partner: str | None, namespace: str | None,
 def render(rows: list[dict[str, Any]], form: str) -> str:
     if form == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False)
+    if form == "yaml":
+        return yaml.safe_dump(rows, sort_keys=False, allow_unicode=True)
     if form == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
@@ -143,12 +159,9 @@ def _html(rows: list[dict[str, Any]], footer: str) -> str:
 
 
 def report(args: argparse.Namespace) -> int:
-    try:
-        with client_for(args.kubeconfig) as client:
-            rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner, args.namespace)]
-    except ApiError as error:
-        print(f"tenantry report: the cluster refused: {error.status.message}", file=sys.stderr)
-        return 1
+    # A refusal (403) or an unreachable cluster: one line and its own exit code, from cli/main.
+    with client_for(args.kubeconfig, args.context) as client:
+        rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner, args.namespace)]
     print(render(rows, args.format), end="")
     return 0
 
@@ -161,17 +174,20 @@ def checklist_lines(items: list[dict[str, Any]]) -> list[str]:
 
 
 def status(args: argparse.Namespace) -> int:
-    try:
-        with client_for(args.kubeconfig) as client:
-            found = _tenants(client, args.partner, args.namespace, {"metadata.name": args.slug})
-    except ApiError as error:
-        print(f"tenantry status: the cluster refused: {error.status.message}", file=sys.stderr)
-        return 1
+    with client_for(args.kubeconfig, args.context) as client:
+        found = _tenants(client, args.partner, args.namespace, {"metadata.name": args.slug})
     if not found:
         print(f"tenantry status: no tenant {args.slug!r} that you may see", file=sys.stderr)
         return 1
     body = found[0]
     spec, state = body.get("spec") or {}, body.get("status") or {}
+    if args.format in ("json", "yaml"):
+        # What kubectl -o would show, without kopf's bookkeeping and the managed fields.
+        shown = {"metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "generation")},
+                 "spec": spec, "status": {k: v for k, v in state.items() if k != "kopf"}}
+        print(json.dumps(shown, indent=2, ensure_ascii=False) if args.format == "json" else
+              yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), end="\n" if args.format == "json" else "")
+        return 0
     print(f"{body['metadata']['name']}  ({spec.get('company')}, partner {state.get('partner', '?')}, "
           f"{spec.get('state', 'Active')}, plan {(spec.get('plan') or {}).get('featureSet')})")
     if state.get("url"):
@@ -198,14 +214,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep.add_argument("--partner", help="partner id (default: every partner you may see; with a partner's own "
                                        "kubeconfig, its namespace)")
     rep.add_argument("-n", "--namespace", help="the partner namespace to report (default: see --partner)")
-    rep.add_argument("--format", choices=["table", "csv", "json", "markdown", "html"], default="table",
-                     help="html: the customers overview as one static page")
+    add_output_option(rep, ["table", "csv", "json", "yaml", "markdown", "html"], "table")
     rep.add_argument("--commission-rate", type=float, default=0.20, help="share of MRR credited to the partner")
-    rep.add_argument("--kubeconfig", type=Path)
+    add_cluster_options(rep)
     rep.set_defaults(run=report)
     sta = commands.add_parser("status", help="one tenant: conditions, the go-live checklist, what the customer must do")
-    sta.add_argument("slug")
+    sta.add_argument("slug", help="the tenant's name")
     sta.add_argument("--partner", help="partner id (a partner's own kubeconfig: its namespace is searched)")
     sta.add_argument("-n", "--namespace", help="the partner namespace to search (default: every one you may read)")
-    sta.add_argument("--kubeconfig", type=Path)
+    add_output_option(sta, ["table", "json", "yaml"], "table")
+    add_cluster_options(sta)
     sta.set_defaults(run=status)

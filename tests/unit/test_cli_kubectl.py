@@ -1,0 +1,124 @@
+"""The CLI behaves like kubectl, and fails like a good command-line tool.
+
+Tested here (real files, a real bash, a real refused TCP connection; no cluster):
+- kubectl's kubeconfig precedence: --kubeconfig, else KUBECONFIG as a ':'-separated list merged as
+  kubectl merges it (first name wins, first current-context wins, missing files skipped, relative
+  paths read from each file's own folder), else ~/.kube/config; --context picks another context
+- every failure is one line on stderr with its own exit code, never a traceback: no kubeconfig (4),
+  an unknown context (4), a cluster that refuses the connection (5), an internal error (70)
+- --version, -o/--output with --format kept as its other name, shell completion that bash accepts
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tenantry import __version__
+from tenantry.cli import kubeconfig, main
+from tenantry.cli.kubeconfig import ConfigProblem, load
+
+
+def _config(path: Path, *, context: str, server: str, current: str | None = None, namespace: str = "default",
+            ca: str | None = None) -> Path:
+    cluster = {"server": server, **({"certificate-authority": ca} if ca else {"insecure-skip-tls-verify": True})}
+    body = {"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": context, "cluster": cluster}],
+            "users": [{"name": context, "user": {"token": f"token-{context}"}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}]}
+    if current:
+        body["current-context"] = current
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_kubeconfig_flag_wins_over_kubeconfig_variable(tmp_path: Path) -> None:
+    flag = _config(tmp_path / "flag", context="a", server="https://a.example:6443", current="a")
+    env = _config(tmp_path / "env", context="b", server="https://b.example:6443", current="b")
+    assert load(flag, None, {"KUBECONFIG": str(env)}).cluster.server == "https://a.example:6443"
+    assert load(None, None, {"KUBECONFIG": str(env)}).cluster.server == "https://b.example:6443"
+
+
+def test_a_kubeconfig_list_is_merged_as_kubectl_merges_it(tmp_path: Path) -> None:
+    first = _config(tmp_path / "first", context="partner", server="https://first.example", namespace="partner-a")
+    (tmp_path / "certs").mkdir()
+    second = _config(tmp_path / "certs" / "second", context="platform", server="https://second.example",
+                     current="platform", ca="ca.crt")
+    third = _config(tmp_path / "third", context="partner", server="https://ignored.example", current="partner")
+    listed = f"{first}:{tmp_path / 'missing'}:{second}:{third}"
+    chosen = load(None, None, {"KUBECONFIG": listed})
+    assert chosen.context_name == "platform"  # the first file that sets current-context
+    assert chosen.cluster.certificate_auth == str((tmp_path / "certs" / "ca.crt").resolve())  # from its own folder
+    partner = load(None, "partner", {"KUBECONFIG": listed})
+    assert partner.cluster.server == "https://first.example" and partner.namespace == "partner-a"  # first wins
+
+
+def test_the_default_file_and_the_failures_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kubeconfig, "IN_CLUSTER", tmp_path / "no-service-account")
+    with pytest.raises(ConfigProblem, match="no kubeconfig: give --kubeconfig FILE, set KUBECONFIG"):
+        load(None, None, {"HOME": str(tmp_path)})
+    (tmp_path / ".kube").mkdir()
+    _config(tmp_path / ".kube" / "config", context="home", server="https://home.example", current="home")
+    assert load(None, None, {"HOME": str(tmp_path)}).cluster.server == "https://home.example"
+    with pytest.raises(ConfigProblem, match="context 'prod' is not in .*: use one of home"):
+        load(None, "prod", {"HOME": str(tmp_path)})
+    with pytest.raises(ConfigProblem, match="no such file"):
+        load(tmp_path / "nope", None, {})
+    (tmp_path / "broken").write_text("clusters: [")
+    with pytest.raises(ConfigProblem, match="not valid YAML"):
+        load(tmp_path / "broken", None, {})
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_each_failure_is_one_line_with_its_own_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kubeconfig, "IN_CLUSTER", tmp_path / "no-service-account")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, _, err = _run(capsys, "status", "mustermann")
+    assert (code, err.count("\n")) == (main.NO_KUBECONFIG, 1) and "Traceback" not in err
+    assert err.startswith("tenantry status: no kubeconfig")
+    # A server that refuses the connection (nothing listens on port 1).
+    down = _config(tmp_path / "down", context="down", server="https://127.0.0.1:1", current="down")
+    code, _, err = _run(capsys, "report", "--kubeconfig", str(down), "-o", "json")
+    assert (code, err.count("\n")) == (main.CLUSTER_UNREACHABLE, 1)
+    assert err.startswith("tenantry report: cannot reach https://127.0.0.1:1")
+    code, _, err = _run(capsys, "status", "x", "--kubeconfig", str(down), "--context", "elsewhere")
+    assert code == main.NO_KUBECONFIG and "use one of down" in err
+    monkeypatch.setattr(main.views, "status", lambda args: 1 / 0)  # a bug, as the command would meet it
+    code, _, err = _run(capsys, "status", "x")
+    assert (code, err.count("\n")) == (main.INTERNAL_ERROR, 1) and "ZeroDivisionError" in err
+
+
+def test_version_and_output_options(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as done:
+        main.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"tenantry {__version__}"
+    (tmp_path / "tenants" / "acme").mkdir(parents=True)
+    (tmp_path / "tenants" / "acme" / "t.yaml").write_text(
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata: {name: t, namespace: partner-acme}\nspec: {}\n")
+    for flag in ("-o", "--output", "--format"):
+        code, out, _ = _run(capsys, "validate", str(tmp_path), flag, "json")
+        assert code == main.FINDINGS and isinstance(yaml.safe_load(out), list), flag
+
+
+def test_shell_completion_is_accepted_by_bash_and_knows_the_commands(capsys: pytest.CaptureFixture) -> None:
+    code, script, _ = _run(capsys, "completion", "bash")
+    assert code == 0
+    for word in ("validate", "plan", "report", "status", "new", "--kubeconfig", "--context", "--output"):
+        assert word in script, word
+    checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+    # Loaded into a real bash: completing "tenantry st" offers status.
+    probe = script + '\nCOMP_WORDS=(tenantry st); COMP_CWORD=1; _tenantry; echo "${COMPREPLY[@]}"\n'
+    assert subprocess.run(["bash", "-c", probe], text=True, capture_output=True).stdout.split() == ["status"]
+    code, zsh, _ = _run(capsys, "completion", "zsh")
+    assert code == 0 and zsh.startswith("#compdef tenantry")
