@@ -4,8 +4,10 @@ With TENANTRY_LEADER_ELECTION=true (the chart's default, two replicas) only the 
 the Lease runs kopf; the others wait. Every replica is Ready (so rollouts and health checks see a
 healthy Deployment); the active one labels its own pod tenantry.dev/role=leader once it serves,
 and the chart's Service selects that label, so webhook calls and scrapes reach the active one.
-/healthz and /readyz: the process serves (standby or active); /leader: it leads, kopf has started
-and the webhook answers.
+/healthz: the process runs. /readyz: it is a standby, or it is active and serves: kopf started,
+the FeatureSets and Brandings are loaded, every informer has listed its kind, and the webhook
+answers (503 with the phase while starting, or while kopf starts again after a lost watch).
+/leader: it is active and serves.
 
 With TENANTRY_SHARDS above 1 every replica runs kopf and works on the partners of the shards it
 holds (handlers/leadership.ShardElector); each labels itself leader (active) once it serves, so
@@ -41,15 +43,22 @@ QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch c
 MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
 
 
-async def _health(port: int, address: str, state: dict[str, bool]) -> web.AppRunner:
+READY_PHASES = ("standby", "serving")  # a standby is Ready: the Service selects the leader by its label
+
+
+async def _health(port: int, address: str, state: dict[str, object]) -> web.AppRunner:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        phase = str(state["phase"])
+        return web.Response(status=200 if phase in READY_PHASES else 503, text=phase)
 
     async def leader(_: web.Request) -> web.Response:
         return web.Response(text="leading") if state["leading"] else web.Response(status=503, text="standby")
 
     app = web.Application()
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", healthz), web.get("/leader", leader)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/leader", leader)])
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, address, port).start()
@@ -111,7 +120,7 @@ class _LostWatch(logging.Handler):
 
 async def run(settings: Settings) -> None:
     process = settings.process
-    state = {"leading": False}
+    state: dict[str, object] = {"leading": False, "phase": "starting"}
     health = await _health(process.health_port, process.health_address, state) if process.health_port else None
     memo = kopf.Memo()
     memo.settings = settings  # the handlers' one source of settings
@@ -132,15 +141,18 @@ async def run(settings: Settings) -> None:
                                 identity, process.lease)
         # A restarted container keeps its pod: the label of a previous, leading run must go first.
         await _label_own_pod(elector.kube, settings, "standby")
+        state["phase"] = "standby"
         await elector.acquire()
+        state["phase"] = "starting"
         memo.leading = elector.leading
 
     async def mark_ready() -> None:
         await memo.started.wait()
+        await memo.cache.wait_synced()  # every informer has listed its kind: passes read the truth
         # The Service follows the leader label: set it only once the webhook really answers.
         if process.webhook_port:
             await _listening(process.webhook_port)
-        state["leading"] = True
+        state["leading"], state["phase"] = True, "serving"
         labeller = elector or shards
         while labeller is not None and not await _label_own_pod(labeller.kube, settings, "leader"):
             await asyncio.sleep(labeller.timing.retry_period)
@@ -169,7 +181,7 @@ async def run(settings: Settings) -> None:
                 if not lost_watch.fired:
                     raise
             ready.cancel()
-            state["leading"] = False
+            state["leading"], state["phase"] = False, "restarting"
             if not lost_watch.fired:
                 break  # a normal stop (SIGTERM, SIGINT)
             quick_restarts = quick_restarts + 1 if time.monotonic() - began < QUICK_RUN_SECONDS else 1
@@ -191,7 +203,7 @@ async def run(settings: Settings) -> None:
     except LeadershipLost as lost:
         stop_acting(str(lost))
     finally:
-        state["leading"] = False
+        state["leading"], state["phase"] = False, "stopping"
         if webhook is not None:
             webhook.stop()
         logging.getLogger("kopf").removeHandler(lost_watch)

@@ -2,8 +2,10 @@
 
 Tested here (the session's operator is stopped meanwhile, so only these replicas act; the lease
 timing is the production one, every wait a poll with room for a loaded machine):
-- the second replica waits: alive and ready (/healthz, /readyz) but not leading (/leader), no
-  kopf, no metrics endpoint
+- the second replica waits: alive and ready (/healthz, /readyz says standby) but not leading
+  (/leader), no kopf, no metrics endpoint; the active one's /readyz says serving
+- an operator that cannot reach its API server is alive (/healthz) but not ready (/readyz: 503
+  starting or restarting), and does not lead
 - SIGKILL the active one: the standby takes over, and the Lease proves it did so only after the
   killed holder's last renewal had expired (acquireTime >= last renewTime + leaseDuration);
   tenants created before and after are Ready, reconciled by the new leader
@@ -17,12 +19,14 @@ from __future__ import annotations
 import datetime
 import signal
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, OperatorProcess, Partner, wait_for
 
@@ -74,6 +78,32 @@ def _metrics_up(proc: OperatorProcess) -> bool:
     return True
 
 
+def _readyz(proc: OperatorProcess) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{proc.health_port}/readyz", timeout=2) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_an_operator_that_cannot_reach_its_api_server_is_alive_but_not_ready(
+        operator_kubeconfig: Path, tmp_path: Path) -> None:
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    config = yaml.safe_load(operator_kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens there
+    unreachable.write_text(yaml.safe_dump(config))
+    proc = OperatorProcess(unreachable, tmp_path / "unreachable.log")
+    try:
+        proc.start(leading=False)  # waits for /healthz
+        for _ in range(3):  # stays so: polled, not slept on (kopf may be starting again after a failed watch)
+            wait_for(lambda: _readyz(proc) in ((503, "starting"), (503, "restarting")), timeout=30,
+                     what="/readyz to say starting")
+        assert not proc.answers("/leader")
+    finally:
+        proc.kill()
+
+
 def test_standby_takes_over_only_after_the_lease_expired(partner: Partner, replicas, cluster: ClusterHandle) -> None:
     lease, replica = replicas
     active, standby = replica("replica-a"), replica("replica-b")
@@ -85,7 +115,8 @@ def test_standby_takes_over_only_after_the_lease_expired(partner: Partner, repli
     for slug in before:
         partner.wait_condition(slug, "True", "Provisioned", timeout=120)
     assert _lease(cluster, lease)["holderIdentity"] == "replica-a"
-    assert not standby.answers("/leader") and standby.answers("/readyz")
+    assert not standby.answers("/leader") and _readyz(standby) == (200, "standby")
+    assert _readyz(active) == (200, "serving")
     assert not _metrics_up(standby), "the standby must not run kopf at all"
 
     last_renewal = _time(_lease(cluster, lease)["renewTime"])

@@ -155,6 +155,10 @@ def test_deployment_is_locked_down(default: list[dict]) -> None:
                                                                           "webhook": 9443}
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    # The liveness probe waits for the first start (up to 10 minutes: the first listing of 10,000 tenants).
+    startup = operator["startupProbe"]
+    assert startup["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
     mounts = {m["mountPath"]: m for m in operator["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts["/tmp"]["name"]]["emptyDir"] == {}
