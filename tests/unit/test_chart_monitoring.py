@@ -3,7 +3,8 @@
 Tested here:
 - `helm lint` finds no errors
 - with default values no monitoring part is rendered (no prometheus-operator CRDs needed)
-- enabled: the PrometheusRule carries exactly the promtool-tested rules file, the ConfigMap every
+- enabled: two PrometheusRules (business, operations; each its own toggle) carry exactly the
+  groups of the promtool-tested rules file, with the runbook base URL of the values; the ConfigMap every
   committed dashboard with Grafana's sidecar label, the ServiceMonitor the metrics port
 - the ServiceMonitor selects the chart's Service, and that Service has the port it scrapes
 - values.schema.json refuses a wrong value with a message naming it
@@ -39,11 +40,31 @@ def test_defaults_render_no_optional_monitoring() -> None:
     assert set(render()) == {"Service"}
 
 
-def test_prometheus_rule_is_the_tested_rules_file() -> None:
-    rule = render(ALL_ON)["PrometheusRule"]
+def _rules(values: dict) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in chart.render(values, name="rel") if o["kind"] == "PrometheusRule"}
+
+
+def test_prometheus_rules_are_the_tested_rules_file_split_by_audience() -> None:
+    rules = _rules(ALL_ON)
+    assert set(rules) == {"rel-tenantry-business", "rel-tenantry-operations"}
     shipped = yaml.safe_load((CHART / "rules" / "tenantry-rules.yaml").read_text())
-    assert rule["spec"]["groups"] == shipped["groups"]
-    assert rule["metadata"]["namespace"] == "tenantry-system"
+    together = rules["rel-tenantry-business"]["spec"]["groups"] + rules["rel-tenantry-operations"]["spec"]["groups"]
+    assert sorted(together, key=lambda g: g["name"]) == sorted(shipped["groups"], key=lambda g: g["name"])
+    for audience in ("business", "operations"):
+        rule = rules[f"rel-tenantry-{audience}"]
+        assert rule["metadata"]["namespace"] == "tenantry-system"
+        assert rule["metadata"]["labels"]["tenantry.dev/audience"] == audience
+        alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+        assert alerts and {a["labels"]["audience"] for a in alerts} == {audience}
+
+
+def test_each_audience_has_its_own_toggle_and_the_runbooks_their_base_url() -> None:
+    only_ops = _rules({"prometheusRule": {"enabled": True, "business": {"enabled": False},
+                                          "runbookBaseUrl": "https://wiki.example.com/tenantry/"}})
+    assert set(only_ops) == {"rel-tenantry-operations"}
+    urls = {r["annotations"]["runbook_url"] for g in only_ops["rel-tenantry-operations"]["spec"]["groups"]
+            for r in g["rules"] if "alert" in r}
+    assert urls and all(u.startswith("https://wiki.example.com/tenantry/Tenant") for u in urls), urls
 
 
 def test_dashboards_config_map_has_every_dashboard_and_the_sidecar_label() -> None:

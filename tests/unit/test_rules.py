@@ -17,7 +17,8 @@ RULES = REPO / "charts" / "tenantry" / "rules" / "tenantry-rules.yaml"
 PROMTOOL = shutil.which("promtool")
 ALERTS = {"TenantSeatsNearlyExhausted", "TenantSeatLimitForecast", "TenantMissesPopularFeature",
           "TenantRevenueFalling", "TenantLowAdoption", "TenantInactive", "TenantNotReady",
-          "TenantryReconcileErrors", "TenantDNSConflict", "TenantTrialEndsSoon"}
+          "TenantryReconcileErrors", "TenantDNSConflict", "TenantTrialEndsSoon", "TenantryOperatorAbsent"}
+RUNBOOKS = "https://github.com/tenantry/tenantry/blob/main/docs/runbooks/"
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +46,20 @@ def test_every_alert_has_a_test() -> None:
     assert shipped == ALERTS
     for alert in ALERTS:
         assert f"alertname: {alert}" in tests, f"{alert} has no promtool test"
+
+
+def test_every_alert_routes_waits_and_has_a_runbook() -> None:
+    """Business alerts never page: an audience label that Alertmanager routes by, a `for:` so that
+    one bad scrape does not fire, and a runbook that exists in docs/runbooks/."""
+    import yaml
+
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        audience = "operations" if group["name"] == "tenantry.operations" else "business"
+        for rule in (r for r in group["rules"] if "alert" in r):
+            assert rule["labels"]["audience"] == audience, rule["alert"]
+            assert rule.get("for"), f"{rule['alert']} fires on a single evaluation"
+            url = rule["annotations"]["runbook_url"]
+            assert url == f"{RUNBOOKS}{rule['alert']}.md", url
+            page = REPO / "docs" / "runbooks" / f"{rule['alert']}.md"
+            assert page.is_file() and "## Diagnose" in page.read_text(), page
+    assert "absent(tenantry_build_info)" in RULES.read_text()  # nothing scraped at all is an alert too

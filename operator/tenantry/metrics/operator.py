@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import platform
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from tenantry import __version__
 
 RECONCILES = Counter("tenantry_reconcile_total", "Reconcile passes by resource kind and result.",
                      ["kind", "result"])
@@ -23,3 +27,6 @@ ADMISSION_SECONDS = Histogram("tenantry_admission_duration_seconds",
 WELCOME_EMAILS = Counter("tenantry_welcome_emails_total",
                          "Welcome e-mail attempts by outcome: sent, partly (some recipients refused), failed, limited.",
                          ["outcome"])
+BUILD_INFO = Gauge("tenantry_build_info", "Always 1, labelled with the operator's version; absent when no active "
+                   "operator is scraped (alert TenantryOperatorAbsent).", ["version", "python"])
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
