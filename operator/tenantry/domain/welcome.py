@@ -110,8 +110,9 @@ def decide(record: Mapping[str, Any] | None, *, serving_now: bool, serving_befor
            configured: bool, token: str, uid: str, domain: str, now: datetime.datetime,
            cooldown: float = RESEND_COOLDOWN_SECONDS) -> Decision:
     """The welcome's verdict and record for this pass (see the module's docstring)."""
-    if record is None and serving_before:
+    if record is None and serving_before and configured:
         # Recorded, so that a later Ready flap (DNS down and back) never counts as the first time.
+        # (Without a relay nothing is recorded: a steady pass writes nothing.)
         record = {"messageId": message_id(uid, "", domain), "dueSince": _text(now), "skipped": SERVED_BEFORE}
     if complete(record) and (not token or record.get("resendToken") == token):  # type: ignore[union-attr]
         assert record is not None
