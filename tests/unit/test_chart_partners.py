@@ -56,7 +56,8 @@ def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
         ("Certificate", "tenantry-webhook", NS),
         ("ValidatingWebhookConfiguration", "tenantry", None),
         ("ServiceMonitor", "tenantry", NS),
-        ("PrometheusRule", "tenantry", NS),
+        ("PrometheusRule", "tenantry-business", NS),
+        ("PrometheusRule", "tenantry-operations", NS),
     ], key=str)
 
 
