@@ -8,6 +8,8 @@ Tested here:
 - retries: back-off that grows and is capped, refused recipients kept and only they retried, a
   refused recipient taken out of the spec no longer waited for
 - the checklist: each step with the time it was first done, kept across passes
+- a partner's appointment with markup, a line break or a URL with user@ is refused by the model and
+  by the CRD's own pattern (the webhook down); a new record replaces the old one in a merge patch
 - the message: recipients, subject and both parts, the branding, hostile names escaped in HTML and
   kept to one line in headers, colours and logo re-checked, the .ics parsed back with icalendar,
   no password or token anywhere
@@ -18,9 +20,12 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
+import re
+from pathlib import Path
 
 import icalendar
 import pytest
+import yaml
 
 from tenantry.api.branding import BrandingSpec
 from tenantry.api.tenant import TenantSpec
@@ -268,3 +273,29 @@ def test_no_secret_reaches_the_message() -> None:
                               NOW).as_string()
     assert "password" not in raw.lower().replace("no password", "").replace("kein passwort", "")
     assert "token" not in raw.lower()
+
+
+def test_a_new_record_replaces_the_old_one_in_a_merge_patch() -> None:
+    old = welcome.after_attempt(_decide().record, [], {}, ("RelayUnavailable", "down"), NOW)
+    patch = welcome.replacing(old, _sent())
+    assert patch["reason"] is None and patch["nextAttemptAt"] is None  # null removes them
+    assert patch["sentAt"] == _sent()["sentAt"] and welcome.replacing(None, _sent()) == _sent()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("location", "Raum 3\x85Bcc"), ("location", "<b>hall</b>"), ("location", "line\nbreak"),
+    ("url", "https://bank.example@evil.example/"), ("url", "javascript:alert(1)"), ("url", "https://x/\"><script>"),
+    ("start", "2027-02-30T10:00:00Z")])
+def test_a_partners_appointment_cannot_carry_markup_breaks_or_foreign_urls(field: str, value: str) -> None:
+    """What reaches the e-mail's HTML, its text and the .ics: the model refuses it (the webhook and
+    the operator's own parse), and the CRD's pattern refuses the same with the webhook down."""
+    appointment = {"start": "2027-01-14T10:00:00+01:00", field: value}
+    with pytest.raises(ValueError):
+        TenantSpec.model_validate({"company": "M", "contact": {"name": "M", "email": "m@m.de"},
+                                   "plan": {"featureSet": "b", "seats": 1}, "onboarding": {"appointment": appointment}})
+    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "crds" / "tenantry.dev_tenants.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    prop = schema["onboarding"]["properties"]["appointment"]["properties"][field]
+    pattern = prop.get("pattern")
+    if pattern and field != "start":
+        assert not re.search(pattern, value), f"the API server would store {value!r}"

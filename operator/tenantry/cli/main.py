@@ -15,7 +15,7 @@ from lightkube.core.exceptions import ApiError
 
 from tenantry import __version__
 from tenantry.cli import completion, new, plan, views
-from tenantry.cli.kubeconfig import ConfigProblem
+from tenantry.cli.kubeconfig import ConfigProblem, load
 from tenantry.cli.validate import Finding, validate
 
 # Exit codes: each kind of outcome its own, so that scripts and CI can tell them apart.
@@ -90,7 +90,6 @@ def parser() -> argparse.ArgumentParser:
 
 def _server(args: argparse.Namespace) -> str:
     try:
-        from tenantry.cli.kubeconfig import load
         return str(load(getattr(args, "kubeconfig", None), getattr(args, "context", None)).cluster.server)
     except Exception:  # noqa: BLE001  (only for the message)
         return "the cluster"

@@ -156,6 +156,12 @@ def decide(record: Mapping[str, Any] | None, *, serving_now: bool, serving_befor
                     record, due=True)
 
 
+def replacing(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """status.welcome as a merge patch that replaces the old record: a merge patch merges objects,
+    so each key of the old record that the new one lacks goes as null (which removes it)."""
+    return {**dict.fromkeys(old or {}), **new}
+
+
 def pending_recipients(record: Mapping[str, Any], wanted: Sequence[str]) -> list[str]:
     """Who still has to get this sending: every listed recipient the relay has not accepted yet."""
     accepted = {address.casefold() for address in record.get("to", [])}

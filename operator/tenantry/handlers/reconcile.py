@@ -110,8 +110,7 @@ def _welcome(body: Mapping[str, Any], ready: Verdict, state: str | None, service
     old = old_status.get("welcome")
     if decision.record is None or decision.record == old:
         return decision, None
-    # A merge patch merges objects: the keys of the old record that the new one lacks go as nulls.
-    return decision, {**dict.fromkeys(old or {}), **decision.record}
+    return decision, welcome.replacing(old, decision.record)
 
 
 def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:

@@ -169,6 +169,5 @@ class Mailer:
                                    now)
 
     async def _record(self, key: TenantKey, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-        # A merge patch merges objects: keys the new record lacks go as nulls.
         await self.memo.kube.patch_status(ObjectRef(API_VERSION, "Tenant", key[1], key[0]),
-                                          {"welcome": {**dict.fromkeys(old), **new}})
+                                          {"welcome": welcome.replacing(old, new)})
