@@ -38,6 +38,7 @@ from tenantry.handlers import tenant as tenant_handlers  # registers the handler
 from tenantry.handlers.admission import Judges
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, ShardElector, stop_acting
 from tenantry.handlers.webhook import WebhookServer
+from tenantry.metrics.operator import LEADER, SHARDS_HELD
 
 QUICK_RUN_SECONDS = 600.0  # a run of kopf shorter than this that lost a watch counts as a quick restart
 MAX_QUICK_RESTARTS = 8  # then exit: 1+2+4+...+60 s of back-off did not help
@@ -135,6 +136,7 @@ async def run(settings: Settings) -> None:
         shards = memo.shards = ShardElector(
             Kube.from_environment(), settings.operator.platform_namespace, process.lease_name, identity,
             process.lease, process.shards, lambda shard, held: tenant_handlers.shard_changed(memo, shard, held))
+        SHARDS_HELD.set_function(lambda: len(shards.held()))
         await _label_own_pod(shards.kube, settings, "standby")
     elif process.leader_election:
         elector = LeaderElector(Kube.from_environment(), settings.operator.platform_namespace, process.lease_name,
@@ -145,6 +147,9 @@ async def run(settings: Settings) -> None:
         await elector.acquire()
         state["phase"] = "starting"
         memo.leading = elector.leading
+        LEADER.set_function(lambda: 1 if elector.leading() else 0)
+    else:
+        LEADER.set(1)  # no election: this process is the only one that acts
 
     async def mark_ready() -> None:
         await memo.started.wait()

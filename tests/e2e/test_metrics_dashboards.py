@@ -88,11 +88,15 @@ def _expected(exposition: list, partner: str, history: dict[str, float]) -> dict
             out[labels[label]] = out.get(labels[label], 0.0) + value
         return out
 
-    users, seats, mrr = per_tenant("tenantry_tenant_active_users"), per_tenant("tenantry_tenant_seats"), \
-        per_tenant("tenantry_tenant_mrr")
+    def in_euro(name: str) -> list[tuple[dict[str, str], float]]:
+        return [(labels, value) for labels, value in of(name) if labels["currency"] == "EUR"]
+
+    users, seats = per_tenant("tenantry_tenant_active_users"), per_tenant("tenantry_tenant_seats")
+    # Money panels show the chosen currency only ($currency = EUR): the USD customer is not added in.
+    mrr = {labels["tenant"]: value for labels, value in in_euro("tenantry_tenant_mrr")}
     utilisation = per_tenant("tenantry_tenant_seat_utilisation_ratio")
-    partner_mrr = sum(v for _, v in of("tenantry_partner_mrr"))
-    commission = sum(v for _, v in of("tenantry_partner_commission"))
+    partner_mrr = sum(v for _, v in in_euro("tenantry_partner_mrr"))
+    commission = sum(v for _, v in in_euro("tenantry_partner_commission"))
     requests = by("tenantry_tenant_requests", "tenant")
     level = next(labels["level"] for labels, _ in of("tenantry_partner_level_info"))
     then = sum(history.values())
@@ -108,19 +112,19 @@ def _expected(exposition: list, partner: str, history: dict[str, float]) -> dict
             ("tenant", per_tenant("tenantry_tenant_ready"))],
         ("partner-overview", "Active users"): one(sum(users.values())),
         ("partner-overview", "Licensed seats"): one(sum(seats.values())),
-        ("partner-overview", "MRR"): one(partner_mrr),
-        ("partner-overview", "Commission / month"): one(commission),
-        ("partner-overview", "Annual commission (12 × commission)"): one(12 * commission),
-        ("partner-overview", "Annual revenue (12 × MRR)"): one(12 * partner_mrr),
+        ("partner-overview", "MRR ($currency)"): one(partner_mrr),
+        ("partner-overview", "Commission / month ($currency)"): one(commission),
+        ("partner-overview", "Annual commission (12 × commission, $currency)"): one(12 * commission),
+        ("partner-overview", "Annual revenue (12 × MRR, $currency)"): one(12 * partner_mrr),
         ("partner-overview", "Partner level"): [("level", {level: 1.0})],
         ("partner-overview", "Tenants by state"): [("state", by("tenantry_partner_tenants", "state"))],
-        ("revenue", "MRR"): one(partner_mrr),
+        ("revenue", "MRR ($currency)"): one(partner_mrr),
         ("revenue", "Growth vs 30 days ago"): one((partner_mrr - then) / then),
         ("revenue", "Quarterly target progress (MRR ÷ target)"): one(partner_mrr / 100000),
         ("revenue", "Partner level progress"): one(sum(v for _, v in of("tenantry_partner_level_progress_ratio"))),
-        ("revenue", "MRR by partner"): [("partner", {partner: partner_mrr})],
-        ("revenue", "Commission by partner"): [("partner", {partner: commission})],
-        ("revenue", "MRR by customer"): [("tenant", mrr)],
+        ("revenue", "MRR by partner ($currency)"): [("partner", {partner: partner_mrr})],
+        ("revenue", "Commission by partner ($currency)"): [("partner", {partner: commission})],
+        ("revenue", "MRR by customer ($currency)"): [("tenant", mrr)],
         ("adoption", "Licence utilisation"): one(sum(utilisation.values()) / len(utilisation)),
         ("adoption", "Inactive customers"): one(sum(1 for v in users.values() if v == 0)),
         ("adoption", "Features in use"): one(sum(1 for v in by("tenantry_tenant_requests", "feature").values() if v)),
@@ -141,6 +145,14 @@ BOUNDED = {
     ("operator-health", "Reconcile passes"): lambda values: any(v > 0 for v in values),
     ("operator-health", "Reconcile duration p95"): lambda values: any(v > 0 for v in values),
     ("operator-health", "Write requests"): lambda values: all(v >= 0 for v in values),
+    # (not `v >= 0`: a quantile over an empty window is NaN, which must not pass as a number)
+    ("operator-health", "Leader replicas"): lambda values: values == [1.0],  # this test's one operator
+    ("operator-health", "Shards held"): lambda values: values == [0.0],  # one shard: no shard leases
+    ("operator-health", "Work queue depth"): lambda values: all(v >= 0 for v in values),
+    ("operator-health", "Work queue retries (1h)"): lambda values: all(v >= 0 for v in values),
+    ("operator-health", "Time in the work queue p95"): lambda values: any(v >= 0 for v in values),
+    ("operator-health", "Admission reviews"): lambda values: all(v >= 0 for v in values),
+    ("operator-health", "DNS syncs and domain checks"): lambda values: all(v >= 0 for v in values),
 }
 
 
@@ -154,21 +166,22 @@ def test_every_dashboard_query_returns_the_right_number(partner: Partner, cluste
                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
     usage = {"a": {"activeUsers": 40, "requests": {"chat": 4000, "tables": 300}},
              "b": {"activeUsers": 18, "requests": {"chat": 900, "files": 20}},
-             "c": {"activeUsers": 0, "requests": {}}}
+             "c": {"activeUsers": 0, "requests": {}},
+             "usd": {"activeUsers": 5, "requests": {"chat": 50}}}
     partner_id = f"acme-{partner.suffix}"
     slugs = {}
     for name, report in usage.items():
         slug = slugs[name] = partner.slug(name)
+        price = {"monthly": 700, "currency": "USD"} if name == "usd" else {"monthly": 1000, "currency": "EUR"}
         partner.apply(partner.tenant(slug, company=f"Firma {name.upper()}",
-                                     plan={"featureSet": "business", "seats": 50,
-                                           "price": {"monthly": 1000, "currency": "EUR"}}))
+                                     plan={"featureSet": "business", "seats": 50, "price": price}))
         partner.wait_condition(slug)
         report_usage(cluster, partner.namespace, slug, report)
     # 35 days of history (MRR grew from 800 to 1,000), so that growth has a month to compare with.
     folder = tmp_path_factory.mktemp("dashboards")
     now = time.time()
     samples = [SampleTenant(partner_id, slug, f"Firma {name.upper()}", "business", "Active", "EUR", 800.0, 1000.0,
-                            10, 20) for name, slug in slugs.items()]
+                            10, 20) for name, slug in slugs.items() if name != "usd"]
     write_blocks(samples, folder / "data", now)
     share = (5 * DAY + HOUR) / (35 * DAY)  # where `offset 30d` lands on the line from 35 days to an hour ago
     history = {t.tenant: t.mrr_then + (t.mrr_now - t.mrr_then) * share for t in samples}
@@ -176,7 +189,7 @@ def test_every_dashboard_query_returns_the_right_number(partner: Partner, cluste
     try:
         live = f'tenantry_tenant_active_users{{partner="{partner_id}",source!="sample-history"}}'
         wait_for(lambda: prometheus.query(f"sum({live})")["data"]["result"][:1] and
-                 prometheus.query(f"sum({live})")["data"]["result"][0]["value"][1] == "58",
+                 prometheus.query(f"sum({live})")["data"]["result"][0]["value"][1] == "63",
                  timeout=90, what="usage scraped by Prometheus")
         wait_for(lambda: prometheus.query(f'tenantry:tenant_requests_per_user:total{{partner="{partner_id}"}}')
                  ["data"]["result"], timeout=60, what="the recording rules evaluated")
@@ -214,7 +227,8 @@ def _check_every_panel(prometheus: Prometheus, partner_id: str, expected: dict, 
             exprs = [t["expr"] for t in panel.get("targets", []) if t.get("expr")]
             assert key in expected or key in BOUNDED or key in GAUGES, f"no expected number for {key}"
             for index, expr in enumerate(exprs):
-                concrete = expr.replace("$partner", partner_id).replace("$tenant", ".*").replace("$target", "100000")
+                concrete = (expr.replace("$partner", partner_id).replace("$tenant", ".*").replace("$target", "100000")
+                            .replace("$currency", "EUR"))
                 if key in GAUGES:
                     def agrees(concrete: str = concrete, key: tuple = key) -> bool:
                         return _gauge_agrees(prometheus, operator, concrete, *GAUGES[key])

@@ -31,12 +31,17 @@ def _usage(cluster: ClusterHandle, namespace: str, slug: str, active: int) -> No
 
 def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pytest.CaptureFixture) -> None:
     full, idle, sleepy = partner.slug("full"), partner.slug("idle"), partner.slug("sleepy")
+    dollar = partner.slug("dollar")
+    # The platform team gives this partner its own commission rate; the operator counts it per tenant.
+    cluster.kubectl("annotate", "namespace", partner.namespace, "tenantry.dev/commission-rate=0.25")
     price = {"monthly": 1000, "currency": "EUR"}
+    partner.apply(partner.tenant(dollar, plan={"featureSet": "starter", "seats": 10,
+                                               "price": {"monthly": 500, "currency": "USD"}}))
     partner.apply(partner.tenant(full, plan={"featureSet": "business", "seats": 10, "price": price},
                                  domains=[f"ki.{full}.de"]))
     partner.apply(partner.tenant(idle, plan={"featureSet": "starter", "seats": 10, "price": price}))
     partner.apply(partner.tenant(sleepy, state="Suspended", plan={"featureSet": "starter", "seats": 5, "price": price}))
-    for slug in (full, idle):
+    for slug in (full, idle, dollar):
         partner.wait_condition(slug)
     partner.wait_condition(sleepy, reason="Suspended")
     _usage(cluster, partner.namespace, full, 10)
@@ -47,17 +52,22 @@ def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pyt
     base = ["report", "--partner", partner_id, "--kubeconfig", str(cluster.kubeconfig)]
     assert main([*base, "--format", "json"]) == 0
     rows = {r["tenant"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {full, idle, sleepy}
-    assert rows[full]["users"] == 10 and rows[full]["mrr"] == 1000 and rows[full]["commission"] == 200
+    assert set(rows) == {full, idle, sleepy, dollar}
+    assert partner.get(full)["status"]["commissionRate"] == 0.25
+    assert rows[full]["users"] == 10 and rows[full]["mrr"] == 1000 and rows[full]["commission"] == 250
+    assert rows[dollar]["currency"] == "USD" and rows[dollar]["commission"] == 125
     assert "upsell" in rows[full]["signals"] and rows[full]["domains_pending"] == 1
     assert "churn risk" in rows[idle]["signals"]
     assert rows[sleepy]["mrr"] == 0 and rows[sleepy]["state"] == "Suspended"
     assert main([*base, "--format", "csv"]) == 0
-    assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == 3
+    assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == 4
     assert main([*base, "--format", "markdown"]) == 0
-    assert "3 customers" in capsys.readouterr().out
+    assert "4 customers" in capsys.readouterr().out
     assert main([*base]) == 0
-    assert "MRR 2000.00" in capsys.readouterr().out
+    # Money per currency, never added: 2,000 EUR and 500 USD are not "2,500".
+    assert "MRR 2000.00 EUR + 500.00 USD, commission 500.00 EUR + 125.00 USD" in capsys.readouterr().out
+    assert main([*base, "--commission-rate", "0.1", "-o", "json"]) == 0  # a what-if at another rate
+    assert {r["tenant"]: r["commission"] for r in json.loads(capsys.readouterr().out)}[full] == 100
 
     wait_for(lambda: any(i["name"] == "FirstUsageReported" and i["done"]
                          for i in ((partner.get(full) or {}).get("status") or {}).get("onboarding", [])),

@@ -23,9 +23,9 @@ STATES = ("Active", "Trial", "Suspended", "Cancelled")  # its own copy: an oracl
 class ReferenceCollector(Collector):
     """A prometheus_client collector over {tenant key: TenantFacts}."""
 
-    def __init__(self, facts: Mapping[object, TenantFacts], commission_rate: float = 0.20,
+    def __init__(self, facts: Mapping[object, TenantFacts],
                  levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
-        self.facts, self.commission_rate, self.levels = facts, commission_rate, levels
+        self.facts, self.levels = facts, levels
 
     def collect(self) -> Iterator[Metric]:
         tenants = list(self.facts.values())
@@ -58,10 +58,16 @@ class ReferenceCollector(Collector):
                                      labels=[*labels, "currency"]),
             "ready": GaugeMetricFamily("tenantry_tenant_ready", "1 when the tenant is Ready.", labels=labels),
         }
-        quota_used = GaugeMetricFamily("tenantry_tenant_quota_used", "Quota in use (cpu in cores, pods).",
-                                       labels=[*labels, "resource"])
-        quota_hard = GaugeMetricFamily("tenantry_tenant_quota_hard", "Quota limit (cpu in cores, pods).",
-                                       labels=[*labels, "resource"])
+        quota = {
+            ("used", "cpu"): GaugeMetricFamily("tenantry_tenant_quota_cpu_used_cores",
+                                               "CPU requests in use in the tenant's namespace (cores).", labels=labels),
+            ("hard", "cpu"): GaugeMetricFamily("tenantry_tenant_quota_cpu_hard_cores",
+                                               "The quota's limit of CPU requests (cores).", labels=labels),
+            ("used", "pods"): GaugeMetricFamily("tenantry_tenant_quota_pods_used", "Pods in the tenant's namespace.",
+                                                labels=labels),
+            ("hard", "pods"): GaugeMetricFamily("tenantry_tenant_quota_pods_hard", "The quota's limit of pods.",
+                                                labels=labels),
+        }
         enabled = GaugeMetricFamily("tenantry_tenant_feature_enabled", "1 when the core feature is on.",
                                     labels=[*labels, "feature"])
         limit = GaugeMetricFamily("tenantry_tenant_feature_limit", "The feature's first included limit.",
@@ -81,9 +87,8 @@ class ReferenceCollector(Collector):
             gauges["utilisation"].add_metric(key, t.seat_utilisation)
             gauges["mrr"].add_metric([*key, t.currency], t.mrr)
             gauges["ready"].add_metric(key, 1 if t.ready else 0)
-            for resource in ("cpu", "pods"):
-                quota_used.add_metric([*key, resource], t.quota_used.get(resource, 0.0))
-                quota_hard.add_metric([*key, resource], t.quota_hard.get(resource, 0.0))
+            for (which, resource), family in quota.items():
+                family.add_metric(key, (t.quota_used if which == "used" else t.quota_hard).get(resource, 0.0))
             for feature in CORE_FEATURES:
                 effective = t.features.get(feature)
                 enabled.add_metric([*key, feature], 1 if effective and effective.enabled else 0)
@@ -95,30 +100,35 @@ class ReferenceCollector(Collector):
                 conflict.add_metric(key, 1)
             if t.trial_ends is not None:
                 trial.add_metric(key, t.trial_ends)
-        yield from (info, *gauges.values(), quota_used, quota_hard, enabled, limit, requests, conflict, trial)
+        yield from (info, *gauges.values(), *quota.values(), enabled, limit, requests, conflict, trial)
 
     def _per_partner(self, tenants: list[TenantFacts]) -> Iterator[Metric]:
         by_state = GaugeMetricFamily("tenantry_partner_tenants", "Tenants by state.", labels=["partner", "state"])
-        mrr = GaugeMetricFamily("tenantry_partner_mrr", "Monthly recurring revenue of active tenants.",
-                                labels=["partner"])
-        commission = GaugeMetricFamily("tenantry_partner_commission", "Monthly commission of the partner.",
-                                       labels=["partner"])
+        mrr = GaugeMetricFamily("tenantry_partner_mrr", "Monthly recurring revenue of active tenants, by currency.",
+                                labels=["partner", "currency"])
+        commission = GaugeMetricFamily("tenantry_partner_commission",
+                                       "Monthly commission of the partner, by currency (the partner's rate).",
+                                       labels=["partner", "currency"])
         level = GaugeMetricFamily("tenantry_partner_level_info", "The partner's level (value 1).",
                                   labels=["partner", "level"])
         progress = GaugeMetricFamily("tenantry_partner_level_progress_ratio",
                                      "Progress towards the next partner level (0..1).", labels=["partner"])
         counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
-        revenue: dict[str, float] = defaultdict(float)
+        revenue: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        earned: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for t in tenants:
             counts[t.partner][t.state] = counts[t.partner].get(t.state, 0) + 1
             if t.state == "Active":
-                revenue[t.partner] += t.mrr
+                revenue[t.partner][t.currency] += t.mrr
+                earned[t.partner][t.currency] += t.mrr * t.commission_rate
         for partner in sorted(counts):
             for state, n in counts[partner].items():
                 by_state.add_metric([partner, state], n)
-            mrr.add_metric([partner], revenue[partner])
-            commission.add_metric([partner], revenue[partner] * self.commission_rate)
-            name, towards = partner_level(revenue[partner], self.levels)
+            for currency in sorted(revenue[partner]):
+                mrr.add_metric([partner, currency], revenue[partner][currency])
+                commission.add_metric([partner, currency], earned[partner][currency])
+            # The level goes by the largest amount (the partner's main currency).
+            name, towards = partner_level(max(revenue[partner].values(), default=0.0), self.levels)
             level.add_metric([partner, name], 1)
             progress.add_metric([partner], towards)
         yield from (by_state, mrr, commission, level, progress)

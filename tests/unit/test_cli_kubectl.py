@@ -122,3 +122,25 @@ def test_shell_completion_is_accepted_by_bash_and_knows_the_commands(capsys: pyt
     assert subprocess.run(["bash", "-c", probe], text=True, capture_output=True).stdout.split() == ["status"]
     code, zsh, _ = _run(capsys, "completion", "zsh")
     assert code == 0 and zsh.startswith("#compdef tenantry")
+
+
+@pytest.mark.parametrize("rate", ["1.5", "-0.1", "twenty"])
+def test_a_commission_rate_outside_0_to_1_is_refused_with_an_example(rate: str,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main.main(["report", "--commission-rate", rate])
+    assert stopped.value.code == 2
+    assert f"{rate!r} is not a share between 0 and 1, e.g. 0.2" in capsys.readouterr().err
+
+
+def test_report_totals_money_per_currency_and_uses_the_operators_rate() -> None:
+    from tenantry.cli.views import render, row
+    tenants = [{"metadata": {"name": n, "namespace": "partner-acme"},
+                "spec": {"plan": {"featureSet": "business", "seats": 5, "price": {"monthly": m, "currency": c}}},
+                "status": {"commissionRate": 0.3, **({"currency": "EUR"} if n == "fixed" else {})}}
+               for n, m, c in (("a", 1000, "EUR"), ("b", 700, "USD"), ("fixed", 100, "USD"))]
+    rows = [row(t) for t in tenants]
+    assert [r["commission"] for r in rows] == [300, 210, 30]
+    assert rows[2]["currency"] == "EUR"  # fixed at provisioning: a later spec change does not count
+    assert "MRR 1100.00 EUR + 700.00 USD, commission 330.00 EUR + 210.00 USD" in render(rows, "table")
+    assert [row(t, 0.1)["commission"] for t in tenants] == [100, 70, 10]

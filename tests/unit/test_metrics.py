@@ -2,7 +2,8 @@
 
 Tested here:
 - usage reports with unknown features or impossible counts are reported, and ignored in metrics
-- partner levels and progress; commission at the configured rate; MRR only from active tenants
+- partner levels and progress; commission at each partner's rate; MRR only from active tenants;
+  money per currency (EUR and USD never added), the level by the main currency
 - the series budget: a tenant with every core feature, limits and requests stays within 25
 - TenantExposition, after any sequence of puts and removes (hypothesis), exposes exactly the
   families, HELP/TYPE, labels and values that the from-scratch reference collector
@@ -47,19 +48,19 @@ def facts(tenant: str = "m", partner: str = "acme", **overrides) -> TenantFacts:
     spec = {**SPEC, **overrides}
     usage = {"activeUsers": 185, "requests": {"chat": 41000, "tables": 500, "files": 1, "meetings": 2,
                                               "scheduler": 3, "hubspot": 7}}
-    return tenant_facts(tenant, partner, spec, usage, ALL, True, QUOTA)
+    return tenant_facts(tenant, partner, spec, usage, ALL, True, QUOTA, commission=0.25)
 
 
 def scrape(items: Mapping[Hashable, TenantFacts]) -> str:
-    exposition = TenantExposition(commission_rate=0.25)
+    exposition = TenantExposition()
     for key, value in items.items():
         exposition.put(key, value)
     return exposition.render().decode()
 
 
-def reference(items: Mapping[Hashable, TenantFacts], commission_rate: float = 0.25) -> str:
+def reference(items: Mapping[Hashable, TenantFacts]) -> str:
     registry = CollectorRegistry()
-    registry.register(ReferenceCollector(items, commission_rate=commission_rate))
+    registry.register(ReferenceCollector(items))
     return generate_latest(registry).decode()
 
 
@@ -107,8 +108,8 @@ def test_series_budget_per_tenant() -> None:
 def test_partner_totals_and_deleted_tenants() -> None:
     items = {("p", "a"): facts("a"), ("p", "b"): facts("b", state="Suspended"), ("q", "c"): facts("c", "beta")}
     text = scrape(items)
-    assert 'tenantry_partner_mrr{partner="acme"} 5000.0' in text  # the suspended one does not count
-    assert 'tenantry_partner_commission{partner="acme"} 1250.0' in text
+    assert 'tenantry_partner_mrr{currency="EUR",partner="acme"} 5000.0' in text  # the suspended one does not count
+    assert 'tenantry_partner_commission{currency="EUR",partner="acme"} 1250.0' in text
     assert 'tenantry_partner_tenants{partner="acme",state="Suspended"} 1.0' in text
     assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text
     del items[("p", "a")]
@@ -129,16 +130,17 @@ FACTS = st.builds(
     quota_hard=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
     conditions=st.dictionaries(st.sampled_from(["Ready", "NamespaceReady", "Dns"]),
                                st.sampled_from(["True", "False", "Unknown"])),
-    dns_conflict=st.booleans(), trial_ends=st.none() | st.floats(0, 4e9, allow_nan=False))
+    dns_conflict=st.booleans(), trial_ends=st.none() | st.floats(0, 4e9, allow_nan=False),
+    commission_rate=st.sampled_from([0.2, 0.25, 0.1]))
 KEYS = st.tuples(st.sampled_from(["acme", "beta", 'evil"\\\n']), st.sampled_from(["a", "b", "c"]))
 # None: remove the tenant; else its new facts (the same facts again, now and then).
 STEPS = st.lists(st.tuples(KEYS, st.none() | FACTS), min_size=1, max_size=12)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=STEPS, rate=st.sampled_from([0.2, 0.25, 0.1]))
-def test_exposition_equals_the_reference_after_any_changes(steps: list, rate: float) -> None:
-    exposition, facts_now = TenantExposition(commission_rate=rate), {}
+@given(steps=STEPS)
+def test_exposition_equals_the_reference_after_any_changes(steps: list) -> None:
+    exposition, facts_now = TenantExposition(), {}
     exposition.BLOCK = 2  # several blocks, filled, emptied and started again
     for (partner, tenant), value in steps:
         if value is None:
@@ -148,7 +150,7 @@ def test_exposition_equals_the_reference_after_any_changes(steps: list, rate: fl
             value = TenantFacts(**{**value.__dict__, "tenant": tenant, "partner": partner})
             exposition.put((partner, tenant), value)
             facts_now[(partner, tenant)] = value
-        assert parsed(exposition.render().decode()) == parsed(reference(facts_now, rate))
+        assert parsed(exposition.render().decode()) == parsed(reference(facts_now))
         assert len(exposition) == len(facts_now)
 
 
@@ -172,11 +174,11 @@ def test_deleted_tenants_and_empty_partners_vanish() -> None:
     exposition.remove(("q", "never-there"))
     text = exposition.render().decode()
     assert series_of(text, "b") == [] and 'partner="beta"' not in text
-    assert 'tenantry_partner_mrr{partner="acme"} 5000.0' in text
+    assert 'tenantry_partner_mrr{currency="EUR",partner="acme"} 5000.0' in text
     exposition.remove(("p", "a"))
     families = parsed(exposition.render().decode())
     assert all(samples == [] for _, _, samples in families.values())  # the families stay, empty
-    assert len(families) == 19
+    assert len(families) == 21
 
 
 def test_unchanged_facts_render_nothing_again() -> None:
@@ -211,3 +213,29 @@ def test_dns_conflict_series_only_while_conflicting() -> None:
     assert 'tenantry_dns_conflict{partner="acme",tenant="squatted"} 1.0' in text
     assert 'tenantry_dns_conflict{partner="acme",tenant="clean"}' not in text
     assert len(series_of(text, "squatted")) == SERIES_BUDGET_PER_TENANT + 1
+
+
+def test_money_is_summed_per_currency_at_each_partners_rate() -> None:
+    """EUR and USD are never added; each tenant's commission uses its partner's rate; the level goes
+    by the main (largest) currency."""
+    usd = tenant_facts("u", "acme", {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 7000, "currency": "USD"}}},
+                       None, ALL, True, None, commission=0.3)
+    eur = tenant_facts("e", "acme", SPEC, None, ALL, True, None, commission=0.3)
+    other = tenant_facts("o", "beta", SPEC, None, ALL, True, None, commission=0.1)
+    text = scrape({("p", "u"): usd, ("p", "e"): eur, ("q", "o"): other})
+    assert 'tenantry_partner_mrr{currency="EUR",partner="acme"} 5000.0' in text
+    assert 'tenantry_partner_mrr{currency="USD",partner="acme"} 7000.0' in text
+    assert 'tenantry_partner_commission{currency="USD",partner="acme"} 2100.0' in text
+    assert 'tenantry_partner_commission{currency="EUR",partner="beta"} 500.0' in text
+    assert not any("12000" in line for line in text.splitlines())  # never 5000 + 7000
+    assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text  # by 7000, not 12000 (Silver)
+    assert 'tenantry_partner_level_progress_ratio{partner="acme"} 0.13333333333333333' in text
+
+
+def test_quota_families_have_one_unit_each() -> None:
+    text = scrape({("p", "m"): facts()})
+    assert 'tenantry_tenant_quota_cpu_used_cores{partner="acme",tenant="m"} 0.5' in text
+    assert 'tenantry_tenant_quota_cpu_hard_cores{partner="acme",tenant="m"} 6.0' in text
+    assert 'tenantry_tenant_quota_pods_used{partner="acme",tenant="m"} 3.0' in text
+    assert 'tenantry_tenant_quota_pods_hard{partner="acme",tenant="m"} 20.0' in text
+    assert 'resource="' not in text

@@ -266,6 +266,11 @@ class TenantStatus(ApiModel):
         default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
         "use it. A platform admin changes it here (the status) when a contract really changes currency."
     )
+    commission_rate: float | None = Field(
+        default=None, ge=0, le=1, description="The partner's share of this tenant's MRR, as the operator counts "
+        "it: the partner namespace's tenantry.dev/commission-rate annotation, else the platform's rate. "
+        "`tenantry report` uses it."
+    )
     kopf: Any = Field(
         default=None, description="The operator's own bookkeeping of its handlers (kopf progress), kept in the "
         "status, which only the operator may write, so that nobody can forge it.",

@@ -22,9 +22,10 @@ from lightkube.resources.core_v1 import Namespace
 from tenantry.adapters.kube import Tenant
 from tenantry.cli import kubeconfig as kubeconfig_rules
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
+from tenantry.domain.usage import DEFAULT_COMMISSION_RATE
 
-COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "ready",
-           "domains_pending", "signals")
+COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "currency",
+           "ready", "domains_pending", "signals")
 
 
 def client_for(kubeconfig: Path | None, context: str | None = None) -> Client:
@@ -65,11 +66,15 @@ def signals(body: dict[str, Any]) -> list[str]:
     return out
 
 
-def row(body: dict[str, Any], commission_rate: float) -> dict[str, Any]:
+def row(body: dict[str, Any], commission_rate: float | None = None) -> dict[str, Any]:
+    """One customer. The commission uses `commission_rate` when given (a what-if), else the rate the
+    operator counts for this tenant's partner (status.commissionRate), else the platform default."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
     plan = spec.get("plan") or {}
-    mrr = float((plan.get("price") or {}).get("monthly", 0.0))
+    price = plan.get("price") or {}
+    mrr = float(price.get("monthly", 0.0))
     active = spec.get("state", "Active") == "Active"
+    rate = commission_rate if commission_rate is not None else status.get("commissionRate", DEFAULT_COMMISSION_RATE)
     return {
         "partner": status.get("partner") or body["metadata"]["namespace"],
         "tenant": body["metadata"]["name"],
@@ -79,7 +84,9 @@ def row(body: dict[str, Any], commission_rate: float) -> dict[str, Any]:
         "users": (status.get("usage") or {}).get("activeUsers", 0),
         "seats": plan.get("seats", 0),
         "mrr": mrr if active else 0.0,
-        "commission": round(mrr * commission_rate, 2) if active else 0.0,
+        "commission": round(mrr * rate, 2) if active else 0.0,
+        # The currency fixed at provisioning (what the metrics use), else the one the spec asks for.
+        "currency": status.get("currency") or price.get("currency", "EUR"),
         "ready": _condition(body, "Ready").get("status", "Unknown"),
         "domains_pending": sum(1 for d in status.get("domains", []) if not d.get("verified")),
         "signals": "; ".join(signals(body)),
@@ -136,10 +143,9 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
         writer.writerows(rows)
         return out.getvalue()
     cells = [[str(r[c]) for c in COLUMNS] for r in rows]
-    total_mrr, total_commission = sum(r["mrr"] for r in rows), sum(r["commission"] for r in rows)
-    footer = (f"{len(rows)} customers, {sum(r['users'] for r in rows)} active users, MRR {total_mrr:.2f}, "
-              f"commission {total_commission:.2f}, annual revenue (12 x MRR) {12 * total_mrr:.2f}, "
-              f"annual commission (12 x commission) {12 * total_commission:.2f}")
+    footer = (f"{len(rows)} customers, {sum(r['users'] for r in rows)} active users, MRR {_sums(rows, 'mrr')}, "
+              f"commission {_sums(rows, 'commission')}, annual revenue (12 x MRR) {_sums(rows, 'mrr', 12)}, "
+              f"annual commission (12 x commission) {_sums(rows, 'commission', 12)}")
     if form == "html":
         return _html(rows, footer)
     if form == "markdown":
@@ -150,6 +156,14 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines) + f"\n{footer}\n"
+
+
+def _sums(rows: list[dict[str, Any]], column: str, factor: float = 1) -> str:
+    """A money column's total per currency ("2000.00 EUR + 700.00 USD"): currencies are never added."""
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r["currency"]] = totals.get(r["currency"], 0.0) + r[column] * factor
+    return " + ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(totals.items())) or "0.00"
 
 
 def _html(rows: list[dict[str, Any]], footer: str) -> str:
@@ -209,13 +223,25 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1, e.g. 0.2 for 20 %")
+    return value
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep = commands.add_parser("report", help="all customers of one or all partners: users, revenue, signals")
     rep.add_argument("--partner", help="partner id (default: every partner you may see; with a partner's own "
                                        "kubeconfig, its namespace)")
     rep.add_argument("-n", "--namespace", help="the partner namespace to report (default: see --partner)")
     add_output_option(rep, ["table", "csv", "json", "yaml", "markdown", "html"], "table")
-    rep.add_argument("--commission-rate", type=float, default=0.20, help="share of MRR credited to the partner")
+    rep.add_argument("--commission-rate", type=_rate, default=None,
+                     help="share of MRR credited to the partner, for a what-if (default: the rate the operator "
+                          "counts for each partner, shown in the Tenant's status.commissionRate)")
     add_cluster_options(rep)
     rep.set_defaults(run=report)
     sta = commands.add_parser("status", help="one tenant: conditions, the go-live checklist, what the customer must do")

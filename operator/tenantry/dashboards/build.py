@@ -17,6 +17,9 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransform
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SEL = 'partner=~"$partner", tenant=~"$tenant"'  # every tenant-level query is narrowed by both
 PSEL = 'partner=~"$partner"'
+# Money is summed per currency, never across: every money query keeps to the chosen `$currency`.
+CUR = 'currency="$currency"'
+MONEY = "none"  # the amount; the panel's title names the currency
 
 
 def _query(expr: str, legend: str = "", instant: bool = False, ref: str = "A", table_format: bool = False
@@ -53,6 +56,13 @@ def _base(uid: str, title: str, description: str) -> dashboard.Dashboard:
             .with_variable(partner).with_variable(tenant))
 
 
+def _with_currency(board: dashboard.Dashboard) -> dashboard.Dashboard:
+    """A dashboard that shows money: one currency at a time (amounts in EUR and USD are not added)."""
+    return board.with_variable(dashboard.QueryVariable("currency").label("Currency").datasource(DATASOURCE)
+                               .query('label_values(tenantry_partner_mrr{partner=~"$partner"}, currency)')
+                               .multi(False).include_all(False))
+
+
 def _by_tenant(expr: str) -> str:
     """One value per customer, labelled by tenant and partner only: the table's merge joins on them."""
     return f"sum by (tenant, partner) ({expr})"
@@ -63,13 +73,13 @@ CUSTOMER_COLUMNS = (
     ("A", "", f"max by (tenant, partner, company, plan, state) (tenantry_tenant_info{{{SEL}}})", ""),
     ("B", "Active users", _by_tenant(f"tenantry_tenant_active_users{{{SEL}}}"), "none"),
     ("C", "Seats", _by_tenant(f"tenantry_tenant_seats{{{SEL}}}"), "none"),
-    ("D", "MRR", _by_tenant(f"tenantry_tenant_mrr{{{SEL}}}"), "currencyEUR"),
-    ("E", "Commission", _by_tenant(f"tenantry_tenant_mrr{{{SEL}}} * on(partner) group_left() "
-                                   f"(tenantry_partner_commission{{{PSEL}}} "
-                                   f"/ clamp_min(tenantry_partner_mrr{{{PSEL}}}, 1))"), "currencyEUR"),
-    ("F", "MRR growth (30 d)", f"({_by_tenant(f'tenantry_tenant_mrr{{{SEL}}}')} - "
-                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}}} offset 30d')}) / "
-                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}}} offset 30d')}", "percentunit"),
+    ("D", "MRR ($currency)", _by_tenant(f"tenantry_tenant_mrr{{{SEL}, {CUR}}}"), MONEY),
+    ("E", "Commission ($currency)", _by_tenant(f"tenantry_tenant_mrr{{{SEL}, {CUR}}} * on(partner, currency) "
+                                               f"group_left() (tenantry_partner_commission{{{PSEL}, {CUR}}} "
+                                               f"/ clamp_min(tenantry_partner_mrr{{{PSEL}, {CUR}}}, 1))"), MONEY),
+    ("F", "MRR growth (30 d)", f"({_by_tenant(f'tenantry_tenant_mrr{{{SEL}, {CUR}}}')} - "
+                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}, {CUR}}} offset 30d')}) / "
+                               f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}, {CUR}}} offset 30d')}", "percentunit"),
     ("G", "Seat utilisation", _by_tenant(f"tenantry_tenant_seat_utilisation_ratio{{{SEL}}}"), "percentunit"),
     ("H", "Requests per user", _by_tenant(f"tenantry:tenant_requests_per_user:total{{{SEL}}}"), "none"),
     ("I", "Ready", _by_tenant(f"tenantry_tenant_ready{{{SEL}}}"), "none"),
@@ -102,20 +112,21 @@ def partner_overview() -> dashboard.Dashboard:
     portal = (dashboard.ConstantVariable("portal").label("Partner portal URL")
               .description("Set it to your portal's URL in the dashboard JSON (or your provisioning)")
               .value("https://portal.platform.example"))
-    return (_base("tenantry-partner-overview", "tenantry / Partner overview",
-                  "Every customer of a partner in one place: users, revenue, commission and where to act.")
+    return (_with_currency(_base("tenantry-partner-overview", "tenantry / Partner overview",
+                                 "Every customer of a partner in one place: users, revenue, commission and where "
+                                 "to act. Money is shown in one currency at a time (the Currency variable)."))
             .with_variable(portal)
             .with_panel(_stat("Number of customers", f"count(tenantry_tenant_info{{{SEL}}}) or vector(0)", "none",
                               0, 0))
             .with_panel(_stat("Active users", f"sum(tenantry_tenant_active_users{{{SEL}}})", "none", 4, 0))
             .with_panel(_stat("Licensed seats", f"sum(tenantry_tenant_seats{{{SEL}}})", "none", 8, 0))
-            .with_panel(_stat("MRR", f"sum(tenantry_partner_mrr{{{PSEL}}})", "currencyEUR", 12, 0))
-            .with_panel(_stat("Commission / month", f"sum(tenantry_partner_commission{{{PSEL}}})", "currencyEUR",
-                              16, 0))
-            .with_panel(_stat("Annual commission (12 × commission)",
-                              f"12 * sum(tenantry_partner_commission{{{PSEL}}})", "currencyEUR", 20, 0))
-            .with_panel(_stat("Annual revenue (12 × MRR)", f"12 * sum(tenantry_partner_mrr{{{PSEL}}})",
-                              "currencyEUR", 0, 4))
+            .with_panel(_stat("MRR ($currency)", f"sum(tenantry_partner_mrr{{{PSEL}, {CUR}}})", MONEY, 12, 0))
+            .with_panel(_stat("Commission / month ($currency)", f"sum(tenantry_partner_commission{{{PSEL}, {CUR}}})",
+                              MONEY, 16, 0))
+            .with_panel(_stat("Annual commission (12 × commission, $currency)",
+                              f"12 * sum(tenantry_partner_commission{{{PSEL}, {CUR}}})", MONEY, 20, 0))
+            .with_panel(_stat("Annual revenue (12 × MRR, $currency)",
+                              f"12 * sum(tenantry_partner_mrr{{{PSEL}, {CUR}}})", MONEY, 0, 4))
             .with_panel(_level_panel(4, 4))
             .with_panel(_stat_by("Tenants by state", f"sum by (state) (tenantry_partner_tenants{{{PSEL}}})",
                                  "{{state}}", 12, 4, 12))
@@ -138,23 +149,26 @@ def _level_panel(x: int, y: int) -> stat.Panel:
 
 def revenue() -> dashboard.Dashboard:
     target = dashboard.TextBoxVariable("target").label("Quarterly MRR target").default_value("100000")
-    mrr = f"sum(tenantry_partner_mrr{{{PSEL}}})"
-    return (_base("tenantry-revenue", "tenantry / Revenue", "MRR and commission over time, growth and target.")
+    mrr = f"sum(tenantry_partner_mrr{{{PSEL}, {CUR}}})"
+    return (_with_currency(_base("tenantry-revenue", "tenantry / Revenue",
+                                 "MRR and commission over time, growth and target, in one currency at a time."))
             .with_variable(target)
-            .with_panel(_stat("MRR", mrr, "currencyEUR", 0, 0, 6))
+            .with_panel(_stat("MRR ($currency)", mrr, MONEY, 0, 0, 6))
             .with_panel(_stat("Growth vs 30 days ago", f"({mrr} - {mrr.replace('})', '} offset 30d)')}) / "
                               f"{mrr.replace('})', '} offset 30d)')}", "percentunit", 6, 0, 6))
             .with_panel(_stat("Quarterly target progress (MRR ÷ target)", f"{mrr} / $target",
                               "percentunit", 12, 0, 6))
             .with_panel(_stat("Partner level progress", f"avg(tenantry_partner_level_progress_ratio{{{PSEL}}})",
                               "percentunit", 18, 0, 6))
-            .with_panel(_series("MRR by partner", [(f"sum by (partner) (tenantry_partner_mrr{{{PSEL}}})",
-                                                    "{{partner}}")], "currencyEUR", 0, 4))
-            .with_panel(_series("Commission by partner",
-                                [(f"sum by (partner) (tenantry_partner_commission{{{PSEL}}})", "{{partner}}")],
-                                "currencyEUR", 12, 4))
-            .with_panel(_series("MRR by customer", [(f"sum by (tenant) (tenantry_tenant_mrr{{{SEL}}})",
-                                                     "{{tenant}}")], "currencyEUR", 0, 12, 24)))
+            .with_panel(_series("MRR by partner ($currency)",
+                                [(f"sum by (partner) (tenantry_partner_mrr{{{PSEL}, {CUR}}})", "{{partner}}")],
+                                MONEY, 0, 4))
+            .with_panel(_series("Commission by partner ($currency)",
+                                [(f"sum by (partner) (tenantry_partner_commission{{{PSEL}, {CUR}}})", "{{partner}}")],
+                                MONEY, 12, 4))
+            .with_panel(_series("MRR by customer ($currency)",
+                                [(f"sum by (tenant) (tenantry_tenant_mrr{{{SEL}, {CUR}}})", "{{tenant}}")],
+                                MONEY, 0, 12, 24)))
 
 
 def adoption() -> dashboard.Dashboard:
@@ -195,7 +209,22 @@ def operator_health() -> dashboard.Dashboard:
                                 [("sum by (condition, status) (tenantry_resources_by_condition)",
                                   "{{condition}}={{status}}")], "none", 0, 12))
             .with_panel(_series("Write requests", [("sum by (kind) (rate(tenantry_write_requests_total[5m]))",
-                                                    "{{kind}}")], "ops", 12, 12)))
+                                                    "{{kind}}")], "ops", 12, 12))
+            .with_panel(_stat("Leader replicas", "sum(tenantry_leader)", "none", 0, 20, 6))
+            .with_panel(_stat("Shards held", "sum(tenantry_shards_held) or vector(0)", "none", 6, 20, 6))
+            .with_panel(_stat("Work queue depth", "sum(tenantry_workqueue_depth) or vector(0)", "none", 12, 20, 6))
+            .with_panel(_stat("Work queue retries (1h)", "sum(increase(tenantry_workqueue_retries_total[1h])) "
+                              "or vector(0)", "none", 18, 20, 6))
+            .with_panel(_series("Time in the work queue p95", [(
+                "histogram_quantile(0.95, sum by (le, queue) "
+                "(rate(tenantry_workqueue_queue_duration_seconds_bucket[5m])))", "{{queue}}")], "s", 0, 24))
+            .with_panel(_series("Admission reviews", [(
+                "sum by (webhook, result) (rate(tenantry_admission_reviews_total[5m])) or vector(0)",
+                "{{webhook}} {{result}}")], "ops", 12, 24))
+            .with_panel(_series("DNS syncs and domain checks", [
+                ("sum by (result) (rate(tenantry_dns_syncs_total[5m])) or vector(0)", "DNS {{result}}"),
+                ("sum by (result) (rate(tenantry_domain_checks_total[5m])) or vector(0)", "domains {{result}}")],
+                "ops", 0, 32, 24)))
 
 
 DASHBOARDS = {"partner-overview": partner_overview, "revenue": revenue, "adoption": adoption,

@@ -64,16 +64,17 @@ def openmetrics(tenants: list[SampleTenant], now: float) -> str:
                 f"tenantry_tenant_active_users{{{key}}} {round(t.users_then + (t.users_now - t.users_then) * share)} "
                 f"{when:.0f}")
             families["tenantry_tenant_info"].append(f"tenantry_tenant_info{{{info}}} 1 {when:.0f}")
-    # The partner's MRR of Active customers, as the operator exposes it (tenantry_partner_mrr).
-    partners: dict[str, list[SampleTenant]] = {}
+    # The partner's MRR of Active customers per currency, as the operator exposes it (tenantry_partner_mrr).
+    partners: dict[tuple[str, str], list[SampleTenant]] = {}
     for t in tenants:
-        partners.setdefault(t.partner, []).append(t)
-    for partner, members in partners.items():
+        partners.setdefault((t.partner, t.currency), []).append(t)
+    for (partner, currency), members in partners.items():
         for when in times:
             share = (when - first) / (last - first)
             total = sum(t.mrr_then + (t.mrr_now - t.mrr_then) * share for t in members if t.state == "Active")
             families.setdefault("tenantry_partner_mrr", []).append(
-                f'tenantry_partner_mrr{{partner="{_escape(partner)}",{SOURCE}}} {total:.2f} {when:.0f}')
+                f'tenantry_partner_mrr{{currency="{_escape(currency)}",partner="{_escape(partner)}",{SOURCE}}} '
+                f"{total:.2f} {when:.0f}")
     lines = []
     for name, samples in families.items():
         if samples:

@@ -16,6 +16,9 @@ from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
 from tenantry.domain.lifecycle import trial_end
 
+DEFAULT_COMMISSION_RATE = 0.20
+# On a partner namespace, set by the platform team: the partner's own rate, e.g. "0.25".
+COMMISSION_ANNOTATION = "tenantry.dev/commission-rate"
 DEFAULT_LEVELS = (("Bronze", 0.0), ("Silver", 5_000.0), ("Gold", 20_000.0), ("Platinum", 50_000.0))
 
 
@@ -40,6 +43,7 @@ class TenantFacts:
     conditions: Mapping[str, str] = field(default_factory=dict)  # type -> True/False/Unknown
     dns_conflict: bool = False
     trial_ends: float | None = None  # seconds since the epoch, for a tenant on trial
+    commission_rate: float = DEFAULT_COMMISSION_RATE  # the partner's share of the MRR
 
     @property
     def tier(self) -> str:
@@ -77,7 +81,7 @@ def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], di
 def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
                  features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
                  conditions: Mapping[str, str] | None = None, dns_conflict: bool = False,
-                 created: str | None = None) -> TenantFacts:
+                 created: str | None = None, commission: float = DEFAULT_COMMISSION_RATE) -> TenantFacts:
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -97,7 +101,8 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
                        requests=requests, features=dict(features), quota_used=used, quota_hard=hard,
-                       conditions=dict(conditions or {}), dns_conflict=dns_conflict, trial_ends=trial_ends)
+                       conditions=dict(conditions or {}), dns_conflict=dns_conflict, trial_ends=trial_ends,
+                       commission_rate=commission)
 
 
 def parse_levels(text: str) -> tuple[tuple[str, float], ...]:
@@ -114,6 +119,23 @@ def parse_levels(text: str) -> tuple[tuple[str, float], ...]:
     if not levels:
         raise ValueError("no partner levels given: use e.g. Bronze=0,Silver=5000,Gold=20000,Platinum=50000")
     return tuple(levels)
+
+
+def commission_rate(annotations: Mapping[str, str] | None, default: float) -> float:
+    """The partner's commission rate: its namespace's annotation (a fraction from 0 to 1, set by the
+    platform team), else the platform's default. A value out of range is ignored, not trusted."""
+    text = (annotations or {}).get(COMMISSION_ANNOTATION)
+    try:
+        value = float(text) if text is not None else default
+    except ValueError:
+        return default
+    return value if 0 <= value <= 1 else default
+
+
+def main_amount(amounts: Mapping[str, float]) -> float:
+    """The amount in the partner's main currency (the largest one): partner levels go by it, since
+    amounts in different currencies are never added."""
+    return max(amounts.values(), default=0.0)
 
 
 def partner_level(mrr: float, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> tuple[str, float]:

@@ -24,6 +24,7 @@ from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import DnsSettings, OperatorConfig
 from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, DOMAINS_VERIFIED, Verdict
 from tenantry.handlers.writer import Writer
+from tenantry.metrics.operator import DNS_SYNCS, DOMAIN_CHECKS
 
 TenantKey = tuple[str, str]
 
@@ -91,9 +92,15 @@ async def platform_records(writer: Writer, services: DnsServices, inp: TenantInp
     try:
         published = await services.provider.publish(writer, inp, name, records)
     except DnsError as error:
+        DNS_SYNCS.labels("error").inc()
         return services.failed(key, Verdict(DNS_READY, "False", error.reason, f"{error}; retrying with back-off"))
     services.failures.pop(key, None)
-    return dns_verdict(published, name.host, config.entry_point, withdrawn=not records)
+    verdict = dns_verdict(published, name.host, config.entry_point, withdrawn=not records)
+    DNS_SYNCS.labels(_SYNC_RESULTS.get(verdict.reason, "published")).inc()
+    return verdict
+
+
+_SYNC_RESULTS = {"NotManaged": "not-managed", "DNSConflict": "conflict", "Withdrawn": "withdrawn"}
 
 
 def dns_verdict(published: Publication, host: str, entry_point: str, withdrawn: bool) -> Verdict:
@@ -238,6 +245,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
             try:
                 check = await _check(services, domain, host, token)
             except DnsError as error:
+                DOMAIN_CHECKS.labels("error").inc()
                 kept = dict(old) if old else {"name": domain, "verified": False,
                                               "records": list(dns.instructions(domain, host, token))}
                 kept["message"] = f"could not check: {error}"
@@ -246,6 +254,7 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
                 failed = True
             else:
                 state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
+                DOMAIN_CHECKS.labels("verified" if state.verified else "pending").inc()
                 services.checked((key, domain), state.verified)
                 entries.append(state.as_status())
         # A claim that cannot be checked expires too: holding a domain needs proof of control.

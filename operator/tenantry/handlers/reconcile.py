@@ -18,7 +18,7 @@ from typing import Any
 from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain import lifecycle, naming, status, tenantpass, welcome
+from tenantry.domain import lifecycle, naming, status, tenantpass, usage, welcome
 from tenantry.domain.caps import PartnerTenants
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.config import OperatorConfig
@@ -51,6 +51,7 @@ class Services:
     contest: Contest = field(default_factory=Contest)
     mail_configured: bool = False  # an SMTP relay for the welcome e-mails (handlers/welcome)
     resend_cooldown: float = welcome.RESEND_COOLDOWN_SECONDS
+    commission_rate: float = usage.DEFAULT_COMMISSION_RATE  # the platform's; a partner namespace may set its own
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,12 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
 
 
 async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
-                services: dnsflow.DnsServices) -> _Found:
+                services: Services) -> _Found:
     """Admit, resolve, provision, publish: the verdicts of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
-    partner = lifecycle.partner_of(await writer.kube.get(ObjectRef("v1", "Namespace", partner_namespace)))
+    partner_ns = await writer.kube.get(ObjectRef("v1", "Namespace", partner_namespace))
+    partner = lifecycle.partner_of(partner_ns)
     admitted = tenantpass.admit(body, partner, catalogue.partner_tenants(partner_namespace), config)
     if isinstance(admitted, Refusal):
         return _Found(list(admitted.verdicts), fields=dict(admitted.fields))
@@ -192,8 +194,10 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                                         lifecycle.timestamp(created) if created else None)
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
+    rate = usage.commission_rate(((partner_ns or {}).get("metadata") or {}).get("annotations"),
+                                 services.commission_rate)
     found = _Found([], list(resolved.warnings), {"partner": partner, "state": admitted.state if trial is None or
-                                                 trial.ok else spec.state}, resolved)
+                                                 trial.ok else spec.state, "commissionRate": rate}, resolved)
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial
@@ -202,11 +206,11 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
         namespace, found.quota = await _provision(writer, inp, config)
         dns_verdict = Verdict(DNS_READY, "Unknown", namespace.reason, "waiting for the namespace")
         if namespace.ok:
-            dns_verdict = await dnsflow.platform_records(writer, services, inp, config, ns_name)
+            dns_verdict = await dnsflow.platform_records(writer, services.dns, inp, config, ns_name)
         if namespace.ok and namespace.reason != "Offboarded":
             previous = (body.get("status") or {}).get("domains", [])
-            domains = await dnsflow.custom_domains(writer, services, inp, config, previous)
-            routed = await dnsflow.routes(writer, services, inp, config, ns_name,
+            domains = await dnsflow.custom_domains(writer, services.dns, inp, config, previous)
+            routed = await dnsflow.routes(writer, services.dns, inp, config, ns_name,
                                           domains.verified if spec.state != "Cancelled" else [],
                                           previously_verified=any(d.get("verified") for d in previous))
             found.warnings.append(domains.verdict)
@@ -239,7 +243,7 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     meta = body["metadata"]
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    found = await _find(writer, body, catalogue, config, services.dns)
+    found = await _find(writer, body, catalogue, config, services)
     provisioned = bool(found.fields.get("namespace"))
     if provisioned:
         found.warnings.append(tenantpass.in_sync(writer.contested, services.contest))
@@ -271,7 +275,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         facts = tenant_facts(meta["name"], found.fields["partner"], spec_for_facts, old_status.get("usage"),
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
                              dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
-                             created=meta.get("creationTimestamp"))
+                             created=meta.get("creationTimestamp"),
+                             commission=found.fields.get("commissionRate", services.commission_rate))
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts,
                    welcome_due=decision.due, wake_at=decision.wake_at)
 

@@ -142,7 +142,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
     smtp = memo.settings.smtp
     memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
                                     dnsflow.make_dns_services(memo.settings.dns), contest, smtp.configured,
-                                    smtp.resend_cooldown_seconds)
+                                    smtp.resend_cooldown_seconds, process.commission_rate)
     memo.mailer = Mailer(memo, smtp, tenant_lock) if smtp.configured else None
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
@@ -172,7 +172,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
             memo.started.set()
         return  # the metrics collector and endpoint of the first start serve on
     # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
-    memo.exposition = TenantExposition(process.commission_rate, process.partner_levels)
+    memo.exposition = TenantExposition(process.partner_levels)
     if process.metrics_port:
         # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
         memo.metrics_server = await serve_metrics(memo.exposition, process.metrics_port, process.metrics_address)

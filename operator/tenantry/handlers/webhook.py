@@ -30,7 +30,7 @@ import msgspec
 from aiohttp import web
 
 from tenantry.domain.settings import ProcessSettings
-from tenantry.metrics.operator import ADMISSION_SECONDS
+from tenantry.metrics.operator import ADMISSION_REVIEWS, ADMISSION_SECONDS
 
 logger = logging.getLogger("tenantry")
 CERT_CHECK_SECONDS = 10.0
@@ -100,21 +100,24 @@ async def _serve(judges: Mapping[str, Judge], request: web.Request) -> web.Respo
     started = time.perf_counter()
     review = review_of(document)
     outcome: Denied | None = None
+    result = "allowed"
     try:
         if review.operation in ("CREATE", "UPDATE"):  # deletes are never intercepted
             await judge(review)
     except Denied as denied:
-        outcome = denied
+        outcome, result = denied, "denied"
     except NotReady:
+        result = "unavailable"
         return web.Response(status=503, text="the operator is starting")
     except Exception:  # noqa: BLE001
         # Closed, not open: with failurePolicy Ignore an error status would let the request in,
         # so a review the judge fails on (a bug a tenant admin found) is refused, and logged.
         logger.exception("the %s webhook failed on a review; refusing it", path)
-        outcome = Denied("the operator could not judge this request (its log says why); try again or "
-                         "tell the platform team", code=500)
+        outcome, result = Denied("the operator could not judge this request (its log says why); try again or "
+                                 "tell the platform team", code=500), "error"
     finally:
         ADMISSION_SECONDS.labels(path).observe(time.perf_counter() - started)
+        ADMISSION_REVIEWS.labels(path, result).inc()
     return web.Response(body=msgspec.json.encode(answer(document, outcome, review.warnings)),
                         content_type="application/json")
 

@@ -50,7 +50,8 @@ class Mailer:
                  relay: SmtpRelay | None = None) -> None:
         self.memo, self.settings, self.lock = memo, settings, lock
         self.relay = relay or SmtpRelay(settings)
-        self.queue: WorkQueue[TenantKey] = WorkQueue(self._deliver, workers=2, admit=lambda key: owns(memo, key[0]))
+        self.queue: WorkQueue[TenantKey] = WorkQueue(self._deliver, workers=2, admit=lambda key: owns(memo, key[0]),
+                                                     name="welcome")
         self._sent: dict[str, deque[tuple[float, int]]] = defaultdict(deque)  # partner -> (time, recipients)
         self._accepted: dict[str, list[str]] = {}  # Message-ID -> accepted, until recorded
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from tenantry.metrics.operator import QUEUE_ADDS, QUEUE_DEPTH, QUEUE_RETRIES, QUEUE_WAIT_SECONDS, QUEUE_WORK_SECONDS
 
 Key = TypeVar("Key", bound=Hashable)
 # Runs a callback after a delay in seconds: the event loop's call_later, or a test's own clock.
@@ -32,13 +35,16 @@ class WorkQueue(Generic[Key]):
 
     def __init__(self, work: Callable[[Key], Awaitable[None]], workers: int,
                  first_retry: float = 5.0, max_retry: float = 300.0, schedule: Scheduler = _call_later,
-                 admit: Callable[[Key], bool] = lambda key: True) -> None:
+                 admit: Callable[[Key], bool] = lambda key: True, name: str = "tenants") -> None:
         self._work, self._workers, self._schedule, self._admit = work, workers, schedule, admit
+        self._depth, self._adds, self._retries = (QUEUE_DEPTH.labels(name), QUEUE_ADDS.labels(name),
+                                                  QUEUE_RETRIES.labels(name))
+        self._waited, self._worked = QUEUE_WAIT_SECONDS.labels(name), QUEUE_WORK_SECONDS.labels(name)
         self._first_retry, self._max_retry = first_retry, max_retry
         # The order keys came in, and the same keys as a set for the "already waiting?" check (a
         # dict would do both, but taking its first key slows down as deleted ones pile up in front).
         self._waiting: deque[Key] = deque()
-        self._queued: set[Key] = set()
+        self._queued: dict[Key, float] = {}  # -> when it was queued (monotonic)
         self._active: set[Key] = set()  # being worked on
         self._again: set[Key] = set()  # triggered while active: once more afterwards
         self._retry: dict[Key, float] = {}  # the last back-off of keys that failed
@@ -62,8 +68,10 @@ class WorkQueue(Generic[Key]):
         if key in self._active:
             self._again.add(key)
         elif key not in self._queued:
-            self._queued.add(key)
+            self._queued[key] = time.monotonic()
             self._waiting.append(key)
+            self._adds.inc()
+            self._depth.set(len(self._queued))
             self._wakeup.set()
 
     def __len__(self) -> int:
@@ -86,7 +94,9 @@ class WorkQueue(Generic[Key]):
                 self._wakeup.clear()
                 await self._wakeup.wait()
             key = self._waiting.popleft()
-            self._queued.discard(key)
+            started = time.monotonic()
+            self._waited.observe(started - self._queued.pop(key))
+            self._depth.set(len(self._queued))
             self._active.add(key)
             try:
                 await self._work(key)
@@ -94,9 +104,11 @@ class WorkQueue(Generic[Key]):
             except Exception as error:  # noqa: BLE001  (one tenant's failure never stops the others)
                 delay = min(self._max_retry, self._retry.get(key, self._first_retry / 2) * 2)
                 self._retry[key] = delay
+                self._retries.inc()
                 logger.error("%s: reconcile failed, retrying in %.0f s: %s", key, delay, error)
                 self._schedule(delay, functools.partial(self.add, key))
             finally:
+                self._worked.observe(time.monotonic() - started)
                 self._active.discard(key)
                 if key in self._again:
                     self._again.discard(key)

@@ -30,3 +30,32 @@ WELCOME_EMAILS = Counter("tenantry_welcome_emails_total",
 BUILD_INFO = Gauge("tenantry_build_info", "Always 1, labelled with the operator's version; absent when no active "
                    "operator is scraped (alert TenantryOperatorAbsent).", ["version", "python"])
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+
+# Which work this replica does: with one shard, whether it holds the leader Lease; with several,
+# how many shards it holds. Set by functions, so a scrape reads the elector's state at that moment.
+LEADER = Gauge("tenantry_leader", "1 while this replica holds the leader Lease (shards: 1), else 0.")
+SHARDS_HELD = Gauge("tenantry_shards_held", "Shards whose Lease this replica holds (shards > 1).")
+
+# The work queues (tenants, welcome e-mails), named like controller-runtime's workqueue metrics.
+QUEUE_DEPTH = Gauge("tenantry_workqueue_depth", "Keys waiting in the queue (not yet being worked on).", ["queue"])
+QUEUE_ADDS = Counter("tenantry_workqueue_adds_total", "Keys added to the queue (a key already waiting counts "
+                     "once).", ["queue"])
+QUEUE_RETRIES = Counter("tenantry_workqueue_retries_total", "Keys queued again after their work failed.", ["queue"])
+_QUEUE_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900)
+QUEUE_WAIT_SECONDS = Histogram("tenantry_workqueue_queue_duration_seconds",
+                               "Time a key waits in the queue before work on it starts.", ["queue"],
+                               buckets=_QUEUE_BUCKETS)
+QUEUE_WORK_SECONDS = Histogram("tenantry_workqueue_work_duration_seconds", "Time the work on one key takes.",
+                               ["queue"], buckets=_QUEUE_BUCKETS)
+
+ADMISSION_REVIEWS = Counter("tenantry_admission_reviews_total",
+                            "Admission reviews answered, by webhook path and result: allowed, denied, error "
+                            "(refused because judging failed) or unavailable (503 while starting).",
+                            ["webhook", "result"])
+DNS_SYNCS = Counter("tenantry_dns_syncs_total",
+                    "Syncs of a tenant's platform DNS name through the provider (one per reconcile pass), by "
+                    "result: published, withdrawn, conflict (records tenantry does not own), error, not-managed.",
+                    ["result"])
+DOMAIN_CHECKS = Counter("tenantry_domain_checks_total",
+                        "DNS checks of custom domains (CNAME and TXT challenge), by result: verified, pending, "
+                        "error.", ["result"])

@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from prometheus_client.utils import floatToGoString
 
 from tenantry.api.features import CORE_FEATURES
-from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, partner_level
+from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, main_amount, partner_level
 
 SERIES_BUDGET_PER_TENANT = 25
 STATES = ("Active", "Trial", "Suspended", "Cancelled")
@@ -33,8 +33,10 @@ TENANT_FAMILIES = (
     ("tenantry_tenant_seat_utilisation_ratio", "Active users / licensed seats."),
     ("tenantry_tenant_mrr", "Monthly recurring revenue."),
     ("tenantry_tenant_ready", "1 when the tenant is Ready."),
-    ("tenantry_tenant_quota_used", "Quota in use (cpu in cores, pods)."),
-    ("tenantry_tenant_quota_hard", "Quota limit (cpu in cores, pods)."),
+    ("tenantry_tenant_quota_cpu_used_cores", "CPU requests in use in the tenant's namespace (cores)."),
+    ("tenantry_tenant_quota_cpu_hard_cores", "The quota's limit of CPU requests (cores)."),
+    ("tenantry_tenant_quota_pods_used", "Pods in the tenant's namespace."),
+    ("tenantry_tenant_quota_pods_hard", "The quota's limit of pods."),
     ("tenantry_tenant_feature_enabled", "1 when the core feature is on."),
     ("tenantry_tenant_feature_limit", "The feature's first included limit."),
     ("tenantry_tenant_requests", "Requests this period by feature."),
@@ -43,8 +45,8 @@ TENANT_FAMILIES = (
 )
 PARTNER_FAMILIES = (
     ("tenantry_partner_tenants", "Tenants by state."),
-    ("tenantry_partner_mrr", "Monthly recurring revenue of active tenants."),
-    ("tenantry_partner_commission", "Monthly commission of the partner."),
+    ("tenantry_partner_mrr", "Monthly recurring revenue of active tenants, by currency."),
+    ("tenantry_partner_commission", "Monthly commission of the partner, by currency (the partner's rate)."),
     ("tenantry_partner_level_info", "The partner's level (value 1)."),
     ("tenantry_partner_level_progress_ratio", "Progress towards the next partner level (0..1)."),
 )
@@ -85,9 +87,11 @@ def tenant_series(t: TenantFacts) -> Iterator[Series]:
     yield "tenantry_tenant_seat_utilisation_ratio", key, t.seat_utilisation
     yield "tenantry_tenant_mrr", {**key, "currency": t.currency}, t.mrr
     yield "tenantry_tenant_ready", key, 1 if t.ready else 0
-    for resource in ("cpu", "pods"):
-        yield "tenantry_tenant_quota_used", {**key, "resource": resource}, t.quota_used.get(resource, 0.0)
-        yield "tenantry_tenant_quota_hard", {**key, "resource": resource}, t.quota_hard.get(resource, 0.0)
+    # One unit per family (cores, pods): a sum over a family never adds cores to pods.
+    yield "tenantry_tenant_quota_cpu_used_cores", key, t.quota_used.get("cpu", 0.0)
+    yield "tenantry_tenant_quota_cpu_hard_cores", key, t.quota_hard.get("cpu", 0.0)
+    yield "tenantry_tenant_quota_pods_used", key, t.quota_used.get("pods", 0.0)
+    yield "tenantry_tenant_quota_pods_hard", key, t.quota_hard.get("pods", 0.0)
     for feature in CORE_FEATURES:
         labels = {**key, "feature": feature}
         effective = t.features.get(feature)
@@ -103,20 +107,24 @@ def tenant_series(t: TenantFacts) -> Iterator[Series]:
         yield "tenantry_tenant_trial_ends_timestamp_seconds", key, t.trial_ends
 
 
-def partner_series(partner: str, tenants: Iterable[TenantFacts], commission_rate: float,
+def partner_series(partner: str, tenants: Iterable[TenantFacts],
                    levels: tuple[tuple[str, float], ...]) -> Iterator[Series]:
-    """A partner's totals over its tenants (revenue from active tenants only)."""
+    """A partner's totals over its tenants (revenue from active tenants only), money per currency:
+    EUR and USD are never added together."""
     counts = dict.fromkeys(STATES, 0)
-    revenue = 0.0
+    revenue: dict[str, float] = {}
+    commission: dict[str, float] = {}
     for t in tenants:
         counts[t.state] = counts.get(t.state, 0) + 1
         if t.state == "Active":
-            revenue += t.mrr
+            revenue[t.currency] = revenue.get(t.currency, 0.0) + t.mrr
+            commission[t.currency] = commission.get(t.currency, 0.0) + t.mrr * t.commission_rate
     for state, n in counts.items():
         yield "tenantry_partner_tenants", {"partner": partner, "state": state}, n
-    yield "tenantry_partner_mrr", {"partner": partner}, revenue
-    yield "tenantry_partner_commission", {"partner": partner}, revenue * commission_rate
-    name, towards = partner_level(revenue, levels)
+    for currency in sorted(revenue):
+        yield "tenantry_partner_mrr", {"partner": partner, "currency": currency}, revenue[currency]
+        yield "tenantry_partner_commission", {"partner": partner, "currency": currency}, commission[currency]
+    name, towards = partner_level(main_amount(revenue), levels)
     yield "tenantry_partner_level_info", {"partner": partner, "level": name}, 1
     yield "tenantry_partner_level_progress_ratio", {"partner": partner}, towards
 
@@ -132,9 +140,8 @@ class TenantExposition:
 
     BLOCK = 128
 
-    def __init__(self, commission_rate: float = 0.20,
-                 levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
-        self.commission_rate, self.levels = commission_rate, levels
+    def __init__(self, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
+        self.levels = levels
         self.clear()
 
     def clear(self) -> None:
@@ -240,7 +247,7 @@ class TenantExposition:
             if tenants is None:
                 self._partner_text.pop(partner, None)
             else:
-                series = partner_series(partner, tenants.values(), self.commission_rate, self.levels)
+                series = partner_series(partner, tenants.values(), self.levels)
                 self._partner_text[partner] = _grouped(series, PARTNER_FAMILIES)
         self._stale_partners.clear()
 

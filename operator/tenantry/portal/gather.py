@@ -22,11 +22,11 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
 from tenantry.domain.lifecycle import trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
+from tenantry.domain.usage import commission_rate as partner_commission_rate
 from tenantry.portal.model import Customer, Deal
 
 logger = logging.getLogger("tenantry.portal")
 KINDS = (kube.Tenant, kube.FeatureSet, kube.Branding, kube.Deal)  # imported for their URLs: collection_path knows them
-COMMISSION_ANNOTATION = "tenantry.dev/commission-rate"
 TARGET_ANNOTATION = "tenantry.dev/quarterly-target"
 DAY = 86_400
 
@@ -37,14 +37,6 @@ class PartnerInfo:
     namespace: str
     commission_rate: float
     quarterly_target: float | None
-
-
-def _fraction(text: str | None, default: float) -> float:
-    try:
-        value = float(text) if text is not None else default
-    except ValueError:
-        return default
-    return value if 0 <= value <= 1 else default
 
 
 def _amount(text: str | None) -> float | None:
@@ -185,7 +177,7 @@ class Cluster:
                 continue
             notes = meta.get("annotations") or {}
             found[partner] = PartnerInfo(partner, meta["name"],
-                                         _fraction(notes.get(COMMISSION_ANNOTATION), self.commission_rate),
+                                         partner_commission_rate(notes, self.commission_rate),
                                          _amount(notes.get(TARGET_ANNOTATION)))
         for partner in claimed_twice:
             logger.warning("partner %r is claimed by more than one namespace: shown to nobody until one is left",

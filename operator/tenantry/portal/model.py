@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tenantry.domain.usage import partner_level
+from tenantry.domain.usage import main_amount, partner_level
 
 # Signals: what a partner should look at, by customer (key -> words on the page).
 SIGNALS = {
@@ -189,8 +189,7 @@ def revenue(customers: Sequence[Customer], commission_rate: float, mrr_30d_ago: 
         before = mrr_30d_ago.get(currency)
         growth[currency] = (amount - before) / before * 100 if before else None
     # The level goes by the partner's revenue in its main currency (the largest amount).
-    main = max(current.mrr.amounts.values(), default=0.0)
-    level, progress = partner_level(main, levels)
+    level, progress = partner_level(main_amount(current.mrr.amounts), levels)
     ordered = sorted(levels, key=lambda item: item[1])
     names = [name for name, _ in ordered]
     following = names[names.index(level) + 1] if names.index(level) + 1 < len(names) else None
