@@ -152,7 +152,8 @@ BOUNDED = {
     ("operator-health", "Work queue retries (1h)"): lambda values: all(v >= 0 for v in values),
     ("operator-health", "Time in the work queue p95"): lambda values: any(v >= 0 for v in values),
     ("operator-health", "Admission reviews"): lambda values: all(v >= 0 for v in values),
-    ("operator-health", "DNS syncs and domain checks"): lambda values: all(v >= 0 for v in values),
+    ("operator-health", "DNS syncs"): lambda values: all(v >= 0 for v in values),
+    ("operator-health", "Custom domain checks"): lambda values: all(v >= 0 for v in values),
 }
 
 

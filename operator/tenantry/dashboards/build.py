@@ -221,10 +221,11 @@ def operator_health() -> dashboard.Dashboard:
             .with_panel(_series("Admission reviews", [(
                 "sum by (webhook, result) (rate(tenantry_admission_reviews_total[5m])) or vector(0)",
                 "{{webhook}} {{result}}")], "ops", 12, 24))
-            .with_panel(_series("DNS syncs and domain checks", [
-                ("sum by (result) (rate(tenantry_dns_syncs_total[5m])) or vector(0)", "DNS {{result}}"),
-                ("sum by (result) (rate(tenantry_domain_checks_total[5m])) or vector(0)", "domains {{result}}")],
-                "ops", 0, 32, 24)))
+            .with_panel(_series("DNS syncs", [
+                ("sum by (result) (rate(tenantry_dns_syncs_total[5m])) or vector(0)", "{{result}}")], "ops", 0, 32))
+            .with_panel(_series("Custom domain checks", [
+                ("sum by (result) (rate(tenantry_domain_checks_total[5m])) or vector(0)", "{{result}}")],
+                "ops", 12, 32)))
 
 
 DASHBOARDS = {"partner-overview": partner_overview, "revenue": revenue, "adoption": adoption,
