@@ -1,8 +1,10 @@
-"""The Helm chart's rendered manifests, applied to the real API server (server-side apply).
+"""The Helm chart's rendered manifests, applied to the real API server (server-side apply), rendered
+for the cluster's Kubernetes version as `helm install` renders them there (policy/v1beta1
+PodDisruptionBudget on 1.20).
 
 Tested here:
 - default values: every object is accepted by a server-side dry run in the platform namespace
-  (the webhook configuration included)
+  (the webhook configuration, the CRDs and the `helm test` pod included)
 - full values (2 partners, cert-manager, ServiceMonitor, PrometheusRule, dashboards, RFC 2136 DNS,
   3 replicas): every object is created for real in a fresh release namespace, except the webhook
   configuration (dry run: a real one would send every Tenant write to a Service with no pod here),
@@ -50,7 +52,11 @@ def _names(objects: list[dict]) -> set[str]:
 
 
 def test_default_values_are_accepted_by_the_api_server(cluster: ClusterHandle) -> None:
-    objects = chart.render(namespace=PLATFORM_NAMESPACE)
+    version = chart.server_version(cluster.kubeconfig)
+    objects = [*chart.crds(namespace=PLATFORM_NAMESPACE, kube_version=version),
+               *chart.render(namespace=PLATFORM_NAMESPACE, kube_version=version),
+               *chart.hooks(namespace=PLATFORM_NAMESPACE, kube_version=version)]
+    assert {"CustomResourceDefinition", "PodDisruptionBudget", "Pod"} <= {o["kind"] for o in objects}
     assert _apply(cluster, objects, "--dry-run=server") == _names(objects)
 
 
@@ -76,12 +82,13 @@ def test_full_values_are_created_for_real(cluster: ClusterHandle, release: tuple
     suffix = namespace.rsplit("-", 1)[1]
     values = {**FULL_VALUES, "partners": [{"id": f"full-a-{suffix}"},
                                           {"id": f"full-b-{suffix}", "namespace": partner_namespaces[1]}]}
-    objects = chart.render(values, name=f"full-{suffix}", namespace=namespace)
+    objects = chart.render(values, name=f"full-{suffix}", namespace=namespace,
+                           kube_version=chart.server_version(cluster.kubeconfig))
     webhooks = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
     created = [o for o in objects if o["kind"] != "ValidatingWebhookConfiguration"]
     assert {o["kind"] for o in created} >= {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                                             "RoleBinding", "Service", "Deployment", "Issuer", "Certificate",
-                                            "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+                                            "ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget"}
     assert _apply(cluster, created) == _names(created)
     assert _apply(cluster, webhooks, "--dry-run=server") == _names(webhooks)
     for partner_namespace, partner_id in zip(partner_namespaces, (f"full-a-{suffix}", f"full-b-{suffix}"),

@@ -57,6 +57,9 @@ def test_created_for_real_it_keeps_the_rules(cluster: ClusterHandle) -> None:
                                             "-o", "json").stdout)
         assert stored["spec"] == policy["spec"]
         metrics = [rule for rule in stored["spec"]["ingress"] if {"port": 9090, "protocol": "TCP"} in rule["ports"]]
-        assert [rule["from"] for rule in metrics] == [CHANGED["networkPolicy"]["metricsFrom"]]
+        # The scrapers, then this release's `helm test` pod (tests.enabled).
+        assert [rule["from"] for rule in metrics][0] == CHANGED["networkPolicy"]["metricsFrom"]
+        assert [rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                for rule in metrics[1:]] == ["test"]
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")

@@ -1,23 +1,36 @@
-"""Render the Helm chart charts/tenantry with the real Helm engine (helm-python-sdk, Helm v4 as a library).
+"""Render the Helm charts charts/tenantry and charts/tenantry-partners with the real Helm engine
+(helm-python-sdk, Helm v4 as a library).
 
-Shared by the chart's unit tests (tests/unit/test_chart_*.py) and by integration tests that apply
+Shared by the charts' unit tests (tests/unit/test_chart_*.py) and by integration tests that apply
 the rendered manifests to a real API server:
 
     from tests.unit.chart import crds, render
     objects = render({"partners": [{"id": "acme-it"}]})   # ordered like `helm install` applies them
 
-`render` and `crds` live in tenantry.devtools.chart (also used by the integration tests and the
-demo); this module adds the full values and small lookups for the tests.
+`render`, `crds`, `hooks`, `notes` and `render_partners` live in tenantry.devtools.chart (also used
+by the integration tests and the demo; render passes operator.platformDomain=platform.example
+unless the values have one); this module adds the documented values combinations and small lookups.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tenantry.devtools.chart import CHART, crds, render  # noqa: F401  (re-exported for the chart tests)
+from tenantry.devtools.chart import (  # noqa: F401  (re-exported for the chart tests)
+    CHART,
+    DEMO_DOMAIN,
+    PARTNERS_CHART,
+    crds,
+    hooks,
+    manifests,
+    notes,
+    render,
+    render_partners,
+)
 
 # Every optional part on: two partners, monitoring, cert-manager mode, RFC 2136 DNS with a TSIG
-# Secret reference, scheduling constraints and an extra environment variable.
+# Secret reference, scheduling and spreading constraints, a PodDisruptionBudget by minAvailable,
+# extra volumes, labels and environment variables, a parent chart's globals.
 FULL_VALUES: dict[str, Any] = {
     "replicaCount": 3,
     "shards": 6,
@@ -73,6 +86,40 @@ FULL_VALUES: dict[str, Any] = {
     "metrics": {"port": 9090, "serviceMonitor": {"enabled": True, "interval": "1m", "labels": {"release": "prom"}}},
     "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
     "dashboards": {"enabled": True, "namespace": "grafana"},
+    "global": {"imagePullSecrets": ["parent-regcred"], "storageClass": "fast"},
+    "commonLabels": {"example.com/cost-centre": "platform"},
+    "podLabels": {"example.com/tier": "control"},
+    "serviceAccount": {"annotations": {"iam.example.com/role": "tenantry"}},
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                   "whenUnsatisfiable": "ScheduleAnyway"}],
+    "podDisruptionBudget": {"enabled": True, "minAvailable": 2},
+    "extraVolumes": [{"name": "relay-ca", "configMap": {"name": "relay-ca"}}],
+    "extraVolumeMounts": [{"name": "relay-ca", "mountPath": "/etc/relay-ca", "readOnly": True}],
+}
+
+# On OpenShift (restricted-v2): no fixed user, group or fsGroup; the platform assigns them.
+OPENSHIFT = {"podSecurityContext": {"runAsUser": None, "runAsGroup": None, "fsGroup": None}}
+# Every documented combination of values (charts/tenantry/README.md), each rendered by the unit tests
+# and accepted by the API server in a server-side dry run (tests/integration/test_chart_values.py).
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "full": FULL_VALUES,
+    "crds-not-installed": {"crds": {"install": False}},
+    "crds-not-kept": {"crds": {"keep": False}},
+    "existing-service-account": {"serviceAccount": {"create": False, "name": "platform-operator"}},
+    "openshift": OPENSHIFT,
+    "digest": {"image": {"repository": "ghcr.io/example/tenantry-operator",
+                         "digest": "sha256:" + "0123456789abcdef" * 4}},
+    "name-override": {"nameOverride": "saas"},
+    "fullname-override": {"fullnameOverride": "platform-operator"},
+    "subchart-global": {"global": {"imagePullSecrets": [{"name": "parent-regcred"}], "imageRegistry": "x"}},
+    "pdb-min-available": {"podDisruptionBudget": {"minAvailable": 1}},
+    "pdb-percentage": {"podDisruptionBudget": {"maxUnavailable": "50%"}},
+    "pdb-off": {"podDisruptionBudget": {"enabled": False}},
+    "single-replica": {"replicaCount": 1},
+    "no-webhook-no-portal-no-tests": {"webhook": {"enabled": False}, "portal": {"enabled": False},
+                                      "tests": {"enabled": False}, "networkPolicy": {"enabled": False}},
+    "legacy-partners": {"partners": [{"id": "acme-it", "commissionRate": 0.25}]},
 }
 
 

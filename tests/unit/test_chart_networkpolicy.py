@@ -6,7 +6,8 @@
 - it selects exactly the operator's pods (the Deployment's selector and pod labels)
 - every ingress rule names its sources (no rule open to all), and the metrics port (the container's,
   also when moved) is reachable only from networkPolicy.metricsFrom: by default the namespace named
-  monitoring, otherwise exactly the configured selectors; [] closes it
+  monitoring, otherwise exactly the configured selectors; [] closes it; besides them only this
+  release's `helm test` pod (metrics and webhook ports), whose rule goes with tests.enabled
 - the webhook port is open to webhookFrom (the API server is not a pod) and only with the webhook on;
   the health port to nobody but healthFrom (the kubelet is let through by most plugins)
 - egress: the API server ports and DNS by default, the port of an RFC 2136 server and resolver on
@@ -22,6 +23,10 @@ import pytest
 from tests.unit import chart
 
 MONITORING = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+# The `helm test` pod of the release "rel" (tests.enabled).
+TEST_POD = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "tenantry-test",
+                                             "app.kubernetes.io/instance": "rel",
+                                             "app.kubernetes.io/component": "test"}}}]
 
 
 def rendered(values: dict | None = None) -> tuple[dict | None, dict]:
@@ -64,7 +69,18 @@ def test_disabled_renders_none() -> None:
 
 def test_default_scrapers_are_the_monitoring_namespace_only() -> None:
     policy, deployment = rendered()
-    assert sources(policy, container_port(deployment, "metrics")) == MONITORING
+    assert sources(policy, container_port(deployment, "metrics")) == MONITORING + TEST_POD
+    untested, deployment = rendered({"tests": {"enabled": False}})
+    assert sources(untested, container_port(deployment, "metrics")) == MONITORING
+
+
+def test_the_test_pod_rule_selects_the_test_pod_only() -> None:
+    objects = chart.render(name="rel")
+    (test_pod,) = chart.hooks(name="rel")
+    selector = TEST_POD[0]["podSelector"]["matchLabels"]
+    assert selector.items() <= test_pod["metadata"]["labels"].items()
+    for pod_template in (o["spec"]["template"] for o in objects if o["kind"] == "Deployment"):
+        assert not selector.items() <= pod_template["metadata"]["labels"].items()
 
 
 def test_configured_scrapers_and_a_moved_metrics_port() -> None:
@@ -73,20 +89,21 @@ def test_configured_scrapers_and_a_moved_metrics_port() -> None:
                 {"ipBlock": {"cidr": "192.0.2.10/32"}}]
     policy, deployment = rendered({"networkPolicy": {"metricsFrom": scrapers}, "metrics": {"port": 9090}})
     port = container_port(deployment, "metrics")
-    assert port == 9090 and sources(policy, port) == scrapers
+    assert port == 9090 and sources(policy, port) == scrapers + TEST_POD
     assert sources(policy, 8080) == []
-    closed, deployment = rendered({"networkPolicy": {"metricsFrom": []}})
+    closed, deployment = rendered({"networkPolicy": {"metricsFrom": []}, "tests": {"enabled": False}})
     assert sources(closed, container_port(deployment, "metrics")) == []
 
 
 def test_webhook_and_health_ports() -> None:
     policy, deployment = rendered()
     webhook = sources(policy, container_port(deployment, "webhook"))
-    assert {p["ipBlock"]["cidr"] for p in webhook} == {"0.0.0.0/0", "::/0"}
+    assert webhook[-1:] == TEST_POD
+    assert {p["ipBlock"]["cidr"] for p in webhook[:-1]} == {"0.0.0.0/0", "::/0"}
     assert sources(policy, container_port(deployment, "health")) == []
     control_plane = [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
     narrowed, _ = rendered({"networkPolicy": {"webhookFrom": control_plane, "healthFrom": control_plane}})
-    assert sources(narrowed, 9443) == control_plane and sources(narrowed, 8081) == control_plane
+    assert sources(narrowed, 9443) == control_plane + TEST_POD and sources(narrowed, 8081) == control_plane
     off, _ = rendered({"webhook": {"enabled": False}})
     assert sources(off, 9443) == []
 

@@ -36,7 +36,7 @@ from tenantry.domain.config import DnsSettings, OperatorConfig, Rfc2136Settings,
 from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.domain.usage import parse_levels
 from tenantry.handlers.podsecurity import WORKLOADS, webhook_id
-from tests.unit.chart import CHART, FULL_VALUES, container, env, find, keys, render
+from tests.unit.chart import CHART, DEMO_DOMAIN, FULL_VALUES, PARTNERS_CHART, container, env, find, keys, render
 
 NS = "tenantry-system"
 VERBS_ALL = ["get", "list", "watch", "create", "patch", "delete"]  # never update: the operator patches
@@ -68,9 +68,12 @@ def _rule(groups: list[str], resources: list[str], verbs: list[str], names: tupl
 
 # --- lint ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("values", [None, FULL_VALUES], ids=["defaults", "full"])
-def test_lint_has_no_errors_or_warnings(values: dict | None) -> None:
-    result = helm.lint(str(CHART), values, namespace=NS)
+@pytest.mark.parametrize(("chart", "values"), [
+    (CHART, {"operator": {"platformDomain": DEMO_DOMAIN}}), (CHART, FULL_VALUES),
+    (PARTNERS_CHART, None), (PARTNERS_CHART, {"partners": [{"id": "acme-it"}]}),
+], ids=["defaults", "full", "partners-defaults", "partners-one"])
+def test_lint_has_no_errors_or_warnings(chart: object, values: dict | None) -> None:
+    result = helm.lint(str(chart), values, namespace=NS)
     assert result["errors"] == []
     # Severity 1 is INFO: only "icon is recommended" (an icon URL would name an external host).
     assert [m for m in result["messages"] if m["severity"] > 1] == [], result["messages"]
@@ -102,6 +105,7 @@ def test_default_render_is_exactly_the_operator_install(default: list[dict]) -> 
         ("Service", "tenantry", NS),
         ("Deployment", "tenantry", NS),
         ("NetworkPolicy", "tenantry", NS),
+        ("PodDisruptionBudget", "tenantry", NS),
         ("ValidatingWebhookConfiguration", "tenantry", None),
     ], key=str)
 
@@ -147,7 +151,7 @@ def test_deployment_is_locked_down(default: list[dict]) -> None:
     operator = container(default)
     assert operator["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                            "capabilities": {"drop": ["ALL"]}}
-    assert operator["image"] == "tenantry/operator:0.1.0"
+    assert operator["image"] == "registry.example/tenantry/operator:0.1.0"  # a placeholder (values.yaml)
     assert operator["imagePullPolicy"] == "IfNotPresent"
     assert operator["command"] == ["tenantry-operator"]
     assert operator["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
@@ -180,7 +184,7 @@ def test_deployment_takes_the_optional_pod_settings(full: list[dict]) -> None:
     spec = pod["spec"]
     assert find(full, "Deployment", "tenantry")["spec"]["replicas"] == 3
     assert pod["metadata"]["annotations"] == {"example.com/team": "platform"}
-    assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+    assert spec["imagePullSecrets"] == [{"name": "parent-regcred"}, {"name": "regcred"}]  # global's first
     assert spec["priorityClassName"] == "system-cluster-critical"
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert spec["tolerations"] == FULL_VALUES["tolerations"]

@@ -52,6 +52,7 @@ def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
         ("Service", "tenantry", NS),
         ("Deployment", "tenantry", NS),
         ("NetworkPolicy", "tenantry", NS),
+        ("PodDisruptionBudget", "tenantry", NS),
         ("Issuer", "tenantry-webhook", NS),
         ("Certificate", "tenantry-webhook", NS),
         ("ValidatingWebhookConfiguration", "tenantry", None),

@@ -1,28 +1,105 @@
 {{/*
-The base name of every object: the release name when it already says "tenantry", else
-"<release>-tenantry"; at most 63 characters (a DNS label, the longest object name some kinds allow).
+The chart's name: nameOverride, else "tenantry" (the label app.kubernetes.io/name).
+*/}}
+{{- define "tenantry.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The base name of every object: fullnameOverride; else the release name when it already contains the
+chart's name, else "<release>-<name>"; at most 63 characters (a DNS label, the longest object name
+some kinds allow).
 */}}
 {{- define "tenantry.fullname" -}}
-{{- if contains "tenantry" .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "tenantry.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-tenantry" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
-{{/* Labels on every object of the chart. */}}
+{{/* Chart name and version, as the label helm.sh/chart wants it. */}}
+{{- define "tenantry.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The labels of every object: (list $ "<component>") or (list $ "<component>" "<name label>").
+The standard app.kubernetes.io/ labels (component: operator, webhook, portal, rbac, partner,
+monitoring, crds, test), then commonLabels, which never replace a standard one.
+*/}}
 {{- define "tenantry.labels" -}}
-app.kubernetes.io/name: tenantry
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- $root := index . 0 -}}
+{{- $labels := dict
+  "helm.sh/chart" (include "tenantry.chart" $root)
+  "app.kubernetes.io/name" (include "tenantry.name" $root)
+  "app.kubernetes.io/instance" $root.Release.Name
+  "app.kubernetes.io/component" (index . 1)
+  "app.kubernetes.io/part-of" "tenantry"
+  "app.kubernetes.io/version" ($root.Chart.AppVersion | toString)
+  "app.kubernetes.io/managed-by" $root.Release.Service -}}
+{{- if gt (len .) 2 }}{{ $_ := set $labels "app.kubernetes.io/name" (index . 2) }}{{ end -}}
+{{- toYaml (merge $labels (deepCopy ($root.Values.commonLabels | default dict))) -}}
 {{- end -}}
 
-{{/* The labels that pick the operator's pods (Deployment selector, Service selector): never change them. */}}
+{{/*
+The labels that pick the operator's pods (Deployment selector, Service, NetworkPolicy,
+PodDisruptionBudget, anti-affinity): name and instance only. Never change them: a Deployment's
+selector cannot change, so `helm upgrade` would fail.
+*/}}
 {{- define "tenantry.selectorLabels" -}}
-app.kubernetes.io/name: tenantry
+app.kubernetes.io/name: {{ include "tenantry.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The operator's pod labels: every standard label and commonLabels, then podLabels (selector labels win). */}}
+{{- define "tenantry.podLabels" -}}
+{{- $labels := include "tenantry.labels" (list . "operator") | fromYaml -}}
+{{- toYaml (merge $labels (deepCopy (.Values.podLabels | default dict))) -}}
+{{- end -}}
+
+{{/* The name of the ServiceAccount the operator runs as: serviceAccount.name, else the fullname. */}}
+{{- define "tenantry.serviceAccountName" -}}
+{{- .Values.serviceAccount.name | default (include "tenantry.fullname" .) -}}
+{{- end -}}
+
+{{/* The operator's image: <repository>@<digest> when a digest is given, else <repository>:<tag or appVersion>. */}}
+{{- define "tenantry.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The placeholder image.repository of values.yaml: an image the project does not publish. */}}
+{{- define "tenantry.placeholderImage" -}}
+registry.example/tenantry/operator
+{{- end -}}
+
+{{/* imagePullSecrets of the pods: global.imagePullSecrets (a parent chart's, names or {name}) and imagePullSecrets. */}}
+{{- define "tenantry.imagePullSecrets" -}}
+{{- $secrets := list -}}
+{{- range ((.Values.global | default dict).imagePullSecrets | default list) -}}
+{{- $secrets = append $secrets (kindIs "string" . | ternary (dict "name" .) .) -}}
+{{- end -}}
+{{- range .Values.imagePullSecrets -}}
+{{- $secrets = append $secrets . -}}
+{{- end -}}
+{{- with $secrets | uniq }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/* The platform domain, which the chart cannot guess: fails with what to set when empty. */}}
+{{- define "tenantry.platformDomain" -}}
+{{- required "operator.platformDomain is required: the domain every tenant is served under as <slug>.<platformDomain>, e.g. --set operator.platformDomain=saas.example.com" .Values.operator.platformDomain -}}
 {{- end -}}
 
 {{/* The name of the Service in front of the operator (metrics and the admission webhook). */}}
@@ -38,4 +115,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The namespace of a partner (an item of .Values.partners): its own, else "partner-<id>". */}}
 {{- define "tenantry.partnerNamespace" -}}
 {{- .namespace | default (printf "partner-%s" .id) -}}
+{{- end -}}
+
+{{/*
+The security context of the chart's pods (operator, portal, helm test): podSecurityContext with
+the keys set to null left out (on OpenShift: runAsUser, runAsGroup and fsGroup, which its
+restricted-v2 SCC assigns from the namespace's range).
+*/}}
+{{- define "tenantry.podSecurityContext" -}}
+{{- with .Values.podSecurityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/* The security context of the chart's containers (securityContext). */}}
+{{- define "tenantry.containerSecurityContext" -}}
+{{- with .Values.securityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/* The labels of the `helm test` pod, which the operator's NetworkPolicy lets reach /metrics and the webhook. */}}
+{{- define "tenantry.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tenantry.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
 {{- end -}}
