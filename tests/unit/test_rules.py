@@ -17,7 +17,8 @@ RULES = REPO / "charts" / "tenantry" / "rules" / "tenantry-rules.yaml"
 PROMTOOL = shutil.which("promtool")
 ALERTS = {"TenantSeatsNearlyExhausted", "TenantSeatLimitForecast", "TenantMissesPopularFeature",
           "TenantRevenueFalling", "TenantLowAdoption", "TenantInactive", "TenantNotReady",
-          "TenantryReconcileErrors", "TenantDNSConflict", "TenantTrialEndsSoon", "TenantryOperatorAbsent"}
+          "TenantryReconcileErrors", "TenantDNSConflict", "TenantTrialEndsSoon", "TenantryOperatorAbsent",
+          "TenantryWorkQueueBacklog", "TenantryAdmissionFailing", "TenantryDNSSyncFailing"}
 RUNBOOKS = "https://github.com/tenantry/tenantry/blob/main/docs/runbooks/"
 
 
