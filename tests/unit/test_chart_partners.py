@@ -8,6 +8,11 @@ Tested here:
 - with every option on: exactly the expected objects; cert-manager Issuer and Certificate with the
   Service's DNS names and the CA-injection annotation instead of a generated Secret and caBundle
 - a partner id or namespace listed twice, or the release namespace as a partner namespace, is refused
+- the tenantry-partners chart makes each partner's namespace, ServiceAccount and RoleBinding exactly
+  as the `partners` value does (but for the release labels), binds them to the tenantry release's
+  roles by its fullname, and one catalogue RoleBinding per release in the platform namespace; it
+  refuses repeated ids and namespaces, the platform namespace, and being installed in a partner's
+  namespace; its schema refuses unknown keys; NOTES.txt names the partners and their kubeconfig
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 
-from tests.unit.chart import FULL_VALUES, find, keys, render
+from tests.unit.chart import FULL_VALUES, PARTNERS_CHART, find, keys, notes, render, render_partners
 
 NS = "tenantry-system"
 PARTNERS = {"partners": [{"id": "acme-it"}, {"id": "nordlicht-digital", "namespace": "nordlicht"}]}
@@ -146,3 +151,79 @@ def test_conflicting_partners_are_refused(partners: list[dict], words: str) -> N
     with pytest.raises(helm.HelmError) as error:
         render({"partners": partners})
     assert words in str(error.value)
+
+
+# --- the tenantry-partners chart ------------------------------------------------------------------
+
+def _without_release_labels(obj: dict) -> dict:
+    metadata = {**obj["metadata"], "labels": {k: v for k, v in obj["metadata"]["labels"].items()
+                                              if not k.startswith(("app.kubernetes.io/", "helm.sh/"))}}
+    return {**obj, "metadata": metadata}
+
+
+def test_the_partners_chart_makes_what_the_partners_value_made() -> None:
+    partners = [{"id": "acme-it", "commissionRate": 0.25, "quarterlyTarget": 15000},
+                {"id": "nordlicht-digital", "namespace": "nordlicht", "emailFromDomains": ["nordlicht.example"]}]
+    legacy = [o for o in render({"partners": partners}) if o["metadata"].get("namespace") in ("partner-acme-it",
+                                                                                             "nordlicht")
+              or o["kind"] == "Namespace"]
+    own = render_partners(partners, name="emea")
+    assert len(legacy) == 6
+    assert [_without_release_labels(o) for o in legacy] == [_without_release_labels(o) for o in own
+                                                            if o["metadata"].get("namespace") != NS]
+    for obj in own:
+        labels = obj["metadata"]["labels"]
+        assert (labels["app.kubernetes.io/name"], labels["app.kubernetes.io/instance"]) == ("tenantry-partners", "emea")
+        assert (labels["app.kubernetes.io/component"], labels["app.kubernetes.io/part-of"]) == ("partner", "tenantry")
+    catalogue = find(own, "RoleBinding", "tenantry-partners-emea")
+    assert catalogue["metadata"]["namespace"] == NS
+    assert catalogue["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                    "name": "tenantry-platform-catalogue"}
+    assert catalogue["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tenantry-gitops", "namespace": "partner-acme-it"},
+        {"kind": "ServiceAccount", "name": "tenantry-gitops", "namespace": "nordlicht"}]
+
+
+def test_the_partners_chart_binds_the_named_tenantry_release() -> None:
+    objects = render_partners([{"id": "acme-it"}], name="acme", namespace="releases",
+                              tenantry={"fullname": "prod-tenantry", "namespace": "platform"},
+                              partnerServiceAccount="flux-applier")
+    binding = find(objects, "RoleBinding", "prod-tenantry-partner")
+    assert binding["roleRef"]["name"] == "prod-tenantry-partner"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "flux-applier", "namespace": "partner-acme-it"}]
+    catalogue = find(objects, "RoleBinding", "prod-tenantry-partners-acme")
+    assert (catalogue["metadata"]["namespace"], catalogue["roleRef"]["name"]) == ("platform",
+                                                                                  "prod-tenantry-platform-catalogue")
+    assert render_partners([]) == []
+
+
+@pytest.mark.parametrize(("partners", "namespace", "words"), [
+    ([{"id": "a"}, {"id": "a", "namespace": "x"}], NS, 'id "a" is listed twice'),
+    ([{"id": "a", "namespace": "s"}, {"id": "b", "namespace": "s"}], NS, 'namespace "s" is used by two partners'),
+    ([{"id": "a", "namespace": NS}], NS, "cannot use the platform namespace"),
+    ([{"id": "a"}], "partner-a", "install this release in the platform namespace"),
+])
+def test_the_partners_chart_refuses_conflicts(partners: list[dict], namespace: str, words: str) -> None:
+    with pytest.raises(helm.HelmError) as error:
+        render_partners(partners, namespace=namespace, tenantry={"namespace": NS})
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"partner": []}, "partner"),
+    ({"tenantry": {"release": "x"}}, "release"),
+    ({"tenantry": {"fullname": "Prod"}}, "/tenantry/fullname"),
+    ({"partners": [{"id": "Acme"}]}, "/partners/0/id"),
+    ({"partners": [{"id": "a", "admins": []}]}, "admins"),
+])
+def test_the_partners_chart_schema_refuses_wrong_values(values: dict, words: str) -> None:
+    with pytest.raises(helm.HelmError) as error:
+        render(values, chart=PARTNERS_CHART)
+    assert words in str(error.value)
+
+
+def test_the_partners_chart_notes() -> None:
+    text = notes({"partners": [{"id": "acme-it"}]}, "acme", chart=PARTNERS_CHART)
+    assert "acme-it: namespace partner-acme-it, ServiceAccount tenantry-gitops" in text
+    assert "kubectl -n partner-acme-it create token tenantry-gitops" in text
+    assert "No partners in this release" in notes(chart=PARTNERS_CHART)
