@@ -91,13 +91,15 @@ def _crd(cluster: ClusterHandle, name: str) -> dict:
 
 @pytest.fixture
 def crds_outside_any_release(cluster: ClusterHandle) -> Iterator[None]:
-    """The cluster's CRDs as an earlier chart left them; afterwards without any release's marks again."""
+    """The cluster's CRDs as an earlier chart left them; afterwards with the labels and annotations of
+    crds/ again (Helm's field manager still co-owns the spec: other tests apply them client-side)."""
     yield
     for name in CRDS:
-        cluster.kubectl("label", "crd", f"{name}.tenantry.dev", "app.kubernetes.io/managed-by-",
-                        "app.kubernetes.io/instance-", "example.com/upgraded-")
+        cluster.kubectl("label", "crd", f"{name}.tenantry.dev", "example.com/upgraded-", "helm.sh/chart-",
+                        *(f"app.kubernetes.io/{key}-" for key in ("managed-by", "instance", "name", "component",
+                                                                  "version")))
         cluster.kubectl("annotate", "crd", f"{name}.tenantry.dev", "meta.helm.sh/release-name-",
-                        "meta.helm.sh/release-namespace-")
+                        "meta.helm.sh/release-namespace-", "helm.sh/resource-policy-")
 
 
 def test_crds_are_handed_to_a_release_upgraded_and_kept(cluster: ClusterHandle, namespace: str,
