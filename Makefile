@@ -16,6 +16,9 @@ help:
 	@echo "make dashboards    regenerate charts/tenantry/dashboards/ (Grafana JSON) from tenantry.dashboards"
 	@echo "make bench         benchmarks on a local control plane (bench/results.json, .md, .png)"
 	@echo "make chaos         the reliability scenarios at a larger scale"
+	@echo "make lint          import layers, ruff, actionlint on .github/workflows"
+	@echo "make lock          re-pin the image's Python packages with hashes (requirements/*.lock; UPGRADE=1: newest)"
+	@echo "make release       offline: sdist, wheel, chart archives, SBOM and SHA256SUMS into dist/ (docs/release.md)"
 
 deps:
 	@bash hack/system-deps.sh
@@ -48,6 +51,38 @@ check-generated: venv
 lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check operator tests
+	$(BIN)/actionlint .github/workflows/*.yaml
+
+.PHONY: lock release
+# The operator image's Python packages pinned with their hashes, for the Python of the Dockerfile's
+# base image: requirements/operator.lock (pyproject's dependencies) and requirements/build.lock (the
+# build backend). Needs the package index. Keeps the pins that still fit; UPGRADE=1 takes the newest.
+lock: venv
+	@py=$$(sed -n 's/^ARG PYTHON_IMAGE=python:\([0-9]*\.[0-9]*\)-.*/\1/p' Dockerfile); test -n "$$py" || \
+	  { echo "Dockerfile: no ARG PYTHON_IMAGE=python:X.Y-..." >&2; exit 1; }; \
+	for pair in pyproject.toml:operator requirements/build.in:build; do \
+	  $(BIN)/uv pip compile "$${pair%%:*}" --quiet --generate-hashes --python-version "$$py" \
+	    --python-platform linux $(if $(UPGRADE),--upgrade) -o "requirements/$${pair##*:}.lock" || exit 1; \
+	done
+
+# Release artefacts into dist/, offline, with the file times of the last commit: the Python sdist and
+# wheel, the chart archives (as `helm package`), the CycloneDX SBOM of the image's locked packages
+# and SHA256SUMS. The image itself is built, signed and pushed by .github/workflows/release.yaml.
+release: SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null)
+release: VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' operator/tenantry/__init__.py)
+release: venv
+	@test -n "$(VERSION)" && test -n "$(SOURCE_DATE_EPOCH)"
+	rm -rf dist && mkdir -p dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(BIN)/python -m build --no-isolation --outdir dist .
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(BIN)/python -m tenantry.devtools.package_chart --out dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) PYTHONWARNINGS=ignore $(BIN)/cyclonedx-py requirements \
+	  requirements/operator.lock --pyproject pyproject.toml --output-reproducible \
+	  -o dist/tenantry-operator-$(VERSION).cdx.json
+	$(BIN)/python -c 'import json, sys; p, v = sys.argv[1:]; d = json.load(open(p)); \
+	  d["metadata"]["component"]["version"] = v; open(p, "w").write(json.dumps(d, indent=2) + "\n")' \
+	  dist/tenantry-operator-$(VERSION).cdx.json $(VERSION)
+	cd dist && sha256sum $$(ls | grep -v '^SHA256SUMS$$') > SHA256SUMS
+	@cat dist/SHA256SUMS
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
