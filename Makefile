@@ -12,7 +12,7 @@ help:
 	@echo "make test          all tests (unit + integration on a real control plane)"
 	@echo "make cluster       start the local control plane (.local/kubeconfig)"
 	@echo "make cluster-down  stop it and remove its data"
-	@echo "make crds          regenerate crds/ and charts/tenantry/crds/ from the API models"
+	@echo "make crds          regenerate crds/ and charts/tenantry/templates/crds/ from the API models"
 	@echo "make dashboards    regenerate charts/tenantry/dashboards/ (Grafana JSON) from tenantry.dashboards"
 	@echo "make bench         benchmarks on a local control plane (bench/results.json, .md, .png)"
 	@echo "make chaos         the reliability scenarios at a larger scale"

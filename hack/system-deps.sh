@@ -4,7 +4,7 @@
 # /metrics, the Go toolchain for the one-off kube-apiserver build, Chromium and its WebDriver for
 # the portal's browser tests); installs only what is missing.
 set -euo pipefail
-packages=(etcd-server openssl bind9 bind9-utils prometheus curl golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev chromium chromium-driver)
+packages=(etcd-server openssl bind9 bind9-utils prometheus curl golang-go rsync jq dpkg-dev golang-github-modern-go-reflect2-dev chromium chromium-driver shellcheck)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

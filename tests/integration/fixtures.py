@@ -400,7 +400,7 @@ class ChartPartner(Partner):
 @pytest.fixture(scope="module")
 def chart_partners(cluster: ClusterHandle, operator: OperatorProcess,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChartPartner, ChartPartner]]:
-    """Two partners created by rendering the chart with `partners: [a, b]` and applying it."""
+    """Two partners created by rendering the tenantry-partners chart for [a, b] and applying it."""
     suffix = uuid.uuid4().hex[:6]
     ids = [f"alpha-{suffix}", f"bravo-{suffix}"]
     chart.apply_partners(cluster.kubeconfig, ids, PLATFORM_NAMESPACE)

@@ -1,7 +1,7 @@
 """The generated CRDs: in sync with the models, structural, documented, and complete.
 
 Tested here:
-- crds/ and charts/tenantry/crds/ equal what `make crds` generates from the models now
+- crds/ equals what `make crds` generates from the models now (the chart's templates/crds/: test_chart_crds.py)
 - every field of every schema has a description (so `kubectl explain` helps)
 - nothing a structural schema forbids (refs, unions, nullable defaults) survives the conversion
 - names: short names, category, printer columns, status subresource

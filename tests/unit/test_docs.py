@@ -16,8 +16,7 @@ Tested here:
   by operator/tenantry, hack/ scripts, the Makefile, or a test or benchmark through os.environ),
   and every one the code reads is documented in docs/settings.md.
 - links: every relative link (and image) in the README and docs/*.md points at a file that exists,
-  and an anchor into a Markdown page at one of its headings (GitHub's slugs). Pages other engineers
-  are still writing (PENDING) may be missing; test_pages_being_written_exist says whether they are.
+  and an anchor into a Markdown page at one of its headings (GitHub's slugs).
 - metrics: every metric family in docs/metrics.md's tables exists in the code with exactly the
   labels (and type) given, every family the code exposes is in those tables, every tenantry_*
   name mentioned in any docs page is a family (or one of a histogram's series, or listed as
@@ -50,21 +49,14 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 RESULTS = REPO / "bench" / "results.json"
 RULES = REPO / "charts" / "tenantry" / "rules" / "tenantry-rules.yaml"
-# Written by other engineers at the same time as these docs; linked before they land.
-PENDING = {"docs/helm.md", "docs/release.md", "charts/tenantry/README.md"}
-# docs pages this test does not hold to the number-marker rule (their authors are others).
-NOT_OURS = {"helm.md", "release.md"}
 # Families that were renamed; docs/metrics.md names them as gone, and they must stay gone.
 REMOVED_FAMILIES = {"tenantry_tenant_quota_used", "tenantry_tenant_quota_hard"}
 
 
 def pages() -> list[Path]:
-    """The README and every docs page (docs/runbooks/ has its own test in test_rules)."""
-    return [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
-
-
-def own_pages() -> list[Path]:
-    return [p for p in pages() if p.parent != DOCS or p.name not in NOT_OURS]
+    """The README, every docs page (docs/runbooks/ has its own test in test_rules) and the charts'
+    READMEs."""
+    return [REPO / "README.md", *sorted(DOCS.glob("*.md")), *sorted((REPO / "charts").glob("*/README.md"))]
 
 
 def name(page: Path) -> str:
@@ -211,7 +203,7 @@ def results() -> dict[str, Any]:
     return json.loads(RESULTS.read_text())
 
 
-@pytest.mark.parametrize("page", own_pages(), ids=name)
+@pytest.mark.parametrize("page", pages(), ids=name)
 def test_every_benchmark_figure_is_the_latest_runs(page: Path) -> None:
     found = results()
     problems = []
@@ -243,7 +235,7 @@ def _marker_kind_only(match: re.Match[str]) -> str:
     return head + " " * (len(match.group(0)) - len(head) - 3) + "-->"
 
 
-@pytest.mark.parametrize("page", own_pages(), ids=name)
+@pytest.mark.parametrize("page", pages(), ids=name)
 def test_every_figure_with_a_unit_says_where_it_comes_from(page: Path) -> None:
     """Code blocks and spans included: a figure there cannot carry a marker, so it is refused
     (quote benchmark figures in the text, with their marker)."""
@@ -361,8 +353,6 @@ def test_every_relative_link_resolves(page: Path) -> None:
         file = (page.parent / path_part).resolve() if path_part else page
         where = f"{name(page)}:{line}: {target}"
         if not file.exists():
-            if file.is_relative_to(REPO) and str(file.relative_to(REPO)) in PENDING:
-                continue
             broken.append(f"{where}: no such file")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
             broken.append(f"{where}: no heading with that anchor in {file.name}")
@@ -374,11 +364,6 @@ def test_the_link_check_sees_links_and_anchors() -> None:
     assert slug("Pod Security: what is enforced where") == "pod-security-what-is-enforced-where"
     readme = dict((target, line) for line, target in links(REPO / "README.md"))
     assert "docs/performance.md" in readme and "docs/README.md" in readme
-
-
-@pytest.mark.xfail(reason="written by other engineers at the same time; linked already", strict=False)
-def test_pages_being_written_exist() -> None:
-    assert [p for p in sorted(PENDING) if not (REPO / p).exists()] == []
 
 
 # --- metrics -------------------------------------------------------------------------------------
