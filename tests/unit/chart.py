@@ -120,6 +120,12 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "no-webhook-no-portal-no-tests": {"webhook": {"enabled": False}, "portal": {"enabled": False},
                                       "tests": {"enabled": False}, "networkPolicy": {"enabled": False}},
     "legacy-partners": {"partners": [{"id": "acme-it", "commissionRate": 0.25}]},
+    # docs/welcome.md: a relay with a private CA
+    "smtp-private-ca": {"operator": {"smtp": {"host": "relay.example.com", "from": "welcome@saas.example.com"}},
+                        "extraVolumes": [{"name": "smtp-ca", "secret": {"secretName": "smtp-relay-ca"}}],
+                        "extraVolumeMounts": [{"name": "smtp-ca", "mountPath": "/etc/tenantry/smtp-ca",
+                                               "readOnly": True}],
+                        "extraEnv": [{"name": "TENANTRY_SMTP_CA_FILE", "value": "/etc/tenantry/smtp-ca/ca.crt"}]},
 }
 
 
