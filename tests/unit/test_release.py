@@ -4,7 +4,8 @@ Tested here (offline; tests/unit/test_release_image.py installs the lock for rea
 - requirements/operator.lock pins every runtime dependency of pyproject.toml, each pin satisfies
   pyproject's specifier (packaging), every pin carries sha256 hashes, and it was written for the
   Python of the Dockerfile's base image (`make lock`'s command line); requirements/build.lock pins
-  a build backend that satisfies pyproject's [build-system]
+  a build backend that satisfies pyproject's [build-system]; requirements/release.lock pins the
+  tools of `make release` (build, cyclonedx-bom, helm-python-sdk) with their hashes
 - the Dockerfile: base image pinned by digest in every stage, the lock installed with
   --require-hashes --no-deps and the operator's wheel with --no-deps, SOURCE_DATE_EPOCH, every OCI
   label (licenses and description as in pyproject), non-root numeric USER 65532, the entry point
@@ -17,6 +18,9 @@ Tested here (offline; tests/unit/test_release_image.py installs the lock for rea
 - the GitHub workflows pass actionlint (and actionlint does catch a broken one), every action is
   pinned to a commit SHA, the token is read-only but where a job needs more (id-token only for
   keyless signing), the kind matrix covers Kubernetes 1.28 to 1.32 with node images pinned by digest
+- the release workflow: a build job with a read-only token installs only hashed locks
+  (`make release-venv`) and builds; the job holding the write and signing permissions builds and
+  installs nothing, it downloads, checks the checksums, pushes and signs
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCK = REPO / "requirements" / "operator.lock"
 BUILD_LOCK = REPO / "requirements" / "build.lock"
+RELEASE_LOCK = REPO / "requirements" / "release.lock"
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 WORKFLOWS = REPO / ".github" / "workflows"
 BIN = Path(sys.executable).parent
@@ -112,7 +117,7 @@ def test_the_lock_pins_every_runtime_dependency_within_its_specifier() -> None:
 
 
 def test_every_pin_carries_hashes_and_applies_to_the_image() -> None:
-    for path in (LOCK, BUILD_LOCK):
+    for path in (LOCK, BUILD_LOCK, RELEASE_LOCK):
         for name, pin in parse_lock(path).items():
             assert pin["hashes"], f"{path.name}: {name} has no --hash (pip --require-hashes refuses it)"
             assert len(set(pin["hashes"])) == len(pin["hashes"])
@@ -125,6 +130,8 @@ def test_the_lock_is_for_the_python_of_the_image() -> None:
                                   "--python-platform linux -o requirements/operator.lock")
     assert lock_command(BUILD_LOCK) == (f"uv pip compile requirements/build.in --generate-hashes --python-version "
                                         f"{python} --python-platform linux -o requirements/build.lock")
+    assert lock_command(RELEASE_LOCK) == (f"uv pip compile requirements/release.in --generate-hashes --python-version "
+                                          f"{python} --python-platform linux -o requirements/release.lock")
     # and the project runs on that Python
     assert Requirement(f"tenantry{PYPROJECT['project']['requires-python']}").specifier.contains(f"{python}.0")
 
@@ -139,6 +146,46 @@ def test_the_build_lock_satisfies_the_build_system() -> None:
         assert name in pins, f"{text} is not in {BUILD_LOCK.name}: run `make lock`"
         assert requirement.specifier.contains(pins[name]["version"], prereleases=True), (text, pins[name]["version"])
     assert PYPROJECT["build-system"]["build-backend"] == "setuptools.build_meta" and "setuptools" in pins
+
+
+def test_the_release_lock_pins_the_tools_of_make_release() -> None:
+    """build, cyclonedx-bom and helm-python-sdk (requirements/release.in, the same floors as the test
+    extra), everything they need, nothing that build.lock pins differently (both go into one venv)."""
+    pins = parse_lock(RELEASE_LOCK)
+    release_in = [line.split("#", 1)[0].strip()
+                  for line in (REPO / "requirements" / "release.in").read_text().splitlines()]
+    wanted = [Requirement(text) for text in release_in if text]
+    assert {canonicalize_name(r.name) for r in wanted} == {"build", "cyclonedx-bom", "helm-python-sdk"}
+    extra = {canonicalize_name(Requirement(text).name): Requirement(text)
+             for text in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement} is not in {RELEASE_LOCK.name}: run `make lock`"
+        assert requirement.specifier.contains(pins[name]["version"], prereleases=True)
+        assert str(requirement.specifier) == str(extra[name].specifier), (requirement, extra[name])
+    for name, pin in parse_lock(BUILD_LOCK).items():
+        assert name not in pins or pins[name]["version"] == pin["version"], name
+    assert "tenantry" not in pins and "setuptools" not in pins  # the backend comes from build.lock
+
+
+def make_recipe(target: str) -> tuple[str, str]:
+    """(prerequisites, recipe) of a Makefile target."""
+    makefile = (REPO / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:(?![=:])(.*)\n((?:\t.*\n)+)", makefile, re.M)
+    assert match, f"the Makefile has no target {target}"
+    return match.group(1).strip(), re.sub(r"\\\n\s*", " ", match.group(2))
+
+
+def test_make_release_venv_installs_only_the_hashed_locks() -> None:
+    prerequisites, recipe = make_recipe("release-venv")
+    assert "venv" not in prerequisites.split()
+    installs = [line for line in recipe.splitlines() if "pip install" in line]
+    assert len(installs) == 1
+    (install,) = installs
+    assert "--require-hashes" in install and "--no-deps" in install
+    assert re.findall(r"-r (\S+)", install) == ["requirements/build.lock", "requirements/release.lock"]
+    assert "pip check" in recipe  # the two locks are complete
+    assert "requirements/release.in:release" in make_recipe("lock")[1]  # `make lock` writes it
 
 
 def test_the_parser_sees_a_drifted_lock(tmp_path: Path) -> None:
@@ -298,7 +345,8 @@ def test_the_sbom_lists_every_locked_package(tmp_path: Path) -> None:
 
 
 def test_make_release_writes_the_sbom_and_the_checksums() -> None:
-    recipe = (REPO / "Makefile").read_text().split("\nrelease: venv\n", 1)[1].split("\n\n", 1)[0]
+    prerequisites, recipe = make_recipe("release")
+    assert prerequisites == "$(if $(filter $(BIN),$(RELEASE_BIN)),venv)"  # `make venv` only for .venv's tools
     assert "cyclonedx-py requirements" in recipe and "requirements/operator.lock" in recipe
     assert "--output-reproducible" in recipe and "SOURCE_DATE_EPOCH=" in recipe
     assert "python -m build --no-isolation" in recipe  # offline
@@ -397,6 +445,31 @@ def test_every_action_is_pinned_to_a_commit() -> None:
             assert re.search(r"#\s*v\d+", comment), f"{path.name}: {ref} has no version comment"
 
 
+WRITE = {"id-token", "packages", "contents", "actions", "attestations", "deployments", "pull-requests",
+         "statuses", "checks", "issues"}
+# What builds or installs something, in a `run:` of a job that must do neither.
+BUILDS = re.compile(r"\bmake\b|pip3? install|python3? -m (pip|build)|\buv\b|docker (build|buildx)|\bbuildah\b"
+                    r"|\bpodman build|setup\.py|cyclonedx-py|package_chart|helm package|npm|apt-get")
+BUILD_ACTIONS = {"docker/build-push-action", "docker/setup-buildx-action", "docker/setup-qemu-action",
+                 "actions/setup-python", "actions/checkout"}
+
+
+def writes(job: dict[str, Any]) -> set[str]:
+    """The permissions a job holds beyond reading."""
+    permissions = job.get("permissions", {})
+    if isinstance(permissions, str):  # read-all / write-all
+        return set(WRITE) if permissions == "write-all" else set()
+    return {scope for scope, level in permissions.items() if level == "write"}
+
+
+def runs(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job["steps"])
+
+
+def actions(job: dict[str, Any]) -> list[str]:
+    return [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
+
+
 def test_the_token_is_read_only_unless_a_job_needs_more() -> None:
     for name in ("ci.yaml", "release.yaml"):
         workflow = load_workflow(name)
@@ -404,9 +477,69 @@ def test_the_token_is_read_only_unless_a_job_needs_more() -> None:
         assert "pull_request_target" not in workflow["on"]
     ci = load_workflow("ci.yaml")
     assert all("permissions" not in job for job in ci["jobs"].values())
-    (release,) = load_workflow("release.yaml")["jobs"].values()
-    assert release["permissions"] == {"contents": "write", "packages": "write", "id-token": "write"}
+    jobs = load_workflow("release.yaml")["jobs"]
+    assert set(jobs) == {"build", "publish"}
+    assert jobs["build"]["permissions"] == {"contents": "read"} and "environment" not in jobs["build"]
+    assert jobs["publish"]["permissions"] == {"contents": "write", "packages": "write", "id-token": "write"}
     assert list(load_workflow("release.yaml")["on"]) == ["push"]
+
+
+def test_no_job_that_can_sign_or_push_builds_or_installs_anything() -> None:
+    """A job with id-token, packages or contents write runs no `make` (no `make venv`, no `make
+    release`), no pip, uv or build, no image build, no checkout or setup-python: what it publishes was
+    made by a job with a read-only token, and it only downloads, verifies, pushes and signs."""
+    for name in ("ci.yaml", "release.yaml"):
+        for job_name, job in load_workflow(name)["jobs"].items():
+            if not writes(job):
+                continue
+            found = BUILDS.search(runs(job))
+            assert not found, f"{name}: job {job_name} holds {sorted(writes(job))} and runs {found.group(0)!r}"
+            assert not BUILD_ACTIONS & set(actions(job)), (job_name, BUILD_ACTIONS & set(actions(job)))
+            assert "environment" in job, f"{name}: job {job_name} holds {sorted(writes(job))} outside an environment"
+    # the pattern does catch the old single job (make venv && make release, the image built and pushed)
+    assert BUILDS.search("make venv && make release") and BUILDS.search("pip install -e '.[test]'")
+    assert BUILDS.search("python -m build --no-isolation --outdir dist .")
+
+
+def test_the_release_build_job_installs_only_hashed_locks() -> None:
+    """The build job (read-only) runs `make release-venv` (--require-hashes, tested above) and `make
+    release` with those tools: never `make venv`, never a pip install without --require-hashes, for
+    the Python the locks are for."""
+    build = load_workflow("release.yaml")["jobs"]["build"]
+    text = runs(build)
+    assert "make release-venv" in text and re.search(r"make release RELEASE_BIN=\S*release-venv/bin", text)
+    assert not re.search(r"make venv\b|make (unit|test|lint|lock)\b", text)
+    for command in re.findall(r"pip3? install[^\n]*", text):
+        assert "--require-hashes" in command, command
+    assert "unshare --net" in text  # `make release` itself has no network
+    (python,) = [step["with"]["python-version"] for step in build["steps"]
+                 if step.get("uses", "").startswith("actions/setup-python@")]
+    assert python == image_python() and f"--python-version {python}" in lock_command(RELEASE_LOCK)
+    (image,) = [step["with"] for step in build["steps"] if step.get("uses", "").startswith("docker/build-push-action@")]
+    assert str(image.get("push", False)).lower() == "false" and image["outputs"].startswith("type=oci,dest=")
+    assert image["provenance"] == "mode=max" and image["sbom"] is True
+    uploaded = {step["with"]["name"] for step in build["steps"]
+                if step.get("uses", "").startswith("actions/upload-artifact@")}
+    assert uploaded == {"dist", "image", "notes"}
+
+
+def test_the_publish_job_verifies_before_it_pushes_or_signs() -> None:
+    publish = load_workflow("release.yaml")["jobs"]["publish"]
+    assert publish["needs"] == "build" and publish["environment"] == "release"
+    assert set(actions(publish)) == {"actions/download-artifact", "sigstore/cosign-installer", "docker/login-action",
+                                     "softprops/action-gh-release"}
+    downloaded = {step["with"]["name"] for step in publish["steps"]
+                  if step.get("uses", "").startswith("actions/download-artifact@")}
+    assert downloaded == {"dist", "image", "notes"}
+    steps = [str(step.get("run", "")) for step in publish["steps"]]
+    (verify,) = [i for i, run in enumerate(steps) if "sha256sum --check" in run]
+    first_push = min(i for i, run in enumerate(steps) if re.search(r"skopeo copy|cosign |helm push", run))
+    assert verify < first_push
+    # against the build job's outputs (not only the SHA256SUMS that travels with the files)
+    env = next(step["env"] for step in publish["steps"] if "sha256sum --check" in str(step.get("run", "")))
+    assert env["SUMS"] == "${{ needs.build.outputs.sums }}" and env["DIGEST"] == "${{ needs.build.outputs.digest }}"
+    assert "(cd dist && sha256sum --check --strict SHA256SUMS)" in steps[verify]
+    assert "skopeo copy --all --preserve-digests" in runs(publish)  # pushed as built: the digest that is signed
 
 
 def test_the_kind_matrix_covers_the_supported_kubernetes_minors() -> None:
@@ -434,11 +567,11 @@ def test_the_kind_script_checks_what_ci_promises() -> None:
 
 
 def test_the_release_workflow_signs_keyless_and_checks_the_version() -> None:
-    (job,) = load_workflow("release.yaml")["jobs"].values()
-    runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
-    uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
-    assert "docker/build-push-action" in uses and "sigstore/cosign-installer" in uses
-    assert "cosign sign --yes" in runs and "cosign attest --yes --type cyclonedx" in runs
-    assert "cosign sign-blob" in runs and "--key" not in runs  # keyless: OIDC identity, no key
-    assert 'test "$TAG" = "v$version"' in runs and "operator/tenantry/__init__.py" in runs
-    assert "make release" in runs
+    jobs = load_workflow("release.yaml")["jobs"]
+    build, publish = runs(jobs["build"]), runs(jobs["publish"])
+    assert "docker/build-push-action" in actions(jobs["build"])
+    assert "sigstore/cosign-installer" in actions(jobs["publish"])
+    assert "cosign sign --yes" in publish and "cosign attest --yes --type cyclonedx" in publish
+    assert "cosign sign-blob" in publish and "--key" not in publish  # keyless: OIDC identity, no key
+    assert 'test "$TAG" = "v$version"' in build and "operator/tenantry/__init__.py" in build
+    assert "make release" in build and "cosign" not in build
