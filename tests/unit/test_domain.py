@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain import naming, quantity
+from tenantry.domain import naming, quantity, tenantpass
 from tenantry.domain.config import OperatorConfig, parse_labels
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import changed_by_others, covers, other_writer
@@ -90,6 +90,21 @@ def test_claims() -> None:
 def test_partner_of() -> None:
     assert partner_of(_ns({naming.PARTNER_LABEL: "acme"})) == "acme"
     assert partner_of(_ns({})) is None and partner_of(None) is None
+
+
+def test_a_tenant_namespace_is_never_a_partner_namespace() -> None:
+    """A namespace labelled both partner and tenant (every tenant namespace carries its partner's
+    id), or managed by the operator, is no partner's: the reconcile and the webhook refuse a Tenant
+    there (NotInPartnerNamespace), as the portal ignores it."""
+    tenant = naming.tenant_labels("mustermann", "acme")
+    assert partner_of(_ns(tenant)) is None
+    assert partner_of(_ns({naming.PARTNER_LABEL: "acme", naming.TENANT_LABEL: "mustermann"})) is None
+    assert partner_of(_ns({naming.PARTNER_LABEL: "evil", naming.MANAGED_BY: naming.OPERATOR})) is None
+    assert partner_of(_ns({naming.PARTNER_LABEL: "acme", naming.MANAGED_BY: "Helm"})) == "acme"  # the chart's
+    body = {"metadata": {"name": "x", "namespace": "tenant-mustermann"}, "spec": {}}
+    refusal = tenantpass.admit(body, partner_of(_ns(tenant)), {}, OperatorConfig())
+    assert isinstance(refusal, tenantpass.Refusal)
+    assert {v.reason for v in refusal.verdicts} == {"NotInPartnerNamespace"}
 
 
 def test_spec_errors_name_the_fields() -> None:

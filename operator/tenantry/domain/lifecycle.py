@@ -36,10 +36,19 @@ def claim(namespace: Mapping[str, Any] | None, partner_namespace: str, slug: str
 
 
 def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
-    """The partner id of a namespace labelled tenantry.dev/partner, else None."""
+    """The partner id of a namespace labelled tenantry.dev/partner, else None.
+
+    Never a tenant namespace: one labelled tenantry.dev/tenant or managed by the operator is not a
+    partner's, whatever its partner label says (every tenant namespace carries its partner's id, so
+    a Tenant written into one, or into a tenant namespace a chart relabelled, would otherwise be
+    provisioned and billed for that partner). The portal (portal/gather.py) reads partner
+    namespaces the same way.
+    """
     if namespace is None:
         return None
-    labels = namespace.get("metadata", {}).get("labels") or {}
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    if naming.TENANT_LABEL in labels or naming.is_managed(labels):
+        return None
     return labels.get(naming.PARTNER_LABEL) or None
 
 
