@@ -44,7 +44,23 @@ monitoring, crds, test), then commonLabels, which never replace a standard one.
   "app.kubernetes.io/version" ($root.Chart.AppVersion | toString)
   "app.kubernetes.io/managed-by" $root.Release.Service -}}
 {{- if gt (len .) 2 }}{{ $_ := set $labels "app.kubernetes.io/name" (index . 2) }}{{ end -}}
+{{- include "tenantry.checkLabels" (list "commonLabels" $root.Values.commonLabels) -}}
 {{- toYaml (merge $labels (deepCopy ($root.Values.commonLabels | default dict))) -}}
+{{- end -}}
+
+{{/*
+Fails when labels given in values ((list "<value name>" <map>): commonLabels, podLabels) have a key
+under tenantry.dev/: those are the operator's (tenantry.dev/partner on partner namespaces, /tenant,
+/role=leader, which the operator's Service selects). values.schema.json refuses them too; this
+holds when the schema is skipped.
+*/}}
+{{- define "tenantry.checkLabels" -}}
+{{- $value := index . 0 -}}
+{{- range $key, $_ := index . 1 | default dict -}}
+{{- if hasPrefix "tenantry.dev/" $key -}}
+{{- fail (printf "%s: %q: labels under tenantry.dev/ are the operator's and cannot be set here" $value $key) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -60,12 +76,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The operator's pod labels: every standard label and commonLabels, then podLabels (selector labels win). */}}
 {{- define "tenantry.podLabels" -}}
 {{- $labels := include "tenantry.labels" (list . "operator") | fromYaml -}}
+{{- include "tenantry.checkLabels" (list "podLabels" .Values.podLabels) -}}
 {{- toYaml (merge $labels (deepCopy (.Values.podLabels | default dict))) -}}
 {{- end -}}
 
-{{/* The name of the ServiceAccount the operator runs as: serviceAccount.name, else the fullname. */}}
+{{/*
+The name of the ServiceAccount the operator runs as: serviceAccount.name, else the fullname. Never
+default (every pod of the namespace without a ServiceAccount of its own would get the operator's
+rights) nor the portal's (the partner-facing portal would): fails on either.
+*/}}
 {{- define "tenantry.serviceAccountName" -}}
-{{- .Values.serviceAccount.name | default (include "tenantry.fullname" .) -}}
+{{- $name := .Values.serviceAccount.name | default (include "tenantry.fullname" .) -}}
+{{- if eq $name "default" -}}
+{{- fail "serviceAccount.name: not \"default\": every pod of the namespace without a ServiceAccount of its own runs as it, and would get the operator's cluster-wide rights; name the operator's own (or leave it empty: the fullname)" -}}
+{{- end -}}
+{{- if eq $name (include "tenantry.portalName" .) -}}
+{{- fail (printf "serviceAccount.name: not %q, the partner portal's ServiceAccount: the portal faces partners' browsers and must never hold the operator's rights; name the operator's own (or leave it empty: the fullname)" $name) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
+{{/* The partner portal's name (its Deployment, Service and ServiceAccount): <fullname>-portal, room left for the suffix. */}}
+{{- define "tenantry.portalName" -}}
+{{- printf "%s-portal" (include "tenantry.fullname" . | trunc 56 | trimSuffix "-") -}}
 {{- end -}}
 
 {{/* The operator's image: <repository>@<digest> when a digest is given, else <repository>:<tag or appVersion>. */}}
@@ -115,6 +148,49 @@ imagePullSecrets:
 {{/* The namespace of a partner (an item of .Values.partners): its own, else "partner-<id>". */}}
 {{- define "tenantry.partnerNamespace" -}}
 {{- .namespace | default (printf "partner-%s" .id) -}}
+{{- end -}}
+
+{{/*
+The prefix of the tenant namespaces the operator creates (tenant-<slug>): OperatorConfig's
+namespace_prefix, which no setting changes (tests/unit/test_chart_partners.py keeps them equal).
+*/}}
+{{- define "tenantry.tenantNamespacePrefix" -}}
+tenant-
+{{- end -}}
+
+{{/*
+Fails unless a partner namespace (list $ <partner id> <namespace>) is one a partner may be given:
+not default, not a Kubernetes (kube-*) or OpenShift (openshift, openshift-*) system namespace, not
+the release (platform) namespace, not a name with the tenant namespace prefix and, when Helm can
+look at the cluster (install, upgrade; not `helm template`), not a namespace labelled as a
+tenant's (tenantry.dev/tenant) or managed by the operator (app.kubernetes.io/managed-by=tenantry).
+The partner's ServiceAccount gets the partner role there, and the namespace the partner label.
+*/}}
+{{- define "tenantry.checkPartnerNamespace" -}}
+{{- $root := index . 0 -}}
+{{- $id := index . 1 -}}
+{{- $namespace := index . 2 -}}
+{{- $prefix := include "tenantry.tenantNamespacePrefix" $root -}}
+{{- if eq $namespace "default" -}}
+{{- fail (printf "partners: partner %q cannot use the namespace \"default\": give it a namespace of its own (default: partner-<id>)" $id) -}}
+{{- end -}}
+{{- if or (hasPrefix "kube-" $namespace) (eq $namespace "openshift") (hasPrefix "openshift-" $namespace) -}}
+{{- fail (printf "partners: partner %q cannot use %q, a system namespace of the cluster" $id $namespace) -}}
+{{- end -}}
+{{- if eq $namespace $root.Release.Namespace -}}
+{{- fail (printf "partners: partner %q cannot use the release (platform) namespace %q" $id $namespace) -}}
+{{- end -}}
+{{- if hasPrefix $prefix $namespace -}}
+{{- fail (printf "partners: partner %q cannot use %q: it starts with %q, the prefix of the tenant namespaces the operator creates" $id $namespace $prefix) -}}
+{{- end -}}
+{{- $live := lookup "v1" "Namespace" "" $namespace | default dict -}}
+{{- $labels := (($live.metadata | default dict).labels | default dict) -}}
+{{- if hasKey $labels "tenantry.dev/tenant" -}}
+{{- fail (printf "partners: partner %q cannot use %q: it is the namespace of tenant %q (labelled tenantry.dev/tenant)" $id $namespace (get $labels "tenantry.dev/tenant")) -}}
+{{- end -}}
+{{- if eq (get $labels "app.kubernetes.io/managed-by") "tenantry" -}}
+{{- fail (printf "partners: partner %q cannot use %q: the tenantry operator manages it (app.kubernetes.io/managed-by=tenantry)" $id $namespace) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
