@@ -117,7 +117,7 @@ def test_a_change_is_seen_by_the_watch_and_corrected_once(partner: Partner, clus
                  timeout=30, what="the LimitRange corrected from its watch event")
         _settled(cluster)
         writes = diff(writes_before, cluster.apiserver_writes({"limitranges"}))
-        # Ours: the test's PATCH and the operator's one APPLY; its own event then changes nothing.
-        assert writes == {"PATCH limitranges/": 1, "APPLY limitranges/": 1}, writes
+        # Ours: the test's PATCH and the operator's one PUT; its own event then changes nothing.
+        assert writes == {"PATCH limitranges/": 1, "PUT limitranges/": 1}, writes
     finally:
         operator.restart_with({})

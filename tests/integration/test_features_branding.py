@@ -206,4 +206,4 @@ def test_plan_change_writes_only_tenants_whose_result_changed(partner: Partner, 
     assert all(after[s] == before[s] for s in overriding), "a tenant whose flags did not change was written"
     assert all(after[s] != before[s] for s in plain)
     # Exactly the flags and features documents of each tenant whose result changed.
-    assert writes == {"APPLY configmaps/": 2 * len(plain)}, writes
+    assert writes == {"PUT configmaps/": 2 * len(plain)}, writes

@@ -39,8 +39,10 @@ from tenantry.handlers.podsecurity import WORKLOADS, webhook_id
 from tests.unit.chart import CHART, DEMO_DOMAIN, FULL_VALUES, PARTNERS_CHART, container, env, find, keys, render
 
 NS = "tenantry-system"
-VERBS_ALL = ["get", "list", "watch", "create", "patch", "delete"]  # never update: the operator patches
-VERBS_UNWATCHED = ["get", "list", "create", "patch", "delete"]
+VERBS_ALL = ["get", "list", "watch", "create", "patch", "delete"]  # namespaces: applied, never updated
+# Children: created, then updated whole (PUT naming the version read); patch for labels and older objects.
+CHILD_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+VERBS_UNWATCHED = ["get", "list", "create", "update", "patch", "delete"]
 # The operator's pod security handler ids, which the chart's webhook paths must name.
 POD_SECURITY_HANDLERS = [webhook_id(plural, version) for _, version, plural, _ in WORKLOADS]
 
@@ -461,9 +463,9 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
         _rule(["tenantry.dev"], ["featuresets", "brandings"], ["get", "list", "watch"]),
         _rule(["tenantry.dev"], ["deals"], ["list", "watch"]),
         _rule([""], ["namespaces"], VERBS_ALL),
-        _rule([""], ["resourcequotas", "limitranges", "configmaps"], VERBS_ALL),
-        _rule(["networking.k8s.io"], ["networkpolicies", "ingresses"], VERBS_ALL),
-        _rule(["rbac.authorization.k8s.io"], ["rolebindings"], VERBS_ALL),
+        _rule([""], ["resourcequotas", "limitranges", "configmaps"], CHILD_VERBS),
+        _rule(["networking.k8s.io"], ["networkpolicies", "ingresses"], CHILD_VERBS),
+        _rule(["rbac.authorization.k8s.io"], ["rolebindings"], CHILD_VERBS),
         _rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["bind"], ("tenantry-tenant-admin",)),
         _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
         _rule([""], ["pods"], ["get", "list", "watch", "delete"]),

@@ -144,3 +144,43 @@ def test_report_totals_money_per_currency_and_uses_the_operators_rate() -> None:
     assert rows[2]["currency"] == "EUR"  # fixed at provisioning: a later spec change does not count
     assert "MRR 1100.00 EUR + 700.00 USD, commission 330.00 EUR + 210.00 USD" in render(rows, "table")
     assert [row(t, 0.1)["commission"] for t in tenants] == [100, 70, 10]
+
+
+def test_report_says_unknown_for_a_tenant_without_a_recorded_rate_and_csv_cells_are_text() -> None:
+    """No guessed 0.20 for a tenant the operator has not reconciled since the upgrade; a partner's
+    company name that is a spreadsheet formula opens as text."""
+    import csv
+    import io
+
+    from tenantry.cli.views import render, row
+    recorded = {"metadata": {"name": "a", "namespace": "partner-acme"},
+                "spec": {"company": "=HYPERLINK(\"https://evil.example\",\"Pay\")",
+                         "plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 100, "currency": "EUR"}}},
+                "status": {"commissionRate": 0.5}}
+    unrecorded = {"metadata": {"name": "b", "namespace": "partner-acme"},
+                  "spec": {"plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 300, "currency": "EUR"}}}}
+    rows = [row(recorded), row(unrecorded)]
+    assert rows[1]["commission"] is None
+    table = render(rows, "table")
+    assert "commission 50.00 EUR (not counting 1 without a recorded commission rate)" in table
+    assert "None" not in table
+    company = next(csv.DictReader(io.StringIO(render(rows, "csv"))))["company"]
+    assert company.startswith("'=HYPERLINK")
+
+
+def test_a_currency_must_be_an_iso_4217_code_in_use() -> None:
+    from pydantic import ValidationError
+
+    from tenantry.api.tenant import Price, TenantStatus
+    assert Price.model_validate({"monthly": 1, "currency": "CHF"}).currency == "CHF"
+    for code in ("ABC", "eur", "XXX"):
+        with pytest.raises(ValidationError, match="not an ISO 4217 currency code in use, e.g. EUR"):
+            Price.model_validate({"monthly": 1, "currency": code})
+    with pytest.raises(ValidationError):
+        TenantStatus.model_validate({"currency": "<b>"})
+    # The API server checks the same list (the webhook may be down): the CRD's schema is an enum.
+    from tenantry.api.crd import all_crds
+    tenants = all_crds()["tenantry.dev_tenants.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    price = tenants["properties"]["spec"]["properties"]["plan"]["properties"]["price"]["properties"]
+    assert "EUR" in price["currency"]["enum"] and "ABC" not in price["currency"]["enum"]
+    assert tenants["properties"]["status"]["properties"]["currency"]["enum"] == price["currency"]["enum"]

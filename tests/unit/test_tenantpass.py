@@ -43,7 +43,7 @@ def test_a_tenant_outside_a_partner_namespace_is_refused() -> None:
     assert [(v.type, v.status, v.reason) for v in refusal.verdicts] == [
         (NAMESPACE_READY, "False", "NotInPartnerNamespace"), ("FeaturesReady", "Unknown", "NotInPartnerNamespace"),
         ("BrandingReady", "Unknown", "NotInPartnerNamespace"), ("DNSReady", "Unknown", "NotInPartnerNamespace")]
-    assert "label the namespace or move the Tenant" in refusal.verdicts[0].message
+    assert "move the Tenant there" in refusal.verdicts[0].message
     assert refusal.fields == {}
 
 

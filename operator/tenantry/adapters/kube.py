@@ -1,6 +1,6 @@
 """A small dict-in, dict-out Kubernetes client (adapters/http), with conflict handling in one place.
 
-Every write goes through `create`, `apply`, `delete` or `patch_status`, so the write requests the
+Every write goes through `create`, `replace`, `apply`, `delete` or a patch, so the write requests the
 operator makes are easy to see, count and test.
 """
 
@@ -151,6 +151,25 @@ class Kube:
         except ApiFailure as error:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
         self._remember(applied or {})
+
+    async def replace(self, manifest: Manifest, live: Manifest) -> None:
+        """Update (PUT) the object to `manifest`, naming the resourceVersion of `live`: a concurrent
+        change raises Conflict instead of being lost. Labels, finalizers and owner references that
+        others added stay; the rest of the object is ours (cheaper for the API server than an apply,
+        and a field we stop wanting goes with the next write)."""
+        self._before_write()
+        target = ref(manifest)
+        seen = live.get("metadata") or {}
+        meta = {**manifest["metadata"], "resourceVersion": seen.get("resourceVersion"),
+                "labels": {**(seen.get("labels") or {}), **(manifest["metadata"].get("labels") or {})},
+                **{key: seen[key] for key in ("finalizers", "ownerReferences") if seen.get(key)}}
+        try:
+            replaced = await self.api.request("PUT", _path(target), {**manifest, "metadata": meta}, _MANAGER)
+        except ApiFailure as error:
+            if error.code == 409:
+                raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
+            raise _refusal(error, f"updating {target.kind} {target.name}") from error
+        self._remember(replaced or {})
 
     async def delete(self, target: ObjectRef, grace_period: int | None = None) -> None:
         """Delete; an object that is already gone is fine. grace_period=0: a pod's containers are

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 GROUP = "tenantry.dev"
@@ -24,6 +24,27 @@ QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 ResourceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
 LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+# ISO 4217 currencies in use (2025). An allow-list: a currency becomes a label of the revenue
+# metrics, so a made-up one would be a new series per code (and a wrong sum in a dashboard).
+CURRENCIES = tuple(sorted("""
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+    CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP
+    GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD
+    KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN
+    NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP
+    SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND
+    VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+""".split()))
+
+
+def _currency(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code in use, e.g. EUR, USD, GBP or CHF")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_currency), Field(json_schema_extra={"enum": list(CURRENCIES)})]
 
 
 class ApiModel(BaseModel):

@@ -14,6 +14,7 @@ from tenantry.api.common import (
     PHONE,
     ApiModel,
     Condition,
+    Currency,
     LimitValue,
     ResourceName,
 )
@@ -44,9 +45,7 @@ class Price(ApiModel):
     """What the customer pays."""
 
     monthly: float = Field(ge=0, le=10_000_000, description="Monthly recurring revenue in `currency`.")
-    currency: str = Field(
-        default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code, e.g. EUR."
-    )
+    currency: Currency = Field(default="EUR", description="ISO 4217 currency code, e.g. EUR.")
 
 
 class Plan(ApiModel):
@@ -262,7 +261,7 @@ class TenantStatus(ApiModel):
     welcome: WelcomeRecord | None = Field(default=None, description="The welcome e-mail to the contact and admins.")
     onboarding: list[ChecklistItem] = Field(
         default_factory=list, description="The go-live checklist: each step, whether it is done and since when.")
-    currency: str | None = Field(
+    currency: Currency | None = Field(
         default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
         "use it. A platform admin changes it here (the status) when a contract really changes currency."
     )

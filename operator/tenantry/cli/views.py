@@ -22,7 +22,7 @@ from lightkube.resources.core_v1 import Namespace
 from tenantry.adapters.kube import Tenant
 from tenantry.cli import kubeconfig as kubeconfig_rules
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
-from tenantry.domain.usage import DEFAULT_COMMISSION_RATE
+from tenantry.domain.spreadsheet import cell
 
 COLUMNS = ("partner", "tenant", "company", "state", "plan", "users", "seats", "mrr", "commission", "currency",
            "ready", "domains_pending", "signals")
@@ -74,7 +74,8 @@ def row(body: dict[str, Any], commission_rate: float | None = None) -> dict[str,
     price = plan.get("price") or {}
     mrr = float(price.get("monthly", 0.0))
     active = spec.get("state", "Active") == "Active"
-    rate = commission_rate if commission_rate is not None else status.get("commissionRate", DEFAULT_COMMISSION_RATE)
+    # None: no rate recorded yet (a tenant not reconciled since an upgrade): unknown, not a guess.
+    rate = commission_rate if commission_rate is not None else status.get("commissionRate")
     return {
         "partner": status.get("partner") or body["metadata"]["namespace"],
         "tenant": body["metadata"]["name"],
@@ -84,7 +85,7 @@ def row(body: dict[str, Any], commission_rate: float | None = None) -> dict[str,
         "users": (status.get("usage") or {}).get("activeUsers", 0),
         "seats": plan.get("seats", 0),
         "mrr": mrr if active else 0.0,
-        "commission": round(mrr * rate, 2) if active else 0.0,
+        "commission": (round(mrr * rate, 2) if rate is not None else None) if active else 0.0,
         # The currency fixed at provisioning (what the metrics use), else the one the spec asks for.
         "currency": status.get("currency") or price.get("currency", "EUR"),
         "ready": _condition(body, "Ready").get("status", "Unknown"),
@@ -140,9 +141,10 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        # What a partner wrote (a company "=HYPERLINK(...)") opens as text in a spreadsheet.
+        writer.writerows({k: cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
         return out.getvalue()
-    cells = [[str(r[c]) for c in COLUMNS] for r in rows]
+    cells = [["?" if r[c] is None else str(r[c]) for c in COLUMNS] for r in rows]
     footer = (f"{len(rows)} customers, {sum(r['users'] for r in rows)} active users, MRR {_sums(rows, 'mrr')}, "
               f"commission {_sums(rows, 'commission')}, annual revenue (12 x MRR) {_sums(rows, 'mrr', 12)}, "
               f"annual commission (12 x commission) {_sums(rows, 'commission', 12)}")
@@ -162,8 +164,10 @@ def _sums(rows: list[dict[str, Any]], column: str, factor: float = 1) -> str:
     """A money column's total per currency ("2000.00 EUR + 700.00 USD"): currencies are never added."""
     totals: dict[str, float] = {}
     for r in rows:
-        totals[r["currency"]] = totals.get(r["currency"], 0.0) + r[column] * factor
-    return " + ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(totals.items())) or "0.00"
+        totals[r["currency"]] = totals.get(r["currency"], 0.0) + (r[column] or 0.0) * factor
+    text = " + ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(totals.items())) or "0.00"
+    unknown = sum(1 for r in rows if r[column] is None)
+    return f"{text} (not counting {unknown} without a recorded commission rate)" if unknown else text
 
 
 def _html(rows: list[dict[str, Any]], footer: str) -> str:

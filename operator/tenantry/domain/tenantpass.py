@@ -76,8 +76,8 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
     if partner is None:
         return refused("NotInPartnerNamespace",
                        f"namespace {meta['namespace']!r} is not a partner namespace: tenants are only "
-                       f"provisioned in namespaces labelled {naming.PARTNER_LABEL}=<partner-id>; label the "
-                       "namespace or move the Tenant", {})
+                       f"provisioned in a partner's own namespace (labelled {naming.PARTNER_LABEL}=<partner-id>, "
+                       "and not a tenant's): move the Tenant there", {})
     spec = lifecycle.parse_tenant_spec(body.get("spec"))
     if isinstance(spec, str):
         return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})

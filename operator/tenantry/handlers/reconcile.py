@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
+from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import lifecycle, naming, status, tenantpass, usage, welcome
@@ -184,9 +184,11 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     slug, partner_namespace = meta["name"], meta["namespace"]
     partner_ns = await writer.kube.get(ObjectRef("v1", "Namespace", partner_namespace))
     partner = lifecycle.partner_of(partner_ns)
+    rate = usage.commission_rate(((partner_ns or {}).get("metadata") or {}).get("annotations"),
+                                 services.commission_rate)
     admitted = tenantpass.admit(body, partner, catalogue.partner_tenants(partner_namespace), config)
     if isinstance(admitted, Refusal):
-        return _Found(list(admitted.verdicts), fields=dict(admitted.fields))
+        return _Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
     assert partner is not None
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
     created = meta.get("creationTimestamp")
@@ -194,8 +196,6 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                                         lifecycle.timestamp(created) if created else None)
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
-    rate = usage.commission_rate(((partner_ns or {}).get("metadata") or {}).get("annotations"),
-                                 services.commission_rate)
     found = _Found([], list(resolved.warnings), {"partner": partner, "state": admitted.state if trial is None or
                                                  trial.ok else spec.state, "commissionRate": rate}, resolved)
     if trial is not None:
@@ -220,6 +220,8 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                 # A dropped domain's claim goes once its route is gone, which routes() just did.
                 await dnsflow.release_unlisted(writer, config, inp)
             found.fields["domains"] = domains.entries
+    except Conflict:
+        raise  # our copy of an object was behind: the Tenant's pass runs again (handlers/tenant)
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
         dns_verdict = Verdict(DNS_READY, "Unknown", error.reason, str(error))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tenantry.domain.spreadsheet import cell
 from tenantry.domain.usage import main_amount, partner_level
 
 # Signals: what a partner should look at, by customer (key -> words on the page).
@@ -232,17 +232,6 @@ def seat_forecast(c: Customer) -> str:
     return f"{predicted} active users in 90 days at the current trend, of {c.seats} licensed seats"
 
 
-_FORMULA = re.compile(r"(^|[;,\t|])(\s*)([=+\-@])")
-
-
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs: no line breaks, and a formula character
-    at the start, or after a character a spreadsheet in another locale splits cells at (`;` in
-    German Excel), gets a `'` before it."""
-    text = re.sub(r"[\r\n]+", " ", str(value))
-    return _FORMULA.sub(lambda m: f"{m.group(1)}{m.group(2)}'{m.group(3)}", text)
-
-
 def usage_csv(c: Customer, partner: str, period: str) -> str:
     """The customer's usage this period, one line per feature, for invoicing."""
     out = io.StringIO()
@@ -251,7 +240,7 @@ def usage_csv(c: Customer, partner: str, period: str) -> str:
                      "requests", "included_limit", "mrr", "currency"])
     features = sorted(set(c.limits) | set(c.requests)) or [""]
     for feature in features:
-        writer.writerow([_cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
+        writer.writerow([cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
                                             feature, c.requests.get(feature, 0) if feature else "",
                                             c.limits.get(feature, "") if feature else "", f"{c.mrr:.2f}",
                                             c.currency)])

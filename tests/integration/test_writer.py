@@ -1,0 +1,105 @@
+"""How the operator writes a child object, against the real API server (handlers/writer.Writer).
+
+Tested here, with the writes counted by the Writer and told apart by the API server's own record
+of them (managedFields: an Update, not an Apply):
+- an absent child is created with one POST (not a server-side apply: cheaper for the API server)
+- a changed child is updated with one PUT naming the version read; a field the operator no longer
+  wants is gone afterwards (a whole-object update, not a merge), and labels others added stay
+- a stale copy (a resourceVersion someone else has moved on from) is read again and written once
+  more, never lost, and never a Conflict for the caller
+- a child absent from memory yet present in the cluster (no label: the informers never saw it) is
+  read and updated, not refused
+- a child that already holds everything is not written
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from lightkube.config.kubeconfig import KubeConfig
+
+from tenantry.adapters.http import Api
+from tenantry.adapters.kube import Kube
+from tenantry.handlers.writer import Writer
+from tests.integration.fixtures import ClusterHandle
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def namespace(cluster: ClusterHandle) -> Iterator[str]:
+    name = f"writer-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def _config_map(namespace: str, data: dict[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "tenantry-flags", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "tenantry"}},
+            "data": data}
+
+
+def _write(cluster: ClusterHandle, manifest: dict, live: dict | None) -> int:
+    """apply_if_needed with a Kube of its own (no informers: `live` is what the caller says it read)."""
+    async def run() -> int:
+        kube = Kube(Api(KubeConfig.from_file(str(cluster.kubeconfig)).get()))
+        try:
+            writer = Writer(kube)
+            await writer.apply_if_needed(copy.deepcopy(manifest), live)
+            return writer.count
+        finally:
+            await kube.close()
+    return asyncio.run(run())
+
+
+def _live(cluster: ClusterHandle, namespace: str) -> dict:
+    import json
+    return json.loads(cluster.kubectl("get", "configmap", "tenantry-flags", "-n", namespace, "-o", "json",
+                                      "--show-managed-fields").stdout)
+
+
+def _operations(live: dict) -> set[tuple[str, str]]:
+    return {(e["manager"], e["operation"]) for e in live["metadata"].get("managedFields") or []}
+
+
+def test_create_then_update_with_post_and_put(cluster: ClusterHandle, namespace: str) -> None:
+    wanted = _config_map(namespace, {"a": "1", "b": "2"})
+    assert _write(cluster, wanted, None) == 1
+    created = _live(cluster, namespace)
+    assert created["data"] == {"a": "1", "b": "2"}
+    assert _operations(created) == {("tenantry", "Update")}  # a create, not an apply
+    # Someone labels it; the operator then stops wanting `b` and changes `a`.
+    cluster.kubectl("label", "configmap", "tenantry-flags", "-n", namespace, "team=platform")
+    labelled = _live(cluster, namespace)
+    assert _write(cluster, _config_map(namespace, {"a": "3"}), labelled) == 1
+    after = _live(cluster, namespace)
+    assert after["data"] == {"a": "3"}, "a field the operator no longer wants must go"
+    assert after["metadata"]["labels"]["team"] == "platform"
+    assert ("tenantry", "Apply") not in _operations(after)
+    assert int(after["metadata"]["resourceVersion"]) > int(labelled["metadata"]["resourceVersion"])
+    # Unchanged: nothing written.
+    assert _write(cluster, _config_map(namespace, {"a": "3"}), after) == 0
+    assert _live(cluster, namespace)["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
+
+
+def test_a_stale_copy_is_read_again_and_written_once_more(cluster: ClusterHandle, namespace: str) -> None:
+    assert _write(cluster, _config_map(namespace, {"a": "1"}), None) == 1
+    stale = _live(cluster, namespace)
+    cluster.kubectl("patch", "configmap", "tenantry-flags", "-n", namespace, "--type=merge",
+                    "-p", '{"data": {"a": "edited"}}')
+    assert _write(cluster, _config_map(namespace, {"a": "2"}), stale) == 2  # a 409, then the write
+    assert _live(cluster, namespace)["data"] == {"a": "2"}
+
+
+def test_a_child_memory_does_not_know_is_read_and_updated(cluster: ClusterHandle, namespace: str) -> None:
+    cluster.kubectl("create", "configmap", "tenantry-flags", "-n", namespace, "--from-literal=old=x")
+    assert _write(cluster, _config_map(namespace, {"a": "1"}), None) == 2  # the POST refused (409), a PUT
+    live = _live(cluster, namespace)
+    assert live["data"] == {"a": "1"}
+    assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tenantry"
