@@ -176,9 +176,10 @@ def _value(annotation: Any, info: FieldInfo | None, path: str, choices: dict[str
     raise AssertionError(f"{path}: no sample for {annotation!r}; teach test_roundtrip._value")
 
 
-# Values with rules beyond their type: a feature name as key, the logo's url XOR a safe svg, a
+# Values with rules beyond their type: a feature name as key, a currency in use, the logo's url XOR a safe svg, a
 # trial's end and an appointment the calendar has (the pattern alone would give 0000-00-00).
 CHOICES = {"spec.features{key}": CORE_FEATURES[2], "spec.extends": "business", "spec.logo.svg": None,
+           "spec.plan.price.currency": "CHF", "spec.expected.currency": "CHF",  # an allow-list, not a pattern
            "spec.trial.ends": "2027-01-31T23:59:59Z", "spec.onboarding.appointment.start": "2027-01-14T10:00:00+01:00"}
 VARIANTS = {"Branding": [{"spec.logo.url": None, "spec.logo.svg": SAFE_SVG}]}
 

@@ -45,7 +45,9 @@ class Price(ApiModel):
     """What the customer pays."""
 
     monthly: float = Field(ge=0, le=10_000_000, description="Monthly recurring revenue in `currency`.")
-    currency: Currency = Field(default="EUR", description="ISO 4217 currency code, e.g. EUR.")
+    currency: Currency = Field(
+        default="EUR", description="An ISO 4217 currency code in use, in capitals, e.g. EUR, USD, GBP or CHF."
+    )
 
 
 class Plan(ApiModel):

@@ -41,6 +41,14 @@ from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.naming import PARTNER_LABEL, reserved_slug
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, except that a long list of allowed values (the ISO 4217 currencies) is
+    not printed whole: the field's description (the hint) says what is wanted."""
+    if error.validator == "enum" and len(error.validator_value) > 10:
+        return f"{error.instance!r} is not one of the {len(error.validator_value)} allowed values"
+    return error.message
+
+
 @dataclass(frozen=True, order=True)
 class Finding:
     """One problem: where it is, what is wrong, how to fix it."""
@@ -334,7 +342,7 @@ class Validator:
         errors = sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
         for error in errors:
             location = tuple(error.absolute_path)
-            self.add(document, location, error.message, _describe(validator.schema, location))
+            self.add(document, location, _message(error), _describe(validator.schema, location))
         return not errors
 
     def _model(self, document: Document, kind: str) -> bool:
