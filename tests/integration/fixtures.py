@@ -243,6 +243,15 @@ class OperatorProcess:
         return total
 
 
+@pytest.fixture
+def namespace(cluster: ClusterHandle) -> Iterator[str]:
+    """A fresh namespace that is not a partner's: nothing but the API server touches what is in it."""
+    name = f"scratch-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart's operator ServiceAccount, with only the chart's RBAC."""

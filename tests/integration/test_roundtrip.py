@@ -15,12 +15,9 @@ from __future__ import annotations
 import json
 import types
 import typing
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
@@ -40,15 +37,6 @@ from tests.integration.fixtures import ClusterHandle
 REPO = Path(__file__).resolve().parents[2]
 MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec, "FeatureSet": FeatureSetSpec}
 SAFE_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 1"><rect width="2" height="1" fill="#123456"/></svg>'
-
-
-@pytest.fixture
-def namespace(cluster: ClusterHandle) -> Iterator[str]:
-    """A fresh namespace that is not a partner's: nothing but the API server touches what is in it."""
-    name = f"roundtrip-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def _examples() -> list[dict[str, Any]]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from lightkube.config.kubeconfig import KubeConfig
@@ -28,14 +26,6 @@ from tenantry.handlers.writer import Writer
 from tests.integration.fixtures import ClusterHandle
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def namespace(cluster: ClusterHandle) -> Iterator[str]:
-    name = f"writer-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def _config_map(namespace: str, data: dict[str, str]) -> dict:
