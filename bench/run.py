@@ -683,6 +683,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     # kube-apiserver 1.20 counts a GET of a custom resource as a namespace-scoped LIST.
     out[f"{name}_lists_by_kind"] = {k.split()[1]: n for k, n in scoped.items() if k.endswith("cluster")}
     out[f"{name}_gets"] = sum(n for k, n in scoped.items() if not k.endswith("cluster"))
+    out[f"{name}_gets_by_kind"] = {k: n for k, n in scoped.items() if not k.endswith("cluster")}
     return out
 
 

@@ -11,6 +11,8 @@ tests/integration/test_cache.py):
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object
 - lists by namespace and labels; the cache answers only for synced informers and covered names
+- objects are held as compact records (their JSON, decoded on each read) with shared parts and
+  ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
 """
 
 from __future__ import annotations
@@ -131,3 +133,29 @@ def test_parts_many_tenants_have_alike_are_held_once() -> None:
     first, second = slim(policy("tenant-a")), slim(policy("tenant-b"))
     assert first["spec"] is second["spec"] and first["spec"] == policy("x")["spec"]
     assert first["metadata"]["namespace"] == "tenant-a" and second["metadata"]["namespace"] == "tenant-b"
+
+
+def test_objects_are_held_as_compact_records_read_back_whole() -> None:
+    informer = Informer(None, Scope("v1", "ConfigMap", data_keys=frozenset({"flags.json", "slug"})))  # type: ignore[arg-type]
+    flags = json.dumps({"flags": {f"f{i}": {"state": "ENABLED"} for i in range(50)}})
+    body = _configmap("tenantry-flags", "3", team="x")
+    body["data"] = {"flags.json": flags, "slug": "acme"}
+    informer.observe("ADDED", body)
+    record = informer._store[("tenant-a", "tenantry-flags")]
+    assert isinstance(record.raw, bytes) and record.version == 3
+    assert len(record.raw) < 400  # the flags' kilobytes are a digest, kept beside the JSON
+    first, second = informer.get("tenant-a", "tenantry-flags"), informer.get("tenant-a", "tenantry-flags")
+    assert first == second and first is not second  # each read decodes its own copy
+    assert first["metadata"]["labels"] == {"team": "x"} and first["data"]["slug"] == "acme"
+    assert first["data"]["flags.json"] == flags and isinstance(first["data"]["flags.json"], Digest)
+
+
+def test_a_digest_cannot_be_forged_by_writing_its_text() -> None:
+    # Digests never pass through the stored JSON: a tenant admin who writes what a digest would
+    # look like as text gets a text that equals only itself.
+    flags = json.dumps({"flags": {f"f{i}": {"state": "ENABLED"} for i in range(50)}})
+    informer = Informer(None, Scope("v1", "ConfigMap", data_keys=frozenset({"flags.json"})))  # type: ignore[arg-type]
+    forged = _configmap("tenantry-flags", "4")
+    forged["data"] = {"flags.json": repr(Digest(flags))}
+    informer.observe("ADDED", forged)
+    assert informer.get("tenant-a", "tenantry-flags")["data"]["flags.json"] != flags  # type: ignore[index]

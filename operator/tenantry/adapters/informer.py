@@ -7,7 +7,9 @@ a pass over an unchanged tenant makes no GET at all.
 
 Only the objects a scope `keeps` are stored, decided from the namespace and name alone, so that
 "not in the store" is an answer ("absent") for every name the scope covers, and slimmed to what
-the reconcile compares (managed fields without their field lists).
+the reconcile compares (managed fields without their field lists). Each is held as a compact
+record: its JSON bytes, decoded again when read (a few microseconds), because Python's dicts and
+strings take about three times the memory of the JSON they came from (10,000 tenants: some 200 MB).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,21 +104,16 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Ma
     managed fields without their field lists (their top-level keys stay, which is what tells a
     status update from an edit), only the operator's annotations, and with `data_keys` only those
     keys of `data` (long values as digests) and no binaryData (a tenant admin may pad the
-    operator's ConfigMaps). Strings repeated across objects are interned, and parts that many
-    tenants have alike are shared: the copies are read, never changed."""
+    operator's ConfigMaps). Parts that many tenants have alike are shared: the copies are read,
+    never changed."""
     meta = dict(body.get("metadata") or {})
     if meta.get("managedFields"):
-        meta["managedFields"] = [{**{k: _intern(v) for k, v in entry.items() if k != "fieldsV1"},
+        meta["managedFields"] = [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
                                   "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})}
                                  for entry in meta["managedFields"]]
     if meta.get("annotations"):
-        meta["annotations"] = {k: _intern(v) for k, v in meta["annotations"].items()
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items()
                                if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
-    if isinstance(meta.get("labels"), Mapping):
-        meta["labels"] = {k: _intern(v) for k, v in meta["labels"].items()}
-    for key in ("namespace", "name"):
-        if key in meta:
-            meta[key] = _intern(meta[key])
     kept = dict(body) if data_keys is None else {k: v for k, v in body.items() if k != "binaryData"}
     part = _SHARED_PARTS.get(str(body.get("kind")))
     if part is not None and part in kept:
@@ -128,8 +124,28 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Ma
     return {**kept, "metadata": meta}
 
 
-def _intern(value: Any) -> Any:
-    return sys.intern(value) if isinstance(value, str) else value
+class Record:
+    """One stored object: its JSON, its resourceVersion (compared on every event, never decoded
+    for it), and top-level parts kept as objects: those shared by many tenants (see slim) and
+    ConfigMap data with digests, which must not pass through JSON (a digest written as text could
+    be forged by whoever writes the ConfigMap)."""
+
+    __slots__ = ("raw", "parts", "version")
+
+    _encode = msgspec.json.Encoder().encode
+    _decode = msgspec.json.Decoder().decode
+
+    def __init__(self, slimmed: Mapping[str, Any], objects: frozenset[str]) -> None:
+        parts = {key: slimmed[key] for key in objects if key in slimmed}
+        self.raw: bytes = Record._encode({k: v for k, v in slimmed.items() if k not in parts})
+        self.parts: dict[str, Any] | None = parts or None
+        self.version = _version(slimmed)
+
+    def body(self) -> Manifest:
+        decoded = Record._decode(self.raw)
+        if self.parts:
+            decoded.update(self.parts)
+        return decoded
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -148,7 +164,9 @@ class Informer:
         that keeps its own index, such as the catalogue)."""
         self.scope, self._api, self._on_change = scope, api, on_change
         self._report_listing = report_listing
-        self._store: dict[Key, Manifest] = {}
+        self._store: dict[Key, Record] = {}
+        self._objects = frozenset({*((_SHARED_PARTS[scope.kind],) if scope.kind in _SHARED_PARTS else ()),
+                                   *(("data",) if scope.data_keys is not None else ())})
         self._by_namespace: dict[str, set[str]] = {}
         self.synced = asyncio.Event()
         self.lists = 0  # LIST requests made (one per start, plus one per broken watch)
@@ -158,7 +176,8 @@ class Informer:
         return len(self._store)
 
     def get(self, namespace: str | None, name: str) -> Manifest | None:
-        return self._store.get((namespace or "", name))
+        record = self._store.get((namespace or "", name))
+        return None if record is None else record.body()
 
     def keys(self) -> list[Key]:
         """(namespace, name) of every object held."""
@@ -166,7 +185,7 @@ class Informer:
 
     def list(self, namespace: str | None, labels: Mapping[str, str]) -> list[Manifest]:
         names = self._by_namespace.get(namespace or "", set())
-        found = (self._store[(namespace or "", n)] for n in sorted(names))
+        found = (self._store[(namespace or "", n)].body() for n in sorted(names))
         return [o for o in found if all(((o["metadata"].get("labels") or {}).get(k) == v) for k, v in labels.items())]
 
     def put(self, body: Mapping[str, Any]) -> None:
@@ -174,7 +193,8 @@ class Informer:
         store already holds a newer version."""
         meta = body.get("metadata") or {}
         key = (meta.get("namespace") or "", meta.get("name") or "")
-        if self.scope.kept(*key) and _version(body) >= _version(self._store.get(key) or {}):
+        stored = self._store.get(key)
+        if self.scope.kept(*key) and (stored is None or _version(body) >= stored.version):
             self._keep(key, body)
 
     def forget(self, namespace: str | None, name: str) -> None:
@@ -184,18 +204,19 @@ class Informer:
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
         if key not in self._store:
             CACHED_OBJECTS.labels(self.scope.kind).inc()
-        self._store[key] = slim(body, self.scope.data_keys)
+        self._store[key] = Record(slim(body, self.scope.data_keys), self._objects)
         self._by_namespace.setdefault(key[0], set()).add(key[1])
 
-    def _drop(self, key: Key) -> Manifest | None:
+    def _drop(self, key: Key) -> Record | None:
         names = self._by_namespace.get(key[0])
         if names is not None:
             names.discard(key[1])
             if not names:
                 del self._by_namespace[key[0]]
         gone = self._store.pop(key, None)
-        if gone is not None:
-            CACHED_OBJECTS.labels(self.scope.kind).dec()
+        if gone is None:
+            return None
+        CACHED_OBJECTS.labels(self.scope.kind).dec()
         return gone
 
     def _changed(self, kind: str, body: Mapping[str, Any]) -> None:
@@ -216,7 +237,7 @@ class Informer:
             self._drop(key)
         else:
             old = self._store.get(key)
-            if old is not None and _version(body) and _version(old) == _version(body):
+            if old is not None and _version(body) and old.version == _version(body):
                 return  # the very version stored already: our own write's answer (see put), no news
             self._keep(key, body)
         self._changed(kind, body)
@@ -235,7 +256,7 @@ class Informer:
             if not self.scope.kept(*key):
                 continue
             old = self._store.get(key)
-            if relisting and (old is None or _version(old) != _version(body)):
+            if relisting and (old is None or old.version != _version(body)):
                 self.observe("ADDED" if old is None else "MODIFIED", body)
             else:
                 self._keep(key, body)
@@ -244,7 +265,7 @@ class Informer:
         for key in [k for k in self._store if k not in seen]:
             gone = self._drop(key)
             if relisting and gone is not None:
-                self._changed("DELETED", gone)
+                self._changed("DELETED", gone.body())
         return version
 
     async def run(self) -> None:
