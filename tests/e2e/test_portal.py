@@ -16,8 +16,10 @@ Tested here:
 - the figures equal what the API server and Prometheus hold: users, MRR, commission (rate from
   the partner namespace's annotation), the 30-day MRR trend, totals, growth, level, target
 - hostile company names and branding values are inert in the DOM of a real browser
-- the onboarding form shows errors next to the fields; its output passes `tenantry validate`
-  and the API server (a server-side dry run with partner A's own token)
+- the onboarding form shows errors next to the fields; its output, written into a scratch GitOps
+  folder next to the examples' partner and plan files, passes the installed `tenantry validate`
+  (exit 0) and the API server (a server-side dry run with partner A's own token); a hostile branding
+  value is refused next to its field, and `tenantry validate` refuses the same value in that field
 - TENANTRY_PORTAL_SCREENSHOTS=<folder> saves a screenshot of each page (docs/portal/ in the repo)
 """
 
@@ -54,6 +56,8 @@ HOSTILE = '<img src=x onerror="document.title=\'pwned\'">Evil & Co "GmbH"'
 # The API refuses < and > in branding texts; an entity must still show as typed, not decoded.
 HOSTILE_WELCOME = "&lt;script&gt;document.title=1&lt;/script&gt; \"quoted\" & 'single'"
 RATE_A = 0.25  # partner A's own commission rate (namespace annotation); the platform default is 0.20
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "tenants"
 
 
 class _Stay(urllib.request.HTTPRedirectHandler):
@@ -114,6 +118,28 @@ class PortalProcess:
 
 def _token(kubeconfig: Path) -> str:
     return yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
+
+
+def _gitops_folder(root: Path, partner_id: str, namespace: str) -> Path:
+    """A scratch tenants repository as `tenantry validate` needs it: the examples' platform plans
+    and partner files, and a partner file for `partner_id` (the platform team's, as in the examples)."""
+    for folder in ("platform", "partners"):
+        shutil.copytree(EXAMPLES / folder, root / folder)
+    partner = yaml.safe_load((EXAMPLES / "partners" / "acme-it.yaml").read_text())
+    partner["metadata"]["name"] = namespace
+    partner["metadata"]["labels"]["tenantry.dev/partner"] = partner_id
+    (root / "partners" / f"{partner_id}.yaml").write_text(yaml.safe_dump(partner))
+    return root
+
+
+def _tenantry_validate(root: Path) -> subprocess.CompletedProcess:
+    """The installed `tenantry` command (this virtual environment's console script), as a pull
+    request check runs it."""
+    command = Path(sys.executable).with_name("tenantry")
+    assert command.exists(), f"{command}: the tenantry command is not installed"
+    return subprocess.run([str(command), "validate", "--platform-namespace", PLATFORM_NAMESPACE,
+                           "--platform-domain", "platform.test", str(root)],
+                          capture_output=True, text=True, timeout=120)
 
 
 @dataclass
@@ -364,7 +390,7 @@ def _shot(driver: object, name: str) -> None:
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))  # type: ignore[attr-defined]
 
 
-def test_pages_in_a_real_browser(world: World, browser: object) -> None:
+def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -444,7 +470,35 @@ def test_pages_in_a_real_browser(world: World, browser: object) -> None:
     documents = list(yaml.safe_load_all(text))
     assert [d["kind"] for d in documents] == ["Tenant", "Branding"]
     assert driver.find_element(By.ID, "path").text == f"tenants/{world.a_id}/{slug}.yaml"  # type: ignore[attr-defined]
+    # `tenantry validate` accepts it where the form says it goes, as a pull request check would.
+    repo = _gitops_folder(tmp_path / "gitops", world.a_id, world.a.namespace)
+    (repo / f"tenants/{world.a_id}").mkdir(parents=True)
+    (repo / driver.find_element(By.ID, "path").text).write_text(text + "\n")  # type: ignore[attr-defined]
+    checked = _tenantry_validate(repo)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     # The API server accepts it from partner A's own account (a dry run: the form never writes).
     result = world.a.kubectl("apply", "--dry-run=server", "-f", "-", input=text)
     assert result.returncode == 0, result.stderr
     assert world.a.get(slug) is None
+    # A hostile welcome message: refused next to its field, no YAML offered, nothing of it runs.
+    hostile = "<script>document.title='pwned'</script>"
+    field_ = driver.find_element(By.ID, "f-welcome")  # type: ignore[attr-defined]
+    field_.clear()
+    field_.send_keys(hostile)
+    driver.find_element(By.CSS_SELECTOR, "#onboard button[type=submit]").click()  # type: ignore[attr-defined]
+    errors = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR,  # type: ignore[attr-defined]
+                                                   "p.error[data-field=welcome]"),
+                      timeout=20, what="the form's error next to the welcome message")
+    assert "does not match" in errors[0].text
+    assert [e.get_attribute("data-field") for e in  # type: ignore[attr-defined]
+            driver.find_elements(By.CSS_SELECTOR, "p.error")] == ["welcome"]  # type: ignore[attr-defined]
+    assert driver.find_elements(By.ID, "yaml") == [] and driver.find_elements(By.TAG_NAME, "script") == []  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "f-welcome").get_attribute("value") == hostile  # type: ignore[attr-defined]
+    assert driver.title != "pwned"  # type: ignore[attr-defined]
+    # ...and `tenantry validate` refuses that value in the same field of the committed file.
+    tenant, branding = documents
+    branding["spec"]["welcome"] = {"en": hostile}
+    (repo / f"tenants/{world.a_id}/{slug}.yaml").write_text(yaml.safe_dump_all([tenant, branding]))
+    checked = _tenantry_validate(repo)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert [line.split(": ")[1] for line in checked.stdout.splitlines()] == ["spec.welcome.en"], checked.stdout
