@@ -5,8 +5,10 @@ is the one timed to trial.ends, not a periodic one.
 
 Tested here:
 - a trial is provisioned and served like an Active tenant (URL, quota for pods), condition Trial=True
-- at trial.ends it is suspended: Ready reason TrialEnded with an Event, status.state Suspended, the
-  quota refuses pods, no URL; never before trial.ends
+- at trial.ends it is suspended: Ready=True with reason Suspended (as any suspended tenant) and an
+  Event of that reason saying the trial ended, condition Trial=False TrialEnded, status.state
+  Suspended, the State column of `kubectl get tenants` and the metrics' state label Suspended (git's
+  Trial in the wide Spec-State column), the quota refuses pods, no URL; never before trial.ends
 - nothing is lost: a customer's object in the tenant namespace is still there
 - converting the trial (state Active, trial removed) keeps the very same namespace and its data
 - state Trial without trial.ends is refused by the API server's view of the model (tenantry
@@ -48,17 +50,25 @@ def test_a_trial_ends_on_time_keeps_its_data_and_converts(partner: Partner, clus
     trial_series = f'tenantry_tenant_trial_ends_timestamp_seconds{{partner="acme-{partner.suffix}",tenant="{slug}"}}'
     assert operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == ends.timestamp()
 
-    partner.wait_condition(slug, reason="TrialEnded", timeout=120)
+    ready = partner.wait_condition(slug, reason="Suspended", timeout=120)
+    assert "trial ended" in ready["message"], ready
     ended = partner.condition(slug, kind="Trial")  # (Ready stayed True: its transition time is older)
+    assert (ended["status"], ended["reason"]) == ("False", "TrialEnded")
     assert datetime.datetime.fromisoformat(ended["lastTransitionTime"].replace("Z", "+00:00")) >= ends
     body = partner.get(slug) or {}
     assert body["status"]["state"] == "Suspended" and "url" not in body["status"]
-    assert partner.condition(slug, kind="Trial")["reason"] == "TrialEnded"
+    assert body["spec"]["state"] == "Trial"  # git is not rewritten
+    wide = cluster.kubectl("get", "tenant", slug, "-n", partner.namespace, "-o", "wide").stdout.splitlines()
+    columns = dict(zip(wide[0].split(), wide[1].split(), strict=False))
+    assert (columns["STATE"], columns["SPEC-STATE"], columns["READY"]) == ("Suspended", "Trial", "True"), wide
+    wait_for(lambda: operator.metric("tenantry_tenant_info", tenant=slug, state="Suspended") == 1.0, timeout=30,
+             what="the metrics' state label of the ended trial: Suspended")
     quota = json.loads(cluster.kubectl("get", "quota", "tenantry-quota", "-n", namespace, "-o", "json").stdout)
     assert quota["spec"]["hard"]["pods"] == "0"
     events = json.loads(cluster.kubectl("get", "events", "-n", partner.namespace, "--field-selector",
                                         f"involvedObject.name={slug}", "-o", "json").stdout)["items"]
-    assert any(e["reason"] == "TrialEnded" for e in events), [e["reason"] for e in events]
+    assert any(e["reason"] == "Suspended" and "trial ended" in e["message"] for e in events), \
+        [(e["reason"], e["message"]) for e in events]
     assert cluster.kubectl("get", "configmap", "customer-data", "-n", namespace, "-o",
                            "jsonpath={.data.invoices}").stdout == "42"
 

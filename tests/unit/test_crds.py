@@ -59,7 +59,11 @@ def test_tenant_names_columns_and_subresources() -> None:
     assert names["shortNames"] == ["tn"] and names["categories"] == ["tenantry"]
     version = crd["spec"]["versions"][0]
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Partner", "State", "Trial-Ends", "Plan", "Seats", "Ready", "URL", "Age"]
+    assert columns == ["Partner", "State", "Spec-State", "Trial-Ends", "Plan", "Seats", "Ready", "URL", "Age"]
+    by_name = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    # The state in effect (an ended trial is Suspended), not what git asks for; that one with -o wide.
+    assert by_name["State"]["jsonPath"] == ".status.state" and "priority" not in by_name["State"]
+    assert (by_name["Spec-State"]["jsonPath"], by_name["Spec-State"]["priority"]) == (".spec.state", 1)
     assert version["subresources"] == {"status": {}}
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["state"]["enum"] == ["Active", "Trial", "Suspended", "Cancelled"]

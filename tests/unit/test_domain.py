@@ -69,7 +69,8 @@ def test_ready_takes_the_first_failing_aspect() -> None:
     assert ready_verdict([ok, bad], "Active") == Verdict("Ready", "False", "FeatureSetNotFound", "no FeatureSet")
     assert ready_verdict([ok], "Suspended").reason == "Suspended"
     ended = Verdict("Trial", "False", "TrialEnded", "the trial ended")
-    assert ready_verdict([ok], "Suspended", ended) == Verdict("Ready", "True", "TrialEnded", "the trial ended")
+    # Suspended on purpose, like any Suspended tenant: Ready=True, reason Suspended, the trial's message.
+    assert ready_verdict([ok], "Suspended", ended) == Verdict("Ready", "True", "Suspended", "the trial ended")
     assert ready_verdict([ok, bad], "Suspended", ended).reason == "FeatureSetNotFound"
 
 

@@ -33,7 +33,7 @@ def test_running_then_ended_as_instants() -> None:
     assert served.state == "Active" and verdict is not None and verdict.reason == "TrialRunning"
     served, verdict = trial_state(trial, after)
     assert served.state == "Suspended" and verdict is not None and verdict.reason == "TrialEnded"
-    assert "data kept" in verdict.message and "state Active" in verdict.message
+    assert "data and access are kept" in verdict.message and "state Active" in verdict.message
 
 
 @pytest.mark.parametrize("ends", ["2027-02-30T00:00:00Z", "2027-01-31T24:00:00Z", "2027-01-31T12:00:00+24:00",

@@ -82,7 +82,11 @@ KINDS: tuple[CrdSpec, ...] = (
         "<slug>.<platform domain> and the namespace tenant-<slug>; at most 40 characters.",
         printer_columns=[
             {"name": "Partner", "type": "string", "jsonPath": ".status.partner"},
-            {"name": "State", "type": "string", "jsonPath": ".spec.state"},
+            # The state in effect (a trial past its end is Suspended); what git asks for: -o wide.
+            {"name": "State", "type": "string", "jsonPath": ".status.state",
+             "description": "The state in effect: spec.state, except that a Trial whose end has passed is Suspended."},
+            {"name": "Spec-State", "type": "string", "jsonPath": ".spec.state", "priority": 1,
+             "description": "The state git asks for (spec.state)."},
             {"name": "Trial-Ends", "type": "string", "jsonPath": ".spec.trial.ends", "priority": 1},
             {"name": "Plan", "type": "string", "jsonPath": ".spec.plan.featureSet"},
             {"name": "Seats", "type": "integer", "jsonPath": ".spec.plan.seats"},

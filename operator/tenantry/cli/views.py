@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import io
 import json
 import sys
@@ -21,6 +22,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Tenant
 from tenantry.cli import kubeconfig as kubeconfig_rules
+from tenantry.domain.lifecycle import effective_state
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
 from tenantry.domain.spreadsheet import cell
 
@@ -50,7 +52,14 @@ def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in (body.get("status") or {}).get("conditions", []) if c.get("type") == kind), {})
 
 
-def signals(body: dict[str, Any]) -> list[str]:
+def state_of(body: dict[str, Any], now: datetime.datetime | None = None) -> str:
+    """The state in effect (an ended trial is Suspended, whatever git says), as the operator and
+    the metrics count it (lifecycle.effective_state), at `now` (default: this moment)."""
+    return effective_state(body.get("spec") or {}, now or datetime.datetime.now(datetime.UTC),
+                           body["metadata"].get("creationTimestamp"))
+
+
+def signals(body: dict[str, Any], now: datetime.datetime | None = None) -> list[str]:
     """Where a partner should act: upsell, churn risk, or something broken."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
     seats = (spec.get("plan") or {}).get("seats") or 0
@@ -58,7 +67,7 @@ def signals(body: dict[str, Any]) -> list[str]:
     out = []
     if active is not None and seats and active / seats > 0.9:
         out.append(f"upsell: {active}/{seats} seats in use")
-    if active == 0 and spec.get("state", "Active") == "Active":
+    if active == 0 and state_of(body, now) == "Active":
         out.append("churn risk: no active users")
     ready = _condition(body, "Ready")
     if ready and ready.get("status") != "True":
@@ -66,21 +75,24 @@ def signals(body: dict[str, Any]) -> list[str]:
     return out
 
 
-def row(body: dict[str, Any], commission_rate: float | None = None) -> dict[str, Any]:
-    """One customer. The commission uses `commission_rate` when given (a what-if), else the rate the
-    operator counts for this tenant's partner (status.commissionRate), else the platform default."""
+def row(body: dict[str, Any], commission_rate: float | None = None, now: datetime.datetime | None = None
+        ) -> dict[str, Any]:
+    """One customer, in the state in effect at `now` (default: this moment). The commission uses
+    `commission_rate` when given (a what-if), else the rate the operator counts for this tenant's
+    partner (status.commissionRate), else the platform default."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     mrr = float(price.get("monthly", 0.0))
-    active = spec.get("state", "Active") == "Active"
+    state = state_of(body, now)
+    active = state == "Active"
     # None: no rate recorded yet (a tenant not reconciled since an upgrade): unknown, not a guess.
     rate = commission_rate if commission_rate is not None else status.get("commissionRate")
     return {
         "partner": status.get("partner") or body["metadata"]["namespace"],
         "tenant": body["metadata"]["name"],
         "company": spec.get("company", ""),
-        "state": spec.get("state", "Active"),
+        "state": state,
         "plan": plan.get("featureSet", ""),
         "users": (status.get("usage") or {}).get("activeUsers", 0),
         "seats": plan.get("seats", 0),
@@ -90,7 +102,7 @@ def row(body: dict[str, Any], commission_rate: float | None = None) -> dict[str,
         "currency": status.get("currency") or price.get("currency", "EUR"),
         "ready": _condition(body, "Ready").get("status", "Unknown"),
         "domains_pending": sum(1 for d in status.get("domains", []) if not d.get("verified")),
-        "signals": "; ".join(signals(body)),
+        "signals": "; ".join(signals(body, now)),
     }
 
 
@@ -191,6 +203,12 @@ def checklist_lines(items: list[dict[str, Any]]) -> list[str]:
             f"{item.get('at') if item.get('done') else item.get('message', '')}" for item in items]
 
 
+def _state_text(body: dict[str, Any], now: datetime.datetime | None = None) -> str:
+    """The state in effect, and the spec's own when they differ: `Suspended (spec.state Trial: the trial ended)`."""
+    shown, wanted = state_of(body, now), (body.get("spec") or {}).get("state") or "Active"
+    return shown if shown == wanted else f"{shown} (spec.state {wanted}: the trial ended)"
+
+
 def status(args: argparse.Namespace) -> int:
     with client_for(args.kubeconfig, args.context) as client:
         found = _tenants(client, args.partner, args.namespace, {"metadata.name": args.slug})
@@ -207,7 +225,7 @@ def status(args: argparse.Namespace) -> int:
               yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), end="\n" if args.format == "json" else "")
         return 0
     print(f"{body['metadata']['name']}  ({spec.get('company')}, partner {state.get('partner', '?')}, "
-          f"{spec.get('state', 'Active')}, plan {(spec.get('plan') or {}).get('featureSet')})")
+          f"{_state_text(body)}, plan {(spec.get('plan') or {}).get('featureSet')})")
     if state.get("url"):
         print(f"url: {state['url']}")
     print("conditions:")

@@ -93,39 +93,63 @@ def timestamp(text: str) -> datetime.datetime:
 MAX_TRIAL_DAYS = 90  # a trial ends at the latest this long after its Tenant was created
 
 
-def trial_end(ends: str, created: str | None) -> datetime.datetime:
+def trial_end(ends: str, created: str | datetime.datetime | None) -> datetime.datetime:
     """When a trial really ends: its `ends`, at the latest MAX_TRIAL_DAYS after the Tenant's
-    creation (RFC 3339 strings; ValueError for one that is not a real instant)."""
+    creation (RFC 3339 strings or instants; ValueError for one that is not a real instant)."""
     end = timestamp(ends)
     if created:
-        end = min(end, timestamp(created) + datetime.timedelta(days=MAX_TRIAL_DAYS))
+        start = timestamp(created) if isinstance(created, str) else created
+        end = min(end, start + datetime.timedelta(days=MAX_TRIAL_DAYS))
     return end
+
+
+def effective_state(spec: Mapping[str, Any], now: datetime.datetime,
+                    created: str | datetime.datetime | None = None) -> str:
+    """The state a tenant is in: its spec.state (Active when unset), except that a Trial whose end
+    has passed (see trial_end), or whose end is not a real instant, is Suspended.
+
+    The one answer to "which state is this tenant in": status.state (and so the State column of
+    `kubectl get tenants`), the Ready condition, `tenantry report` and `status`, and the metrics'
+    state label all come from here; git keeps saying Trial. `spec` is the stored spec (a mapping)."""
+    state = str(spec.get("state") or "Active")
+    trial = spec.get("trial")
+    if state != "Trial" or not isinstance(trial, Mapping):
+        return state
+    ends = trial.get("ends")
+    try:
+        end = trial_end(ends, created) if isinstance(ends, str) else None
+        running = end is not None and now < end
+    except (ValueError, TypeError):  # not a real instant, or one without its zone
+        running = False
+    return "Trial" if running else "Suspended"
 
 
 def trial_state(spec: TenantSpec, now: datetime.datetime, created: datetime.datetime | None = None
                 ) -> tuple[TenantSpec, Verdict | None]:
-    """The spec in effect, and the trial's condition: a Trial is served as an Active tenant until
+    """The spec to serve, and the trial's condition: a Trial is served as an Active tenant until
     it ends, and is Suspended from then on (its data kept) until the partner converts it (state
     Active) or ends it (Cancelled). git keeps saying Trial: the operator enforces the end itself,
     at the latest MAX_TRIAL_DAYS after `created` (a trial moved ever later is not a free tenant
-    forever), and an end it cannot read as ended (the webhook and validate refuse one anyway)."""
+    forever), and an end it cannot read as ended (the webhook and validate refuse one anyway).
+    Whether it ended is effective_state's decision."""
     if spec.state != "Trial" or spec.trial is None:
         return spec, None
+    ended = effective_state({"state": spec.state, "trial": {"ends": spec.trial.ends}}, now, created) != "Trial"
     try:
-        ends = timestamp(spec.trial.ends)
+        ends = trial_end(spec.trial.ends, None)
     except ValueError:
         return spec.model_copy(update={"state": "Suspended"}), Verdict(
             TRIAL, "False", "TrialEnded", f"trial.ends {spec.trial.ends!r} is not a real date and time: the trial "
-            "counts as ended; write e.g. 2027-01-31T23:59:59Z, or set state Active to convert it")
-    latest = created + datetime.timedelta(days=MAX_TRIAL_DAYS) if created is not None else None
-    capped = latest is not None and ends > latest
+            "counts as ended and the tenant is suspended, its data kept; write e.g. 2027-01-31T23:59:59Z, or set "
+            "state Active to convert it")
+    capped = created is not None and trial_end(spec.trial.ends, created) < ends
     if capped:
-        ends = latest  # type: ignore[assignment]
+        ends = trial_end(spec.trial.ends, created)
     until = ends.strftime("%Y-%m-%dT%H:%M:%SZ") if capped else spec.trial.ends
     note = f" (trials last at most {MAX_TRIAL_DAYS} days from the Tenant's creation)" if capped else ""
-    if now < ends:
+    if not ended:
         return spec.model_copy(update={"state": "Active"}), Verdict(
             TRIAL, "True", "TrialRunning", f"the trial runs until {until}{note}; set state Active to convert it")
     return spec.model_copy(update={"state": "Suspended"}), Verdict(
-        TRIAL, "False", "TrialEnded", f"the trial ended at {until}{note}: the tenant is suspended and its data "
-        "kept; set state Active to convert it, or Cancelled to end it")
+        TRIAL, "False", "TrialEnded", f"the trial ended at {until}{note}: the tenant is suspended, no workloads may "
+        "run, its data and access are kept; set state Active to convert it, or Cancelled to end it")

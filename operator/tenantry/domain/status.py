@@ -52,14 +52,19 @@ class Verdict:
 
 
 def ready_verdict(aspects: list[Verdict], state: str, trial: Verdict | None = None) -> Verdict:
-    """Ready is True when every aspect is; else it carries the first failing aspect's reason. A
-    trial that ended is named as the reason (its own transition, with its own Event)."""
+    """Ready is True when every aspect is; else it carries the first failing aspect's reason.
+
+    Ready says whether the tenant is as it should be, not whether it serves: a Suspended tenant is
+    Ready=True with reason Suspended (so `kubectl wait`, Flux and Argo CD do not report a deliberate
+    suspension as a failure). A trial that ended is suspended on purpose too, and is reported the
+    same way: Ready=True, reason Suspended, with the trial's message saying why (a transition of
+    its own, with its own Event); its Trial condition says TrialEnded."""
     failing = [v for v in aspects if not v.ok]
     if failing:
         first = failing[0]
         return Verdict(READY, first.status, first.reason, first.message)
     if trial is not None and not trial.ok:
-        return Verdict(READY, "True", trial.reason, trial.message)
+        return Verdict(READY, "True", "Suspended", trial.message)
     messages = {"Active": "tenant is provisioned and serving",
                 "Suspended": "tenant is suspended: no workloads may run, data and access are kept",
                 "Cancelled": "tenant is cancelled and offboarded according to its deletionPolicy"}

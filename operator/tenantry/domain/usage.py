@@ -7,6 +7,7 @@ of becoming an unbounded metric label.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
 from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
-from tenantry.domain.lifecycle import trial_end
+from tenantry.domain.lifecycle import effective_state, trial_end
 
 DEFAULT_COMMISSION_RATE = 0.20
 # On a partner namespace, set by the platform team: the partner's own rate, e.g. "0.25".
@@ -30,7 +31,7 @@ class TenantFacts:
     partner: str
     company: str
     plan: str
-    state: str
+    state: str  # the state in effect (lifecycle.effective_state): an ended trial is Suspended
     seats: int
     mrr: float
     currency: str
@@ -81,7 +82,11 @@ def quota_numbers(quota: Mapping[str, Any] | None) -> tuple[dict[str, float], di
 def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapping[str, Any] | None,
                  features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
                  conditions: Mapping[str, str] | None = None, dns_conflict: bool = False,
-                 created: str | None = None, commission: float = DEFAULT_COMMISSION_RATE) -> TenantFacts:
+                 created: str | None = None, commission: float = DEFAULT_COMMISSION_RATE,
+                 now: datetime.datetime | None = None) -> TenantFacts:
+    """The facts of one tenant. `now` is the time of the pass: the state label is the state in
+    effect then (lifecycle.effective_state: a trial past its end counts as Suspended); without it
+    (no clock here) a trial counts as running."""
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -89,6 +94,7 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                 if k in CORE_FEATURES and isinstance(v, int) and v >= 0}
     active = usage.get("activeUsers", 0)
     used, hard = quota_numbers(quota)
+    state = effective_state(spec, now, created) if now is not None else str(spec.get("state") or "Active")
     trial_ends = None
     if spec.get("state") == "Trial" and isinstance((spec.get("trial") or {}).get("ends"), str):
         try:
@@ -96,7 +102,7 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
         except ValueError:
             trial_ends = None
     return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),
-                       plan=str(plan.get("featureSet", "")), state=str(spec.get("state", "Active")),
+                       plan=str(plan.get("featureSet", "")), state=state,
                        seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,

@@ -178,7 +178,7 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
 
 
 async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
-                services: Services) -> _Found:
+                services: Services, moment: datetime.datetime) -> _Found:
     """Admit, resolve, provision, publish: the verdicts of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
@@ -192,12 +192,12 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     assert partner is not None
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
     created = meta.get("creationTimestamp")
-    spec, trial = lifecycle.trial_state(admitted, datetime.datetime.now(datetime.UTC),
-                                        lifecycle.timestamp(created) if created else None)
+    spec, trial = lifecycle.trial_state(admitted, moment, lifecycle.timestamp(created) if created else None)
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
-    found = _Found([], list(resolved.warnings), {"partner": partner, "state": admitted.state if trial is None or
-                                                 trial.ok else spec.state, "commissionRate": rate}, resolved)
+    state = lifecycle.effective_state(body.get("spec") or {}, moment, created)  # status.state: what views show
+    found = _Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
+                   resolved)
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial
@@ -245,7 +245,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
     meta = body["metadata"]
     old_status = body.get("status") or {}
     previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    found = await _find(writer, body, catalogue, config, services)
+    moment = datetime.datetime.now(datetime.UTC)  # one instant for the trial's end, status.state and the metrics
+    found = await _find(writer, body, catalogue, config, services, moment)
     provisioned = bool(found.fields.get("namespace"))
     if provisioned:
         found.warnings.append(tenantpass.in_sync(writer.contested, services.contest))
@@ -278,7 +279,8 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
                              dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
                              created=meta.get("creationTimestamp"),
-                             commission=found.fields.get("commissionRate", services.commission_rate))
+                             commission=found.fields.get("commissionRate", services.commission_rate),
+                             now=moment)
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts,
                    welcome_due=decision.due, wake_at=decision.wake_at)
 
