@@ -175,8 +175,10 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
                     "tenantry.dev/quarterly-target=20000", "--overwrite")
     # A: four customers (one hostile, one Suspended); B: two, with names and prices found nowhere in A.
     specs_a = [
+        # Included chat requests (its `requests` limit) on top of the plan; tables: 50 counts tables.
         (a.slug("alpha-one"), {"company": "Alpha Eins AG", "plan": {"featureSet": "business", "seats": 100,
-                               "price": {"monthly": 3000, "currency": "EUR"}}, "supportLevel": "Premium"},
+                               "price": {"monthly": 3000, "currency": "EUR"}}, "supportLevel": "Premium",
+                               "features": {"chat": {"limits": {"requests": 45000}}}},
          {"activeUsers": 95, "requests": {"chat": 40000, "tables": 45}}),
         (a.slug("alpha-two"), {"company": HOSTILE, "plan": {"featureSet": "business", "seats": 40,
                                "price": {"monthly": 800, "currency": "EUR"}}, "branding": "hostile"},
@@ -348,7 +350,9 @@ def test_figures_equal_what_the_api_and_prometheus_hold(world: World) -> None:
         assert then_value == pytest.approx(world.history_mrr[slug], rel=0.01)
         # (the portal asked a moment later than this test: the history moves by cents a minute)
         assert row["mrrTrendPercent"] == pytest.approx((row["mrr"] - then_value) / then_value * 100, rel=1e-3)
-    assert rows[world.a_slugs[0]]["signals"] == ["licences", "upsell:tables"]  # 95 of 100 seats, 45 of 50 tables
+    # 95 of 100 seats; 40,000 of 45,000 included chat requests. 45 table requests are not compared
+    # with the plan's 50 tables (a number of tables, not of requests).
+    assert rows[world.a_slugs[0]]["signals"] == ["licences", "upsell:chat"]
     active = [slug for slug in world.a_slugs if (world.a.get(slug) or {})["spec"].get("state", "Active") == "Active"]
     mrr = sum(rows[slug]["mrr"] for slug in active)
     status, page, _ = world.portal.get(f"/p/{world.a_id}/customers", token=world.a_token)
@@ -421,8 +425,14 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
         pass
     _shot(driver, "customer")
     driver.get(f"{world.portal.url}/p/{world.a_id}/customers/{world.a_slugs[0]}")  # type: ignore[attr-defined]
-    usage = driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")  # type: ignore[attr-defined]
-    assert {row.get_attribute("data-feature") for row in usage} >= {"chat", "tables"}
+    usage = {row.get_attribute("data-feature"): row  # type: ignore[attr-defined]
+             for row in driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")}  # type: ignore[attr-defined]
+    assert set(usage) >= {"chat", "tables"}
+    # chat against its included requests (a limit bar); tables against the partner's median only.
+    assert usage["chat"].find_element(By.CSS_SELECTOR, ".limit").text == "45000"
+    assert len(usage["chat"].find_elements(By.CSS_SELECTOR, "rect.track")) == 1
+    assert usage["tables"].find_element(By.CSS_SELECTOR, ".limit").text == "—"
+    assert usage["tables"].find_elements(By.CSS_SELECTOR, "rect.track") == []
     # The go-live checklist, step by step as in the Tenant's status.onboarding.
     steps = [row.find_elements(By.TAG_NAME, "td")[1].text  # type: ignore[attr-defined]
              for row in driver.find_elements(By.CSS_SELECTOR, "#checklist tbody tr")]  # type: ignore[attr-defined]

@@ -9,6 +9,9 @@ Tested here:
 - totals and revenue keep currencies apart; annual projection is 12 x commission; growth in %;
   quarterly target progress is MRR / target; the level and the progress to the next one
 - a feature's use against its limit and the partner's median, with high and low marks
+- requests are compared with included requests only (a feature's `requests` limit, from the plan or
+  the tenant's override), never with an object limit such as `tables: 50`: without one there is no
+  limit bar and no upsell signal, only the partner's median; features enabled but unused count as 0
 - the usage CSV: one line per feature, a cell that a spreadsheet would run is made text
 - PromQL label values are escaped, every history query is fixed to the partner
 - colours reach SVG attributes only as #RRGGBB; logos only as checked data: URLs or plain https
@@ -26,7 +29,8 @@ import yaml
 
 from tenantry.portal import model
 from tenantry.portal.charts import FALLBACK_PRIMARY, bar, colour, logo_source
-from tenantry.portal.gather import history_queries, label_value
+from tenantry.portal.gather import History, history_queries, label_value
+from tenantry.portal.gather import customer as gathered
 from tenantry.portal.onboard import check
 from tenantry.portal.settings import PortalSettings
 
@@ -102,12 +106,55 @@ def test_feature_use_against_limit_and_median() -> None:
     assert model.feature_use(heavy, medians)[0].share_of_limit == pytest.approx(0.151)
 
 
+PLATFORM = "tenantry-system"
+PLANS = {(PLATFORM, "business"): {"features": {"chat": {"enabled": True, "limits": {"answers": 5, "requests": 1000}},
+                                               "tables": {"enabled": True, "limits": {"tables": 50}},
+                                               "files": {"enabled": False, "limits": {"requests": 10}}}}}
+
+
+def tenant_body(usage: dict, **spec: object) -> dict:
+    return {"metadata": {"name": "acme", "namespace": "partner-acme-it"},
+            "spec": {"company": "Acme", "contact": {"name": "A", "email": "a@acme.example"},
+                     "plan": {"featureSet": "business", "seats": 10}, **spec},
+            "status": {"usage": usage}}
+
+
+def test_requests_are_compared_with_included_requests_only() -> None:
+    no_history = History({}, {}, False)
+    # 45 requests of tables against `tables: 50` (a number of tables) is no heavy use; chat's
+    # included requests are its `requests` limit, not the first limit by name (answers: 5).
+    c = gathered(tenant_body({"activeUsers": 1, "requests": {"chat": 700, "tables": 45}}), PLANS, PLATFORM,
+                 no_history)
+    assert c.limits == {"chat": 1000} and c.features == frozenset({"chat", "tables"})
+    assert [s for s in model.signals(c, 0.0) if s.startswith("upsell")] == []
+    uses = {u.feature: u for u in model.feature_use(c, {"chat": 700.0, "tables": 45.0})}
+    assert (uses["chat"].limit, uses["chat"].share_of_limit) == (1000, pytest.approx(0.7))
+    assert (uses["tables"].limit, uses["tables"].share_of_limit) == (None, None)  # no limit bar
+    assert "files" not in uses  # off in the plan, not used
+    heavy = gathered(tenant_body({"requests": {"chat": 800}}), PLANS, PLATFORM, no_history)
+    assert "upsell:chat" in model.signals(heavy, 0.0)
+    # The tenant's override of the included requests wins over the plan's.
+    more = gathered(tenant_body({"requests": {"chat": 800}}, features={"chat": {"limits": {"requests": 5000}}}),
+                    PLANS, PLATFORM, no_history)
+    assert more.limits == {"chat": 5000} and "upsell:chat" not in model.signals(more, 0.0)
+    # Suspended: every feature off, nothing included.
+    off = gathered(tenant_body({"requests": {"chat": 800}}, state="Suspended"), PLANS, PLATFORM, no_history)
+    assert (off.limits, off.features) == ({}, frozenset())
+
+
+def test_the_median_counts_customers_that_have_a_feature_and_do_not_use_it() -> None:
+    users = [customer(slug=f"u{i}", features=frozenset({"tables"}), requests={"tables": 100}) for i in range(2)]
+    idle = [customer(slug=f"i{i}", features=frozenset({"tables"})) for i in range(3)]
+    assert model.feature_medians([*users, *idle]) == {"tables": 0.0}
+    assert [(u.feature, u.requests, u.limit) for u in model.feature_use(idle[0], {})] == [("tables", 0, None)]
+
+
 def test_usage_csv_one_line_per_feature_and_formulas_made_text() -> None:
     text = model.usage_csv(customer(company="=HYPERLINK(\"https://evil\")", limits={"chat": 10},
                                     requests={"chat": 7, "tables": 2}), "acme-it", "2026-11-30T00:00:00Z")
     table = list(csv.DictReader(io.StringIO(text)))
-    assert [(r["feature"], r["requests"], r["included_limit"]) for r in table] == [("chat", "7", "10"),
-                                                                                 ("tables", "2", "")]
+    assert [(r["feature"], r["requests"], r["included_requests"]) for r in table] == [("chat", "7", "10"),
+                                                                                    ("tables", "2", "")]
     assert all(r["company"].startswith("'=") for r in table)
     # A spreadsheet that splits at ";" (German Excel) must not find a formula in the second cell.
     semicolon = model.usage_csv(customer(company="Acme;=cmd|' /C calc'!A0\r\n=2"), "p", "")

@@ -23,7 +23,7 @@ from tenantry.domain.features import Unresolved, effective_features, resolve_pla
 from tenantry.domain.lifecycle import trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.domain.usage import commission_rate as partner_commission_rate
-from tenantry.portal.model import Customer, Deal
+from tenantry.portal.model import REQUESTS_LIMIT, Customer, Deal
 
 logger = logging.getLogger("tenantry.portal")
 KINDS = (kube.Tenant, kube.FeatureSet, kube.Branding, kube.Deal)  # imported for their URLs: collection_path knows them
@@ -218,19 +218,23 @@ def plan_specs(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], Mapping
             for o in catalogue if o["kind"] == "FeatureSet"}
 
 
-def _limits(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]],
-            platform_namespace: str) -> dict[str, int]:
-    """Each enabled feature's first included limit, as the operator's metrics give it."""
+def _features(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]],
+              platform_namespace: str) -> tuple[frozenset[str], dict[str, int]]:
+    """The tenant's enabled features (as the operator resolves them), and each one's included
+    requests per period: its `requests` limit where the plan or the tenant sets one. A feature's
+    other limits count objects (tables, documents) and are not compared with requests."""
     namespace = body["metadata"]["namespace"]
     try:
         spec = TenantSpec.model_validate(body.get("spec") or {})
     except ValidationError:
-        return {}
+        return frozenset(), {}
     plan = resolve_plan(spec.plan.feature_set, lambda ns, name: plans.get((ns, name)), namespace, platform_namespace)
     if isinstance(plan, Unresolved):
-        return {}
-    return {feature: next(iter(sorted(effective.limits.items())))[1]
-            for feature, effective in effective_features(plan, spec).items() if effective.enabled and effective.limits}
+        return frozenset(), {}
+    enabled = {feature: effective for feature, effective in effective_features(plan, spec).items()
+               if effective.enabled}
+    return frozenset(enabled), {feature: effective.limits[REQUESTS_LIMIT] for feature, effective in enabled.items()
+                                if REQUESTS_LIMIT in effective.limits}
 
 
 def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]], platform_namespace: str,
@@ -247,6 +251,8 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
     def past_value(figure: str) -> float | None:
         return past.per_tenant.get(figure, {}).get(slug)
 
+    features, included = _features(body, plans, platform_namespace)
+
     return Customer(
         slug=slug, company=str(spec.get("company", "")), state=str(spec.get("state", "Active")),
         plan=str(plan.get("featureSet", "")), seats=int(plan.get("seats", 0) or 0),
@@ -254,7 +260,7 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
         mrr=float(price.get("monthly", 0.0) or 0.0),
         currency=str(status.get("currency") or price.get("currency") or "EUR"),
         support=str(spec.get("supportLevel") or ""), requests=requests,
-        limits=_limits(body, plans, platform_namespace), ready=ready,
+        limits=included, features=features, ready=ready,
         mrr_30d_ago=past_value("mrr_30d_ago"), users_in_90d=past_value("users_in_90d"),
         max_users_7d=past_value("max_users_7d"))
 

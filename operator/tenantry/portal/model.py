@@ -26,7 +26,11 @@ SIGNALS = {
     "churn": "falling revenue",
 }
 LICENCE_WARNING = 0.9  # active / licensed users
-HEAVY_USE = 0.8  # requests / included limit of a feature
+HEAVY_USE = 0.8  # requests / included requests of a feature
+# The name of a feature's limit that counts requests per usage period, as status.usage.requests
+# does (e.g. `chat: {limits: {requests: 50000}}`). A feature's other limits count objects (tables: 50,
+# documents: 5000) and are never compared with requests.
+REQUESTS_LIMIT = "requests"
 LOW_ADOPTION = 0.5  # utilisation below this share of the partner's median
 FALLING = -5.0  # MRR trend in % over 30 days at or below which revenue is falling
 HIGH_MARK, LOW_MARK = 1.5, 0.5  # a feature's use against the partner's median
@@ -46,7 +50,10 @@ class Customer:
     currency: str
     support: str
     requests: Mapping[str, int] = field(default_factory=dict)  # this period, by feature
-    limits: Mapping[str, int] = field(default_factory=dict)  # each enabled feature's first included limit
+    # Included requests per period, by enabled feature: its REQUESTS_LIMIT, where the plan (or the
+    # tenant's override) sets one. Like against like with `requests`; object limits are not here.
+    limits: Mapping[str, int] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()  # the enabled features (plan, overrides and state applied)
     ready: bool = False
     # From Prometheus (None: no history yet, or Prometheus not configured).
     mrr_30d_ago: float | None = None
@@ -118,14 +125,19 @@ def median_utilisation(customers: Sequence[Customer]) -> float:
     return statistics.median(active) if active else 0.0
 
 
+def _shown(c: Customer) -> set[str]:
+    """The features a customer has (enabled, or with included requests) or uses."""
+    return set(c.features) | set(c.limits) | set(c.requests)
+
+
 def feature_medians(customers: Sequence[Customer]) -> dict[str, float]:
     """The partner's median requests per feature, over its Active customers that have the feature
-    (an included limit) or use it."""
+    or use it (one that has it and does not use it counts as 0)."""
     by_feature: dict[str, list[int]] = {}
     for c in customers:
         if c.state != "Active":
             continue
-        for feature in set(c.limits) | set(c.requests):
+        for feature in _shown(c):
             by_feature.setdefault(feature, []).append(c.requests.get(feature, 0))
     return {feature: float(statistics.median(values)) for feature, values in sorted(by_feature.items())}
 
@@ -141,6 +153,8 @@ def signals(c: Customer, partner_median_utilisation: float) -> tuple[str, ...]:
     if c.state == "Active" and partner_median_utilisation > 0 and \
             c.utilisation < LOW_ADOPTION * partner_median_utilisation:
         found.append("low-adoption")
+    # Heavy use: requests against included requests only. A feature without them is compared with
+    # the partner's median on the customer page (high and low marks), which is no upsell signal.
     for feature, limit in sorted(c.limits.items()):
         if limit > 0 and c.requests.get(feature, 0) >= HEAVY_USE * limit:
             found.append(f"upsell:{feature}")
@@ -204,22 +218,23 @@ def revenue(customers: Sequence[Customer], commission_rate: float, mrr_30d_ago: 
 class FeatureUse:
     feature: str
     requests: int
-    limit: int
+    limit: int | None  # included requests per period (None: the plan sets none: no limit bar)
     median: float
     mark: str  # "high", "low" or ""
 
     @property
-    def share_of_limit(self) -> float:
-        return self.requests / self.limit if self.limit else 0.0
+    def share_of_limit(self) -> float | None:
+        return self.requests / self.limit if self.limit else None
 
 
 def feature_use(c: Customer, medians: Mapping[str, float]) -> list[FeatureUse]:
-    """Each enabled feature's use against its included limit and the partner's median."""
+    """Each feature the customer has or uses: its requests against its included requests (where
+    the plan sets them) and against the partner's median."""
     found = []
-    for feature in sorted(set(c.limits) | set(c.requests)):
+    for feature in sorted(_shown(c)):
         used, median = c.requests.get(feature, 0), medians.get(feature, 0.0)
         mark = "high" if median and used > HIGH_MARK * median else "low" if median and used < LOW_MARK * median else ""
-        found.append(FeatureUse(feature, used, c.limits.get(feature, 0), median, mark))
+        found.append(FeatureUse(feature, used, c.limits.get(feature), median, mark))
     return found
 
 
@@ -237,8 +252,8 @@ def usage_csv(c: Customer, partner: str, period: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["partner", "tenant", "company", "period", "plan", "seats", "active_users", "feature",
-                     "requests", "included_limit", "mrr", "currency"])
-    features = sorted(set(c.limits) | set(c.requests)) or [""]
+                     "requests", "included_requests", "mrr", "currency"])
+    features = sorted(_shown(c)) or [""]
     for feature in features:
         writer.writerow([cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
                                             feature, c.requests.get(feature, 0) if feature else "",

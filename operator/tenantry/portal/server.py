@@ -216,7 +216,7 @@ class Portal:
                    "secondary": colour(colours.get("secondary"), colour(colours.get("primary"), FALLBACK_PRIMARY)),
                    "text": colour(colours.get("text"), FALLBACK_TEXT), "logo": logo_source(look.get("logo"))}
         return self.page("customer.html", who=who, partner=info, c=this,
-                         uses=[(u, bar(u.requests, u.limit, u.median)) for u in uses],
+                         uses=[(u, bar(u.requests, u.limit or 0, u.median)) for u in uses],
                          forecast=model.seat_forecast(this), seats=bar(this.active_users, this.seats),
                          domains=status.get("domains") or [], conditions=status.get("conditions") or [],
                          checklist=status.get("onboarding") or [], events=events, preview=preview,
