@@ -85,7 +85,7 @@ FULL_VALUES: dict[str, Any] = {
     "webhook": {"enabled": True, "failurePolicy": "Fail", "timeoutSeconds": 10, "certManager": {"enabled": True}},
     "metrics": {"port": 9090, "serviceMonitor": {"enabled": True, "interval": "1m", "labels": {"release": "prom"}}},
     "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
-    "dashboards": {"enabled": True, "namespace": "grafana"},
+    "dashboards": {"enabled": True, "namespace": "grafana", "portalUrl": "https://portal.saas.example.com"},
     "global": {"imagePullSecrets": ["parent-regcred"], "storageClass": "fast"},
     "commonLabels": {"example.com/cost-centre": "platform"},
     "podLabels": {"example.com/tier": "control"},

@@ -6,20 +6,26 @@ Tested here:
 - enabled: two PrometheusRules (business, operations; each its own toggle) carry exactly the
   groups of the promtool-tested rules file, with the runbook base URL of the values; the ConfigMap every
   committed dashboard with Grafana's sidecar label, the ServiceMonitor the metrics port
+- the dashboards' portal links: dashboards.portalUrl takes the place of the placeholder (trailing
+  slash dropped), is required with dashboards.enabled, and must be a plain https URL
 - the ServiceMonitor selects the chart's Service, and that Service has the port it scrapes
 - values.schema.json refuses a wrong value with a message naming it
 """
 
 from __future__ import annotations
 
+import json
+
 import helm_python as helm
 import pytest
 import yaml
 
+from tenantry.dashboards.build import PORTAL_PLACEHOLDER
 from tests.unit import chart
 from tests.unit.chart import CHART
 
-ALL_ON = {"prometheusRule": {"enabled": True}, "dashboards": {"enabled": True},
+PORTAL = "https://portal.saas.example.com"
+ALL_ON = {"prometheusRule": {"enabled": True}, "dashboards": {"enabled": True, "portalUrl": PORTAL},
           "metrics": {"serviceMonitor": {"enabled": True}}}
 MONITORING = {"PrometheusRule", "ServiceMonitor", "ConfigMap"}
 
@@ -73,7 +79,40 @@ def test_dashboards_config_map_has_every_dashboard_and_the_sidecar_label() -> No
     committed = {p.name: p.read_text() for p in (CHART / "dashboards").glob("*.json")}
     assert set(config_map["data"]) == set(committed)
     for name, text in committed.items():
-        assert config_map["data"][name].strip() == text.strip()
+        assert config_map["data"][name].strip() == text.replace(PORTAL_PLACEHOLDER, PORTAL).strip()
+
+
+def _portal_variable(config_map: dict) -> dict:
+    document = json.loads(config_map["data"]["tenantry-partner-overview.json"])
+    return next(v for v in document["templating"]["list"] if v["name"] == "portal")
+
+
+@pytest.mark.parametrize("url", [PORTAL, "https://saas.example.com:8443/portal/", "https://10.0.0.7/"])
+def test_dashboards_link_to_the_portal_url_of_the_values(url: str) -> None:
+    config_map = render({"dashboards": {"enabled": True, "portalUrl": url}})["ConfigMap"]
+    variable = _portal_variable(config_map)
+    assert variable["query"] == url.rstrip("/") and variable["type"] == "constant" and variable["skipUrlSync"]
+    text = "".join(config_map["data"].values())
+    assert PORTAL_PLACEHOLDER not in text and text.count(url.rstrip("/")) == 1  # only the variable: links use it
+
+
+def test_dashboards_need_the_portal_url() -> None:
+    for dashboards in ({"enabled": True}, {"enabled": True, "portalUrl": ""}):
+        with pytest.raises(helm.HelmError) as refused:
+            render({"dashboards": dashboards})
+        assert "dashboards.portalUrl is required" in str(refused.value)
+        assert "--set dashboards.portalUrl=https://" in str(refused.value)
+    assert "ConfigMap" not in render({"dashboards": {"enabled": False}})  # off: no URL needed
+
+
+@pytest.mark.parametrize("url", ["http://portal.example.com", "https://portal.example.com/?x=1",
+                                 'https://portal.example.com/"}],"x":"', "https://user@portal.example.com",
+                                 "https://portal.example.com/${__data.fields.tenant}", "portal.example.com",
+                                 "https://portal example.com", "javascript:alert(1)"])
+def test_the_portal_url_is_a_plain_https_url(url: str) -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"dashboards": {"enabled": True, "portalUrl": url}})
+    assert "portalUrl" in str(refused.value)
 
 
 def test_service_monitor_scrapes_the_metrics_port() -> None:

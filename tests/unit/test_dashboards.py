@@ -4,14 +4,19 @@ Tested here:
 - the JSON committed in charts/tenantry/dashboards/ is exactly what the code generates now
 - the four dashboards exist, each with partner and customer variables and a data-source variable
 - every panel has a query, and every tenant-level query is narrowed by $partner
+- the Customers table is one row per customer: instant table queries, each one value per (tenant,
+  partner), merged and organized (every value column named, the info query's value and Time hidden);
+  the tenant column links to the portal's customer page, built from the constant `portal` (the
+  chart's dashboards.portalUrl), never taken from the dashboard's URL
 (the e2e test sends every query to a real Prometheus)
 """
 
 from __future__ import annotations
 
 import json
+import re
 
-from tenantry.dashboards.build import DASHBOARDS, panel_queries, rendered
+from tenantry.dashboards.build import CUSTOMER_COLUMNS, DASHBOARDS, PORTAL_PLACEHOLDER, panel_queries, rendered
 from tenantry.devtools.gendashboards import TARGET, main
 
 
@@ -31,3 +36,44 @@ def test_dashboards_variables_and_queries() -> None:
         for title, expr in panel_queries(document):
             if "tenantry_tenant_" in expr or "tenantry_partner_" in expr:
                 assert "$partner" in expr, f"{name} / {title} ignores the partner variable: {expr}"
+
+
+def _overview() -> dict:
+    return json.loads(rendered()["tenantry-partner-overview.json"])
+
+
+def test_the_customer_table_merges_one_row_per_customer() -> None:
+    (panel,) = [p for p in _overview()["panels"] if p["title"] == "Customers"]
+    assert [t["id"] for t in panel["transformations"]] == ["merge", "organize"]
+    organize = panel["transformations"][1]["options"]
+    refs = [t["refId"] for t in panel["targets"]]
+    assert refs == [ref for ref, *_ in CUSTOMER_COLUMNS]
+    # Every value column but the info query's (its labels are the columns) gets its header.
+    assert organize["renameByName"] == {f"Value #{ref}": title for ref, title, _, _ in CUSTOMER_COLUMNS if title}
+    assert set(organize["renameByName"]) == {f"Value #{ref}" for ref in refs[1:]}
+    assert organize["excludeByName"] == {"Time": True, "Value #A": True}
+    for target in panel["targets"]:
+        # Instant tables that merge on tenant and partner: nothing else may label a row.
+        assert (target["instant"], target["format"]) == (True, "table"), target["refId"]
+        groupings = re.findall(r"\bby \(([^)]*)\)", target["expr"])
+        assert groupings, target["expr"]
+        for grouping in groupings:
+            labels = {label.strip() for label in grouping.split(",")}
+            assert {"tenant", "partner"} <= labels, target["expr"]
+            assert labels == {"tenant", "partner"} or target["refId"] == "A", target["expr"]
+
+
+def test_the_customer_link_is_built_from_the_portal_variable() -> None:
+    document = _overview()
+    (panel,) = [p for p in document["panels"] if p["title"] == "Customers"]
+    tenant = {"id": "byName", "options": "tenant"}
+    (override,) = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"] == tenant]
+    (links,) = [p["value"] for p in override["properties"] if p["id"] == "links"]
+    # The portal's route /p/{partner}/customers/{slug} (portal/server.py), from the row's own fields.
+    assert [link["url"] for link in links] == ["${portal}/p/${__data.fields.partner}/customers/${__data.fields.tenant}"]
+    (portal,) = [v for v in document["templating"]["list"] if v["name"] == "portal"]
+    assert (portal["type"], portal["query"], portal["skipUrlSync"]) == ("constant", PORTAL_PLACEHOLDER, True)
+    # The placeholder is the variable's value only (the chart replaces exactly that string).
+    assert json.dumps(document).count(PORTAL_PLACEHOLDER) == 1
+    assert all(PORTAL_PLACEHOLDER not in text for name, text in rendered().items()
+               if name != "tenantry-partner-overview.json")

@@ -20,6 +20,9 @@ PSEL = 'partner=~"$partner"'
 # Money is summed per currency, never across: every money query keeps to the chosen `$currency`.
 CUR = 'currency="$currency"'
 MONEY = "none"  # the amount; the panel's title names the currency
+# The partner portal's URL in the committed JSON. The chart puts dashboards.portalUrl in its place
+# (templates/dashboards-configmap.yaml); whoever uses the JSON without the chart sets it there.
+PORTAL_PLACEHOLDER = "https://portal.platform.example"
 
 
 def _query(expr: str, legend: str = "", instant: bool = False, ref: str = "A", table_format: bool = False
@@ -110,8 +113,9 @@ def partner_overview() -> dashboard.Dashboard:
     # A constant, not a text box: a text box's value may come from the dashboard's URL, and a link
     # sent to the platform team must not point its customer links at someone else's site.
     portal = (dashboard.ConstantVariable("portal").label("Partner portal URL")
-              .description("Set it to your portal's URL in the dashboard JSON (or your provisioning)")
-              .value("https://portal.platform.example"))
+              .description("The partner portal's https URL: the chart's dashboards.portalUrl (without the chart, "
+                           "set it in the dashboard JSON or your provisioning)")
+              .value(PORTAL_PLACEHOLDER))
     return (_with_currency(_base("tenantry-partner-overview", "tenantry / Partner overview",
                                  "Every customer of a partner in one place: users, revenue, commission and where "
                                  "to act. Money is shown in one currency at a time (the Currency variable)."))
