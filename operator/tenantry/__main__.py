@@ -119,6 +119,9 @@ class _LostWatch(logging.Handler):
                 self.operator.cancel()
 
 
+WEBHOOK_SWITCH_SECONDS = 0.0005
+
+
 async def run(settings: Settings) -> None:
     process = settings.process
     state: dict[str, object] = {"leading": False, "phase": "starting"}
@@ -127,6 +130,10 @@ async def run(settings: Settings) -> None:
     memo.settings = settings  # the handlers' one source of settings
     webhook = None
     if process.webhook_port:
+        # The reconcile holds the interpreter for up to one switch interval while the webhook's
+        # thread waits; at the default 5 ms a review waits that long at each of its steps (accept,
+        # read, answer), which is most of its latency while the operator onboards.
+        sys.setswitchinterval(WEBHOOK_SWITCH_SECONDS)
         # Its own thread and loop, once per process: it answers 503 until kopf's start-up has run.
         webhook = WebhookServer(process, lambda: Judges(memo).by_path())
         webhook.start()
