@@ -6,6 +6,9 @@ Tested here:
 - model rules: unknown features, hostile SVG
 - across files: duplicate slugs and domains, missing FeatureSet and Branding, a file in another
   partner's folder, extends cycles, a reserved tenant name (the webhook's and the operator's words)
+- Deals: a trial naming a missing Tenant, or one that is not in state Trial; a stage that is not
+  one of the four; a close date that is not YYYY-MM-DD, or a day the calendar lacks (the CRD's
+  format date refuses it too) - each with its file, line, field and hint
 - hostile files: YAML aliases (bombs), broken YAML, deep nesting, not a mapping - none crashes
 - formats text, json, github; exit codes 0/1/2
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tenantry.cli.main import main
-from tenantry.cli.validate import validate
+from tenantry.cli.validate import Finding, validate
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "tenants"
@@ -109,6 +112,43 @@ def test_cross_file_rules(repo: Path) -> None:
     assert lookalike.message == "tenant name 'xn--ww-nla' is not available on this platform"
     loops = findings_for(repo, "loops.yaml")
     assert any("ping -> pong -> ping" in f.message or "pong -> ping -> pong" in f.message for f in loops)
+
+
+DEAL = """apiVersion: tenantry.dev/v1alpha1
+kind: Deal
+metadata:
+  name: prospect
+  namespace: partner-acme-it
+spec:
+  company: Prospect AG
+  stage: Demo
+  expected: {{monthly: 450, currency: EUR}}
+  {extra}
+"""
+
+
+@pytest.mark.parametrize(("extra", "field", "message", "hint"), [
+    ("trial: nobody", "spec.trial", "no Tenant 'nobody' in 'partner-acme-it'",
+     "name the Tenant (in state Trial, in this namespace) the prospect is trying the platform with"),
+    # mustermann is an Active customer of acme-it in the examples
+    ("trial: mustermann", "spec.trial", "Tenant 'mustermann' is not in state Trial",
+     "a won deal's Tenant is a customer: remove the Deal, or set the Tenant's state to Trial"),
+    ("stage: Won", "spec.stage", "'Won' is not one of ['Discovery', 'Demo', 'Proposal', 'Negotiation']",
+     "Discovery, Demo, Proposal or Negotiation."),
+    ("expectedClose: '31.03.2027'", "spec.expectedClose", "'31.03.2027' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'",
+     "When the deal is expected to close (YYYY-MM-DD)."),
+    # The model's own check: the message says what to write.
+    ("expectedClose: '2027-02-30'", "spec.expectedClose",
+     "'2027-02-30' is not a real date (day is out of range for month); write e.g. 2027-03-31", ""),
+], ids=["missing-tenant", "not-a-trial", "stage", "close-date-shape", "close-date-calendar"])
+def test_deal_findings_name_file_field_and_hint(repo: Path, extra: str, field: str, message: str, hint: str) -> None:
+    text = DEAL.format(extra=extra)
+    if extra.startswith("stage:"):
+        text = text.replace("  stage: Demo\n", "")
+    path = write(repo, "tenants/acme-it/prospect.yaml", text)
+    found = [f for f in validate([repo]) if f.file.endswith("prospect.yaml")]
+    line = 1 + text.splitlines().index(f"  {extra}")
+    assert found == [Finding(str(path), line, field, message, hint)]
 
 
 @pytest.mark.parametrize(("text", "words"), [

@@ -7,9 +7,10 @@ read them. A prospect trying the platform has a Tenant in state Trial, which the
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from tenantry.api.common import ApiModel, ResourceName
 from tenantry.api.tenant import Contact, Price
@@ -19,14 +20,24 @@ STAGES: tuple[str, ...] = ("Discovery", "Demo", "Proposal", "Negotiation")  # in
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
+def _a_real_date(text: str) -> str:
+    """The pattern lets 2027-02-30 through: the calendar decides (as the CRD's format date does)."""
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a real date ({error}); write e.g. 2027-03-31") from None
+    return text
+
+
 class DealSpec(ApiModel):
     """A prospect: who, how far along, and what it is expected to bring."""
 
     company: str = Field(min_length=1, max_length=200, description="The prospect's company name.")
     stage: DealStage = Field(description="Discovery, Demo, Proposal or Negotiation.")
     expected: Price = Field(description="The expected monthly recurring revenue once won.")
-    expected_close: str | None = Field(default=None, pattern=DATE,
-                                       description="When the deal is expected to close (YYYY-MM-DD).")
+    expected_close: Annotated[str, Field(pattern=DATE, json_schema_extra={"format": "date"}),
+                              AfterValidator(_a_real_date)] | None = Field(
+        default=None, description="When the deal is expected to close (YYYY-MM-DD).")
     contact: Contact | None = Field(default=None, description="The prospect's contact person.")
     trial: ResourceName | None = Field(
         default=None, description="The Tenant (in state Trial, in this namespace) the prospect is trying the "
