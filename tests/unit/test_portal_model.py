@@ -16,7 +16,9 @@ Tested here:
 - PromQL label values are escaped, every history query is fixed to the partner
 - colours reach SVG attributes only as #RRGGBB; logos only as checked data: URLs or plain https
 - the portal's settings refuse bad values naming the variable
-- the onboarding form: valid input gives the YAML; each bad field gets its own error
+- the onboarding form: valid input gives the YAML; each bad field gets its own error; a slug or
+  custom domain one of the partner's customers already has is refused next to its field, and so is a
+  Branding that would replace one of the partner's (or become its default)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tenantry.portal import model
 from tenantry.portal.charts import FALLBACK_PRIMARY, bar, colour, logo_source
 from tenantry.portal.gather import History, history_queries, label_value
 from tenantry.portal.gather import customer as gathered
-from tenantry.portal.onboard import check
+from tenantry.portal.onboard import Existing, check, existing
 from tenantry.portal.settings import PortalSettings
 
 
@@ -215,6 +217,50 @@ def test_onboarding_form_puts_each_error_next_to_its_field() -> None:
     assert outcome.yaml == ""
     assert set(outcome.errors) == {"contact_email", "seats", "primary", "plan"}
     assert "gold" in outcome.errors["plan"][0]
+
+
+CUSTOMERS = [Existing("mustermann", "Mustermann GmbH", ("ki.mustermann.de",)),
+             Existing("baeckerei", "Bäckerei Schmidt", ())]
+
+
+def test_onboarding_form_refuses_a_slug_or_domain_a_customer_has() -> None:
+    taken = {**FORM, "slug": "mustermann", "domain": "KI.Mustermann.de"}
+    outcome = check(taken, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE,
+                    CUSTOMERS)
+    assert outcome.yaml == "" and set(outcome.errors) == {"slug", "domain"}
+    assert "'mustermann' is already your customer 'Mustermann GmbH' (tenants/acme-it/mustermann.yaml)" in \
+        outcome.errors["slug"][0]
+    assert "'KI.Mustermann.de' is already used by your customer 'Mustermann GmbH'" in outcome.errors["domain"][0]
+    # Another customer's name and domain are free: the YAML is offered.
+    assert check(FORM, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE,
+                 CUSTOMERS).errors == {}
+
+
+def test_onboarding_form_never_replaces_a_branding() -> None:
+    ours = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Branding",
+            "metadata": {"name": "neu-kunde", "namespace": "partner-acme-it"},
+            "spec": {"colours": {"primary": "#000000"}}}
+    outcome = check(FORM, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", [*CATALOGUE, ours])
+    assert outcome.yaml == "" and list(outcome.errors) == ["slug"]
+    assert "already has a Branding 'neu-kunde'" in outcome.errors["slug"][0]
+    # Without branding fields the form writes no Branding: nothing is replaced, the YAML is offered.
+    plain = {k: v for k, v in FORM.items() if k not in ("primary", "assistant_name")}
+    assert check(plain, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test",
+                 [*CATALOGUE, ours]).errors == {}
+    # Another partner's (or the platform's) Branding of that name is not the partner's to replace.
+    elsewhere = {**ours, "metadata": {"name": "neu-kunde", "namespace": "tenantry-system"}}
+    assert check(FORM, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test",
+                 [*CATALOGUE, elsewhere]).errors == {}
+    # A Branding named default would become the look of every customer of the partner's.
+    default = check({**FORM, "slug": "default"}, [], "acme-it", "partner-acme-it", "tenantry-system",
+                    "platform.test", CATALOGUE)
+    assert "is the look of every customer" in " ".join(default.errors["slug"])
+
+
+def test_existing_customers_from_tenants_as_the_api_server_holds_them() -> None:
+    bodies = [{"metadata": {"name": "a", "namespace": "p"}, "spec": {"company": "A", "domains": ["a.example"]}},
+              {"metadata": {"name": "b", "namespace": "p"}, "spec": {}}]
+    assert existing(bodies) == [Existing("a", "A", ("a.example",)), Existing("b", "", ())]
 
 
 def test_partners_are_partner_namespaces_only_and_never_claimed_twice() -> None:

@@ -2,13 +2,16 @@
 
 The form never writes to the cluster: git stays the source of truth. Its output is checked by
 `tenantry validate` itself (the same rules a pull request meets), in a scratch copy of the
-repository's layout, and each finding is put next to the form field that caused it.
+repository's layout, and each finding is put next to the form field that caused it. The scratch
+copy holds no customers, so what validate finds across files is checked here against the partner's
+existing Tenants and Brandings (the portal's watch-fed caches): a slug or custom domain one of them
+already has, and a Branding the form's would replace.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from tenantry.api.common import API_VERSION
 from tenantry.api.features import KNOWN_FEATURES
 from tenantry.cli.new import manifest
 from tenantry.cli.validate import validate
+from tenantry.domain.admission import DOMAIN_HINT, SLUG_HINT
+from tenantry.domain.branding import DEFAULT_BRANDING
 from tenantry.domain.naming import PARTNER_LABEL
 
 # form field -> (document, the field path validate names)
@@ -37,6 +42,63 @@ FIELDS: dict[str, tuple[str, str]] = {
 DERIVED: dict[tuple[str, str], str] = {("tenant", "spec.branding"): "slug", ("branding", "metadata.name"): "slug",
                                        ("tenant", "spec.admins[0]"): "contact_email"}
 FEATURES = tuple(sorted(KNOWN_FEATURES))
+
+
+@dataclass(frozen=True)
+class Existing:
+    """One of the partner's customers, as far as a new one may clash with it."""
+
+    slug: str
+    company: str
+    domains: tuple[str, ...] = ()
+
+
+def existing(tenants: Iterable[Mapping[str, Any]]) -> list[Existing]:
+    """The partner's Tenants (as the API server holds them) reduced to what a new one may clash with."""
+    found = []
+    for body in tenants:
+        spec = body.get("spec") or {}
+        domains = spec.get("domains") or []
+        found.append(Existing(str(body["metadata"]["name"]), str(spec.get("company", "")),
+                              tuple(d for d in domains if isinstance(d, str))))
+    return found
+
+
+def _domain_key(domain: str) -> str:
+    return domain.strip().rstrip(".").casefold()
+
+
+def clashes(docs: Sequence[Mapping[str, Any]], partner: str, namespace: str, customers: Sequence[Existing],
+            catalogue: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """What the new documents would clash with among the partner's own objects, by form field: a
+    slug or custom domain an existing customer has (what `tenantry validate` finds across the
+    partner's files), and a Branding of the partner's that the form's Branding would replace."""
+    errors: dict[str, list[str]] = {}
+    tenant = docs[0]
+    slug = tenant["metadata"]["name"]
+    for other in customers:
+        if slug and other.slug == slug:
+            errors.setdefault("slug", []).append(
+                f"tenant name (slug) {slug!r} is already your customer {other.company!r} "
+                f"(tenants/{partner}/{other.slug}.yaml) ({SLUG_HINT})")
+        taken = {_domain_key(d) for d in other.domains}
+        for domain in tenant["spec"].get("domains") or []:
+            if isinstance(domain, str) and _domain_key(domain) in taken:
+                errors.setdefault("domain", []).append(
+                    f"custom domain {domain!r} is already used by your customer {other.company!r} "
+                    f"(tenants/{partner}/{other.slug}.yaml) ({DOMAIN_HINT})")
+    if len(docs) > 1 and slug:
+        ours = {o["metadata"]["name"] for o in catalogue
+                if o["kind"] == "Branding" and o["metadata"]["namespace"] == namespace}
+        if slug in ours:
+            errors.setdefault("slug", []).append(
+                f"your namespace already has a Branding {slug!r}: the form's Branding of that name would replace "
+                "it (choose another name, or leave the branding fields empty and set spec.branding to use it)")
+        elif slug == DEFAULT_BRANDING:
+            errors.setdefault("slug", []).append(
+                f"a Branding named {DEFAULT_BRANDING!r} is the look of every customer of yours without their own: "
+                "choose another name, or leave the branding fields empty")
+    return errors
 
 
 @dataclass(frozen=True)
@@ -106,9 +168,11 @@ def documents(form: Mapping[str, str], features: list[str], namespace: str) -> l
 
 
 def check(form: Mapping[str, str], features: list[str], partner: str, namespace: str,
-          platform_namespace: str, platform_domain: str, catalogue: list[dict[str, Any]]) -> Outcome:
+          platform_namespace: str, platform_domain: str, catalogue: list[dict[str, Any]],
+          customers: Sequence[Existing] = ()) -> Outcome:
     """The documents and `tenantry validate`'s findings on them, by form field. `catalogue`: the
-    FeatureSets and Brandings a tenant may name (the partner's and the platform's, as the cluster has them)."""
+    FeatureSets and Brandings a tenant may name (the partner's and the platform's, as the cluster has
+    them); `customers`: the partner's existing Tenants."""
     docs = documents(form, features, namespace)
     slug = docs[0]["metadata"]["name"] or "new-customer"
     path = f"tenants/{partner}/{slug}.yaml"
@@ -134,7 +198,7 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
         findings = validate([repo], platform_namespace, platform_domain, repo=repo)
         by_path = {(str(files[doc]), where): name for name, (doc, where) in FIELDS.items()}
         by_path.update({(str(files[doc]), where): name for (doc, where), name in DERIVED.items()})
-        errors: dict[str, list[str]] = {}
+        errors = clashes(docs, partner, namespace, customers, catalogue)
         for finding in findings:
             name = by_path.get((finding.file, finding.field))
             if name is None:  # a finding under a field (spec.plan.price) or of features
