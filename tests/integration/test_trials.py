@@ -14,7 +14,8 @@ Tested here:
 - state Trial without trial.ends is refused by the API server's view of the model (tenantry
   validate and the operator name the field)
 - the trial's end is a metric for the TenantTrialEndsSoon alert
-- Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted
+- Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted;
+  `kubectl get deals` shows the CRD's columns
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def test_deals_are_pipeline_metrics(partner: Partner, operator: OperatorProcess)
                 operator.metric("tenantry_partner_pipeline_mrr", partner=partner_id, stage="Proposal"),
                 operator.metric("tenantry_partner_pipeline_deals", partner=partner_id, stage="Demo"))
     wait_for(lambda: pipeline() == (1000.0, 2400.0, 2.0), timeout=30, what="the deals in the pipeline metrics")
+    # kubectl get deals: the columns the CRD declares, as the API server fills them.
+    listed = partner.cluster.kubectl("get", "deals", "-n", partner.namespace, "--sort-by=.metadata.name").stdout
+    header, *rows = [line.split() for line in listed.splitlines()]
+    assert header == ["NAME", "COMPANY", "STAGE", "EXPECTED-MRR", "CURRENCY", "CLOSE", "TRIAL", "AGE"], listed
+    assert [row[:6] for row in rows] == [["d1", "Prospect", "d1", "Demo", "450", "EUR"],
+                                         ["d2", "Prospect", "d2", "Demo", "550", "EUR"],
+                                         ["d3", "Prospect", "d3", "Proposal", "2400", "EUR"]], listed
     partner.cluster.kubectl("delete", "deal", "d1", "-n", partner.namespace)
     wait_for(lambda: pipeline() == (550.0, 2400.0, 1.0), timeout=30, what="a deleted deal gone from the metrics")
 

@@ -4,7 +4,8 @@ Tested here:
 - crds/ equals what `make crds` generates from the models now (the chart's templates/crds/: test_chart_crds.py)
 - every field of every schema has a description (so `kubectl explain` helps)
 - nothing a structural schema forbids (refs, unions, nullable defaults) survives the conversion
-- names: short names, category, printer columns, status subresource
+- names: short names, category, printer columns (Tenant's and Deal's; every column reads a field of
+  its schema), status subresource
 """
 
 from __future__ import annotations
@@ -71,6 +72,50 @@ def test_tenant_names_columns_and_subresources() -> None:
     assert spec["properties"]["deletionPolicy"]["default"] == "Retain"
     assert spec["properties"]["domains"]["x-kubernetes-list-type"] == "set"
     assert spec["required"] == ["company", "contact", "plan"]
+
+
+def test_deal_names_and_columns() -> None:
+    crd = all_crds()["tenantry.dev_deals.yaml"]
+    names = crd["spec"]["names"]
+    assert (names["kind"], names["shortNames"], names["categories"]) == ("Deal", ["deal"], ["tenantry"])
+    version = crd["spec"]["versions"][0]
+    columns = [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0)) for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        ("Company", "string", ".spec.company", 0),
+        ("Stage", "string", ".spec.stage", 0),
+        ("Expected-MRR", "number", ".spec.expected.monthly", 0),
+        ("Currency", "string", ".spec.expected.currency", 0),
+        ("Close", "string", ".spec.expectedClose", 0),
+        ("Trial", "string", ".spec.trial", 0),
+        ("Age", "date", ".metadata.creationTimestamp", 0),
+    ]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["stage"]["enum"] == ["Discovery", "Demo", "Proposal", "Negotiation"]
+    assert sorted(spec["required"]) == ["company", "expected", "stage"]
+
+
+_SCALAR_TYPES = {"string": {"string"}, "integer": {"integer"}, "number": {"number", "integer"},
+                 "boolean": {"boolean"}, "date": {"string"}}
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_every_column_reads_a_field_of_its_schema(name: str) -> None:
+    """A column whose path has a typo shows an empty cell forever: each one names a field of the
+    schema, of a type the column can show (a condition's status is the Ready column's own filter)."""
+    version = all_crds()[name]["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]
+    for column in version["additionalPrinterColumns"]:
+        path = column["jsonPath"]
+        if path == ".metadata.creationTimestamp":
+            continue
+        if path.startswith(".status.conditions[?"):
+            node = schema["properties"]["status"]["properties"]["conditions"]["items"]["properties"]["status"]
+        else:
+            node = schema
+            for part in path.lstrip(".").split("."):
+                assert part in node.get("properties", {}), f"{name}: column {column['name']} reads {path}: no {part}"
+                node = node["properties"][part]
+        assert node["type"] in _SCALAR_TYPES[column["type"]], f"{name}: column {column['name']} is {node['type']}"
 
 
 def test_short_names_of_all_kinds() -> None:
