@@ -239,11 +239,14 @@ def feature_use(c: Customer, medians: Mapping[str, float]) -> list[FeatureUse]:
 
 
 def seat_forecast(c: Customer) -> str:
+    """The predicted active users in 90 days against the licensed seats, judged as the seats-soon
+    signal judges them (the prediction itself, not the rounded number shown)."""
     if c.users_in_90d is None:
         return "no trend yet (Prometheus has less than a day of this customer's users)"
     predicted = max(0, round(c.users_in_90d))
-    if predicted >= c.seats:
-        return f"{predicted} active users in 90 days at the current trend: above the {c.seats} licensed seats"
+    if c.seats and c.users_in_90d >= c.seats:
+        return (f"{predicted} active users in 90 days at the current trend: the {c.seats} licensed seats "
+                "will be used up")
     return f"{predicted} active users in 90 days at the current trend, of {c.seats} licensed seats"
 
 
