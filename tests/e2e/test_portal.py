@@ -12,7 +12,10 @@ Tested here:
 - a tenant admin's token (a ServiceAccount bound to the tenant-admin role in its tenant
   namespace): 403; partner A asking for partner B, or for a partner that does not exist: the same 403
 - a platform admin (through a trusted proxy's headers, group system:masters) sees both partners
-- in partner A's session no response (every page, CSV, JSON, form) holds B's names or numbers
+- in partner A's session no response (every page, CSV, JSON, the form: valid, with errors, and its
+  ?download=1 answers) and no page source in the browser holds B's names or numbers: companies,
+  slugs, MRR, commission, totals, users and seats, deals; B's slug typed into A's form is answered as
+  any unused name is
 - the figures equal what the API server and Prometheus hold: users, MRR, commission (rate from
   the partner namespace's annotation), the 30-day MRR trend, totals, growth, level, target
 - hostile company names and branding values are inert in the DOM of a real browser
@@ -257,6 +260,22 @@ def world(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: tup
     prometheus.stop()
 
 
+def _b_secrets(w: World) -> list[str]:
+    """What partner B's customers, totals and deals would show as, in any response or page: names,
+    slugs, MRR, commission (B's rate is the platform default 0.20), totals, users of seats."""
+    money = [7777.77, 3333.33, 7777.77 * 0.2, 3333.33 * 0.2,  # MRR and commission per customer
+             11111.10, 11111.10 * 0.2, 11111.10 * 0.2 * 12,  # totals: MRR, commission, annual projection
+             8888.88, 8888.88 * 0.2]  # the deal, and its expected commission
+    return [*w.b_slugs, *w.b_companies, w.b_id, "Bravo", "secret-deal",
+            *(f"{amount:,.2f}" for amount in money), *(f"{amount:.2f}" for amount in money),
+            "61 of 77", "29 of 33", "90 of 110"]  # active users of licensed seats, each and in total
+
+
+def _no_b(w: World, text: str, where: str) -> None:
+    for secret in _b_secrets(w):
+        assert secret not in text, f"{where} shows {secret!r}"
+
+
 def _pages(w: World, partner_id: str, slugs: list[str]) -> list[str]:
     paths = ["/", f"/p/{partner_id}/customers", f"/p/{partner_id}/customers.json", f"/p/{partner_id}/revenue",
              f"/p/{partner_id}/onboard", f"/p/{partner_id}/pipeline"]
@@ -289,8 +308,13 @@ def test_cross_site_posts_and_oversized_tokens_are_refused(world: World) -> None
 
 
 def test_a_partner_never_sees_another_partners_customers(world: World) -> None:
-    forbidden = [*world.b_slugs, *world.b_companies, "7777.77", "7,777.77", "3333.33", "3,333.33", world.b_id,
-                 "Bravo Geheimprojekt", "8,888.88", "secret-deal"]
+    # B's figures are what the API server holds: the secrets looked for are really B's.
+    b_tenants = [world.b.get(slug) or {} for slug in world.b_slugs]
+    assert sorted(t["spec"]["plan"]["price"]["monthly"] for t in b_tenants) == [3333.33, 7777.77]
+    assert sorted((t["status"]["usage"]["activeUsers"], t["spec"]["plan"]["seats"]) for t in b_tenants) == \
+        [(29, 33), (61, 77)]
+    status, body, _ = world.portal.get(f"/p/{world.b_id}/customers", token=world.b_token)
+    assert status == 200 and "11,111.10 EUR" in body and "2,222.22 EUR" in body and "90 of 110" in body
     checked = 0
     for path in _pages(world, world.a_id, world.a_slugs):
         status, body, headers = world.portal.get(path, token=world.a_token)
@@ -298,12 +322,31 @@ def test_a_partner_never_sees_another_partners_customers(world: World) -> None:
             assert (status, headers["Location"]) == (302, f"/p/{world.a_id}/customers")
         else:
             assert status == 200, (path, body[:500])
-        for secret in forbidden:
-            assert secret not in body, f"{path} shows {secret!r}"
+        _no_b(world, body, path)
         checked += 1
-    form = b"company=Neu+GmbH&slug=x&contact_name=E&contact_email=e%40x.de&plan=business&seats=5"
-    status, body, _ = world.portal.get(f"/p/{world.a_id}/onboard", token=world.a_token, data=form)
-    assert status == 200 and not any(secret in body for secret in forbidden)
+    # The form: valid, with errors, and downloaded (?download=1), each answer checked.
+    onboard = f"/p/{world.a_id}/onboard"
+    valid = "company=Neu+GmbH&slug={slug}&contact_name=E&contact_email=e%40x.de&plan=business&seats=5"
+    fresh = world.a.slug("leakcheck")
+    status, body, _ = world.portal.get(onboard, token=world.a_token, data=valid.format(slug=fresh).encode())
+    assert status == 200 and 'id="yaml"' in body
+    _no_b(world, body, "the form's YAML")
+    status, body, headers = world.portal.get(onboard + "?download=1", token=world.a_token,
+                                             data=valid.format(slug=fresh).encode())
+    assert status == 200 and headers["Content-Type"].startswith("application/yaml"), body[:500]
+    assert yaml.safe_load(body)["metadata"]["name"] == fresh
+    _no_b(world, body, "the form's download")
+    broken = valid.format(slug=fresh).replace("e%40x.de", "not-an-address").encode() + b"&seats=many&primary=red"
+    for path in (onboard, onboard + "?download=1"):
+        status, body, _ = world.portal.get(path, token=world.a_token, data=broken)
+        assert status == 400 and 'data-field="contact_email"' in body and 'id="yaml"' not in body, path
+        _no_b(world, body, f"{path} with errors")
+    # B's slug typed into A's form is answered as an unused name is: nothing says it is taken.
+    typed = valid.format(slug=world.b_slugs[0]).replace("e%40x.de", "not-an-address").encode()
+    _, with_b, _ = world.portal.get(onboard, token=world.a_token, data=typed)
+    _, with_fresh, _ = world.portal.get(onboard, token=world.a_token, data=typed.replace(
+        world.b_slugs[0].encode(), fresh.encode()))
+    assert with_b.replace(world.b_slugs[0], fresh) == with_fresh
     # B's pages, asked for with A's token, and a partner that does not exist: the same refusal.
     refusals = {world.portal.get(path, token=world.a_token)[1]
                 for path in [f"/p/{world.b_id}/customers", f"/p/{world.b_id}/customers/{world.b_slugs[0]}",
@@ -404,6 +447,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
     driver.find_element(By.ID, "token").send_keys(world.a_token)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "form button").click()  # type: ignore[attr-defined]
     wait_for(lambda: "/customers" in driver.current_url, timeout=20, what="the customers page")  # type: ignore[attr-defined]
+    _no_b(world, driver.page_source, "the customers page in the browser")  # type: ignore[attr-defined]
     rows = driver.find_elements(By.CSS_SELECTOR, "#customers tbody tr")  # type: ignore[attr-defined]
     assert len(rows) == len(world.a_slugs) + 1  # and the trial
     companies = [row.find_element(By.CSS_SELECTOR, "td.company").text for row in rows]
@@ -414,6 +458,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
     hostile_slug = world.a_slugs[1]
     driver.get(f"{world.portal.url}/p/{world.a_id}/customers/{hostile_slug}")  # type: ignore[attr-defined]
     assert driver.find_element(By.ID, "company").text == HOSTILE  # type: ignore[attr-defined]
+    _no_b(world, driver.page_source, "a customer page in the browser")  # type: ignore[attr-defined]
     welcome = driver.find_element(By.CSS_SELECTOR, "#preview .preview-welcome").text  # type: ignore[attr-defined]
     assert welcome == HOSTILE_WELCOME[:80]
     assert driver.find_elements(By.CSS_SELECTOR, "script, img[src=x]") == []  # type: ignore[attr-defined]
@@ -425,6 +470,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
         pass
     _shot(driver, "customer")
     driver.get(f"{world.portal.url}/p/{world.a_id}/customers/{world.a_slugs[0]}")  # type: ignore[attr-defined]
+    _no_b(world, driver.page_source, "a customer page in the browser")  # type: ignore[attr-defined]
     usage = {row.get_attribute("data-feature"): row  # type: ignore[attr-defined]
              for row in driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")}  # type: ignore[attr-defined]
     assert set(usage) >= {"chat", "tables"}
@@ -450,10 +496,11 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
     trials = driver.find_elements(By.CSS_SELECTOR, "#trials tbody tr")  # type: ignore[attr-defined]
     assert [t.get_attribute("data-tenant") for t in trials] == [world.trial]
     assert world.trial_ends in trials[0].text and "Active" in trials[0].text
-    assert "Bravo" not in driver.page_source  # type: ignore[attr-defined]
+    _no_b(world, driver.page_source, "the pipeline in the browser")  # type: ignore[attr-defined]
     _shot(driver, "pipeline")
     driver.get(f"{world.portal.url}/p/{world.a_id}/revenue")  # type: ignore[attr-defined]
     assert "Bronze" in driver.find_element(By.ID, "level").text  # type: ignore[attr-defined]
+    _no_b(world, driver.page_source, "the revenue page in the browser")  # type: ignore[attr-defined]
     _shot(driver, "revenue")
     # The onboarding form: a bad e-mail shows next to its field; fixed, the YAML is offered.
     driver.get(f"{world.portal.url}/p/{world.a_id}/onboard")  # type: ignore[attr-defined]
@@ -468,6 +515,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
                                                    "p.error[data-field=contact_email]"),
                       timeout=20, what="the form's error next to the e-mail field")
     assert errors and "does not match" in errors[0].text
+    _no_b(world, driver.page_source, "the form with errors in the browser")  # type: ignore[attr-defined]
     _shot(driver, "onboard-errors")
     field_ = driver.find_element(By.ID, "f-contact_email")  # type: ignore[attr-defined]
     field_.clear()
@@ -476,6 +524,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
     shown = wait_for(lambda: driver.find_elements(By.ID, "yaml"), timeout=20,  # type: ignore[attr-defined]
                      what="the YAML of the filled-in form")
     text = shown[0].text
+    _no_b(world, driver.page_source, "the form's YAML in the browser")  # type: ignore[attr-defined]
     _shot(driver, "onboard")
     documents = list(yaml.safe_load_all(text))
     assert [d["kind"] for d in documents] == ["Tenant", "Branding"]
