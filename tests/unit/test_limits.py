@@ -9,7 +9,8 @@ Tested here:
   ceiling, not 10,000 cores) and the clamp is explained; object-count quotas are in the quota
 - LimitRange: a per-container max (cpu, memory) and a per-PVC max storage, configurable
 - a partner FeatureSet's spec.resources are ignored (webhook down or not), and named
-- the tenant cap per partner: creation order, names break ties, provisioned tenants keep their place
+- the tenant cap per partner: creation order, names break ties, provisioned tenants keep their place;
+  a partner exactly at the cap decides without walking its tenants
 - settings from TENANTRY_* variables are validated with the variable's name in the error
 """
 
@@ -267,3 +268,20 @@ def test_catalogue_tracks_tenants_by_partner_with_creation_and_provisioning() ->
     assert catalogue.partner_tenants("p") == {"a": ("2026-01-01T00:00:00Z", True), "b": ("x", False)}
     catalogue.track_tenant(("p", "a"), None)
     assert catalogue.partner_tenants("p") == {"b": ("x", False)} and catalogue.partner_tenants("q") == {}
+
+
+class _NoScan(dict):
+    """A partner's tenants that fail the test if walked: deciding at the cap must not scan them."""
+
+    def __iter__(self):  # type: ignore[override]
+        raise AssertionError("walked every tenant of the partner")
+
+    items = values = keys = __iter__  # type: ignore[assignment]
+
+
+def test_a_partner_exactly_at_the_cap_admits_its_own_tenants_without_a_scan() -> None:
+    from tenantry.domain.tenantpass import _within_cap
+    tenants = _NoScan({f"t{i}": (str(i), False) for i in range(3)})
+    assert _within_cap({"metadata": {"name": "t1"}}, tenants, 3)
+    with pytest.raises(AssertionError, match="walked"):  # a fourth, new to the catalogue, must be ranked
+        _within_cap({"metadata": {"name": "t9", "creationTimestamp": "9"}}, tenants, 3)

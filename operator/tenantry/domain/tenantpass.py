@@ -90,7 +90,10 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
 def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int) -> bool:
     """Whether the partner's tenant cap leaves a place for this tenant (see within_partner_cap)."""
     meta = body["metadata"]
-    if cap <= 0 or len(tenants) + 1 <= cap:
+    # Counted with this tenant, which the catalogue may not hold yet. Decided here without a scan:
+    # a partner exactly at the cap (the catalogue full of tenants still waiting for their first
+    # pass) would otherwise cost every pass a copy and two walks of all its tenants.
+    if cap <= 0 or len(tenants) + (meta["name"] not in tenants) <= cap:
         return True
     # This tenant as it is now: the catalogue may not have seen its latest status yet.
     mine = (str(meta.get("creationTimestamp") or ""), bool((body.get("status") or {}).get("namespace")))
