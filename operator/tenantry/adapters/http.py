@@ -16,9 +16,11 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
+import yarl
 from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.resource import NamespacedResource
@@ -184,7 +186,7 @@ class Api:
             headers = self._credentials.headers(fresh=attempt == 1)
             if data is not None:
                 headers["Content-Type"] = content_type
-            async with self._connected().request(method, self._server + path, data=data, params=params,
+            async with self._connected().request(method, self._url(path, params), data=data,
                                                  headers=headers, timeout=self._timeout) as response:
                 content = await response.read()
                 if response.status == 401 and attempt == 0:
@@ -195,6 +197,12 @@ class Api:
                     raise _failure(response.status, content)
                 return content
         raise AssertionError("unreachable")
+
+    def _url(self, path: str, params: Mapping[str, str] | None) -> yarl.URL:
+        """The request's URL, encoded here once: paths are made of DNS names, and letting aiohttp
+        parse the text and merge the query again cost a few per cent of the operator's CPU."""
+        query = f"?{urlencode(params)}" if params else ""
+        return yarl.URL(self._server + path + query, encoded=True)
 
     async def list(self, api_version: str, kind: str, namespace: str | None,
                    labels: Mapping[str, str] | None = None) -> tuple[Iterator[Body], str]:
