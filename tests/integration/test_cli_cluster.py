@@ -2,9 +2,11 @@
 
 Tested here: one partner's customers with users, revenue, commission and signals in JSON, CSV,
 Markdown and table form; one tenant's conditions and the records its customer must create; and
-both commands with each partner's own ServiceAccount token (no cluster-wide read): scoped to its
-namespace by --partner, -n or the kubeconfig's namespace, never showing the other partner's data,
-and `report --format html` as one static page with every value escaped.
+both commands with each partner's own ServiceAccount token (no cluster-wide read), for each of two
+partners: scoped to its namespace by --partner, -n, the kubeconfig's namespace or the token's own,
+never showing the other partner's data (its namespace by name: refused; its id: a clear error);
+a partner whose namespace is not partner-<id> found by --partner with its own token; and
+`report --format html` as one static page with every value escaped.
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ import io
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tenantry.cli.main import main
-from tests.integration.fixtures import ChartPartner, ClusterHandle, Partner, wait_for
+from tenantry.devtools import chart
+from tests.integration.fixtures import (
+    PLATFORM_NAMESPACE,
+    ChartPartner,
+    ClusterHandle,
+    OperatorProcess,
+    Partner,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -104,25 +116,86 @@ def test_report_and_status_with_each_partners_own_token(chart_partners: tuple[Ch
                                                                "price": {"monthly": 999.99, "currency": "EUR"}}))
     a.wait_condition(mine)
     b.wait_condition(theirs)
-    a_id = a.namespace.removeprefix("partner-")
-    a_in_ns = _with_namespace(a.kubeconfig, a.namespace, tmp_path / "a.kubeconfig")
-    for scope in (["--partner", a_id], ["-n", a.namespace], []):
-        kubeconfig = a_in_ns if not scope else a.kubeconfig
-        assert main(["report", *scope, "--kubeconfig", str(kubeconfig), "--format", "json"]) == 0, scope
-        out = capsys.readouterr().out
-        assert [r["tenant"] for r in json.loads(out)] == [mine], scope
-        assert theirs not in out and "Geheim" not in out and "999.99" not in out
-    # Another partner's namespace, asked for by name: refused by the API server, said plainly.
-    assert main(["report", "-n", b.namespace, "--kubeconfig", str(a.kubeconfig)]) == 6  # refused by the cluster
-    assert "the cluster refused" in capsys.readouterr().err
-    assert main(["status", mine, "--partner", a_id, "--kubeconfig", str(a.kubeconfig)]) == 0
-    assert "conditions:" in capsys.readouterr().out
-    assert main(["status", theirs, "--kubeconfig", str(a_in_ns)]) == 1  # B's tenant: not one A may see
-    assert "no tenant" in capsys.readouterr().err
+    # Each partner with its own token: its own customer, never the other's, however it scopes.
+    for me, other, own, foreign, secrets in ((a, b, mine, theirs, ("Geheim", "999.99")),
+                                             (b, a, theirs, mine, ("alert(1)", "111.11"))):
+        my_id = me.namespace.removeprefix("partner-")
+        in_ns = _with_namespace(me.kubeconfig, me.namespace, tmp_path / f"{my_id}.kubeconfig")
+        for scope in (["--partner", my_id], ["-n", me.namespace], []):
+            for kubeconfig in (me.kubeconfig, in_ns):
+                assert main(["report", *scope, "--kubeconfig", str(kubeconfig), "--format", "json"]) == 0, scope
+                out = capsys.readouterr().out
+                assert [r["tenant"] for r in json.loads(out)] == [own], (my_id, scope)
+                assert foreign not in out and not any(word in out for word in secrets), (my_id, scope)
+                assert main(["status", own, *scope, "--kubeconfig", str(kubeconfig)]) == 0, scope
+                out = capsys.readouterr().out
+                assert "conditions:" in out and foreign not in out, (my_id, scope)
+                # The other's tenant: not one this partner may see, whatever it asks for.
+                assert main(["status", foreign, *scope, "--kubeconfig", str(kubeconfig)]) == 1, scope
+                assert "no tenant" in capsys.readouterr().err
+        # Another partner's namespace, asked for by name: refused by the API server, said plainly.
+        assert main(["report", "-n", other.namespace, "--kubeconfig", str(me.kubeconfig)]) == 6
+        assert "the cluster refused" in capsys.readouterr().err
+        assert main(["status", foreign, "-n", other.namespace, "--kubeconfig", str(me.kubeconfig)]) == 6
+        assert "the cluster refused" in capsys.readouterr().err
+        # The other partner's id: not found with these credentials, said plainly (no other data).
+        other_id = other.namespace.removeprefix("partner-")
+        assert main(["report", "--partner", other_id, "--kubeconfig", str(me.kubeconfig)]) == 6
+        err = capsys.readouterr().err
+        assert f"cannot find partner {other_id!r}'s namespace" in err and f"{me.namespace} (partner {my_id})" in err
+        assert foreign not in err
+    a_in_ns = tmp_path / f"{a.namespace.removeprefix('partner-')}.kubeconfig"
     assert main(["report", "--kubeconfig", str(a_in_ns), "--format", "html"]) == 0
     page = capsys.readouterr().out
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;" in page and "<script>" not in page
     assert f'<tr data-tenant="{mine}">' in page and "annual commission (12 x commission)" in page
+
+
+@pytest.fixture
+def custom_partner(cluster: ClusterHandle, operator: OperatorProcess,
+                   tmp_path: Path) -> Iterator[tuple[ChartPartner, str]]:
+    """A partner whose namespace is not partner-<id> (the partners chart's partners[].namespace), with
+    its own ServiceAccount token in a kubeconfig without a namespace, as `kubectl create token` gives it."""
+    suffix = uuid.uuid4().hex[:6]
+    partner_id, namespace = f"custom-{suffix}", f"kunden-{suffix}"
+    objects = chart.render_partners([{"id": partner_id, "namespace": namespace}], name=f"custom-{suffix}",
+                                    namespace=PLATFORM_NAMESPACE)
+    chart.apply(cluster.kubeconfig, objects)
+    kubeconfig = chart.service_account_kubeconfig(cluster.kubeconfig, namespace, "tenantry-gitops",
+                                                  tmp_path / "custom.kubeconfig")
+    handle = ChartPartner(cluster, namespace, suffix, kubeconfig=kubeconfig)
+    yield handle, partner_id
+    cluster.kubectl("delete", "tenants", "--all", "-n", namespace, "--timeout=300s")
+    for obj in objects:
+        if obj["kind"] == "RoleBinding" and obj["metadata"]["namespace"] == PLATFORM_NAMESPACE:
+            cluster.kubectl("delete", "rolebinding", obj["metadata"]["name"], "-n", PLATFORM_NAMESPACE,
+                            "--ignore-not-found")
+    for name in (namespace, *(f"tenant-{slug}" for slug in handle.slugs)):
+        cluster.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+
+
+def test_a_partner_namespace_not_named_after_the_partner(custom_partner: tuple[ChartPartner, str],
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """--partner <id> with the partner's own token: it may not list namespaces to find the one
+    labelled <id>, and partner-<id> is not it; the token's own namespace is (docs/cli.md)."""
+    custom, custom_id = custom_partner
+    slug = custom.slug("kunde")
+    custom.apply(custom.tenant(slug, plan={"featureSet": "starter", "seats": 3,
+                                           "price": {"monthly": 42, "currency": "EUR"}}))
+    custom.wait_condition(slug)
+    assert (custom.get(slug) or {})["status"]["partner"] == custom_id
+    kubeconfig = str(custom.kubeconfig)
+    for scope in (["--partner", custom_id], []):
+        assert main(["report", *scope, "--kubeconfig", kubeconfig, "-o", "json"]) == 0, scope
+        rows = json.loads(capsys.readouterr().out)
+        assert [(r["tenant"], r["partner"], r["mrr"]) for r in rows] == [(slug, custom_id, 42)], scope
+        assert main(["status", slug, *scope, "--kubeconfig", kubeconfig]) == 0, scope
+        assert f"partner {custom_id}" in capsys.readouterr().out
+    # A partner id these credentials are not for: a clear error naming where it looked.
+    assert main(["report", "--partner", "someone-else", "--kubeconfig", kubeconfig]) == 6
+    err = capsys.readouterr().err
+    assert ("cannot find partner 'someone-else''s namespace with these credentials (tried "
+            f"{custom.namespace} (partner {custom_id}), partner-someone-else (refused)): name it with -n") in err
 
 
 def test_the_installed_command_runs(cluster: ClusterHandle) -> None:

@@ -7,6 +7,8 @@ Tested here (real files, a real bash, a real refused TCP connection; no cluster)
 - every failure is one line on stderr with its own exit code, never a traceback: no kubeconfig (4),
   an unknown context (4), a cluster that refuses the connection (5), an internal error (70)
 - --version, -o/--output with --format kept as its other name, shell completion that bash accepts
+- where a partner's own credentials belong (report and status look there when they may not list
+  namespaces): the context's namespace, then a ServiceAccount token's own (its `sub` claim)
 """
 
 from __future__ import annotations
@@ -184,3 +186,42 @@ def test_a_currency_must_be_an_iso_4217_code_in_use() -> None:
     price = tenants["properties"]["spec"]["properties"]["plan"]["properties"]["price"]["properties"]
     assert "EUR" in price["currency"]["enum"] and "ABC" not in price["currency"]["enum"]
     assert tenants["properties"]["status"]["properties"]["currency"]["enum"] == price["currency"]["enum"]
+
+
+def _jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def test_a_service_account_token_names_its_namespace() -> None:
+    bound = _jwt({"sub": "system:serviceaccount:acme-kunden:tenantry-gitops",
+                  "kubernetes.io": {"namespace": "acme-kunden", "serviceaccount": {"name": "tenantry-gitops"}}})
+    assert kubeconfig.token_namespace(bound) == "acme-kunden"
+    legacy = _jwt({"sub": "system:serviceaccount:partner-b:gitops", "kubernetes.io/serviceaccount/namespace": "x"})
+    assert kubeconfig.token_namespace(legacy) == "partner-b"  # sub is what the API server authenticates
+    for token in (_jwt({"sub": "alice@example.com"}), _jwt({"sub": "system:serviceaccount:Evil/ns:x"}),
+                  _jwt({"sub": "system:serviceaccount:a:b:c"}), "not-a-jwt", "a.%%%.c", None, _jwt([1])):  # type: ignore[arg-type]
+        assert kubeconfig.token_namespace(token) is None, token
+
+
+def test_own_namespaces_context_first_then_the_tokens(tmp_path: Path) -> None:
+    token = _jwt({"sub": "system:serviceaccount:acme-kunden:tenantry-gitops"})
+
+    def config(namespace: str | None, user: dict) -> Path:
+        context = {"cluster": "c", "user": "u", **({"namespace": namespace} if namespace else {})}
+        body = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": "https://c.example:6443"}}],
+                "users": [{"name": "u", "user": user}], "contexts": [{"name": "c", "context": context}]}
+        path = tmp_path / f"config-{namespace}-{len(user)}"
+        path.write_text(yaml.safe_dump(body))
+        return path
+    assert kubeconfig.own_namespaces(load(config(None, {"token": token}), None)) == ["acme-kunden"]
+    assert kubeconfig.own_namespaces(load(config("team-a", {"token": token}), None)) == ["team-a", "acme-kunden"]
+    assert kubeconfig.own_namespaces(load(config("acme-kunden", {"token": token}), None)) == ["acme-kunden"]
+    (tmp_path / "token").write_text(token + "\n")
+    assert kubeconfig.own_namespaces(load(config(None, {"tokenFile": "token"}), None)) == ["acme-kunden"]
+    assert kubeconfig.own_namespaces(load(config(None, {"username": "a", "password": "b"}), None)) == []

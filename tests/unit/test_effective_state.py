@@ -98,8 +98,7 @@ def test_report_and_status_show_the_state_in_effect(capsys: pytest.CaptureFixtur
     assert views.row(_body({**SPEC, "state": "Active"}), now=AT)["state"] == "Active"
 
     # `tenantry status` at today's clock: a trial that ended in 2020.
-    monkeypatch.setattr(views, "client_for", lambda *a: _NoClient())
-    monkeypatch.setattr(views, "_tenants", lambda *a, **k: [_body({**SPEC, "trial": {"ends": "2020-01-01T00:00:00Z"}},
+    monkeypatch.setattr(views, "_visible", lambda *a, **k: [_body({**SPEC, "trial": {"ends": "2020-01-01T00:00:00Z"}},
                                                                   created="2019-12-01T00:00:00Z")])
     args = type("Args", (), {"kubeconfig": None, "context": None, "partner": None, "namespace": None,
                              "slug": "probe", "format": "table"})()
@@ -107,10 +106,3 @@ def test_report_and_status_show_the_state_in_effect(capsys: pytest.CaptureFixtur
     first = capsys.readouterr().out.splitlines()[0]
     assert first == "probe  (Probe GmbH, partner acme, Suspended (spec.state Trial: the trial ended), plan starter)"
 
-
-class _NoClient:
-    def __enter__(self) -> _NoClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -13,7 +13,10 @@ one line that says what is wrong and how to fix it (the CLI prints it, no traceb
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,3 +116,36 @@ def _in_cluster(context: str | None) -> SingleConfig:
         raise ConfigProblem(f"no kubeconfig, and this pod's ServiceAccount is not usable: {error}") from None
     assert single is not None
     return single
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def token_namespace(token: str | None) -> str | None:
+    """The namespace of a ServiceAccount token (`sub` is system:serviceaccount:<namespace>:<name>, in
+    bound and legacy tokens alike), else None. Read, not verified: only a hint of where to look; the
+    API server still decides what the token may read."""
+    try:
+        payload = (token or "").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, TypeError):
+        return None
+    parts = str(claims.get("sub", "") if isinstance(claims, dict) else "").split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"] and _DNS_LABEL.match(parts[2]):
+        return parts[2]
+    return None
+
+
+def own_namespaces(config: SingleConfig) -> list[str]:
+    """Where these credentials say they belong, in order: the context's namespace (in a pod, its
+    ServiceAccount's), then a ServiceAccount token's own namespace. Empty when neither says."""
+    found = [config.context.namespace] if config.context.namespace else []
+    user = config.user
+    token = user.token if user is not None else None
+    if token is None and user is not None and user.token_file:
+        try:
+            token = Path(config.abs_file(user.token_file)).read_text()[:65536].strip()
+        except (OSError, ConfigError):
+            token = None
+    namespace = token_namespace(token)
+    return found + [namespace] if namespace and namespace not in found else found

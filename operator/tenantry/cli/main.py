@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as error:
         print(f"{name}: the cluster refused: {error.status.message}", file=sys.stderr)
         return CLUSTER_REFUSED
+    except views.ScopeProblem as problem:
+        print(f"{name}: {problem}", file=sys.stderr)
+        return CLUSTER_REFUSED
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception as error:  # noqa: BLE001  (one line, never a traceback, unless asked for)

@@ -110,37 +110,67 @@ def _forbidden(error: ApiError) -> bool:
     return error.status.code == 403
 
 
-def namespaces(client: Client, partner: str | None, namespace: str | None) -> list[str] | None:
-    """Where to look: the namespace given; a partner's namespace (found by its label, or
-    `partner-<id>` for a partner's own credentials, which may not list namespaces); None for
-    every namespace, which only platform credentials may read."""
-    if namespace:
-        return [namespace]
-    if partner:
-        try:
-            found = client.list(Namespace, labels={PARTNER_LABEL: partner})
-            return [ns.metadata.name for ns in found if TENANT_LABEL not in (ns.metadata.labels or {})]
-        except ApiError as error:
-            if not _forbidden(error):
-                raise
-            return [f"partner-{partner}"]
-    return None
+class ScopeProblem(Exception):
+    """No namespace these credentials may read Tenants in: the message says what to pass instead."""
+
+
+def _readable(client: Client, namespace: str, fields: dict[str, str] | None) -> list[dict[str, Any]] | None:
+    """The Tenants of a namespace, or None when the credentials may not list them there."""
+    try:
+        return [t.to_dict() for t in client.list(Tenant, namespace=namespace, fields=fields)]
+    except ApiError as error:
+        if not _forbidden(error):
+            raise
+        return None
+
+
+def _first_readable(client: Client, candidates: list[str], fields: dict[str, str] | None,
+                    partner: str | None) -> list[dict[str, Any]]:
+    """The Tenants of the first candidate namespace these credentials may read that holds no other
+    partner's Tenants (their status.partner, as the operator records it)."""
+    tried = []
+    for namespace in dict.fromkeys(candidates):
+        found = _readable(client, namespace, fields)
+        if found is None:
+            tried.append(f"{namespace} (refused)")
+            continue
+        others = {(b.get("status") or {}).get("partner") for b in found} - {None, partner}
+        if partner and others:
+            tried.append(f"{namespace} (partner {', '.join(sorted(others))})")
+            continue
+        return found
+    what = f"partner {partner!r}'s namespace" if partner else "a namespace"
+    raise ScopeProblem(f"cannot find {what} with these credentials (tried {', '.join(tried) or 'none'}): name it "
+                       "with -n <namespace>, or set it as the kubeconfig context's namespace")
 
 
 def _tenants(client: Client, partner: str | None, namespace: str | None,
-             fields: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The Tenants one may see: a partner's credentials read their own namespace (the kubeconfig's,
-    unless --partner or -n says which), platform credentials every namespace."""
-    scope = namespaces(client, partner, namespace)
-    if scope is None:
+             fields: dict[str, str] | None = None, own: list[str] | None = None) -> list[dict[str, Any]]:
+    """The Tenants one may see. -n: that namespace. --partner: the namespaces labelled as that
+    partner's; a partner's own credentials may not list namespaces, so then the first it may read of
+    its own (`own`: the kubeconfig context's, the ServiceAccount token's) and `partner-<id>`.
+    Neither: every namespace for platform credentials, else the first readable of `own` (or the
+    client's default namespace)."""
+    own = own or []
+    if namespace:
+        found = [t.to_dict() for t in client.list(Tenant, namespace=namespace, fields=fields)]
+    elif partner:
         try:
-            found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields=fields)]
-            return sorted(found, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
+            labelled = [ns.metadata.name for ns in client.list(Namespace, labels={PARTNER_LABEL: partner})
+                        if TENANT_LABEL not in (ns.metadata.labels or {})]
         except ApiError as error:
             if not _forbidden(error):
                 raise
-            scope = [client.namespace]  # a partner's kubeconfig: its own namespace
-    found = [t.to_dict() for ns in scope for t in client.list(Tenant, namespace=ns, fields=fields)]
+            found = _first_readable(client, [*own, f"partner-{partner}"], fields, partner)
+        else:
+            found = [t.to_dict() for ns in labelled for t in client.list(Tenant, namespace=ns, fields=fields)]
+    else:
+        try:
+            found = [t.to_dict() for t in client.list(Tenant, namespace="*", fields=fields)]
+        except ApiError as error:
+            if not _forbidden(error):
+                raise
+            found = _first_readable(client, own or [client.namespace], fields, None)
     return sorted(found, key=lambda b: (b["metadata"]["namespace"], b["metadata"]["name"]))
 
 
@@ -188,10 +218,16 @@ def _html(rows: list[dict[str, Any]], footer: str) -> str:
     return environment.get_template("report.html").render(columns=COLUMNS, rows=rows, footer=footer)
 
 
+def _visible(args: argparse.Namespace, fields: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The Tenants the command's credentials may see, scoped by --partner and -n (see _tenants)."""
+    config = kubeconfig_rules.load(args.kubeconfig, args.context)
+    with Client(config=config, field_manager="tenantry-cli") as client:
+        return _tenants(client, args.partner, args.namespace, fields, kubeconfig_rules.own_namespaces(config))
+
+
 def report(args: argparse.Namespace) -> int:
     # A refusal (403) or an unreachable cluster: one line and its own exit code, from cli/main.
-    with client_for(args.kubeconfig, args.context) as client:
-        rows = [row(b, args.commission_rate) for b in _tenants(client, args.partner, args.namespace)]
+    rows = [row(b, args.commission_rate) for b in _visible(args)]
     print(render(rows, args.format), end="")
     return 0
 
@@ -210,8 +246,7 @@ def _state_text(body: dict[str, Any], now: datetime.datetime | None = None) -> s
 
 
 def status(args: argparse.Namespace) -> int:
-    with client_for(args.kubeconfig, args.context) as client:
-        found = _tenants(client, args.partner, args.namespace, {"metadata.name": args.slug})
+    found = _visible(args, {"metadata.name": args.slug})
     if not found:
         print(f"tenantry status: no tenant {args.slug!r} that you may see", file=sys.stderr)
         return 1
