@@ -8,11 +8,23 @@ operator's own counters):
 - what changed while the operator was away (a child deleted) is repaired after the restart
 - a child changed behind the operator's back is seen by the informer's watch (no resync: it is
   an hour here), and the memory then holds the corrected object (the next pass writes nothing)
+- an informer reads its LIST in pages (continue tokens), keeps every object of every page, and
+  watches from the list's version: a change made after the LIST is seen, none before it is lost
 """
 
 from __future__ import annotations
 
-from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, diff, settle, wait_for
+import asyncio
+
+import pytest
+from lightkube.config.kubeconfig import KubeConfig
+
+from tenantry.adapters import http
+from tenantry.adapters.http import Api
+from tenantry.adapters.informer import Informer, Scope
+from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, diff, namespace, settle, wait_for
+
+__all__ = ["namespace"]  # the scratch-namespace fixture
 
 # What the reconcile of a tenant without custom domains reads (with the default DNS provider none),
 # besides the Tenant itself (kube-apiserver 1.20 counts a GET of a custom resource as a LIST in a
@@ -121,3 +133,34 @@ def test_a_change_is_seen_by_the_watch_and_corrected_once(partner: Partner, clus
         assert writes == {"PATCH limitranges/": 1, "PUT limitranges/": 1}, writes
     finally:
         operator.restart_with({})
+
+
+def test_an_informer_lists_in_pages_and_watches_from_the_lists_version(
+        cluster: ClusterHandle, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "LIST_PAGE", 2)
+    names = [f"paged-{i}" for i in range(5)]
+    for name in names:
+        cluster.kubectl("create", "configmap", name, "-n", namespace, f"--from-literal=k={name}")
+    lists_before = cluster.apiserver_requests({"LIST"}, {"configmaps"})
+
+    async def run() -> tuple[list[str], str | None, int]:
+        informer = Informer(Api(KubeConfig.from_file(str(cluster.kubeconfig)).get()),
+                            Scope("v1", "ConfigMap", namespace=namespace))
+        task = asyncio.create_task(informer.run())
+        try:
+            await asyncio.wait_for(informer.synced.wait(), 60)
+            listed = sorted(name for _, name in informer.keys() if name.startswith("paged-"))
+            await asyncio.to_thread(cluster.kubectl, "create", "configmap", "after-list", "-n", namespace)
+            for _ in range(600):  # the watch, not a second LIST, brings it
+                if informer.get(namespace, "after-list") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            return listed, (informer.get(namespace, "paged-3") or {}).get("data", {}).get("k"), informer.lists
+        finally:
+            task.cancel()
+            await informer._api.close()
+
+    listed, value, lists = asyncio.run(run())
+    assert listed == names and value == "paged-3"
+    pages = sum(diff(lists_before, cluster.apiserver_requests({"LIST"}, {"configmaps"})).values())
+    assert lists == 1 and pages >= 3, f"one list of 5 objects in pages of 2: {pages} requests"

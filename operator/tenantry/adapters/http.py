@@ -31,6 +31,7 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 TOKEN_REFRESH_SECONDS = 60.0  # a projected service-account token is rotated by the kubelet
 WATCH_SECONDS = 300  # the API server ends each watch after about this long; it is then resumed
+LIST_PAGE = 500  # objects per page of a LIST (client-go's pager reads in pages of 500 too)
 
 
 # asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size), allocated up
@@ -38,6 +39,13 @@ WATCH_SECONDS = 300  # the API server ends each watch after about this long; it 
 # a 1,000-tenant operator's memory (tracemalloc), for reads that are rarely more than a few KiB.
 # Bigger answers (a LIST) are read in more, smaller pieces.
 asyncio.sslproto.SSLProtocol.max_size = 32 * 1024
+
+
+def _items(listing: _Listing, api_version: str, kind: str) -> Iterator[Body]:
+    for raw in listing.items or ():
+        item = _decode(raw)
+        item["apiVersion"], item["kind"] = api_version, kind
+        yield item
 
 
 class _Listing(msgspec.Struct):
@@ -205,26 +213,28 @@ class Api:
         return yarl.URL(self._server + path + query, encoded=True)
 
     async def list(self, api_version: str, kind: str, namespace: str | None,
-                   labels: Mapping[str, str] | None = None) -> tuple[Iterator[Body], str]:
-        """Every object (with apiVersion and kind, which list items lack), decoded one at a time
-        as the iterator is read, and the list's resourceVersion.
+                   labels: Mapping[str, str] | None = None) -> AsyncIterator[tuple[Iterator[Body], str]]:
+        """Every object (with apiVersion and kind, which list items lack), page by page: each page
+        an iterator decoding its objects one at a time, with the list's resourceVersion.
 
-        One at a time: a LIST of every ConfigMap of 10,000 tenants is some 200 MB of JSON, and
-        decoded whole it was the operator's memory peak at a restart; this way only its bytes
-        and the item at hand are alive (a consumer keeps a slim copy of what it needs).
+        In pages of LIST_PAGE objects, one consistent list (the API server's continue token): a
+        LIST of every ConfigMap of 10,000 tenants is some 200 MB of JSON, which was the operator's
+        memory peak at a restart; this way only one page's bytes and the item at hand are alive
+        (a consumer keeps a compact copy of what it needs).
         """
-        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
-        content = await self._send("GET", collection_path(api_version, kind, namespace), None, params)
-        if content is None:
-            raise ApiFailure(404, "NotFound", f"{kind} of {api_version} is not served")
-        listing = msgspec.json.decode(content, type=_Listing)
-
-        def items() -> Iterator[Body]:
-            for raw in listing.items:
-                item = _decode(raw)
-                item["apiVersion"], item["kind"] = api_version, kind
-                yield item
-        return items(), str(listing.metadata.get("resourceVersion") or "")
+        params = {"limit": str(LIST_PAGE)}
+        if labels:
+            params["labelSelector"] = ",".join(f"{k}={v}" for k, v in labels.items())
+        while True:
+            content = await self._send("GET", collection_path(api_version, kind, namespace), None, params)
+            if content is None:
+                raise ApiFailure(404, "NotFound", f"{kind} of {api_version} is not served")
+            listing = msgspec.json.decode(content, type=_Listing)
+            yield _items(listing, api_version, kind), str(listing.metadata.get("resourceVersion") or "")
+            token = listing.metadata.get("continue")
+            if not token:
+                return
+            params = {**params, "continue": str(token)}
 
     async def watch(self, api_version: str, kind: str, namespace: str | None, labels: Mapping[str, str] | None,
                     resource_version: str) -> AsyncIterator[tuple[str, Body]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import msgspec
 
 from tenantry.adapters.http import Api, ApiFailure
 from tenantry.domain.children import Manifest
-from tenantry.metrics.operator import CACHED_OBJECTS
+from tenantry.metrics.operator import CACHED_OBJECTS, INFORMER_LISTS
 
 logger = logging.getLogger("tenantry")
 Key = tuple[str, str]  # (namespace or "", name)
@@ -179,6 +179,10 @@ class Informer:
         record = self._store.get((namespace or "", name))
         return None if record is None else record.body()
 
+    def holds(self, namespace: str | None, name: str) -> bool:
+        """Whether the object is in memory (without decoding it)."""
+        return (namespace or "", name) in self._store
+
     def keys(self) -> list[Key]:
         """(namespace, name) of every object held."""
         return list(self._store)
@@ -245,11 +249,22 @@ class Informer:
     async def _list(self) -> str:
         """LIST everything; the differences to the store are reported as changes after a re-list."""
         self.lists += 1
-        listing, version = await self._api.list(self.scope.api_version, self.scope.kind, self.scope.namespace,
-                                                self.scope.labels)
+        INFORMER_LISTS.labels(self.scope.kind).inc()
         seen: set[Key] = set()
         relisting = self.synced.is_set()
-        for body in listing:
+        version = ""
+        async for page, page_version in self._api.list(self.scope.api_version, self.scope.kind,
+                                                       self.scope.namespace, self.scope.labels):
+            version = page_version  # every page names the same: the list is one consistent snapshot
+            self._take(page, seen, relisting)
+        for key in [k for k in self._store if k not in seen]:
+            gone = self._drop(key)
+            if relisting and gone is not None:
+                self._changed("DELETED", gone.body())
+        return version
+
+    def _take(self, page: Iterator[Manifest], seen: set[Key], relisting: bool) -> None:
+        for body in page:
             meta = body["metadata"]
             key = (meta.get("namespace") or "", meta["name"])
             seen.add(key)
@@ -262,11 +277,6 @@ class Informer:
                 self._keep(key, body)
                 if not relisting and self._report_listing:
                     self._changed("LISTED", body)
-        for key in [k for k in self._store if k not in seen]:
-            gone = self._drop(key)
-            if relisting and gone is not None:
-                self._changed("DELETED", gone.body())
-        return version
 
     async def run(self) -> None:
         """LIST and WATCH until cancelled; failures are logged and retried, never raised."""

@@ -107,7 +107,7 @@ class Kube:
         if informer is not None:
             return informer.list(namespace, labels)
         try:
-            return list((await self.api.list(api_version, kind, namespace, labels))[0])
+            return [item async for page, _ in self.api.list(api_version, kind, namespace, labels) for item in page]
         except ApiFailure as error:
             if error.code == 404:  # the kind is not installed
                 return []

@@ -369,26 +369,44 @@ async def _sweep_leftovers(memo: kopf.Memo) -> None:
 
 
 SWEEP_SETTLED_CHECKS = 3  # the Tenants kopf has listed into memory stayed this many seconds unchanged
+SWEEP_READS = 20  # owners still unknown after that: more than this are answered by one LIST, not a GET each
 
 
-async def _listed_tenants(memo: kopf.Memo) -> None:
-    """Until kopf's first listing of Tenants has reached memory (its count stopped growing), so
-    that the sweep reads only the Tenants it does not know, not every one of them."""
-    await memo.cache.wait_synced()
+def _marked_owner(namespace: Mapping[str, Any]) -> TenantKey | None:
+    return naming.parse_owner_key((namespace["metadata"].get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+
+
+async def _listed_tenants(memo: kopf.Memo, owners: set[TenantKey]) -> set[TenantKey]:
+    """Until kopf's first listing of Tenants has reached memory: at once when every owner named
+    by a tenant namespace is known (the usual restart), else when the count of Tenants in memory
+    stayed unchanged for a few seconds. Returns the owners still unknown."""
     count, unchanged = -1, 0
-    while unchanged < SWEEP_SETTLED_CHECKS:
+    while True:
+        owners = {owner for owner in owners if not memo.tenants.holds(*owner)}
+        if not owners or unchanged >= SWEEP_SETTLED_CHECKS:
+            return owners
         await asyncio.sleep(1)
         unchanged, count = (unchanged + 1 if len(memo.tenants) == count else 0), len(memo.tenants)
 
 
 async def _sweep(memo: kopf.Memo) -> list[str]:
-    await _listed_tenants(memo)
+    await memo.cache.wait_synced()
+    namespaces = await memo.kube.list("v1", "Namespace", None, MANAGED)  # type: ignore[arg-type]
+    unknown = await _listed_tenants(memo, {owner for ns in namespaces if (owner := _marked_owner(ns)) is not None})
+    listed: set[TenantKey] | None = None
+    if len(unknown) > SWEEP_READS:
+        # kopf's listing is slow to reach memory (a loaded machine, 10,000 Tenants): one LIST
+        # answers for all of them, where a GET each made thousands of reads at a restart.
+        tenants = await memo.kube.list(f"{GROUP}/{VERSION}", "Tenant", None, {})  # type: ignore[arg-type]
+        listed = {(t["metadata"]["namespace"], t["metadata"]["name"]) for t in tenants}
     confirmed: dict[TenantKey, bool] = {}
 
     async def exists(key: TenantKey) -> bool:
         # In memory: it exists. Not (yet): asked once, so a true leftover costs one read.
-        if memo.tenants.get(*key) is not None:
+        if memo.tenants.holds(*key) or (listed is not None and key in listed):
             return True
+        if listed is not None:
+            return False
         if key not in confirmed:
             # strict: while Tenants are not served (an API server starting) none reads as gone.
             tenant = ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])
@@ -396,9 +414,8 @@ async def _sweep(memo: kopf.Memo) -> list[str]:
         return confirmed[key]
 
     released = await dnsflow.release_orphaned(Writer(memo.kube), memo.config, exists)
-    for ns in await memo.kube.list("v1", "Namespace", None, MANAGED):  # type: ignore[arg-type]
-        meta = ns["metadata"]
-        owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+    for ns in namespaces:
+        meta, owner = ns["metadata"], _marked_owner(ns)
         if owner is not None and not meta.get("deletionTimestamp") and \
                 not (meta.get("labels") or {}).get(naming.ORPHANED_LABEL) and not await exists(owner):
             await memo.kube.patch_labels(ObjectRef("v1", "Namespace", meta["name"]),

@@ -21,6 +21,9 @@ LAST_RESYNC = Gauge("tenantry_last_resync_timestamp_seconds",
 READS = Counter("tenantry_read_requests_total",
                 "GET requests sent to the Kubernetes API (reads of watched kinds come from memory).", ["kind"])
 CACHED_OBJECTS = Gauge("tenantry_cached_objects", "Objects held in the informers' memory, by kind.", ["kind"])
+INFORMER_LISTS = Counter("tenantry_informer_lists_total",
+                         "LISTs an informer made (one at a start, one per broken watch; read in pages), by kind.",
+                         ["kind"])
 ADMISSION_SECONDS = Histogram("tenantry_admission_duration_seconds",
                               "Time to judge one admission review, by webhook path.", ["webhook"],
                               buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))

@@ -1,0 +1,97 @@
+"""The start-up sweep for what deleted Tenants left (handlers/tenant._sweep), with a FakeKube
+standing in for the API server (the sweep against the real one runs in
+tests/integration/test_reliability.py and attacks/test_webhook_down.py).
+
+Tested here:
+- every owner already in memory: no read at all, nothing marked
+- a few owners unknown: one GET each, and a leftover's namespace marked orphaned
+- many owners unknown (kopf's listing slow to reach memory): one LIST of Tenants, no GET each
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from tenantry.adapters.informer import Informer, Scope
+from tenantry.domain import naming
+from tenantry.domain.config import OperatorConfig
+from tenantry.handlers import tenant as handlers
+
+PARTNER = "partner-p"
+
+
+class FakeKube:
+    """Stands in for adapters.kube.Kube: namespaces and Tenants as given, no Secrets (claims)."""
+
+    def __init__(self, slugs: list[str], existing: set[str]) -> None:
+        self.namespaces = [{"metadata": {"name": f"tenant-{s}", "labels": {},
+                                         "annotations": {naming.OWNER_ANNOTATION: f"{PARTNER}/{s}"}}}
+                           for s in slugs]
+        self.existing = existing
+        self.lists: list[str] = []
+        self.reads: list[str] = []
+        self.marked: list[str] = []
+
+    async def list(self, api_version: str, kind: str, namespace: str | None, labels: dict[str, str]) -> list[Any]:
+        self.lists.append(kind)
+        if kind == "Namespace":
+            return self.namespaces
+        if kind == "Tenant":
+            return [{"metadata": {"namespace": PARTNER, "name": s}} for s in sorted(self.existing)]
+        return []
+
+    async def read(self, target: Any, strict: bool = False) -> Any:
+        self.reads.append(target.name)
+        return {"metadata": {"name": target.name}} if target.name in self.existing else None
+
+    async def patch_labels(self, target: Any, labels: dict[str, str]) -> None:
+        self.marked.append(target.name)
+
+
+class _Synced:
+    async def wait_synced(self) -> None:
+        return None
+
+
+def _memo(kube: FakeKube, in_memory: list[str]) -> kopf.Memo:
+    memo = kopf.Memo()
+    memo.kube, memo.cache, memo.config = kube, _Synced(), OperatorConfig()
+    memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    for slug in in_memory:
+        memo.tenants.observe("ADDED", {"metadata": {"namespace": PARTNER, "name": slug, "resourceVersion": "1"}})
+    return memo
+
+
+@pytest.fixture(autouse=True)
+def _no_settling_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 0)
+
+
+def test_every_owner_in_memory_costs_no_read() -> None:
+    slugs = [f"t{i}" for i in range(50)]
+    kube = FakeKube(slugs, set(slugs))
+    asyncio.run(handlers._sweep(_memo(kube, slugs)))
+    assert kube.reads == [] and "Tenant" not in kube.lists and kube.marked == []
+
+
+def test_a_few_unknown_owners_are_read_once_each_and_a_leftover_is_marked() -> None:
+    slugs = [f"t{i}" for i in range(10)]
+    kube = FakeKube(slugs, set(slugs) - {"t3"})
+    asyncio.run(handlers._sweep(_memo(kube, slugs[2:])))
+    assert sorted(kube.reads) == ["t0", "t1"] and "Tenant" not in kube.lists
+    assert kube.marked == []  # t3 is in memory here: kopf knows it
+    kube2 = FakeKube(slugs, set(slugs) - {"t3"})
+    asyncio.run(handlers._sweep(_memo(kube2, [s for s in slugs if s != "t3"])))
+    assert kube2.reads == ["t3"] and kube2.marked == ["tenant-t3"]
+
+
+def test_many_unknown_owners_are_answered_by_one_list() -> None:
+    slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
+    kube = FakeKube(slugs, set(slugs) - {"t7"})
+    asyncio.run(handlers._sweep(_memo(kube, [])))
+    assert kube.reads == [] and kube.lists.count("Tenant") == 1
+    assert kube.marked == ["tenant-t7"]
