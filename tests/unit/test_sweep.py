@@ -5,7 +5,9 @@ tests/integration/test_reliability.py and attacks/test_webhook_down.py).
 Tested here:
 - every owner already in memory: no read at all, nothing marked
 - a few owners unknown: one GET each, and a leftover's namespace marked orphaned
-- many owners unknown (kopf's listing slow to reach memory): one LIST of Tenants, no GET each
+- many owners unknown (kopf's listing slow to reach memory): one LIST of Tenants, no GET each;
+  a leftover is confirmed by one GET (a Tenant may have come after the LIST), and while Tenants
+  are not served (404) the sweep stops, marking nothing and releasing nothing
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import kopf
 import pytest
 
+from tenantry.adapters.http import ApiFailure
 from tenantry.adapters.informer import Informer, Scope
 from tenantry.domain import naming
 from tenantry.domain.config import OperatorConfig
@@ -35,14 +38,12 @@ class FakeKube:
         self.lists: list[str] = []
         self.reads: list[str] = []
         self.marked: list[str] = []
+        self.api = FakeApi(self)
+        self.served = True
 
     async def list(self, api_version: str, kind: str, namespace: str | None, labels: dict[str, str]) -> list[Any]:
         self.lists.append(kind)
-        if kind == "Namespace":
-            return self.namespaces
-        if kind == "Tenant":
-            return [{"metadata": {"namespace": PARTNER, "name": s}} for s in sorted(self.existing)]
-        return []
+        return self.namespaces if kind == "Namespace" else []
 
     async def read(self, target: Any, strict: bool = False) -> Any:
         self.reads.append(target.name)
@@ -50,6 +51,19 @@ class FakeKube:
 
     async def patch_labels(self, target: Any, labels: dict[str, str]) -> None:
         self.marked.append(target.name)
+
+
+class FakeApi:
+    """Stands in for adapters.http.Api: the paged LIST of Tenants (one page), 404 while not served."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+
+    async def list(self, api_version: str, kind: str, namespace: str | None) -> Any:
+        self.kube.lists.append(kind)
+        if not self.kube.served:
+            raise ApiFailure(404, "NotFound", f"{kind} of {api_version} is not served")
+        yield iter([{"metadata": {"namespace": PARTNER, "name": s}} for s in sorted(self.kube.existing)]), "1"
 
 
 class _Synced:
@@ -93,5 +107,14 @@ def test_many_unknown_owners_are_answered_by_one_list() -> None:
     slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
     kube = FakeKube(slugs, set(slugs) - {"t7"})
     asyncio.run(handlers._sweep(_memo(kube, [])))
-    assert kube.reads == [] and kube.lists.count("Tenant") == 1
+    assert kube.reads == ["t7"] and kube.lists.count("Tenant") == 1
     assert kube.marked == ["tenant-t7"]
+
+
+def test_while_tenants_are_not_served_the_sweep_marks_nothing() -> None:
+    slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
+    kube = FakeKube(slugs, set(slugs))
+    kube.served = False
+    with pytest.raises(ApiFailure):
+        asyncio.run(handlers._sweep(_memo(kube, [])))
+    assert kube.marked == []

@@ -397,16 +397,17 @@ async def _sweep(memo: kopf.Memo) -> list[str]:
     if len(unknown) > SWEEP_READS:
         # kopf's listing is slow to reach memory (a loaded machine, 10,000 Tenants): one LIST
         # answers for all of them, where a GET each made thousands of reads at a restart.
-        tenants = await memo.kube.list(f"{GROUP}/{VERSION}", "Tenant", None, {})  # type: ignore[arg-type]
-        listed = {(t["metadata"]["namespace"], t["metadata"]["name"]) for t in tenants}
+        # Strict, as each GET below: while Tenants are not served (404) the sweep stops, never
+        # taking every tenant for gone.
+        listed = {(t["metadata"]["namespace"], t["metadata"]["name"])
+                  async for page, _ in memo.kube.api.list(f"{GROUP}/{VERSION}", "Tenant", None) for t in page}
     confirmed: dict[TenantKey, bool] = {}
 
     async def exists(key: TenantKey) -> bool:
-        # In memory: it exists. Not (yet): asked once, so a true leftover costs one read.
+        # In memory or in the LIST: it exists. Else asked once (a Tenant may have come after the
+        # LIST), so a true leftover costs one read.
         if memo.tenants.holds(*key) or (listed is not None and key in listed):
             return True
-        if listed is not None:
-            return False
         if key not in confirmed:
             # strict: while Tenants are not served (an API server starting) none reads as gone.
             tenant = ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])
