@@ -567,3 +567,43 @@ def test_the_form_refuses_a_customers_slug_and_downloads_a_valid_one() -> None:
         assert headers["Content-Disposition"] == 'attachment; filename="geheim.yaml"'
         assert "name: geheim" in text and "Beta Geheim" not in text
     serve(portal, scenario)
+
+
+def test_the_form_reads_the_partners_tenants_off_the_event_loop_within_the_check_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding a partner's Tenants (some 10,000) on every POST: in the worker thread that runs the
+    check, and only two at a time, so a flood of POSTs cannot stall the portal for everyone."""
+    portal, _ = world()
+    seen: list[tuple[bool, int]] = []
+    reduce = server.existing
+
+    def recording(tenants: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        seen.append((on_loop, portal.checks._value))
+        return reduce(tenants)
+    monkeypatch.setattr(server, "existing", recording)
+    form = {"company": "Neu GmbH", "slug": "mustermann", "contact_name": "Eva", "contact_email": "eva@neu.de",
+            "plan": "business", "seats": "5"}
+
+    async def scenario(client: TestClient) -> str:
+        status, page, _ = await fetch(client, "/p/acme/onboard", token="acme-token", method="POST", data=form)
+        assert status == 400
+        return page
+    page = serve(portal, scenario)
+    assert "Mustermann GmbH" in page  # the partner's Tenants were still read
+    assert seen == [(False, 1)]  # in a worker thread, holding one of the two places
+
+
+def test_tenants_from_thread_leaves_out_one_deleted_meanwhile() -> None:
+    portal, _ = world()
+    cluster = portal.cluster
+    assert [t["metadata"]["name"] for t in cluster.tenants_from_thread("partner-acme")] == \
+        [t["metadata"]["name"] for t in cluster.tenants("partner-acme")]
+    informer = cluster.kinds["Tenant"]
+    get = informer.get
+    informer.get = lambda ns, name: None if name == "idle" else get(ns, name)  # type: ignore[method-assign]
+    assert "idle" not in [t["metadata"]["name"] for t in cluster.tenants_from_thread("partner-acme")]

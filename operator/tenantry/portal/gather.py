@@ -188,6 +188,14 @@ class Cluster:
     def tenants(self, namespace: str) -> list[dict[str, Any]]:
         return self.kinds["Tenant"].list(namespace, {})
 
+    def tenants_from_thread(self, namespace: str) -> list[dict[str, Any]]:
+        """The partner's Tenants, read from a worker thread while the watch changes the informer on
+        the event loop: by key (a copy of the keys, then one lookup each), so a Tenant deleted
+        meanwhile is left out instead of failing the read."""
+        informer = self.kinds["Tenant"]
+        names = sorted(name for ns, name in informer.keys() if ns == namespace)
+        return [body for name in names if (body := informer.get(namespace, name)) is not None]
+
     def catalogue(self, namespace: str) -> list[dict[str, Any]]:
         """The FeatureSets and Brandings a tenant of this partner may name: its own and the platform's."""
         return [{"apiVersion": API_VERSION, "kind": kind,

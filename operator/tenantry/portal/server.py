@@ -35,7 +35,7 @@ from tenantry.portal.gather import (
     trials,
 )
 from tenantry.portal.identity import Gate, Identity
-from tenantry.portal.onboard import FEATURES, check, existing
+from tenantry.portal.onboard import FEATURES, Outcome, check, existing
 from tenantry.portal.settings import PortalSettings
 
 logger = logging.getLogger("tenantry.portal")
@@ -261,12 +261,16 @@ class Portal:
             posted = await request.post()
             form = {k: str(v)[:2000] for k, v in posted.items() if k in _FORM_FIELDS}
             chosen = [str(v) for v in posted.getall("feature", [])]
-            customers = existing(self.cluster.tenants(info.namespace))  # taken slugs and domains
+
+            def checked() -> Outcome:
+                # The partner's Tenants (taken slugs and domains; some 10,000 to decode) are read here
+                # too: a flood of POSTs must not stall the event loop for every other partner.
+                customers = existing(self.cluster.tenants_from_thread(info.namespace))
+                return check(form, chosen, info.id, info.namespace, self.settings.platform_namespace,
+                             self.settings.platform_domain, catalogue, customers)
             # validate reads and writes files: off the event loop, and two at a time at most.
             async with self.checks:
-                outcome = await asyncio.to_thread(check, form, chosen, info.id, info.namespace,
-                                                  self.settings.platform_namespace, self.settings.platform_domain,
-                                                  catalogue, customers)
+                outcome = await asyncio.to_thread(checked)
             if outcome.yaml and request.query.get("download") == "1":
                 return web.Response(text=outcome.yaml, content_type="application/yaml", charset="utf-8",
                                     headers={**_HEADERS, "Content-Disposition":
