@@ -11,6 +11,8 @@ tests/integration/test_cache.py):
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object
 - lists by namespace and labels; the cache answers only for synced informers and covered names
+- what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
+  or writers' managed fields costs nothing); the kept managed fields name the same other writer
 - objects are held as compact records (their JSON, decoded on each read) with shared parts and
   ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
 """
@@ -20,8 +22,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tenantry.adapters.informer import Cache, Digest, Informer, Scope, slim
-from tenantry.domain.drift import covers
+from tenantry.domain.drift import covers, other_writer
 
 
 def _configmap(name: str, version: str, namespace: str = "tenant-a", **labels: str) -> dict[str, Any]:
@@ -159,3 +164,32 @@ def test_a_digest_cannot_be_forged_by_writing_its_text() -> None:
     forged["data"] = {"flags.json": repr(Digest(flags))}
     informer.observe("ADDED", forged)
     assert informer.get("tenant-a", "tenantry-flags")["data"]["flags.json"] != flags  # type: ignore[index]
+
+
+def test_what_others_pad_the_metadata_with_is_bounded() -> None:
+    body = _configmap("tenantry-flags", "5", **{"app.kubernetes.io/managed-by": "tenantry"})
+    body["metadata"]["labels"].update({f"pad-{i}": "x" * 60 for i in range(2_000)})
+    body["metadata"]["finalizers"] = [f"example.com/f{i}" for i in range(2_000)]
+    body["metadata"]["ownerReferences"] = [{"name": f"o{i}", "uid": "u" * 36} for i in range(500)]
+    body["metadata"]["managedFields"] = [{"manager": f"m{i}", "operation": "Update",
+                                          "time": f"2026-01-01T00:{i % 60:02d}:00Z",
+                                          "fieldsV1": {"f:metadata": {"f:labels": {}}}} for i in range(3_000)]
+    kept = slim(body)
+    assert kept["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tenantry"}
+    assert "finalizers" not in kept["metadata"] and "ownerReferences" not in kept["metadata"]
+    assert len(kept["metadata"]["managedFields"]) == 1
+    assert len(json.dumps(kept)) < 2_000
+    modest = _configmap("tenantry-flags", "6", team="a")
+    modest["metadata"]["finalizers"] = ["example.com/keep"]
+    assert slim(modest)["metadata"]["labels"] == {"team": "a"}  # within bounds: kept, so a PUT keeps them
+    assert slim(modest)["metadata"]["finalizers"] == ["example.com/keep"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["tenantry", "kubectl", "kube-controller-manager", "x"]),
+                          st.integers(0, 5), st.sampled_from([("f:status",), ("f:data",), ("f:metadata", "f:spec")])),
+                max_size=8))
+def test_the_kept_managed_fields_name_the_same_other_writer(entries: list) -> None:
+    managed = [{"manager": m, "operation": "Update", "time": f"2026-01-01T00:00:0{t}Z",
+                "fieldsV1": dict.fromkeys(keys, {})} for m, t, keys in entries]
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": managed}}
+    assert other_writer(slim(body)["metadata"].get("managedFields")) == other_writer(managed)

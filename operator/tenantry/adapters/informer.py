@@ -25,6 +25,7 @@ import msgspec
 
 from tenantry.adapters.http import Api, ApiFailure
 from tenantry.domain.children import Manifest
+from tenantry.domain.naming import FIELD_MANAGER
 from tenantry.metrics.operator import CACHED_OBJECTS, INFORMER_LISTS
 
 logger = logging.getLogger("tenantry")
@@ -99,6 +100,35 @@ def _share(value: Any) -> Any:
     return value
 
 
+# What others may add to an object's metadata is kept up to this size per field; beyond it only
+# the operator's own labels are kept (and no finalizers or owner references): a tenant admin may
+# update the operator's ConfigMaps, and a partner its Tenants, with a megabyte of labels each.
+# (The next update of the object then leaves the excess out: it was padding.)
+FOREIGN_BYTES = 2048
+_KEPT_LABELS = ("tenantry.dev/", "app.kubernetes.io/")
+
+
+def _size(value: Any) -> int:
+    return len(msgspec.json.encode(value))
+
+
+def _latest_edits(entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Of the managed fields, what tells who changed the object last (drift.other_writer): the
+    latest entry of ours and the latest of anyone else's that edits more than the status, each
+    with its top-level field keys only. One entry per writer could otherwise be as many writers
+    as a tenant admin cares to name."""
+    latest: dict[bool, Mapping[str, Any]] = {}
+    for entry in entries:
+        if not set((entry.get("fieldsV1") or {}).keys()) - {"f:status"}:
+            continue  # a status update: never what other_writer names
+        ours = entry.get("manager") == FIELD_MANAGER
+        if ours not in latest or str(entry.get("time") or "") > str(latest[ours].get("time") or ""):
+            latest[ours] = entry
+    kept = list(latest.values()) or entries[-1:]  # status updates only: one says "not unknown"
+    return [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
+             "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})} for entry in kept]
+
+
 def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Manifest:
     """The object as much as a reconcile reads, so that nobody can make the operator hold more:
     managed fields without their field lists (their top-level keys stay, which is what tells a
@@ -108,12 +138,15 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Ma
     never changed."""
     meta = dict(body.get("metadata") or {})
     if meta.get("managedFields"):
-        meta["managedFields"] = [{**{k: v for k, v in entry.items() if k != "fieldsV1"},
-                                  "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})}
-                                 for entry in meta["managedFields"]]
+        meta["managedFields"] = _latest_edits(meta["managedFields"])
     if meta.get("annotations"):
         meta["annotations"] = {k: v for k, v in meta["annotations"].items()
                                if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
+    if isinstance(meta.get("labels"), Mapping) and _size(meta["labels"]) > FOREIGN_BYTES:
+        meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(_KEPT_LABELS)}
+    for key in ("finalizers", "ownerReferences"):
+        if meta.get(key) and _size(meta[key]) > FOREIGN_BYTES:
+            del meta[key]
     kept = dict(body) if data_keys is None else {k: v for k, v in body.items() if k != "binaryData"}
     part = _SHARED_PARTS.get(str(body.get("kind")))
     if part is not None and part in kept:
