@@ -24,6 +24,7 @@ Tested here:
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 
 import pytest
@@ -299,3 +300,21 @@ def test_pipeline_by_stage_and_trials_by_end() -> None:
     accounts = model.trial_accounts([("later", "L", "x", "864000"), ("over", "O", "y", "0")], now=86400.0)
     assert [(t.slug, round(t.days_left), t.in_effect) for t in accounts] == [("over", -1, "Suspended"),
                                                                                ("later", 9, "Active")]
+
+
+def test_an_ended_trial_is_shown_suspended_as_everywhere_else() -> None:
+    """The portal shows the state in effect (lifecycle.effective_state), not spec.state: a trial
+    whose end has passed is Suspended, one still running is Trial."""
+    import datetime
+    body = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "probe", "namespace": "partner-acme", "creationTimestamp": "2026-10-01T00:00:00Z"},
+            "spec": {"company": "Probe AG", "state": "Trial", "trial": {"ends": "2026-11-01T00:00:00Z"},
+                     "plan": {"featureSet": "business", "seats": 5}}}
+    none = History({}, {}, False)
+    after = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    before = datetime.datetime(2026, 10, 15, tzinfo=datetime.UTC)
+    assert gathered(body, {}, "tenantry-system", none, after).state == "Suspended"
+    assert gathered(body, {}, "tenantry-system", none, before).state == "Trial"
+    assert gathered(body, {}, "tenantry-system", none).state == "Suspended"  # default: this moment
+    active = {**body, "spec": {**body["spec"], "state": "Active"}}
+    assert gathered(active, {}, "tenantry-system", none, after).state == "Active"

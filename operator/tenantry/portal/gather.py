@@ -5,6 +5,7 @@ PromQL ever comes from a user)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
-from tenantry.domain.lifecycle import trial_end
+from tenantry.domain.lifecycle import effective_state, trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.domain.usage import commission_rate as partner_commission_rate
 from tenantry.portal.model import REQUESTS_LIMIT, Customer, Deal
@@ -246,8 +247,12 @@ def _features(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[s
 
 
 def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[str, Any]], platform_namespace: str,
-             past: History) -> Customer:
+             past: History, now: datetime.datetime | None = None) -> Customer:
+    """One customer's row. Its state is the one in effect at `now` (default: this moment), as the
+    operator, the CLI and the metrics show it: an ended trial is Suspended, whatever git says."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
+    state = effective_state(spec, now or datetime.datetime.now(datetime.UTC),
+                            (body.get("metadata") or {}).get("creationTimestamp"))
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = status.get("usage") or {}
@@ -262,7 +267,7 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
     features, included = _features(body, plans, platform_namespace)
 
     return Customer(
-        slug=slug, company=str(spec.get("company", "")), state=str(spec.get("state", "Active")),
+        slug=slug, company=str(spec.get("company", "")), state=state,
         plan=str(plan.get("featureSet", "")), seats=int(plan.get("seats", 0) or 0),
         active_users=active if isinstance(active, int) and active >= 0 else 0,
         mrr=float(price.get("monthly", 0.0) or 0.0),
