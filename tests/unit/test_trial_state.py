@@ -3,7 +3,8 @@
 Tested here: served as Active before the end and Suspended from the end on (time zones compared
 as instants); a date the calendar does not have is refused by the model, and treated as ended by
 the operator if one gets past the webhook; a trial lasts at most MAX_TRIAL_DAYS from the Tenant's
-creation however far its end is moved; other states pass through untouched.
+creation however far its end is moved; a Trial without an end (stored while the webhook was down)
+is admitted and suspended, not left served; other states pass through untouched.
 """
 
 from __future__ import annotations
@@ -67,3 +68,23 @@ def test_other_states_pass_through() -> None:
         assert trial_state(original, datetime.datetime.now(UTC)) == (original, None)
     with pytest.raises(ValidationError, match="state Trial needs trial.ends"):
         spec(state="Trial")
+
+
+def test_a_trial_without_an_end_stored_while_the_webhook_was_down_is_suspended() -> None:
+    # The model refuses it; the API server (webhook down) does not. Refused as invalid it would stay
+    # served as last provisioned: a trial that never ends. It is admitted and suspended instead.
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.lifecycle import effective_state
+    from tenantry.domain.tenantpass import admit
+    raw = {**BASE, "state": "Trial"}
+    body = {"metadata": {"name": "probe", "namespace": "partner-p", "creationTimestamp": "2027-01-01T00:00:00Z"},
+            "spec": raw}
+    admitted = admit(body, "p", {}, OperatorConfig())
+    assert isinstance(admitted, TenantSpec) and admitted.state == "Trial" and admitted.trial is None
+    served, verdict = trial_state(admitted, datetime.datetime(2027, 1, 2, tzinfo=UTC))
+    assert served.state == "Suspended" and verdict is not None and verdict.reason == "TrialEnded"
+    assert "without trial.ends" in verdict.message
+    assert effective_state(raw, datetime.datetime(2027, 1, 2, tzinfo=UTC)) == "Suspended"
+    # Anything else invalid stays refused as before.
+    broken = admit({**body, "spec": {**raw, "plan": {"seats": -1}}}, "p", {}, OperatorConfig())
+    assert not isinstance(broken, TenantSpec)

@@ -113,8 +113,10 @@ def effective_state(spec: Mapping[str, Any], now: datetime.datetime,
     state label all come from here; git keeps saying Trial. `spec` is the stored spec (a mapping)."""
     state = str(spec.get("state") or "Active")
     trial = spec.get("trial")
-    if state != "Trial" or not isinstance(trial, Mapping):
+    if state != "Trial":
         return state
+    if not isinstance(trial, Mapping):
+        return "Suspended"  # a Trial without an end is not running (see trial_state)
     ends = trial.get("ends")
     try:
         end = trial_end(ends, created) if isinstance(ends, str) else None
@@ -132,8 +134,13 @@ def trial_state(spec: TenantSpec, now: datetime.datetime, created: datetime.date
     at the latest MAX_TRIAL_DAYS after `created` (a trial moved ever later is not a free tenant
     forever), and an end it cannot read as ended (the webhook and validate refuse one anyway).
     Whether it ended is effective_state's decision."""
-    if spec.state != "Trial" or spec.trial is None:
+    if spec.state != "Trial":
         return spec, None
+    if spec.trial is None:  # stored while the webhook was down (see tenantpass.admit)
+        return spec.model_copy(update={"state": "Suspended"}), Verdict(
+            TRIAL, "False", "TrialEnded", "state Trial without trial.ends: the trial counts as ended and the "
+            "tenant is suspended, its data kept; add trial.ends (e.g. 2027-01-31T23:59:59Z), or set state Active "
+            "to convert it")
     ended = effective_state({"state": spec.state, "trial": {"ends": spec.trial.ends}}, now, created) != "Trial"
     try:
         ends = trial_end(spec.trial.ends, None)

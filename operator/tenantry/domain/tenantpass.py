@@ -80,11 +80,25 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
                        "and not a tenant's): move the Tenant there", {})
     spec = lifecycle.parse_tenant_spec(body.get("spec"))
     if isinstance(spec, str):
-        return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
+        endless = _trial_without_an_end(body.get("spec"))
+        if endless is None:
+            return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
+        spec = endless
     if not _within_cap(body, partner_tenants, config.max_tenants_per_partner):
         return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner),
                        {"partner": partner})
     return spec
+
+
+def _trial_without_an_end(raw: Any) -> TenantSpec | None:
+    """A Trial without trial.ends, valid otherwise: the API server stores one while the webhook is
+    down. Refused as invalid it would stay served as last provisioned, a trial that never ends;
+    so it goes on as a Trial (lifecycle.trial_state suspends it and says why)."""
+    if not isinstance(raw, Mapping) or raw.get("state") != "Trial" or raw.get("trial") is not None:
+        return None
+    parsed = lifecycle.parse_tenant_spec({**raw, "state": "Suspended"})
+    # model_copy does not validate: the one spec the model refuses, on purpose, for trial_state.
+    return parsed.model_copy(update={"state": "Trial"}) if isinstance(parsed, TenantSpec) else None
 
 
 def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int) -> bool:
