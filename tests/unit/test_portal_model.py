@@ -305,7 +305,6 @@ def test_pipeline_by_stage_and_trials_by_end() -> None:
 def test_an_ended_trial_is_shown_suspended_as_everywhere_else() -> None:
     """The portal shows the state in effect (lifecycle.effective_state), not spec.state: a trial
     whose end has passed is Suspended, one still running is Trial."""
-    import datetime
     body = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
             "metadata": {"name": "probe", "namespace": "partner-acme", "creationTimestamp": "2026-10-01T00:00:00Z"},
             "spec": {"company": "Probe AG", "state": "Trial", "trial": {"ends": "2026-11-01T00:00:00Z"},
