@@ -124,10 +124,42 @@ def _readable(client: Client, namespace: str, fields: dict[str, str] | None) -> 
         return None
 
 
+def _namespace_labels(client: Client, namespace: str) -> dict[str, str] | None:
+    """The namespace's labels, or None when these credentials may not read it (a partner's own
+    token usually may not). A namespace that does not exist has no labels."""
+    try:
+        return dict(client.get(Namespace, name=namespace).metadata.labels or {})
+    except ApiError as error:
+        if error.status.code == 404:
+            return {}
+        if not _forbidden(error):
+            raise
+        return None
+
+
+def _partners(namespace: str, found: list[dict[str, Any]], partner: str, client: Client) -> str | None:
+    """Why a readable namespace is not partner `partner`'s, or None when it is: it must carry the
+    label tenantry.dev/partner=<partner> (and not be a tenant's namespace) or be named
+    partner-<partner>; when the namespace itself cannot be read, its name or its Tenants' status
+    (naming this partner, as the operator records it) must say so. An empty namespace, or one of
+    unreconciled Tenants only, is not taken as the partner's on trust."""
+    if namespace == f"partner-{partner}":
+        return None
+    labels = _namespace_labels(client, namespace)
+    if labels is None:
+        if any((b.get("status") or {}).get("partner") == partner for b in found):
+            return None
+        return f"no Tenant whose status names partner {partner!r}, and the namespace itself is not readable"
+    if labels.get(PARTNER_LABEL) == partner and TENANT_LABEL not in labels:
+        return None
+    return f"not labelled {PARTNER_LABEL}={partner}"
+
+
 def _first_readable(client: Client, candidates: list[str], fields: dict[str, str] | None,
                     partner: str | None) -> list[dict[str, Any]]:
     """The Tenants of the first candidate namespace these credentials may read that holds no other
-    partner's Tenants (their status.partner, as the operator records it)."""
+    partner's Tenants (their status.partner, as the operator records it) and, with --partner, is
+    that partner's (see _partners)."""
     tried = []
     for namespace in dict.fromkeys(candidates):
         found = _readable(client, namespace, fields)
@@ -137,6 +169,10 @@ def _first_readable(client: Client, candidates: list[str], fields: dict[str, str
         others = {(b.get("status") or {}).get("partner") for b in found} - {None, partner}
         if partner and others:
             tried.append(f"{namespace} (partner {', '.join(sorted(others))})")
+            continue
+        why = _partners(namespace, found, partner, client) if partner else None
+        if why:
+            tried.append(f"{namespace} ({why})")
             continue
         return found
     what = f"partner {partner!r}'s namespace" if partner else "a namespace"
