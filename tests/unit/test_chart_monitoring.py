@@ -15,6 +15,8 @@ Tested here:
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import helm_python as helm
 import pytest
@@ -136,3 +138,30 @@ def test_schema_refuses_bad_values(values: dict, words: str) -> None:
     with pytest.raises(helm.HelmError) as error:
         render(values)
     assert words in str(error.value)
+
+
+@pytest.mark.parametrize("url", ['https://portal.example.com/"}],"x":"', "https://portal.example.com/?x=1",
+                                 "https://user@portal.example.com", "javascript:alert(1)",
+                                 "https://portal.example.com/" + "a" * 500])
+def test_the_template_refuses_a_bad_portal_url_when_the_schema_is_skipped(url: str, tmp_path: Path) -> None:
+    """helm --skip-schema-validation: the chart without its values.schema.json, so only the template's
+    own guard stands between the value and the dashboards' JSON."""
+    unchecked = tmp_path / "tenantry"
+    shutil.copytree(CHART, unchecked)
+    (unchecked / "values.schema.json").unlink()
+    domain = {"platformDomain": "saas.example.com"}
+    good = chart.manifests({"operator": domain, "dashboards": {"enabled": True,
+                                                               "portalUrl": "https://portal.saas.example.com/"}},
+                           chart=unchecked)
+    assert "https://portal.saas.example.com" in good["tenantry/templates/dashboards-configmap.yaml"]
+    with pytest.raises(helm.HelmError) as refused:
+        chart.manifests({"operator": domain, "dashboards": {"enabled": True, "portalUrl": url}}, chart=unchecked)
+    message = str(refused.value)
+    assert "dashboards.portalUrl" in message and "is not a plain https URL" in message
+    assert "e.g. --set dashboards.portalUrl=https://portal.saas.example.com" in message
+
+
+def test_the_template_guard_uses_the_schemas_pattern() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    pattern = schema["properties"]["dashboards"]["properties"]["portalUrl"]["pattern"]
+    assert f"regexMatch `{pattern}`" in (CHART / "templates" / "dashboards-configmap.yaml").read_text()
