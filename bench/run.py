@@ -715,6 +715,8 @@ async def large_phase(direct: Direct, ready: Tally, operator: Operator, local: l
     after_restart, restart_peak = operator.rss_mib()
     out["large_rss_mib_after_restart"] = round(after_restart, 1)
     out["large_rss_peak_mib"] = round(max(first_peak, restart_peak), 1)
+    # Which of the two processes peaked: the one that onboarded, or the one restarted over them all.
+    out["large_rss_peak_onboarding_mib"], out["large_rss_peak_restart_mib"] = first_peak, round(restart_peak, 1)
     return out
 
 
