@@ -11,8 +11,8 @@ Tested here:
   Trial in the wide Spec-State column), the quota refuses pods, no URL; never before trial.ends
 - nothing is lost: a customer's object in the tenant namespace is still there
 - converting the trial (state Active, trial removed) keeps the very same namespace and its data
-- state Trial without trial.ends is refused by the API server's view of the model (tenantry
-  validate and the operator name the field)
+- state Trial without trial.ends, stored with no webhook to refuse it, is suspended by the
+  operator, whose Trial condition names the field (tenantry validate and the webhook refuse it)
 - the trial's end is a metric for the TenantTrialEndsSoon alert
 - Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted;
   `kubectl get deals` shows the CRD's columns
@@ -84,11 +84,14 @@ def test_a_trial_ends_on_time_keeps_its_data_and_converts(partner: Partner, clus
              timeout=30, what="the trial's metric gone after the conversion")
 
 
-def test_a_trial_without_an_end_is_refused_with_the_field(partner: Partner) -> None:
+def test_a_trial_without_an_end_is_suspended_naming_the_field(partner: Partner) -> None:
+    # The webhook refuses it; without one (as here) the API server stores it. Refused as invalid it
+    # would stay served as last provisioned; the operator suspends it instead and says why.
     slug = partner.slug("endless")
     partner.apply(partner.tenant(slug, state="Trial"))
-    cond = partner.wait_condition(slug, status="False", reason="InvalidSpec", kind="Ready")
+    cond = partner.wait_condition(slug, status="False", reason="TrialEnded", kind="Trial")
     assert "trial.ends" in cond["message"]
+    assert partner.get(slug)["status"]["state"] == "Suspended"
 
 
 def test_deals_are_pipeline_metrics(partner: Partner, operator: OperatorProcess) -> None:
