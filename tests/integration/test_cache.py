@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from lightkube.config.kubeconfig import KubeConfig
 
-from tenantry.adapters import http
 from tenantry.adapters.http import Api
 from tenantry.adapters.informer import Informer, Scope
 from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, diff, namespace, settle, wait_for
@@ -135,9 +133,7 @@ def test_a_change_is_seen_by_the_watch_and_corrected_once(partner: Partner, clus
         operator.restart_with({})
 
 
-def test_an_informer_lists_in_pages_and_watches_from_the_lists_version(
-        cluster: ClusterHandle, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "LIST_PAGE", 2)
+def test_an_informer_lists_in_pages_and_watches_from_the_lists_version(cluster: ClusterHandle, namespace: str) -> None:
     names = [f"paged-{i}" for i in range(5)]
     for name in names:
         cluster.kubectl("create", "configmap", name, "-n", namespace, f"--from-literal=k={name}")
@@ -145,7 +141,7 @@ def test_an_informer_lists_in_pages_and_watches_from_the_lists_version(
 
     async def run() -> tuple[list[str], str | None, int]:
         informer = Informer(Api(KubeConfig.from_file(str(cluster.kubeconfig)).get()),
-                            Scope("v1", "ConfigMap", namespace=namespace))
+                            Scope("v1", "ConfigMap", namespace=namespace), list_page=2)
         task = asyncio.create_task(informer.run())
         try:
             await asyncio.wait_for(informer.synced.wait(), 60)

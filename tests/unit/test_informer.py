@@ -91,6 +91,7 @@ def test_lists_by_namespace_and_labels() -> None:
     informer.observe("ADDED", _configmap("c", "3", namespace="tenant-b", team="x"))
     assert [o["metadata"]["name"] for o in informer.list("tenant-a", {"team": "x"})] == ["a"]
     assert [o["metadata"]["name"] for o in informer.list("tenant-a", {})] == ["a", "b"]
+    assert sorted(informer.names("tenant-a")) == ["a", "b"] and informer.names("nowhere") == []
 
 
 def test_the_cache_answers_only_when_synced_and_covered() -> None:

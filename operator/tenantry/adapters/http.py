@@ -212,17 +212,17 @@ class Api:
         query = f"?{urlencode(params)}" if params else ""
         return yarl.URL(self._server + path + query, encoded=True)
 
-    async def list(self, api_version: str, kind: str, namespace: str | None,
-                   labels: Mapping[str, str] | None = None) -> AsyncIterator[tuple[Iterator[Body], str]]:
+    async def list(self, api_version: str, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None,
+                   page: int = LIST_PAGE) -> AsyncIterator[tuple[Iterator[Body], str]]:
         """Every object (with apiVersion and kind, which list items lack), page by page: each page
         an iterator decoding its objects one at a time, with the list's resourceVersion.
 
-        In pages of LIST_PAGE objects, one consistent list (the API server's continue token): a
+        In pages of `page` objects, one consistent list (the API server's continue token): a
         LIST of every ConfigMap of 10,000 tenants is some 200 MB of JSON, which was the operator's
         memory peak at a restart; this way only one page's bytes and the item at hand are alive
         (a consumer keeps a compact copy of what it needs).
         """
-        params = {"limit": str(LIST_PAGE)}
+        params = {"limit": str(page)}
         if labels:
             params["labelSelector"] = ",".join(f"{k}={v}" for k, v in labels.items())
         while True:

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from tenantry.adapters.http import Api, ApiFailure
+from tenantry.adapters.http import LIST_PAGE, Api, ApiFailure
 from tenantry.domain.children import Manifest
 from tenantry.domain.naming import FIELD_MANAGER
 from tenantry.metrics.operator import CACHED_OBJECTS, INFORMER_LISTS
@@ -192,10 +192,10 @@ class Informer:
     """One kind's objects in memory, current from a watch."""
 
     def __init__(self, api: Api, scope: Scope, on_change: Change | None = None,
-                 retry_seconds: float = 1.0, report_listing: bool = False) -> None:
+                 retry_seconds: float = 1.0, report_listing: bool = False, list_page: int = LIST_PAGE) -> None:
         """report_listing: the first LIST's objects are reported too, as LISTED (for a consumer
-        that keeps its own index, such as the catalogue)."""
-        self.scope, self._api, self._on_change = scope, api, on_change
+        that keeps its own index, such as the catalogue). list_page: objects per page of a LIST."""
+        self.scope, self._api, self._on_change, self._list_page = scope, api, on_change, list_page
         self._report_listing = report_listing
         self._store: dict[Key, Record] = {}
         self._objects = frozenset({*((_SHARED_PARTS[scope.kind],) if scope.kind in _SHARED_PARTS else ()),
@@ -215,6 +215,10 @@ class Informer:
     def holds(self, namespace: str | None, name: str) -> bool:
         """Whether the object is in memory (without decoding it)."""
         return (namespace or "", name) in self._store
+
+    def names(self, namespace: str | None) -> list[str]:
+        """The names held in one namespace (a copy: safe to read from another thread)."""
+        return list(self._by_namespace.get(namespace or "", ()))
 
     def keys(self) -> list[Key]:
         """(namespace, name) of every object held."""
@@ -287,7 +291,7 @@ class Informer:
         relisting = self.synced.is_set()
         version = ""
         async for page, page_version in self._api.list(self.scope.api_version, self.scope.kind,
-                                                       self.scope.namespace, self.scope.labels):
+                                                       self.scope.namespace, self.scope.labels, self._list_page):
             version = page_version  # every page names the same: the list is one consistent snapshot
             self._take(page, seen, relisting)
         for key in [k for k in self._store if k not in seen]:

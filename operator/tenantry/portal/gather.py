@@ -194,7 +194,7 @@ class Cluster:
         the event loop: by key (a copy of the keys, then one lookup each), so a Tenant deleted
         meanwhile is left out instead of failing the read."""
         informer = self.kinds["Tenant"]
-        names = sorted(name for ns, name in informer.keys() if ns == namespace)
+        names = sorted(informer.names(namespace))
         return [body for name in names if (body := informer.get(namespace, name)) is not None]
 
     def catalogue(self, namespace: str) -> list[dict[str, Any]]:
