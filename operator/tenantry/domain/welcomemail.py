@@ -11,20 +11,21 @@ a header). It carries no password or token: the customer signs in with the compa
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
-
-import icalendar
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from tenantry.api.branding import HTTPS_URL, BrandingSpec
 from tenantry.api.common import HEX_COLOUR
 from tenantry.api.tenant import Appointment
+
+if TYPE_CHECKING:
+    import jinja2
 
 DEFAULT_COLOUR, DEFAULT_TEXT_COLOUR = "#1F4E79", "#FFFFFF"
 
@@ -112,8 +113,13 @@ class Letter:
     appointment: Appointment | None = None
 
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("tenantry.domain", "templates"),
-                                autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True)
+@functools.cache
+def _templates() -> jinja2.Environment:
+    # jinja2 and icalendar are imported on the first welcome, not at start: together about 5 MiB
+    # of code that an operator without SMTP settings never runs.
+    import jinja2
+    return jinja2.Environment(loader=jinja2.PackageLoader("tenantry.domain", "templates"),
+                              autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True)
 
 
 def _when(start: datetime.datetime) -> str:
@@ -123,6 +129,7 @@ def _when(start: datetime.datetime) -> str:
 
 def _invitation(letter: Letter, words: Mapping[str, str], organizer: str, to: Sequence[str], domain: str,
                 now: datetime.datetime) -> bytes:
+    import icalendar  # on first use, as jinja2 in _templates
     assert letter.appointment is not None
     # In UTC: iCalendar has no fixed offsets, only UTC, floating times and named zones (VTIMEZONE).
     start = datetime.datetime.fromisoformat(letter.appointment.start.replace("Z", "+00:00")).astimezone(datetime.UTC)
@@ -189,8 +196,8 @@ def compose(letter: Letter, from_address: str, to: Sequence[str], message_id: st
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(now)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the relay
-    message.set_content(_TEMPLATES.get_template("welcome.txt").render(context))
-    message.add_alternative(_TEMPLATES.get_template("welcome.html").render(context), subtype="html")
+    message.set_content(_templates().get_template("welcome.txt").render(context))
+    message.add_alternative(_templates().get_template("welcome.html").render(context), subtype="html")
     if appointment is not None:
         message.add_attachment(_invitation(letter, words, from_address, to, domain, now).decode(), subtype="calendar",
                                filename="onboarding.ics", params={"method": "REQUEST"})
