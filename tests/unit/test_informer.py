@@ -15,6 +15,9 @@ tests/integration/test_cache.py):
   or writers' managed fields costs nothing); the kept managed fields name the same other writer
 - objects are held as compact records (their JSON, decoded on each read) with shared parts and
   ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
+- the JSON is packed against the kind's dictionary (the first record of a useful size): a like
+  record keeps a fraction of its size, every record reads back exactly (those kept before the
+  dictionary too), and a first record chosen by someone else (the dictionary) changes sizes only
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenantry.adapters.informer import Cache, Digest, Informer, Scope, slim
+from tenantry.adapters.informer import Cache, Digest, Informer, Packer, Scope, slim
 from tenantry.domain.drift import covers, other_writer
 
 
@@ -154,6 +157,50 @@ def test_objects_are_held_as_compact_records_read_back_whole() -> None:
     assert first == second and first is not second  # each read decodes its own copy
     assert first["metadata"]["labels"] == {"team": "x"} and first["data"]["slug"] == "acme"
     assert first["data"]["flags.json"] == flags and isinstance(first["data"]["flags.json"], Digest)
+
+
+def _tenant(name: str, version: str) -> dict[str, Any]:
+    conditions = [{"type": kind, "status": "True", "reason": "Provisioned", "observedGeneration": 1,
+                   "lastTransitionTime": "2026-12-02T01:34:28Z", "message": f"the {kind} of the tenant is as desired"}
+                  for kind in ("Ready", "NamespaceReady", "FeaturesReady", "BrandingReady", "DNSReady", "InSync")]
+    return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": name, "namespace": "partner-p", "resourceVersion": version, "uid": f"uid-{name}"},
+            "spec": {"company": f"Firma {name} GmbH", "plan": {"featureSet": "bench", "seats": 20}},
+            "status": {"conditions": conditions, "state": "Active"}}
+
+
+def test_records_are_packed_against_their_kinds_dictionary() -> None:
+    informer = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    tenants = [_tenant(f"t{i:05d}", str(10 + i)) for i in range(50)]
+    for body in tenants:
+        informer.observe("ADDED", body)
+    plain = len(json.dumps(slim(tenants[7]), separators=(",", ":")))
+    packed = len(informer._store[("partner-p", "t00007")].raw)
+    assert packed < plain / 4, (packed, plain)
+    assert all(informer.get("partner-p", body["metadata"]["name"]) == slim(body) for body in tenants)
+
+
+def test_records_kept_before_the_dictionary_read_back_too() -> None:
+    informer = Informer(None, Scope("v1", "ConfigMap"))  # type: ignore[arg-type]
+    small = _configmap("tenantry-small", "1")  # under Packer.DICTIONARY_FROM: kept as it came
+    informer.observe("ADDED", small)
+    assert informer._store[("tenant-a", "tenantry-small")].raw.startswith(b"{")
+    large = _configmap("tenantry-large", "2")
+    large["metadata"]["labels"] = {f"tenantry.dev/l{i}": "v" * 20 for i in range(10)}
+    informer.observe("ADDED", large)
+    assert informer._store[("tenant-a", "tenantry-large")].raw.startswith(Packer.PACKED)
+    assert informer.get("tenant-a", "tenantry-small") == slim(small)
+    assert informer.get("tenant-a", "tenantry-large") == slim(large)
+
+
+def test_a_hostile_first_record_as_dictionary_changes_sizes_only() -> None:
+    # Whoever writes the first object of a kind chooses the dictionary: binary-looking text, a
+    # record that starts like a packed one. Every later record still reads back exactly.
+    packer = Packer()
+    hostile = b"\x00" + bytes(range(256)) * 300
+    assert packer.pack(hostile) != hostile
+    records = [json.dumps(_tenant(f"t{i}", str(i))).encode() for i in range(20)] + [b"{}", hostile]
+    assert all(packer.unpack(packer.pack(raw)) == raw for raw in records)
 
 
 def test_a_digest_cannot_be_forged_by_writing_its_text() -> None:
