@@ -129,7 +129,7 @@ async def _trimming() -> None:
     # free pages: given back every few seconds, they do not add up to the process's resident peak.
     while True:
         await asyncio.sleep(TRIM_SECONDS)
-        allocator.trim()
+        allocator.trim(at_least=allocator.TRIM_FROM)
 
 
 async def run(settings: Settings) -> None:

@@ -2,7 +2,8 @@
 interpreter so that its arenas and heap are its own.
 
 Tested here:
-- trim gives back the pages a burst freed, which glibc keeps inside the heap without it
+- trim gives back the pages a burst freed, which glibc keeps inside the heap without it, and
+  leaves the heap alone while less than it is asked to wait for is free
 - one_arena puts a thread's allocations into the main heap, not into an arena of the thread's own
 - both are no-ops (False) where there is no glibc
 """
@@ -10,6 +11,7 @@ Tested here:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -25,7 +27,10 @@ RSS = "def rss(): return int(open('/proc/self/status').read().split('VmRSS:')[1]
 
 def _run(code: str) -> dict[str, float]:
     script = "import json\nfrom tenantry.adapters import allocator\n" + RSS + textwrap.dedent(code)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    # glibc's own defaults: the environment may tune the allocator (MALLOC_ARENA_MAX, GLIBC_TUNABLES).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -40,6 +45,18 @@ def test_trim_returns_the_pages_a_burst_freed() -> None:
     """)
     assert result["trimmed"]
     assert result["before"] - result["after"] > 40, result  # MiB
+
+
+def test_trim_waits_until_enough_is_free() -> None:
+    result = _run("""
+        burst = [bytes(1000) for _ in range(60_000)]
+        pin = bytes(1000)
+        del burst
+        free = allocator.free_bytes()
+        print(json.dumps({"free": free, "skipped": not allocator.trim(at_least=free + (1 << 30)),
+                          "trimmed": allocator.trim(at_least=free // 2)}))
+    """)
+    assert result["free"] > 40 << 20 and result["skipped"] and result["trimmed"]
 
 
 def heap_growth(one_arena: bool) -> float:

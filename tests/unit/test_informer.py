@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -198,9 +199,21 @@ def test_a_hostile_first_record_as_dictionary_changes_sizes_only() -> None:
     # record that starts like a packed one. Every later record still reads back exactly.
     packer = Packer()
     hostile = b"\x00" + bytes(range(256)) * 300
-    assert packer.pack(hostile) != hostile
+    packer.pack(hostile)  # the first record: now the dictionary
     records = [json.dumps(_tenant(f"t{i}", str(i))).encode() for i in range(20)] + [b"{}", hostile]
-    assert all(packer.unpack(packer.pack(raw)) == raw for raw in records)
+    packed = [packer.pack(raw) for raw in records]
+    assert all(p.startswith(Packer.PACKED) for p in packed)
+    assert [packer.unpack(p) for p in packed] == records
+    assert all(len(p) < 0.7 * len(raw) for p, raw in zip(packed[:20], records[:20], strict=True))
+
+
+def test_a_record_packed_with_another_dictionary_is_refused() -> None:
+    one, other = Packer(), Packer()
+    one.pack(json.dumps(_tenant("a", "1")).encode())
+    other.pack(b'{"x": "' + b"y" * 400 + b'"}')
+    record = one.pack(json.dumps(_tenant("b", "2")).encode())
+    with pytest.raises(ValueError, match="dictionary"):
+        other.unpack(record)
 
 
 def test_a_digest_cannot_be_forged_by_writing_its_text() -> None:

@@ -9,6 +9,8 @@ Tested here:
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 from tenantry.__main__ import _LostWatch, _Routine
 
@@ -61,3 +63,12 @@ def test_routine_kopf_lines_are_hidden_and_the_rest_kept() -> None:
     assert routine.filter(_record("kopf.objects", logging.INFO, "FeatureSet p/x changed: re-rendering 3 tenant(s)"))
     assert routine.filter(_record("kopf.objects", logging.ERROR, "Handler 'tenant_deleted' succeeded."))
     assert routine.filter(_record("tenantry", logging.INFO, "a tenant named 'x' succeeded."))
+
+
+def test_the_operator_does_not_import_what_it_never_runs_at_start() -> None:
+    # Resident memory: dnspython's DNS-over-HTTPS client stack, and the welcome e-mail's template
+    # and calendar libraries (imported at the first welcome) stay out of a starting operator.
+    script = ("import sys, tenantry.__main__\n"
+              "print(sorted(m for m in ('httpcore2', 'h2', 'jinja2', 'icalendar') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

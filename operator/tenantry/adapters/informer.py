@@ -166,7 +166,10 @@ class Packer:
     labels, condition messages), and with a dictionary holding it a record keeps only what is its
     own: on the benchmark's objects 8.7 KB of JSON per tenant became 1.2 KB (a Tenant 3.6 KB ->
     0.24 KB), at about 15 us to pack and 2 us to unpack. The dictionary is fixed once chosen,
-    so every record packed with it can be unpacked; a record is never packed without it."""
+    so every record packed with it can be unpacked; a record is never packed without it. Only the
+    informer's loop packs. Whoever writes the first object of a kind chooses the dictionary: an
+    unlike one costs only the ratio (records then keep about what plain deflate keeps, 40 % less
+    than their JSON), never correctness."""
 
     __slots__ = ("_dictionary",)
 
@@ -189,7 +192,14 @@ class Packer:
         if record[:1] != self.PACKED:
             return record
         inflate = zlib.decompressobj(-15, zdict=self._dictionary)
-        return inflate.decompress(memoryview(record)[1:]) + inflate.flush()
+        try:
+            raw = inflate.decompress(memoryview(record)[1:]) + inflate.flush()
+        except zlib.error as error:
+            raise ValueError(f"a cached record does not unpack with its informer's dictionary: {error}") from None
+        if not inflate.eof or inflate.unused_data:
+            # Raw deflate has no checksum: a record packed with another dictionary must not pass.
+            raise ValueError("a cached record does not unpack with its informer's dictionary")
+        return raw
 
 
 class Record:
