@@ -15,14 +15,16 @@ tests/integration/test_cache.py):
   or writers' managed fields costs nothing); the kept managed fields name the same other writer
 - objects are held as compact records (their JSON, decoded on each read) with shared parts and
   ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
-- the JSON is packed against the kind's dictionary (the first record of a useful size): a like
-  record keeps a fraction of its size, every record reads back exactly (those kept before the
-  dictionary too), and a first record chosen by someone else (the dictionary) changes sizes only
+- the JSON is packed against a dictionary of its kind (the first record of a useful size, then
+  any that packs poorly, up to four): a like record keeps a fraction of its size, every record
+  reads back exactly (those kept before the first dictionary too), and dictionaries chosen by
+  someone else change sizes only; a record that names or needs another dictionary is refused
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -189,22 +191,50 @@ def test_records_kept_before_the_dictionary_read_back_too() -> None:
     large = _configmap("tenantry-large", "2")
     large["metadata"]["labels"] = {f"tenantry.dev/l{i}": "v" * 20 for i in range(10)}
     informer.observe("ADDED", large)
-    assert informer._store[("tenant-a", "tenantry-large")].raw.startswith(Packer.PACKED)
+    assert informer._store[("tenant-a", "tenantry-large")].raw.startswith(b"\x00")  # dictionary 0
     assert informer.get("tenant-a", "tenantry-small") == slim(small)
     assert informer.get("tenant-a", "tenantry-large") == slim(large)
 
 
-def test_a_hostile_first_record_as_dictionary_changes_sizes_only() -> None:
-    # Whoever writes the first object of a kind chooses the dictionary: binary-looking text, a
-    # record that starts like a packed one. Every later record still reads back exactly.
+def _namespace(name: str) -> bytes:
+    labels = {"app.kubernetes.io/managed-by": "tenantry", "kubernetes.io/metadata.name": name,
+              "tenantry.dev/partner": "p", "tenantry.dev/tenant": name.removeprefix("tenant-"),
+              "pod-security.kubernetes.io/enforce": "restricted"}
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": name, "uid": f"uid-{name}", "resourceVersion": "7", "labels": labels,
+        "annotations": {"tenantry.dev/owner": f"partner-p/{name}"}}, "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"}}).encode()
+
+
+def test_an_unlike_first_record_gets_a_better_dictionary_after_it() -> None:
+    # The Namespace informer's first record is `default`: the tenants' namespaces, unlike it,
+    # pack poorly against it, so the first of them becomes the next dictionary.
     packer = Packer()
-    hostile = b"\x00" + bytes(range(256)) * 300
-    packer.pack(hostile)  # the first record: now the dictionary
-    records = [json.dumps(_tenant(f"t{i}", str(i))).encode() for i in range(20)] + [b"{}", hostile]
+    default = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "default", "uid": "0f6c", "resourceVersion": "1", "creationTimestamp": "2026-12-01T09:00:00Z",
+        "labels": {"kubernetes.io/metadata.name": "default"}}, "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"}}).encode()
+    records = [default] + [_namespace(f"tenant-t{i:05d}") for i in range(30)]
     packed = [packer.pack(raw) for raw in records]
-    assert all(p.startswith(Packer.PACKED) for p in packed)
+    assert [p[0] for p in packed[:3]] == [0, 1, 1]
+    assert all(len(p) < len(raw) / 3 for p, raw in zip(packed[2:], records[2:], strict=True))
+    assert [packer.unpack(p) for p in packed] == records
+
+
+def test_hostile_dictionaries_change_sizes_only() -> None:
+    # Whoever writes a kind's first objects chooses its dictionaries: here every one of them is
+    # binary-looking junk, the first starting like a packed record. Every later record still
+    # reads back exactly, and keeps no more than plain deflate would.
+    packer = Packer()
+    junk = [b"\x00" + random.Random(i).randbytes(20_000) for i in range(Packer.MAX_DICTIONARIES + 2)]
+    for raw in junk:
+        packer.pack(raw)
+    assert len(packer._dictionaries) == Packer.MAX_DICTIONARIES
+    records = [json.dumps(_tenant(f"t{i}", str(i))).encode() for i in range(20)] + [b"{}", *junk]
+    packed = [packer.pack(raw) for raw in records]
     assert [packer.unpack(p) for p in packed] == records
     assert all(len(p) < 0.7 * len(raw) for p, raw in zip(packed[:20], records[:20], strict=True))
+    assert packed[20] == b"{}"  # packing would not make it smaller: kept as it came
 
 
 def test_a_record_packed_with_another_dictionary_is_refused() -> None:
@@ -214,6 +244,8 @@ def test_a_record_packed_with_another_dictionary_is_refused() -> None:
     record = one.pack(json.dumps(_tenant("b", "2")).encode())
     with pytest.raises(ValueError, match="dictionary"):
         other.unpack(record)
+    with pytest.raises(ValueError, match="dictionary 3"):
+        one.unpack(b"\x03" + record[1:])
 
 
 def test_a_digest_cannot_be_forged_by_writing_its_text() -> None:
