@@ -779,7 +779,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             f"idle restart over {tenants:,} tenants",
             lambda p=prefix: f"{r[f'{p}_writes']} writes, {r[f'{p}_operator_gets']} GETs by the operator "
                              f"({_tenant_gets(r, p)} of Tenants by anyone), LISTs by its informers: "
-                             f"{r[f'{p}_informer_lists']} (LIST requests, pages of {LIST_PAGE}: {r[f'{p}_lists_by_kind']})",
+                             f"{r[f'{p}_informer_lists']} "
+                             f"(LIST requests, pages of {LIST_PAGE}: {r[f'{p}_lists_by_kind']})",
             "0 writes, ≤ 1 LIST per watched kind, no per-tenant GET",
             # kopf's one LIST of Tenants, read in pages: no more requests than pages of that many.
             lambda p=prefix, count=tenants: r[f"{p}_writes"] == 0 and r[f"{p}_operator_gets"] < 10
