@@ -10,6 +10,9 @@ of them (managedFields: an Update, not an Apply):
 - a child absent from memory yet present in the cluster (no label: the informers never saw it) is
   read and updated, not refused
 - a child that already holds everything is not written
+- annotations others put on a child stay through an update made from memory, which holds only the
+  operator's own (the slim copy says so, and the writer reads the object first); an annotation of
+  the operator's that it no longer wants goes
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 from lightkube.config.kubeconfig import KubeConfig
 
 from tenantry.adapters.http import Api
+from tenantry.adapters.informer import PARTIAL, slim
 from tenantry.adapters.kube import Kube
 from tenantry.handlers.writer import Writer
 from tests.integration.fixtures import ClusterHandle
@@ -93,3 +97,19 @@ def test_a_child_memory_does_not_know_is_read_and_updated(cluster: ClusterHandle
     live = _live(cluster, namespace)
     assert live["data"] == {"a": "1"}
     assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tenantry"
+
+
+def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:
+    wanted = _config_map(namespace, {"a": "1"})
+    wanted["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/old": "x"}
+    assert _write(cluster, wanted, None) == 1
+    cluster.kubectl("annotate", "configmap", "tenantry-flags", "-n", namespace, "backup.example.com/keep=true")
+    remembered = slim(_live(cluster, namespace))  # what the informer holds
+    assert "backup.example.com/keep" not in remembered["metadata"]["annotations"] and remembered[PARTIAL]
+    changed = _config_map(namespace, {"a": "2"})
+    changed["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t"}
+    assert _write(cluster, changed, remembered) == 1
+    after = _live(cluster, namespace)
+    assert after["data"] == {"a": "2"}
+    assert after["metadata"]["annotations"] == {"backup.example.com/keep": "true", "tenantry.dev/owner": "partner-p/t"}
+    assert PARTIAL not in after

@@ -58,6 +58,9 @@ class Scope:
 # Annotations a reconcile reads: the operator's own (kopf's copy of the last handled spec aside).
 _KEPT_ANNOTATIONS = "tenantry.dev/"
 _DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
+# A top-level key of a slim copy (no API object can have it): metadata that others wrote was left
+# out, so an update made from this copy must read the object first or it would drop that.
+PARTIAL = "tenantry.dev/partial"
 
 
 class Digest:
@@ -135,21 +138,26 @@ def _latest_edits(entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Manifest:
     """The object as much as a reconcile reads, so that nobody can make the operator hold more:
     managed fields without their field lists (their top-level keys stay, which is what tells a
-    status update from an edit), only the operator's annotations, and with `data_keys` only those
-    keys of `data` (long values as digests) and no binaryData (a tenant admin may pad the
-    operator's ConfigMaps). Parts that many tenants have alike are shared: the copies are read,
+    status update from an edit), only the operator's annotations (marked PARTIAL when others' were
+    left out, as when their labels, finalizers or owner references exceed FOREIGN_BYTES), and
+    with `data_keys` only those keys of `data` (long values as digests) and no binaryData (a
+    tenant admin may pad the operator's ConfigMaps). Parts that many tenants have alike are shared: the copies are read,
     never changed."""
     meta = dict(body.get("metadata") or {})
+    partial = False
     if meta.get("managedFields"):
         meta["managedFields"] = _latest_edits(meta["managedFields"])
     if meta.get("annotations"):
-        meta["annotations"] = {k: v for k, v in meta["annotations"].items()
-                               if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
+        kept_annotations = {k: v for k, v in meta["annotations"].items() if k.startswith(_KEPT_ANNOTATIONS)}
+        partial = len(kept_annotations) < len(meta["annotations"])
+        meta["annotations"] = {k: v for k, v in kept_annotations.items() if k not in _DROPPED_ANNOTATIONS}
     if isinstance(meta.get("labels"), Mapping) and _size(meta["labels"]) > FOREIGN_BYTES:
         meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(_KEPT_LABELS)}
+        partial = True
     for key in ("finalizers", "ownerReferences"):
         if meta.get(key) and _size(meta[key]) > FOREIGN_BYTES:
             del meta[key]
+            partial = True
     kept = dict(body) if data_keys is None else {k: v for k, v in body.items() if k != "binaryData"}
     part = _SHARED_PARTS.get(str(body.get("kind")))
     if part is not None and part in kept:
@@ -157,7 +165,7 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Ma
     if data_keys is not None and isinstance(body.get("data"), Mapping):
         kept["data"] = {k: Digest(v) if isinstance(v, str) and len(v) > DIGEST_ABOVE else v
                         for k, v in body["data"].items() if k in data_keys}
-    return {**kept, "metadata": meta}
+    return {**kept, "metadata": meta, **({PARTIAL: True} if partial else {})}
 
 
 class Packer:

@@ -13,10 +13,10 @@ from typing import Any
 from lightkube.generic_resource import create_namespaced_resource
 
 from tenantry.adapters.http import Api, ApiFailure, collection_path, object_path
-from tenantry.adapters.informer import Cache
+from tenantry.adapters.informer import PARTIAL, Cache
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain.children import Manifest, ObjectRef, ref
-from tenantry.domain.naming import FIELD_MANAGER
+from tenantry.domain.naming import FIELD_MANAGER, PREFIX
 from tenantry.metrics.operator import READS
 
 # Kinds lightkube does not ship, registered so that their URLs are known (the CLI and tests use
@@ -154,14 +154,22 @@ class Kube:
 
     async def replace(self, manifest: Manifest, live: Manifest) -> None:
         """Update (PUT) the object to `manifest`, naming the resourceVersion of `live`: a concurrent
-        change raises Conflict instead of being lost. Labels, finalizers and owner references that
-        others added stay; the rest of the object is ours (cheaper for the API server than an apply,
-        and a field we stop wanting goes with the next write)."""
+        change raises Conflict instead of being lost. Labels, annotations, finalizers and owner
+        references that others added stay; the rest of the object is ours (cheaper for the API
+        server than an apply, and a field we stop wanting goes with the next write)."""
         self._before_write()
         target = ref(manifest)
+        if live.get(PARTIAL):
+            # Memory left out metadata others wrote (annotations, oversized labels): a PUT from it
+            # would drop theirs. Rare (a drifted or changed object that others annotated): one GET.
+            live = await self.read(target) or live
         seen = live.get("metadata") or {}
+        # Others' annotations stay; the operator's own are exactly the ones it wants now.
+        annotations = {**{k: v for k, v in (seen.get("annotations") or {}).items() if not k.startswith(PREFIX)},
+                       **(manifest["metadata"].get("annotations") or {})}
         meta = {**manifest["metadata"], "resourceVersion": seen.get("resourceVersion"),
                 "labels": {**(seen.get("labels") or {}), **(manifest["metadata"].get("labels") or {})},
+                **({"annotations": annotations} if annotations else {}),
                 **{key: seen[key] for key in ("finalizers", "ownerReferences") if seen.get(key)}}
         try:
             replaced = await self.api.request("PUT", _path(target), {**manifest, "metadata": meta}, _MANAGER)
