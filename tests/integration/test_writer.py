@@ -10,21 +10,23 @@ of them (managedFields: an Update, not an Apply):
 - a child absent from memory yet present in the cluster (no label: the informers never saw it) is
   read and updated, not refused
 - a child that already holds everything is not written
-- annotations others put on a child stay through an update made from memory, which holds only the
-  operator's own (the slim copy says so, and the writer reads the object first); an annotation of
-  the operator's that it no longer wants goes
+- annotations others put on a child stay through an update made from memory (the children's
+  informers keep them while they fit in 2 KiB); an annotation of the operator's that it no longer
+  wants goes; a tenant admin's padding (annotations near the API server's limit, the owner
+  annotation removed) cannot make the revert too large to write, from memory or read whole
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 
 import pytest
 from lightkube.config.kubeconfig import KubeConfig
 
 from tenantry.adapters.http import Api
-from tenantry.adapters.informer import PARTIAL, slim
+from tenantry.adapters.informer import slim
 from tenantry.adapters.kube import Kube
 from tenantry.handlers.writer import Writer
 from tests.integration.fixtures import ClusterHandle
@@ -53,7 +55,6 @@ def _write(cluster: ClusterHandle, manifest: dict, live: dict | None) -> int:
 
 
 def _live(cluster: ClusterHandle, namespace: str) -> dict:
-    import json
     return json.loads(cluster.kubectl("get", "configmap", "tenantry-flags", "-n", namespace, "-o", "json",
                                       "--show-managed-fields").stdout)
 
@@ -104,12 +105,35 @@ def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterH
     wanted["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/old": "x"}
     assert _write(cluster, wanted, None) == 1
     cluster.kubectl("annotate", "configmap", "tenantry-flags", "-n", namespace, "backup.example.com/keep=true")
-    remembered = slim(_live(cluster, namespace))  # what the informer holds
-    assert "backup.example.com/keep" not in remembered["metadata"]["annotations"] and remembered[PARTIAL]
+    remembered = slim(_live(cluster, namespace), others_annotations=True)  # what the children's informers hold
     changed = _config_map(namespace, {"a": "2"})
     changed["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t"}
     assert _write(cluster, changed, remembered) == 1
     after = _live(cluster, namespace)
     assert after["data"] == {"a": "2"}
     assert after["metadata"]["annotations"] == {"backup.example.com/keep": "true", "tenantry.dev/owner": "partner-p/t"}
-    assert PARTIAL not in after
+
+
+def test_padding_by_a_tenant_admin_cannot_block_the_revert(cluster: ClusterHandle, namespace: str) -> None:
+    # A tenant admin may edit the operator's ConfigMaps: paid features on, the owner annotation off,
+    # and annotations padded to just under the API server's 256 KiB limit, so that a PUT carrying
+    # them and the owner annotation back would be refused. Ours carries only what fits in 2 KiB.
+    wanted = _config_map(namespace, {"a": "1"})
+    wanted["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t"}
+    assert _write(cluster, wanted, None) == 1
+
+    def padded() -> dict:
+        edited = _live(cluster, namespace)
+        edited["data"] = {"a": "paid"}
+        edited["metadata"]["annotations"] = {"pad.example.com/x": "x" * (256 * 1024 - 40)}
+        edited["metadata"].pop("managedFields", None)
+        cluster.kubectl("replace", "-f", "-", input=json.dumps(edited))
+        return _live(cluster, namespace)
+
+    # From memory, and from the object read whole (as after a conflict): reverted either way.
+    for from_memory in (True, False):
+        live = slim(padded(), others_annotations=True) if from_memory else padded()
+        assert _write(cluster, wanted, live) == 1
+        after = _live(cluster, namespace)
+        assert after["data"] == {"a": "1"}
+        assert after["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}

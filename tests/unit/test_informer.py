@@ -13,7 +13,8 @@ tests/integration/test_cache.py):
 - lists by namespace and labels; the cache answers only for synced informers and covered names
 - what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
   or writers' managed fields costs nothing); the kept managed fields name the same other writer;
-  a copy that left out others' metadata (their annotations, oversized labels) is marked PARTIAL
+  others' annotations are kept only by informers asked to (the kinds updated by a PUT from memory),
+  and only while they fit in FOREIGN_BYTES
 - objects are held as compact records (their JSON, decoded on each read) with shared parts and
   ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
 - the JSON is packed against a dictionary of its kind (the first record of a useful size, then
@@ -32,7 +33,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenantry.adapters.informer import PARTIAL, Cache, Digest, Informer, Packer, Scope, slim
+from tenantry.adapters.informer import FOREIGN_BYTES, Cache, Digest, Informer, Packer, Scope, slim
 from tenantry.domain.drift import covers, other_writer
 
 
@@ -277,19 +278,17 @@ def test_what_others_pad_the_metadata_with_is_bounded() -> None:
     modest["metadata"]["finalizers"] = ["example.com/keep"]
     assert slim(modest)["metadata"]["labels"] == {"team": "a"}  # within bounds: kept, so a PUT keeps them
     assert slim(modest)["metadata"]["finalizers"] == ["example.com/keep"]
-    # What was left out is said, so that an update made from the copy reads the object first.
-    assert kept[PARTIAL] is True and PARTIAL not in slim(modest)
 
 
-def test_a_copy_without_others_annotations_says_so() -> None:
-    ours = _configmap("tenantry-flags", "7")
-    ours["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t",
+def test_others_annotations_are_kept_only_where_asked_and_bounded() -> None:
+    body = _configmap("tenantry-flags", "8")
+    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "backup.example.com/keep": "true",
                                        "tenantry.dev/last-handled-configuration": "{}"}
-    assert PARTIAL not in slim(ours)  # nothing of others' left out: an update needs no read
-    theirs = _configmap("tenantry-flags", "8")
-    theirs["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "backup.example.com/keep": "true"}
-    kept = slim(theirs)
-    assert kept["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"} and kept[PARTIAL] is True
+    assert slim(body)["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}  # a Tenant's, say
+    assert slim(body, others_annotations=True)["metadata"]["annotations"] == {
+        "tenantry.dev/owner": "partner-p/t", "backup.example.com/keep": "true"}
+    body["metadata"]["annotations"]["pad.example.com/x"] = "x" * FOREIGN_BYTES  # a tenant admin's padding
+    assert slim(body, others_annotations=True)["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
 
 
 @given(st.lists(st.tuples(st.sampled_from(["tenantry", "kubectl", "kube-controller-manager", "x"]),

@@ -46,6 +46,9 @@ class Scope:
     keeps: Callable[[str, str], bool] | None = None  # by (namespace or "", name); None: everything
     labels: Mapping[str, str] = field(default_factory=dict)  # a server-side selector
     data_keys: frozenset[str] | None = None  # ConfigMaps: the only keys of `data` worth keeping
+    # Others' annotations kept too (within FOREIGN_BYTES): the kinds the operator updates with a
+    # whole-object PUT from memory, which must carry them (see slim).
+    others_annotations: bool = False
 
     def covers(self, namespace: str | None, name: str) -> bool:
         """Whether the store's answer for this name is the truth (present or absent)."""
@@ -58,9 +61,6 @@ class Scope:
 # Annotations a reconcile reads: the operator's own (kopf's copy of the last handled spec aside).
 _KEPT_ANNOTATIONS = "tenantry.dev/"
 _DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
-# A top-level key of a slim copy (no API object can have it): metadata that others wrote was left
-# out, so an update made from this copy must read the object first or it would drop that.
-PARTIAL = "tenantry.dev/partial"
 
 
 class Digest:
@@ -135,29 +135,29 @@ def _latest_edits(entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
              "fieldsV1": dict.fromkeys((entry.get("fieldsV1") or {}).keys(), {})} for entry in kept]
 
 
-def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Manifest:
+def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
+         others_annotations: bool = False) -> Manifest:
     """The object as much as a reconcile reads, so that nobody can make the operator hold more:
     managed fields without their field lists (their top-level keys stay, which is what tells a
-    status update from an edit), only the operator's annotations (marked PARTIAL when others' were
-    left out, as when their labels, finalizers or owner references exceed FOREIGN_BYTES), and
+    status update from an edit), only the operator's annotations (with `others_annotations` also
+    others', while they fit in FOREIGN_BYTES, as labels, finalizers and owner references do), and
     with `data_keys` only those keys of `data` (long values as digests) and no binaryData (a
     tenant admin may pad the operator's ConfigMaps). Parts that many tenants have alike are shared: the copies are read,
     never changed."""
     meta = dict(body.get("metadata") or {})
-    partial = False
     if meta.get("managedFields"):
         meta["managedFields"] = _latest_edits(meta["managedFields"])
-    if meta.get("annotations"):
-        kept_annotations = {k: v for k, v in meta["annotations"].items() if k.startswith(_KEPT_ANNOTATIONS)}
-        partial = len(kept_annotations) < len(meta["annotations"])
-        meta["annotations"] = {k: v for k, v in kept_annotations.items() if k not in _DROPPED_ANNOTATIONS}
+    if isinstance(meta.get("annotations"), Mapping):
+        ours = {k: v for k, v in meta["annotations"].items()
+                if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
+        theirs = {k: v for k, v in meta["annotations"].items()
+                  if not k.startswith(_KEPT_ANNOTATIONS)} if others_annotations else {}
+        meta["annotations"] = {**(theirs if _size(theirs) <= FOREIGN_BYTES else {}), **ours}
     if isinstance(meta.get("labels"), Mapping) and _size(meta["labels"]) > FOREIGN_BYTES:
         meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(_KEPT_LABELS)}
-        partial = True
     for key in ("finalizers", "ownerReferences"):
         if meta.get(key) and _size(meta[key]) > FOREIGN_BYTES:
             del meta[key]
-            partial = True
     kept = dict(body) if data_keys is None else {k: v for k, v in body.items() if k != "binaryData"}
     part = _SHARED_PARTS.get(str(body.get("kind")))
     if part is not None and part in kept:
@@ -165,7 +165,7 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None) -> Ma
     if data_keys is not None and isinstance(body.get("data"), Mapping):
         kept["data"] = {k: Digest(v) if isinstance(v, str) and len(v) > DIGEST_ABOVE else v
                         for k, v in body["data"].items() if k in data_keys}
-    return {**kept, "metadata": meta, **({PARTIAL: True} if partial else {})}
+    return {**kept, "metadata": meta}
 
 
 class Packer:
@@ -313,7 +313,8 @@ class Informer:
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
         if key not in self._store:
             CACHED_OBJECTS.labels(self.scope.kind).inc()
-        self._store[key] = Record(slim(body, self.scope.data_keys), self._objects, self._packer)
+        self._store[key] = Record(slim(body, self.scope.data_keys, self.scope.others_annotations), self._objects,
+                                  self._packer)
         self._by_namespace.setdefault(key[0], set()).add(key[1])
 
     def _drop(self, key: Key) -> Record | None:

@@ -13,7 +13,7 @@ from typing import Any
 from lightkube.generic_resource import create_namespaced_resource
 
 from tenantry.adapters.http import Api, ApiFailure, collection_path, object_path
-from tenantry.adapters.informer import PARTIAL, Cache
+from tenantry.adapters.informer import Cache, slim
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain.children import Manifest, ObjectRef, ref
 from tenantry.domain.naming import FIELD_MANAGER, PREFIX
@@ -155,15 +155,14 @@ class Kube:
     async def replace(self, manifest: Manifest, live: Manifest) -> None:
         """Update (PUT) the object to `manifest`, naming the resourceVersion of `live`: a concurrent
         change raises Conflict instead of being lost. Labels, annotations, finalizers and owner
-        references that others added stay; the rest of the object is ours (cheaper for the API
-        server than an apply, and a field we stop wanting goes with the next write)."""
+        references that others added stay while each fits in FOREIGN_BYTES; the rest of the object
+        is ours (cheaper for the API server than an apply, and a field we stop wanting goes with the
+        next write)."""
         self._before_write()
         target = ref(manifest)
-        if live.get(PARTIAL):
-            # Memory left out metadata others wrote (annotations, oversized labels): a PUT from it
-            # would drop theirs. Rare (a drifted or changed object that others annotated): one GET.
-            live = await self.read(target) or live
-        seen = live.get("metadata") or {}
+        # What others wrote, as memory keeps it (within FOREIGN_BYTES each) also when `live` was
+        # read whole: padding beyond that is not carried into our PUT, which it could make too large.
+        seen = slim({"metadata": live.get("metadata") or {}}, others_annotations=True)["metadata"]
         # Others' annotations stay; the operator's own are exactly the ones it wants now.
         annotations = {**{k: v for k, v in (seen.get("annotations") or {}).items() if not k.startswith(PREFIX)},
                        **(manifest["metadata"].get("annotations") or {})}

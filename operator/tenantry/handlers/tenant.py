@@ -580,7 +580,8 @@ def _informers(memo: kopf.Memo) -> list[Informer]:
     # label counts as absent, which is how it is treated anyway: applied over (the label comes
     # back), and never deleted (Writer.delete_if_ours requires the label).
     children = [Informer(client, Scope(api_version, kind, keeps=ours(kind), labels=MANAGED,
-                                       data_keys=naming.OPERATOR_CONFIGMAP_KEYS if kind == "ConfigMap" else None),
+                                       data_keys=naming.OPERATOR_CONFIGMAP_KEYS if kind == "ConfigMap" else None,
+                                       others_annotations=True),
                          lambda change, body: _child_changed(memo, change, body))
                 for api_version, kind in CHILD_KINDS]
     catalogue = [Informer(client, Scope(f"{GROUP}/{VERSION}", kind), report_listing=True,
