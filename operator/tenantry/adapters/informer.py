@@ -142,8 +142,8 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
     status update from an edit), only the operator's annotations (with `others_annotations` also
     others', while they fit in FOREIGN_BYTES, as labels, finalizers and owner references do), and
     with `data_keys` only those keys of `data` (long values as digests) and no binaryData (a
-    tenant admin may pad the operator's ConfigMaps). Parts that many tenants have alike are shared: the copies are read,
-    never changed."""
+    tenant admin may pad the operator's ConfigMaps). Parts that many tenants have alike are
+    shared: the copies are read, never changed."""
     meta = dict(body.get("metadata") or {})
     if meta.get("managedFields"):
         meta["managedFields"] = _latest_edits(meta["managedFields"])
