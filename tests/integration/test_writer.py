@@ -104,7 +104,8 @@ def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterH
     wanted = _config_map(namespace, {"a": "1"})
     wanted["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/old": "x"}
     assert _write(cluster, wanted, None) == 1
-    cluster.kubectl("annotate", "configmap", "tenantry-flags", "-n", namespace, "backup.example.com/keep=true")
+    cluster.kubectl("annotate", "configmap", "tenantry-flags", "-n", namespace, "backup.example.com/keep=true",
+                    "tenantry.dev/forged=by-a-tenant-admin")  # the operator's prefix is the operator's alone
     remembered = slim(_live(cluster, namespace), others_annotations=True)  # what the children's informers hold
     changed = _config_map(namespace, {"a": "2"})
     changed["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t"}
