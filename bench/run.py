@@ -56,6 +56,28 @@ def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
+# The platform namespace with the bench's plan and branding, and the partner namespace.
+PLATFORM_YAML = f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {PLATFORM_NS}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {PARTNER_NS}, labels: {{tenantry.dev/partner: bench}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: Branding
+metadata: {{name: default, namespace: {PLATFORM_NS}}}
+spec: {{colours: {{primary: "#1F4E79"}}}}
+---
+apiVersion: tenantry.dev/v1alpha1
+kind: FeatureSet
+metadata: {{name: bench, namespace: {PLATFORM_NS}}}
+spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
+"""
+
+
 def tenant_doc(slug: str) -> dict[str, Any]:
     return {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
             "metadata": {"name": slug, "namespace": PARTNER_NS},
@@ -100,6 +122,16 @@ def scoped_reads(local: local_cluster.Cluster) -> dict[str, float]:
     watched = OPERATOR_RESOURCES | {"featuresets", "brandings"}
     return _request_counts(local, lambda labels: f"{labels['verb']} {labels['resource']} {labels.get('scope')}"
                            if labels["verb"] in READS and not labels.get("subresource")
+                           and labels.get("resource") in watched else None)
+
+
+def failed_lists(local: local_cluster.Cluster) -> dict[str, float]:
+    """LIST requests on the operator's resources that the API server answered with an error, by
+    "resource code" (a 410: the list's snapshot was compacted away while it was read in pages, and
+    the lister starts again from the first page)."""
+    watched = OPERATOR_RESOURCES | {"featuresets", "brandings"}
+    return _request_counts(local, lambda labels: f"{labels['resource']} {labels.get('code')}"
+                           if labels["verb"] == "LIST" and not str(labels.get("code", "")).startswith("2")
                            and labels.get("resource") in watched else None)
 
 
@@ -535,26 +567,7 @@ async def main() -> None:
     os.environ["BENCH_TRACEMALLOC_OUT"] = str(REPO / "bench" / "memory.txt")  # inherited by the operator
     local = portal_bench.fresh_cluster()
     kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
-    platform_yaml = f"""
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {PLATFORM_NS}}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {PARTNER_NS}, labels: {{tenantry.dev/partner: bench}}}}
----
-apiVersion: tenantry.dev/v1alpha1
-kind: Branding
-metadata: {{name: default, namespace: {PLATFORM_NS}}}
-spec: {{colours: {{primary: "#1F4E79"}}}}
----
-apiVersion: tenantry.dev/v1alpha1
-kind: FeatureSet
-metadata: {{name: bench, namespace: {PLATFORM_NS}}}
-spec: {{features: {{chat: {{}}, tables: {{limits: {{tables: 5}}}}}}}}
-"""
-    subprocess.run([*kubectl, "apply", "-f", "-"], input=platform_yaml, text=True, check=True, capture_output=True)
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=PLATFORM_YAML, text=True, check=True, capture_output=True)
     client = AsyncClient(config=KubeConfig.from_file(str(local.kubeconfig)), field_manager="bench", timeout=60)
     direct = Direct(local)
     slugs = [f"t{i:05d}" for i in range(N)]
@@ -674,7 +687,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     """Stop the operator once it is idle, start it again, and measure its resume pass over every tenant."""
     await quiet(operator, 10.0)
     operator.stop()
-    requests, scoped_reads_before = apiserver_requests(local), scoped_reads(local)
+    requests, scoped_reads_before, failed_before = apiserver_requests(local), scoped_reads(local), failed_lists(local)
     started = time.monotonic()
     operator.start()
     await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
@@ -696,6 +709,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     out[f"{name}_lists_by_kind"] = {k.split()[1]: n for k, n in scoped.items() if k.endswith("cluster")}
     out[f"{name}_gets"] = sum(n for k, n in scoped.items() if not k.endswith("cluster"))
     out[f"{name}_gets_by_kind"] = {k: n for k, n in scoped.items() if not k.endswith("cluster")}
+    out[f"{name}_failed_lists"] = requests_between(failed_before, failed_lists(local))
     return out
 
 
@@ -718,6 +732,13 @@ async def large_phase(direct: Direct, ready: Tally, operator: Operator, local: l
     # Which of the two processes peaked: the one that onboarded, or the one restarted over them all.
     out["large_rss_peak_onboarding_mib"], out["large_rss_peak_restart_mib"] = first_peak, round(restart_peak, 1)
     return out
+
+
+def _failed(r: dict[str, Any], prefix: str) -> str:
+    """The LIST requests the API server refused during a restart, if any (results before this
+    figure existed have none)."""
+    failed = r.get(f"{prefix}_failed_lists")
+    return f"; refused: {failed}, and the list read again" if failed else ""
 
 
 def _tables_limit(config_map: Any) -> Any:
@@ -780,7 +801,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             lambda p=prefix: f"{r[f'{p}_writes']} writes, {r[f'{p}_operator_gets']} GETs by the operator "
                              f"({_tenant_gets(r, p)} of Tenants by anyone), LISTs by its informers: "
                              f"{r[f'{p}_informer_lists']} "
-                             f"(LIST requests, pages of {LIST_PAGE}: {r[f'{p}_lists_by_kind']})",
+                             f"(LIST requests, pages of {LIST_PAGE}: {r[f'{p}_lists_by_kind']}"
+                             f"{_failed(r, p)})",
             "0 writes, ≤ 1 LIST per watched kind, no per-tenant GET",
             # kopf's one LIST of Tenants, read in pages: no more requests than pages of that many.
             lambda p=prefix, count=tenants: r[f"{p}_writes"] == 0 and r[f"{p}_operator_gets"] < 10
