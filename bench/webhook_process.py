@@ -129,6 +129,7 @@ async def main() -> None:
         operator.stop()
         separate.terminate()
         await direct.close()
+        bench.local_cluster.down(local)
     OUT.write_text(json.dumps({"tenants": bench.N, "rows": rows, "separate_rss_mib": round(rss)}, indent=1) + "\n")
 
 
