@@ -126,8 +126,8 @@ def scoped_reads(local: local_cluster.Cluster) -> dict[str, float]:
 
 
 def failed_lists(local: local_cluster.Cluster) -> dict[str, float]:
-    """LIST requests on the operator's resources that the API server answered with an error, by
-    "resource code" (a 410: the list's snapshot was compacted away while it was read in pages, and
+    """LIST requests on the operator's resources that the API server answered with an error, by any
+    client, by "resource code" (a 410: the list's snapshot was compacted away while it was read in pages, and
     the lister starts again from the first page)."""
     watched = OPERATOR_RESOURCES | {"featuresets", "brandings"}
     return _request_counts(local, lambda labels: f"{labels['resource']} {labels.get('code')}"
@@ -349,9 +349,10 @@ WEBHOOK_PORT = 18443
 WEBHOOK_NAME = "tenantry-bench"
 
 
-def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl: list[str]) -> str:
+def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl: list[str],
+                       failure_policy: str | None = None) -> str:
     """The operator serving the admission webhook over TLS, and the chart's webhook configuration
-    pointed at it (failurePolicy as the chart ships it). Returns the Tenant hook's name."""
+    pointed at it (failurePolicy as the chart ships it, unless given). Returns the Tenant hook's name."""
     import tempfile
 
     import yaml
@@ -363,7 +364,8 @@ def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl
     operator.env = {"TENANTRY_WEBHOOK_PORT": str(WEBHOOK_PORT), "TENANTRY_WEBHOOK_ADDRESS": "127.0.0.1",
                     "TENANTRY_WEBHOOK_CERT_DIR": str(folder)}
     operator.start()
-    config = localwebhook.configuration(f"https://127.0.0.1:{WEBHOOK_PORT}", ca, PLATFORM_NS, WEBHOOK_NAME)
+    config = localwebhook.configuration(f"https://127.0.0.1:{WEBHOOK_PORT}", ca, PLATFORM_NS, WEBHOOK_NAME,
+                                        failure_policy)
     subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(config), text=True, check=True,
                    capture_output=True)
     return next(h["name"] for h in config["webhooks"] if "tenants" in h["rules"][0]["resources"])

@@ -23,6 +23,7 @@ control plane as `make bench`); it prints one line per measure and writes bench/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -59,7 +60,7 @@ async def serve() -> None:
         memo.catalogue.put(kind, key, None if change == "DELETED" else (body.get("spec") or {}))
 
     informers = [Informer(memo.kube.api, Scope("v1", "Namespace"))]
-    informers += [Informer(memo.kube.api, Scope("tenantry.dev/v1alpha1", kind),
+    informers += [Informer(memo.kube.api, Scope("tenantry.dev/v1alpha1", kind), report_listing=True,
                            on_change=lambda change, body, kind=kind: remember(kind, change, body))
                   for kind in ("FeatureSet", "Branding")]
     memo.kube.cache = Cache(informers)
@@ -95,42 +96,66 @@ async def creates(direct: bench.Direct, prefix: str, tag: str, what: str, dry_ru
     return _line(tag, what, bench.N, time.monotonic() - started, latencies)
 
 
-async def main() -> None:
-    local = bench.portal_bench.fresh_cluster()
-    kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
-    subprocess.run([*kubectl, "apply", "-f", "-"], input=bench.PLATFORM_YAML, text=True, check=True,
-                   capture_output=True)
-    direct = bench.Direct(local)
+async def resumed(operator: bench.Operator, tenants: int) -> None:
+    """A (re)started operator has made its pass over the tenants there are, and is idle again."""
+    await bench.wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
+                           "the operator's resume pass", timeout=600, poll=1)
+    await bench.quiet(operator)
+
+
+def _resident_mib(pid: int) -> dict[str, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: round(int(fields[key].split()[0]) / 1024) for name, key in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+
+
+async def measure(local: Any, direct: bench.Direct, operator: bench.Operator, kubectl: list[str],
+                  separate: list[subprocess.Popen]) -> dict[str, Any]:
+    n = bench.N
     rows = [await creates(direct, "a", "A", "dry-run, no webhook, no operator", dry_run=True)]
-    operator = bench.Operator(local.kubeconfig)
-    bench.start_with_webhook(operator, local, kubectl)
+    # failurePolicy Fail: a webhook that does not answer fails the creates instead of letting them
+    # through unjudged (the chart ships Ignore), so no row can measure "no webhook" by accident.
+    bench.start_with_webhook(operator, local, kubectl, failure_policy="Fail")
     await bench.wait_until(lambda: bench.webhook_answers(direct), "the webhook to answer", 120, poll=1)
     rows.append(await creates(direct, "b", "B", "dry-run, webhook in the operator's process, operator idle", True))
     rows.append(await creates(direct, "c", "C", "creates, webhook in the operator's process, operator onboards",
                               False))
     rows.append(await creates(direct, "d", "D", "dry-run, webhook in the operator's process, operator onboards",
                               True))
-    await bench.quiet(operator)
+    await resumed(operator, n)
     webhook_env, operator.env = operator.env, {}
     operator.stop()
     env = {**os.environ, "KUBECONFIG": str(local.kubeconfig), **webhook_env}
-    separate = subprocess.Popen([sys.executable, __file__, "serve"], env=env)
+    separate.append(subprocess.Popen([sys.executable, __file__, "serve"], env=env))
+    await bench.wait_until(lambda: bench.webhook_answers(direct), "the separate webhook to answer", 120, poll=1)
+    rows.append(await creates(direct, "f", "F", "dry-run, webhook in its own process, no operator", True))
+    operator.start()
+    await resumed(operator, n)  # over the 1,000 tenants of C: not while G is measured
+    rows.append(await creates(direct, "g", "G", "creates, webhook in its own process, operator onboards", False))
+    rows.append(await creates(direct, "h", "H", "dry-run, webhook in its own process, operator onboards", True))
+    memory = _resident_mib(separate[0].pid)
+    print(f"the separate webhook process: {memory['rss']} MiB resident, {memory['peak']} MiB at its peak", flush=True)
+    await bench.quiet(operator)
+    return {"tenants": n, "concurrency": bench.CONCURRENCY, "rows": rows, "separate_mib": memory}
+
+
+async def main() -> None:
+    local = bench.portal_bench.fresh_cluster()
+    kubectl = ["kubectl", "--kubeconfig", str(local.kubeconfig)]
+    operator, separate = bench.Operator(local.kubeconfig), []
+    direct = bench.Direct(local)
     try:
-        await bench.wait_until(lambda: bench.webhook_answers(direct), "the separate webhook to answer", 120, poll=1)
-        rows.append(await creates(direct, "f", "F", "dry-run, webhook in its own process, no operator", True))
-        operator.start()
-        await bench.quiet(operator)
-        rows.append(await creates(direct, "g", "G", "creates, webhook in its own process, operator onboards", False))
-        rows.append(await creates(direct, "h", "H", "dry-run, webhook in its own process, operator onboards", True))
-        rss = int(Path(f"/proc/{separate.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-        print(f"the separate webhook process: {rss:.0f} MiB resident", flush=True)
-        await bench.quiet(operator)
+        subprocess.run([*kubectl, "apply", "-f", "-"], input=bench.PLATFORM_YAML, text=True, check=True,
+                       capture_output=True)
+        results = await measure(local, direct, operator, kubectl, separate)
     finally:
-        operator.stop()
-        separate.terminate()
+        with contextlib.suppress(Exception):
+            operator.stop()
+        for process in separate:
+            process.kill()
+            process.wait()
         await direct.close()
         bench.local_cluster.down(local)
-    OUT.write_text(json.dumps({"tenants": bench.N, "rows": rows, "separate_rss_mib": round(rss)}, indent=1) + "\n")
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
