@@ -28,7 +28,7 @@ import msgspec
 
 from tenantry.adapters.http import LIST_PAGE, Api, ApiFailure
 from tenantry.domain.children import Manifest
-from tenantry.domain.naming import FIELD_MANAGER
+from tenantry.domain.naming import FIELD_MANAGER, PREFIX
 from tenantry.metrics.operator import CACHED_OBJECTS, INFORMER_LISTS
 
 logger = logging.getLogger("tenantry")
@@ -58,8 +58,7 @@ class Scope:
         return self.keeps is None or self.keeps(namespace, name)
 
 
-# Annotations a reconcile reads: the operator's own (kopf's copy of the last handled spec aside).
-_KEPT_ANNOTATIONS = "tenantry.dev/"
+# Annotations a reconcile reads are the operator's own (under PREFIX), kopf's copy of the last handled spec aside.
 _DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
 
 
@@ -111,7 +110,7 @@ def _share(value: Any) -> Any:
 # update the operator's ConfigMaps, and a partner its Tenants, with a megabyte of labels each.
 # (The next update of the object then leaves the excess out: it was padding.)
 FOREIGN_BYTES = 2048
-_KEPT_LABELS = ("tenantry.dev/", "app.kubernetes.io/")
+_KEPT_LABELS = (PREFIX, "app.kubernetes.io/")
 
 
 def _size(value: Any) -> int:
@@ -149,9 +148,9 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
         meta["managedFields"] = _latest_edits(meta["managedFields"])
     if isinstance(meta.get("annotations"), Mapping):
         ours = {k: v for k, v in meta["annotations"].items()
-                if k.startswith(_KEPT_ANNOTATIONS) and k not in _DROPPED_ANNOTATIONS}
+                if k.startswith(PREFIX) and k not in _DROPPED_ANNOTATIONS}
         theirs = {k: v for k, v in meta["annotations"].items()
-                  if not k.startswith(_KEPT_ANNOTATIONS)} if others_annotations else {}
+                  if not k.startswith(PREFIX)} if others_annotations else {}
         meta["annotations"] = {**(theirs if _size(theirs) <= FOREIGN_BYTES else {}), **ours}
     if isinstance(meta.get("labels"), Mapping) and _size(meta["labels"]) > FOREIGN_BYTES:
         meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(_KEPT_LABELS)}

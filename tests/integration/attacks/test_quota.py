@@ -121,8 +121,9 @@ def _secret_count(cluster: ClusterHandle, ns: str) -> int:
     return len(cluster.kubectl("get", "secrets", "-n", ns, "-o", "name").stdout.split())
 
 
-def _quota_used_secrets(cluster: ClusterHandle, ns: str) -> str | None:
-    return _get(cluster, "resourcequota", naming.QUOTA, ns).get("status", {}).get("used", {}).get("count/secrets")
+def _quota_secrets(cluster: ClusterHandle, ns: str, field: str = "used") -> str | None:
+    """The quota's status.hard or status.used of count/secrets, as the quota controller wrote it."""
+    return _get(cluster, "resourcequota", naming.QUOTA, ns).get("status", {}).get(field, {}).get("count/secrets")
 
 
 def _has_token(cluster: ClusterHandle, ns: str) -> bool:
@@ -143,7 +144,7 @@ def _counted_secrets(cluster: ClusterHandle, ns: str) -> int:
     deleted to make it count again."""
     wait_for(lambda: _has_token(cluster, ns), timeout=60, what="the default ServiceAccount's token secret")
     for _ in range(5):
-        existing, used = settle(lambda: _secret_count(cluster, ns), lambda: _quota_used_secrets(cluster, ns),
+        existing, used = settle(lambda: _secret_count(cluster, ns), lambda: _quota_secrets(cluster, ns),
                                 what="the namespace's secrets and the quota's count of them")
         if used == str(existing):
             return existing
@@ -182,8 +183,8 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
 
     # Secrets: the tenant admin may hold 10, the 11th is refused by the API server.
     ns = f"tenant-{first}"
-    wait_for(lambda: _get(cluster, "resourcequota", naming.QUOTA, ns).get("status", {}).get("hard", {})
-             .get("count/secrets") == "10", timeout=60, what="the quota controller to count secrets")
+    wait_for(lambda: _quota_secrets(cluster, ns, "hard") == "10", timeout=60,
+             what="the quota controller to count secrets")
     existing = _counted_secrets(cluster, ns)
     for index in range(10 - existing):
         cluster.kubectl(f"--as={ADMIN}", "create", "secret", "generic", f"s{index}", "-n", ns, "--from-literal=k=v")
@@ -192,7 +193,7 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
     refused = cluster.kubectl(f"--as={ADMIN}", "create", "secret", "generic", "one-too-many", "-n", ns,
                               "--from-literal=k=v", check=False)
     assert refused.returncode != 0 and "exceeded quota" in refused.stderr and "count/secrets=10" in refused.stderr, \
-        (existing, _quota_used_secrets(cluster, ns), refused)
+        (existing, _quota_secrets(cluster, ns), refused)
     assert _secret_count(cluster, ns) == 10
 
     # A freed place goes to the oldest waiting tenant, not to the one whose name sorts first.
