@@ -368,7 +368,9 @@ def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl
                                         failure_policy)
     subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(config), text=True, check=True,
                    capture_output=True)
-    return next(h["name"] for h in config["webhooks"] if "tenants" in h["rules"][0]["resources"])
+    # A Tenant's create is judged (and given its finalizer) by the mutating webhook.
+    return next(h["name"] for h in localwebhook.hooks(config)
+                if "tenants" in h["rules"][0]["resources"] and "CREATE" in h["rules"][0]["operations"])
 
 
 async def webhook_answers(direct: Direct) -> bool:
@@ -426,7 +428,7 @@ def _operator_admission_histogram(operator: Operator) -> dict[float, float]:
     """The operator's own timing of Tenant reviews (tenantry_admission_duration_seconds)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{operator.port}/metrics", timeout=10).read().decode()
     return {float(s.labels["le"]): s.value for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name == "tenantry_admission_duration_seconds_bucket" and s.labels.get("webhook") == "validate-tenant"}
+            if s.name == "tenantry_admission_duration_seconds_bucket" and s.labels.get("webhook") == "mutate-tenant"}
 
 
 def admission_results(elapsed: float, latencies: list[float], local: local_cluster.Cluster,

@@ -1,6 +1,6 @@
-"""The validating admission webhook, served by the real operator over TLS and called by the real API server.
+"""The admission webhooks, served by the real operator over TLS and called by the real API server.
 
-The ValidatingWebhookConfiguration is the one the chart renders (rules, paths, failure policy),
+The validating and mutating webhook configurations are the ones the chart renders (rules, paths, failure policy),
 pointed at the operator process on 127.0.0.1 instead of the in-cluster Service. Partners act
 with their ServiceAccount tokens; the platform admin is the cluster's system:masters user.
 
@@ -14,6 +14,9 @@ Tested here:
   partner plan's resources): refused for a partner, allowed for the platform admin
 - a Tenant outside a partner namespace: refused; an `extends` cycle: refused
 - a partner removing the operator's finalizer: refused
+- the mutating webhook: a partner's Tenant is stored with the operator's finalizer (also in a
+  server-side dry run), so no one writes the Tenant for it; a partner cannot add it, or another
+  tenantry.dev/ finalizer, on its own
 - a missing plan: accepted with a warning kubectl prints
 - the hostile corpus (tests/hostile.py: huge strings, confusable slugs and domains, wrong types,
   unsafe SVG, ...) sent as a partner: each refused by the API server or the webhook, naming the
@@ -27,6 +30,7 @@ Tested here:
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 
@@ -48,8 +52,10 @@ from tests.integration.net import free_port
 pytestmark = pytest.mark.integration
 
 
-def _configuration(url: str, ca: bytes, failure_policy: str | None = None) -> dict:
-    return localwebhook.configuration(url, ca, PLATFORM_NAMESPACE, "tenantry-integration-test", failure_policy)
+def _configuration(url: str, ca: bytes, failure_policy: str | None = None,
+                   name: str = "tenantry-integration-test") -> dict:
+    """The chart's validating and mutating webhook configurations (a v1 List), sent to `url`."""
+    return localwebhook.configuration(url, ca, PLATFORM_NAMESPACE, name, failure_policy)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +76,7 @@ def webhook(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: t
                                                           input=yaml.safe_dump(probe)).stderr,
              timeout=60, what="the webhook to answer")
     yield {"config": config, "ca": ca, "port": port}
-    cluster.kubectl("delete", "validatingwebhookconfiguration", config["metadata"]["name"], "--ignore-not-found")
+    cluster.kubectl("delete", localwebhook.KINDS, "tenantry-integration-test", "--ignore-not-found")
     operator.restart_with({})
 
 
@@ -200,6 +206,42 @@ def test_partner_cannot_remove_the_operators_finalizer(webhook: dict,
             "metadata.finalizers: finalizer 'tenantry.dev/finalizer' is the operator's")
 
 
+def _finalizer_holders(tenant: dict) -> list[str]:
+    """The managers whose managed fields hold the Tenant's finalizers (who wrote them in a later request)."""
+    return [entry["manager"] for entry in tenant["metadata"].get("managedFields") or []
+            if "f:finalizers" in json.dumps(entry.get("fieldsV1"))]
+
+
+def test_a_tenant_is_stored_with_the_finalizer_and_nobody_patches_it_in(
+        webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("wh-born")
+    manifest = yaml.safe_dump(alpha.tenant(slug))
+    dry = alpha.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=manifest)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["metadata"]["finalizers"] == ["tenantry.dev/finalizer"]
+    created = alpha.kubectl("create", "-o", "json", "-f", "-", input=manifest)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["metadata"]["finalizers"] == ["tenantry.dev/finalizer"]
+    alpha.wait_condition(slug, "True", "Provisioned")
+    # Set inside the create itself, the finalizer is no manager's field; had kopf or the operator
+    # written the Tenant to add it, their managed fields would hold it (only the status is theirs).
+    stored = alpha.get(slug) or {}
+    assert _finalizer_holders(stored) == [], stored["metadata"]["managedFields"]
+    assert stored["metadata"]["finalizers"] == ["tenantry.dev/finalizer"]
+
+
+@pytest.mark.parametrize("finalizers", [["tenantry.dev/finalizer"], ["tenantry.dev/keep-forever"],
+                                        ["example.com/mine", "tenantry.dev/finalizer"]])
+def test_a_partner_cannot_create_a_tenant_with_a_tenantry_finalizer(
+        webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner], finalizers: list[str]) -> None:
+    alpha, _ = chart_partners
+    tenant = alpha.tenant(alpha.slug("wh-forged"))
+    tenant["metadata"]["finalizers"] = finalizers
+    _denied(alpha.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(tenant)),
+            "metadata.finalizers: finalizer 'tenantry.dev/", "is the operator's")
+
+
 def test_tenant_outside_a_partner_namespace_is_refused(webhook: dict, cluster: ClusterHandle,
                                                        chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
     alpha, _ = chart_partners
@@ -235,12 +277,16 @@ def test_without_the_webhook_the_reconcile_still_refuses_a_taken_slug(
         # Stored while nobody checked: a tenant the webhook would refuse (an unknown feature).
         unchecked = bravo.slug("wh-unchecked")
         assert bravo.apply_as_partner(bravo.tenant(unchecked, features={"teleport": {}})).returncode == 0
+        # No mutating webhook answered: kopf PATCHed the finalizer in, and its managed fields say so.
+        wait_for(lambda: _finalizer_holders(bravo.get(unchecked) or {"metadata": {}}) != [], timeout=60,
+                 what="kopf to add the finalizer")
         # Ignore lets the operator's finalizer update through: the delete completes.
         Partner.delete(bravo, slug)
         assert bravo.get(slug) is None
         # failurePolicy Fail with nobody answering: creates are refused (fail closed).
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({**dead, "webhooks": [
-            {**hook, "failurePolicy": "Fail"} for hook in dead["webhooks"]]}))
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({**dead, "items": [
+            {**config, "webhooks": [{**hook, "failurePolicy": "Fail"} for hook in config["webhooks"]]}
+            for config in dead["items"]]}))
         wait_for(lambda: "failed calling webhook" in bravo.apply_as_partner(
             bravo.tenant(bravo.slug("wh-blocked"))).stderr, timeout=60, what="creates refused while unreachable")
     finally:

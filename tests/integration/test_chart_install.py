@@ -85,8 +85,9 @@ def test_full_values_are_created_for_real(cluster: ClusterHandle, release: tuple
                                           {"id": f"full-b-{suffix}", "namespace": partner_namespaces[1]}]}
     objects = chart.render(values, name=f"full-{suffix}", namespace=namespace,
                            kube_version=chart.server_version(cluster.kubeconfig))
-    webhooks = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
-    created = [o for o in objects if o["kind"] != "ValidatingWebhookConfiguration"]
+    webhook_kinds = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+    webhooks = [o for o in objects if o["kind"] in webhook_kinds]
+    created = [o for o in objects if o["kind"] not in webhook_kinds]
     assert {o["kind"] for o in created} >= {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                                             "RoleBinding", "Service", "Deployment", "Issuer", "Certificate",
                                             "ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget"}

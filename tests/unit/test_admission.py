@@ -96,6 +96,16 @@ def test_the_operators_finalizer_is_reserved() -> None:
     assert admission.reserved_metadata_changes(old, {"finalizers": ["tenantry.dev/finalizer"]}) == []
 
 
+@pytest.mark.parametrize(("metadata", "patch"), [
+    ({}, [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]),
+    ({"finalizers": None}, [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]),
+    ({"finalizers": ["other/x"]}, [{"op": "add", "path": "/metadata/finalizers/-", "value": "tenantry.dev/finalizer"}]),
+    ({"finalizers": ["tenantry.dev/finalizer"]}, []),
+])
+def test_a_created_tenant_gets_the_finalizer_once(metadata: dict, patch: list) -> None:
+    assert admission.finalizer_patch(metadata) == patch
+
+
 def test_slug_message_never_names_the_holder() -> None:
     problem = admission.slug_unavailable("mustermann")
     assert "partner" not in problem.message and problem.hint == admission.UNAVAILABLE_SLUG_HINT

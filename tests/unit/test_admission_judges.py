@@ -7,6 +7,8 @@ Tested here (the same judges behind the real API server: tests/integration/test_
   the model's own limit before a single domain is looked up
 - an API server that cannot be reached does not refuse a valid Tenant: it is admitted with a
   warning that the operator checks slug and domains when it reconciles
+- the mutating judge of a Tenant's create judges as the validating one (a refusal carries no
+  patch) and adds the operator's finalizer to what it admits
 """
 
 from __future__ import annotations
@@ -51,10 +53,10 @@ def _tenant(domains: list[str]) -> dict:
                      "plan": {"featureSet": "business", "seats": 5}, "domains": domains}}
 
 
-def _judge(memo: kopf.Memo, body: dict) -> Review:
+def _judge(memo: kopf.Memo, body: dict, path: str = "validate-tenant") -> Review:
     async def run() -> Review:
         review = Review("CREATE", body, None, PARTNER)
-        await Judges(memo).tenant(review)
+        await Judges(memo).by_path()[path](review)
         return review
     return asyncio.run(run())
 
@@ -77,3 +79,14 @@ def test_an_unreachable_api_server_admits_with_a_warning(memo: kopf.Memo) -> Non
     memo.started.set()
     review = _judge(memo, _tenant(["shop.acme.de"]))
     assert any("slug and domains not checked now" in w for w in review.warnings), review.warnings
+
+
+def test_the_mutating_judge_refuses_alike_and_adds_the_finalizer(memo: kopf.Memo) -> None:
+    memo.started = asyncio.Event()
+    memo.started.set()
+    with pytest.raises(Denied) as refused:
+        _judge(memo, _tenant([f"d{i}.acme.de" for i in range(10_000)]), "mutate-tenant")
+    assert "spec.domains" in refused.value.message
+    review = _judge(memo, _tenant(["shop.acme.de"]), "mutate-tenant")
+    assert review.patch == [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]
+    assert _judge(memo, _tenant(["shop.acme.de"])).patch == []  # the validating judge never patches

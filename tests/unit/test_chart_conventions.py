@@ -136,6 +136,7 @@ def test_components_name_what_each_object_is() -> None:
     assert component[("PodDisruptionBudget", "tenantry")] == "operator"
     assert component[("ClusterRole", "tenantry-operator")] == "operator"
     assert component[("ValidatingWebhookConfiguration", "tenantry")] == "webhook"
+    assert component[("MutatingWebhookConfiguration", "tenantry")] == "webhook"
     assert component[("Certificate", "tenantry-webhook")] == "webhook"
     assert component[("ClusterRole", "tenantry-tenant-admin")] == "rbac"
     assert component[("ClusterRole", "tenantry-partner")] == "rbac"
@@ -185,6 +186,7 @@ def test_name_overrides(values: dict, release: str, fullname: str, name: str) ->
     find(objects, "ServiceAccount", fullname)
     find(objects, "ClusterRole", f"{fullname}-operator")
     find(objects, "ValidatingWebhookConfiguration", fullname)
+    find(objects, "MutatingWebhookConfiguration", fullname)
     assert env(objects, fullname)["TENANTRY_LEASE_NAME"]["value"] == f"{fullname}-leader"
     portal = find(objects, "Deployment", f"{fullname}-portal")
     assert portal["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == f"{name}-portal"

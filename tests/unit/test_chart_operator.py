@@ -108,6 +108,7 @@ def test_default_render_is_exactly_the_operator_install(default: list[dict]) -> 
         ("Deployment", "tenantry", NS),
         ("NetworkPolicy", "tenantry", NS),
         ("PodDisruptionBudget", "tenantry", NS),
+        ("MutatingWebhookConfiguration", "tenantry", None),
         ("ValidatingWebhookConfiguration", "tenantry", None),
     ], key=str)
 
@@ -366,9 +367,11 @@ def test_webhook_configuration(default: list[dict]) -> None:
     paths = {}
     own, pods = config["webhooks"][:3], config["webhooks"][3:]
     for webhook in own:
+        resource = webhook["name"].split(".")[0]
+        # A Tenant's create goes to the mutating webhook (judged there, and given the finalizer).
+        operations = ["UPDATE"] if resource == "tenants" else ["CREATE", "UPDATE"]
         assert webhook["rules"] == [{"apiGroups": ["tenantry.dev"], "apiVersions": ["v1alpha1"],
-                                     "operations": ["CREATE", "UPDATE"], "resources": [webhook["name"].split(".")[0]],
-                                     "scope": "Namespaced"}]
+                                     "operations": operations, "resources": [resource], "scope": "Namespaced"}]
         assert "namespaceSelector" not in webhook
     for webhook in pods:
         assert webhook["namespaceSelector"] == {"matchLabels": {
@@ -396,10 +399,28 @@ def test_webhook_configuration(default: list[dict]) -> None:
                         for handler in POD_SECURITY_HANDLERS}}
 
 
+def test_mutating_webhook_takes_tenant_creates_only(default: list[dict]) -> None:
+    config = find(default, "MutatingWebhookConfiguration", "tenantry")
+    [webhook] = config["webhooks"]
+    assert webhook["name"] == "tenants.tenantry.dev"
+    assert webhook["rules"] == [{"apiGroups": ["tenantry.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE"],
+                                 "resources": ["tenants"], "scope": "Namespaced"}]
+    assert webhook["clientConfig"]["service"] == {"name": "tenantry", "namespace": NS, "port": 443,
+                                                  "path": "/mutate-tenant"}
+    assert (webhook["sideEffects"], webhook["reinvocationPolicy"], webhook["failurePolicy"]) == ("None", "Never",
+                                                                                                  "Ignore")
+    assert webhook["admissionReviewVersions"] == ["v1"]
+    # Every Tenant create and update is judged: creates here, updates by the validating webhook.
+    validating = find(default, "ValidatingWebhookConfiguration", "tenantry")
+    tenants = next(w for w in validating["webhooks"] if w["name"] == "tenants.tenantry.dev")
+    assert set(webhook["rules"][0]["operations"]) | set(tenants["rules"][0]["operations"]) == {"CREATE", "UPDATE"}
+
+
 def test_webhook_values() -> None:
-    config = find(render({"webhook": {"failurePolicy": "Fail", "timeoutSeconds": 12}}),
-                  "ValidatingWebhookConfiguration", "tenantry")
-    assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Fail", 12)}
+    objects = render({"webhook": {"failurePolicy": "Fail", "timeoutSeconds": 12}})
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        config = find(objects, kind, "tenantry")
+        assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Fail", 12)}
 
 
 def _handshake(ca_pem: bytes, crt_pem: bytes, key_pem: bytes, host: str) -> None:
@@ -433,9 +454,10 @@ def test_generated_certificate_is_trusted_through_the_ca_bundle(default: list[di
     secret = find(default, "Secret", "tenantry-webhook-tls")
     assert secret["type"] == "kubernetes.io/tls"
     assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt"}
-    config = find(default, "ValidatingWebhookConfiguration", "tenantry")
-    assert {w["clientConfig"]["caBundle"] for w in config["webhooks"]} == {secret["data"]["ca.crt"]}
-    assert "cert-manager.io/inject-ca-from" not in config["metadata"].get("annotations", {})
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        config = find(default, kind, "tenantry")
+        assert {w["clientConfig"]["caBundle"] for w in config["webhooks"]} == {secret["data"]["ca.crt"]}
+        assert "cert-manager.io/inject-ca-from" not in config["metadata"].get("annotations", {})
     ca, crt, key = (base64.b64decode(secret["data"][k]) for k in ("ca.crt", "tls.crt", "tls.key"))
     assert key.startswith(b"-----BEGIN EC PRIVATE KEY-----")  # cheap handshakes (see webhook.yaml)
     for host in ("tenantry.tenantry-system.svc", "tenantry.tenantry-system.svc.cluster.local"):
@@ -446,7 +468,8 @@ def test_generated_certificate_is_trusted_through_the_ca_bundle(default: list[di
 
 def test_webhook_disabled_removes_every_webhook_part() -> None:
     objects = render({"webhook": {"enabled": False}})
-    assert {o["kind"] for o in objects} & {"ValidatingWebhookConfiguration", "Secret", "Certificate", "Issuer"} == set()
+    assert {o["kind"] for o in objects} & {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "Secret",
+                                           "Certificate", "Issuer"} == set()
     operator = container(objects)
     assert {"TENANTRY_WEBHOOK_PORT", "TENANTRY_WEBHOOK_CERT_DIR"} & set(env(objects)) == set()
     assert [p["name"] for p in operator["ports"]] == ["metrics", "health"]
@@ -537,7 +560,8 @@ def test_tenant_admin_role(default: list[dict]) -> None:
 def test_rendered_documents_are_plain_yaml(default: list[dict]) -> None:
     # What an integration test applies: every object round-trips through YAML and is namespaced
     # only where it should be.
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "Namespace"}
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+                      "MutatingWebhookConfiguration", "Namespace"}
     for obj in default:
         assert yaml.safe_load(yaml.safe_dump(obj)) == obj
         assert ("namespace" in obj["metadata"]) == (obj["kind"] not in cluster_scoped), obj["metadata"]

@@ -60,6 +60,7 @@ def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
         ("PodDisruptionBudget", "tenantry", NS),
         ("Issuer", "tenantry-webhook", NS),
         ("Certificate", "tenantry-webhook", NS),
+        ("MutatingWebhookConfiguration", "tenantry", None),
         ("ValidatingWebhookConfiguration", "tenantry", None),
         ("ServiceMonitor", "tenantry", NS),
         ("PrometheusRule", "tenantry-business", NS),
@@ -131,9 +132,11 @@ def test_cert_manager_mode(full: list[dict]) -> None:
                      "tenantry.tenantry-system.svc.cluster.local"],
         "issuerRef": {"kind": "Issuer", "name": "tenantry-webhook"},
     }
-    config = find(full, "ValidatingWebhookConfiguration", "tenantry")
-    assert config["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": "tenantry-system/tenantry-webhook"}
-    assert all("caBundle" not in webhook["clientConfig"] for webhook in config["webhooks"])
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        config = find(full, kind, "tenantry")
+        assert config["metadata"]["annotations"] == {
+            "cert-manager.io/inject-ca-from": "tenantry-system/tenantry-webhook"}
+        assert all("caBundle" not in webhook["clientConfig"] for webhook in config["webhooks"])
     assert not [o for o in full if o["kind"] == "Secret"]
     # The Deployment mounts the Secret cert-manager writes.
     volumes = find(full, "Deployment", "tenantry")["spec"]["template"]["spec"]["volumes"]

@@ -11,10 +11,13 @@ Tested here:
 - the certificate is read again when its files change (a renewal), without a restart; a pair that
   does not load (new certificate, old key) is not taken, and the old one serves on
 - each review is timed in tenantry_admission_duration_seconds
+- a mutating judge's JSON patch is answered base64-encoded with patchType JSONPatch, and never
+  with a refusal
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import ssl
@@ -39,6 +42,11 @@ async def _deny(review: Review) -> None:
         raise Denied("metadata.name: bad is refused", code=422)
 
 
+async def _mutate(review: Review) -> None:
+    review.patch.append({"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]})
+    await _deny(review)
+
+
 async def _starting(review: Review) -> None:
     raise NotReady
 
@@ -60,7 +68,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     port = free_port()
     process = ProcessSettings(webhook_port=port, webhook_address="127.0.0.1", webhook_cert_dir=str(tmp_path))
     server = WebhookServer(process, lambda: {"validate-x": _deny, "validate-starting": _starting,
-                                             "validate-buggy": _buggy})
+                                             "validate-buggy": _buggy, "mutate-x": _mutate})
     server.start()
     context = ssl.create_default_context(cadata=ca.decode())
     yield port, context, tmp_path
@@ -94,6 +102,19 @@ def test_an_admitted_review_in_v1beta1_is_answered_in_v1beta1(served) -> None:
                            json.dumps(_review("good", version="admission.k8s.io/v1beta1")).encode())
     assert status == 200 and answer["apiVersion"] == "admission.k8s.io/v1beta1"
     assert answer["response"] == {"uid": "uid-good", "allowed": True, "warnings": ["careful"]}
+
+
+def test_a_mutating_review_carries_its_patch_unless_refused(served) -> None:
+    port, context, _ = served
+    status, answer = _post(port, context, "mutate-x", json.dumps(_review("good")).encode())
+    assert status == 200
+    response = answer["response"]
+    assert (response["allowed"], response["patchType"]) == (True, "JSONPatch")
+    assert json.loads(base64.b64decode(response["patch"])) == [
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]
+    status, answer = _post(port, context, "mutate-x", json.dumps(_review("bad")).encode())
+    assert answer["response"]["allowed"] is False
+    assert "patch" not in answer["response"] and "patchType" not in answer["response"]
 
 
 def test_deletes_are_never_judged(served) -> None:

@@ -1,5 +1,5 @@
 """The admission webhook on a local control plane: a serving certificate for 127.0.0.1 and the
-chart's ValidatingWebhookConfiguration pointed at a URL instead of the in-cluster Service.
+chart's webhook configurations (validating and mutating) pointed at a URL instead of the in-cluster Service.
 
 Used by the integration tests and by `make bench` (which runs with the webhook on, as production does).
 """
@@ -32,15 +32,25 @@ def serving_certificate(folder: Path) -> bytes:
     return (folder / "ca.crt").read_bytes()
 
 
+KINDS = "validatingwebhookconfiguration,mutatingwebhookconfiguration"  # for kubectl get/delete
+
+
 def configuration(url: str, ca: bytes, namespace: str, name: str,
                   failure_policy: str | None = None) -> dict[str, Any]:
-    """The chart's webhook configuration (rules, paths, policies), sent to `url`."""
+    """The chart's webhook configurations (rules, paths, policies), each named `name` and sent to
+    `url`: a v1 List of the validating and the mutating one, for kubectl apply (delete with KINDS)."""
     rendered = chart.render(namespace=namespace)
-    config = next(o for o in rendered if o["kind"] == "ValidatingWebhookConfiguration")
-    config["metadata"] = {"name": name}
-    for hook in config["webhooks"]:
-        path = hook["clientConfig"]["service"]["path"]
-        hook["clientConfig"] = {"url": url + path, "caBundle": base64.b64encode(ca).decode()}
-        if failure_policy:
-            hook["failurePolicy"] = failure_policy
-    return config
+    configs = [o for o in rendered if o["kind"] in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")]
+    for config in configs:
+        config["metadata"] = {"name": name}
+        for hook in config["webhooks"]:
+            path = hook["clientConfig"]["service"]["path"]
+            hook["clientConfig"] = {"url": url + path, "caBundle": base64.b64encode(ca).decode()}
+            if failure_policy:
+                hook["failurePolicy"] = failure_policy
+    return {"apiVersion": "v1", "kind": "List", "items": configs}
+
+
+def hooks(configurations: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every webhook of a List from `configuration`, validating and mutating."""
+    return [hook for config in configurations["items"] for hook in config["webhooks"]]

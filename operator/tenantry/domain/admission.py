@@ -17,7 +17,7 @@ from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.lifecycle import field_path
-from tenantry.domain.naming import PREFIX
+from tenantry.domain.naming import FINALIZER, PREFIX
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec,
                                            "FeatureSet": FeatureSetSpec, "Deal": DealSpec}
@@ -116,6 +116,20 @@ def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, A
                                     "leave it; delete the object instead, and the operator removes it after "
                                     "cleaning up (DNS records, domain claims, the namespace by deletionPolicy)"))
     return problems
+
+
+def finalizer_patch(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The JSON patch that gives a Tenant being created the operator's finalizer (empty if it has it).
+
+    Set at admission, the finalizer is there from the Tenant's first stored version: the operator
+    need not write the Tenant (and be called about that write) before it provisions anything.
+    """
+    finalizers = metadata.get("finalizers")
+    if not isinstance(finalizers, list):
+        return [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
+    if FINALIZER in finalizers:
+        return []
+    return [{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]
 
 
 def immutable_changes(kind: str, old: Mapping[str, Any] | None, new_spec: Mapping[str, Any]) -> list[Problem]:

@@ -136,8 +136,8 @@ class Judges:
         return memo.config, memo.catalogue, self._kube
 
     def by_path(self) -> dict[str, Judge]:
-        judges: dict[str, Judge] = {"validate-tenant": self.tenant, "validate-branding": self.branding,
-                                    "validate-featureset": self.feature_set}
+        judges: dict[str, Judge] = {"mutate-tenant": self.tenant_created, "validate-tenant": self.tenant,
+                                    "validate-branding": self.branding, "validate-featureset": self.feature_set}
         for _, version, plural, kind in podsecurity.WORKLOADS:
             judges[podsecurity.webhook_id(plural, version)] = self._workload(kind)
         return judges
@@ -159,6 +159,17 @@ class Judges:
             problems = []
         _refuse(problems)
         review.warnings.extend(map(str, _missing_references(catalogue, config, namespace, spec)))
+
+    async def tenant_created(self, review: Review) -> None:
+        """A Tenant's create, judged as `tenant` judges it, then given the operator's finalizer.
+
+        One call per create instead of two: the validating webhook judges the create, and then the
+        operator's finalizer PATCH was an update it judged again. What a later mutating webhook
+        could change is re-checked by the operator, as everything here is.
+        """
+        await self.tenant(review)
+        if review.operation == "CREATE":
+            review.patch.extend(admission.finalizer_patch(review.body.get("metadata") or {}))
 
     async def branding(self, review: Review) -> None:
         config, _, _ = self._context()

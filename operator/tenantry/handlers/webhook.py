@@ -16,6 +16,7 @@ failurePolicy. The certificate is re-read when its files change (cert-manager re
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import ssl
@@ -57,17 +58,22 @@ class Review:
     old: Mapping[str, Any] | None
     userinfo: Mapping[str, Any]
     warnings: list[str] = field(default_factory=list)
+    patch: list[dict[str, Any]] = field(default_factory=list)  # JSON patch ops (mutating webhooks only)
 
 
 Judge = Callable[[Review], Awaitable[None]]  # raises Denied; may add warnings
 
 
-def answer(review: Mapping[str, Any], judge_outcome: Denied | None, warnings: list[str]) -> dict[str, Any]:
+def answer(review: Mapping[str, Any], judge_outcome: Denied | None, warnings: list[str],
+           patch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The AdmissionReview response for a request, in the request's own API version."""
     request = review.get("request") or {}
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": judge_outcome is None}
     if judge_outcome is not None:
         response["status"] = {"message": judge_outcome.message, "code": judge_outcome.code}
+    elif patch:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(msgspec.json.encode(patch)).decode()
     if warnings:
         response["warnings"] = warnings
     return {"apiVersion": review.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview",
@@ -118,7 +124,7 @@ async def _serve(judges: Mapping[str, Judge], request: web.Request) -> web.Respo
     finally:
         ADMISSION_SECONDS.labels(path).observe(time.perf_counter() - started)
         ADMISSION_REVIEWS.labels(path, result).inc()
-    return web.Response(body=msgspec.json.encode(answer(document, outcome, review.warnings)),
+    return web.Response(body=msgspec.json.encode(answer(document, outcome, review.warnings, review.patch)),
                         content_type="application/json")
 
 

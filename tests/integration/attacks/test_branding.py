@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.devtools import localwebhook
 from tests.integration.fixtures import ChartPartner, ClusterHandle
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,7 @@ def _stored(cluster: ClusterHandle, name: str, namespace: str) -> dict[str, Any]
 
 
 def _no_webhook(cluster: ClusterHandle) -> None:
-    found = cluster.kubectl("get", "validatingwebhookconfigurations", "-o", "json").stdout
+    found = cluster.kubectl("get", localwebhook.KINDS, "-o", "json").stdout
     assert not any("tenantry" in json.dumps(hook) for hook in json.loads(found)["items"]), "a webhook is registered"
 
 

@@ -52,15 +52,14 @@ def run_with(cluster: ClusterHandle, operator: OperatorProcess, chart_partners: 
         operator.restart_with({**base, **extra})
 
     restart({})
-    config = _configuration(f"https://127.0.0.1:{port}", ca)
-    config["metadata"]["name"] = "tenantry-claims-test"
+    config = _configuration(f"https://127.0.0.1:{port}", ca, name="tenantry-claims-test")
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(config))
     probe = alpha.tenant("probe-claims", features={"no-such-feature": {"enabled": True}})
     wait_for(lambda: "admission webhook" in alpha.kubectl("create", "--dry-run=server", "-f", "-",
                                                           input=yaml.safe_dump(probe)).stderr,
              timeout=60, what="the webhook to answer")
     yield restart
-    cluster.kubectl("delete", "validatingwebhookconfiguration", config["metadata"]["name"], "--ignore-not-found")
+    cluster.kubectl("delete", localwebhook.KINDS, "tenantry-claims-test", "--ignore-not-found")
     operator.restart_with({})
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tenantry.devtools import localwebhook
 from tenantry.domain import dns
 from tests.hostile import CORPUS, PARTNER_NAMESPACE, Hostile
 from tests.integration.fixtures import (
@@ -60,7 +61,7 @@ STORED_ENDS: dict[str, tuple[str, str, str]] = {
 def no_webhook(cluster: ClusterHandle, operator: OperatorProcess) -> None:
     """No webhook configuration registered and the operator serving none."""
     for name in ("tenantry-integration-test", "tenantry-claims-test"):
-        cluster.kubectl("delete", "validatingwebhookconfiguration", name, "--ignore-not-found")
+        cluster.kubectl("delete", localwebhook.KINDS, name, "--ignore-not-found")
     if operator.extra_env:
         operator.restart_with({})
 
