@@ -583,7 +583,11 @@ async def main() -> None:
     log("tenantry validate: 10,000 tenant files")
     results.update(validate_benchmark())
     log(f"floor: the child objects of {N} tenants POSTed directly, concurrency {CONCURRENCY}")
+    control_plane = control_plane_cpu(local)
     results["onboarding_floor_s"] = round(await floor_onboarding_direct(direct, slugs), 2)
+    # What the same objects cost the API server and etcd without the operator: the rest of the
+    # onboarding's control-plane CPU is what the operator's way adds.
+    results["onboarding_floor_control_plane_cpu_s"] = round(control_plane_cpu(local) - control_plane, 1)
     results["floor_tenants_per_s"] = round(N / results["onboarding_floor_s"], 1)
     log(f"floor by server-side apply (lightkube), concurrency {CONCURRENCY}")
     results["onboarding_floor_apply_s"] = round(await floor_onboarding_apply(client, slugs), 2)

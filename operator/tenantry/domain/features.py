@@ -163,6 +163,7 @@ def flagd_document(slug: str, partner: str, plan: Plan, features: Mapping[str, E
                    ) -> dict[str, Any]:
     """The tenant's flag set in the flagd flag-definition format (schema v0)."""
     flags: dict[str, Any] = {}
+    guard = _guard(slug)  # one shared object: the document is only encoded, never changed
     for key in sorted(features):
         feature = features[key]
         kind = "integration" if key in INTEGRATIONS else "core" if key in CORE_FEATURES else "other"
@@ -170,14 +171,14 @@ def flagd_document(slug: str, partner: str, plan: Plan, features: Mapping[str, E
             "state": "ENABLED",
             "variants": {"on": True, "off": False},
             "defaultVariant": "on" if feature.enabled else "off",
-            "targeting": _guard(slug),
+            "targeting": guard,
             "metadata": {"feature": key, "kind": kind},
         }
         flags[f"{key}-limits"] = {
             "state": "ENABLED",
             "variants": {"plan": dict(feature.limits), "off": {}},
             "defaultVariant": "plan" if feature.enabled else "off",
-            "targeting": _guard(slug),
+            "targeting": guard,
             "metadata": {"feature": key},
         }
     return {"$schema": FLAGD_SCHEMA,

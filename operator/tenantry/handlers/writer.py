@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from tenantry.adapters.kube import AlreadyExists, Conflict, Kube
 from tenantry.domain.children import ObjectRef, ref
@@ -29,7 +30,9 @@ class Writer:
         than server-side apply). A Namespace is applied instead: others' annotations on it stay."""
         if live is not None and covers(live, manifest):
             return
-        key, digest = self._key(manifest), hash(json.dumps(manifest, sort_keys=True))
+        # msgspec, not json.dumps: this runs for every write, and the stdlib encoder was 2 % of the
+        # operator's CPU while it onboarded.
+        key, digest = self._key(manifest), hash(msgspec.json.encode(manifest, order="sorted"))
         if live is not None and not self._may_write(key, digest, live):
             return
         if manifest["kind"] == "Namespace":
