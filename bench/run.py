@@ -368,9 +368,9 @@ def start_with_webhook(operator: Operator, local: local_cluster.Cluster, kubectl
                                         failure_policy)
     subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(config), text=True, check=True,
                    capture_output=True)
-    # A Tenant's create is judged (and given its finalizer) by the mutating webhook.
-    return next(h["name"] for h in localwebhook.hooks(config)
-                if "tenants" in h["rules"][0]["resources"] and "CREATE" in h["rules"][0]["operations"])
+    # The validating webhook judges a Tenant's create (the mutating one only adds the finalizer).
+    validating = next(c for c in config["items"] if c["kind"] == "ValidatingWebhookConfiguration")
+    return next(h["name"] for h in validating["webhooks"] if "tenants" in h["rules"][0]["resources"])
 
 
 async def webhook_answers(direct: Direct) -> bool:
@@ -405,14 +405,16 @@ async def tenant_create_floor(direct: Direct, kubectl: list[str], slugs: list[st
 
 
 def _webhook_histogram(local: local_cluster.Cluster, hook: str) -> dict[float, float]:
-    """The API server's own timing of calls to this webhook on CREATE: cumulative count per bucket bound."""
+    """The API server's own timing of calls to this validating webhook on CREATE: cumulative count per
+    bucket bound (the mutating webhook of the same name is type "admit")."""
     _, body = local_cluster._get(local, "/metrics", timeout=30)
     buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
             labels = sample.labels
             if (sample.name == "apiserver_admission_webhook_admission_duration_seconds_bucket"
-                    and labels.get("name") == hook and labels.get("operation") == "CREATE"):
+                    and labels.get("name") == hook and labels.get("operation") == "CREATE"
+                    and labels.get("type") == "validating"):
                 bound = float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0) + sample.value
     return buckets
@@ -428,7 +430,7 @@ def _operator_admission_histogram(operator: Operator) -> dict[float, float]:
     """The operator's own timing of Tenant reviews (tenantry_admission_duration_seconds)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{operator.port}/metrics", timeout=10).read().decode()
     return {float(s.labels["le"]): s.value for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name == "tenantry_admission_duration_seconds_bucket" and s.labels.get("webhook") == "mutate-tenant"}
+            if s.name == "tenantry_admission_duration_seconds_bucket" and s.labels.get("webhook") == "validate-tenant"}
 
 
 def admission_results(elapsed: float, latencies: list[float], local: local_cluster.Cluster,

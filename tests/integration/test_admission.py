@@ -15,8 +15,10 @@ Tested here:
 - a Tenant outside a partner namespace: refused; an `extends` cycle: refused
 - a partner removing the operator's finalizer: refused
 - the mutating webhook: a partner's Tenant is stored with the operator's finalizer (also in a
-  server-side dry run), so no one writes the Tenant for it; a partner cannot add it, or another
-  tenantry.dev/ finalizer, on its own
+  server-side dry run, and with a generated name), so no one writes the Tenant for it; a partner
+  cannot create a Tenant with another tenantry.dev/ finalizer; a create is judged as stored, not
+  as sent (a deletionTimestamp in a create does not pass it as "being deleted"; a generated
+  punycode name is refused)
 - a missing plan: accepted with a warning kubectl prints
 - the hostile corpus (tests/hostile.py: huge strings, confusable slugs and domains, wrong types,
   unsafe SVG, ...) sent as a partner: each refused by the API server or the webhook, naming the
@@ -231,15 +233,37 @@ def test_a_tenant_is_stored_with_the_finalizer_and_nobody_patches_it_in(
     assert stored["metadata"]["finalizers"] == ["tenantry.dev/finalizer"]
 
 
-@pytest.mark.parametrize("finalizers", [["tenantry.dev/finalizer"], ["tenantry.dev/keep-forever"],
-                                        ["example.com/mine", "tenantry.dev/finalizer"]])
-def test_a_partner_cannot_create_a_tenant_with_a_tenantry_finalizer(
+@pytest.mark.parametrize("finalizers", [["tenantry.dev/keep-forever"],
+                                        ["example.com/mine", "tenantry.dev/finalizer", "tenantry.dev/x"]])
+def test_a_partner_cannot_create_a_tenant_with_another_tenantry_finalizer(
         webhook: dict, chart_partners: tuple[ChartPartner, ChartPartner], finalizers: list[str]) -> None:
     alpha, _ = chart_partners
     tenant = alpha.tenant(alpha.slug("wh-forged"))
     tenant["metadata"]["finalizers"] = finalizers
-    _denied(alpha.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(tenant)),
-            "metadata.finalizers: finalizer 'tenantry.dev/", "is the operator's")
+    message = _denied(alpha.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(tenant)),
+                      "metadata.finalizers: finalizer 'tenantry.dev/", "is the operator's")
+    assert "'tenantry.dev/finalizer'" not in message  # the one the create is given is no forgery
+
+
+def test_a_create_is_judged_as_stored_not_as_sent(webhook: dict,
+                                                  chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    # Mutating admission sees what the client sent; the create is judged after the API server has
+    # normalised it. A deletionTimestamp in a create (cleared by the API server) must not make the
+    # webhook take it for an object being deleted, and a generated name is judged as generated.
+    alpha, _ = chart_partners
+    doomed = alpha.tenant(alpha.slug("wh-doomed"), features={"teleport": {"enabled": True}})
+    doomed["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    _denied(alpha.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(doomed)),
+            "spec.features: unknown feature(s) teleport")
+    generated = alpha.tenant("unused")
+    del generated["metadata"]["name"]
+    generated["metadata"]["generateName"] = "xn--"
+    _denied(alpha.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(generated)),
+            "is not available on this platform")
+    generated["metadata"]["generateName"] = alpha.slug("wh-gen") + "-"
+    created = alpha.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=yaml.safe_dump(generated))
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["metadata"]["finalizers"] == ["tenantry.dev/finalizer"]
 
 
 def test_tenant_outside_a_partner_namespace_is_refused(webhook: dict, cluster: ClusterHandle,

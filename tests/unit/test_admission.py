@@ -96,6 +96,18 @@ def test_the_operators_finalizer_is_reserved() -> None:
     assert admission.reserved_metadata_changes(old, {"finalizers": ["tenantry.dev/finalizer"]}) == []
 
 
+def test_a_create_may_carry_only_the_finalizers_it_was_given() -> None:
+    given = ("tenantry.dev/finalizer",)
+    assert admission.reserved_metadata_changes(None, {"finalizers": ["tenantry.dev/finalizer"]}, given) == []
+    [problem] = admission.reserved_metadata_changes(None, {"finalizers": ["tenantry.dev/finalizer", "tenantry.dev/x"]},
+                                                    given)
+    assert "'tenantry.dev/x'" in str(problem)
+    # Only on create: an update may not add it, nor remove it.
+    assert admission.reserved_metadata_changes({}, {"finalizers": ["tenantry.dev/finalizer"]}, given) != []
+    assert admission.reserved_metadata_changes({"finalizers": ["tenantry.dev/finalizer"]}, {}, given) != []
+    assert admission.reserved_metadata_changes(None, {"finalizers": ["tenantry.dev/finalizer"]}) != []
+
+
 @pytest.mark.parametrize(("metadata", "patch"), [
     ({}, [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]),
     ({"finalizers": None}, [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]),

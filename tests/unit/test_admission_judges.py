@@ -7,8 +7,9 @@ Tested here (the same judges behind the real API server: tests/integration/test_
   the model's own limit before a single domain is looked up
 - an API server that cannot be reached does not refuse a valid Tenant: it is admitted with a
   warning that the operator checks slug and domains when it reconciles
-- the mutating judge of a Tenant's create judges as the validating one (a refusal carries no
-  patch) and adds the operator's finalizer to what it admits
+- the mutating webhook of a Tenant's create only adds the operator's finalizer (judging nothing,
+  even before the operator has started); the validating judge admits a create carrying exactly
+  that finalizer, and never patches
 """
 
 from __future__ import annotations
@@ -81,12 +82,18 @@ def test_an_unreachable_api_server_admits_with_a_warning(memo: kopf.Memo) -> Non
     assert any("slug and domains not checked now" in w for w in review.warnings), review.warnings
 
 
-def test_the_mutating_judge_refuses_alike_and_adds_the_finalizer(memo: kopf.Memo) -> None:
+def test_the_mutating_webhook_only_adds_the_finalizer(memo: kopf.Memo) -> None:
+    # Not started, and a Tenant the validating judge refuses: neither is its business.
+    review = _judge(memo, _tenant([f"d{i}.acme.de" for i in range(10_000)]), "mutate-tenant")
+    assert review.patch == [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]
     memo.started = asyncio.Event()
     memo.started.set()
+    mutated = _tenant(["shop.acme.de"])
+    mutated["metadata"]["finalizers"] = ["tenantry.dev/finalizer"]
+    review = _judge(memo, mutated)
+    assert review.patch == [] and not any("finalizer" in w for w in review.warnings)
+    mutated["metadata"]["finalizers"] = ["tenantry.dev/finalizer", "tenantry.dev/forever"]
     with pytest.raises(Denied) as refused:
-        _judge(memo, _tenant([f"d{i}.acme.de" for i in range(10_000)]), "mutate-tenant")
-    assert "spec.domains" in refused.value.message
-    review = _judge(memo, _tenant(["shop.acme.de"]), "mutate-tenant")
-    assert review.patch == [{"op": "add", "path": "/metadata/finalizers", "value": ["tenantry.dev/finalizer"]}]
-    assert _judge(memo, _tenant(["shop.acme.de"])).patch == []  # the validating judge never patches
+        _judge(memo, mutated)
+    assert "finalizer 'tenantry.dev/forever' is the operator's" in refused.value.message
+    assert "tenantry.dev/finalizer'" not in refused.value.message

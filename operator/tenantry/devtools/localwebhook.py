@@ -49,8 +49,3 @@ def configuration(url: str, ca: bytes, namespace: str, name: str,
             if failure_policy:
                 hook["failurePolicy"] = failure_policy
     return {"apiVersion": "v1", "kind": "List", "items": configs}
-
-
-def hooks(configurations: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every webhook of a List from `configuration`, validating and mutating."""
-    return [hook for config in configurations["items"] for hook in config["webhooks"]]

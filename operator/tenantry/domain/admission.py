@@ -100,8 +100,13 @@ def partner_plan_resources(namespace: str) -> Problem:
                    RESOURCES_HINT)
 
 
-def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Problem]:
-    """Labels, annotations and finalizers under tenantry.dev/ that this request adds, changes or removes."""
+def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any],
+                              created_with: tuple[str, ...] = ()) -> list[Problem]:
+    """Labels, annotations and finalizers under tenantry.dev/ that this request adds, changes or removes.
+
+    created_with: finalizers an object being created may carry (added by the operator's own
+    mutating webhook); never one of them removed, nor any other added.
+    """
     problems = []
     for part in ("labels", "annotations"):
         before, after = (old or {}).get(part) or {}, new.get(part) or {}
@@ -110,6 +115,8 @@ def reserved_metadata_changes(old: Mapping[str, Any] | None, new: Mapping[str, A
                 problems.append(Problem(("metadata", part, key), f"{part[:-1]} {key!r} is reserved for tenantry",
                                         f"remove it; keys under {PREFIX} are set by the operator and the platform"))
     before, after = set((old or {}).get("finalizers") or ()), set(new.get("finalizers") or ())
+    if old is None:
+        after -= set(created_with)
     for finalizer in sorted(before ^ after):
         if finalizer.startswith(PREFIX):
             problems.append(Problem(("metadata", "finalizers"), f"finalizer {finalizer!r} is the operator's",

@@ -1,4 +1,5 @@
-"""The validating admission webhook: what no schema can check, refused before it is stored.
+"""The admission webhooks: what no schema can check, refused before it is stored (validating), and
+the operator's finalizer on each new Tenant (mutating, `tenant_finalizer`).
 
 Tenants: the model's own rules, a partner namespace, a slug and domains no other tenant holds
 and the platform has not reserved (both refused in the same words, so the answer is no oracle of
@@ -61,7 +62,9 @@ def _judge(kind: str, body: Mapping[str, Any], old: Mapping[str, Any] | None, us
     old_spec = (old or {}).get("spec")
     problems = []
     if not admission.may_override(userinfo, config.platform_groups, config.operator_identity):
-        problems += admission.reserved_metadata_changes((old or {}).get("metadata"), metadata)
+        # A Tenant's create carries the operator's finalizer: the mutating webhook added it.
+        added = (naming.FINALIZER,) if kind == "Tenant" and old is None else ()
+        problems += admission.reserved_metadata_changes((old or {}).get("metadata"), metadata, added)
         problems += admission.immutable_changes(kind, old, spec)
         problems += admission.platform_only_changes(kind, metadata.get("namespace") or "", config.platform_namespace,
                                                     old_spec, spec)
@@ -136,7 +139,7 @@ class Judges:
         return memo.config, memo.catalogue, self._kube
 
     def by_path(self) -> dict[str, Judge]:
-        judges: dict[str, Judge] = {"mutate-tenant": self.tenant_created, "validate-tenant": self.tenant,
+        judges: dict[str, Judge] = {"mutate-tenant": self.tenant_finalizer, "validate-tenant": self.tenant,
                                     "validate-branding": self.branding, "validate-featureset": self.feature_set}
         for _, version, plural, kind in podsecurity.WORKLOADS:
             judges[podsecurity.webhook_id(plural, version)] = self._workload(kind)
@@ -160,14 +163,15 @@ class Judges:
         _refuse(problems)
         review.warnings.extend(map(str, _missing_references(catalogue, config, namespace, spec)))
 
-    async def tenant_created(self, review: Review) -> None:
-        """A Tenant's create, judged as `tenant` judges it, then given the operator's finalizer.
+    @staticmethod
+    async def tenant_finalizer(review: Review) -> None:
+        """A Tenant's create gets the operator's finalizer, and nothing is judged here.
 
-        One call per create instead of two: the validating webhook judges the create, and then the
-        operator's finalizer PATCH was an update it judged again. What a later mutating webhook
-        could change is re-checked by the operator, as everything here is.
+        Mutating admission sees the object before the API server has normalised and validated it
+        (before Kubernetes 1.24/1.25 its namespace and deletionTimestamp are still the client's),
+        so the validating webhook judges the create, as stored. The finalizer saves kopf's PATCH
+        of every new Tenant, the review of that update and the wait for its watch event.
         """
-        await self.tenant(review)
         if review.operation == "CREATE":
             review.patch.extend(admission.finalizer_patch(review.body.get("metadata") or {}))
 

@@ -232,10 +232,11 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return  # gone, or the finalizer's business
         if naming.FINALIZER not in (body["metadata"].get("finalizers") or []):
+            # The mutating webhook gives a new Tenant the finalizer; created while it was away,
             # kopf adds it (its deletion handler needs it), and the event of that write queues the
             # tenant again: nothing is provisioned that a deletion could miss, and one writer of it.
             return
-        # Set now, not when done: the events of this very pass (our finalizer and status patches)
+        # Set now, not when done: the events of this very pass (our status patch)
         # arrive while it runs and must not queue the tenant again.
         _reconciled[key] = _seen(body)
         try:
