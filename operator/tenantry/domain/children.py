@@ -257,17 +257,20 @@ def _tenant_config(ns: str, inp: TenantInput, config: OperatorConfig) -> Manifes
             "data": data}
 
 
-def pretty_json(document: Any) -> str:
-    """Sorted keys, two-space indent, UTF-8: what json.dumps(sort_keys=True, ensure_ascii=False,
-    indent=2) writes (floats with an exponent aside: 1e20, not 1e+20; the same number), at a
-    tenth of its cost: with an indent, json.dumps runs its pure-Python encoder, which was a tenth
-    of the operator's CPU while onboarding."""
-    return msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2).decode()
+def compact_json(document: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8: what json.dumps(sort_keys=True, ensure_ascii=False,
+    separators=(",", ":")) writes (floats with an exponent aside: 1e20, not 1e+20; the same
+    number), by msgspec at a fraction of the stdlib's cost.
+
+    Not indented: a tenant's flags were 16 KB indented and are 6 KB so, and every byte is sent,
+    stored in etcd and sent again to each watcher whenever a plan changes (`jq` indents it for
+    a reader)."""
+    return msgspec.json.encode(document, order="sorted").decode()
 
 
 def _json_config(name: str, ns: str, inp: TenantInput, key: str, document: Any) -> Manifest:
     # Sorted keys: the same document always serialises the same, so unchanged means no write.
-    text = pretty_json(document)
+    text = compact_json(document)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": owned_meta(name, ns, inp), "data": {key: text}}
 
 

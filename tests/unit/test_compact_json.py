@@ -1,6 +1,6 @@
-"""domain.children.pretty_json: the operator's ConfigMap JSON is what json.dumps(sort_keys=True,
-ensure_ascii=False, indent=2) wrote before it (so an upgrade rewrites no ConfigMap), for every
-JSON document without exponent floats, and the same value for all of them.
+"""domain.children.compact_json: the operator's ConfigMap JSON is what json.dumps(sort_keys=True,
+ensure_ascii=False, separators=(",", ":")) writes (one spelling, so an unchanged document is never
+written again), for every JSON document without exponent floats, and the same value for all of them.
 
 Tested here:
 - identical text for documents of strings (any Unicode, quotes, control characters), integers,
@@ -15,7 +15,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenantry.domain.children import pretty_json
+from tenantry.domain.children import compact_json
 
 _scalars = st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text() \
     | st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15).filter(
@@ -26,9 +26,9 @@ _documents = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
 
 @given(_documents)
 def test_same_text_as_json_dumps(document: object) -> None:
-    assert pretty_json(document) == json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2)
+    assert compact_json(document) == json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_exponent_floats_keep_their_value(number: float) -> None:
-    assert json.loads(pretty_json({"limit": number})) == {"limit": number}
+    assert json.loads(compact_json({"limit": number})) == {"limit": number}
