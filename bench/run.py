@@ -136,6 +136,14 @@ def failed_lists(local: local_cluster.Cluster) -> dict[str, float]:
                            and labels.get("resource") in watched else None)
 
 
+def ended_watches(local: local_cluster.Cluster) -> dict[str, float]:
+    """WATCH requests on the operator's resources that ended, by any client, by "resource code" (a
+    410: the watch asked for a resourceVersion etcd compacted away, and kopf lists again)."""
+    watched = OPERATOR_RESOURCES | {"featuresets", "brandings"}
+    return _request_counts(local, lambda labels: f"{labels['resource']} {labels.get('code')}"
+                           if labels["verb"] == "WATCH" and labels.get("resource") in watched else None)
+
+
 def requests_between(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
     return {k: int(v - before.get(k, 0)) for k, v in sorted(after.items()) if v != before.get(k, 0)}
 
@@ -699,6 +707,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     await quiet(operator, 10.0)
     operator.stop()
     requests, scoped_reads_before, failed_before = apiserver_requests(local), scoped_reads(local), failed_lists(local)
+    watches_before = ended_watches(local)
     started = time.monotonic()
     operator.start()
     await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
@@ -721,6 +730,8 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     out[f"{name}_gets"] = sum(n for k, n in scoped.items() if not k.endswith("cluster"))
     out[f"{name}_gets_by_kind"] = {k: n for k, n in scoped.items() if not k.endswith("cluster")}
     out[f"{name}_failed_lists"] = requests_between(failed_before, failed_lists(local))
+    # (also the watches the stopped operator held, ended as it stopped)
+    out[f"{name}_ended_watches"] = requests_between(watches_before, ended_watches(local))
     return out
 
 
