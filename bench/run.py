@@ -160,6 +160,9 @@ def writes_of(diff: dict[str, int]) -> dict[str, int]:
     return {key: n for key, n in diff.items() if key.split()[0] in WRITES}
 
 
+OPERATOR_LOG = REPO / ".local" / "bench-operator.log"
+
+
 class Operator:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig, self.port, self.proc = kubeconfig, 18099, None
@@ -172,7 +175,7 @@ class Operator:
         if TRACEMALLOC:
             command = [sys.executable, str(REPO / "bench" / "traced.py")]
         self.proc = subprocess.Popen(command, env=env,
-                                     stdout=open(REPO / ".local" / "bench-operator.log", "ab"),
+                                     stdout=open(OPERATOR_LOG, "ab"),
                                      stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
@@ -708,6 +711,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     operator.stop()
     requests, scoped_reads_before, failed_before = apiserver_requests(local), scoped_reads(local), failed_lists(local)
     watches_before = ended_watches(local)
+    log_before = OPERATOR_LOG.stat().st_size
     started = time.monotonic()
     operator.start()
     await wait_until(lambda: asyncio.sleep(0, operator.metric("tenantry_reconcile_total") >= tenants),
@@ -733,6 +737,10 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     # (the stopped operator's own watches usually end before the count starts: a quick run's
     # restart over 1,000 tenants counted none)
     out[f"{name}_ended_watches"] = requests_between(watches_before, ended_watches(local))
+    # The start-up sweep's own LIST of every Tenant (when kopf's listing seemed to stall; it logs it).
+    with OPERATOR_LOG.open("rb") as operator_log:
+        operator_log.seek(log_before)
+        out[f"{name}_sweep_listed_tenants"] = b"reading every Tenant once" in operator_log.read()
     return out
 
 

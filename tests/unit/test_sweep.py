@@ -8,6 +8,10 @@ Tested here:
 - many owners unknown (kopf's listing slow to reach memory): one LIST of Tenants, no GET each;
   a leftover is confirmed by one GET (a Tenant may have come after the LIST), and while Tenants
   are not served (404) the sweep stops, marking nothing and releasing nothing
+- kopf's listing stalled for longer than the few seconds a handful of unknown owners wait: with
+  many unknown the sweep waits on (SWEEP_PATIENT_CHECKS) and, once the listing went on, reads
+  nothing (a `make bench` restart over 10,000 tenants listed every Tenant a second time)
+- namespaces already marked orphaned (a cluster's retained leftovers) are neither waited for nor read
 """
 
 from __future__ import annotations
@@ -76,13 +80,19 @@ def _memo(kube: FakeKube, in_memory: list[str]) -> kopf.Memo:
     memo.kube, memo.cache, memo.config = kube, _Synced(), OperatorConfig()
     memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
     for slug in in_memory:
-        memo.tenants.observe("ADDED", {"metadata": {"namespace": PARTNER, "name": slug, "resourceVersion": "1"}})
+        _kopf_lists(memo, slug)
     return memo
+
+
+def _kopf_lists(memo: kopf.Memo, slug: str) -> None:
+    """A Tenant of kopf's listing reaching memory (as tenant_event feeds it)."""
+    memo.tenants.observe("ADDED", {"metadata": {"namespace": PARTNER, "name": slug, "resourceVersion": "1"}})
 
 
 @pytest.fixture(autouse=True)
 def _no_settling_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 0)
+    monkeypatch.setattr(handlers, "SWEEP_PATIENT_CHECKS", 0)
 
 
 def test_every_owner_in_memory_costs_no_read() -> None:
@@ -118,3 +128,54 @@ def test_while_tenants_are_not_served_the_sweep_marks_nothing() -> None:
     with pytest.raises(ApiFailure):
         asyncio.run(handlers._sweep(_memo(kube, [])))
     assert kube.marked == []
+
+
+def test_many_unknown_owners_wait_out_a_stalled_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 3)
+    monkeypatch.setattr(handlers, "SWEEP_PATIENT_CHECKS", 30)
+    slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
+    kube = FakeKube(slugs, set(slugs))
+    memo = _memo(kube, slugs[:10])
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        # kopf's listing stands still for 10 checks (past SWEEP_SETTLED_CHECKS), then reaches memory.
+        pauses.append(seconds)
+        if len(pauses) == 10:
+            for slug in slugs[10:]:
+                _kopf_lists(memo, slug)
+
+    asyncio.run(handlers._sweep(memo, pause))
+    assert len(pauses) == 10, "the sweep should stop waiting as soon as every owner is known"
+    assert "Tenant" not in kube.lists and kube.reads == [] and kube.marked == []
+
+
+def test_a_few_unknown_owners_wait_only_a_few_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 3)
+    monkeypatch.setattr(handlers, "SWEEP_PATIENT_CHECKS", 30)
+    slugs = [f"t{i}" for i in range(10)]
+    kube = FakeKube(slugs, set(slugs) - {"t3"})
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    asyncio.run(handlers._sweep(_memo(kube, [s for s in slugs if s != "t3"]), pause))
+    # The first check sees no count yet; three more unchanged, then the one GET.
+    assert len(pauses) == 4 and kube.reads == ["t3"] and kube.marked == ["tenant-t3"]
+
+
+def test_namespaces_already_marked_orphaned_are_not_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 3)
+    monkeypatch.setattr(handlers, "SWEEP_PATIENT_CHECKS", 30)
+    slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
+    kube = FakeKube(slugs, set())
+    for namespace in kube.namespaces:
+        namespace["metadata"]["labels"][naming.ORPHANED_LABEL] = "true"
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    asyncio.run(handlers._sweep(_memo(kube, []), pause))
+    assert pauses == [] and "Tenant" not in kube.lists and kube.reads == [] and kube.marked == []
