@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -13,6 +14,9 @@ _SUFFIXES = {
 _PATTERN = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
 
+# Every pass parses the plan's and the ceiling's amounts again (a plan change: eight per tenant, 5 %
+# of the operator's samples), and a cluster has few distinct ones; a Fraction is immutable.
+@functools.lru_cache(maxsize=4096)
 def parse(text: str | int) -> Fraction:
     """The exact value of a quantity such as "500m", "2", "1.5Gi"."""
     match = _PATTERN.match(str(text).strip())
