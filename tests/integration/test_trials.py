@@ -14,6 +14,9 @@ Tested here:
 - state Trial without trial.ends, stored with no webhook to refuse it, is suspended by the
   operator, whose Trial condition names the field (tenantry validate and the webhook refuse it)
 - the trial's end is a metric for the TenantTrialEndsSoon alert
+- as the partner: a Trial with deletionPolicy Retain, deleted and applied again, gets back its
+  namespace and data but no new MAX_TRIAL_DAYS: its end (condition and metric) still counts from
+  when its namespace was first provisioned
 - Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted;
   `kubectl get deals` shows the CRD's columns
 """
@@ -26,6 +29,7 @@ import json
 import pytest
 import yaml
 
+from tenantry.domain.lifecycle import MAX_TRIAL_DAYS
 from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, namespace_of, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("watch_triggered")]
@@ -82,6 +86,42 @@ def test_a_trial_ends_on_time_keeps_its_data_and_converts(partner: Partner, clus
     assert (partner.get(slug) or {})["status"]["state"] == "Active"
     wait_for(lambda: f'tenant="{slug}"' in operator.metrics_text() and trial_series not in operator.metrics_text(),
              timeout=30, what="the trial's metric gone after the conversion")
+
+
+def _instant(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_trial_deleted_and_applied_again_gets_no_new_trial(partner: Partner, cluster: ClusterHandle,
+                                                             operator: OperatorProcess) -> None:
+    slug = partner.slug("retrial")
+    forever = partner.tenant(slug, state="Trial", trial={"ends": "2099-12-31T23:59:59Z"}, deletionPolicy="Retain")
+    partner.apply(forever)
+    partner.wait_condition(slug, reason="Provisioned")
+    first = _instant((partner.get(slug) or {})["metadata"]["creationTimestamp"])
+    assert operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == \
+        (first + datetime.timedelta(days=MAX_TRIAL_DAYS)).timestamp()
+    namespace = f"tenant-{slug}"
+    cluster.kubectl("create", "configmap", "customer-data", "-n", namespace, "--from-literal=invoices=42")
+
+    partner.delete(slug)
+    wait_for(lambda: ((namespace_of(cluster, namespace) or {}).get("metadata", {}).get("labels") or {})
+             .get("tenantry.dev/orphaned") == "true", timeout=60, what="the retained namespace marked orphaned")
+    # The new Tenant's creationTimestamp must differ from the first one's (whole seconds).
+    wait_for(lambda: datetime.datetime.now(datetime.UTC) >= first + datetime.timedelta(seconds=2), timeout=10,
+             what="two seconds after the first creation")
+    partner.apply(forever)
+    partner.wait_condition(slug, reason="Provisioned")
+    assert _instant((partner.get(slug) or {})["metadata"]["creationTimestamp"]) > first
+    provisioned = _instant((namespace_of(cluster, namespace) or {})["metadata"]["creationTimestamp"])
+    assert provisioned < _instant((partner.get(slug) or {})["metadata"]["creationTimestamp"])
+    ends = provisioned + datetime.timedelta(days=MAX_TRIAL_DAYS)
+    trial = partner.condition(slug, kind="Trial")
+    assert trial["reason"] == "TrialRunning" and _rfc3339(ends) in trial["message"], trial
+    wait_for(lambda: operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == ends.timestamp(),
+             timeout=30, what="the trial's end metric counting from the namespace's first provisioning")
+    assert cluster.kubectl("get", "configmap", "customer-data", "-n", namespace, "-o",
+                           "jsonpath={.data.invoices}").stdout == "42"
 
 
 def test_a_trial_without_an_end_is_suspended_naming_the_field(partner: Partner) -> None:

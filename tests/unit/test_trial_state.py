@@ -5,6 +5,10 @@ as instants); a date the calendar does not have is refused by the model, and tre
 the operator if one gets past the webhook; a trial lasts at most MAX_TRIAL_DAYS from the Tenant's
 creation however far its end is moved; a Trial without an end (stored while the webhook was down)
 is admitted and suspended, not left served; other states pass through untouched.
+The trial clock (trial_clock): a Tenant applied again over its own retained namespace counts from
+the namespace's creation (deleting and re-applying the file gives no new MAX_TRIAL_DAYS); another
+tenant's namespace, a foreign one or a younger one changes nothing; trial_end_of, what the
+operator's timer waits for, uses that clock.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import pytest
 from pydantic import ValidationError
 
 from tenantry.api.tenant import TenantSpec, Trial
-from tenantry.domain.lifecycle import MAX_TRIAL_DAYS, trial_state
+from tenantry.domain import naming
+from tenantry.domain.lifecycle import MAX_TRIAL_DAYS, trial_clock, trial_end_of, trial_state
 
 UTC = datetime.UTC
 BASE = {"company": "Probe GmbH", "contact": {"name": "P", "email": "p@probe.de"},
@@ -88,3 +93,41 @@ def test_a_trial_without_an_end_stored_while_the_webhook_was_down_is_suspended()
     # Anything else invalid stays refused as before.
     broken = admit({**body, "spec": {**raw, "plan": {"seats": -1}}}, "p", {}, OperatorConfig())
     assert not isinstance(broken, TenantSpec)
+
+
+def namespace(owner: str, created: str, managed: bool = True) -> dict[str, object]:
+    labels = {naming.MANAGED_BY: naming.OPERATOR} if managed else {}
+    return {"metadata": {"name": "tenant-probe", "creationTimestamp": created, "labels": labels,
+                         "annotations": {naming.OWNER_ANNOTATION: owner}}}
+
+
+def test_a_tenant_applied_again_over_its_retained_namespace_keeps_its_trial_clock() -> None:
+    first, again = "2027-01-01T00:00:00Z", "2027-03-20T00:00:00Z"
+    retained = namespace("partner-acme/probe", first)
+    assert trial_clock(again, retained, "partner-acme", "probe") == first
+    forever = {"state": "Trial", "trial": {"ends": "9999-12-31T23:59:59Z"}}
+    ends = trial_end_of(forever, trial_clock(again, retained, "partner-acme", "probe"))
+    assert ends == datetime.datetime(2027, 1, 1, tzinfo=UTC) + datetime.timedelta(days=MAX_TRIAL_DAYS)
+    served, verdict = trial_state(TenantSpec.model_validate({**BASE, **forever}), ends, first)
+    assert served.state == "Suspended" and verdict is not None and "first creation" in verdict.message
+
+
+def test_only_its_own_older_namespace_moves_the_trial_clock() -> None:
+    created = "2027-03-20T00:00:00Z"
+    assert trial_clock(created, None, "partner-acme", "probe") == created
+    assert trial_clock(created, namespace("partner-other/probe", "2026-01-01T00:00:00Z"), "partner-acme",
+                       "probe") == created
+    assert trial_clock(created, namespace("partner-acme/probe", "2026-01-01T00:00:00Z", managed=False),
+                       "partner-acme", "probe") == created
+    # Provisioned after the Tenant was created (the usual first pass): the Tenant's own creation.
+    assert trial_clock(created, namespace("partner-acme/probe", "2027-03-20T00:00:05Z"), "partner-acme",
+                       "probe") == created
+    assert trial_clock(None, namespace("partner-acme/probe", "2027-01-01T00:00:00Z"), "partner-acme",
+                       "probe") == "2027-01-01T00:00:00Z"
+
+
+def test_trial_end_of_is_none_off_trial_or_for_an_impossible_end() -> None:
+    assert trial_end_of({"state": "Active"}, None) is None
+    assert trial_end_of({"state": "Trial", "trial": {"ends": "2027-02-30T00:00:00Z"}}, None) is None
+    assert trial_end_of({"state": "Trial", "trial": {"ends": "2027-02-01T00:00:00Z"}}, None) == \
+        datetime.datetime(2027, 2, 1, tzinfo=UTC)

@@ -78,8 +78,8 @@ class Trial(ApiModel):
     ends: Annotated[str, AfterValidator(_a_real_instant)] = Field(
         pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
         description="When the trial ends (RFC 3339, e.g. 2027-01-31T23:59:59Z); the operator suspends the "
-        "tenant then, keeping its data, and at the latest 90 days after the Tenant was created. Set state Active "
-        "to convert.")
+        "tenant then, keeping its data, and at the latest 90 days after the Tenant was created (after its "
+        "namespace was, for a Tenant applied again over its retained namespace). Set state Active to convert.")
 
 
 class Appointment(ApiModel):

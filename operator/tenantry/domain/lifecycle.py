@@ -90,12 +90,40 @@ def timestamp(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-MAX_TRIAL_DAYS = 90  # a trial ends at the latest this long after its Tenant was created
+MAX_TRIAL_DAYS = 90  # a trial ends at the latest this long after its Tenant was (first) created
+
+
+def trial_clock(created: str | None, namespace: Mapping[str, Any] | None, partner_namespace: str,
+                slug: str) -> str | None:
+    """When the tenant's trial clock started: its Tenant's creation, or its own namespace's when
+    that is older. A Tenant deleted with Retain and applied again keeps its namespace (and data),
+    so it must keep its trial clock too: else deleting and re-applying the file would give the
+    same customer a new MAX_TRIAL_DAYS, for ever. Neither a partner nor a tenant admin can write
+    a namespace's creationTimestamp."""
+    if claim(namespace, partner_namespace, slug) is not Claim.OURS:
+        return created  # none yet, or another's: nothing of this tenant's past
+    provisioned = (namespace or {}).get("metadata", {}).get("creationTimestamp")
+    if not isinstance(provisioned, str) or (created and timestamp(created) <= timestamp(provisioned)):
+        return created
+    return provisioned
+
+
+def trial_end_of(spec: Mapping[str, Any], created: str | None) -> datetime.datetime | None:
+    """When a tenant on trial stops being served as Active (see trial_end); None when it is not
+    on trial or its end is not a real instant (then it counts as ended already)."""
+    ends = (spec.get("trial") or {}).get("ends")
+    if spec.get("state") != "Trial" or not isinstance(ends, str):
+        return None
+    try:
+        return trial_end(ends, created)
+    except ValueError:
+        return None
 
 
 def trial_end(ends: str, created: str | datetime.datetime | None) -> datetime.datetime:
-    """When a trial really ends: its `ends`, at the latest MAX_TRIAL_DAYS after the Tenant's
-    creation (RFC 3339 strings or instants; ValueError for one that is not a real instant)."""
+    """When a trial really ends: its `ends`, at the latest MAX_TRIAL_DAYS after `created` (the trial
+    clock, see trial_clock; RFC 3339 strings or instants; ValueError for one that is not a real
+    instant)."""
     end = timestamp(ends)
     if created:
         start = timestamp(created) if isinstance(created, str) else created
@@ -153,7 +181,8 @@ def trial_state(spec: TenantSpec, now: datetime.datetime, created: datetime.date
     if capped:
         ends = trial_end(spec.trial.ends, created)
     until = ends.strftime("%Y-%m-%dT%H:%M:%SZ") if capped else spec.trial.ends
-    note = f" (trials last at most {MAX_TRIAL_DAYS} days from the Tenant's creation)" if capped else ""
+    note = (f" (trials last at most {MAX_TRIAL_DAYS} days from the Tenant's first creation: a Tenant applied "
+            "again over its retained namespace keeps the namespace's)") if capped else ""
     if not ended:
         return spec.model_copy(update={"state": "Active"}), Verdict(
             TRIAL, "True", "TrialRunning", f"the trial runs until {until}{note}; set state Active to convert it")

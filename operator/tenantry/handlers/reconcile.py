@@ -64,6 +64,7 @@ class Outcome:
     facts: TenantFacts | None = None
     welcome_due: bool = False  # the welcome e-mail is to be sent now (handlers/welcome)
     wake_at: datetime.datetime | None = None  # a pass is due then (a welcome retry or resend)
+    trial_ends: datetime.datetime | None = None  # a pass is due then too: the trial ends
 
     @property
     def transitioned(self) -> bool:
@@ -80,6 +81,7 @@ class _Found:
     resolved: Resolved | None = None
     quota: Manifest | None = None  # the live ResourceQuota, for the metrics
     trial: Verdict | None = None  # a tenant on trial: running, or ended
+    trial_clock: str | None = None  # when its trial clock started (lifecycle.trial_clock)
 
 
 def tenant_ref(body: Mapping[str, Any]) -> ObjectRef:
@@ -191,13 +193,15 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
         return _Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
     assert partner is not None
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
-    created = meta.get("creationTimestamp")
+    own_namespace = await writer.kube.get(_namespace_ref(config, slug))
+    created = lifecycle.trial_clock(meta.get("creationTimestamp"), own_namespace, partner_namespace, slug)
     spec, trial = lifecycle.trial_state(admitted, moment, lifecycle.timestamp(created) if created else None)
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
     state = lifecycle.effective_state(body.get("spec") or {}, moment, created)  # status.state: what views show
     found = _Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
                    resolved)
+    found.trial_clock = created
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial
@@ -273,16 +277,18 @@ async def reconcile(services: Services, config: OperatorConfig, catalogue: Looku
         writer.count += 1
         await kube.patch_status(tenant_ref(body), patch)
     facts = None
+    clock = found.trial_clock or meta.get("creationTimestamp")
     if found.fields.get("partner"):
         features = found.resolved.features if found.resolved is not None else None
         facts = tenant_facts(meta["name"], found.fields["partner"], spec_for_facts, old_status.get("usage"),
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
                              dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
-                             created=meta.get("creationTimestamp"),
+                             created=clock,
                              commission=found.fields.get("commissionRate", services.commission_rate),
                              now=moment)
     return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts,
-                   welcome_due=decision.due, wake_at=decision.wake_at)
+                   welcome_due=decision.due, wake_at=decision.wake_at,
+                   trial_ends=lifecycle.trial_end_of(body.get("spec") or {}, clock))
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:

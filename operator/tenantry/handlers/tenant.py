@@ -269,31 +269,21 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
             logger.info("tenant %s/%s: Ready=%s %s", *key, outcome.ready.status, outcome.ready.reason)
         if outcome.welcome_due and memo.mailer is not None:
             memo.mailer.add(key)
-        _wake_later(memo, key, body, outcome.wake_at)
+        _wake_later(memo, key, outcome.trial_ends, outcome.wake_at)
 
 
 _timers: dict[TenantKey, asyncio.TimerHandle] = {}
 
 
-def _trial_end(body: Mapping[str, Any]) -> datetime.datetime | None:
-    spec = body.get("spec") or {}
-    ends = (spec.get("trial") or {}).get("ends")
-    if spec.get("state") != "Trial" or not isinstance(ends, str):
-        return None
-    try:
-        return lifecycle.trial_end(ends, (body.get("metadata") or {}).get("creationTimestamp"))
-    except ValueError:
-        return None
-
-
-def _wake_later(memo: kopf.Memo, key: TenantKey, body: Mapping[str, Any], due: datetime.datetime | None) -> None:
+def _wake_later(memo: kopf.Memo, key: TenantKey, trial_ends: datetime.datetime | None,
+                due: datetime.datetime | None) -> None:
     """A pass at the very moment a trial ends or a welcome retry is due (not up to a resync later);
     one timer per tenant, for the earlier of the two."""
     timer = _timers.pop(key, None)
     if timer is not None:
         timer.cancel()
     now = datetime.datetime.now(datetime.UTC)
-    moments = [m for m in (_trial_end(body), due) if m is not None and m > now]  # a past one: this pass saw it
+    moments = [m for m in (trial_ends, due) if m is not None and m > now]  # a past one: this pass saw it
     if not moments:
         return
     delay = (min(moments) - now).total_seconds()
