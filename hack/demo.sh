@@ -3,8 +3,10 @@
 # in the foreground. Ctrl-C stops the operator; `make cluster-down` removes the control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Always the local control plane, never whatever cluster the shell's KUBECONFIG points at.
-export KUBECONFIG=$PWD/.local/kubeconfig
+# Always the local control plane `make cluster` started (.local/kubeconfig, or the one inside
+# TENANTRY_CLUSTER_DIR), never whatever cluster the shell's KUBECONFIG points at.
+KUBECONFIG=$(.venv/bin/python -c 'from tenantry.devtools.cluster import default_cluster; print(default_cluster().kubeconfig)')
+export KUBECONFIG
 PORT=${TENANTRY_METRICS_PORT:-8080}
 PORTAL_PORT=${TENANTRY_PORTAL_PORT:-8088}
 PROMETHEUS_PORT=${TENANTRY_DEMO_PROMETHEUS_PORT:-9090}
