@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tenantry.devtools import chart
+from tenantry.devtools.localwebhook import WEBHOOK_KINDS
 from tests.integration.fixtures import PLATFORM_NAMESPACE, ClusterHandle, stand_in_crd
 from tests.unit.chart import FULL_VALUES
 
@@ -85,9 +86,8 @@ def test_full_values_are_created_for_real(cluster: ClusterHandle, release: tuple
                                           {"id": f"full-b-{suffix}", "namespace": partner_namespaces[1]}]}
     objects = chart.render(values, name=f"full-{suffix}", namespace=namespace,
                            kube_version=chart.server_version(cluster.kubeconfig))
-    webhook_kinds = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
-    webhooks = [o for o in objects if o["kind"] in webhook_kinds]
-    created = [o for o in objects if o["kind"] not in webhook_kinds]
+    webhooks = [o for o in objects if o["kind"] in WEBHOOK_KINDS]
+    created = [o for o in objects if o["kind"] not in WEBHOOK_KINDS]
     assert {o["kind"] for o in created} >= {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                                             "RoleBinding", "Service", "Deployment", "Issuer", "Certificate",
                                             "ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget"}

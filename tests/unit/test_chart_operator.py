@@ -32,6 +32,7 @@ import helm_python as helm
 import pytest
 import yaml
 
+from tenantry.devtools.localwebhook import WEBHOOK_KINDS
 from tenantry.domain.config import DnsSettings, OperatorConfig, Rfc2136Settings, parse_labels
 from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.domain.usage import parse_levels
@@ -412,7 +413,7 @@ def test_mutating_webhook_takes_tenant_creates_only(default: list[dict]) -> None
 
 def test_webhook_values() -> None:
     objects = render({"webhook": {"failurePolicy": "Fail", "timeoutSeconds": 12}})
-    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+    for kind in WEBHOOK_KINDS:
         config = find(objects, kind, "tenantry")
         assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Fail", 12)}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 
+from tenantry.devtools.localwebhook import WEBHOOK_KINDS
 from tests.unit.chart import FULL_VALUES, PARTNERS_CHART, find, keys, notes, render, render_partners
 
 NS = "tenantry-system"
@@ -132,7 +133,7 @@ def test_cert_manager_mode(full: list[dict]) -> None:
                      "tenantry.tenantry-system.svc.cluster.local"],
         "issuerRef": {"kind": "Issuer", "name": "tenantry-webhook"},
     }
-    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+    for kind in WEBHOOK_KINDS:
         config = find(full, kind, "tenantry")
         assert config["metadata"]["annotations"] == {
             "cert-manager.io/inject-ca-from": "tenantry-system/tenantry-webhook"}

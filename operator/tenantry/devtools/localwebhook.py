@@ -32,7 +32,8 @@ def serving_certificate(folder: Path) -> bytes:
     return (folder / "ca.crt").read_bytes()
 
 
-KINDS = "validatingwebhookconfiguration,mutatingwebhookconfiguration"  # for kubectl get/delete
+WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")  # the chart's
+KINDS = ",".join(kind.lower() for kind in WEBHOOK_KINDS)  # for kubectl get/delete
 
 
 def configuration(url: str, ca: bytes, namespace: str, name: str,
@@ -40,7 +41,7 @@ def configuration(url: str, ca: bytes, namespace: str, name: str,
     """The chart's webhook configurations (rules, paths, policies), each named `name` and sent to
     `url`: a v1 List of the validating and the mutating one, for kubectl apply (delete with KINDS)."""
     rendered = chart.render(namespace=namespace)
-    configs = [o for o in rendered if o["kind"] in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")]
+    configs = [o for o in rendered if o["kind"] in WEBHOOK_KINDS]
     for config in configs:
         config["metadata"] = {"name": name}
         for hook in config["webhooks"]:
