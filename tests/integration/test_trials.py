@@ -15,8 +15,8 @@ Tested here:
   operator, whose Trial condition names the field (tenantry validate and the webhook refuse it)
 - the trial's end is a metric for the TenantTrialEndsSoon alert
 - as the partner: a Trial with deletionPolicy Retain, deleted and applied again, gets back its
-  namespace and data but no new MAX_TRIAL_DAYS: its end (condition and metric) still counts from
-  when its namespace was first provisioned
+  namespace and data but no new MAX_TRIAL_DAYS: its end (condition, metric, status.trialStarted
+  for the CLI and portal) still counts from when its namespace was first provisioned
 - Deals become the pipeline metrics (expected MRR and deals by stage), and leave them when deleted;
   `kubectl get deals` shows the CRD's columns
 """
@@ -116,6 +116,8 @@ def test_a_trial_deleted_and_applied_again_gets_no_new_trial(partner: Partner, c
     provisioned = _instant((namespace_of(cluster, namespace) or {})["metadata"]["creationTimestamp"])
     assert provisioned < _instant((partner.get(slug) or {})["metadata"]["creationTimestamp"])
     ends = provisioned + datetime.timedelta(days=MAX_TRIAL_DAYS)
+    # What the CLI and the portal read (a partner cannot read namespaces).
+    assert _instant((partner.get(slug) or {})["status"]["trialStarted"]) == provisioned
     trial = partner.condition(slug, kind="Trial")
     assert trial["reason"] == "TrialRunning" and _rfc3339(ends) in trial["message"], trial
     wait_for(lambda: operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == ends.timestamp(),

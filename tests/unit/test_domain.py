@@ -1,5 +1,6 @@
 """Pure domain decisions: quantities, drift detection, conditions, claims, spec errors, settings.
 
+Parsed quantities are cached only when short (a tenant admin's long text is not kept).
 Property-based tests (hypothesis) check that formatting a quantity keeps its value and that
 random specs either validate or yield a message naming fields under `spec`.
 """
@@ -31,6 +32,18 @@ def test_parse_quantity(text: str, value: Fraction) -> None:
 def test_parse_rejects_garbage_with_a_hint() -> None:
     with pytest.raises(ValueError, match="examples: 500m"):
         quantity.parse("lots")
+
+
+def test_parse_caches_only_short_quantities() -> None:
+    # drift compares any two differing strings as quantities, some written by a tenant admin (an
+    # annotation of 250 KB): such text must not stay in the cache.
+    quantity._parse.cache_clear()
+    assert quantity.parse("7" + " " * 250_000) == 7  # cached as "7"
+    assert quantity.parse("1" * 40) == int("1" * 40)
+    with pytest.raises(ValueError):
+        quantity.parse("x" * 250_000)
+    assert quantity._parse.cache_info().currsize == 1
+    assert quantity.parse(" 7 ") == 7 and quantity._parse.cache_info().hits == 1
 
 
 @given(st.integers(min_value=0, max_value=10**7))

@@ -30,6 +30,7 @@ import io
 import pytest
 import yaml
 
+from tenantry.cli import views
 from tenantry.portal import model
 from tenantry.portal.charts import FALLBACK_PRIMARY, bar, colour, logo_source
 from tenantry.portal.gather import History, history_queries, label_value
@@ -317,3 +318,21 @@ def test_an_ended_trial_is_shown_suspended_as_everywhere_else() -> None:
     assert gathered(body, {}, "tenantry-system", none).state == "Suspended"  # default: this moment
     active = {**body, "spec": {**body["spec"], "state": "Active"}}
     assert gathered(active, {}, "tenantry-system", none, after).state == "Active"
+
+
+def test_a_trial_applied_again_over_its_namespace_ends_as_the_operator_counts() -> None:
+    """A Tenant applied again over its retained namespace: the portal, which cannot read
+    namespaces, counts its trial from the operator's status.trialStarted, as the CLI does
+    (views.state_of); an earlier-looking value the operator did not write is ignored if not a time."""
+    body = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "probe", "namespace": "partner-acme", "creationTimestamp": "2026-11-20T00:00:00Z"},
+            "spec": {"company": "Probe AG", "state": "Trial", "trial": {"ends": "2099-01-01T00:00:00Z"},
+                     "plan": {"featureSet": "business", "seats": 5}},
+            "status": {"trialStarted": "2026-08-01T00:00:00Z"}}
+    none = History({}, {}, False)
+    moment = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)  # 122 days after trialStarted
+    assert gathered(body, {}, "tenantry-system", none, moment).state == "Suspended"
+    assert views.state_of(body, moment) == "Suspended"
+    fresh = {**body, "status": {"trialStarted": "not a time"}}
+    assert gathered(fresh, {}, "tenantry-system", none, moment).state == "Trial"
+    assert views.state_of(fresh, moment) == "Trial"

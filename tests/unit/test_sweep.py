@@ -12,6 +12,8 @@ Tested here:
   many unknown the sweep waits on (SWEEP_PATIENT_CHECKS) and, once the listing went on, reads
   nothing (a `make bench` restart over 10,000 tenants listed every Tenant a second time)
 - namespaces already marked orphaned (a cluster's retained leftovers) are neither waited for nor read
+- a count of Tenants that keeps moving (a partner creating one now and then) delays the sweep by at
+  most SWEEP_MAX_CHECKS seconds
 """
 
 from __future__ import annotations
@@ -179,3 +181,21 @@ def test_namespaces_already_marked_orphaned_are_not_looked_up(monkeypatch: pytes
 
     asyncio.run(handlers._sweep(_memo(kube, []), pause))
     assert pauses == [] and "Tenant" not in kube.lists and kube.reads == [] and kube.marked == []
+
+
+def test_a_moving_count_delays_the_sweep_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "SWEEP_SETTLED_CHECKS", 3)
+    monkeypatch.setattr(handlers, "SWEEP_PATIENT_CHECKS", 30)
+    slugs = [f"t{i}" for i in range(handlers.SWEEP_READS * 5)]
+    kube = FakeKube(slugs, set(slugs) - {"t7"})
+    memo = _memo(kube, [])
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        # A Tenant that none of the namespaces names comes every check: the count never settles.
+        pauses.append(seconds)
+        _kopf_lists(memo, f"other{len(pauses)}")
+
+    asyncio.run(handlers._sweep(memo, pause))
+    assert len(pauses) == handlers.SWEEP_MAX_CHECKS
+    assert kube.lists.count("Tenant") == 1 and kube.marked == ["tenant-t7"]

@@ -7,8 +7,9 @@ creation however far its end is moved; a Trial without an end (stored while the 
 is admitted and suspended, not left served; other states pass through untouched.
 The trial clock (trial_clock): a Tenant applied again over its own retained namespace counts from
 the namespace's creation (deleting and re-applying the file gives no new MAX_TRIAL_DAYS); another
-tenant's namespace, a foreign one or a younger one changes nothing; trial_end_of, what the
-operator's timer waits for, uses that clock.
+tenant's namespace, a foreign one, one being deleted (its data going) or a younger one changes
+nothing; trial_end_of, what the operator's timer waits for, uses that clock; trial_clock_of, what
+views read, takes the operator's status.trialStarted only when it is earlier than the creation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 
 from tenantry.api.tenant import TenantSpec, Trial
 from tenantry.domain import naming
-from tenantry.domain.lifecycle import MAX_TRIAL_DAYS, trial_clock, trial_end_of, trial_state
+from tenantry.domain.lifecycle import MAX_TRIAL_DAYS, trial_clock, trial_clock_of, trial_end_of, trial_state
 
 UTC = datetime.UTC
 BASE = {"company": "Probe GmbH", "contact": {"name": "P", "email": "p@probe.de"},
@@ -131,3 +132,22 @@ def test_trial_end_of_is_none_off_trial_or_for_an_impossible_end() -> None:
     assert trial_end_of({"state": "Trial", "trial": {"ends": "2027-02-30T00:00:00Z"}}, None) is None
     assert trial_end_of({"state": "Trial", "trial": {"ends": "2027-02-01T00:00:00Z"}}, None) == \
         datetime.datetime(2027, 2, 1, tzinfo=UTC)
+
+
+def test_a_namespace_being_deleted_has_no_past() -> None:
+    going = namespace("partner-acme/probe", "2026-01-01T00:00:00Z")
+    going["metadata"]["deletionTimestamp"] = "2027-03-19T00:00:00Z"  # type: ignore[index]
+    assert trial_clock("2027-03-20T00:00:00Z", going, "partner-acme", "probe") == "2027-03-20T00:00:00Z"
+
+
+def test_views_read_the_operators_trial_clock_only_when_earlier() -> None:
+    created = "2027-03-20T00:00:00Z"
+
+    def body(started: object) -> dict[str, object]:
+        return {"metadata": {"creationTimestamp": created}, "status": {"trialStarted": started}}
+
+    assert trial_clock_of(body("2027-01-01T00:00:00Z")) == "2027-01-01T00:00:00Z"
+    assert trial_clock_of(body("2027-04-01T00:00:00Z")) == created
+    assert trial_clock_of(body("yesterday")) == created
+    assert trial_clock_of(body(None)) == created
+    assert trial_clock_of({"metadata": {"creationTimestamp": created}}) == created

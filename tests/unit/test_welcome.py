@@ -13,6 +13,8 @@ Tested here:
 - the message: recipients, subject and both parts, the branding, hostile names escaped in HTML and
   kept to one line in headers, colours and logo re-checked, the .ics parsed back with icalendar,
   no password or token anywhere
+- prepare (called at the operator's start when SMTP is configured) compiles both templates, so the
+  first welcome does not hold the event loop for it
 """
 
 from __future__ import annotations
@@ -299,3 +301,10 @@ def test_a_partners_appointment_cannot_carry_markup_breaks_or_foreign_urls(field
     pattern = prop.get("pattern")
     if pattern and field != "start":
         assert not re.search(pattern, value), f"the API server would store {value!r}"
+
+
+def test_prepare_compiles_both_templates_before_the_first_welcome() -> None:
+    welcomemail._templates.cache_clear()
+    assert len(welcomemail._templates().cache) == 0
+    welcomemail.prepare()
+    assert len(welcomemail._templates().cache) == 2

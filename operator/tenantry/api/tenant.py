@@ -267,6 +267,11 @@ class TenantStatus(ApiModel):
         default=None, description="The billing currency fixed when the tenant was provisioned; metrics and reports "
         "use it. A platform admin changes it here (the status) when a contract really changes currency."
     )
+    trial_started: str | None = Field(
+        default=None, description="While spec.state is Trial: when its clock started (RFC 3339), the Tenant's "
+        "creation, or its namespace's when older (a Tenant applied again over its retained namespace). The trial "
+        "ends at the latest 90 days after it; `tenantry status` and the portal read it."
+    )
     commission_rate: float | None = Field(
         default=None, ge=0, le=1, description="The partner's share of this tenant's MRR, as the operator counts "
         "it: the partner namespace's tenantry.dev/commission-rate annotation, else the platform's rate. "

@@ -22,7 +22,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Tenant
 from tenantry.cli import kubeconfig as kubeconfig_rules
-from tenantry.domain.lifecycle import effective_state
+from tenantry.domain.lifecycle import effective_state, trial_clock_of
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
 from tenantry.domain.spreadsheet import cell
 
@@ -55,8 +55,7 @@ def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
 def state_of(body: dict[str, Any], now: datetime.datetime | None = None) -> str:
     """The state in effect (an ended trial is Suspended, whatever git says), as the operator and
     the metrics count it (lifecycle.effective_state), at `now` (default: this moment)."""
-    return effective_state(body.get("spec") or {}, now or datetime.datetime.now(datetime.UTC),
-                           body["metadata"].get("creationTimestamp"))
+    return effective_state(body.get("spec") or {}, now or datetime.datetime.now(datetime.UTC), trial_clock_of(body))
 
 
 def signals(body: dict[str, Any], now: datetime.datetime | None = None) -> list[str]:

@@ -100,12 +100,27 @@ def trial_clock(created: str | None, namespace: Mapping[str, Any] | None, partne
     so it must keep its trial clock too: else deleting and re-applying the file would give the
     same customer a new MAX_TRIAL_DAYS, for ever. Neither a partner nor a tenant admin can write
     a namespace's creationTimestamp."""
-    if claim(namespace, partner_namespace, slug) is not Claim.OURS:
-        return created  # none yet, or another's: nothing of this tenant's past
-    provisioned = (namespace or {}).get("metadata", {}).get("creationTimestamp")
+    meta = (namespace or {}).get("metadata", {})
+    if claim(namespace, partner_namespace, slug) is not Claim.OURS or meta.get("deletionTimestamp"):
+        return created  # none yet, another's, or going with its data: nothing of this tenant's past
+    provisioned = meta.get("creationTimestamp")
     if not isinstance(provisioned, str) or (created and timestamp(created) <= timestamp(provisioned)):
         return created
     return provisioned
+
+
+def trial_clock_of(body: Mapping[str, Any]) -> str | None:
+    """The trial clock of a stored Tenant, for views that cannot read namespaces (the CLI as a
+    partner, the portal): the operator's status.trialStarted when it is earlier than the Tenant's
+    creation (the only way it differs), else the creation."""
+    created = (body.get("metadata") or {}).get("creationTimestamp")
+    started = (body.get("status") or {}).get("trialStarted")
+    try:
+        if isinstance(started, str) and isinstance(created, str) and timestamp(started) < timestamp(created):
+            return started
+    except ValueError:
+        pass  # not a time: the creation, as before the operator wrote one
+    return created
 
 
 def trial_end_of(spec: Mapping[str, Any], created: str | None) -> datetime.datetime | None:

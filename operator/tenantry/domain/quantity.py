@@ -14,12 +14,23 @@ _SUFFIXES = {
 _PATTERN = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
 
-# Every pass parses the plan's and the ceiling's amounts again (a plan change: eight per tenant, 5 %
-# of the operator's samples), and a cluster has few distinct ones; a Fraction is immutable.
-@functools.lru_cache(maxsize=4096)
 def parse(text: str | int) -> Fraction:
     """The exact value of a quantity such as "500m", "2", "1.5Gi"."""
-    match = _PATTERN.match(str(text).strip())
+    stripped = str(text).strip()
+    # Cached only when short: drift compares any two differing strings as quantities, and a tenant
+    # admin writes some of them (a long value would pin up to MiBs per entry in the cache).
+    return _parse(stripped) if len(stripped) <= CACHED_LENGTH else _parse.__wrapped__(stripped)
+
+
+# The API's quantities are at most 32 characters (api/common.py). Every pass parses the plan's and
+# the ceiling's amounts again (a plan change: eight per tenant, 5 % of the operator's samples), and
+# a cluster has few distinct ones; a Fraction is immutable, so one may be shared.
+CACHED_LENGTH = 32
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Fraction:
+    match = _PATTERN.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a Kubernetes quantity (examples: 500m, 2, 4Gi)")
     return Fraction(match.group(1)) * _SUFFIXES[match.group(2) or ""]

@@ -23,7 +23,7 @@ from tenantry.adapters.http import LIST_PAGE
 from tenantry.adapters.informer import Cache, Informer, Scope
 from tenantry.adapters.kube import Conflict, Kube, KubeError
 from tenantry.api.common import GROUP, VERSION
-from tenantry.domain import lifecycle, naming
+from tenantry.domain import lifecycle, naming, welcomemail
 from tenantry.domain.children import PRIORITY_QUOTA, ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
@@ -148,6 +148,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
                                     dnsflow.make_dns_services(memo.settings.dns), contest, smtp.configured,
                                     smtp.resend_cooldown_seconds, process.commission_rate)
     memo.mailer = Mailer(memo, smtp, tenant_lock) if smtp.configured else None
+    if memo.mailer is not None:
+        welcomemail.prepare()
     memo.kube = memo.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     memo.tenants = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
@@ -370,6 +372,9 @@ SWEEP_READS = 20  # owners still unknown after that: more than this are answered
 # so the LIST of every Tenant waits for this many seconds unchanged (a 3 s wait made that LIST
 # in one restart out of three over 10,000 tenants in `make bench`: kopf's Tenants read twice).
 SWEEP_PATIENT_CHECKS = 30
+# And never longer than this many checks in all, however the count moves (a partner creating a
+# Tenant now and then must not put off the sweep for ever).
+SWEEP_MAX_CHECKS = 120
 
 
 def _marked_owner(namespace: Mapping[str, Any]) -> TenantKey | None:
@@ -380,16 +385,17 @@ async def _listed_tenants(memo: kopf.Memo, owners: set[TenantKey],
                           pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> set[TenantKey]:
     """Until kopf's first listing of Tenants has reached memory: at once when every owner named
     by a tenant namespace is known (the usual restart), else when the count of Tenants in memory
-    stayed unchanged for a few seconds (longer while many owners are unknown). Returns the owners
-    still unknown."""
+    stayed unchanged for a few seconds (longer while many owners are unknown), and at the latest
+    after SWEEP_MAX_CHECKS seconds. Returns the owners still unknown."""
     count, unchanged = -1, 0
-    while True:
+    for _ in range(SWEEP_MAX_CHECKS):
         owners = {owner for owner in owners if not memo.tenants.holds(*owner)}
         patience = SWEEP_SETTLED_CHECKS if len(owners) <= SWEEP_READS else SWEEP_PATIENT_CHECKS
         if not owners or unchanged >= patience:
             return owners
         await pause(1)
         unchanged, count = (unchanged + 1 if len(memo.tenants) == count else 0), len(memo.tenants)
+    return {owner for owner in owners if not memo.tenants.holds(*owner)}
 
 
 async def _sweep(memo: kopf.Memo, pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> list[str]:

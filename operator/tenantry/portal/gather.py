@@ -21,7 +21,7 @@ from tenantry.adapters.informer import Informer, Scope
 from tenantry.api.common import API_VERSION
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain.features import Unresolved, effective_features, resolve_plan
-from tenantry.domain.lifecycle import effective_state, trial_end
+from tenantry.domain.lifecycle import effective_state, trial_clock_of, trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.domain.usage import commission_rate as partner_commission_rate
 from tenantry.portal.model import REQUESTS_LIMIT, Customer, Deal
@@ -251,8 +251,7 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
     """One customer's row. Its state is the one in effect at `now` (default: this moment), as the
     operator, the CLI and the metrics show it: an ended trial is Suspended, whatever git says."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
-    state = effective_state(spec, now or datetime.datetime.now(datetime.UTC),
-                            (body.get("metadata") or {}).get("creationTimestamp"))
+    state = effective_state(spec, now or datetime.datetime.now(datetime.UTC), trial_clock_of(body))
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = status.get("usage") or {}
@@ -298,7 +297,7 @@ def trials(cluster: Cluster, namespace: str) -> list[tuple[str, str, str, str]]:
         ends = (spec.get("trial") or {}).get("ends")
         if spec.get("state") == "Trial" and isinstance(ends, str):
             try:
-                end = trial_end(ends, body["metadata"].get("creationTimestamp"))
+                end = trial_end(ends, trial_clock_of(body))
             except ValueError:
                 end = None  # counts as ended, as the operator treats it
             # The end in effect (the operator's), not only what git says.
