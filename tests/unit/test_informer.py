@@ -14,7 +14,8 @@ tests/integration/test_cache.py):
 - what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
   or writers' managed fields costs nothing); the kept managed fields name the same other writer;
   others' annotations are kept only by informers asked to (the kinds updated by a PUT from memory),
-  and only while they fit in FOREIGN_BYTES
+  and only while they fit in FOREIGN_BYTES; our own prefix padded beyond it keeps only the
+  annotations tenantry reads (naming.KNOWN_ANNOTATIONS, which names every *_ANNOTATION constant)
 - objects are held as compact records (their JSON, decoded on each read) with shared parts and
   ConfigMap digests kept beside it as objects, so a digest cannot be forged by writing its text
 - the JSON is packed against a dictionary of its kind (the first record of a useful size, then
@@ -289,6 +290,34 @@ def test_others_annotations_are_kept_only_where_asked_and_bounded() -> None:
         "tenantry.dev/owner": "partner-p/t", "backup.example.com/keep": "true"}
     body["metadata"]["annotations"]["pad.example.com/x"] = "x" * FOREIGN_BYTES  # a tenant admin's padding
     assert slim(body, others_annotations=True)["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
+
+
+def test_padding_under_our_own_prefix_keeps_only_known_annotations() -> None:
+    body = _configmap("tenantry-flags", "9")
+    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t",
+                                       **{f"tenantry.dev/pad-{i}": "x" * 500 for i in range(500)}}
+    kept = slim(body)
+    assert kept["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
+    modest = _configmap("tenantry-flags", "10")
+    modest["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/note": "hello"}
+    assert slim(modest)["metadata"]["annotations"] == modest["metadata"]["annotations"]  # within bounds
+
+
+def test_known_annotations_name_every_annotation_constant() -> None:
+    import importlib
+    import pkgutil
+
+    import tenantry
+    from tenantry.domain import naming
+
+    found = set()
+    for module in pkgutil.walk_packages(tenantry.__path__, "tenantry."):
+        if module.name.startswith(("tenantry.devtools", "tenantry.cli.templates")):
+            continue
+        loaded = importlib.import_module(module.name)
+        found |= {value for name, value in vars(loaded).items() if name.endswith("_ANNOTATION")
+                  and isinstance(value, str) and value.startswith(naming.PREFIX)}
+    assert found == naming.KNOWN_ANNOTATIONS, found ^ naming.KNOWN_ANNOTATIONS
 
 
 @given(st.lists(st.tuples(st.sampled_from(["tenantry", "kubectl", "kube-controller-manager", "x"]),

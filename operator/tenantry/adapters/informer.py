@@ -28,8 +28,8 @@ import msgspec
 
 from tenantry.adapters.http import LIST_PAGE, Api, ApiFailure
 from tenantry.domain.children import Manifest
-from tenantry.domain.naming import FIELD_MANAGER, PREFIX
-from tenantry.metrics.operator import CACHED_OBJECTS, INFORMER_LISTS
+from tenantry.domain.naming import FIELD_MANAGER, KNOWN_ANNOTATIONS, PREFIX
+from tenantry.metrics.operator import CACHED_BYTES, CACHED_OBJECTS, INFORMER_LISTS
 
 logger = logging.getLogger("tenantry")
 Key = tuple[str, str]  # (namespace or "", name)
@@ -149,6 +149,10 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
     if isinstance(meta.get("annotations"), Mapping):
         ours = {k: v for k, v in meta["annotations"].items()
                 if k.startswith(PREFIX) and k not in _DROPPED_ANNOTATIONS}
+        if _size(ours) > FOREIGN_BYTES:
+            # Padding under our prefix (a tenant admin may update the operator's ConfigMaps; an
+            # unknown key is never reverted, as no write compares it): only what tenantry reads.
+            ours = {k: v for k, v in ours.items() if k in KNOWN_ANNOTATIONS}
         theirs = {k: v for k, v in meta["annotations"].items()
                   if not k.startswith(PREFIX)} if others_annotations else {}
         meta["annotations"] = {**(theirs if _size(theirs) <= FOREIGN_BYTES else {}), **ours}
@@ -310,10 +314,12 @@ class Informer:
         self._drop((namespace or "", name))
 
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
-        if key not in self._store:
+        old = self._store.get(key)
+        if old is None:
             CACHED_OBJECTS.labels(self.scope.kind).inc()
-        self._store[key] = Record(slim(body, self.scope.data_keys, self.scope.others_annotations), self._objects,
-                                  self._packer)
+        record = Record(slim(body, self.scope.data_keys, self.scope.others_annotations), self._objects, self._packer)
+        CACHED_BYTES.labels(self.scope.kind).inc(len(record.raw) - (len(old.raw) if old is not None else 0))
+        self._store[key] = record
         self._by_namespace.setdefault(key[0], set()).add(key[1])
 
     def _drop(self, key: Key) -> Record | None:
@@ -326,6 +332,7 @@ class Informer:
         if gone is None:
             return None
         CACHED_OBJECTS.labels(self.scope.kind).dec()
+        CACHED_BYTES.labels(self.scope.kind).dec(len(gone.raw))
         return gone
 
     def _changed(self, kind: str, body: Mapping[str, Any]) -> None:

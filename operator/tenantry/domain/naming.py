@@ -18,6 +18,12 @@ ROLE_LABEL = "tenantry.dev/role"  # on the operator's own pods: leader or standb
 OWNER_ANNOTATION = "tenantry.dev/owner"
 # Set before anything is provisioned, so a Tenant deleted a moment later still gets cleaned up.
 FINALIZER = "tenantry.dev/finalizer"
+# Every annotation under PREFIX that tenantry reads (defined beside what reads it; a unit test
+# keeps this list complete): the informers keep only these when someone pads an object with more.
+KNOWN_ANNOTATIONS = frozenset({
+    OWNER_ANNOTATION, "tenantry.dev/domain", "tenantry.dev/verified-at", "tenantry.dev/commission-rate",
+    "tenantry.dev/quarterly-target", "tenantry.dev/email-from-domains", "tenantry.dev/resend-welcome",
+})
 
 # Tenant names (slugs, so also <slug>.<platform domain>) no partner may take: what users could
 # mistake for the platform itself, and the names the platform uses for its own services. The

@@ -21,6 +21,8 @@ LAST_RESYNC = Gauge("tenantry_last_resync_timestamp_seconds",
 READS = Counter("tenantry_read_requests_total",
                 "GET requests sent to the Kubernetes API (reads of watched kinds come from memory).", ["kind"])
 CACHED_OBJECTS = Gauge("tenantry_cached_objects", "Objects held in the informers' memory, by kind.", ["kind"])
+CACHED_BYTES = Gauge("tenantry_cached_bytes", "Bytes of the objects held in the informers' memory (their "
+                     "deflated JSON, shared parts and digests aside), by kind.", ["kind"])
 INFORMER_LISTS = Counter("tenantry_informer_lists_total",
                          "LISTs an informer made (one at a start, one per broken watch; read in pages), by kind.",
                          ["kind"])

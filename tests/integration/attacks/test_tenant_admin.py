@@ -7,12 +7,16 @@ Security issue 12, findings 7 and 8:
   operator reconcile (i.e. load) any other tenant;
 - an ExternalName Service `frontend` behind a verified custom domain (the domain as a proxy into
   the cluster), and Services with externalIPs (intercepting traffic to others' addresses);
-- a pod naming a PriorityClass the platform did not allow (preempting other tenants' pods).
+- a pod naming a PriorityClass the platform did not allow (preempting other tenants' pods);
+- padding the operator's tenantry-flags with 100 KB of annotations under the operator's own prefix
+  (tenantry.dev/pad-*), which no write of the operator compares: the operator's memory
+  (tenantry_cached_bytes) must not keep them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -237,3 +241,29 @@ def test_tenant_admin_configmaps_cost_the_operator_no_memory_and_no_passes(partn
         assert 1 <= operator.metric("tenantry_reconcile_total") - passes <= 2
     finally:
         operator.restart_with({})
+
+
+def test_padding_under_the_operators_prefix_costs_it_no_memory(partner: Partner, cluster: ClusterHandle,
+                                                               operator: OperatorProcess) -> None:
+    slug = partner.slug("padder")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+    ns = f"tenant-{slug}"
+    original = flags(cluster, ns)
+    before = operator.metric("tenantry_cached_bytes", kind="ConfigMap")
+    # Random text (deflate cannot shrink it). A revert would drop it (the operator's PUT carries
+    # only its own annotations), so the padding alone, then an edit of another of its ConfigMaps
+    # in the same watch stream: once that one is reverted, the padded version was seen and stored.
+    padding = {f"tenantry.dev/pad-{i}": os.urandom(512).hex() for i in range(100)}
+    edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge",
+                    "-p", json.dumps({"metadata": {"annotations": padding}}))
+    assert edit.returncode == 0, edit.stderr
+    features = get_json(cluster, "configmap", "tenantry-features", "-n", ns)["data"]
+    edit = as_admin(cluster, "patch", "configmap", "tenantry-features", "-n", ns, "--type=merge",
+                    "-p", json.dumps({"data": dict.fromkeys(features, "{}")}))
+    assert edit.returncode == 0, edit.stderr
+    wait_for(lambda: get_json(cluster, "configmap", "tenantry-features", "-n", ns)["data"] == features,
+             timeout=30, what="tenantry-features reverted")
+    grown = operator.metric("tenantry_cached_bytes", kind="ConfigMap") - before
+    assert grown < 10_000, f"the operator keeps {grown:.0f} more bytes of ConfigMaps after 100 KB of padding"
+    assert flags(cluster, ns)["data"] == original["data"]
