@@ -292,15 +292,21 @@ def test_others_annotations_are_kept_only_where_asked_and_bounded() -> None:
     assert slim(body, others_annotations=True)["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
 
 
-def test_padding_under_our_own_prefix_keeps_only_known_annotations() -> None:
+def test_padding_under_our_own_prefix_keeps_only_what_tenantry_reads() -> None:
     body = _configmap("tenantry-flags", "9")
-    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t",
+    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/note": "hello",
                                        **{f"tenantry.dev/pad-{i}": "x" * 500 for i in range(500)}}
+    assert slim(body)["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
+    # A known key padded (no write compares it on a ConfigMap, so none reverts it), and labels
+    # padded under our prefix and another's: neither is kept.
+    body["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/domain": "x" * 240_000}
+    body["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "tenantry", "tenantry.dev/tenant": "t",
+                                  **{f"tenantry.dev/pad-{i}": "x" * 60 for i in range(4_000)},
+                                  **{f"pod-security.kubernetes.io/pad-{i}": "x" * 60 for i in range(4_000)}}
     kept = slim(body)
     assert kept["metadata"]["annotations"] == {"tenantry.dev/owner": "partner-p/t"}
-    modest = _configmap("tenantry-flags", "10")
-    modest["metadata"]["annotations"] = {"tenantry.dev/owner": "partner-p/t", "tenantry.dev/note": "hello"}
-    assert slim(modest)["metadata"]["annotations"] == modest["metadata"]["annotations"]  # within bounds
+    assert kept["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tenantry", "tenantry.dev/tenant": "t"}
+    assert len(json.dumps(kept)) < 2_000
 
 
 def test_known_annotations_name_every_annotation_constant() -> None:
@@ -328,3 +334,32 @@ def test_the_kept_managed_fields_name_the_same_other_writer(entries: list) -> No
                 "fieldsV1": dict.fromkeys(keys, {})} for m, t, keys in entries]
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": managed}}
     assert other_writer(slim(body)["metadata"].get("managedFields")) == other_writer(managed)
+
+
+def test_known_labels_name_every_label_constant_and_every_label_the_operator_sets() -> None:
+    import importlib
+    import pkgutil
+
+    import tenantry
+    from tenantry.api.tenant import TenantSpec
+    from tenantry.domain import naming
+    from tenantry.domain.children import TenantInput, desired_state
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.tenantpass import resolve
+
+    found = set()
+    for module in pkgutil.walk_packages(tenantry.__path__, "tenantry."):
+        if module.name.startswith(("tenantry.devtools", "tenantry.cli.templates")):
+            continue
+        loaded = importlib.import_module(module.name)
+        found |= {value for name, value in vars(loaded).items() if name.endswith("_LABEL")
+                  and isinstance(value, str) and "/" in value and not value.startswith("^")}
+    spec = TenantSpec.model_validate({"company": "P", "contact": {"name": "P", "email": "p@p.de"},
+                                      "plan": {"featureSet": "business", "seats": 5}})
+    config = OperatorConfig()
+    resolved = resolve(spec, "partner-p", lambda ns, n: {"features": {"chat": {}}}, lambda ns, n: None, config)
+    desired = desired_state(TenantInput("t", "partner-p", "p", spec, resolved.plan, resolved.branding,
+                                        resolved.features), config)
+    for obj in desired.apply + desired.ensure:
+        found |= set(obj["metadata"].get("labels") or {})
+    assert found <= naming.KNOWN_LABELS, found - naming.KNOWN_LABELS

@@ -28,7 +28,7 @@ import msgspec
 
 from tenantry.adapters.http import LIST_PAGE, Api, ApiFailure
 from tenantry.domain.children import Manifest
-from tenantry.domain.naming import FIELD_MANAGER, KNOWN_ANNOTATIONS, PREFIX
+from tenantry.domain.naming import FIELD_MANAGER, KNOWN_ANNOTATIONS, KNOWN_LABELS, PREFIX
 from tenantry.metrics.operator import CACHED_BYTES, CACHED_OBJECTS, INFORMER_LISTS
 
 logger = logging.getLogger("tenantry")
@@ -56,10 +56,6 @@ class Scope:
 
     def kept(self, namespace: str, name: str) -> bool:
         return self.keeps is None or self.keeps(namespace, name)
-
-
-# Annotations a reconcile reads are the operator's own (under PREFIX), kopf's copy of the last handled spec aside.
-_DROPPED_ANNOTATIONS = frozenset({"tenantry.dev/last-handled-configuration"})
 
 
 class Digest:
@@ -106,11 +102,11 @@ def _share(value: Any) -> Any:
 
 
 # What others may add to an object's metadata is kept up to this size per field; beyond it only
-# the operator's own labels are kept (and no finalizers or owner references): a tenant admin may
+# the labels tenantry reads are kept (and no finalizers or owner references): a tenant admin may
 # update the operator's ConfigMaps, and a partner its Tenants, with a megabyte of labels each.
 # (The next update of the object then leaves the excess out: it was padding.)
 FOREIGN_BYTES = 2048
-_KEPT_LABELS = (PREFIX, "app.kubernetes.io/")
+OWN_VALUE_CHARS = 256  # an annotation of ours is longer only when padded (an owner key: at most 127)
 
 
 def _size(value: Any) -> int:
@@ -147,17 +143,16 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
     if meta.get("managedFields"):
         meta["managedFields"] = _latest_edits(meta["managedFields"])
     if isinstance(meta.get("annotations"), Mapping):
-        ours = {k: v for k, v in meta["annotations"].items()
-                if k.startswith(PREFIX) and k not in _DROPPED_ANNOTATIONS}
-        if _size(ours) > FOREIGN_BYTES:
-            # Padding under our prefix (a tenant admin may update the operator's ConfigMaps; an
-            # unknown key is never reverted, as no write compares it): only what tenantry reads.
-            ours = {k: v for k, v in ours.items() if k in KNOWN_ANNOTATIONS}
+        # Only those of our prefix that tenantry reads: a tenant admin may update the operator's
+        # ConfigMaps, and no write compares a key the operator does not set, so none is reverted.
+        ours = {k: v for k, v in meta["annotations"].items() if k in KNOWN_ANNOTATIONS}
+        if _size(ours) > FOREIGN_BYTES:  # padded values of known keys: the real ones are short
+            ours = {k: v for k, v in ours.items() if len(v) <= OWN_VALUE_CHARS}
         theirs = {k: v for k, v in meta["annotations"].items()
                   if not k.startswith(PREFIX)} if others_annotations else {}
         meta["annotations"] = {**(theirs if _size(theirs) <= FOREIGN_BYTES else {}), **ours}
     if isinstance(meta.get("labels"), Mapping) and _size(meta["labels"]) > FOREIGN_BYTES:
-        meta["labels"] = {k: v for k, v in meta["labels"].items() if k.startswith(_KEPT_LABELS)}
+        meta["labels"] = {k: v for k, v in meta["labels"].items() if k in KNOWN_LABELS}
     for key in ("finalizers", "ownerReferences"):
         if meta.get(key) and _size(meta[key]) > FOREIGN_BYTES:
             del meta[key]

@@ -268,7 +268,8 @@ class TenantStatus(ApiModel):
         "use it. A platform admin changes it here (the status) when a contract really changes currency."
     )
     trial_started: str | None = Field(
-        default=None, description="While spec.state is Trial: when its clock started (RFC 3339), the Tenant's "
+        default=None, pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
+        description="While spec.state is Trial: when its clock started (RFC 3339), the Tenant's "
         "creation, or its namespace's when older (a Tenant applied again over its retained namespace). The trial "
         "ends at the latest 90 days after it; `tenantry status` and the portal read it."
     )

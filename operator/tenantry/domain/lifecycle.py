@@ -118,8 +118,8 @@ def trial_clock_of(body: Mapping[str, Any]) -> str | None:
     try:
         if isinstance(started, str) and isinstance(created, str) and timestamp(started) < timestamp(created):
             return started
-    except ValueError:
-        pass  # not a time: the creation, as before the operator wrote one
+    except (ValueError, TypeError):  # not a time, or one without its zone
+        pass  # the creation, as before the operator wrote one
     return created
 
 

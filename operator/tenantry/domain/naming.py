@@ -19,10 +19,18 @@ OWNER_ANNOTATION = "tenantry.dev/owner"
 # Set before anything is provisioned, so a Tenant deleted a moment later still gets cleaned up.
 FINALIZER = "tenantry.dev/finalizer"
 # Every annotation under PREFIX that tenantry reads (defined beside what reads it; a unit test
-# keeps this list complete): the informers keep only these when someone pads an object with more.
+# keeps this list complete): the informers keep only these of the prefix.
 KNOWN_ANNOTATIONS = frozenset({
     OWNER_ANNOTATION, "tenantry.dev/domain", "tenantry.dev/verified-at", "tenantry.dev/commission-rate",
     "tenantry.dev/quarterly-target", "tenantry.dev/email-from-domains", "tenantry.dev/resend-welcome",
+})
+# Every label tenantry sets or reads (a unit test keeps it complete): what the informers keep of an
+# object whose labels someone padded beyond a few KiB (exact keys: a prefix would let anyone pad).
+KNOWN_LABELS = frozenset({
+    MANAGED_BY, PARTNER_LABEL, TENANT_LABEL, STATE_LABEL, ORPHANED_LABEL, ROLE_LABEL, "tenantry.dev/route",
+    "tenantry.dev/lease-group", "tenantry.dev/lease-role", "pod-security.kubernetes.io/enforce",
+    "pod-security.kubernetes.io/enforce-version", "pod-security.kubernetes.io/audit",
+    "pod-security.kubernetes.io/warn",
 })
 
 # Tenant names (slugs, so also <slug>.<platform domain>) no partner may take: what users could

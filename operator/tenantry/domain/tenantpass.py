@@ -226,7 +226,7 @@ def usage_verdict(old_status: Mapping[str, Any]) -> Verdict:
 
 
 # Status fields a pass owns; those not decided this pass are removed (null in the merge patch).
-OWNED_FIELDS = ("partner", "namespace", "url", "trialStarted")
+OWNED_FIELDS = ("partner", "namespace", "url")
 
 
 def status_update(old_status: Mapping[str, Any], verdicts: Sequence[Verdict], fields: Mapping[str, Any],

@@ -202,8 +202,8 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     found = _Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
                    resolved)
     found.trial_clock = created
-    if admitted.state == "Trial":
-        found.fields["trialStarted"] = created
+    # (A refused Tenant keeps the last one: a refusal leaves status.state alone too.)
+    found.fields["trialStarted"] = created if admitted.state == "Trial" else None
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial

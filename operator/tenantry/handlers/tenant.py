@@ -38,7 +38,15 @@ from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
 from tenantry.handlers.welcome import Mailer
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
-from tenantry.metrics.operator import LAST_RESYNC, PROPAGATIONS, RECONCILE_SECONDS, RECONCILES, WRITES
+from tenantry.metrics.operator import (
+    CACHED_BYTES,
+    CACHED_OBJECTS,
+    LAST_RESYNC,
+    PROPAGATIONS,
+    RECONCILE_SECONDS,
+    RECONCILES,
+    WRITES,
+)
 from tenantry.metrics.pipeline import PIPELINE, DealFacts
 from tenantry.metrics.server import serve_metrics
 from tenantry.metrics.tenants import TenantExposition
@@ -135,6 +143,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logg
         for task in memo.background_tasks:
             task.cancel()
         await asyncio.gather(*memo.background_tasks, return_exceptions=True)
+        # The informers go with their tasks, uncounted: the new ones count from nothing.
+        CACHED_OBJECTS.clear()
+        CACHED_BYTES.clear()
         await memo.services.kube.close()
         contest = memo.services.contest
         memo.exposition.clear()

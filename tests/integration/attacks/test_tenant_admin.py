@@ -8,15 +8,16 @@ Security issue 12, findings 7 and 8:
 - an ExternalName Service `frontend` behind a verified custom domain (the domain as a proxy into
   the cluster), and Services with externalIPs (intercepting traffic to others' addresses);
 - a pod naming a PriorityClass the platform did not allow (preempting other tenants' pods);
-- padding the operator's tenantry-flags with 100 KB of annotations under the operator's own prefix
-  (tenantry.dev/pad-*), which no write of the operator compares: the operator's memory
-  (tenantry_cached_bytes) must not keep them.
+- padding the operator's tenantry-flags with about 100 KB of annotations and labels under the
+  operator's own prefix (unknown keys, and tenantry.dev/domain, a key it reads elsewhere), which no
+  write of the operator compares: the operator's memory (tenantry_cached_bytes) must not keep them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,7 +245,7 @@ def test_tenant_admin_configmaps_cost_the_operator_no_memory_and_no_passes(partn
 
 
 def test_padding_under_the_operators_prefix_costs_it_no_memory(partner: Partner, cluster: ClusterHandle,
-                                                               operator: OperatorProcess) -> None:
+                                                               operator: OperatorProcess, tmp_path: Path) -> None:
     slug = partner.slug("padder")
     partner.apply(partner.tenant(slug))
     partner.wait_condition(slug)
@@ -254,9 +255,14 @@ def test_padding_under_the_operators_prefix_costs_it_no_memory(partner: Partner,
     # Random text (deflate cannot shrink it). A revert would drop it (the operator's PUT carries
     # only its own annotations), so the padding alone, then an edit of another of its ConfigMaps
     # in the same watch stream: once that one is reverted, the padded version was seen and stored.
-    padding = {f"tenantry.dev/pad-{i}": os.urandom(512).hex() for i in range(100)}
+    # Unknown keys, a key the operator reads (on a ConfigMap no write of its compares it), labels.
+    padding = {f"tenantry.dev/pad-{i}": os.urandom(512).hex() for i in range(50)}
+    padding["tenantry.dev/domain"] = os.urandom(25_000).hex()
+    labels = {f"tenantry.dev/pad-{i}": os.urandom(31).hex() for i in range(800)}
+    patch_file = tmp_path / "padding.json"  # too long for a command line
+    patch_file.write_text(json.dumps({"metadata": {"annotations": padding, "labels": labels}}))
     edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge",
-                    "-p", json.dumps({"metadata": {"annotations": padding}}))
+                    "--patch-file", str(patch_file))
     assert edit.returncode == 0, edit.stderr
     features = get_json(cluster, "configmap", "tenantry-features", "-n", ns)["data"]
     edit = as_admin(cluster, "patch", "configmap", "tenantry-features", "-n", ns, "--type=merge",
