@@ -309,20 +309,28 @@ def test_padding_under_our_own_prefix_keeps_only_what_tenantry_reads() -> None:
     assert len(json.dumps(kept)) < 2_000
 
 
-def test_known_annotations_name_every_annotation_constant() -> None:
+def _constants(suffix: str) -> set[str]:
+    """The values of every module-level NAME ending in `suffix` in the operator's code that look
+    like a label or annotation key (a slash in them, not a pattern)."""
     import importlib
     import pkgutil
 
     import tenantry
-    from tenantry.domain import naming
 
     found = set()
     for module in pkgutil.walk_packages(tenantry.__path__, "tenantry."):
         if module.name.startswith(("tenantry.devtools", "tenantry.cli.templates")):
             continue
         loaded = importlib.import_module(module.name)
-        found |= {value for name, value in vars(loaded).items() if name.endswith("_ANNOTATION")
-                  and isinstance(value, str) and value.startswith(naming.PREFIX)}
+        found |= {value for name, value in vars(loaded).items() if name.endswith(suffix)
+                  and isinstance(value, str) and "/" in value and not value.startswith("^")}
+    return found
+
+
+def test_known_annotations_name_every_annotation_constant() -> None:
+    from tenantry.domain import naming
+
+    found = {key for key in _constants("_ANNOTATION") if key.startswith(naming.PREFIX)}
     assert found == naming.KNOWN_ANNOTATIONS, found ^ naming.KNOWN_ANNOTATIONS
 
 
@@ -337,23 +345,13 @@ def test_the_kept_managed_fields_name_the_same_other_writer(entries: list) -> No
 
 
 def test_known_labels_name_every_label_constant_and_every_label_the_operator_sets() -> None:
-    import importlib
-    import pkgutil
-
-    import tenantry
     from tenantry.api.tenant import TenantSpec
     from tenantry.domain import naming
     from tenantry.domain.children import TenantInput, desired_state
     from tenantry.domain.config import OperatorConfig
     from tenantry.domain.tenantpass import resolve
 
-    found = set()
-    for module in pkgutil.walk_packages(tenantry.__path__, "tenantry."):
-        if module.name.startswith(("tenantry.devtools", "tenantry.cli.templates")):
-            continue
-        loaded = importlib.import_module(module.name)
-        found |= {value for name, value in vars(loaded).items() if name.endswith("_LABEL")
-                  and isinstance(value, str) and "/" in value and not value.startswith("^")}
+    found = _constants("_LABEL")
     spec = TenantSpec.model_validate({"company": "P", "contact": {"name": "P", "email": "p@p.de"},
                                       "plan": {"featureSet": "business", "seats": 5}})
     config = OperatorConfig()
