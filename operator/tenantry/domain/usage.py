@@ -15,7 +15,7 @@ from typing import Any
 from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
 from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
-from tenantry.domain.lifecycle import effective_state, trial_end
+from tenantry.domain.lifecycle import effective_state, trial_end_of
 
 DEFAULT_COMMISSION_RATE = 0.20
 # On a partner namespace, set by the platform team: the partner's own rate, e.g. "0.25".
@@ -95,19 +95,15 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
     active = usage.get("activeUsers", 0)
     used, hard = quota_numbers(quota)
     state = effective_state(spec, now, created) if now is not None else str(spec.get("state") or "Active")
-    trial_ends = None
-    if spec.get("state") == "Trial" and isinstance((spec.get("trial") or {}).get("ends"), str):
-        try:
-            trial_ends = trial_end(spec["trial"]["ends"], created).timestamp()
-        except ValueError:
-            trial_ends = None
+    end = trial_end_of(spec, created)
     return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),
                        plan=str(plan.get("featureSet", "")), state=state,
                        seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
                        requests=requests, features=dict(features), quota_used=used, quota_hard=hard,
-                       conditions=dict(conditions or {}), dns_conflict=dns_conflict, trial_ends=trial_ends,
+                       conditions=dict(conditions or {}), dns_conflict=dns_conflict,
+                       trial_ends=end.timestamp() if end is not None else None,
                        commission_rate=commission)
 
 

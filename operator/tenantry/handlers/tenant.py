@@ -419,8 +419,8 @@ async def _sweep(memo: kopf.Memo, pause: Callable[[float], Awaitable[None]] = as
     unknown = await _listed_tenants(memo, set(candidates.values()), pause)
     listed: set[TenantKey] | None = None
     if len(unknown) > SWEEP_READS:
-        logger.info("sweep: %d tenant namespaces name a Tenant kopf has not listed after %d s unchanged; "
-                    "reading every Tenant once instead of one each", len(unknown), SWEEP_PATIENT_CHECKS)
+        logger.info("sweep: %d tenant namespaces name a Tenant kopf's listing has not brought; "
+                    "reading every Tenant once instead of one each", len(unknown))
         # kopf's listing is slow to reach memory (a loaded machine, 10,000 Tenants): one LIST
         # answers for all of them, where a GET each made thousands of reads at a restart.
         # Strict, as each GET below: while Tenants are not served (404) the sweep stops, never
