@@ -14,6 +14,7 @@ Writes bench/results.json, bench/results.md and bench/results.png (tenantry next
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from typing import Any
 import portal as portal_bench  # bench/portal.py, beside this file (sys.path[0] for `python bench/run.py`)
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import PatchType
@@ -160,6 +162,11 @@ def writes_of(diff: dict[str, int]) -> dict[str, int]:
     return {key: n for key, n in diff.items() if key.split()[0] in WRITES}
 
 
+def reads_of(diff: dict[str, int]) -> dict[str, int]:
+    """GETs and LISTs by every client (1.20 counts a GET of a custom resource as a LIST)."""
+    return {key: n for key, n in diff.items() if key.split()[0] in READS}
+
+
 OPERATOR_LOG = REPO / ".local" / "bench-operator.log"
 
 
@@ -177,9 +184,11 @@ class Operator:
         self.proc = subprocess.Popen(command, env=env,
                                      stdout=open(OPERATOR_LOG, "ab"),
                                      stderr=subprocess.STDOUT)
+        # A run that fails half-way must not leave it running: it would hold the webhook's port.
+        atexit.register(self.stop)
 
     def stop(self) -> None:
-        if self.proc:
+        if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
 
@@ -247,12 +256,20 @@ class Tally:
         self._task = asyncio.create_task(self._follow(client, resource, test, selectors))
 
     async def _follow(self, client: AsyncClient, resource: Any, test: Any, selectors: dict[str, Any]) -> None:
-        async for kind, obj in client.watch(resource, **selectors):
-            key = f"{obj.metadata.namespace}/{obj.metadata.name}"
-            if kind != "DELETED" and test(obj):
-                self.passing.add(key)
-            else:
-                self.passing.discard(key)
+        while True:
+            try:
+                async for kind, obj in client.watch(resource, **selectors):
+                    key = f"{obj.metadata.namespace}/{obj.metadata.name}"
+                    if kind != "DELETED" and test(obj):
+                        self.passing.add(key)
+                    else:
+                        self.passing.discard(key)
+            except ApiError as error:
+                if error.status.code != 410:
+                    raise
+                # The watch ended and its resourceVersion is gone from the API server's window: a
+                # new watch without one starts with every object as it is now.
+                self.passing.clear()
 
     async def reaches(self, count: int) -> bool:
         if self._task.done():
@@ -261,6 +278,33 @@ class Tally:
 
     def close(self) -> None:
         self._task.cancel()
+
+
+# Writes of the control plane's own upkeep, not work left over: leader-election renewals.
+UPKEEP = ("leases/", "endpoints/")
+
+
+def background_writes(local: local_cluster.Cluster) -> float:
+    """Writes by every client so far, the control plane's upkeep (UPKEEP) left out."""
+    return sum(_request_counts(local, lambda labels: 1 if labels["verb"] in WRITES and not any(
+        f"{labels.get('resource')}/".startswith(u) for u in UPKEEP) else None).values())
+
+
+async def settle(local: local_cluster.Cluster, what: str, checks: int = 3, timeout: float = 600) -> dict[str, Any]:
+    """Wait until nobody writes (checks polls a second apart): a phase is measured on its own, not
+    beside the controllers' backlog of the one before (a default ServiceAccount and its token per
+    namespace, quota usage). Returns how long that took and how many writes it saw."""
+    started, first = time.monotonic(), background_writes(local)
+    last, unchanged = first, 0
+    while unchanged < checks:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"the control plane kept writing for {timeout:.0f} s before {what}")
+        await asyncio.sleep(1)
+        now = background_writes(local)
+        unchanged, last = (unchanged + 1, last) if now == last else (0, now)
+    waited = time.monotonic() - started - checks
+    log(f"settled before {what}: {int(last - first)} writes by the controllers in {waited:.1f} s")
+    return {"writes": int(last - first), "s": round(waited, 1)}
 
 
 async def wait_until(check, what: str, timeout: float = 1800, poll: float = 0.5) -> float:
@@ -597,6 +641,7 @@ async def main() -> None:
     log("tenantry validate: 10,000 tenant files")
     results.update(validate_benchmark())
     log(f"floor: the child objects of {N} tenants POSTed directly, concurrency {CONCURRENCY}")
+    settled = {"floor": await settle(local, "the floor")}
     control_plane = control_plane_cpu(local)
     results["onboarding_floor_s"] = round(await floor_onboarding_direct(direct, slugs), 2)
     # What the same objects cost the API server and etcd without the operator: the rest of the
@@ -604,14 +649,17 @@ async def main() -> None:
     results["onboarding_floor_control_plane_cpu_s"] = round(control_plane_cpu(local) - control_plane, 1)
     results["floor_tenants_per_s"] = round(N / results["onboarding_floor_s"], 1)
     log(f"floor by server-side apply (lightkube), concurrency {CONCURRENCY}")
+    settled["floor_apply"] = await settle(local, "the server-side-apply floor")
     results["onboarding_floor_apply_s"] = round(await floor_onboarding_apply(client, slugs), 2)
     log(f"floor: {N} Tenants POSTed with no webhook and no operator (the API server alone)")
+    settled["tenant_create_floor"] = await settle(local, "the Tenant creates alone")
     results.update(await tenant_create_floor(direct, kubectl, slugs))
 
     operator = Operator(local.kubeconfig)
     webhook = start_with_webhook(operator, local, kubectl)
     await wait_until(lambda: webhook_answers(direct), "the webhook to answer", 120, poll=1)
     ready = Tally(client, Tenant, _is_ready, namespace=PARTNER_NS)
+    settled["onboarding"] = await settle(local, "the onboarding")
     log(f"onboarding: {N} Tenants POSTed at concurrency {CONCURRENCY}, each admitted by the webhook")
     phase = Phase(local, operator)
     latencies: list[float] = []
@@ -621,6 +669,7 @@ async def main() -> None:
     await wait_until(lambda: ready.reaches(N), "all tenants Ready")
     results.update(phase.results("onboarding"))
     results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
+    results["settled_before"] = settled  # the controllers' writes waited out before each phase
     results["onboarding_ratio_apply"] = round(results["onboarding_s"] / results["onboarding_floor_apply_s"], 1)
     results["onboarding_cpu_ms_per_tenant"] = round(results["onboarding_cpu_s"] * 1000 / N, 1)
     results["rss_mib_after_onboarding"] = round(operator.rss_mib()[0], 1)
@@ -702,7 +751,7 @@ class Phase:
         return {f"{name}_s": round(seconds, 2), f"{name}_writes": operator_requests(diff, WRITES),
                 f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1),
                 f"{name}_control_plane_cpu_s": round(control_plane_cpu(self.local) - self.control_plane, 1),
-                f"{name}_writes_all_clients": writes_of(diff)}
+                f"{name}_writes_all_clients": writes_of(diff), f"{name}_reads_all_clients": reads_of(diff)}
 
 
 async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants: int, name: str) -> dict[str, Any]:
@@ -749,10 +798,11 @@ async def large_phase(direct: Direct, ready: Tally, operator: Operator, local: l
     """Grow the same operator to LARGE tenants: time until all Ready, memory, and an idle restart."""
     log(f"large: {LARGE - present} more Tenants, to {LARGE}")
     more = [f"l{i:05d}" for i in range(LARGE - present)]
+    settled = await settle(local, f"the growth to {LARGE} tenants")
     phase = Phase(local, operator)
     await gather_limited([direct.create(tenant_doc(s)) for s in more])
     await wait_until(lambda: ready.reaches(LARGE), f"{LARGE} tenants Ready", timeout=7200, poll=1)
-    out: dict[str, Any] = {"large_tenants": LARGE, **phase.results("large_onboarding")}
+    out: dict[str, Any] = {"large_tenants": LARGE, **phase.results("large_onboarding"), "large_settled_before": settled}
     out["large_onboarding_per_s"] = round((LARGE - present) / out["large_onboarding_s"], 1)
     out["large_rss_mib"], first_peak = (round(x, 1) for x in operator.rss_mib())
     log(f"large: idle restart over {LARGE} unchanged tenants")
