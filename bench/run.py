@@ -174,6 +174,8 @@ class Operator:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig, self.port, self.proc = kubeconfig, 18099, None
         self.env: dict[str, str] = {}
+        # A run that fails half-way must not leave it running: it would hold the webhook's port.
+        atexit.register(self.stop)
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "TENANTRY_METRICS_PORT": str(self.port),
@@ -184,13 +186,15 @@ class Operator:
         self.proc = subprocess.Popen(command, env=env,
                                      stdout=open(OPERATOR_LOG, "ab"),
                                      stderr=subprocess.STDOUT)
-        # A run that fails half-way must not leave it running: it would hold the webhook's port.
-        atexit.register(self.stop)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
 
     def rss_mib(self) -> tuple[float, float]:
         """(current, peak) resident memory of the operator process."""
@@ -244,6 +248,13 @@ async def memory_profile(operator: Operator) -> None:
     log(f"memory profile in {out}")
 
 
+def _gone(error: Exception) -> bool:
+    """A watch's resourceVersion is too old (HTTP 410), in an ERROR event or as the answer's status."""
+    if isinstance(error, ApiError):
+        return error.status.code == 410
+    return getattr(getattr(error, "response", None), "status_code", None) == 410
+
+
 class Tally:
     """The objects of a kind that pass a test, kept current by one watch.
 
@@ -264,8 +275,8 @@ class Tally:
                         self.passing.add(key)
                     else:
                         self.passing.discard(key)
-            except ApiError as error:
-                if error.status.code != 410:
+            except Exception as error:  # noqa: BLE001  (a 410 comes as ApiError, or as lightkube's HTTP error)
+                if not _gone(error):
                     raise
                 # The watch ended and its resourceVersion is gone from the API server's window: a
                 # new watch without one starts with every object as it is now.
@@ -280,7 +291,9 @@ class Tally:
         self._task.cancel()
 
 
-# Writes of the control plane's own upkeep, not work left over: leader-election renewals.
+# Writes that are the API server's own upkeep, not work left over: on this local control plane the
+# API server tries every 10 s to write the `kubernetes` Endpoints (refused for its loopback address);
+# Leases, for a control plane whose components elect leaders (this one's do not).
 UPKEEP = ("leases/", "endpoints/")
 
 
@@ -298,7 +311,10 @@ async def settle(local: local_cluster.Cluster, what: str, checks: int = 3, timeo
     last, unchanged = first, 0
     while unchanged < checks:
         if time.monotonic() - started > timeout:
-            raise SystemExit(f"the control plane kept writing for {timeout:.0f} s before {what}")
+            # A writer that never stops (a leader lock renewed on a ConfigMap, say) must not end
+            # a run of an hour: measure anyway, and say so.
+            log(f"the control plane kept writing for {timeout:.0f} s before {what}; measuring anyway")
+            return {"writes": int(last - first), "s": round(time.monotonic() - started, 1), "timed_out": True}
         await asyncio.sleep(1)
         now = background_writes(local)
         unchanged, last = (unchanged + 1, last) if now == last else (0, now)
@@ -668,7 +684,7 @@ async def main() -> None:
     results.update(admission_results(time.monotonic() - started, latencies, local, webhook, operator))
     await wait_until(lambda: ready.reaches(N), "all tenants Ready")
     results.update(phase.results("onboarding"))
-    results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 1)
+    results["onboarding_ratio"] = round(results["onboarding_s"] / results["onboarding_floor_s"], 2)
     results["settled_before"] = settled  # the controllers' writes waited out before each phase
     results["onboarding_ratio_apply"] = round(results["onboarding_s"] / results["onboarding_floor_apply_s"], 1)
     results["onboarding_cpu_ms_per_tenant"] = round(results["onboarding_cpu_s"] * 1000 / N, 1)
@@ -692,7 +708,7 @@ async def main() -> None:
     results["plan_change_rounds"] = [[round(o, 2), round(f, 2)] for o, f in rounds]
     results["plan_change_s"] = round(statistics.median(o for o, _ in rounds), 2)
     results["plan_change_floor_s"] = round(statistics.median(f for _, f in rounds), 2)
-    results["plan_change_ratio"] = round(statistics.median(o / f for o, f in rounds), 1)
+    results["plan_change_ratio"] = round(statistics.median(o / f for o, f in rounds), 2)
 
     log("idle restart: the operator restarted over unchanged tenants")
     first_peak = operator.rss_mib()[1]
@@ -889,13 +905,17 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     def add(keys: tuple[str, ...], title: str, value: Any, target: str, met: Any) -> None:
         if all(k in r for k in keys):
             rows.append((title, value(), target, bool(met())))
+    # The ratios are judged before rounding: 2.04x printed as 2.0x is not within 2x.
+    onboarding = r["onboarding_s"] / r["onboarding_floor_s"] if "onboarding_floor_s" in r else None
     add(("onboarding_ratio",), f"{r['tenants']:,} tenants onboarded, POST until all Ready",
-        lambda: f"{r['onboarding_s']} s, {r['onboarding_ratio']}x the direct-POST floor "
-                f"({r['onboarding_ratio_apply']}x the server-side-apply floor)",
-        "≤ 2x floor", lambda: r["onboarding_ratio"] <= 2)
+        lambda: f"{r['onboarding_s']} s, {onboarding:.2f}x the direct-POST floor ({r['onboarding_floor_s']} s; "
+                f"{r['onboarding_ratio_apply']}x the server-side-apply floor)",
+        "≤ 2x floor", lambda: onboarding <= 2)
+    rounds = r.get("plan_change_rounds") or [[r.get("plan_change_s", 0), r.get("plan_change_floor_s", 1)]]
+    plan = statistics.median(changed / floor for changed, floor in rounds)
     add(("plan_change_ratio",), "a plan change reaching every tenant",
-        lambda: f"{r['plan_change_s']} s, {r['plan_change_ratio']}x floor", "≤ 2x floor",
-        lambda: r["plan_change_ratio"] <= 2)
+        lambda: f"median of {len(rounds)} rounds' ratios {plan:.2f}x (each round: "
+                f"{', '.join(f'{c} s / {f} s' for c, f in rounds)})", "≤ 2x floor", lambda: plan <= 2)
     add(("onboarding_cpu_ms_per_tenant",), "operator CPU per onboarded tenant",
         lambda: f"{r['onboarding_cpu_ms_per_tenant']} ms", "≤ 15 ms", lambda: r["onboarding_cpu_ms_per_tenant"] <= 15)
     for prefix, tenants in (("restart", r["tenants"]), ("large_restart", r.get("large_tenants", 0))):

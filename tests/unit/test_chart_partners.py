@@ -13,17 +13,23 @@ Tested here:
   roles by its fullname, and one catalogue RoleBinding per release in the platform namespace; it
   refuses repeated ids and namespaces, the platform namespace, and being installed in a partner's
   namespace; its schema refuses unknown keys; NOTES.txt names the partners and their kubeconfig
+- objectCountQuota: the example partner quota in each partner namespace, only when set; the schema
+  refuses kinds other than tenantry's and negative counts
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import helm_python as helm
 import pytest
+import yaml
 
 from tenantry.devtools.localwebhook import WEBHOOK_KINDS
 from tests.unit.chart import FULL_VALUES, PARTNERS_CHART, find, keys, notes, render, render_partners
 
 NS = "tenantry-system"
+REPO = Path(__file__).resolve().parents[2]
 PARTNERS = {"partners": [{"id": "acme-it"}, {"id": "nordlicht-digital", "namespace": "nordlicht"}]}
 
 
@@ -219,11 +225,29 @@ def test_the_partners_chart_refuses_conflicts(partners: list[dict], namespace: s
     ({"tenantry": {"fullname": "Prod"}}, "/tenantry/fullname"),
     ({"partners": [{"id": "Acme"}]}, "/partners/0/id"),
     ({"partners": [{"id": "a", "admins": []}]}, "admins"),
+    ({"objectCountQuota": {"secrets": 10}}, "secrets"),
+    ({"objectCountQuota": {"deals": -1}}, "/objectCountQuota/deals"),
 ])
 def test_the_partners_chart_schema_refuses_wrong_values(values: dict, words: str) -> None:
     with pytest.raises(helm.HelmError) as error:
         render(values, chart=PARTNERS_CHART)
     assert words in str(error.value)
+
+
+def test_the_partners_chart_bounds_each_partner_namespace_by_the_example_quota() -> None:
+    """objectCountQuota renders the quota of examples/quota/partner-objects.yaml into each partner
+    namespace (the attack test A/test_partner_objects.py shows what the API server does with it)."""
+    example = yaml.safe_load((REPO / "examples" / "quota" / "partner-objects.yaml").read_text())
+    counts = {key.removeprefix("count/").removesuffix(".tenantry.dev"): int(value)
+              for key, value in example["spec"]["hard"].items()}
+    objects = render_partners(PARTNERS["partners"], objectCountQuota=counts)
+    quotas = {q["metadata"]["namespace"]: q for q in objects if q["kind"] == "ResourceQuota"}
+    assert set(quotas) == {"partner-acme-it", "nordlicht"}
+    for namespace, quota in quotas.items():
+        assert quota["metadata"]["name"] == example["metadata"]["name"]
+        assert quota["spec"] == example["spec"], namespace
+    assert quotas["nordlicht"]["metadata"]["labels"]["tenantry.dev/partner"] == "nordlicht-digital"
+    assert not [o for o in render_partners(PARTNERS["partners"]) if o["kind"] == "ResourceQuota"]
 
 
 def test_the_partners_chart_notes() -> None:
