@@ -158,13 +158,9 @@ def operator_requests(diff: dict[str, int], verbs: set[str]) -> int:
                and key.split()[1] != "resourcequotas/status" and key != "POST tenants/")
 
 
-def writes_of(diff: dict[str, int]) -> dict[str, int]:
-    return {key: n for key, n in diff.items() if key.split()[0] in WRITES}
-
-
-def reads_of(diff: dict[str, int]) -> dict[str, int]:
-    """GETs and LISTs by every client (1.20 counts a GET of a custom resource as a LIST)."""
-    return {key: n for key, n in diff.items() if key.split()[0] in READS}
+def of_verbs(diff: dict[str, int], verbs: set[str]) -> dict[str, int]:
+    """The requests of every client with these verbs (1.20 counts a GET of a custom resource as a LIST)."""
+    return {key: n for key, n in diff.items() if key.split()[0] in verbs}
 
 
 OPERATOR_LOG = REPO / ".local" / "bench-operator.log"
@@ -767,7 +763,8 @@ class Phase:
         return {f"{name}_s": round(seconds, 2), f"{name}_writes": operator_requests(diff, WRITES),
                 f"{name}_reads": operator_requests(diff, READS), f"{name}_cpu_s": round(cpu, 1),
                 f"{name}_control_plane_cpu_s": round(control_plane_cpu(self.local) - self.control_plane, 1),
-                f"{name}_writes_all_clients": writes_of(diff), f"{name}_reads_all_clients": reads_of(diff)}
+                f"{name}_writes_all_clients": of_verbs(diff, WRITES),
+                f"{name}_reads_all_clients": of_verbs(diff, READS)}
 
 
 async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants: int, name: str) -> dict[str, Any]:
@@ -791,7 +788,7 @@ async def idle_restart(operator: Operator, local: local_cluster.Cluster, tenants
     diff = requests_between(requests, apiserver_requests(local))
     out[f"{name}_writes"] = operator_requests(diff, WRITES)
     out[f"{name}_reads"] = operator_requests(diff, READS)
-    out[f"{name}_writes_all_clients"] = writes_of(diff)
+    out[f"{name}_writes_all_clients"] = of_verbs(diff, WRITES)
     scoped = requests_between(scoped_reads_before, scoped_reads(local))
     # kube-apiserver 1.20 counts a GET of a custom resource as a namespace-scoped LIST. LIST requests
     # here are pages (500 objects each) of the informers' LISTs and kopf's LIST of Tenants.
