@@ -70,8 +70,9 @@ class ReferenceCollector(Collector):
         }
         enabled = GaugeMetricFamily("tenantry_tenant_feature_enabled", "1 when the core feature is on.",
                                     labels=[*labels, "feature"])
-        limit = GaugeMetricFamily("tenantry_tenant_feature_limit", "The feature's first included limit.",
-                                  labels=[*labels, "feature"])
+        limit = GaugeMetricFamily("tenantry_tenant_feature_limit",
+                                  "The feature's first included limit by name, named by the label limit.",
+                                  labels=[*labels, "feature", "limit"])
         requests = GaugeMetricFamily("tenantry_tenant_requests", "Requests this period by feature.",
                                      labels=[*labels, "feature"])
         conflict = GaugeMetricFamily("tenantry_dns_conflict",
@@ -93,7 +94,8 @@ class ReferenceCollector(Collector):
                 effective = t.features.get(feature)
                 enabled.add_metric([*key, feature], 1 if effective and effective.enabled else 0)
                 if effective and effective.enabled and effective.limits:
-                    limit.add_metric([*key, feature], next(iter(sorted(effective.limits.items())))[1])
+                    name = sorted(effective.limits)[0]
+                    limit.add_metric([*key, feature, name], effective.limits[name])
                 if feature in t.requests:
                     requests.add_metric([*key, feature], t.requests[feature])
             if t.dns_conflict:

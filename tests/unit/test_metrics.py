@@ -12,6 +12,7 @@ Tested here:
   escaped: parsed back they are the same strings, and inject no series
 - a deleted tenant's series disappear, and so does a partner with no tenants left
 - unchanged facts render nothing again (the same bytes object is served)
+- a feature's limit series names its limit, one series per feature however many limits it has
 """
 
 from __future__ import annotations
@@ -239,3 +240,15 @@ def test_quota_families_have_one_unit_each() -> None:
     assert 'tenantry_tenant_quota_pods_used{partner="acme",tenant="m"} 3.0' in text
     assert 'tenantry_tenant_quota_pods_hard{partner="acme",tenant="m"} 20.0' in text
     assert 'resource="' not in text
+
+
+def test_feature_limit_names_its_limit_and_stays_one_series() -> None:
+    many = {f"limit-{i:03}": i for i in range(200)}
+    features = {**ALL, "tables": EffectiveFeature(True, {"tables": 6, "rows": 100, **many})}
+    exposition = TenantExposition()
+    exposition.put(("acme", "m"), tenant_facts("m", "acme", SPEC, {"activeUsers": 1}, features, True, QUOTA))
+    limits = [s for family in text_string_to_metric_families(exposition.render().decode())
+              if family.name == "tenantry_tenant_feature_limit" for s in family.samples]
+    tables = [s for s in limits if s.labels["feature"] == "tables"]
+    assert [(s.labels["limit"], s.value) for s in tables] == [("limit-000", 0.0)]
+    assert {s.labels["limit"] for s in limits if s.labels["feature"] == "chat"} == {"limit"}

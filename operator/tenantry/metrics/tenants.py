@@ -38,7 +38,7 @@ TENANT_FAMILIES = (
     ("tenantry_tenant_quota_pods_used", "Pods in the tenant's namespace."),
     ("tenantry_tenant_quota_pods_hard", "The quota's limit of pods."),
     ("tenantry_tenant_feature_enabled", "1 when the core feature is on."),
-    ("tenantry_tenant_feature_limit", "The feature's first included limit."),
+    ("tenantry_tenant_feature_limit", "The feature's first included limit by name, named by the label limit."),
     ("tenantry_tenant_requests", "Requests this period by feature."),
     ("tenantry_dns_conflict", "1 while a tenant's DNS name is held by records tenantry does not own."),
     ("tenantry_tenant_trial_ends_timestamp_seconds", "When a tenant's trial ends (only while it is on trial)."),
@@ -98,7 +98,10 @@ def tenant_series(t: TenantFacts) -> Iterator[Series]:
         on = bool(effective and effective.enabled)
         yield "tenantry_tenant_feature_enabled", labels, 1 if on else 0
         if on and effective and effective.limits:
-            yield "tenantry_tenant_feature_limit", labels, next(iter(sorted(effective.limits.items())))[1]
+            # One series per feature: limit names come from FeatureSets and Tenants, a series
+            # for each would let their authors grow every scrape at will.
+            limit, value = min(effective.limits.items())
+            yield "tenantry_tenant_feature_limit", {**labels, "limit": limit}, value
         if feature in t.requests:
             yield "tenantry_tenant_requests", labels, t.requests[feature]
     if t.dns_conflict:
