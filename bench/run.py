@@ -256,8 +256,8 @@ class Tally:
 
     Polling lists of thousands of tenants would itself load the API server (and the CPU) that the
     operator is measured on; a watch costs one request. It starts from a LIST's resourceVersion,
-    as an informer does: a watch without one begins with every object as an ADDED event, in name
-    order and each with its own (older) version, and when the API server closes it part-way (it
+    as an informer does: a watch without one begins with every object as an ADDED event, each
+    with its own (older) version, and when the API server closes it part-way (it
     closes watchers too slow to keep up: "Forcing watcher close due to unresponsiveness") the
     client resumes from the last object's version, and the objects not yet sent whose versions
     are older are never sent. A plan change waited 30 minutes on that with every flag updated.
@@ -265,6 +265,7 @@ class Tally:
 
     def __init__(self, client: AsyncClient, resource: Any, test: Any, **selectors: Any) -> None:
         self.passing: set[str] = set()
+        self.synced = asyncio.Event()  # the first LIST is counted: a phase's clock starts after it
         self._task = asyncio.create_task(self._follow(client, resource, test, selectors))
 
     @staticmethod
@@ -282,6 +283,7 @@ class Tally:
                 async for obj in listing:
                     self._see(listed, "ADDED", obj, test)
                 self.passing = listed
+                self.synced.set()
                 # Events after a LIST come in resourceVersion order, so resuming from the last one
                 # (as lightkube does when the server ends the stream) misses nothing.
                 async for kind, obj in client.watch(resource, resource_version=listing.resourceVersion, **selectors):
@@ -684,6 +686,7 @@ async def main() -> None:
     webhook = start_with_webhook(operator, local, kubectl)
     await wait_until(lambda: webhook_answers(direct), "the webhook to answer", 120, poll=1)
     ready = Tally(client, Tenant, _is_ready, namespace=PARTNER_NS)
+    await ready.synced.wait()
     settled["onboarding"] = await settle(local, "the onboarding")
     log(f"onboarding: {N} Tenants POSTed at concurrency {CONCURRENCY}, each admitted by the webhook")
     phase = Phase(local, operator)
@@ -852,6 +855,7 @@ async def plan_change(client: AsyncClient, tables: int) -> float:
     """Seconds from one FeatureSet edit (the tables limit) until every tenant's flags carry it."""
     flagged = Tally(client, ConfigMap, lambda cm: _tables_limit(cm) == tables, namespace="*",
                     labels={"tenantry.dev/partner": "bench"}, fields={"metadata.name": "tenantry-flags"})
+    await flagged.synced.wait()
     started = time.monotonic()
     await client.patch(FeatureSet, "bench", {"spec": {"features": {"tables": {"limits": {"tables": tables}}}}},
                        namespace=PLATFORM_NS, patch_type=PatchType.MERGE)

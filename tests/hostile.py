@@ -94,6 +94,11 @@ CORPUS: list[Hostile] = [
     _doc(_tenant(features={"teleport": {"enabled": True}}), "feature-unknown", "spec.features", "teleport"),
     _doc(_tenant(features={"tables": {"limits": {"tables": NESTED}}}), "limits-deeply-nested", "(file)",
          "spec.features"),
+    # Limit names become keys of the flags, a label of tenantry_tenant_feature_limit and portal text.
+    _doc(_tenant(features={"tables": {"limits": {'x"} evil{a="b': 5}}}), "limit-name-hostile",
+         "spec.features.tables.limits", "spec.features.tables.limits"),
+    _doc(_tenant(features={"tables": {"limits": {f"l{i}": 1 for i in range(33)}}}), "limits-too-many",
+         "spec.features.tables.limits", "spec.features.tables.limits"),
     _doc(_tenant(company=None, contact=None, plan=None), "spec-empty", "spec", "spec"),
     # Brandings and plans.
     _doc(_branding(logo={"svg": SVG.format("<script>fetch('/steal')</script>")}), "svg-script", "spec.logo.svg",
@@ -109,6 +114,8 @@ CORPUS: list[Hostile] = [
     _doc(_plan("ouroboros", extends="ouroboros"), "plan-extends-itself", "spec.extends", "cycle"),
     _doc(_plan("greedy", resources={"base": {"cpu": "lots"}}), "plan-quantity-garbage", "spec.resources.base.cpu",
          "spec.resources.base.cpu"),
+    _doc(_plan("odd-limits", features={"tables": {"limits": {"B" * 70: 5}}}), "plan-limit-name-too-long",
+         "spec.features.tables.limits", "spec.features.tables.limits"),
     # Not even safe YAML: only the CLI reads these (kubectl would expand or choke on them).
     Hostile("yaml-billion-laughs", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
             "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n", "(file)", None),

@@ -126,7 +126,8 @@ FACTS = st.builds(
     currency=st.sampled_from(["EUR", "USD"]), ready=st.booleans(), active_users=st.integers(0, 20_000),
     requests=st.dictionaries(st.sampled_from(CORE_FEATURES), st.integers(0, 10**12)),
     features=st.dictionaries(st.sampled_from(CORE_FEATURES), st.builds(
-        EffectiveFeature, st.booleans(), st.dictionaries(st.sampled_from(["limit", "a", "z"]), st.integers(0, 99)))),
+        EffectiveFeature, st.booleans(), st.dictionaries(st.sampled_from(["limit", "a", "z"]) | HOSTILE,
+                                                         st.integers(0, 99)))),
     quota_used=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
     quota_hard=st.dictionaries(st.sampled_from(["cpu", "pods"]), st.floats(0, 1e4, allow_nan=False)),
     conditions=st.dictionaries(st.sampled_from(["Ready", "NamespaceReady", "Dns"]),
@@ -243,12 +244,12 @@ def test_quota_families_have_one_unit_each() -> None:
 
 
 def test_feature_limit_names_its_limit_and_stays_one_series() -> None:
-    many = {f"limit-{i:03}": i for i in range(200)}
+    many = {f"limit-{i:03}": 1000 - i for i in range(200)}  # the first by name is not the smallest
     features = {**ALL, "tables": EffectiveFeature(True, {"tables": 6, "rows": 100, **many})}
     exposition = TenantExposition()
     exposition.put(("acme", "m"), tenant_facts("m", "acme", SPEC, {"activeUsers": 1}, features, True, QUOTA))
     limits = [s for family in text_string_to_metric_families(exposition.render().decode())
               if family.name == "tenantry_tenant_feature_limit" for s in family.samples]
     tables = [s for s in limits if s.labels["feature"] == "tables"]
-    assert [(s.labels["limit"], s.value) for s in tables] == [("limit-000", 0.0)]
+    assert [(s.labels["limit"], s.value) for s in tables] == [("limit-000", 1000.0)]
     assert {s.labels["limit"] for s in limits if s.labels["feature"] == "chat"} == {"limit"}

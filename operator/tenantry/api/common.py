@@ -24,6 +24,12 @@ QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 ResourceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
 LimitValue = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# A limit's name becomes a key of the tenant's flags, a label of tenantry_tenant_feature_limit and a
+# line of the portal, and partners and tenant admins choose it: an allow-list, and a bounded number.
+LIMIT_NAME = r"^[a-z][a-zA-Z0-9-]{0,62}$"
+MAX_LIMITS = 32
+Limits = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63, pattern=LIMIT_NAME)], LimitValue],
+                   Field(max_length=MAX_LIMITS)]
 
 # ISO 4217 currencies in use (2025). An allow-list: a currency becomes a label of the revenue
 # metrics, so a made-up one would be a new series per code (and a wrong sum in a dashboard).

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from tenantry.api.common import ApiModel, LimitValue, Quantity, ResourceName
+from tenantry.api.common import ApiModel, Limits, Quantity, ResourceName
 from tenantry.api.features import known_features
 
 
@@ -14,7 +14,7 @@ class Feature(ApiModel):
     """One feature of a plan and its included limits."""
 
     enabled: bool = Field(default=True, description="Whether the feature is on in this plan.")
-    limits: dict[str, LimitValue] = Field(
+    limits: Limits = Field(
         default_factory=dict, description="Included limits by name, e.g. {tables: 100}."
     )
 

@@ -15,6 +15,7 @@ from tenantry.api.common import (
     ApiModel,
     Condition,
     Currency,
+    Limits,
     LimitValue,
     ResourceName,
 )
@@ -108,7 +109,7 @@ class FeatureOverride(ApiModel):
     """A per-tenant override of one feature of the plan."""
 
     enabled: bool | None = Field(default=None, description="Switch the feature on or off for this tenant.")
-    limits: dict[str, LimitValue] = Field(
+    limits: Limits = Field(
         default_factory=dict, description="Included limits that replace the plan's, by limit name."
     )
 

@@ -142,6 +142,8 @@ _KEYWORDS: dict[str, Callable[[Any, dict], Check]] = {
     "maxLength": _lengths(lambda length, bound: length <= bound, str),
     "minItems": _lengths(lambda length, bound: length >= bound, list),
     "maxItems": _lengths(lambda length, bound: length <= bound, list),
+    "minProperties": _lengths(lambda length, bound: length >= bound, dict),
+    "maxProperties": _lengths(lambda length, bound: length <= bound, dict),
     "pattern": _pattern,
     "enum": _enum,
     "required": _required,

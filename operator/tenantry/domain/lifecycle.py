@@ -52,22 +52,38 @@ def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
     return labels.get(naming.PARTNER_LABEL) or None
 
 
+KEY_SHOWN = 40  # characters of an invalid key that an error repeats (the author wrote the rest)
+
+
+def _quoted(key: str) -> str:
+    return json.dumps(key if len(key) <= KEY_SHOWN else f"{key[:KEY_SHOWN]}...")
+
+
 def field_path(root: str, location: tuple) -> str:
     """`spec.plan.seats`, `spec.domains[0]`, or `spec.features["odd key"]` for keys that need quoting."""
     text = root
     for part in location:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+        elif len(str(part)) <= KEY_SHOWN and re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
             text += f".{part}"
         else:
-            text += f"[{json.dumps(str(part))}]"
+            text += f"[{_quoted(str(part))}]"
     return text
+
+
+def located(location: tuple, message: str) -> tuple[tuple, str]:
+    """pydantic's location and message of one problem, an invalid dictionary key (a location ending
+    in the key and "[key]") said as the dictionary's problem: 'the key "..." ...'."""
+    if location[-1:] == ("[key]",):
+        return location[:-2], f"the key {_quoted(str(location[-2]))}: {message}"
+    return location, message
 
 
 def error_lines(error: ValidationError, root: str) -> list[str]:
     """One line per problem: the field path as in YAML, and what is wrong with it."""
-    return [f"{field_path(root, tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
+    return [f"{field_path(root, location)}: {message}"
+            for location, message in (located(tuple(item["loc"]), item["msg"]) for item in error.errors())]
 
 
 def describe_errors(error: ValidationError, root: str) -> str:

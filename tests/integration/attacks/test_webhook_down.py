@@ -49,6 +49,8 @@ SENT = [h for h in CORPUS if h.api_words is not None]
 # probe tenant that uses the stored Branding or FeatureSet.
 STORED_ENDS: dict[str, tuple[str, str, str]] = {
     "feature-unknown": ("Ready", "False", "InvalidSpec"),
+    "limit-name-hostile": ("Ready", "False", "InvalidSpec"),
+    "plan-limit-name-too-long": ("FeaturesReady", "False", "InvalidFeatureSet"),
     "domain-public-suffix": ("DomainsVerified", "False", "InvalidDomain"),
     "svg-script": ("BrandingReady", "False", "InvalidBranding"),
     "svg-external-image": ("BrandingReady", "False", "InvalidBranding"),
