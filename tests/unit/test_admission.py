@@ -2,6 +2,9 @@
 
 Tested here:
 - the model's rules as problems with a YAML field path (quoted odd keys) and the validate wording
+- an invalid dictionary key (a limit name) is said under its dictionary, quoted and cut; a field or
+  key literally named "[key]" is not taken for one; a document with thousands of problems gets
+  ERRORS_SHOWN of them and a count, and thousands of unknown features a short message
 - reserved tenantry.dev/ labels and annotations: added, changed or removed is refused, untouched is fine
 - the currency is immutable only once a tenant is provisioned
 - a plan's resources are platform-only in partner namespaces, and only when this request changes them
@@ -37,6 +40,32 @@ def test_odd_keys_are_quoted_in_the_field_path() -> None:
     problem = admission.Problem(("metadata", "labels", "tenantry.dev/partner"), "reserved")
     assert problem.field == 'metadata.labels["tenantry.dev/partner"]'
 
+
+
+def test_an_invalid_key_is_said_under_its_dictionary() -> None:
+    limits = {'x"}\nevil': 1, "B" * 500: 2, "ok": 3}
+    text = [str(p) for p in admission.spec_problems("Tenant", {**TENANT, "features": {"tables": {"limits": limits}}})]
+    assert text == ['spec.features.tables.limits: the key "x\\"}\\nevil": String should match pattern '
+                    "'^[a-z][a-zA-Z0-9-]{0,62}$'",
+                    f'spec.features.tables.limits: the key "{"B" * 40}...": String should have at most 63 characters']
+
+
+def test_a_field_or_key_named_like_pydantics_key_marker_is_not_a_key_error() -> None:
+    extra = [str(p) for p in admission.spec_problems("Tenant", {**TENANT, "[key]": 1})]
+    assert extra == ['spec["[key]"]: Extra inputs are not permitted']
+    nested = [str(p) for p in admission.spec_problems(
+        "Tenant", {**TENANT, "contact": {**TENANT["contact"], "[key]": 1}})]
+    assert nested == ['spec.contact["[key]"]: Extra inputs are not permitted']
+
+
+def test_thousands_of_problems_make_a_short_message() -> None:
+    limits = {f"K{i}": 1 for i in range(30)}
+    problems = admission.spec_problems("Tenant", {**TENANT, "features": {"tables": {"limits": limits}}})
+    assert len(problems) == admission.ERRORS_SHOWN + 1
+    assert str(problems[-1]) == f"spec: and {30 - admission.ERRORS_SHOWN} more problems"  # one per key
+    wide = {f"f{i}": {"limits": {chr(65 + j): 1 for j in range(26)}} for i in range(5000)}
+    text = [str(p) for p in admission.spec_problems("Tenant", {**TENANT, "features": wide})]
+    assert len(text) == 1 and len(text[0]) < 400 and "and 4990 more" in text[0], text
 
 @pytest.mark.parametrize(("old", "new", "refused"), [
     (None, {"labels": {"team": "nord"}}, []),

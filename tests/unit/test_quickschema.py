@@ -32,6 +32,8 @@ EDGES: list[tuple[dict[str, Any], list[Any]]] = [
      [{"a": "x"}, {"a": 1}, {}, {"a": "x", "b": 1}, [], "x"]),
     ({"type": "object", "additionalProperties": {"type": "integer"}}, [{"a": 1}, {"a": "1"}, {}, None]),
     ({"type": "object", "additionalProperties": False}, [{}, {"a": 1}]),
+    ({"maxProperties": 1}, [{}, {"a": 1}, {"a": 1, "b": 2}, [], [1, 2], None, "ab", True]),
+    ({"minProperties": 1}, [{}, {"a": 1}, [], None, "", False]),
     ({"properties": {"a": {"type": "integer"}}}, [{"a": 1}, {"a": "1"}, {"b": "1"}, 7]),
     ({"type": "array", "maxItems": 2, "minItems": 1, "items": {"type": "string"}}, [["a"], [], ["a", "b", "c"],
                                                                                       [1], "ab"]),
@@ -62,6 +64,9 @@ def test_quick_is_exact_where_it_is_sure() -> None:
     assert quick({"a": "xy", "n": 2, "l": ["p", "q"], "other": None})
     for bad in ({"a": "y"}, {"a": "xyzw"}, {}, {"a": "x", "n": 0}, {"a": "x", "l": ["r"]}, {"a": "x", "n": "1"}):
         assert not quick(bad), bad
+    counted = compile_check({"type": "object", "minProperties": 1, "maxProperties": 2})
+    assert counted({"a": 1}) and counted({"a": 1, "b": 2})
+    assert not counted({}) and not counted({"a": 1, "b": 2, "c": 3})
 
 
 VALID = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import BeforeValidator, Field
 
 from tenantry.api.common import ApiModel, Limits, Quantity, ResourceName
-from tenantry.api.features import known_features
+from tenantry.api.features import KNOWN_FEATURES, known_features
 
 
 class Feature(ApiModel):
@@ -46,8 +46,9 @@ class FeatureSetSpec(ApiModel):
     extends: ResourceName | None = Field(
         default=None, description="Another FeatureSet whose features this one inherits and overrides."
     )
-    features: Annotated[dict[str, Feature], AfterValidator(known_features)] = Field(
-        default_factory=dict, description="Features by name (chat, files, tables, meetings, ...)."
+    features: Annotated[dict[str, Feature], BeforeValidator(known_features)] = Field(
+        default_factory=dict, max_length=len(KNOWN_FEATURES),
+        description="Features by name (chat, files, tables, meetings, ...)."
     )
     resources: Resources | None = Field(
         default=None, description="Namespace quota of tenants on this plan; else inherited, else the "

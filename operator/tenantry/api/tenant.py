@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from tenantry.api.branding import HttpsUrl
 from tenantry.api.common import (
@@ -19,7 +19,7 @@ from tenantry.api.common import (
     LimitValue,
     ResourceName,
 )
-from tenantry.api.features import known_features
+from tenantry.api.features import KNOWN_FEATURES, known_features
 
 TenantState = Literal["Active", "Trial", "Suspended", "Cancelled"]
 # RFC 3339 with a time zone, e.g. 2027-01-31T23:59:59Z: a trial ends at an instant, not on a local date.
@@ -133,8 +133,9 @@ class TenantSpec(ApiModel):
     )
     trial: Trial | None = Field(default=None, description="The free trial; required when state is Trial.")
     plan: Plan = Field(description="The commercial plan: FeatureSet, seats and price.")
-    features: Annotated[dict[str, FeatureOverride], AfterValidator(known_features)] = Field(
-        default_factory=dict, description="Overrides on top of the plan's features, by feature name."
+    features: Annotated[dict[str, FeatureOverride], BeforeValidator(known_features)] = Field(
+        default_factory=dict, max_length=len(KNOWN_FEATURES),
+        description="Overrides on top of the plan's features, by feature name."
     )
     branding: ResourceName | None = Field(
         default=None,

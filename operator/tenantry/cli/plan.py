@@ -37,6 +37,7 @@ from tenantry.cli.views import add_cluster_options, client_for
 from tenantry.domain.children import quota_hard
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan, effective_features, resolve_plan
+from tenantry.domain.lifecycle import field_path
 from tenantry.domain.naming import PARTNER_LABEL
 
 RESOURCES = {"Tenant": Tenant, "Branding": Branding, "FeatureSet": FeatureSet}  # never Secrets
@@ -80,13 +81,15 @@ def reach(client: Client, namespaces: set[str], scope: set[str] | None) -> tuple
     return reasons, readable
 
 
-def diff(old: Any, new: Any, path: str = "") -> list[str]:
-    """Field-by-field differences, as `path: old -> new` lines."""
+def diff(old: Any, new: Any, location: tuple = ()) -> list[str]:
+    """Field-by-field differences, as `path: old -> new` lines; odd keys are quoted as validate
+    quotes them (a key stored while the webhook was down may hold a newline, and this goes to CI logs)."""
     if isinstance(old, dict) and isinstance(new, dict):
         lines: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            lines += diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        for key in sorted(set(old) | set(new), key=str):
+            lines += diff(old.get(key), new.get(key), (*location, key))
         return lines
+    path = field_path(str(location[0]), location[1:]) if location else "(document)"
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
 

@@ -72,18 +72,27 @@ def field_path(root: str, location: tuple) -> str:
     return text
 
 
-def located(location: tuple, message: str) -> tuple[tuple, str]:
-    """pydantic's location and message of one problem, an invalid dictionary key (a location ending
-    in the key and "[key]") said as the dictionary's problem: 'the key "..." ...'."""
-    if location[-1:] == ("[key]",):
+def located(item: Mapping[str, Any]) -> tuple[tuple, str]:
+    """One of pydantic's errors as (location, message), an invalid dictionary key said as the
+    dictionary's problem: 'the key "..." ...'. pydantic locates a key error at the key followed by
+    "[key]", with the key as its input: a field or key named "[key]" is not taken for one."""
+    location, message = tuple(item["loc"]), str(item["msg"]).removeprefix("Value error, ")
+    if len(location) >= 2 and location[-1] == "[key]" and item.get("input") == location[-2]:
         return location[:-2], f"the key {_quoted(str(location[-2]))}: {message}"
     return location, message
 
 
+ERRORS_SHOWN = 20  # problems one message lists; a document can hold thousands (one per bad key)
+
+
 def error_lines(error: ValidationError, root: str) -> list[str]:
-    """One line per problem: the field path as in YAML, and what is wrong with it."""
-    return [f"{field_path(root, location)}: {message}"
-            for location, message in (located(tuple(item["loc"]), item["msg"]) for item in error.errors())]
+    """One line per problem (the first ERRORS_SHOWN): the field path as in YAML, and what is wrong."""
+    problems = error.errors()
+    lines = [f"{field_path(root, location)}: {message}"
+             for location, message in map(located, problems[:ERRORS_SHOWN])]
+    if len(problems) > ERRORS_SHOWN:
+        lines.append(f"and {len(problems) - ERRORS_SHOWN} more problems")
+    return lines
 
 
 def describe_errors(error: ValidationError, root: str) -> str:
