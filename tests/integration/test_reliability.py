@@ -124,7 +124,9 @@ def _crash_loop(partner: Partner, cluster: ClusterHandle, operator: OperatorProc
              [s for s in slugs[:100] if policy[s] == "Retain"][:10]
     manifests = [partner.tenant(s, deletionPolicy=policy[s]) for s in slugs]
     for m in manifests:
-        m["metadata"]["labels"] = {"chaos": partner.suffix}
+        # Prefixed: a bare hex suffix such as 12e345 is a number to kubectl's YAML reader (PyYAML
+        # writes it unquoted), and kubectl refused every manifest in one run of `make test`.
+        m["metadata"]["labels"] = {"chaos": f"run-{partner.suffix}"}
     failures: list[BaseException] = []
 
     def background(work) -> threading.Thread:
