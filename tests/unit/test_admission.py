@@ -21,7 +21,7 @@ import datetime
 
 import pytest
 
-from tenantry.domain import admission, leadership
+from tenantry.domain import admission, leadership, lifecycle
 
 TENANT = {"company": "Mustermann GmbH", "contact": {"name": "Max", "email": "max@mustermann.de"},
           "plan": {"featureSet": "business", "seats": 5}}
@@ -61,8 +61,8 @@ def test_a_field_or_key_named_like_pydantics_key_marker_is_not_a_key_error() -> 
 def test_thousands_of_problems_make_a_short_message() -> None:
     limits = {f"K{i}": 1 for i in range(30)}
     problems = admission.spec_problems("Tenant", {**TENANT, "features": {"tables": {"limits": limits}}})
-    assert len(problems) == admission.ERRORS_SHOWN + 1
-    assert str(problems[-1]) == f"spec: and {30 - admission.ERRORS_SHOWN} more problems"  # one per key
+    assert len(problems) == lifecycle.ERRORS_SHOWN + 1
+    assert str(problems[-1]) == f"spec: and {30 - lifecycle.ERRORS_SHOWN} more problems"  # one per key
     wide = {f"f{i}": {"limits": {chr(65 + j): 1 for j in range(26)}} for i in range(5000)}
     text = [str(p) for p in admission.spec_problems("Tenant", {**TENANT, "features": wide})]
     assert len(text) == 1 and len(text[0]) < 400 and "and 4990 more" in text[0], text

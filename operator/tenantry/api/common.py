@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -30,6 +31,15 @@ LIMIT_NAME = r"^[a-z][a-zA-Z0-9-]{0,62}$"
 MAX_LIMITS = 32
 Limits = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63, pattern=LIMIT_NAME)], LimitValue],
                    Field(max_length=MAX_LIMITS)]
+
+SHOWN_CHARACTERS = 40  # of a name from a document that a message repeats (its author wrote the rest)
+
+
+def quoted(name: str) -> str:
+    """A name from a partner's document, for a message: JSON-quoted (control characters escaped) and
+    cut to SHOWN_CHARACTERS (a document may hold a key of a megabyte)."""
+    return json.dumps(name if len(name) <= SHOWN_CHARACTERS else f"{name[:SHOWN_CHARACTERS]}...")
+
 
 # ISO 4217 currencies in use (2025). An allow-list: a currency becomes a label of the revenue
 # metrics, so a made-up one would be a new series per code (and a wrong sum in a dashboard).

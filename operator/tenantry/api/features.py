@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
+
+from tenantry.api.common import SHOWN_CHARACTERS, quoted
 
 CORE_FEATURES = ("chat", "files", "tables", "meetings", "scheduler")
 INTEGRATIONS = ("hubspot", "salesforce", "confluence", "jira", "sharepoint", "teams", "slack", "google-drive")
@@ -17,7 +18,7 @@ NAMES_SHOWN = 10  # unknown names a message lists (a document may hold thousands
 
 def _shown(name: str) -> str:
     """A name as written when it is plain, else quoted and cut (it came from a partner's document)."""
-    return name if re.fullmatch(r"[a-z0-9-]{1,40}", name) else json.dumps(name[:40] + ("..." if len(name) > 40 else ""))
+    return name if len(name) <= SHOWN_CHARACTERS and re.fullmatch(r"[a-z0-9-]+", name) else quoted(name)
 
 
 def unknown_features(names: object) -> str | None:

@@ -16,7 +16,7 @@ from tenantry.api.branding import BrandingSpec
 from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain.lifecycle import ERRORS_SHOWN, field_path, located
+from tenantry.domain.lifecycle import field_path, shown_problems
 from tenantry.domain.naming import FINALIZER, PREFIX
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {"Tenant": TenantSpec, "Branding": BrandingSpec,
@@ -53,11 +53,7 @@ def spec_problems(kind: str, spec: Mapping[str, Any] | None) -> list[Problem]:
     try:
         SPEC_MODELS[kind].model_validate(spec or {})
     except ValidationError as error:
-        problems = error.errors()
-        found = [Problem(("spec", *location), message) for location, message in map(located, problems[:ERRORS_SHOWN])]
-        if len(problems) > ERRORS_SHOWN:
-            found.append(Problem(("spec",), f"and {len(problems) - ERRORS_SHOWN} more problems"))
-        return found
+        return [Problem(("spec", *location), message) for location, message in shown_problems(error)]
     return []
 
 

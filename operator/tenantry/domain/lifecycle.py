@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 import enum
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
+from tenantry.api.common import SHOWN_CHARACTERS, quoted
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
 from tenantry.domain.status import Verdict
@@ -52,23 +52,16 @@ def partner_of(namespace: Mapping[str, Any] | None) -> str | None:
     return labels.get(naming.PARTNER_LABEL) or None
 
 
-KEY_SHOWN = 40  # characters of an invalid key that an error repeats (the author wrote the rest)
-
-
-def _quoted(key: str) -> str:
-    return json.dumps(key if len(key) <= KEY_SHOWN else f"{key[:KEY_SHOWN]}...")
-
-
 def field_path(root: str, location: tuple) -> str:
     """`spec.plan.seats`, `spec.domains[0]`, or `spec.features["odd key"]` for keys that need quoting."""
     text = root
     for part in location:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif len(str(part)) <= KEY_SHOWN and re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+        elif len(str(part)) <= SHOWN_CHARACTERS and re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
             text += f".{part}"
         else:
-            text += f"[{_quoted(str(part))}]"
+            text += f"[{quoted(str(part))}]"
     return text
 
 
@@ -78,21 +71,25 @@ def located(item: Mapping[str, Any]) -> tuple[tuple, str]:
     "[key]", with the key as its input: a field or key named "[key]" is not taken for one."""
     location, message = tuple(item["loc"]), str(item["msg"]).removeprefix("Value error, ")
     if len(location) >= 2 and location[-1] == "[key]" and item.get("input") == location[-2]:
-        return location[:-2], f"the key {_quoted(str(location[-2]))}: {message}"
+        return location[:-2], f"the key {quoted(str(location[-2]))}: {message}"
     return location, message
 
 
 ERRORS_SHOWN = 20  # problems one message lists; a document can hold thousands (one per bad key)
 
 
-def error_lines(error: ValidationError, root: str) -> list[str]:
-    """One line per problem (the first ERRORS_SHOWN): the field path as in YAML, and what is wrong."""
+def shown_problems(error: ValidationError) -> list[tuple[tuple, str]]:
+    """The first ERRORS_SHOWN problems as (location, message), and then how many more there are."""
     problems = error.errors()
-    lines = [f"{field_path(root, location)}: {message}"
-             for location, message in map(located, problems[:ERRORS_SHOWN])]
+    shown = [located(item) for item in problems[:ERRORS_SHOWN]]
     if len(problems) > ERRORS_SHOWN:
-        lines.append(f"and {len(problems) - ERRORS_SHOWN} more problems")
-    return lines
+        shown.append(((), f"and {len(problems) - ERRORS_SHOWN} more problems"))
+    return shown
+
+
+def error_lines(error: ValidationError, root: str) -> list[str]:
+    """One line per problem shown: the field path as in YAML, and what is wrong with it."""
+    return [f"{field_path(root, location)}: {message}" for location, message in shown_problems(error)]
 
 
 def describe_errors(error: ValidationError, root: str) -> str:
