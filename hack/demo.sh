@@ -3,6 +3,7 @@
 # in the foreground. Ctrl-C stops the operator; `make cluster-down` removes the control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p .local  # the kubeconfigs written below live here, even when the cluster lives elsewhere
 # Always the local control plane `make cluster` started (.local/kubeconfig, or the one inside
 # TENANTRY_CLUSTER_DIR), never whatever cluster the shell's KUBECONFIG points at.
 KUBECONFIG=$(.venv/bin/python -c 'from tenantry.devtools.cluster import default_cluster; print(default_cluster().kubeconfig)')
