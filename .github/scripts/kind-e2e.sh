@@ -51,7 +51,7 @@ kubectl version
 helm version
 helm install tenantry charts/tenantry --namespace "$NS" --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
-  --set operator.platformDomain=platform.example --set replicaCount=2 \
+  --set operator.platformDomain=platform.example --set replicas=2 \
   --set 'partners[0].id=acme-it' --set 'partners[1].id=sued-cloud' \
   --wait --timeout 5m
 kubectl -n "$NS" rollout status deployment/tenantry --timeout=5m

@@ -278,13 +278,17 @@ def watch_triggered(operator: OperatorProcess) -> Iterator[OperatorProcess]:
 
 def at_rest(cluster: ClusterHandle, operator: OperatorProcess, resources: set[str]) -> dict[str, float]:
     """The API server's write counts for `resources` once the operator is at rest: no write, no
-    pass begun (each begins with a GET of its Tenant) and none finished, over several scrapes.
+    pass begun (each begins with a GET of its Tenant) and none finished, over several scrapes, and
+    no key waiting in its work queue.
 
     Needs a long resync (watch_triggered): with the short one, passes never stop.
     """
-    writes, _, _ = settle(lambda: cluster.apiserver_writes(resources),
-                          cluster.tenant_reads,
-                          lambda: operator.metric("tenantry_reconcile_total"), what="the operator's work")
+    writes, _, _, queue_empty = settle(lambda: cluster.apiserver_writes(resources),
+                                       cluster.tenant_reads,
+                                       lambda: operator.metric("tenantry_reconcile_total"),
+                                       lambda: operator.metric("tenantry_workqueue_depth") == 0,
+                                       what="the operator's work")
+    assert queue_empty, "keys wait in the operator's work queue, yet no pass began or finished for seconds"
     return writes
 
 

@@ -268,7 +268,10 @@ def test_conflicting_writer_is_not_fought_forever(partner: Partner, cluster: Clu
             # Named when the field managers tell (their timestamps have a one-second resolution).
             assert re.search(r"ResourceQuota tenantry-quota \(changed by (quota-bot|another writer)\)",
                              cond["message"]), cond["message"]
-            time.sleep(10)  # keep fighting: the operator must stay out of it
+            # Keep fighting for 25 more edits (counted, not timed: about 8 s within the operator's
+            # 20 s pause on a quiet machine): the operator must stay out of it.
+            fought = edits + 25
+            wait_for(lambda: edits >= fought, timeout=60, what="25 more edits by the quota bot")
         finally:
             stop.set()
             bot.join()

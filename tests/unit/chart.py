@@ -32,7 +32,7 @@ from tenantry.devtools.chart import (  # noqa: F401  (re-exported for the chart 
 # Secret reference, scheduling and spreading constraints, a PodDisruptionBudget by minAvailable,
 # extra volumes, labels and environment variables, a parent chart's globals.
 FULL_VALUES: dict[str, Any] = {
-    "replicaCount": 3,
+    "replicas": 3,
     "shards": 6,
     "image": {"repository": "registry.example:5000/tenantry/operator", "tag": "1.2.3", "pullPolicy": "Always"},
     "imagePullSecrets": [{"name": "regcred"}],
@@ -116,7 +116,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "pdb-min-available": {"podDisruptionBudget": {"minAvailable": 1}},
     "pdb-percentage": {"podDisruptionBudget": {"maxUnavailable": "50%"}},
     "pdb-off": {"podDisruptionBudget": {"enabled": False}},
-    "single-replica": {"replicaCount": 1},
+    "single-replica": {"replicas": 1},
     "no-webhook-no-portal-no-tests": {"webhook": {"enabled": False}, "portal": {"enabled": False},
                                       "tests": {"enabled": False}, "networkPolicy": {"enabled": False}},
     "legacy-partners": {"partners": [{"id": "acme-it", "commissionRate": 0.25}]},

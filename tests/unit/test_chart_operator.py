@@ -8,7 +8,7 @@ Tested here:
   capabilities, RuntimeDefault seccomp, probes on the health port, resources from values, /tmp and /tls
 - the environment variables the operator reads (names and values), optional ones only when set, and
   the chart's operator defaults agree with the operator's own built-in defaults; `shards` and
-  `replicaCount` reach the operator's settings and the Deployment
+  `replicas` reach the operator's settings and the Deployment
 - the Service has the ports the ServiceMonitor and the webhook configuration use
 - the webhook configuration: three webhooks for tenantry's kinds and nine for pods and every workload
   kind in tenant namespaces only (namespaceSelector), paths, rules, failure policy, timeout; its caBundle is
@@ -83,8 +83,8 @@ def test_lint_has_no_errors_or_warnings(chart: object, values: dict | None) -> N
 
 
 def test_lint_reports_bad_values() -> None:
-    result = helm.lint(str(CHART), {"replicaCount": "two"}, namespace=NS)
-    assert any("replicaCount" in error for error in result["errors"])
+    result = helm.lint(str(CHART), {"replicas": "two"}, namespace=NS)
+    assert any("replicas" in error for error in result["errors"])
 
 
 # --- what is rendered ---------------------------------------------------------------------------
