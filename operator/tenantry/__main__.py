@@ -35,7 +35,7 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.naming import ROLE_LABEL
 from tenantry.domain.settings import ProcessSettings, Settings
 from tenantry.handlers import podsecurity  # noqa: F401  (registers the pod security re-check)
-from tenantry.handlers import tenant as tenant_handlers  # registers the handlers
+from tenantry.handlers import runtime as running  # importing it registers the Tenant handlers
 from tenantry.handlers.admission import Judges
 from tenantry.handlers.leadership import LeaderElector, LeadershipLost, ShardElector, stop_acting
 from tenantry.handlers.webhook import WebhookServer
@@ -136,8 +136,8 @@ async def run(settings: Settings) -> None:
     process = settings.process
     state: dict[str, object] = {"leading": False, "phase": "starting"}
     health = await _health(process.health_port, process.health_address, state) if process.health_port else None
-    memo = kopf.Memo()
-    memo.settings = settings  # the handlers' one source of settings
+    # The one runtime of the process: kopf hands it to every handler as its memo.
+    memo = running.Runtime.of(settings)
     webhook = None
     if process.webhook_port:
         # The reconcile holds the interpreter for up to one switch interval while the webhook's
@@ -152,7 +152,7 @@ async def run(settings: Settings) -> None:
     if process.shards > 1:
         shards = memo.shards = ShardElector(
             Kube.from_environment(), settings.operator.platform_namespace, process.lease_name, identity,
-            process.lease, process.shards, lambda shard, held: tenant_handlers.shard_changed(memo, shard, held))
+            process.lease, process.shards, lambda shard, held: running.shard_changed(memo, shard, held))
         SHARDS_HELD.set_function(lambda: len(shards.held()))
         await _label_own_pod(shards.kube, settings, "standby")
     elif process.leader_election:
@@ -190,10 +190,11 @@ async def run(settings: Settings) -> None:
     ready: asyncio.Task | None = None
     try:
         while True:
-            memo.started = asyncio.Event()  # set by the startup handler
-            ready = asyncio.create_task(mark_ready())
             began = time.monotonic()
-            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo))
+            ready = asyncio.create_task(mark_ready())
+            await running.start(memo)
+            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
+                                                         settings=running.kopf_settings()))
             lost_watch.arm(operator)
             await asyncio.wait({operator} | ({hold} if hold else set()), return_when=asyncio.FIRST_COMPLETED)
             if hold is not None and hold.done():
@@ -205,6 +206,7 @@ async def run(settings: Settings) -> None:
                     raise
             ready.cancel()
             state["leading"], state["phase"] = False, "restarting"
+            await running.stop(memo)
             if not lost_watch.fired:
                 break  # a normal stop (SIGTERM, SIGINT)
             quick_restarts = quick_restarts + 1 if time.monotonic() - began < QUICK_RUN_SECONDS else 1
@@ -227,6 +229,9 @@ async def run(settings: Settings) -> None:
         stop_acting(str(lost))
     finally:
         state["leading"], state["phase"] = False, "stopping"
+        if memo.started.is_set():  # left by an exception, not by the end of a run of kopf
+            with contextlib.suppress(Exception):
+                await running.stop(memo)
         if webhook is not None:
             webhook.stop()
         logging.getLogger("kopf").removeHandler(lost_watch)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -45,6 +45,9 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.status import POD_SECURITY
 from tenantry.handlers.leadership import acting, ensure_leading, owns
 from tenantry.handlers.tenant import tenant_lock
+
+if TYPE_CHECKING:  # runtime imports this module: the type only
+    from tenantry.handlers.runtime import Runtime
 
 logger = logging.getLogger("tenantry")
 
@@ -114,7 +117,7 @@ def updated_conditions(old: list[dict[str, Any]], condition: dict[str, Any]) -> 
     return [c for c in old if c.get("type") != POD_SECURITY] + [condition]
 
 
-async def _report(memo: kopf.Memo, owner: str, subject: str, namespace: str,
+async def _report(memo: Runtime, owner: str, subject: str, namespace: str,
                   violations: list[podsecurity.Violation]) -> None:
     """Warning Event and PodSecurity=False on the Tenant holding the namespace."""
     key = naming.parse_owner_key(owner)
@@ -133,7 +136,7 @@ async def _report(memo: kopf.Memo, owner: str, subject: str, namespace: str,
         await memo.kube.patch_status(ObjectRef(API_VERSION, "Tenant", key[1], key[0]), {"conditions": conditions})
 
 
-async def _namespace_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
+async def _namespace_owner(namespace: str, memo: Runtime) -> list[str] | None:
     """The owner mark of a tenant namespace, or None if it is none (from the namespace informer's
     memory; a pod racing its new namespace's watch event makes this one read)."""
     target = ObjectRef("v1", "Namespace", namespace)
@@ -146,7 +149,7 @@ async def _namespace_owner(namespace: str, memo: kopf.Memo) -> list[str] | None:
 
 @kopf.on.event("", "v1", "pods")
 async def pod_event(event: Mapping[str, Any], body: kopf.Body, namespace: str, name: str,
-                    memo: kopf.Memo, **_: Any) -> None:
+                    memo: Runtime, **_: Any) -> None:
     if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
         return
     if not namespace.startswith(memo.config.namespace_prefix):

@@ -13,52 +13,36 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
 from tenantry.adapters.dns import DnsError
-from tenantry.adapters.http import LIST_PAGE
-from tenantry.adapters.informer import Cache, Informer, Scope
-from tenantry.adapters.kube import Conflict, Kube, KubeError
+from tenantry.adapters.kube import Conflict, KubeError
 from tenantry.api.common import GROUP, VERSION
-from tenantry.domain import lifecycle, naming, welcomemail
-from tenantry.domain.children import PRIORITY_QUOTA, ObjectRef
+from tenantry.domain import naming
+from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
-from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
+from tenantry.domain.contest import USER_WRITABLE_KINDS
 from tenantry.domain.drift import changed_by_others
 from tenantry.domain.features import dependents
-from tenantry.domain.shards import CLUSTER_WIDE
 from tenantry.domain.welcome import RESEND_ANNOTATION
-from tenantry.handlers import dnsflow, periodic
+from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
-from tenantry.handlers.catalogue import Catalogue
 from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
-from tenantry.handlers.welcome import Mailer
-from tenantry.handlers.workqueue import WorkQueue
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import (
-    CACHED_BYTES,
-    CACHED_OBJECTS,
     LAST_RESYNC,
     PROPAGATIONS,
     RECONCILE_SECONDS,
     RECONCILES,
     WRITES,
 )
-from tenantry.metrics.pipeline import PIPELINE, DealFacts
-from tenantry.metrics.server import serve_metrics
-from tenantry.metrics.tenants import TenantExposition
 
-# The kinds of managed objects in tenant namespaces, watched by informers (see _informers), and
-# the names the operator gives them.
-CHILD_KINDS = (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "ConfigMap"),
-               ("networking.k8s.io/v1", "NetworkPolicy"), ("rbac.authorization.k8s.io/v1", "RoleBinding"))
-OPERATOR_OBJECTS = {"ResourceQuota": frozenset({naming.QUOTA, PRIORITY_QUOTA}),
-                    "LimitRange": frozenset({naming.LIMITS}), "ConfigMap": naming.OPERATOR_CONFIGMAPS,
-                    "NetworkPolicy": frozenset({naming.NETWORK_POLICY}),
-                    "RoleBinding": frozenset({naming.ADMIN_BINDING})}
+if TYPE_CHECKING:  # runtime imports this module: the type only, for the handlers' memo
+    from tenantry.handlers.runtime import Runtime
+
 MANAGED = {naming.MANAGED_BY: naming.OPERATOR}
 TRIAL_TIMER_HORIZON = 7 * 86400.0  # seconds: trials ending later get their timer from a later pass
 TenantKey = tuple[str, str]  # (partner namespace, slug)
@@ -81,150 +65,18 @@ def tenant_lock(key: TenantKey) -> asyncio.Lock:
     return _locks.setdefault(key, asyncio.Lock())
 
 
-def shard_changed(memo: kopf.Memo, shard: int, held: bool) -> None:
-    """This replica took a shard (its tenants get a pass here; shard 0 brings the cluster-wide
-    sweep) or gave one up (its tenants' series leave this replica's /metrics)."""
-    if "queue" not in memo:
-        return  # kopf is starting: its first listing queues the tenants of the shards held by then
-    for key in memo.tenants.keys():
-        if memo.shards.shard_of(key[0]) != shard:
-            continue
-        if held:
-            memo.queue.add(key, start=False)  # the elector's task has no kopf context
-        else:
-            memo.exposition.remove(key)
-            _reconciled.pop(key, None)
-    if held and shard == CLUSTER_WIDE:
-        memo.sweep = asyncio.create_task(_sweep_leftovers(memo))
+def forget(key: TenantKey) -> None:
+    """A tenant's next event gets a pass, even one that changes nothing (its shard moved here)."""
+    _reconciled.pop(key, None)
 
 
-class _NoDiffBase(kopf.DiffBaseStorage):
-    """kopf's copy of the last handled spec, kept nowhere: no handler here compares specs (a pass
-    compares the live objects with the desired ones), and keeping it cost a PATCH of every new or
-    changed Tenant (each one more webhook call and watch event) and a deep copy of every event.
-    Without it kopf sees each event as a creation, for which nothing is registered."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
+def forget_all() -> None:
+    """Before kopf runs again in this process: its fresh listing passes every tenant once more."""
+    _reconciled.clear()
+    _locks.clear()
 
 
-@kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger,
-                  **_: Any) -> None:
-    # Our own names for kopf's marks, so users see tenantry.dev/* on their objects.
-    settings.persistence.finalizer = naming.FINALIZER
-    # kopf's progress of the deletion handler lives in the status, which partners cannot write: a
-    # forged "already done" mark (an annotation, with the webhook down) would skip the clean-up.
-    settings.persistence.progress_storage = kopf.StatusProgressStorage(name="kopf")
-    settings.persistence.diffbase_storage = _NoDiffBase()
-    settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
-    # kopf's own LIST of Tenants in pages, as our informers read theirs: at a restart over 10,000
-    # Tenants the whole list (some 40 MB of JSON, decoded at once) was the operator's memory peak.
-    settings.watching.chunk_size = LIST_PAGE
-    # Handlers return at once (they only queue), so kopf's per-object workers need not linger:
-    # at a start, the initial listing of every managed object would otherwise keep one per object.
-    settings.batching.idle_timeout = 1.0
-    # Built once in __main__ from the environment (domain.settings); nothing here reads it.
-    process = memo.settings.process
-    memo.config = memo.settings.operator
-    if "services" in memo:
-        # kopf started again in this process after it lost a watch (see __main__): what the
-        # previous run remembered per tenant may be stale; the fresh listing rebuilds it.
-        await memo.queue.stop()
-        if memo.get("mailer") is not None:
-            await memo.mailer.stop()
-        for task in memo.background_tasks:
-            task.cancel()
-        await asyncio.gather(*memo.background_tasks, return_exceptions=True)
-        # The informers go with their tasks, uncounted: the new ones count from nothing.
-        CACHED_OBJECTS.clear()
-        CACHED_BYTES.clear()
-        await memo.services.kube.close()
-        contest = memo.services.contest
-        memo.exposition.clear()
-        _reconciled.clear()
-        _locks.clear()
-    else:
-        contest = Contest(limit=process.contest_limit, window=process.contest_window_seconds,
-                          pause=process.contest_pause_seconds)
-    smtp = memo.settings.smtp
-    memo.services = passes.Services(Kube.from_environment(before_write=lambda: ensure_leading(memo)),
-                                    dnsflow.make_dns_services(memo.settings.dns), contest, smtp.configured,
-                                    smtp.resend_cooldown_seconds, process.commission_rate)
-    memo.mailer = Mailer(memo, smtp, tenant_lock) if smtp.configured else None
-    if memo.mailer is not None:
-        welcomemail.prepare()
-    memo.kube = memo.services.kube
-    # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
-    memo.tenants = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
-    memo.catalogue = Catalogue()  # filled by the FeatureSet and Branding informers
-    informers = _informers(memo)
-    memo.namespaces = informers[0]
-    memo.cache = memo.kube.cache = Cache(informers, fed=[memo.tenants])
-    # Deals only feed the pipeline metrics: their informer is not one a pass waits for (an older
-    # install without the Deal CRD or its RBAC provisions tenants all the same).
-    memo.deals = Informer(memo.kube.api, Scope(f"{GROUP}/{VERSION}", "Deal"))
-    PIPELINE.source = lambda: _deal_facts(memo)
-    memo.background_tasks = [asyncio.create_task(i.run()) for i in (*informers, memo.deals)] + _periodic(memo)
-    # With shards, only the tenants of the shards this replica holds (see shard_changed).
-    memo.queue = WorkQueue(lambda key: _reconcile(key, memo), process.workers, admit=lambda key: owns(memo, key[0]))
-    # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
-    # tenant would report its plan missing (and write that) for a moment after every restart.
-    listed = [i.synced.wait() for i in informers if i.scope.kind in ("FeatureSet", "Branding")]
-    try:
-        await asyncio.wait_for(asyncio.gather(*listed), timeout=30)
-    except TimeoutError as error:
-        # An API server that is starting answers soon: retry in seconds, not after kopf's minute.
-        raise kopf.TemporaryError("FeatureSets and Brandings not listed yet", delay=2) from error
-    memo.sweep = asyncio.create_task(_sweep_leftovers(memo))  # never holds up (or fails) the start
-    if "exposition" in memo:
-        if "started" in memo:
-            memo.started.set()
-        return  # the metrics collector and endpoint of the first start serve on
-    # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
-    memo.exposition = TenantExposition(process.partner_levels)
-    if process.metrics_port:
-        # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
-        memo.metrics_server = await serve_metrics(memo.exposition, process.metrics_port, process.metrics_address)
-        logger.info("metrics on :%d/metrics", process.metrics_port)
-    if "started" in memo:
-        memo.started.set()
-
-
-def _deal_facts(memo: kopf.Memo) -> Iterator[DealFacts]:
-    """The Deals of the partners this replica works on, with their partner ids."""
-    for namespace, name in memo.deals.keys():
-        partner = lifecycle.partner_of(memo.namespaces.get(None, namespace))
-        if partner is None or not owns(memo, namespace):
-            continue
-        spec = (memo.deals.get(namespace, name) or {}).get("spec") or {}
-        expected = spec.get("expected") or {}
-        yield DealFacts(partner, str(spec.get("stage", "")), float(expected.get("monthly", 0.0) or 0.0),
-                        str(expected.get("currency") or "EUR"))
-
-
-@kopf.on.cleanup()
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the watches and workers the startup began: kopf waits for tasks still running when it
-    stops, and a replica that got SIGTERM would hold the leader lease seconds longer."""
-    tasks = [*memo.get("background_tasks", []), *([memo.sweep] if "sweep" in memo else [])]
-    for task in tasks:
-        task.cancel()
-    if "queue" in memo:
-        await memo.queue.stop()
-    if memo.get("mailer") is not None:
-        await memo.mailer.stop()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
+async def reconcile_key(key: TenantKey, memo: Runtime) -> None:
     try:
         with acting(memo, key):
             await _reconcile_held(key, memo)
@@ -234,7 +86,7 @@ async def _reconcile(key: TenantKey, memo: kopf.Memo) -> None:
         logger.debug("tenant %s/%s left alone: %s", *key, lost)
 
 
-async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
+async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
     async with _locks.setdefault(key, asyncio.Lock()):
         ensure_leading(memo)
         # Until every informer has listed its kind, a read from memory could miss what exists.
@@ -288,7 +140,7 @@ async def _reconcile_held(key: TenantKey, memo: kopf.Memo) -> None:
 _timers: dict[TenantKey, asyncio.TimerHandle] = {}
 
 
-def _wake_later(memo: kopf.Memo, key: TenantKey, trial_ends: datetime.datetime | None,
+def _wake_later(memo: Runtime, key: TenantKey, trial_ends: datetime.datetime | None,
                 due: datetime.datetime | None) -> None:
     """A pass at the very moment a trial ends or a welcome retry is due (not up to a resync later);
     one timer per tenant, for the earlier of the two."""
@@ -305,7 +157,7 @@ def _wake_later(memo: kopf.Memo, key: TenantKey, trial_ends: datetime.datetime |
 
 
 @kopf.on.event(GROUP, VERSION, "tenants")
-async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
+async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: Runtime,
                        **kwargs: Any) -> None:
     key = (namespace, name)
     memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
@@ -335,7 +187,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     memo.queue.add(key)
 
 
-async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
+async def _clean_up_after(memo: Runtime, body: Mapping[str, Any]) -> None:
     """A Tenant is gone: the clean-up once more, in case it went without it.
 
     With the webhook down a partner can remove the operator's finalizer, and the Tenant goes
@@ -360,7 +212,7 @@ async def _clean_up_after(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
     logger.info("tenant %s/%s gone: %s", *key, message)
 
 
-async def _sweep_leftovers(memo: kopf.Memo) -> None:
+async def sweep_leftovers(memo: Runtime) -> None:
     """What Tenants that went without their clean-up left (see _clean_up_after): their domain
     claims are released and their namespaces marked orphaned (kept: never deleted here). A
     cluster-wide job: with shards, the owner of shard 0 does it (when it takes the shard)."""
@@ -392,7 +244,7 @@ def _marked_owner(namespace: Mapping[str, Any]) -> TenantKey | None:
     return naming.parse_owner_key((namespace["metadata"].get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
 
 
-async def _listed_tenants(memo: kopf.Memo, owners: set[TenantKey],
+async def _listed_tenants(memo: Runtime, owners: set[TenantKey],
                           pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> set[TenantKey]:
     """Until kopf's first listing of Tenants has reached memory: at once when every owner named
     by a tenant namespace is known (the usual restart), else when the count of Tenants in memory
@@ -409,7 +261,7 @@ async def _listed_tenants(memo: kopf.Memo, owners: set[TenantKey],
     return {owner for owner in owners if not memo.tenants.holds(*owner)}
 
 
-async def _sweep(memo: kopf.Memo, pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> list[str]:
+async def _sweep(memo: Runtime, pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> list[str]:
     await memo.cache.wait_synced()
     namespaces = await memo.kube.list("v1", "Namespace", None, MANAGED)  # type: ignore[arg-type]
     # The namespaces the sweep may mark: those already marked (or going) need no owner looked up.
@@ -447,29 +299,19 @@ async def _sweep(memo: kopf.Memo, pause: Callable[[float], Awaitable[None]] = as
     return released
 
 
-def _resync(memo: kopf.Memo, key: TenantKey) -> None:
+def resync(memo: Runtime, key: TenantKey) -> None:
     memo.queue.add(key, start=False)
     LAST_RESYNC.set_to_current_time()
 
 
-def _needs_dns_attention(body: Mapping[str, Any]) -> bool:
+def needs_dns_attention(body: Mapping[str, Any]) -> bool:
     """Custom domains to (re-)verify, or DNS that failed: worth a look more often than the resync."""
     conditions = (body.get("status") or {}).get("conditions") or []
     failing = any(c.get("type") == "DNSReady" and c.get("status") != "True" for c in conditions)
     return bool((body.get("spec") or {}).get("domains")) or failing
 
 
-def _periodic(memo: kopf.Memo) -> list[asyncio.Task]:
-    """Every tenant once per resync period, the ones needing DNS attention once per DNS check."""
-    process = memo.settings.process
-    dns_due = lambda: [k for k in memo.tenants.keys() if _needs_dns_attention(memo.tenants.get(*k) or {})]  # noqa: E731
-    return [asyncio.create_task(periodic.spread(process.resync_seconds, memo.tenants.keys,
-                                                lambda key: _resync(memo, key))),
-            asyncio.create_task(periodic.spread(process.dns_check_seconds, dns_due,
-                                                lambda key: memo.queue.add(key, start=False)))]
-
-
-async def _ours_to_finalize(memo: kopf.Memo, body: kopf.Body) -> bool:
+async def _ours_to_finalize(memo: Runtime, body: kopf.Body) -> bool:
     """With shards every replica's kopf calls the deletion handler of every Tenant, and a handler
     that returns lets kopf remove the finalizer: so another shard's replica waits here, until the
     Tenant is gone (its owner cleaned up) or its shard came to this replica (the owner died)."""
@@ -484,7 +326,7 @@ async def _ours_to_finalize(memo: kopf.Memo, body: kopf.Body) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
-async def tenant_deleted(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def tenant_deleted(body: kopf.Body, memo: Runtime, logger: logging.Logger, **_: Any) -> None:
     if not await _ours_to_finalize(memo, body):
         return
     # The tenant's lock: a reconcile still creating the namespace finishes first, so the clean-up
@@ -505,7 +347,7 @@ def _users(namespace: str, keys: Iterable[TenantKey], config: OperatorConfig) ->
     return {key for key in keys if namespace == config.platform_namespace or key[0] == namespace}
 
 
-def _catalogue_changed(memo: kopf.Memo, kind: str, change: str, body: Mapping[str, Any]) -> None:
+def catalogue_changed(memo: Runtime, kind: str, change: str, body: Mapping[str, Any]) -> None:
     """A FeatureSet or Branding listed or changed: the catalogue keeps it; a change re-renders the
     tenants using it (found through the catalogue's indexes, not a scan)."""
     meta = body.get("metadata") or {}
@@ -534,14 +376,14 @@ def _owner_from(live: Mapping[str, Any] | None) -> TenantKey | None:
     return naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
 
 
-def _owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+def _owner_of(namespace: str, memo: Runtime) -> TenantKey | None:
     """The tenant holding a namespace, from memory (drift events come after the namespace's own)."""
     if not namespace.startswith(memo.config.namespace_prefix):
         return None
     return _owner_from(memo.namespaces.get(None, namespace))
 
 
-async def _read_owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
+async def _read_owner_of(namespace: str, memo: Runtime) -> TenantKey | None:
     """The same, read from the API server when memory does not know the namespace (yet): at a start
     kopf's Service and pod watches may deliver before the namespace informer has listed."""
     owner = _owner_of(namespace, memo)
@@ -550,7 +392,7 @@ async def _read_owner_of(namespace: str, memo: kopf.Memo) -> TenantKey | None:
     return owner
 
 
-def _namespace_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
+def namespace_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None:
     """A tenant namespace changed by someone else (a label, an annotation, a deletion): a pass."""
     meta = body.get("metadata") or {}
     if not naming.is_managed(meta.get("labels")) and kind != "DELETED":
@@ -561,7 +403,7 @@ def _namespace_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> N
         memo.queue.add(owner, start=False)
 
 
-def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
+def child_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None:
     """A managed object in a tenant namespace changed: reconcile the tenant holding the NAMESPACE.
 
     Labels and annotations inside a tenant namespace are no evidence: its admins may write
@@ -581,36 +423,8 @@ def _child_changed(memo: kopf.Memo, kind: str, body: Mapping[str, Any]) -> None:
         memo.queue.add(owner, start=False)
 
 
-def _informers(memo: kopf.Memo) -> list[Informer]:
-    """Namespaces (partners' and tenants'), the objects with an operator's name in tenant
-    namespaces, FeatureSets and Brandings: what a pass reads, kept current by one watch each."""
-    client = memo.kube.api
-    prefix = memo.config.namespace_prefix
-
-    def ours(kind: str) -> Callable[[str, str], bool]:
-        # Exact names only: a tenant admin may create any number of ConfigMaps named tenantry-*,
-        # and none of them may cost the operator memory.
-        names = OPERATOR_OBJECTS[kind]
-        return lambda namespace, name: name in names and namespace.startswith(prefix)
-
-    namespaces = Informer(client, Scope("v1", "Namespace"), lambda kind, body: _namespace_changed(memo, kind, body))
-    # Only what carries our managed-by label is listed and watched: the rest of the cluster's
-    # ConfigMaps, RoleBindings, ... never cross the wire. An operator-named object without the
-    # label counts as absent, which is how it is treated anyway: applied over (the label comes
-    # back), and never deleted (Writer.delete_if_ours requires the label).
-    children = [Informer(client, Scope(api_version, kind, keeps=ours(kind), labels=MANAGED,
-                                       data_keys=naming.OPERATOR_CONFIGMAP_KEYS if kind == "ConfigMap" else None,
-                                       others_annotations=True),
-                         lambda change, body: _child_changed(memo, change, body))
-                for api_version, kind in CHILD_KINDS]
-    catalogue = [Informer(client, Scope(f"{GROUP}/{VERSION}", kind), report_listing=True,
-                          on_change=lambda change, body, kind=kind: _catalogue_changed(memo, kind, change, body))
-                 for kind in ("FeatureSet", "Branding")]
-    return [namespaces, *children, *catalogue]
-
-
 @kopf.on.event("", "v1", "services")
-async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, logger: logging.Logger,
+async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: Runtime, logger: logging.Logger,
                           **kwargs: Any) -> None:
     """externalIPs are removed from every Service in a tenant namespace (they would let a tenant
     intercept traffic to addresses it does not own, CVE-2020-8554; Kubernetes 1.20 has no admission

@@ -23,9 +23,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from typing import Any
-
-import kopf
+from typing import TYPE_CHECKING, Any
 
 from tenantry.adapters.smtp import SmtpFailure, SmtpRelay
 from tenantry.api.common import API_VERSION
@@ -38,6 +36,9 @@ from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
 from tenantry.handlers.workqueue import WorkQueue
 from tenantry.metrics.operator import WELCOME_EMAILS
 
+if TYPE_CHECKING:  # runtime imports this module: the type only
+    from tenantry.handlers.runtime import Runtime
+
 logger = logging.getLogger("tenantry")
 TenantKey = tuple[str, str]
 HOUR = 3600.0
@@ -46,7 +47,7 @@ HOUR = 3600.0
 class Mailer:
     """The welcome e-mails due, two at a time."""
 
-    def __init__(self, memo: kopf.Memo, settings: SmtpSettings, lock: Callable[[TenantKey], asyncio.Lock],
+    def __init__(self, memo: Runtime, settings: SmtpSettings, lock: Callable[[TenantKey], asyncio.Lock],
                  relay: SmtpRelay | None = None) -> None:
         self.memo, self.settings, self.lock = memo, settings, lock
         self.relay = relay or SmtpRelay(settings)
