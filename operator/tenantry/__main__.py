@@ -190,11 +190,10 @@ async def run(settings: Settings) -> None:
     ready: asyncio.Task | None = None
     try:
         while True:
-            began = time.monotonic()
+            memo.started = asyncio.Event()  # set by the runtime's start, which kopf's startup runs
             ready = asyncio.create_task(mark_ready())
-            await running.start(memo)
-            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo,
-                                                         settings=running.kopf_settings()))
+            began = time.monotonic()
+            operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, memo=memo))
             lost_watch.arm(operator)
             await asyncio.wait({operator} | ({hold} if hold else set()), return_when=asyncio.FIRST_COMPLETED)
             if hold is not None and hold.done():
@@ -206,7 +205,6 @@ async def run(settings: Settings) -> None:
                     raise
             ready.cancel()
             state["leading"], state["phase"] = False, "restarting"
-            await running.stop(memo)
             if not lost_watch.fired:
                 break  # a normal stop (SIGTERM, SIGINT)
             quick_restarts = quick_restarts + 1 if time.monotonic() - began < QUICK_RUN_SECONDS else 1
@@ -229,9 +227,6 @@ async def run(settings: Settings) -> None:
         stop_acting(str(lost))
     finally:
         state["leading"], state["phase"] = False, "stopping"
-        if memo.started.is_set():  # left by an exception, not by the end of a run of kopf
-            with contextlib.suppress(Exception):
-                await running.stop(memo)
         if webhook is not None:
             webhook.stop()
         logging.getLogger("kopf").removeHandler(lost_watch)

@@ -1,10 +1,12 @@
 """The running operator in one object, assembled in one place: what every handler fetches.
 
 `__main__` makes one Runtime per process from the settings and hands it to kopf as its memo (kopf
-gives each handler a shallow copy: the same clients, informers and queue). Before each run of
-kopf (the first, and each after a lost watch) `start` builds what a run needs, from fresh
-listings; `stop` takes it down when kopf returns. The settings, the write contest, the metrics
-endpoint and its exposition, the leader or shard elector outlive the runs.
+gives each handler a shallow copy: the same clients, informers and queue). At the start of each
+run of kopf (the first, and each after a lost watch) kopf's startup handler here calls `start`,
+which builds what a run needs from fresh listings; kopf's cleanup handler calls `stop`. Both run
+inside kopf, so its signal handling, retries of a failed start and stopping of the run's tasks
+apply to them. The settings, the write contest, the metrics endpoint and its exposition, the
+leader or shard elector outlive the runs.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Runtime(kopf.Memo):
 
     settings: Settings
     config: OperatorConfig
-    started: asyncio.Event  # set once `start` has run: the webhook judges and /readyz wait for it
+    started: asyncio.Event  # one per run of kopf (__main__), set by `start`: the webhook and /readyz wait
     leading: Callable[[], bool]
     shards: ShardElector
     services: passes.Services  # the API client, DNS, the write contest, mail and commission settings
@@ -99,9 +101,20 @@ class _NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def kopf_settings() -> kopf.OperatorSettings:
-    """kopf's settings for one run."""
-    settings = kopf.OperatorSettings()
+@kopf.on.startup()
+async def _kopf_starts(settings: kopf.OperatorSettings, memo: Runtime, **_: Any) -> None:
+    _configure_kopf(settings)
+    await start(memo)
+
+
+@kopf.on.cleanup()
+async def _kopf_stops(memo: Runtime, **_: Any) -> None:
+    # Before kopf waits for the tasks still running: a replica that got SIGTERM would otherwise
+    # hold the leader lease seconds longer, its workers reconciling on.
+    await stop(memo)
+
+
+def _configure_kopf(settings: kopf.OperatorSettings) -> None:
     # Our own names for kopf's marks, so users see tenantry.dev/* on their objects.
     settings.persistence.finalizer = naming.FINALIZER
     # kopf's progress of the deletion handler lives in the status, which partners cannot write: a
@@ -116,16 +129,17 @@ def kopf_settings() -> kopf.OperatorSettings:
     # Handlers return at once (they only queue), so kopf's per-object workers need not linger:
     # at a start, the initial listing of every managed object would otherwise keep one per object.
     settings.batching.idle_timeout = 1.0
-    return settings
 
 
 async def start(runtime: Runtime) -> None:
     """Build what one run of kopf needs; returns once the FeatureSets and Brandings are listed."""
     process = runtime.settings.process
     if "services" in runtime:
-        # kopf runs again in this process after it lost a watch (see __main__): what the previous
-        # run remembered per tenant may be stale; the fresh listing rebuilds it.
-        # The informers went with their tasks (stop), uncounted: the new ones count from nothing.
+        # kopf runs again in this process after it lost a watch (see __main__), or retries a start
+        # that failed: what the previous run remembered per tenant may be stale; the fresh listing
+        # rebuilds it. kopf was cancelled, so its cleanup (stop) did not run.
+        await stop(runtime)
+        # The informers go with their tasks, uncounted: the new ones count from nothing.
         CACHED_OBJECTS.clear()
         CACHED_BYTES.clear()
         await runtime.services.kube.close()
@@ -182,9 +196,7 @@ async def start(runtime: Runtime) -> None:
 
 
 async def stop(runtime: Runtime) -> None:
-    """Stop the watches and workers `start` began (the metrics endpoint serves on): kopf has
-    returned, and a replica that got SIGTERM must not hold the leader lease longer than it takes."""
-    runtime.started.clear()
+    """Stop the watches and workers `start` began (the metrics endpoint serves on)."""
     tasks = [*runtime.get("background_tasks", []), *([runtime.sweep] if "sweep" in runtime else [])]
     for task in tasks:
         task.cancel()
