@@ -137,14 +137,15 @@ async def start(runtime: Runtime) -> None:
     if "services" in runtime:
         # kopf runs again in this process after it lost a watch (see __main__), or retries a start
         # that failed: what the previous run remembered per tenant may be stale; the fresh listing
-        # rebuilds it. kopf was cancelled, so its cleanup (stop) did not run.
+        # rebuilds it. Its cleanup (stop) may not have run; a second stop does nothing.
         await stop(runtime)
         # The informers go with their tasks, uncounted: the new ones count from nothing.
         CACHED_OBJECTS.clear()
         CACHED_BYTES.clear()
         await runtime.services.kube.close()
         contest = runtime.services.contest
-        runtime.exposition.clear()
+        if "exposition" in runtime:  # (a first start that failed before it got that far has none)
+            runtime.exposition.clear()
         tenant.forget_all()
     else:
         contest = Contest(limit=process.contest_limit, window=process.contest_window_seconds,
@@ -186,12 +187,13 @@ async def start(runtime: Runtime) -> None:
     runtime.sweep = asyncio.create_task(tenant.sweep_leftovers(runtime))  # never holds up (or fails) the start
     if "exposition" not in runtime:
         # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
-        runtime.exposition = TenantExposition(process.partner_levels)
+        exposition = TenantExposition(process.partner_levels)
         if process.metrics_port:
             # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
-            runtime.metrics_server = await serve_metrics(runtime.exposition, process.metrics_port,
-                                                         process.metrics_address)
+            runtime.metrics_server = await serve_metrics(exposition, process.metrics_port, process.metrics_address)
             logger.info("metrics on :%d/metrics", process.metrics_port)
+        # Kept only once it is served: a start that failed to serve it tries again when kopf retries.
+        runtime.exposition = exposition
     runtime.started.set()
 
 
