@@ -7,7 +7,8 @@ difference (handlers/reconcile.py). Decided here:
 - its plan and branding with their verdicts and warnings (resolved once per pass);
 - which desired objects need a write, and in which order;
 - the billing currency (fixed at provisioning) and the in-sync verdict;
-- the status to write, or None when the live status already says it all.
+- the status to write, or None when the live status already says it all (conclusion.conclude
+  puts these together at the end of a pass).
 """
 
 from __future__ import annotations

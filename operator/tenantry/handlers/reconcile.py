@@ -1,8 +1,9 @@
 """One reconcile path for a Tenant (create, update, resume, resync, drift) and its finalizer.
 
 Gather what exists (from the informers' memory: a pass over an unchanged tenant makes no GET),
-let the domain decide (domain/tenantpass.py: admission, plan and branding, what differs, the
-status), and write only the difference (Writer). The namespace and domain claims are the one
+let the domain decide (domain/tenantpass.py: admission, plan and branding, what differs;
+domain/conclusion.py, once the objects are written: Ready, the status, the metrics' facts and
+when a pass is due next), and write only the difference (Writer). The namespace and domain claims are the one
 exception to reading from memory: create, then read back, since creation is what makes a claim
 atomic between two tenants racing for a name.
 """
@@ -17,17 +18,17 @@ from typing import Any
 
 from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.api.common import API_VERSION
-from tenantry.api.tenant import TenantSpec
-from tenantry.domain import lifecycle, naming, status, tenantpass, usage, welcome
+from tenantry.domain import lifecycle, naming, tenantpass, usage, welcome
 from tenantry.domain.caps import PartnerTenants
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, TenantInput, desired_state, ref, tenant_url
+from tenantry.domain.conclusion import Found, Mail, conclude
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
 from tenantry.domain.features import SpecLookup
 from tenantry.domain.lifecycle import Claim
 from tenantry.domain.status import DNS_READY, NAMESPACE_READY, Verdict
-from tenantry.domain.tenantpass import Refusal, Resolved
-from tenantry.domain.usage import TenantFacts, tenant_facts
+from tenantry.domain.tenantpass import Refusal
+from tenantry.domain.usage import TenantFacts
 from tenantry.handlers import dnsflow, offboard
 from tenantry.handlers.writer import Writer
 
@@ -71,49 +72,9 @@ class Outcome:
         return self.previous_ready != (self.ready.status, self.ready.reason)
 
 
-@dataclass
-class _Found:
-    """What the I/O part of a pass found and did: the verdicts and status fields for the decision."""
-
-    aspects: list[Verdict]  # what makes Ready
-    warnings: list[Verdict] = field(default_factory=list)
-    fields: dict[str, Any] = field(default_factory=dict)
-    resolved: Resolved | None = None
-    quota: Manifest | None = None  # the live ResourceQuota, for the metrics
-    trial: Verdict | None = None  # a tenant on trial: running, or ended
-    trial_clock: str | None = None  # when its trial clock started (lifecycle.trial_clock)
-
-
 def tenant_ref(body: Mapping[str, Any]) -> ObjectRef:
     meta = body["metadata"]
     return ObjectRef(API_VERSION, "Tenant", meta["name"], meta["namespace"])
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _welcome(body: Mapping[str, Any], ready: Verdict, state: str | None, services: Services, config: OperatorConfig
-             ) -> tuple[welcome.Decision, dict[str, Any] | None]:
-    """The welcome's decision, and status.welcome to write when this pass changes it (else None:
-    once due, the record is the mailer's to write)."""
-    meta, old_status = body["metadata"], body.get("status") or {}
-    record = old_status.get("welcome")
-    if record and record.get("refused"):
-        spec = lifecycle.parse_tenant_spec(body.get("spec"))
-        if isinstance(spec, TenantSpec):
-            record = welcome.without_unlisted_refusals(record, welcome.recipients(spec))
-    previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    decision = welcome.decide(record, serving_now=welcome.serving(ready, state or ""),
-                              serving_before=welcome.serving(previous, old_status.get("state")),
-                              state=state or "", configured=services.mail_configured,
-                              token=welcome.resend_token(meta.get("annotations")), uid=meta.get("uid", ""),
-                              domain=config.platform_domain, now=datetime.datetime.now(datetime.UTC),
-                              cooldown=services.resend_cooldown)
-    old = old_status.get("welcome")
-    if decision.record is None or decision.record == old:
-        return decision, None
-    return decision, welcome.replacing(old, decision.record)
 
 
 def _namespace_ref(config: OperatorConfig, slug: str) -> ObjectRef:
@@ -180,7 +141,7 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
 
 
 async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
-                services: Services, moment: datetime.datetime) -> _Found:
+                services: Services, moment: datetime.datetime) -> Found:
     """Admit, resolve, provision, publish: the verdicts of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
@@ -190,7 +151,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                                  services.commission_rate)
     admitted = tenantpass.admit(body, partner, catalogue.partner_tenants(partner_namespace), config)
     if isinstance(admitted, Refusal):
-        return _Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
+        return Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
     assert partner is not None
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
     own_namespace = await writer.kube.get(_namespace_ref(config, slug))
@@ -199,7 +160,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
     state = lifecycle.effective_state(body.get("spec") or {}, moment, created)  # status.state: what views show
-    found = _Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
+    found = Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
                    resolved)
     found.trial_clock = created
     # (A refused Tenant keeps the last one: a refusal leaves status.state alone too.)
@@ -246,51 +207,18 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
 async def reconcile(services: Services, config: OperatorConfig, catalogue: Lookups, body: Mapping[str, Any]
                     ) -> Outcome:
     """Bring one tenant to its desired state and report it in its status."""
-    kube = services.kube
-    writer = Writer(kube, services.contest)
-    meta = body["metadata"]
-    old_status = body.get("status") or {}
-    previous = next((c for c in old_status.get("conditions", []) if c.get("type") == status.READY), None)
-    moment = datetime.datetime.now(datetime.UTC)  # one instant for the trial's end, status.state and the metrics
-    found = await _find(writer, body, catalogue, config, services, moment)
-    provisioned = bool(found.fields.get("namespace"))
-    if provisioned:
-        found.warnings.append(tenantpass.in_sync(writer.contested, services.contest))
-    spec_for_facts, currency, currency_warning = tenantpass.billing_currency(body.get("spec") or {}, old_status,
-                                                                             provisioned)
-    if currency:
-        found.fields["currency"] = currency
-    if currency_warning is not None:
-        found.warnings.append(currency_warning)
-    found.warnings.append(tenantpass.usage_verdict(old_status))
-    state = found.fields.get("state") or (body.get("spec") or {}).get("state", "Active")
-    ready = status.ready_verdict(found.aspects, state if state in ("Active", "Suspended", "Cancelled") else "Active",
-                                 found.trial)
-    decision, record = _welcome(body, ready, found.fields.get("state"), services, config)
-    if record is not None:
-        found.fields["welcome"] = record
-    verdicts = [ready, *found.aspects, *found.warnings, decision.verdict]
-    now = _now()
-    domains = found.fields.get("domains", old_status.get("domains", []))
-    found.fields["onboarding"] = welcome.checklist(verdicts, domains, decision.verdict, decision.record,
-                                                   old_status.get("usage"), old_status.get("onboarding", []), now)
-    patch = tenantpass.status_update(old_status, verdicts, found.fields, meta.get("generation", 0), now)
-    if patch is not None:
+    writer = Writer(services.kube, services.contest)
+    started = datetime.datetime.now(datetime.UTC)  # one instant for the trial's end, status.state and the metrics
+    found = await _find(writer, body, catalogue, config, services, started)
+    found.contested = writer.contested
+    mail = Mail(services.mail_configured, services.resend_cooldown, config.platform_domain)
+    decided = conclude(body, found, services.contest, mail, services.commission_rate, started,
+                       datetime.datetime.now(datetime.UTC))
+    if decided.status_patch is not None:
         writer.count += 1
-        await kube.patch_status(tenant_ref(body), patch)
-    facts = None
-    clock = found.trial_clock or meta.get("creationTimestamp")
-    if found.fields.get("partner"):
-        features = found.resolved.features if found.resolved is not None else None
-        facts = tenant_facts(meta["name"], found.fields["partner"], spec_for_facts, old_status.get("usage"),
-                             features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
-                             dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
-                             created=clock,
-                             commission=found.fields.get("commissionRate", services.commission_rate),
-                             now=moment)
-    return Outcome(ready, (previous["status"], previous["reason"]) if previous else None, writer.count, facts,
-                   welcome_due=decision.due, wake_at=decision.wake_at,
-                   trial_ends=lifecycle.trial_end_of(body.get("spec") or {}, clock))
+        await services.kube.patch_status(tenant_ref(body), decided.status_patch)
+    return Outcome(decided.ready, decided.previous_ready, writer.count, decided.facts, welcome_due=decided.welcome_due,
+                   wake_at=decided.wake_at, trial_ends=decided.trial_ends)
 
 
 async def finalize(services: Services, config: OperatorConfig, body: Mapping[str, Any]) -> str:
