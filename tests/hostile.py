@@ -101,6 +101,9 @@ CORPUS: list[Hostile] = [
          "spec.features.tables.limits", "spec.features.tables.limits"),
     _doc(_tenant(company=None, contact=None, plan=None), "spec-empty", "spec", "spec"),
     # Brandings and plans.
+    # 51 languages (aa, ab, ... by): one Branding's texts are bounded (maxProperties), with the webhook down too.
+    _doc(_branding(welcome={chr(97 + i // 26) + chr(97 + i % 26): "Hallo" for i in range(51)}),
+         "welcome-too-many-languages", "spec.welcome", "spec.welcome"),
     _doc(_branding(logo={"svg": SVG.format("<script>fetch('/steal')</script>")}), "svg-script", "spec.logo.svg",
          "script"),
     _doc(_branding(logo={"svg": SVG.format('<image href="https://evil.example/x.png"/>')}), "svg-external-image",

@@ -25,6 +25,9 @@ DISPLAY_NAME = ("^[ !#-%'-;=?-\\[\\]-_a-~\u00a1-\u1fff\u2010-\u2027\u2030-\u205e
 # Plain text (a front end must insert it as text, never as HTML): no < or >, so even a front end that
 # forgets to escape cannot be made to open a tag; no control characters but tab and newlines.
 PLAIN_TEXT = r"^[^<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Welcome texts per Branding: more languages than any product ships, and a bound on what one
+# Branding may hold (the API server checks it too: maxProperties; 50 texts of at most 2,000 characters).
+WELCOME_LANGUAGES = 50
 
 
 
@@ -129,8 +132,9 @@ class BrandingSpec(ApiModel):
         "(no < > \" ` & \\ or control characters).",
     )
     welcome: dict[LanguageCode, PlainText] = Field(
-        default_factory=dict, description="Welcome message per language code (e.g. de, en): plain text, "
-        "not HTML (front ends show it as text); no < or > and no control characters but tabs and newlines.",
+        default_factory=dict, max_length=WELCOME_LANGUAGES,
+        description=f"Welcome message per language code (e.g. de, en), at most {WELCOME_LANGUAGES} languages: plain "
+        "text, not HTML (front ends show it as text); no < or > and no control characters but tabs and newlines.",
     )
     support: Support | None = Field(default=None, description="Support contact, shown in the product and in the "
                                     "welcome e-mail.")

@@ -40,12 +40,20 @@ from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.naming import PARTNER_LABEL, reserved_slug
 
+# Bounds whose breach jsonschema reports by printing the whole value (a 70,000-character SVG, 51
+# languages): said by counting instead.
+_COUNTED = {"maxLength": "characters", "maxItems": "items", "maxProperties": "entries"}
+
 
 def _message(error: jsonschema.ValidationError) -> str:
     """jsonschema's message, except that a long list of allowed values (the ISO 4217 currencies) is
-    not printed whole: the field's description (the hint) says what is wanted."""
+    not printed whole, nor a value over its size bound: the field's description (the hint) says
+    what is wanted."""
     if error.validator == "enum" and len(error.validator_value) > 10:
         return f"{error.instance!r} is not one of the {len(error.validator_value)} allowed values"
+    if error.validator in _COUNTED and isinstance(error.instance, (str, list, dict)):
+        unit = _COUNTED[str(error.validator)]
+        return f"{len(error.instance)} {unit}, at most {error.validator_value} allowed"
     return error.message
 
 
