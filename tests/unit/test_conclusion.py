@@ -9,7 +9,8 @@ Tested here:
 - a provisioned tenant's currency stays the one it was provisioned in, with a warning, and its
   facts count in that currency;
 - with an SMTP relay the welcome is due once the tenant serves; without one it never is;
-- a failing aspect's reason becomes Ready's, and the conclusion keeps the Ready before the pass.
+- a failing aspect's reason becomes Ready's, and the conclusion keeps the Ready before the pass;
+- a tenant on trial is due a pass when its trial ends.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _healthy(**overrides: Any) -> Found:
     return Found(aspects=overrides.pop("aspects", aspects), fields=overrides.pop("fields", fields), **overrides)
 
 
-def _conclude(body: dict[str, Any], found: Found, mail: Mail | None = None):
-    return conclude(body, found, Contest(), mail or Mail(), 0.2, STARTED, NOW)
+def _conclude(body: dict[str, Any], found: Found, mail: Mail | None = None, now: datetime.datetime = NOW):
+    return conclude(body, found, Contest(), mail or Mail(), 0.2, STARTED, now)
 
 
 def _condition(patch: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -68,7 +69,8 @@ def test_a_second_pass_over_what_the_first_wrote_writes_nothing() -> None:
     first = _conclude(_tenant(), _healthy())
     assert first.status_patch is not None
     written = {k: v for k, v in first.status_patch.items() if v is not None}
-    second = _conclude(_tenant(status=written), _healthy())
+    # An hour later: no transition time or checklist stamp is written again for an unchanged tenant.
+    second = _conclude(_tenant(status=written), _healthy(), now=NOW + datetime.timedelta(hours=1))
     assert second.status_patch is None
     assert second.previous_ready == ("True", "Provisioned")
 
@@ -100,6 +102,7 @@ def test_the_currency_stays_the_one_the_tenant_was_provisioned_in() -> None:
 def test_the_welcome_is_due_once_the_tenant_serves_and_only_with_a_relay() -> None:
     with_relay = _conclude(_tenant(), _healthy(), Mail(configured=True, domain="platform.test"))
     assert with_relay.welcome_due
+    assert with_relay.status_patch["welcome"]["dueSince"], "the welcome's record is not in the status"
     without = _conclude(_tenant(), _healthy(), Mail(configured=False))
     assert not without.welcome_due
     assert _condition(without.status_patch, "WelcomeSent")["reason"] == "SmtpNotConfigured"
@@ -114,3 +117,14 @@ def test_a_failing_aspect_gives_ready_its_reason() -> None:
     assert (decided.ready.status, decided.ready.reason) == ("False", "DNSConflict")
     assert decided.previous_ready == ("True", "Provisioned")
     assert decided.facts is not None and not decided.facts.ready
+
+
+def test_a_trial_tenant_is_due_a_pass_when_its_trial_ends() -> None:
+    def trial(ends: str) -> dict[str, Any]:
+        return {**SPEC, "state": "Trial", "trial": {"ends": ends}}
+    assert _conclude(_tenant(spec=trial("2026-02-01T00:00:00Z")), _healthy()).trial_ends == \
+        datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
+    # At most 90 days from the trial clock (here the Tenant's creation, 1 Jan), whatever it asks.
+    assert _conclude(_tenant(spec=trial("2027-01-01T00:00:00Z")), _healthy()).trial_ends == \
+        datetime.datetime(2026, 4, 1, tzinfo=datetime.UTC)
+    assert _conclude(_tenant(), _healthy()).trial_ends is None

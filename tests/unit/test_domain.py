@@ -147,6 +147,18 @@ def test_odd_keys_are_quoted_in_field_paths() -> None:
     assert isinstance(message, str) and 'spec.contact["; "]' in message
 
 
+def test_a_collection_over_its_bound_is_counted_not_printed() -> None:
+    """pydantic stops counting a mapping at its bound ("not more"): the message says how many."""
+    too_many = {"company": "X", "contact": {"name": "a", "email": "a@b.de"}, "plan": {"featureSet": "x", "seats": 1},
+                "admins": [f"a{i}@x.de" for i in range(51)],
+                "features": {"tables": {"limits": {f"l{i}": 1 for i in range(33)}}}}
+    message = parse_tenant_spec(too_many)
+    assert isinstance(message, str)
+    assert "spec.admins: 51 items, at most 50 allowed: remove some" in message
+    assert "spec.features.tables.limits: 33 entries, at most 32 allowed: remove some" in message
+    assert "a50@x.de" not in message and "l32" not in message
+
+
 def test_settings_from_environment() -> None:
     config = OperatorConfig.from_env({"TENANTRY_PLATFORM_DOMAIN": "ki.example",
                                       "TENANTRY_INGRESS_NAMESPACE_LABELS": "team=ingress"})

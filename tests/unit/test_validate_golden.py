@@ -200,7 +200,8 @@ def test_golden_file_covers_every_kind_of_finding() -> None:
              "outside the tenants repository's layout", "must be a mapping", "lists of objects",
              "is claimed by namespace", "may only hold partner", "has no namespace of its own", "reserved for tenantry",
              "only the platform may set", "is not available on this platform", "is not allowed in tenant files",
-             "cannot be read", "metadata.namespace is missing", "under platform/ must be in the platform namespace")
+             "cannot be read", "metadata.namespace is missing", "under platform/ must be in the platform namespace",
+             "entries, at most", "items, at most", "characters, at most")
     missing = [w for w in words if not any(w in f["message"] for f in findings)]
     assert not missing
     assert len(findings) > 300

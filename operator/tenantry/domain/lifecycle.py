@@ -72,6 +72,11 @@ def located(item: Mapping[str, Any]) -> tuple[tuple, str]:
     location, message = tuple(item["loc"]), str(item["msg"]).removeprefix("Value error, ")
     if len(location) >= 2 and location[-1] == "[key]" and item.get("input") == location[-2]:
         return location[:-2], f"the key {quoted(str(location[-2]))}: {message}"
+    if item.get("type") == "too_long" and isinstance(item.get("input"), (dict, list)):
+        # pydantic stops counting a mapping at its bound ("at most 50 items ..., not more"): say how many.
+        unit = "entries" if isinstance(item["input"], dict) else "items"
+        return location, (f"{len(item['input'])} {unit}, at most {item['ctx']['max_length']} allowed: "
+                          "remove some")
     return location, message
 
 
