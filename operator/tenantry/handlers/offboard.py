@@ -7,9 +7,30 @@ no write request.
 
 from __future__ import annotations
 
+import asyncio
+
 from tenantry.domain import naming, offboarding
 from tenantry.domain.children import ObjectRef
 from tenantry.handlers.writer import Writer, owned_by
+
+QUOTA_EFFECT_SECONDS = 30.0  # how long a pass waits for the quota controller to enforce pods: 0
+
+
+async def quota_in_effect(writer: Writer, namespace: str, wait: float = QUOTA_EFFECT_SECONDS) -> bool:
+    """Whether the API server refuses new pods in the namespace yet. Its quota admission judges by
+    the quota's status, which the quota controller copies from the spec a moment after our write:
+    until then a pod deleted here would come straight back (a Deployment's ReplicaSet recreates
+    it). Waits up to `wait` seconds, reading memory (the quota's informer sees that update)."""
+    target = ObjectRef("v1", "ResourceQuota", naming.QUOTA, namespace)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        live = await writer.kube.get(target)
+        if (((live or {}).get("status") or {}).get("hard") or {}).get("pods") == "0":
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:

@@ -133,8 +133,12 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -
     for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
         await writer.delete_if_ours(target, live, naming.owner_key(inp.partner_namespace, inp.slug))
     if inp.spec.state != "Active":
-        # The quota (pods: 0, applied above) refuses new pods; the running ones stop here. Cancelled
-        # also scales to 0; Suspended keeps replica counts, so reactivating restores the service.
+        # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
+        # then the running ones stop here (not before: they would be recreated). Cancelled also
+        # scales to 0; Suspended keeps replica counts, so reactivating restores the service.
+        if not await offboard.quota_in_effect(writer, ns_name):
+            raise Conflict(f"the quota of {ns_name} does not refuse new pods yet: its controller has not put "
+                           "pods: 0 in its status")  # the pass runs again (handlers/tenant)
         await offboard.stop_workloads(writer, ns_name, scale=inp.spec.state == "Cancelled")
     return Verdict(NAMESPACE_READY, "True", "Provisioned",
                    f"namespace {ns_name} with quota, limits, network isolation and admin access"), quota

@@ -148,6 +148,10 @@ def test_cancel_stops_the_pods_and_suspend_pauses_them(partner: Partner, cluster
     _workloads(cluster, ns)
     partner.apply(partner.tenant(slug, state="Suspended"))
     partner.wait_condition(slug, reason="Suspended")
+    # Reported only once the quota refuses pods: admission judges by the quota's status, which
+    # its controller fills a moment after the operator's write (pods deleted before would return).
+    quota = get_json(cluster, "resourcequota", "tenantry-quota", "-n", ns) or {}
+    assert ((quota.get("status") or {}).get("hard") or {}).get("pods") == "0", quota.get("status")
     wait_for(lambda: _pods(cluster, ns) == [], what="pods of the suspended tenant deleted")
     assert _replicas(cluster, ns) == 2
     assert get_json(cluster, "rolebinding", "tenantry-tenant-admins", "-n", ns) is not None
