@@ -35,6 +35,11 @@ Limits = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63, patter
 SHOWN_CHARACTERS = 40  # of a name from a document that a message repeats (its author wrote the rest)
 
 
+def over_bound(count: int, unit: str, bound: int) -> str:
+    """A value over its size bound, said by counting: never the value itself (a partner's megabyte)."""
+    return f"{count} {unit}, at most {bound} allowed"
+
+
 def quoted(name: str) -> str:
     """A name from a partner's document, for a message: JSON-quoted (control characters escaped) and
     cut to SHOWN_CHARACTERS (a document may hold a key of a megabyte)."""

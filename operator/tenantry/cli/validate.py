@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.api.common import API_VERSION
+from tenantry.api.common import API_VERSION, over_bound
 from tenantry.api.crd import all_crds
 from tenantry.cli.quickschema import compile_check
 from tenantry.cli.sources import Document, SourceError, load
@@ -52,8 +52,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum" and len(error.validator_value) > 10:
         return f"{error.instance!r} is not one of the {len(error.validator_value)} allowed values"
     if error.validator in _COUNTED and isinstance(error.instance, (str, list, dict)):
-        unit = _COUNTED[str(error.validator)]
-        return f"{len(error.instance)} {unit}, at most {error.validator_value} allowed"
+        return over_bound(len(error.instance), _COUNTED[str(error.validator)], error.validator_value)
     return error.message
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tenantry.api.common import SHOWN_CHARACTERS, quoted
+from tenantry.api.common import SHOWN_CHARACTERS, over_bound, quoted
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
 from tenantry.domain.status import Verdict
@@ -75,8 +75,7 @@ def located(item: Mapping[str, Any]) -> tuple[tuple, str]:
     if item.get("type") == "too_long" and isinstance(item.get("input"), (dict, list)):
         # pydantic stops counting a mapping at its bound ("at most 50 items ..., not more"): say how many.
         unit = "entries" if isinstance(item["input"], dict) else "items"
-        return location, (f"{len(item['input'])} {unit}, at most {item['ctx']['max_length']} allowed: "
-                          "remove some")
+        return location, f"{over_bound(len(item['input']), unit, item['ctx']['max_length'])}: remove some"
     return location, message
 
 

@@ -175,15 +175,13 @@ async def start(runtime: Runtime) -> None:
                               admit=lambda key: owns(runtime, key[0]))
     # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
     # tenant would report its plan missing (and write that) for a moment after every restart.
-    listed = [i.synced.wait() for i in informers if i.scope.kind in ("FeatureSet", "Branding")]
-    while True:
+    catalogue = [i for i in informers if i.scope.kind in ("FeatureSet", "Branding")]
+    while not all(i.synced.is_set() for i in catalogue):
         try:
-            await asyncio.wait_for(asyncio.gather(*listed), timeout=CATALOGUE_WAIT_SECONDS)
-            break
+            await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in catalogue)), CATALOGUE_WAIT_SECONDS)
         except TimeoutError:
             # An API server that is starting answers soon; the informers keep trying meanwhile.
             logger.warning("FeatureSets and Brandings not listed after %.0f s: waiting on", CATALOGUE_WAIT_SECONDS)
-            listed = [i.synced.wait() for i in informers if i.scope.kind in ("FeatureSet", "Branding")]
     runtime.sweep = asyncio.create_task(tenant.sweep_leftovers(runtime))  # never holds up (or fails) the start
     if "exposition" not in runtime:
         # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
