@@ -12,7 +12,8 @@ from tenantry.domain.children import PRIORITY_QUOTA, TenantInput, desired_state,
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.dns import CLAIMED_DOMAIN_ANNOTATION
-from tenantry.handlers.writer import _immutable_changed, owned_by
+from tenantry.domain.naming import owned_by
+from tenantry.handlers.writer import _immutable_changed
 from tests.unit.chart import find, render
 
 OWNER = "partner-a/shop"

@@ -4,7 +4,12 @@ Tested here:
 - admission: a Tenant outside a partner namespace, with an invalid spec, or over its partner's
   cap is refused with a reason on Namespace and the same reason Unknown on the other aspects
 - plan and branding resolution: verdicts, the quota warnings, a missing plan keeps the last good
-- what to write: only objects that differ from what lives, quotas in a wave after the rest
+- what to write: only objects that differ from what lives, the namespace first, quotas in a wave
+  after the rest
+- the work in a tenant's namespace (namespace_work): nothing over an unchanged namespace; what to
+  ensure only created; only this tenant's objects removed; the orphaned mark dropped; workloads
+  stopped when not Active (scaled when Cancelled); a terminating namespace left alone; with
+  deletionPolicy Delete the namespace goes
 - the billing currency stays the one fixed at provisioning, with a warning only when asked otherwise
 - the status patch: None when the live status says it all (no write), stale owned fields removed,
   lastTransitionTime kept while a condition does not change
@@ -16,10 +21,14 @@ from typing import Any
 
 import pytest
 
-from tenantry.domain import tenantpass
+from tenantry.api.featureset import Feature, ResourceAmounts, Resources
+from tenantry.api.tenant import TenantSpec
+from tenantry.domain import naming, tenantpass
 from tenantry.domain.caps import PARTNER_TENANT_LIMIT
+from tenantry.domain.children import DesiredState, ObjectRef, TenantInput, desired_state, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
+from tenantry.domain.features import Plan
 from tenantry.domain.status import NAMESPACE_READY, READY, Verdict, ready_verdict
 from tenantry.domain.tenantpass import Refusal
 
@@ -96,6 +105,122 @@ def test_only_what_differs_is_written_and_quotas_last() -> None:
     waves = tenantpass.to_write([quota, limits, flags], [None, same_limits, _object("ConfigMap", "f", "0")])
     assert [[m["metadata"]["name"] for m, _ in wave] for wave in waves] == [["f"], ["q"]]
     assert tenantpass.to_write([quota, limits], [quota, limits]) == []
+
+
+def test_the_namespace_is_written_before_the_rest() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-acme"}}
+    waves = tenantpass.to_write([_object("ConfigMap", "f", "1"), namespace], [None, None])
+    assert [[m["kind"] for m, _ in wave] for wave in waves] == [["Namespace"], ["ConfigMap"]]
+
+
+RESOURCES = Resources(base=ResourceAmounts(cpu="2", memory="4Gi", storage="10Gi", pods=20))
+OWNER = naming.owner_key("partner-p", "acme")
+
+
+def _desired(state: str = "Active", policy: str = "Retain", resolved: bool = True,
+             admins: tuple[str, ...] = ("ada@acme.example",)) -> DesiredState:
+    spec = TenantSpec.model_validate({**SPEC, "state": state, "deletionPolicy": policy, "admins": list(admins)})
+    plan = Plan(("tenantry-system/business",), {"chat": Feature()}, RESOURCES) if resolved else None
+    return desired_state(TenantInput("acme", "partner-p", "p", spec, plan, None), CONFIG)
+
+
+def _as_live(manifest: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    """The object as the API server returns it: with its own metadata added."""
+    return {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": "7", "uid": "u", **meta}}
+
+
+def _all_live(desired: DesiredState) -> dict[ObjectRef, dict[str, Any]]:
+    return {ref(m): _as_live(m) for m in (*desired.apply[1:], *desired.ensure)}
+
+
+def _written(work: tenantpass.NamespaceWork) -> list[list[str]]:
+    return [[f"{m['kind']} {m['metadata']['name']}" for m, _ in wave] for wave in work.waves]
+
+
+def test_a_new_namespace_gets_its_children_and_quotas_last() -> None:
+    desired = _desired()
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace), {}, OWNER, "Active")
+    assert work.verdict.reason == "Provisioned" and work.verdict.ok
+    first, quotas = _written(work)
+    assert {w.split()[0] for w in first} == {"LimitRange", "NetworkPolicy", "ConfigMap", "RoleBinding"}
+    assert {w.split()[0] for w in quotas} == {"ResourceQuota"} and len(quotas) == 2
+    assert (work.deletes, work.unorphan, work.stop_workloads, work.delete_namespace, work.quota) == \
+        ((), False, False, False, None)
+
+
+def test_an_unchanged_namespace_needs_no_write() -> None:
+    desired = _desired()
+    lives = _all_live(desired)
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace), lives, OWNER, "Active")
+    assert work.waves == () and work.deletes == ()
+    assert work.quota is lives[ObjectRef("v1", "ResourceQuota", naming.QUOTA, "tenant-acme")]
+
+
+def test_a_changed_child_and_a_relabelled_namespace_are_written_again() -> None:
+    desired = _desired()
+    lives = _all_live(desired)
+    limits = next(r for r in lives if r.kind == "LimitRange")
+    lives[limits] = {**lives[limits], "spec": {"limits": []}}  # a tenant admin's edit
+    stripped = _as_live({**desired.namespace, "metadata": {"name": "tenant-acme"}})
+    work = tenantpass.namespace_work(desired, stripped, lives, OWNER, "Active")
+    assert _written(work) == [["Namespace tenant-acme"], [f"LimitRange {limits.name}"]]
+
+
+def test_what_is_ensured_is_only_created_never_updated() -> None:
+    desired = _desired(resolved=False)  # an unresolved plan: a default quota only if none exists
+    lives = _all_live(desired)
+    quota = ref(desired.ensure[0])
+    lives[quota] = {**lives[quota], "spec": {"hard": {"pods": "99"}}}  # differs: left as it is
+    assert tenantpass.namespace_work(desired, _as_live(desired.namespace), lives, OWNER, "Active").waves == ()
+    del lives[quota]
+    assert _written(tenantpass.namespace_work(desired, _as_live(desired.namespace), lives, OWNER, "Active"))[-1] \
+        == [f"ResourceQuota {naming.QUOTA}"]
+
+
+@pytest.mark.parametrize(("owner", "deleted"), [(OWNER, True), ("partner-q/acme", False)])
+def test_only_this_tenants_objects_are_removed(owner: str, deleted: bool) -> None:
+    desired = _desired(admins=())  # no admins: the admin binding must not exist
+    binding = next(r for r in desired.remove if r.kind == "RoleBinding")
+    live_binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": binding.name, "namespace": binding.namespace,
+                                 "labels": {naming.MANAGED_BY: naming.OPERATOR},
+                                 "annotations": {naming.OWNER_ANNOTATION: owner}}}
+    lives = {**_all_live(desired), binding: live_binding}
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace), lives, OWNER, "Active")
+    assert work.deletes == ((binding,) if deleted else ())
+    assert work.waves == ()
+
+
+@pytest.mark.parametrize(("state", "stop", "scale"), [("Active", False, False), ("Suspended", True, False),
+                                                      ("Cancelled", True, True)])
+def test_workloads_stop_unless_active(state: str, stop: bool, scale: bool) -> None:
+    desired = _desired(state=state)
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace), _all_live(desired), OWNER, state)
+    assert (work.stop_workloads, work.scale_to_zero) == (stop, scale)
+
+
+def test_an_orphaned_namespace_loses_its_mark() -> None:
+    desired = _desired()
+    orphaned = _as_live(desired.namespace, labels={**desired.namespace["metadata"]["labels"],
+                                                   naming.ORPHANED_LABEL: "true"})
+    work = tenantpass.namespace_work(desired, orphaned, _all_live(desired), OWNER, "Active")
+    assert work.unorphan and work.verdict.reason == "Provisioned"
+
+
+def test_a_terminating_namespace_is_left_alone() -> None:
+    desired = _desired()
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace, deletionTimestamp="2026-12-03T00:00:00Z"),
+                                     {}, OWNER, "Active")
+    assert (work.verdict.reason, work.verdict.ok, work.waves, work.deletes) == ("NamespaceTerminating", False, (), ())
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_deletion_policy_delete_deletes_the_namespace_and_writes_nothing_else(exists: bool) -> None:
+    desired = _desired(state="Cancelled", policy="Delete")
+    live = _as_live(desired.namespace) if exists else None
+    work = tenantpass.namespace_work(desired, live, {}, OWNER, "Cancelled")
+    assert (work.verdict.reason, work.delete_namespace, work.waves, work.stop_workloads) == \
+        ("Offboarded", exists, (), False)
 
 
 @pytest.mark.parametrize(("asked", "fixed", "provisioned", "expected", "warned"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 OPERATOR = "tenantry"
@@ -85,6 +86,16 @@ def tenant_labels(slug: str, partner: str) -> dict[str, str]:
 
 def is_managed(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(MANAGED_BY) == OPERATOR
+
+
+def owned_by(live: Mapping[str, Any], owner: str) -> bool:
+    """Managed by tenantry AND this tenant's (its owner annotation is `owner`, see owner_key).
+
+    The label alone is not enough: a tenant that lost a slug race shares the namespace name, and
+    the objects there belong to the tenant that holds it.
+    """
+    meta = live.get("metadata") or {}
+    return is_managed(meta.get("labels")) and (meta.get("annotations") or {}).get(OWNER_ANNOTATION) == owner
 
 
 def reserved_slug(slug: str) -> bool:

@@ -5,7 +5,7 @@ difference (handlers/reconcile.py). Decided here:
 - whether the tenant may be provisioned at all (partner namespace, valid spec, the partner's cap),
   and the verdicts when not;
 - its plan and branding with their verdicts and warnings (resolved once per pass);
-- which desired objects need a write, and in which order;
+- what to write and delete in the tenant's namespace, and in which order (namespace_work);
 - the billing currency (fixed at provisioning) and the in-sync verdict;
 - the status to write, or None when the live status already says it all (conclusion.conclude
   puts these together at the end of a pass).
@@ -21,7 +21,7 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain import admission, lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
 from tenantry.domain.caps import PARTNER_TENANT_LIMIT, PartnerTenants, partner_cap_message, within_partner_cap
-from tenantry.domain.children import Manifest, quota_clamped_message
+from tenantry.domain.children import DesiredState, Manifest, ObjectRef, quota_clamped_message, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers
@@ -179,14 +179,64 @@ def claim_conflict(held: Claim, slug: str, namespace: str) -> Verdict:
 def to_write(desired: Sequence[Manifest], lives: Sequence[Manifest | None]) -> list[list[tuple[Manifest, Any]]]:
     """The desired objects that differ from what lives, in waves to write one after the other.
 
-    Quotas come last: once a quota with count/ limits exists, the API server refuses every create
-    of a counted kind (403 "status unknown for quota") until the quota controller has filled in
-    its usage, which can take long on a busy cluster; so after a crash mid-onboarding the rest is
-    already there.
+    The namespace comes first, quotas last: once a quota with count/ limits exists, the API server
+    refuses every create of a counted kind (403 "status unknown for quota") until the quota
+    controller has filled in its usage, which can take long on a busy cluster; so after a crash
+    mid-onboarding the rest is already there.
     """
     changed = [(m, live) for m, live in zip(desired, lives, strict=True) if live is None or not covers(live, m)]
-    return [wave for wave in ([(m, live) for m, live in changed if m["kind"] != "ResourceQuota"],
-                              [(m, live) for m, live in changed if m["kind"] == "ResourceQuota"]) if wave]
+    waves = [[(m, live) for m, live in changed if _WAVE.get(m["kind"], 1) == wave] for wave in range(3)]
+    return [wave for wave in waves if wave]
+
+
+_WAVE = {"Namespace": 0, "ResourceQuota": 2}  # every other kind: 1
+
+
+@dataclass(frozen=True)
+class NamespaceWork:
+    """What one pass does in the tenant's own namespace (namespace_work), in the order done."""
+
+    verdict: Verdict
+    delete_namespace: bool = False  # Cancelled with deletionPolicy Delete
+    unorphan: bool = False  # drop the orphaned label: the tenant is back after a Retain deletion
+    waves: tuple[tuple[tuple[Manifest, Manifest | None], ...], ...] = ()  # (desired, live) that differ
+    deletes: tuple[ObjectRef, ...] = ()  # this tenant's objects that must no longer exist
+    stop_workloads: bool = False  # pods deleted once the quota (pods: 0) is in effect
+    scale_to_zero: bool = False  # Deployments and StatefulSets to 0 replicas too
+    quota: Manifest | None = None  # the live quota (usage metrics)
+
+
+def namespace_work(desired: DesiredState, live_namespace: Manifest | None,
+                   lives: Mapping[ObjectRef, Manifest | None], owner: str, state: str) -> NamespaceWork:
+    """What to write and delete in a namespace this tenant holds (or may create), from what lives.
+
+    `lives`: the live children by reference (absent or None: not there); `owner`: the tenant's
+    owner key. Objects to ensure are only created when missing, never updated; an object to remove
+    goes only when it is this tenant's (naming.owned_by).
+    """
+    name = desired.namespace["metadata"]["name"]
+    if ref(desired.namespace) in desired.remove:
+        return NamespaceWork(Verdict(NAMESPACE_READY, "True", "Offboarded",
+                                     f"namespace {name} and its data are deleted (deletionPolicy: Delete)"),
+                             delete_namespace=live_namespace is not None)
+    if live_namespace is None:
+        raise ValueError(f"namespace {name}: a tenant's namespace is claimed before its work is decided")
+    meta = live_namespace["metadata"]
+    if meta.get("deletionTimestamp"):
+        return NamespaceWork(Verdict(NAMESPACE_READY, "False", "NamespaceTerminating",
+                                     f"namespace {name} is being deleted; it is recreated once it is gone"))
+    missing = [m for m in desired.ensure if lives.get(ref(m)) is None]
+    objects = [*desired.apply[1:], *missing]
+    waves = to_write([desired.namespace, *objects], [live_namespace, *(lives.get(ref(m)) for m in objects)])
+    gone = tuple(r for r in desired.remove if (live := lives.get(r)) is not None and naming.owned_by(live, owner))
+    return NamespaceWork(
+        Verdict(NAMESPACE_READY, "True", "Provisioned",
+                f"namespace {name} with quota, limits, network isolation and admin access"),
+        unorphan=bool((meta.get("labels") or {}).get(naming.ORPHANED_LABEL)),
+        waves=tuple(tuple(wave) for wave in waves), deletes=gone,
+        # Suspended keeps replica counts, so reactivating restores the service; Cancelled scales to 0.
+        stop_workloads=state != "Active", scale_to_zero=state == "Cancelled",
+        quota=lives.get(ObjectRef("v1", "ResourceQuota", naming.QUOTA, name)))
 
 
 def billing_currency(spec: Mapping[str, Any], old_status: Mapping[str, Any], provisioned: bool

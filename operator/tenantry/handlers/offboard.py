@@ -11,7 +11,7 @@ import asyncio
 
 from tenantry.domain import naming, offboarding
 from tenantry.domain.children import ObjectRef
-from tenantry.handlers.writer import Writer, owned_by
+from tenantry.handlers.writer import Writer
 
 QUOTA_EFFECT_SECONDS = 30.0  # how long a pass waits for the quota controller to enforce pods: 0
 
@@ -51,14 +51,18 @@ async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:
         await writer.kube.delete(ObjectRef("v1", "Pod", name, namespace))
 
 
-async def block_new_pods(writer: Writer, namespace: str, owner: str) -> None:
-    """The tenant's quota at pods: 0 (the reconcile sets it for non-Active tenants; the finalizer here)."""
+async def block_new_pods(writer: Writer, namespace: str, owner: str) -> bool:
+    """The tenant's quota at pods: 0 (the reconcile sets it for non-Active tenants; the finalizer
+    here). Whether the namespace has this tenant's quota (else nothing blocks pods: none to wait for)."""
     target = ObjectRef("v1", "ResourceQuota", naming.QUOTA, namespace)
     live = await writer.kube.read(target)  # a rare path, and memory may lag: from the API server
-    if live is not None and owned_by(live, owner) and ((live.get("spec") or {}).get("hard") or {}).get("pods") != "0":
+    if live is None or not naming.owned_by(live, owner):
+        return False
+    if ((live.get("spec") or {}).get("hard") or {}).get("pods") != "0":
         writer.count += 1
         await writer.kube.patch_if_unchanged(target, {"spec": {"hard": {"pods": "0"}}},
                                              live["metadata"]["resourceVersion"])
+    return True
 
 
 async def revoke_admins(writer: Writer, namespace: str, owner: str) -> None:

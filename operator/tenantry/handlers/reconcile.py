@@ -1,11 +1,11 @@
 """One reconcile path for a Tenant (create, update, resume, resync, drift) and its finalizer.
 
 Gather what exists (from the informers' memory: a pass over an unchanged tenant makes no GET),
-let the domain decide (domain/tenantpass.py: admission, plan and branding, what differs;
-domain/conclusion.py, once the objects are written: Ready, the status, the metrics' facts and
-when a pass is due next), and write only the difference (Writer). The namespace and domain claims are the one
-exception to reading from memory: create, then read back, since creation is what makes a claim
-atomic between two tenants racing for a name.
+let the domain decide (domain/tenantpass.py: admission, plan and branding, the work in the
+tenant's namespace; domain/conclusion.py, once the objects are written: Ready, the status, the
+metrics' facts and when a pass is due next), and write only the difference (Writer). The namespace
+and domain claims are the one exception to reading from memory: create, then read back, since
+creation is what makes a claim atomic between two tenants racing for a name.
 """
 
 from __future__ import annotations
@@ -103,45 +103,37 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
 async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -> tuple[Verdict, Manifest | None]:
     """The namespace and its children as desired; (the verdict, the live quota)."""
     desired = desired_state(inp, config)
-    ns_name = desired.namespace["metadata"]["name"]
     held, live_ns = await _claim_namespace(writer, desired, inp, config.slug_reserved(inp.slug))
     if held in (Claim.TAKEN, Claim.FOREIGN):
-        return tenantpass.claim_conflict(held, inp.slug, ns_name), None
-    if ref(desired.namespace) in desired.remove:
-        if live_ns is not None:
-            writer.count += 1
-            await writer.kube.delete(ref(desired.namespace))
-        return Verdict(NAMESPACE_READY, "True", "Offboarded",
-                       f"namespace {ns_name} and its data are deleted (deletionPolicy: Delete)"), None
-    assert live_ns is not None
-    if live_ns["metadata"].get("deletionTimestamp"):
-        return Verdict(NAMESPACE_READY, "False", "NamespaceTerminating",
-                       f"namespace {ns_name} is being deleted; it is recreated once it is gone"), None
-    if (live_ns["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL):
+        return tenantpass.claim_conflict(held, inp.slug, desired.namespace["metadata"]["name"]), None
+    targets = [ref(m) for m in (*desired.apply[1:], *desired.ensure)] + list(desired.remove)
+    lives = dict(zip(targets, await writer.kube.get_many(targets), strict=True))
+    work = tenantpass.namespace_work(desired, live_ns, lives, naming.owner_key(inp.partner_namespace, inp.slug),
+                                     inp.spec.state)
+    await _carry_out(writer, work, ref(desired.namespace))
+    return work.verdict, work.quota
+
+
+async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef) -> None:
+    """Write what namespace_work decided, in its order."""
+    if work.delete_namespace:
         writer.count += 1
-        await writer.kube.patch_labels(ref(desired.namespace), {naming.ORPHANED_LABEL: None})
-    children, ensure = desired.apply[1:], desired.ensure
-    lives = await writer.kube.get_many([ref(m) for m in (*children, *ensure)] + list(desired.remove))
-    child_lives, ensure_lives = lives[:len(children)], lives[len(children):len(children) + len(ensure)]
-    quota = next((live for m, live in zip((*children, *ensure), lives, strict=False)
-                  if m["kind"] == "ResourceQuota" and m["metadata"]["name"] == naming.QUOTA), None)
-    await writer.apply_if_needed(desired.namespace, live_ns)
-    # Objects to ensure are only created when missing, never updated.
-    missing = [m for m, live in zip(ensure, ensure_lives, strict=True) if live is None]
-    for wave in tenantpass.to_write([*children, *missing], [*child_lives, *([None] * len(missing))]):
+        await writer.kube.delete(namespace)
+    if work.unorphan:
+        writer.count += 1
+        await writer.kube.patch_labels(namespace, {naming.ORPHANED_LABEL: None})
+    for wave in work.waves:
         await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave))
-    for target, live in zip(desired.remove, lives[len(children) + len(ensure):], strict=True):
-        await writer.delete_if_ours(target, live, naming.owner_key(inp.partner_namespace, inp.slug))
-    if inp.spec.state != "Active":
+    for target in work.deletes:
+        writer.count += 1
+        await writer.kube.delete(target)
+    if work.stop_workloads:
         # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
-        # then the running ones stop here (not before: they would be recreated). Cancelled also
-        # scales to 0; Suspended keeps replica counts, so reactivating restores the service.
-        if not await offboard.quota_in_effect(writer, ns_name):
-            raise Conflict(f"the quota of {ns_name} does not refuse new pods yet: its controller has not put "
-                           "pods: 0 in its status")  # the pass runs again (handlers/tenant)
-        await offboard.stop_workloads(writer, ns_name, scale=inp.spec.state == "Cancelled")
-    return Verdict(NAMESPACE_READY, "True", "Provisioned",
-                   f"namespace {ns_name} with quota, limits, network isolation and admin access"), quota
+        # then the running ones stop here (not before: they would be recreated).
+        if not await offboard.quota_in_effect(writer, namespace.name):
+            raise Conflict(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
+                           "put pods: 0 in its status")  # the pass runs again (handlers/tenant)
+        await offboard.stop_workloads(writer, namespace.name, scale=work.scale_to_zero)
 
 
 async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
@@ -247,8 +239,12 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
     live = await kube.read(target)  # a deletion decides on what is, not on what memory says
     ours = lifecycle.claim(live, partner_namespace, slug) is Claim.OURS
     policy = (body.get("spec") or {}).get("deletionPolicy", "Retain")
+    # As in a pass (_carry_out): pods deleted before the quota refuses new ones may come back, so
+    # the pods are stopped once the quota is in effect, or else once more when this runs again.
+    quota_in_effect = True
     if ours and policy != "Delete":
-        await offboard.block_new_pods(writer, target.name, owner)
+        if await offboard.block_new_pods(writer, target.name, owner):
+            quota_in_effect = await offboard.quota_in_effect(writer, target.name)
         await offboard.stop_workloads(writer, target.name, scale=True)
         await offboard.revoke_admins(writer, target.name, owner)
     if ours:
@@ -267,5 +263,9 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
         return f"namespace {target.name} deleted (deletionPolicy: Delete)"
     if (live["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL) != "true":
         await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
+    if not quota_in_effect:
+        raise KubeError("QuotaNotInEffect", f"the quota of {target.name} did not refuse new pods within "
+                        f"{offboard.QUOTA_EFFECT_SECONDS:.0f} s (is the quota controller running?): the pods are "
+                        "stopped once more when the clean-up runs again")
     return (f"namespace {target.name} and its data retained, labelled {naming.ORPHANED_LABEL}=true; "
             "routes, admin access and pods removed")

@@ -12,7 +12,7 @@ from tenantry.adapters.kube import AlreadyExists, Conflict, Kube
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers, other_writer
-from tenantry.domain.naming import OWNER_ANNOTATION, is_managed
+from tenantry.domain.naming import owned_by
 
 
 class Writer:
@@ -91,12 +91,8 @@ class Writer:
         return False
 
     async def delete_if_ours(self, target: ObjectRef, live: Mapping[str, Any] | None, owner: str) -> bool:
-        """Delete when the live object is ours and this tenant's: managed by tenantry AND its owner
-        annotation is `owner` (naming.owner_key). Whether it is gone now (absent, or deleted here).
-
-        The label alone is not enough: a tenant that lost a slug race shares the namespace name, and
-        the DNSEndpoint or Certificate there belongs to the tenant that holds it.
-        """
+        """Delete when the live object is ours and this tenant's (naming.owned_by). Whether it is gone
+        now (absent, or deleted here)."""
         if live is None:
             return True
         if not owned_by(live, owner):
@@ -115,7 +111,3 @@ def _immutable_changed(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> 
     scope = (manifest.get("spec") or {}).get("scopeSelector")
     return scope is not None and not covers((live.get("spec") or {}).get("scopeSelector"), scope)
 
-
-def owned_by(live: Mapping[str, Any], owner: str) -> bool:
-    meta = live.get("metadata") or {}
-    return is_managed(meta.get("labels")) and (meta.get("annotations") or {}).get(OWNER_ANNOTATION) == owner
