@@ -9,7 +9,8 @@ tests/integration/test_cache.py):
   desired text, and parts many tenants have alike (the isolation policy) held once
 - our own write is remembered at once, an older watch event never overwrites a newer write, and
   the echo of our own write (same resourceVersion) calls no one
-- a change by someone else, and a deletion, call the callback with the whole object
+- a change by someone else, and a deletion, call the callback with the whole object; an index
+  hears of every object stored or dropped, our own writes included
 - lists by namespace and labels; the cache answers only for synced informers and covered names
 - what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
   or writers' managed fields costs nothing); the kept managed fields name the same other writer;
@@ -84,6 +85,20 @@ def test_our_writes_are_remembered_and_their_echo_is_no_news() -> None:
     informer.observe("DELETED", _configmap("tenantry-flags", "10"))
     assert changes[1:] == [("MODIFIED", "tenantry-flags"), ("DELETED", "tenantry-flags")]
     assert informer.get("tenant-a", "tenantry-flags") is None
+
+
+def test_an_index_hears_of_every_object_stored_or_dropped_our_writes_included() -> None:
+    indexed: list[tuple[str, str | None]] = []
+    informer = Informer(None, Scope("v1", "ConfigMap", keeps=lambda namespace, name: name.startswith("tenantry-")),  # type: ignore[arg-type]
+                        index=lambda key, body: indexed.append((key[1], body and body["data"]["k"])))
+    informer.observe("ADDED", _configmap("tenantry-flags", "5"))
+    informer.put(_configmap("tenantry-flags", "7"))  # our write's answer: no change reported, but indexed
+    informer.observe("ADDED", _configmap("other", "1"))  # not kept: not indexed either
+    informer.forget("tenant-a", "tenantry-flags")
+    informer.observe("ADDED", _configmap("tenantry-flags", "8"))
+    informer.observe("DELETED", _configmap("tenantry-flags", "9"))
+    assert indexed == [("tenantry-flags", "5"), ("tenantry-flags", "7"), ("tenantry-flags", None),
+                       ("tenantry-flags", "8"), ("tenantry-flags", None)]
 
 
 def test_forget_drops_at_once() -> None:

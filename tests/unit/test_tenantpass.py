@@ -204,23 +204,47 @@ def test_an_orphaned_namespace_loses_its_mark() -> None:
     orphaned = _as_live(desired.namespace, labels={**desired.namespace["metadata"]["labels"],
                                                    naming.ORPHANED_LABEL: "true"})
     work = tenantpass.namespace_work(desired, orphaned, _all_live(desired), OWNER, "Active")
-    assert work.unorphan and work.verdict.reason == "Provisioned"
+    assert work.unorphan and work.verdict.reason == "Provisioned" and work.waves == ()
+    # Taken back with its children gone (someone deleted them meanwhile): the mark and the children.
+    work = tenantpass.namespace_work(desired, orphaned, {}, OWNER, "Active")
+    assert work.unorphan and len(work.waves) == 2
 
 
-def test_a_terminating_namespace_is_left_alone() -> None:
-    desired = _desired()
-    work = tenantpass.namespace_work(desired, _as_live(desired.namespace, deletionTimestamp="2026-12-03T00:00:00Z"),
-                                     {}, OWNER, "Active")
-    assert (work.verdict.reason, work.verdict.ok, work.waves, work.deletes) == ("NamespaceTerminating", False, (), ())
+@pytest.mark.parametrize("state", ["Active", "Suspended"])
+def test_a_terminating_namespace_is_left_alone(state: str) -> None:
+    desired = _desired(state=state)
+    labels = {**desired.namespace["metadata"]["labels"], naming.ORPHANED_LABEL: "true"}
+    going = _as_live(desired.namespace, deletionTimestamp="2026-12-03T00:00:00Z", labels=labels)
+    work = tenantpass.namespace_work(desired, going, _all_live(desired), OWNER, state)
+    assert (work.verdict.reason, work.verdict.ok, work.waves, work.deletes, work.unorphan, work.stop_workloads,
+            work.quota) == ("NamespaceTerminating", False, (), (), False, False, None)
 
 
-@pytest.mark.parametrize("exists", [True, False])
-def test_deletion_policy_delete_deletes_the_namespace_and_writes_nothing_else(exists: bool) -> None:
+@pytest.mark.parametrize(("live", "deleted"), [("there", True), ("gone", False), ("going", False)])
+def test_deletion_policy_delete_deletes_the_namespace_once_and_writes_nothing_else(live: str, deleted: bool) -> None:
     desired = _desired(state="Cancelled", policy="Delete")
-    live = _as_live(desired.namespace) if exists else None
-    work = tenantpass.namespace_work(desired, live, {}, OWNER, "Cancelled")
-    assert (work.verdict.reason, work.delete_namespace, work.waves, work.stop_workloads) == \
-        ("Offboarded", exists, (), False)
+    namespace = {"there": _as_live(desired.namespace), "gone": None,
+                 "going": _as_live(desired.namespace, deletionTimestamp="2026-12-03T00:00:00Z")}[live]
+    children = _all_live(_desired(state="Cancelled"))  # what the namespace still holds
+    work = tenantpass.namespace_work(desired, namespace, children, OWNER, "Cancelled")
+    assert (work.verdict.reason, work.delete_namespace, work.waves, work.deletes, work.stop_workloads,
+            work.quota) == ("Offboarded", deleted, (), (), False, None)
+
+
+def test_cancelled_with_retain_removes_flags_features_and_admin_access_only_when_labelled_ours() -> None:
+    desired = _desired(state="Cancelled")
+    lives: dict[ObjectRef, Any] = _all_live(desired)
+    meta = {"labels": {naming.MANAGED_BY: naming.OPERATOR}, "annotations": {naming.OWNER_ANNOTATION: OWNER}}
+    for target in desired.remove:
+        lives[target] = {"metadata": {"name": target.name, "namespace": target.namespace, **meta}}
+    work = tenantpass.namespace_work(desired, _as_live(desired.namespace), lives, OWNER, "Cancelled")
+    assert sorted(f"{r.kind} {r.name}" for r in work.deletes) == sorted(
+        [f"ConfigMap {naming.FEATURES_CONFIG}", f"ConfigMap {naming.FLAGS_CONFIG}",
+         "RoleBinding " + next(r.name for r in desired.remove if r.kind == "RoleBinding")])
+    # The owner's mark without the managed-by label (a tenant admin's own object): left alone.
+    unlabelled = {r: {"metadata": {"name": r.name, "annotations": meta["annotations"]}} for r in desired.remove}
+    assert tenantpass.namespace_work(desired, _as_live(desired.namespace), {**lives, **unlabelled}, OWNER,
+                                     "Cancelled").deletes == ()
 
 
 @pytest.mark.parametrize(("asked", "fixed", "provisioned", "expected", "warned"), [

@@ -34,6 +34,7 @@ from tenantry.metrics.operator import CACHED_BYTES, CACHED_OBJECTS, INFORMER_LIS
 logger = logging.getLogger("tenantry")
 Key = tuple[str, str]  # (namespace or "", name)
 Change = Callable[[str, Mapping[str, Any]], None]  # (ADDED | MODIFIED | DELETED, the whole object)
+Index = Callable[[Key, Mapping[str, Any] | None], None]  # (its key, the object stored, or None: dropped)
 
 
 @dataclass(frozen=True)
@@ -257,10 +258,14 @@ class Informer:
     """One kind's objects in memory, current from a watch."""
 
     def __init__(self, api: Api, scope: Scope, on_change: Change | None = None,
-                 retry_seconds: float = 1.0, report_listing: bool = False, list_page: int = LIST_PAGE) -> None:
+                 retry_seconds: float = 1.0, report_listing: bool = False, list_page: int = LIST_PAGE,
+                 index: Index | None = None) -> None:
         """report_listing: the first LIST's objects are reported too, as LISTED (for a consumer
-        that keeps its own index, such as the catalogue). list_page: objects per page of a LIST."""
+        that keeps its own index, such as the catalogue). list_page: objects per page of a LIST.
+        index: told of every object stored (and of every one dropped, with None), our own writes'
+        answers included, which are no change to report."""
         self.scope, self._api, self._on_change, self._list_page = scope, api, on_change, list_page
+        self._index = index
         self._report_listing = report_listing
         self._store: dict[Key, Record] = {}
         self._packer = Packer()
@@ -316,6 +321,8 @@ class Informer:
         CACHED_BYTES.labels(self.scope.kind).inc(len(record.raw) - (len(old.raw) if old is not None else 0))
         self._store[key] = record
         self._by_namespace.setdefault(key[0], set()).add(key[1])
+        if self._index is not None:
+            self._index(key, body)
 
     def _drop(self, key: Key) -> Record | None:
         names = self._by_namespace.get(key[0])
@@ -326,6 +333,8 @@ class Informer:
         gone = self._store.pop(key, None)
         if gone is None:
             return None
+        if self._index is not None:
+            self._index(key, None)
         CACHED_OBJECTS.labels(self.scope.kind).dec()
         CACHED_BYTES.labels(self.scope.kind).dec(len(gone.raw))
         return gone

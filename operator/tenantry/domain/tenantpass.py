@@ -13,7 +13,7 @@ difference (handlers/reconcile.py). Decided here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,10 +68,11 @@ def refused(reason: str, why: str, fields: Mapping[str, Any]) -> Refusal:
 
 
 def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: PartnerTenants,
-          config: OperatorConfig) -> TenantSpec | Refusal:
+          config: OperatorConfig, retained: Set[str] = frozenset()) -> TenantSpec | Refusal:
     """The parsed spec when the tenant may be provisioned; else why not.
 
-    `partner`: the partner id of the Tenant's namespace (None: not a partner namespace).
+    `partner`: the partner id of the Tenant's namespace (None: not a partner namespace);
+    `partner_tenants`, `retained`: the partner's tenants and kept namespaces, for its cap.
     """
     meta = body["metadata"]
     if partner is None:
@@ -85,8 +86,9 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
         if endless is None:
             return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
         spec = endless
-    if not _within_cap(body, partner_tenants, config.max_tenants_per_partner):
-        return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner),
+    if not _within_cap(body, partner_tenants, config.max_tenants_per_partner, retained):
+        kept = sum(1 for slug in retained if slug not in partner_tenants)
+        return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner, kept),
                        {"partner": partner})
     return spec
 
@@ -102,17 +104,20 @@ def _trial_without_an_end(raw: Any) -> TenantSpec | None:
     return parsed.model_copy(update={"state": "Trial"}) if isinstance(parsed, TenantSpec) else None
 
 
-def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int) -> bool:
+def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int, retained: Set[str] = frozenset()
+                ) -> bool:
     """Whether the partner's tenant cap leaves a place for this tenant (see within_partner_cap)."""
     meta = body["metadata"]
+    name = meta["name"]
     # Counted with this tenant, which the catalogue may not hold yet. Decided here without a scan:
     # a partner exactly at the cap (the catalogue full of tenants still waiting for their first
     # pass) would otherwise cost every pass a copy and two walks of all its tenants.
-    if cap <= 0 or len(tenants) + (meta["name"] not in tenants) <= cap:
+    kept = sum(1 for slug in retained if slug not in tenants and slug != name)
+    if cap <= 0 or len(tenants) + (name not in tenants) + kept <= cap:
         return True
     # This tenant as it is now: the catalogue may not have seen its latest status yet.
     mine = (str(meta.get("creationTimestamp") or ""), bool((body.get("status") or {}).get("namespace")))
-    return within_partner_cap(meta["name"], {**tenants, meta["name"]: mine}, cap)
+    return within_partner_cap(name, {**tenants, name: mine}, cap, retained)
 
 
 @dataclass(frozen=True)
@@ -218,9 +223,11 @@ def namespace_work(desired: DesiredState, live_namespace: Manifest | None,
     if ref(desired.namespace) in desired.remove:
         return NamespaceWork(Verdict(NAMESPACE_READY, "True", "Offboarded",
                                      f"namespace {name} and its data are deleted (deletionPolicy: Delete)"),
-                             delete_namespace=live_namespace is not None)
+                             # (once: a namespace already going is not deleted again every pass)
+                             delete_namespace=live_namespace is not None
+                             and not live_namespace["metadata"].get("deletionTimestamp"))
     if live_namespace is None:
-        raise ValueError(f"namespace {name}: a tenant's namespace is claimed before its work is decided")
+        raise ValueError(f"namespace {name}: a tenant's namespace is claimed (created) before its work is decided")
     meta = live_namespace["metadata"]
     if meta.get("deletionTimestamp"):
         return NamespaceWork(Verdict(NAMESPACE_READY, "False", "NamespaceTerminating",

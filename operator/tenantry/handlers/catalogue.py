@@ -1,4 +1,5 @@
-"""What the operator keeps in memory: FeatureSets, Brandings, and which tenants use which.
+"""What the operator keeps in memory: FeatureSets, Brandings, which tenants use which, and the
+tenants and kept namespaces of each partner (its cap).
 
 Why not kopf indexes: kopf holds every handler back until each indexed object has been indexed,
 and its readiness check wakes every waiting worker for every object, which grows with the square
@@ -9,10 +10,11 @@ their watch) and the tenants from kopf's events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.domain import naming
 from tenantry.domain.branding import branding_name
 from tenantry.domain.caps import PartnerTenants
 from tenantry.domain.features import SpecLookup
@@ -31,6 +33,10 @@ class Catalogue:
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
     # partner namespace -> tenant name -> (creationTimestamp, provisioned), for the per-partner cap
     _by_partner: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
+    # partner namespace -> names of its deleted tenants whose namespaces were kept (Retain), and
+    # each such namespace -> (partner namespace, name): they count against the cap too
+    _retained: dict[str, set[str]] = field(default_factory=dict)
+    _retained_at: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def feature_set(self) -> SpecLookup:
         return lambda namespace, name: self.feature_sets.get((namespace, name))
@@ -70,6 +76,25 @@ class Catalogue:
     def partner_tenants(self, namespace: str) -> PartnerTenants:
         """The tenants in a partner namespace: name -> (creationTimestamp, provisioned)."""
         return self._by_partner.get(namespace, {})
+
+    def track_namespace(self, key: Key, body: Mapping[str, Any] | None) -> None:
+        """Index a namespace that a deleted tenant left (labelled orphaned by the finalizer, whose
+        owner mark names the tenant); None: the namespace is gone. Only the operator writes these
+        labels and annotations on a namespace, so neither a partner nor a tenant admin can forge one."""
+        name = key[1]
+        old = self._retained_at.pop(name, None)
+        if old is not None:
+            self._retained.get(old[0], set()).discard(old[1])
+        meta = (body or {}).get("metadata") or {}
+        labels = meta.get("labels") or {}
+        owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+        if owner is not None and naming.is_managed(labels) and labels.get(naming.ORPHANED_LABEL) == "true":
+            self._retained_at[name] = owner
+            self._retained.setdefault(owner[0], set()).add(owner[1])
+
+    def retained(self, namespace: str) -> Set[str]:
+        """The names of the deleted tenants of a partner namespace whose namespaces were kept."""
+        return self._retained.get(namespace, frozenset())
 
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
         return set().union(*(self._by_plan.get(name, set()) for name in names))

@@ -20,7 +20,8 @@ async def quota_in_effect(writer: Writer, namespace: str, wait: float = QUOTA_EF
     """Whether the API server refuses new pods in the namespace yet. Its quota admission judges by
     the quota's status, which the quota controller copies from the spec a moment after our write:
     until then a pod deleted here would come straight back (a Deployment's ReplicaSet recreates
-    it). Waits up to `wait` seconds, reading memory (the quota's informer sees that update)."""
+    it). Waits up to `wait` seconds, reading memory (the quota's informer sees that update; callers
+    wait until the informers have listed)."""
     target = ObjectRef("v1", "ResourceQuota", naming.QUOTA, namespace)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

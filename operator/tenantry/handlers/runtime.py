@@ -67,7 +67,7 @@ class Runtime(kopf.Memo):
     kube: Kube
     mailer: Mailer | None
     tenants: Informer  # fed by kopf's own watch of Tenants (tenant.tenant_event)
-    catalogue: Catalogue  # FeatureSets and Brandings, indexed by the tenants using them
+    catalogue: Catalogue  # FeatureSets and Brandings (indexed by the tenants using them), partners' kept namespaces
     namespaces: Informer
     cache: Cache  # every informer a pass reads
     deals: Informer
@@ -160,7 +160,7 @@ async def start(runtime: Runtime) -> None:
     runtime.kube = runtime.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     runtime.tenants = Informer(runtime.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
-    runtime.catalogue = Catalogue()  # filled by the FeatureSet and Branding informers
+    runtime.catalogue = Catalogue()  # filled by the FeatureSet, Branding and Namespace informers
     informers = _informers(runtime)
     runtime.namespaces = informers[0]
     runtime.cache = runtime.kube.cache = Cache(informers, fed=[runtime.tenants])
@@ -260,7 +260,8 @@ def _informers(runtime: Runtime) -> list[Informer]:
         return lambda namespace, name: name in names and namespace.startswith(prefix)
 
     namespaces = Informer(client, Scope("v1", "Namespace"),
-                          lambda kind, body: tenant.namespace_changed(runtime, kind, body))
+                          lambda kind, body: tenant.namespace_changed(runtime, kind, body),
+                          index=runtime.catalogue.track_namespace)
     # Only what carries our managed-by label is listed and watched: the rest of the cluster's
     # ConfigMaps, RoleBindings, ... never cross the wire. An operator-named object without the
     # label counts as absent, which is how it is treated anyway: applied over (the label comes

@@ -106,7 +106,7 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
         _reconciled[key] = _seen(body)
         try:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
-                                       memo.catalogue.partner_tenants)
+                                       memo.catalogue.partner_tenants, memo.catalogue.retained)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
             # The Tenant changed while we worked (a partner edited it, for
@@ -169,10 +169,7 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
         memo.exposition.remove(key)
         memo.catalogue.track_tenant(key, None)
         memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
-        if memo.config.max_tenants_per_partner:  # a place may have come free: the waiting tenants now
-            for waiting, (_, provisioned) in memo.catalogue.partner_tenants(namespace).items():
-                if not provisioned:
-                    memo.queue.add((namespace, waiting))
+        _place_freed(memo, namespace)
         await _clean_up_after(memo, event.get("object") or {})
         _locks.pop(key, None)
         return
@@ -205,6 +202,7 @@ async def _clean_up_after(memo: Runtime, body: Mapping[str, Any]) -> None:
                 ensure_leading(memo)
                 if await memo.kube.get(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0])) is not None:
                     return
+                await memo.cache.wait_synced()  # (the clean-up reads memory, the quota's status among it)
                 message = await passes.finalize(memo.services, memo.config, body)
         except (KubeError, DnsError, ShardLost) as error:
             logger.warning("tenant %s/%s gone; its clean-up failed: %s", *key, error)
@@ -335,6 +333,7 @@ async def tenant_deleted(body: kopf.Body, memo: Runtime, logger: logging.Logger,
         try:
             with acting(memo, (body.meta.namespace or "", body.meta.name or "")):
                 ensure_leading(memo)
+                await memo.cache.wait_synced()  # (the clean-up reads memory, the quota's status among it)
                 message = await passes.finalize(memo.services, memo.config, body)
         except (KubeError, DnsError, ShardLost) as error:
             raise kopf.TemporaryError(str(error), delay=10) from error
@@ -392,12 +391,25 @@ async def _read_owner_of(namespace: str, memo: Runtime) -> TenantKey | None:
     return owner
 
 
+def _place_freed(memo: Runtime, partner_namespace: str) -> None:
+    """A place under the partner's cap may have come free: its waiting tenants now."""
+    if memo.config.max_tenants_per_partner:
+        for waiting, (_, provisioned) in memo.catalogue.partner_tenants(partner_namespace).items():
+            if not provisioned:
+                memo.queue.add((partner_namespace, waiting))
+
+
 def namespace_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None:
     """A tenant namespace changed by someone else (a label, an annotation, a deletion): a pass."""
     meta = body.get("metadata") or {}
-    if not naming.is_managed(meta.get("labels")) and kind != "DELETED":
-        return
     owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
+    labels = meta.get("labels") or {}
+    if kind == "DELETED" and owner is not None and naming.is_managed(labels) and labels.get(naming.ORPHANED_LABEL):
+        # A namespace a deleted tenant left is gone: its place under the cap is free (the catalogue
+        # forgot it as the informer dropped it, before this call).
+        _place_freed(memo, owner[0])
+    if not naming.is_managed(labels) and kind != "DELETED":
+        return
     if owner is not None and (kind == "DELETED" or changed_by_others(meta.get("managedFields"))):
         logger.info("namespace %s of tenant %s/%s changed by someone else: reconciling", meta.get("name"), *owner)
         memo.queue.add(owner, start=False)

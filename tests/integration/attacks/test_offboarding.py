@@ -104,11 +104,11 @@ def test_retain_deletion_stops_serving_keeps_data_and_holds_the_domain_until_the
             "deletionTimestamp"), timeout=60, what="the Ingress deleted")
         wait_for(lambda: get_json(cluster, "rolebinding", "tenantry-tenant-admins", "-n", ns) is None,
                  what="admin access revoked")
-        # Revoked after the pods were stopped, which waits until the quota refuses new ones (its
-        # status says pods: 0; pods deleted before would come back and run on, the Tenant gone).
+        wait_for(lambda: _replicas(cluster, ns) == 0 and _pods(cluster, ns) == [], what="workloads stopped")
+        # Stopped only once the quota refuses new pods (its status says pods: 0; pods deleted before
+        # would come back and run on, the Tenant gone).
         quota = get_json(cluster, "resourcequota", "tenantry-quota", "-n", ns) or {}
         assert ((quota.get("status") or {}).get("hard") or {}).get("pods") == "0", quota.get("status")
-        wait_for(lambda: _replicas(cluster, ns) == 0 and _pods(cluster, ns) == [], what="workloads stopped")
         wait_for(lambda: _certificates(cluster, ns) == [], what="Certificates removed")
         assert quota["spec"]["hard"]["pods"] == "0"
         # The route still exists (terminating): the claim is kept, another partner is refused.

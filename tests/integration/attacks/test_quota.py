@@ -12,6 +12,8 @@ the webhook is down):
   provisioned tenant with a name that sorts first: the extra tenants are not provisioned, the
   provisioned ones keep their place, the oldest waiting tenant gets a freed place; another partner
   is not affected
+- a partner creates and deletes tenants under deletionPolicy Retain to pile up kept namespaces:
+  each kept namespace holds its place under the cap until the platform team deletes it
 """
 
 from __future__ import annotations
@@ -157,8 +159,11 @@ def _counted_secrets(cluster: ClusterHandle, ns: str) -> int:
 def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
         cluster: ClusterHandle, partners: tuple[ChartPartner, ChartPartner], strict_operator: OperatorProcess) -> None:
     alpha, bravo = partners
-    for name in list(alpha.slugs):  # the tenants of the tests above: start from none
+    for name in list(alpha.slugs):  # the tenants of the tests above, and the namespaces they kept: start from none
         alpha.delete(name)
+    if alpha.slugs:
+        cluster.kubectl("delete", "namespace", *(f"tenant-{name}" for name in alpha.slugs), "--ignore-not-found",
+                        "--wait=true", "--timeout=120s")
     first, second, third = (alpha.slug(f"cap-{letter}") for letter in "bcd")
     for slug in (first, second, third):
         _apply(alpha, alpha.tenant(slug))
@@ -197,6 +202,15 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
     assert _secret_count(cluster, ns) == 10
 
     # A freed place goes to the oldest waiting tenant, not to the one whose name sorts first.
+    # Deleted with deletionPolicy Retain, a tenant's namespace and data are kept and hold its place:
+    # creating and deleting tenants cannot grow a partner's namespaces beyond the cap.
     alpha.delete(second)
+    wait_for(lambda: "1 of them namespaces kept from deleted tenants" in alpha.condition(third).get("message", ""),
+             timeout=60, what="the kept namespace counted in the refusal")
+    assert (namespace_of(cluster, f"tenant-{second}") or {})["metadata"]["labels"]["tenantry.dev/orphaned"] == "true"
+    assert namespace_of(cluster, f"tenant-{third}") is None
+    # The platform team deletes the kept namespace: the place is free (noticed from the namespace's
+    # watch: no resync within this test), and the oldest waiting tenant gets it.
+    cluster.kubectl("delete", "namespace", f"tenant-{second}", "--wait=false")
     alpha.wait_condition(third, "True", timeout=90)
     assert alpha.condition(usurper)["reason"] == "PartnerTenantLimit"
