@@ -10,10 +10,11 @@ Tested here:
 - LimitRange: a per-container max (cpu, memory) and a per-PVC max storage, configurable
 - a partner FeatureSet's spec.resources are ignored (webhook down or not), and named
 - the tenant cap per partner: creation order, names break ties, provisioned tenants keep their place;
-  a partner exactly at the cap decides without walking its tenants; a namespace kept from a deleted
-  tenant (Retain) holds a place until it is deleted, and a tenant of that name takes it back, so
-  creating and deleting tenants cannot grow a partner's namespaces beyond the cap; the catalogue
-  indexes kept namespaces from the operator's own marks only
+  a partner exactly at the cap decides without walking its tenants; every tenant namespace that
+  exists holds a place (kept by Retain, or terminating) until it is gone, and a tenant of that
+  name takes it back, so creating and deleting tenants cannot grow a partner's namespaces beyond
+  the cap; a freed place goes to the oldest waiting tenants only; the catalogue counts existing
+  namespaces from the operator's own marks only, each once
 - settings from TENANTRY_* variables are validated with the variable's name in the error
 """
 
@@ -28,8 +29,8 @@ from hypothesis import strategies as st
 
 from tenantry.api.featureset import ResourceAmounts, Resources
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain import naming, quantity
-from tenantry.domain.caps import within_partner_cap
+from tenantry.domain import caps, naming, quantity, tenantpass
+from tenantry.domain.caps import Held, within_partner_cap
 from tenantry.domain.children import (
     PRIORITY_QUOTA,
     TenantInput,
@@ -263,61 +264,77 @@ def test_admitted_tenants_never_exceed_the_cap_unless_already_provisioned(items:
     assert len(admitted) == min(len(tenants), max(cap, len(provisioned)))
 
 
-def test_a_kept_namespace_holds_a_place_until_it_is_deleted() -> None:
+def _held(tenants: dict[str, tuple[str, bool]], *names: str) -> Held:
+    return Held(frozenset(names), sum(1 for n in names if n not in tenants))
+
+
+def test_a_namespace_without_its_tenant_holds_a_place_until_it_is_gone() -> None:
     tenants = _tenants(("a", "1", True), ("c", "3", False))
     assert within_partner_cap("c", tenants, 2)
-    assert not within_partner_cap("c", tenants, 2, retained={"b"})  # "b" was deleted, its data kept
-    assert within_partner_cap("c", tenants, 3, retained={"b"})
-    assert within_partner_cap("a", tenants, 1, retained={"b"})  # a provisioned tenant keeps its place
-    # A tenant of the kept namespace's name takes its place back, ahead of older waiting tenants.
+    assert not within_partner_cap("c", tenants, 2, _held(tenants, "a", "b"))  # "b" deleted, its namespace kept
+    assert within_partner_cap("c", tenants, 3, _held(tenants, "a", "b"))
+    assert within_partner_cap("a", tenants, 1, _held(tenants, "a", "b"))  # a provisioned tenant keeps its place
+    # A tenant whose namespace exists takes its place back, ahead of older waiting tenants, and
+    # holds it all along (not only until its status says provisioned again).
     back = _tenants(("a", "1", True), ("c", "3", False), ("b", "9", False))
-    assert within_partner_cap("b", back, 2, retained={"b"}) and not within_partner_cap("c", back, 2, retained={"b"})
+    assert within_partner_cap("b", back, 2, _held(back, "a", "b"))
+    assert not within_partner_cap("c", back, 2, _held(back, "a", "b"))
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=10), st.integers(1, 8),
-       st.sets(st.integers(0, 14), max_size=6))
-def test_churn_with_retain_never_holds_more_than_the_cap(items: list, cap: int, kept: set[int]) -> None:
-    """Provisioned tenants and kept namespaces together stay within the cap, unless already over it."""
+       st.sets(st.integers(0, 14), max_size=8))
+def test_namespaces_never_exceed_the_cap_and_the_freed_places_go_in_line(items: list, cap: int,
+                                                                        existing: set[int]) -> None:
+    """Namespaces held once the admitted tenants are provisioned stay within the cap, unless already
+    over it; the tenants a freed place goes to are exactly the waiting ones now admitted."""
     tenants = {f"t{i}": (str(created), done) for i, (created, done) in enumerate(items)}
-    retained = {f"t{i}" for i in kept}
-    admitted = {n for n in tenants if within_partner_cap(n, tenants, cap, retained)}
-    held = admitted | retained  # namespaces the partner holds once the admitted ones are provisioned
-    already = {n for n, (_, done) in tenants.items() if done} | retained
-    assert already <= held and len(held) <= max(cap, len(already))
+    held = _held(tenants, *(f"t{i}" for i in existing))
+    admitted = {n for n in tenants if within_partner_cap(n, tenants, cap, held)}
+    holding = admitted | held.names
+    already = {n for n, (_, done) in tenants.items() if done} | held.names
+    assert already & tenants.keys() <= admitted and len(holding) <= max(cap, len(already))
+    waiting = {n for n, (_, done) in tenants.items() if not done and n not in held.names}
+    assert set(caps.next_in_line(tenants, cap, held)) == admitted & waiting
 
 
-def test_catalogue_indexes_kept_namespaces_by_the_operators_marks_only() -> None:
-    catalogue = Catalogue()
+def test_catalogue_counts_existing_tenant_namespaces_by_the_operators_marks_only() -> None:
+    catalogue = Catalogue(namespace_prefix="tenant-")
 
-    def namespace(name: str, orphaned: bool = True, managed: bool = True, owner: str = "p/b") -> dict[str, Any]:
-        labels = {naming.MANAGED_BY: naming.OPERATOR} if managed else {}
-        if orphaned:
-            labels[naming.ORPHANED_LABEL] = "true"
-        return {"metadata": {"name": name, "labels": labels, "annotations": {naming.OWNER_ANNOTATION: owner}}}
+    def namespace(name: str, managed: bool = True, owner: str = "p/b", **labels: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "labels": {naming.MANAGED_BY: naming.OPERATOR} if managed else labels,
+                             "annotations": {naming.OWNER_ANNOTATION: owner}}}
 
-    catalogue.track_namespace(("", "tenant-b"), namespace("tenant-b"))
+    catalogue.track_tenant(("p", "a"), {"plan": {}}, {"metadata": {"creationTimestamp": "1"}})
+    catalogue.track_namespace(("", "tenant-a"), namespace("tenant-a", owner="p/a"))
+    catalogue.track_namespace(("", "tenant-b"), namespace("tenant-b"))  # b's Tenant is gone
     catalogue.track_namespace(("", "tenant-x"), namespace("tenant-x", managed=False, owner="p/x"))
-    catalogue.track_namespace(("", "tenant-y"), namespace("tenant-y", orphaned=False, owner="p/y"))
-    catalogue.track_namespace(("", "tenant-z"), namespace("tenant-z", owner="not-an-owner-key"))
-    assert catalogue.retained("p") == {"b"} and catalogue.retained("q") == set()
-    catalogue.track_namespace(("", "tenant-b"), namespace("tenant-b", orphaned=False))  # taken back
-    assert catalogue.retained("p") == set()
-    catalogue.track_namespace(("", "tenant-b"), namespace("tenant-b"))
-    catalogue.track_namespace(("", "tenant-b"), None)  # deleted
-    assert catalogue.retained("p") == set()
+    catalogue.track_namespace(("", "tenant-y"), namespace("tenant-y", owner="not-an-owner-key"))
+    catalogue.track_namespace(("", "other-z"), namespace("other-z", owner="p/z"))  # not the owner's name
+    assert catalogue.held("p") == Held(frozenset({"a", "b"}), 1) and catalogue.held("q") == Held()
+    catalogue.track_tenant(("p", "b"), {"plan": {}}, {"metadata": {"creationTimestamp": "2"}})  # applied again
+    assert catalogue.held("p") == Held(frozenset({"a", "b"}), 0)
+    catalogue.track_tenant(("p", "a"), None)  # deleted: its namespace stays (Retain)
+    assert catalogue.held("p") == Held(frozenset({"a", "b"}), 1)
+    catalogue.track_namespace(("", "tenant-a"), None)  # and then deleted
+    catalogue.track_namespace(("", "tenant-b"), namespace("tenant-b"))  # (seen again: counted once)
+    assert catalogue.held("p") == Held(frozenset({"b"}), 0)
 
 
-def test_the_cap_refusal_counts_the_kept_namespaces_and_says_how_to_free_them() -> None:
-    from tenantry.domain import tenantpass
+def test_the_cap_refusal_counts_namespaces_without_a_tenant_and_says_how_to_free_them() -> None:
     config = OperatorConfig(max_tenants_per_partner=2)
     body = {"metadata": {"name": "c", "namespace": "partner-p", "creationTimestamp": "3"},
             "spec": {"company": "C", "contact": {"name": "C", "email": "c@c.de"},
                      "plan": {"featureSet": "x", "seats": 1}}}
-    refusal = tenantpass.admit(body, "p", {"a": ("1", True)}, config, retained=frozenset({"b"}))
+    tenants = {"a": ("1", True)}
+    refusal = tenantpass.admit(body, "p", tenants, config, _held(tenants, "a", "b"))
     assert isinstance(refusal, tenantpass.Refusal)
-    assert "1 of them namespaces kept from deleted tenants" in refusal.verdicts[0].message
-    assert "deletionPolicy: Delete" in refusal.verdicts[0].message
-    assert not isinstance(tenantpass.admit(body, "p", {"a": ("1", True)}, config), tenantpass.Refusal)
+    assert "1 of them namespaces of deleted tenants" in refusal.verdicts[0].message
+    assert "state: Cancelled and deletionPolicy: Delete" in refusal.verdicts[0].message
+    assert not isinstance(tenantpass.admit(body, "p", tenants, config, _held(tenants, "a")), tenantpass.Refusal)
+    # A Tenant applied again over its own namespace, new to the catalogue: counted once, and admitted.
+    again = {**body, "metadata": {**body["metadata"], "name": "b"}}
+    assert not isinstance(tenantpass.admit(again, "p", tenants, config, _held(tenants, "a", "b")),
+                          tenantpass.Refusal)
 
 
 def test_catalogue_tracks_tenants_by_partner_with_creation_and_provisioning() -> None:

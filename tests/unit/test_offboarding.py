@@ -26,10 +26,13 @@ def _obj(kind: str, name: str, **extra: Any) -> dict[str, Any]:
 def test_stop_scales_only_running_workloads_and_deletes_only_live_pods() -> None:
     workloads = [_obj("Deployment", "web", spec={"replicas": 3}), _obj("Deployment", "idle", spec={"replicas": 0}),
                  _obj("StatefulSet", "db", spec={})]  # replicas defaults to 1
-    pods = [_obj("Pod", "web-1"), _obj("Pod", "going", meta={"deletionTimestamp": "2026-01-01T00:00:00Z"})]
+    going = {"deletionTimestamp": "2026-01-01T00:00:00Z", "deletionGracePeriodSeconds": 30}
+    # A tenant admin's pod that ignores SIGTERM under a grace of years: deleted again, with 30 s.
+    stalling = {"deletionTimestamp": "2026-01-01T00:00:00Z", "deletionGracePeriodSeconds": 10**9}
+    pods = [_obj("Pod", "web-1"), _obj("Pod", "going", meta=going), _obj("Pod", "stalling", meta=stalling)]
     stop = offboarding.stop_workloads(workloads, pods, scale=True)
     assert stop.scale == (("Deployment", "web", "7"), ("StatefulSet", "db", "7"))
-    assert stop.delete_pods == ("web-1",)
+    assert stop.delete_pods == ("web-1", "stalling")
     # Suspended: pods go, replica counts stay (reactivating restores them).
     assert offboarding.stop_workloads(workloads, pods, scale=False).scale == ()
     # Everything stopped: nothing to write.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
+from dataclasses import dataclass
 
 PARTNER_TENANT_LIMIT = "PartnerTenantLimit"
 
@@ -10,34 +11,58 @@ PARTNER_TENANT_LIMIT = "PartnerTenantLimit"
 PartnerTenants = Mapping[str, tuple[str, bool]]
 
 
-def within_partner_cap(name: str, tenants: PartnerTenants, cap: int, retained: Set[str] = frozenset()) -> bool:
+@dataclass(frozen=True)
+class Held:
+    """The tenant namespaces of a partner that exist, whatever their state (provisioned, kept after
+    the Tenant's deletion, terminating): `names` (the tenants' names), `without_tenant` (how many
+    of them no Tenant asks for any more). Kept current by the catalogue, so a pass never counts."""
+
+    names: Set[str] = frozenset()
+    without_tenant: int = 0
+
+
+NOTHING_HELD = Held()
+
+
+def within_partner_cap(name: str, tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD) -> bool:
     """Whether this tenant of a partner may be provisioned under a cap of `cap` tenants (0: no cap).
 
-    Provisioned tenants always keep their place (a partner cannot evict one, nor does lowering the
-    cap); the free places go to the others in creation order, names breaking ties. Deterministic:
-    every pass over every tenant of the partner reaches the same answer from the same tenants.
-
-    `retained`: the names of deleted tenants whose namespaces were kept (deletionPolicy Retain),
-    data and quota included. Each holds a place like a provisioned tenant until the namespace is
-    deleted; a tenant of that name takes its place back (so Retain cannot grow a partner's
-    namespaces beyond the cap, however many tenants it creates and deletes).
+    A place is held by every provisioned tenant and by every namespace of the partner's that
+    exists, a Tenant or not (deletionPolicy Retain keeps it, a stuck deletion may keep it
+    terminating): so creating and deleting tenants cannot grow a partner's namespaces beyond the
+    cap. Those keep their place (a partner cannot evict one, nor does lowering the cap; a tenant
+    whose namespace exists takes it back). The free places go to the others in creation order,
+    names breaking ties. Deterministic: every pass over every tenant of the partner reaches the
+    same answer from the same tenants.
     """
-    kept = sum(1 for slug in retained if slug not in tenants)
-    if cap <= 0 or len(tenants) + kept <= cap:
+    if cap <= 0 or len(tenants) + held.without_tenant <= cap:
         return True
     created, provisioned = tenants[name]
-    if provisioned or name in retained:
+    if provisioned or name in held.names:
         return True
-    taken = kept + sum(1 for other, (_, done) in tenants.items() if done or other in retained)
-    ahead = sum(1 for other, (when, done) in tenants.items()
-                if not done and other not in retained and (when, other) < (created, name))
-    return taken + ahead < cap
+    taken = held.without_tenant + sum(1 for other, (_, done) in tenants.items() if done or other in held.names)
+    return taken + sum(1 for other, when in _waiting(tenants, held) if (when, other) < (created, name)) < cap
 
 
-def partner_cap_message(partner: str, cap: int, retained: int = 0) -> str:
-    kept = (f" ({retained} of them namespaces kept from deleted tenants, deletionPolicy: Retain; each holds its "
-            "place until it is deleted: apply that Tenant again with deletionPolicy: Delete and delete it, or ask "
-            "the platform team to delete the namespace)") if retained else ""
+def _waiting(tenants: PartnerTenants, held: Held) -> list[tuple[str, str]]:
+    """(name, creationTimestamp) of the tenants that hold no place yet."""
+    return [(other, when) for other, (when, done) in tenants.items() if not done and other not in held.names]
+
+
+def next_in_line(tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD) -> list[str]:
+    """The waiting tenants that the free places go to now (after a tenant or a namespace went)."""
+    waiting = sorted(_waiting(tenants, held), key=lambda item: (item[1], item[0]))
+    if cap <= 0:
+        return [other for other, _ in waiting]
+    taken = held.without_tenant + sum(1 for other, (_, done) in tenants.items() if done or other in held.names)
+    return [other for other, _ in waiting[:max(0, cap - taken)]]
+
+
+def partner_cap_message(partner: str, cap: int, held: Held = NOTHING_HELD) -> str:
+    kept = (f" ({held.without_tenant} of them namespaces of deleted tenants, kept by deletionPolicy: Retain or "
+            "still being deleted; each holds its place until it is gone: apply that Tenant again with state: "
+            "Cancelled and deletionPolicy: Delete, or ask the platform team to delete the namespace)"
+            ) if held.without_tenant else ""
     return (f"partner {partner!r} already has the {cap} tenants the platform allows per partner{kept}, so this "
             "tenant is not provisioned; delete a tenant that is no longer needed (the oldest waiting tenant gets "
             "the place), or ask the platform team to raise the limit (TENANTRY_MAX_TENANTS_PER_PARTNER, chart value "

@@ -23,6 +23,9 @@ from tenantry.domain.dns import CLAIMED_DOMAIN_ANNOTATION
 
 # Workload kinds whose replica count is set to 0 when a tenant leaves (the only ones with a `replicas`).
 SCALED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"))
+# How long a stopped pod may take to shut down: a tenant admin chooses terminationGracePeriodSeconds,
+# and a pod that ignores SIGTERM under a grace of years would run on, the tenant suspended or gone.
+STOP_GRACE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,20 @@ class Stop:
 
 def stop_workloads(workloads: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], scale: bool) -> Stop:
     """Scale-downs (only with `scale`, and only where replicas are not already 0) and pod deletions
-    (pods not already terminating). Nothing when everything is stopped: a repeated pass writes nothing."""
+    (with at most STOP_GRACE_SECONDS to shut down: pods not terminating yet, and pods terminating with
+    a longer grace). Nothing when everything is stopped: a repeated pass writes nothing."""
     to_scale = tuple((w["kind"], w["metadata"]["name"], w["metadata"].get("resourceVersion", ""))
                      for w in workloads if scale and (w.get("spec") or {}).get("replicas", 1) != 0)
-    to_delete = tuple(p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp"))
+    to_delete = tuple(p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")
+                      or _grace(p["metadata"].get("deletionGracePeriodSeconds")) > STOP_GRACE_SECONDS)
     return Stop(to_scale, to_delete)
+
+
+def _grace(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def routed_hosts(ingresses: Iterable[Mapping[str, Any]]) -> set[str]:

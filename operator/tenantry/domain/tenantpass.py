@@ -13,14 +13,21 @@ difference (handlers/reconcile.py). Decided here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import admission, lifecycle, naming, status
 from tenantry.domain.branding import ResolvedBranding, contrast_warning, resolve_branding
-from tenantry.domain.caps import PARTNER_TENANT_LIMIT, PartnerTenants, partner_cap_message, within_partner_cap
+from tenantry.domain.caps import (
+    NOTHING_HELD,
+    PARTNER_TENANT_LIMIT,
+    Held,
+    PartnerTenants,
+    partner_cap_message,
+    within_partner_cap,
+)
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, quota_clamped_message, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
@@ -68,11 +75,11 @@ def refused(reason: str, why: str, fields: Mapping[str, Any]) -> Refusal:
 
 
 def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: PartnerTenants,
-          config: OperatorConfig, retained: Set[str] = frozenset()) -> TenantSpec | Refusal:
+          config: OperatorConfig, held: Held = NOTHING_HELD) -> TenantSpec | Refusal:
     """The parsed spec when the tenant may be provisioned; else why not.
 
     `partner`: the partner id of the Tenant's namespace (None: not a partner namespace);
-    `partner_tenants`, `retained`: the partner's tenants and kept namespaces, for its cap.
+    `partner_tenants`, `held`: the partner's tenants and the namespaces it holds, for its cap.
     """
     meta = body["metadata"]
     if partner is None:
@@ -86,9 +93,8 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
         if endless is None:
             return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
         spec = endless
-    if not _within_cap(body, partner_tenants, config.max_tenants_per_partner, retained):
-        kept = sum(1 for slug in retained if slug not in partner_tenants)
-        return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner, kept),
+    if not _within_cap(body, partner_tenants, config.max_tenants_per_partner, held):
+        return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner, held),
                        {"partner": partner})
     return spec
 
@@ -104,20 +110,22 @@ def _trial_without_an_end(raw: Any) -> TenantSpec | None:
     return parsed.model_copy(update={"state": "Trial"}) if isinstance(parsed, TenantSpec) else None
 
 
-def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int, retained: Set[str] = frozenset()
-                ) -> bool:
+def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD) -> bool:
     """Whether the partner's tenant cap leaves a place for this tenant (see within_partner_cap)."""
     meta = body["metadata"]
     name = meta["name"]
-    # Counted with this tenant, which the catalogue may not hold yet. Decided here without a scan:
-    # a partner exactly at the cap (the catalogue full of tenants still waiting for their first
-    # pass) would otherwise cost every pass a copy and two walks of all its tenants.
-    kept = sum(1 for slug in retained if slug not in tenants and slug != name)
-    if cap <= 0 or len(tenants) + (name not in tenants) + kept <= cap:
+    # Counted with this tenant, which the catalogue may not hold yet (then a namespace of its name
+    # counts as without a Tenant: not twice). Decided here without a scan: a partner exactly at the
+    # cap (the catalogue full of tenants still waiting for their first pass) would otherwise cost
+    # every pass a copy and two walks of all its tenants.
+    new = name not in tenants
+    if cap <= 0 or len(tenants) + new + held.without_tenant - (new and name in held.names) <= cap:
         return True
     # This tenant as it is now: the catalogue may not have seen its latest status yet.
     mine = (str(meta.get("creationTimestamp") or ""), bool((body.get("status") or {}).get("namespace")))
-    return within_partner_cap(name, {**tenants, name: mine}, cap, retained)
+    if new and name in held.names:
+        held = Held(held.names, held.without_tenant - 1)
+    return within_partner_cap(name, {**tenants, name: mine}, cap, held)
 
 
 @dataclass(frozen=True)

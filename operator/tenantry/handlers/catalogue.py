@@ -1,5 +1,5 @@
 """What the operator keeps in memory: FeatureSets, Brandings, which tenants use which, and the
-tenants and kept namespaces of each partner (its cap).
+tenants and the tenant namespaces of each partner (its cap).
 
 Why not kopf indexes: kopf holds every handler back until each indexed object has been indexed,
 and its readiness check wakes every waiting worker for every object, which grows with the square
@@ -10,13 +10,13 @@ their watch) and the tenants from kopf's events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.domain import naming
 from tenantry.domain.branding import branding_name
-from tenantry.domain.caps import PartnerTenants
+from tenantry.domain.caps import Held, PartnerTenants
 from tenantry.domain.features import SpecLookup
 
 Key = tuple[str, str]  # (namespace, name)
@@ -33,10 +33,12 @@ class Catalogue:
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
     # partner namespace -> tenant name -> (creationTimestamp, provisioned), for the per-partner cap
     _by_partner: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
-    # partner namespace -> names of its deleted tenants whose namespaces were kept (Retain), and
-    # each such namespace -> (partner namespace, name): they count against the cap too
-    _retained: dict[str, set[str]] = field(default_factory=dict)
-    _retained_at: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The tenant namespaces that exist, by owner (see caps.Held): partner namespace -> tenant names;
+    # namespace -> (partner namespace, tenant name); partner namespace -> how many have no Tenant.
+    namespace_prefix: str = "tenant-"
+    _holding: dict[str, set[str]] = field(default_factory=dict)
+    _held_by: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _without_tenant: dict[str, int] = field(default_factory=dict)
 
     def feature_set(self) -> SpecLookup:
         return lambda namespace, name: self.feature_sets.get((namespace, name))
@@ -60,7 +62,9 @@ class Catalogue:
             self._by_plan.get(old[0], set()).discard(key)
             self._by_branding.get(old[1], set()).discard(key)
         if spec is None:
-            self._by_partner.get(key[0], {}).pop(key[1], None)
+            if self._by_partner.get(key[0], {}).pop(key[1], None) is not None and \
+                    key[1] in self._holding.get(key[0], ()):
+                self._without_tenant[key[0]] = self._without_tenant.get(key[0], 0) + 1  # its namespace stays
         else:
             self.track_provisioning(key, body or {})
             plan, look = (spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding"))
@@ -71,30 +75,38 @@ class Catalogue:
     def track_provisioning(self, key: Key, body: Mapping[str, Any]) -> None:
         created = str((body.get("metadata") or {}).get("creationTimestamp") or "")
         provisioned = bool((body.get("status") or {}).get("namespace"))
-        self._by_partner.setdefault(key[0], {})[key[1]] = (created, provisioned)
+        tenants = self._by_partner.setdefault(key[0], {})
+        if key[1] not in tenants and key[1] in self._holding.get(key[0], ()):
+            self._without_tenant[key[0]] = self._without_tenant.get(key[0], 0) - 1  # a Tenant again, for it
+        tenants[key[1]] = (created, provisioned)
 
     def partner_tenants(self, namespace: str) -> PartnerTenants:
         """The tenants in a partner namespace: name -> (creationTimestamp, provisioned)."""
         return self._by_partner.get(namespace, {})
 
     def track_namespace(self, key: Key, body: Mapping[str, Any] | None) -> None:
-        """Index a namespace that a deleted tenant left (labelled orphaned by the finalizer, whose
-        owner mark names the tenant); None: the namespace is gone. Only the operator writes these
-        labels and annotations on a namespace, so neither a partner nor a tenant admin can forge one."""
-        name = key[1]
-        old = self._retained_at.pop(name, None)
+        """Index a tenant namespace by the tenant it belongs to (its owner mark, set by the operator
+        when it creates the namespace and kept after the Tenant's deletion); None: it is gone.
+        Only the operator writes a namespace's labels and annotations (neither a partner nor a
+        tenant admin may), and only a name that is the owner's tenant namespace counts."""
+        old = self._held_by.pop(key[1], None)
         if old is not None:
-            self._retained.get(old[0], set()).discard(old[1])
+            self._holding[old[0]].discard(old[1])
+            if old[1] not in self._by_partner.get(old[0], {}):
+                self._without_tenant[old[0]] = self._without_tenant.get(old[0], 0) - 1
         meta = (body or {}).get("metadata") or {}
-        labels = meta.get("labels") or {}
         owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
-        if owner is not None and naming.is_managed(labels) and labels.get(naming.ORPHANED_LABEL) == "true":
-            self._retained_at[name] = owner
-            self._retained.setdefault(owner[0], set()).add(owner[1])
+        if owner is None or not naming.is_managed(meta.get("labels")) or \
+                key[1] != naming.tenant_namespace(self.namespace_prefix, owner[1]):
+            return
+        self._held_by[key[1]] = owner
+        self._holding.setdefault(owner[0], set()).add(owner[1])
+        if owner[1] not in self._by_partner.get(owner[0], {}):
+            self._without_tenant[owner[0]] = self._without_tenant.get(owner[0], 0) + 1
 
-    def retained(self, namespace: str) -> Set[str]:
-        """The names of the deleted tenants of a partner namespace whose namespaces were kept."""
-        return self._retained.get(namespace, frozenset())
+    def held(self, namespace: str) -> Held:
+        """The tenant namespaces of a partner namespace's tenants that exist (see caps.Held)."""
+        return Held(self._holding.get(namespace, frozenset()), self._without_tenant.get(namespace, 0))
 
     def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
         return set().union(*(self._by_plan.get(name, set()) for name in names))

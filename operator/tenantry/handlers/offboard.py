@@ -49,7 +49,7 @@ async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:
                                              {"spec": {"replicas": 0}}, resource_version)
     for name in stop.delete_pods:
         writer.count += 1
-        await writer.kube.delete(ObjectRef("v1", "Pod", name, namespace))
+        await writer.kube.delete(ObjectRef("v1", "Pod", name, namespace), grace_period=offboarding.STOP_GRACE_SECONDS)
 
 
 async def block_new_pods(writer: Writer, namespace: str, owner: str) -> bool:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.api.common import API_VERSION
 from tenantry.domain import lifecycle, naming, tenantpass, usage, welcome
-from tenantry.domain.caps import PartnerTenants
+from tenantry.domain.caps import NOTHING_HELD, Held, PartnerTenants
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, TenantInput, desired_state, ref, tenant_url
 from tenantry.domain.conclusion import Found, Mail, conclude
 from tenantry.domain.config import OperatorConfig
@@ -41,8 +41,8 @@ class Lookups:
     brandings: SpecLookup
     # partner namespace -> its tenants (name -> (creationTimestamp, provisioned)), for the tenant cap
     partner_tenants: Callable[[str], PartnerTenants] = lambda namespace: {}
-    # partner namespace -> names of its deleted tenants whose namespaces were kept (the cap counts them)
-    partner_retained: Callable[[str], Set[str]] = lambda namespace: frozenset()
+    # partner namespace -> the tenant namespaces of its tenants that exist (the cap counts them)
+    partner_held: Callable[[str], Held] = lambda namespace: NOTHING_HELD
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     rate = usage.commission_rate(((partner_ns or {}).get("metadata") or {}).get("annotations"),
                                  services.commission_rate)
     admitted = tenantpass.admit(body, partner, catalogue.partner_tenants(partner_namespace), config,
-                                catalogue.partner_retained(partner_namespace))
+                                catalogue.partner_held(partner_namespace))
     if isinstance(admitted, Refusal):
         return Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
     assert partner is not None
@@ -251,13 +251,14 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
         await offboard.revoke_admins(writer, target.name, owner)
     if ours:
         await dnsflow.withdraw_routes(writer, services.dns, target.name, owner)
-    await dnsflow.remove_records(writer, services.dns, config, partner_namespace, slug)
     # As in a pass (_carry_out): pods deleted before the quota refuses new ones could come back.
     # Not waited for without end: a cluster whose quota controller does not answer enforces no
     # quota anyway, and the Tenant (its partner namespace too) must still be deletable.
     quota_in_effect = not quota_ours or await offboard.quota_in_effect(writer, target.name)
     if retain:
         await offboard.stop_workloads(writer, target.name, scale=True)
+    # (After the pods: a DNS server that fails makes the clean-up run again, with nothing running.)
+    await dnsflow.remove_records(writer, services.dns, config, partner_namespace, slug)
     kept = await dnsflow.release_all(writer, config, partner_namespace, slug,
                                      await dnsflow.still_routed(writer, target.name) if ours else set())
     if kept:

@@ -160,7 +160,7 @@ async def start(runtime: Runtime) -> None:
     runtime.kube = runtime.services.kube
     # Tenants come from kopf's own watch (its events feed this store); the rest from informers.
     runtime.tenants = Informer(runtime.kube.api, Scope(f"{GROUP}/{VERSION}", "Tenant"))
-    runtime.catalogue = Catalogue()  # filled by the FeatureSet, Branding and Namespace informers
+    runtime.catalogue = Catalogue(namespace_prefix=runtime.config.namespace_prefix)  # filled by informers
     informers = _informers(runtime)
     runtime.namespaces = informers[0]
     runtime.cache = runtime.kube.cache = Cache(informers, fed=[runtime.tenants])

@@ -21,7 +21,7 @@ import kopf
 from tenantry.adapters.dns import DnsError
 from tenantry.adapters.kube import Conflict, KubeError
 from tenantry.api.common import GROUP, VERSION
-from tenantry.domain import naming
+from tenantry.domain import caps, naming
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS
@@ -106,7 +106,7 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
         _reconciled[key] = _seen(body)
         try:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
-                                       memo.catalogue.partner_tenants, memo.catalogue.retained)
+                                       memo.catalogue.partner_tenants, memo.catalogue.held)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
             # The Tenant changed while we worked (a partner edited it, for
@@ -391,12 +391,12 @@ async def _read_owner_of(namespace: str, memo: Runtime) -> TenantKey | None:
     return owner
 
 
-def _place_freed(memo: Runtime, partner_namespace: str) -> None:
-    """A place under the partner's cap may have come free: its waiting tenants now."""
-    if memo.config.max_tenants_per_partner:
-        for waiting, (_, provisioned) in memo.catalogue.partner_tenants(partner_namespace).items():
-            if not provisioned:
-                memo.queue.add((partner_namespace, waiting))
+def _place_freed(memo: Runtime, partner_namespace: str, start: bool = True) -> None:
+    """A place under the partner's cap may have come free: a pass for the waiting tenants it goes to."""
+    if memo.config.max_tenants_per_partner and owns(memo, partner_namespace):
+        for waiting in caps.next_in_line(memo.catalogue.partner_tenants(partner_namespace),
+                                         memo.config.max_tenants_per_partner, memo.catalogue.held(partner_namespace)):
+            memo.queue.add((partner_namespace, waiting), start=start)
 
 
 def namespace_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None:
@@ -404,10 +404,10 @@ def namespace_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None
     meta = body.get("metadata") or {}
     owner = naming.parse_owner_key((meta.get("annotations") or {}).get(naming.OWNER_ANNOTATION, ""))
     labels = meta.get("labels") or {}
-    if kind == "DELETED" and owner is not None and naming.is_managed(labels) and labels.get(naming.ORPHANED_LABEL):
-        # A namespace a deleted tenant left is gone: its place under the cap is free (the catalogue
-        # forgot it as the informer dropped it, before this call).
-        _place_freed(memo, owner[0])
+    if kind == "DELETED" and owner is not None and naming.is_managed(labels):
+        # A tenant namespace is gone: its place under the cap may be free (the catalogue forgot it
+        # as the informer dropped it, before this call).
+        _place_freed(memo, owner[0], start=False)
     if not naming.is_managed(labels) and kind != "DELETED":
         return
     if owner is not None and (kind == "DELETED" or changed_by_others(meta.get("managedFields"))):

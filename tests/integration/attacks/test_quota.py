@@ -205,7 +205,7 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
     # Deleted with deletionPolicy Retain, a tenant's namespace and data are kept and hold its place:
     # creating and deleting tenants cannot grow a partner's namespaces beyond the cap.
     alpha.delete(second)
-    wait_for(lambda: "1 of them namespaces kept from deleted tenants" in alpha.condition(third).get("message", ""),
+    wait_for(lambda: "1 of them namespaces of deleted tenants" in alpha.condition(third).get("message", ""),
              timeout=60, what="the kept namespace counted in the refusal")
     assert (namespace_of(cluster, f"tenant-{second}") or {})["metadata"]["labels"]["tenantry.dev/orphaned"] == "true"
     assert namespace_of(cluster, f"tenant-{third}") is None
