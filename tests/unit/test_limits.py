@@ -295,6 +295,8 @@ def test_namespaces_never_exceed_the_cap_and_the_freed_places_go_in_line(items: 
     assert already & tenants.keys() <= admitted and len(holding) <= max(cap, len(already))
     waiting = {n for n, (_, done) in tenants.items() if not done and n not in held.names}
     assert set(caps.next_in_line(tenants, cap, held)) == admitted & waiting
+    first = caps.next_in_line(tenants, cap, held, at_least=1)
+    assert set(first) >= admitted & waiting and len(first) == max(len(admitted & waiting), min(1, len(waiting)))
 
 
 def test_catalogue_counts_existing_tenant_namespaces_by_the_operators_marks_only() -> None:

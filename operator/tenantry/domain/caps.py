@@ -49,13 +49,14 @@ def _waiting(tenants: PartnerTenants, held: Held) -> list[tuple[str, str]]:
     return [(other, when) for other, (when, done) in tenants.items() if not done and other not in held.names]
 
 
-def next_in_line(tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD) -> list[str]:
-    """The waiting tenants that the free places go to now (after a tenant or a namespace went)."""
+def next_in_line(tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD, at_least: int = 0) -> list[str]:
+    """The waiting tenants that the free places go to now (after a tenant or a namespace went), in
+    order; at least the first `at_least` of them, places or not."""
     waiting = sorted(_waiting(tenants, held), key=lambda item: (item[1], item[0]))
     if cap <= 0:
         return [other for other, _ in waiting]
     taken = held.without_tenant + sum(1 for other, (_, done) in tenants.items() if done or other in held.names)
-    return [other for other, _ in waiting[:max(0, cap - taken)]]
+    return [other for other, _ in waiting[:max(at_least, cap - taken)]]
 
 
 def partner_cap_message(partner: str, cap: int, held: Held = NOTHING_HELD) -> str:

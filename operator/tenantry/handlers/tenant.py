@@ -392,10 +392,14 @@ async def _read_owner_of(namespace: str, memo: Runtime) -> TenantKey | None:
 
 
 def _place_freed(memo: Runtime, partner_namespace: str, start: bool = True) -> None:
-    """A place under the partner's cap may have come free: a pass for the waiting tenants it goes to."""
+    """A place under the partner's cap may have come free: a pass for the waiting tenants it goes to,
+    and for the first in line in any case (its refusal then says what holds the place: a deleted
+    Tenant's namespace that stays, say). Not all of them: a partner deleting tenants must not cost
+    a pass over every waiting one each time."""
     if memo.config.max_tenants_per_partner and owns(memo, partner_namespace):
         for waiting in caps.next_in_line(memo.catalogue.partner_tenants(partner_namespace),
-                                         memo.config.max_tenants_per_partner, memo.catalogue.held(partner_namespace)):
+                                         memo.config.max_tenants_per_partner, memo.catalogue.held(partner_namespace),
+                                         at_least=1):
             memo.queue.add((partner_namespace, waiting), start=start)
 
 
