@@ -227,8 +227,9 @@ def test_deletion_policy_delete_deletes_the_namespace_once_and_writes_nothing_el
                  "going": _as_live(desired.namespace, deletionTimestamp="2026-12-03T00:00:00Z")}[live]
     children = _all_live(_desired(state="Cancelled"))  # what the namespace still holds
     work = tenantpass.namespace_work(desired, namespace, children, OWNER, "Cancelled")
+    # Its pods get the bounded grace (not the one their author chose) while it is there, going or not.
     assert (work.verdict.reason, work.delete_namespace, work.waves, work.deletes, work.stop_workloads,
-            work.quota) == ("Offboarded", deleted, (), (), False, None)
+            work.quota_first, work.quota) == ("Offboarded", deleted, (), (), namespace is not None, False, None)
 
 
 def test_cancelled_with_retain_removes_flags_features_and_admin_access_only_when_labelled_ours() -> None:

@@ -184,11 +184,15 @@ class Kube:
         self._before_write()
         params = None if grace_period is None else {"gracePeriodSeconds": str(grace_period)}
         try:
-            await self.api.request("DELETE", _path(target), params=params)  # gone already: None
+            answer = await self.api.request("DELETE", _path(target), params=params)  # gone already: None
         except ApiFailure as error:
             raise _refusal(error, f"deleting {target.kind} {target.name}") from error
-        # Deleted, or marked for deletion (finalizers): its watch event tells which; gone for us.
-        self._forget(target)
+        if isinstance(answer, dict) and (answer.get("metadata") or {}).get("deletionTimestamp"):
+            # Marked for deletion (a namespace emptying, finalizers): it still exists, and memory
+            # says so (a terminating tenant namespace holds its place under the partner's cap).
+            self._remember(answer)
+        else:
+            self._forget(target)
 
     async def patch_labels(self, target: ObjectRef, labels: dict[str, str | None]) -> None:
         """Merge-patch labels (None removes one) without taking over fields we apply."""

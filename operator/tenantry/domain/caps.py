@@ -53,16 +53,16 @@ def next_in_line(tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD, a
     """The waiting tenants that the free places go to now (after a tenant or a namespace went), in
     order; at least the first `at_least` of them, places or not."""
     waiting = sorted(_waiting(tenants, held), key=lambda item: (item[1], item[0]))
-    if cap <= 0:
-        return [other for other, _ in waiting]
+    if cap <= 0 or len(tenants) + held.without_tenant <= cap:
+        return [other for other, _ in waiting[:at_least]]  # none waits for a place: their passes decide
     taken = held.without_tenant + sum(1 for other, (_, done) in tenants.items() if done or other in held.names)
     return [other for other, _ in waiting[:max(at_least, cap - taken)]]
 
 
 def partner_cap_message(partner: str, cap: int, held: Held = NOTHING_HELD) -> str:
     kept = (f" ({held.without_tenant} of them namespaces of deleted tenants, kept by deletionPolicy: Retain or "
-            "still being deleted; each holds its place until it is gone: apply that Tenant again with state: "
-            "Cancelled and deletionPolicy: Delete, or ask the platform team to delete the namespace)"
+            "still being deleted; each holds its place until it is gone: apply that Tenant again with "
+            "deletionPolicy: Delete and then delete it, or ask the platform team to delete the namespace)"
             ) if held.without_tenant else ""
     return (f"partner {partner!r} already has the {cap} tenants the platform allows per partner{kept}, so this "
             "tenant is not provisioned; delete a tenant that is no longer needed (the oldest waiting tenant gets "

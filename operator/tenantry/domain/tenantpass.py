@@ -214,8 +214,9 @@ class NamespaceWork:
     unorphan: bool = False  # drop the orphaned label: the tenant is back after a Retain deletion
     waves: tuple[tuple[tuple[Manifest, Manifest | None], ...], ...] = ()  # (desired, live) that differ
     deletes: tuple[ObjectRef, ...] = ()  # this tenant's objects that must no longer exist
-    stop_workloads: bool = False  # pods deleted once the quota (pods: 0) is in effect
+    stop_workloads: bool = False  # pods deleted (with a bounded grace), once the quota (pods: 0) is in effect
     scale_to_zero: bool = False  # Deployments and StatefulSets to 0 replicas too
+    quota_first: bool = True  # False: the namespace is going, which refuses new pods itself
     quota: Manifest | None = None  # the live quota (usage metrics)
 
 
@@ -233,7 +234,11 @@ def namespace_work(desired: DesiredState, live_namespace: Manifest | None,
                                      f"namespace {name} and its data are deleted (deletionPolicy: Delete)"),
                              # (once: a namespace already going is not deleted again every pass)
                              delete_namespace=live_namespace is not None
-                             and not live_namespace["metadata"].get("deletionTimestamp"))
+                             and not live_namespace["metadata"].get("deletionTimestamp"),
+                             # The namespace controller deletes pods with the grace their author
+                             # chose (years, for one ignoring SIGTERM), NetworkPolicies and quota
+                             # first: so the pods get the bounded grace here, every pass until gone.
+                             stop_workloads=live_namespace is not None, quota_first=False)
     if live_namespace is None:
         raise ValueError(f"namespace {name}: a tenant's namespace is claimed (created) before its work is decided")
     meta = live_namespace["metadata"]

@@ -134,7 +134,7 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
     if work.stop_workloads:
         # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
         # then the running ones stop here (not before: they would be recreated).
-        if not await offboard.quota_in_effect(writer, namespace.name):
+        if work.quota_first and not await offboard.quota_in_effect(writer, namespace.name):
             raise Conflict(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
                            "put pods: 0 in its status")  # the pass runs again (handlers/tenant)
         await offboard.stop_workloads(writer, namespace.name, scale=work.scale_to_zero)
@@ -269,6 +269,9 @@ async def finalize(services: Services, config: OperatorConfig, body: Mapping[str
     if policy == "Delete":
         if not live["metadata"].get("deletionTimestamp"):  # (run again after the Tenant is gone: no write)
             await kube.delete(target)
+        # The namespace refuses new pods now; its controller would delete the running ones with the
+        # grace their author chose (years, for one that ignores SIGTERM): here they get 30 s.
+        await offboard.stop_workloads(writer, target.name, scale=False)
         return f"namespace {target.name} deleted (deletionPolicy: Delete)"
     if (live["metadata"].get("labels") or {}).get(naming.ORPHANED_LABEL) != "true":
         await kube.patch_labels(target, {naming.ORPHANED_LABEL: "true"})
