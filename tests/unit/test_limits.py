@@ -324,6 +324,38 @@ def test_catalogue_counts_existing_tenant_namespaces_by_the_operators_marks_only
     assert catalogue.held("p") == Held(frozenset({"b"}), 0)
 
 
+_STEPS = st.lists(st.tuples(st.sampled_from(["tenant", "provisioned", "tenant-gone", "namespace", "orphaned",
+                                             "foreign", "namespace-gone"]),
+                             st.sampled_from(["p", "q"]), st.sampled_from(["a", "b", "c"])), max_size=40)
+
+
+@given(_STEPS)
+def test_the_count_without_a_tenant_stays_what_it_is_derived_from(steps: list[tuple[str, str, str]]) -> None:
+    """The catalogue keeps Held.without_tenant by hand (a pass must not count): after any order of
+    Tenants and namespaces coming, changing and going it equals the held names without a Tenant."""
+    catalogue = Catalogue(namespace_prefix="tenant-")
+    for step, partner, slug in steps:
+        name, meta = f"tenant-{slug}", {"creationTimestamp": "1"}
+        mark = {"labels": {naming.MANAGED_BY: naming.OPERATOR},
+                "annotations": {naming.OWNER_ANNOTATION: f"{partner}/{slug}"}}
+        if step == "tenant":
+            catalogue.track_tenant((partner, slug), {"plan": {}}, {"metadata": meta})
+        elif step == "provisioned":
+            catalogue.track_tenant((partner, slug), {"plan": {}}, {"metadata": meta, "status": {"namespace": name}})
+        elif step == "tenant-gone":
+            catalogue.track_tenant((partner, slug), None)
+        elif step in ("namespace", "orphaned"):
+            labels = {**mark["labels"], **({naming.ORPHANED_LABEL: "true"} if step == "orphaned" else {})}
+            catalogue.track_namespace(("", name), {"metadata": {"name": name, **mark, "labels": labels}})
+        elif step == "foreign":  # its owner mark removed: no longer a tenant's namespace
+            catalogue.track_namespace(("", name), {"metadata": {"name": name}})
+        else:
+            catalogue.track_namespace(("", name), None)
+        for each in ("p", "q"):
+            held = catalogue.held(each)
+            assert held.without_tenant == len(set(held.names) - set(catalogue.partner_tenants(each))) >= 0
+
+
 def test_the_cap_refusal_counts_namespaces_without_a_tenant_and_says_how_to_free_them() -> None:
     config = OperatorConfig(max_tenants_per_partner=2)
     body = {"metadata": {"name": "c", "namespace": "partner-p", "creationTimestamp": "3"},
