@@ -1,13 +1,12 @@
 """DNS and custom domains of one tenant: publish its records, claim and verify its domains, route them.
 
 I/O orchestration only; what to publish, whom a name belongs to and what a check means are
-decided in tenantry.domain.dns.
+decided in tenantry.domain.dns, and a pass's custom domains in tenantry.domain.domains.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import secrets
 import time
@@ -19,10 +18,10 @@ from tenantry.adapters.dns import DnsError, Resolver
 from tenantry.adapters.dnsproviders import DnsProvider, PlatformName, Publication, make_dns_provider
 from tenantry.adapters.kube import AlreadyExists
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.domain import admission, dns, naming, offboarding
+from tenantry.domain import dns, domains, naming, offboarding
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import DnsSettings, OperatorConfig
-from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, DOMAINS_VERIFIED, Verdict
+from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, Verdict
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import DNS_SYNCS, DOMAIN_CHECKS
 
@@ -133,8 +132,10 @@ def _claim_ref(config: OperatorConfig, domain: str) -> ObjectRef:
     return ObjectRef("v1", "Secret", dns.claim_name(domain), config.platform_namespace)
 
 
-UNAVAILABLE = "unavailable"  # another tenant's claim, or a reserved domain (the same answer for both)
-OVER_CAP = "over-cap"  # the partner holds the platform's maximum of unverified claims
+def _held_claim_ref(config: OperatorConfig, claim: Mapping[str, Any]) -> ObjectRef:
+    return ObjectRef("v1", "Secret", claim["metadata"]["name"], config.platform_namespace)
+
+
 # The count of a partner's pending claims and the creation of one more happen under its lock, so
 # concurrent reconciles of one partner's tenants cannot exceed the cap (one leader writes claims).
 _partner_locks: dict[str, asyncio.Lock] = {}
@@ -144,7 +145,7 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
                  ) -> Mapping[str, Any] | str:
     """Our live claim Secret of a domain, or why we have none (UNAVAILABLE, OVER_CAP)."""
     if config.domain_reserved(domain):
-        return UNAVAILABLE
+        return domains.UNAVAILABLE
     target = _claim_ref(config, domain)
     live = await writer.kube.get(target)
     if live is None:
@@ -152,7 +153,7 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
             claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
                                             {naming.PARTNER_LABEL: inp.partner, naming.MANAGED_BY: naming.OPERATOR})
             if dns.pending_claims(claims) >= config.max_pending_domains:
-                return OVER_CAP
+                return domains.OVER_CAP
             meta = owned_meta(target.name, config.platform_namespace, inp)
             meta["annotations"][dns.CLAIMED_DOMAIN_ANNOTATION] = domain
             secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
@@ -165,33 +166,8 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
                 pass
         live = await writer.kube.get(target)
     if live is None or live["metadata"].get("annotations", {}).get(naming.OWNER_ANNOTATION) != _tenant_key(inp):
-        return UNAVAILABLE
+        return domains.UNAVAILABLE
     return live
-
-
-def _token(claim: Mapping[str, Any]) -> str:
-    return base64.b64decode(claim["data"]["token"]).decode()
-
-
-async def _settle_claim(writer: Writer, config: OperatorConfig, claim: Mapping[str, Any], owner: str,
-                        entry: Mapping[str, Any], now: datetime.datetime) -> bool:
-    """Mark a verified domain's claim (it no longer expires); release one never verified in time.
-
-    True when the claim expired and was released. Only our own claim is deleted, and only for a
-    domain never verified (so no route of ours serves it).
-    """
-    target = ObjectRef("v1", "Secret", claim["metadata"]["name"], config.platform_namespace)
-    if entry.get("verified"):
-        if dns.CLAIM_VERIFIED_ANNOTATION not in (claim["metadata"].get("annotations") or {}):
-            writer.count += 1
-            await writer.kube.patch_if_unchanged(
-                target, {"metadata": {"annotations": {dns.CLAIM_VERIFIED_ANNOTATION: dns.iso(now)}}},
-                claim["metadata"]["resourceVersion"])
-        return False
-    if not dns.claim_expired(claim, now, config.domain_claim_ttl_seconds):
-        return False
-    await writer.delete_if_ours(target, claim, owner)
-    return True
 
 
 async def _check(services: DnsServices, domain: str, host: str, token: str) -> dns.DomainCheck:
@@ -200,87 +176,55 @@ async def _check(services: DnsServices, domain: str, host: str, token: str) -> d
     return dns.DomainCheck(cname_ok=host in cnames, txt_ok=token in txts)
 
 
-@dataclass(frozen=True)
-class DomainsOutcome:
-    verdict: Verdict
-    entries: list[dict[str, Any]]
-    verified: list[str]
-
-
 async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
-                         previous: list[Mapping[str, Any]]) -> DomainsOutcome:
-    """Claim, verify and re-verify every custom domain; release the ones no longer listed."""
+                         previous: list[Mapping[str, Any]]) -> domains.DomainsPlan:
+    """Claim, verify and re-verify every custom domain; release the ones no longer listed.
+
+    Gather (each domain's claim, the resolver's answer when a check is due), decide
+    (domain.domains.decide), then write the claims' changes and schedule the next checks.
+    """
     host = dns.platform_host(inp.slug, config.platform_domain)
     before = {e.get("name"): e for e in previous}
-    entries: list[dict[str, Any]] = []
-    problems: list[str] = []
+    observed = [await _observe(writer, services, inp, config, domain, host, before.get(domain))
+                for domain in inp.spec.domains]
     now = datetime.datetime.now(datetime.UTC)
+    plan = domains.decide(observed, previous, host, config, now)
     key: TenantKey = (inp.partner_namespace, inp.slug)
-    for domain in inp.spec.domains:
-        problem = unclaimable(domain, config.platform_domain)
-        if problem:
-            entries.append({"name": domain, "verified": False, "records": [], "message": problem})
-            problems.append(f"{domain}: invalid")
-            continue
-        old = before.get(domain)
-        if old is not None and old.get("expiredAt"):
-            entries.append(dict(old))  # released: claimed again only when the partner re-adds it
-            problems.append(f"{domain}: claim expired")
-            continue
-        claim = await _claim(writer, config, inp, domain)
-        if claim == OVER_CAP:
-            entries.append(dns.over_cap_entry(domain, config.max_pending_domains))
-            problems.append(f"{domain}: over the limit of unverified domains")
-            continue
-        if isinstance(claim, str):
-            entries.append({"name": domain, "verified": False, "records": [],
-                            "message": f"{admission.unavailable_domain_message(domain)}: "
-                                       f"{admission.UNAVAILABLE_DOMAIN_HINT}"})
-            problems.append(f"{domain}: claimed elsewhere")
-            continue
-        token, failed = _token(claim), False
-        if old is not None and old.get("records") and not services.due((key, domain)):
-            entries.append(dict(old))  # not due for a check yet: keep what we know
-        else:
-            try:
-                check = await _check(services, domain, host, token)
-            except DnsError as error:
-                DOMAIN_CHECKS.labels("error").inc()
-                kept = dict(old) if old else {"name": domain, "verified": False,
-                                              "records": list(dns.instructions(domain, host, token))}
-                kept["message"] = f"could not check: {error}"
-                entries.append(kept)
-                services.checked((key, domain), verified=False)
-                failed = True
-            else:
-                state = dns.next_state(domain, host, token, check, old, now, config.domain_grace_seconds)
-                DOMAIN_CHECKS.labels("verified" if state.verified else "pending").inc()
-                services.checked((key, domain), state.verified)
-                entries.append(state.as_status())
-        # A claim that cannot be checked expires too: holding a domain needs proof of control.
-        if await _settle_claim(writer, config, claim, _tenant_key(inp), entries[-1], now):
-            entries[-1] = dns.expired_entry(domain, now, config.domain_claim_ttl_seconds)
-            problems.append(f"{domain}: claim expired")
-        elif failed:
-            problems.append(f"{domain}: check failed")
-        elif not entries[-1]["verified"]:
-            problems.append(f"{domain}: pending")
+    for domain, outcome in plan.checks:
+        DOMAIN_CHECKS.labels(outcome).inc()
+        services.checked((key, domain), verified=outcome == "verified")
+    for claim in plan.mark_verified:
+        writer.count += 1
+        marked = {"metadata": {"annotations": {dns.CLAIM_VERIFIED_ANNOTATION: dns.iso(now)}}}
+        await writer.kube.patch_if_unchanged(_held_claim_ref(config, claim), marked,
+                                             claim["metadata"]["resourceVersion"])
+    for claim in plan.release:
+        await writer.delete_if_ours(_held_claim_ref(config, claim), claim, _tenant_key(inp))
     # Claims exist only for domains the status has listed; list them only when one was dropped.
-    if {e.get("name") for e in previous} - set(inp.spec.domains):
+    if set(before) - set(inp.spec.domains):
         await _release_unlisted(writer, config, inp)
-    verified = [e["name"] for e in entries if e["verified"]]
-    if not inp.spec.domains:
-        verdict = Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
-    elif problems:
-        reason = next((why for why, words in (("DomainConflict", "elsewhere"), ("InvalidDomain", "invalid"),
-                                              ("DomainClaimLimit", "over the limit"),
-                                              ("DomainClaimExpired", "expired")) if any(words in p for p in problems)),
-                      "DomainsPending")
-        verdict = Verdict(DOMAINS_VERIFIED, "False", reason,
-                          "; ".join(problems) + ": see status.domains for the records to create")
-    else:
-        verdict = Verdict(DOMAINS_VERIFIED, "True", "Verified", f"{len(verified)} custom domain(s) verified")
-    return DomainsOutcome(verdict, entries, verified)
+    return plan
+
+
+async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, domain: str,
+                   host: str, old: Mapping[str, Any] | None) -> domains.Observed:
+    """One listed domain: why it is invalid, else our claim (made now if need be), and the resolver's
+    answer when a check is due."""
+    problem = unclaimable(domain, config.platform_domain)
+    if problem:
+        return domains.Observed(domain, invalid=problem)
+    if domains.expired(old):
+        return domains.Observed(domain)
+    claim = await _claim(writer, config, inp, domain)
+    if isinstance(claim, str):
+        return domains.Observed(domain, refused=claim)
+    if not domains.check_due(old, services.due(((inp.partner_namespace, inp.slug), domain))):
+        return domains.Observed(domain, claim=claim)
+    try:
+        check = await _check(services, domain, host, domains.claim_token(claim))
+    except DnsError as error:
+        return domains.Observed(domain, claim=claim, check_error=str(error))
+    return domains.Observed(domain, claim=claim, check=check)
 
 
 async def _release_unlisted(writer: Writer, config: OperatorConfig, inp: TenantInput) -> None:
@@ -310,7 +254,7 @@ async def _release(writer: Writer, config: OperatorConfig, claims: list[dict[str
     free, kept = offboarding.releasable(claims, owner, routed)
     by_name = {c["metadata"]["name"]: c for c in claims}
     for name in free:
-        await writer.delete_if_ours(ObjectRef("v1", "Secret", name, config.platform_namespace), by_name[name], owner)
+        await writer.delete_if_ours(_held_claim_ref(config, by_name[name]), by_name[name], owner)
     return kept
 
 
