@@ -5,10 +5,11 @@ of them (managedFields: an Update, not an Apply):
 - an absent child is created with one POST (not a server-side apply: cheaper for the API server)
 - a changed child is updated with one PUT naming the version read; a field the operator no longer
   wants is gone afterwards (a whole-object update, not a merge), and labels others added stay
-- a stale copy (a resourceVersion someone else has moved on from) is read again and written once
-  more, never lost, and never a Conflict for the caller
-- a child absent from memory yet present in the cluster (no label: the informers never saw it) is
-  read and updated, not refused
+- a stale copy in memory (a resourceVersion someone else has moved on from) ends the pass with a
+  Conflict after one refused PUT, with memory now holding the object as it is; the next pass
+  writes once, and nothing is lost (Kube.stale, the one place a stale copy is handled)
+- a child absent from memory yet present in the cluster (no label: the informers never saw it):
+  the same, after one refused POST; then it is updated, not refused
 - a child that already holds everything is not written
 - annotations others put on a child stay through an update made from memory (the children's
   informers keep them while they fit in 2 KiB); an annotation of the operator's that it no longer
@@ -26,8 +27,8 @@ import pytest
 from lightkube.config.kubeconfig import KubeConfig
 
 from tenantry.adapters.http import Api
-from tenantry.adapters.informer import slim
-from tenantry.adapters.kube import Kube
+from tenantry.adapters.informer import Cache, Informer, Scope, slim
+from tenantry.adapters.kube import Conflict, Kube
 from tenantry.handlers.writer import Writer
 from tests.integration.fixtures import ClusterHandle
 
@@ -83,21 +84,59 @@ def test_create_then_update_with_post_and_put(cluster: ClusterHandle, namespace:
     assert _live(cluster, namespace)["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
 
 
-def test_a_stale_copy_is_read_again_and_written_once_more(cluster: ClusterHandle, namespace: str) -> None:
+def _passes(cluster: ClusterHandle, manifest: dict, namespace: str, memory_first: dict | None) -> list[str]:
+    """Passes writing `manifest` with what a ConfigMap memory holds (first `memory_first`) as the live
+    object, until one ends without a Conflict: per pass, its writes and how it ended."""
+    async def run() -> list[str]:
+        kube = Kube(Api(KubeConfig.from_file(str(cluster.kubeconfig)).get()))
+        memory = Informer(kube.api, Scope("v1", "ConfigMap"))
+        kube.cache = Cache([], fed=[memory])
+        if memory_first is not None:
+            memory.put(memory_first)
+        ended = []
+        try:
+            for _ in range(3):
+                writer = Writer(kube)
+                try:
+                    await writer.apply_if_needed(copy.deepcopy(manifest), memory.get(namespace, "tenantry-flags"))
+                except Conflict:
+                    ended.append(f"{writer.count} conflict")
+                    continue
+                ended.append(f"{writer.count} done")
+                return ended
+            return ended
+        finally:
+            await kube.close()
+    return asyncio.run(run())
+
+
+def test_a_stale_copy_ends_the_pass_and_the_next_writes_it(cluster: ClusterHandle, namespace: str) -> None:
     assert _write(cluster, _config_map(namespace, {"a": "1"}), None) == 1
     stale = _live(cluster, namespace)
     cluster.kubectl("patch", "configmap", "tenantry-flags", "-n", namespace, "--type=merge",
                     "-p", '{"data": {"a": "edited"}}')
-    assert _write(cluster, _config_map(namespace, {"a": "2"}), stale) == 2  # a 409, then the write
+    # a 409, memory reads the edit; then the write
+    assert _passes(cluster, _config_map(namespace, {"a": "2"}), namespace, stale) == ["1 conflict", "1 done"]
     assert _live(cluster, namespace)["data"] == {"a": "2"}
 
 
 def test_a_child_memory_does_not_know_is_read_and_updated(cluster: ClusterHandle, namespace: str) -> None:
     cluster.kubectl("create", "configmap", "tenantry-flags", "-n", namespace, "--from-literal=old=x")
-    assert _write(cluster, _config_map(namespace, {"a": "1"}), None) == 2  # the POST refused (409), a PUT
+    # the POST refused (409), memory reads the object; then a PUT
+    assert _passes(cluster, _config_map(namespace, {"a": "1"}), namespace, None) == ["1 conflict", "1 done"]
     live = _live(cluster, namespace)
     assert live["data"] == {"a": "1"}
     assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tenantry"
+
+
+def test_a_copy_of_an_object_gone_meanwhile_ends_the_pass_and_the_next_creates_it(
+        cluster: ClusterHandle, namespace: str) -> None:
+    assert _write(cluster, _config_map(namespace, {"a": "1"}), None) == 1
+    remembered = _live(cluster, namespace)
+    cluster.kubectl("delete", "configmap", "tenantry-flags", "-n", namespace)
+    # the PUT finds nothing (404), memory forgets it; then a POST
+    assert _passes(cluster, _config_map(namespace, {"a": "2"}), namespace, remembered) == ["1 conflict", "1 done"]
+    assert _live(cluster, namespace)["data"] == {"a": "2"}
 
 
 def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:

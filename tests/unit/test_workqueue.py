@@ -1,8 +1,10 @@
 """The reconcile queue: a key queued once however often it is triggered, run again when triggered
 while running, never two workers on one key, bounded concurrency, failures retried with back-off
 (the delays read from an injected clock, not measured in wall time) without stopping the other
-keys, a success resets the back-off, a retry due after a stop does nothing, and a kopf event for a
-key of another replica still starts the workers (for the keys of shards taken over later)."""
+keys, a success resets the back-off, a retry due after a stop does nothing, a kopf event for a
+key of another replica still starts the workers (for the keys of shards taken over later), and a key
+queued for later (add_after: waiting on another controller) runs once its time has come, not before,
+and counts as no failure (the back-off stays where it was)."""
 
 from __future__ import annotations
 
@@ -161,6 +163,26 @@ def test_a_success_resets_the_back_off() -> None:
         return clock.delays
 
     assert asyncio.run(scenario()) == [5, 10, 5]
+
+
+def test_a_key_queued_for_later_runs_when_its_time_has_come() -> None:
+    async def scenario() -> tuple[list[float], list[str]]:
+        clock = ManualClock()
+        done: list[str] = []
+
+        async def work(key: str) -> None:
+            done.append(key)
+
+        queue = WorkQueue(work, workers=1, first_retry=5, schedule=clock)
+        queue.add_after("a", 0.5)
+        await _turns()
+        assert done == [] and len(queue) == 0 and len(clock.due) == 1  # waiting on the clock only
+        clock.advance()
+        await _until(lambda: done == ["a"])
+        await queue.stop()
+        return clock.delays, done
+
+    assert asyncio.run(scenario()) == ([0.5], ["a"])
 
 
 def test_a_stopped_queue_takes_no_more_keys() -> None:

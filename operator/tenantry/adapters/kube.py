@@ -44,7 +44,9 @@ class KubeError(Exception):
 
 
 class Conflict(KubeError):
-    """The object changed since it was read (HTTP 409 on a write that names a resourceVersion)."""
+    """Our copy of an object was behind: it changed or went since it was read (a write naming its
+    resourceVersion got 409 or 404), or it exists though memory did not know it. Memory holds it as
+    it is now (Kube.stale): running the pass again is all a caller does."""
 
     def __init__(self, message: str) -> None:
         super().__init__("Conflict", message)
@@ -136,6 +138,17 @@ class Kube:
             informer.put(body)
         return body
 
+    async def stale(self, target: ObjectRef, message: str) -> Conflict:
+        """The one place a stale copy is handled: memory takes the object as the API server has it
+        now (or forgets it), and the Conflict to raise says what happened."""
+        if self.cache is not None and (target.api_version, target.kind) in self.cache.informers:
+            fresh = await self.read(target)
+            if fresh is None:
+                self._forget(target)
+            else:
+                self._remember(fresh)
+        return Conflict(message)
+
     def _forget(self, target: ObjectRef) -> None:
         informer = self.cache.informers.get((target.api_version, target.kind)) if self.cache else None
         if informer is not None:
@@ -173,8 +186,8 @@ class Kube:
         try:
             replaced = await self.api.request("PUT", _path(target), {**manifest, "metadata": meta}, _MANAGER)
         except ApiFailure as error:
-            if error.code == 409:
-                raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
+            if error.code in (404, 409):
+                raise await self.stale(target, f"{target.kind} {target.name} changed meanwhile") from error
             raise _refusal(error, f"updating {target.kind} {target.name}") from error
         self._remember(replaced or {})
 
@@ -212,7 +225,7 @@ class Kube:
             changed = await self.api.request("PATCH", _path(target), body, _MANAGER, MERGE_PATCH)
         except ApiFailure as error:
             if error.code == 409:
-                raise Conflict(f"{target.kind} {target.name} changed meanwhile") from error
+                raise await self.stale(target, f"{target.kind} {target.name} changed meanwhile") from error
             raise _refusal(error, f"patching {target.kind} {target.name}") from error
         return self._remember(changed or {})
 

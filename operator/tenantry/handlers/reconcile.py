@@ -33,6 +33,13 @@ from tenantry.handlers import dnsflow, offboard
 from tenantry.handlers.writer import Writer
 
 
+class NotYet(Exception):
+    """The pass cannot go on until another controller has caught up (its answer is a status update,
+    which triggers no pass): it runs again after RETRY_SECONDS."""
+
+    RETRY_SECONDS = 0.5
+
+
 @dataclass(frozen=True)
 class Lookups:
     """Where to find FeatureSets and Brandings by (namespace, name)."""
@@ -99,7 +106,9 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
         except AlreadyExists:
             live = await writer.kube.read(ref(desired.namespace))
             if live is None:
-                raise Conflict(f"namespace {desired.namespace['metadata']['name']} was deleted meanwhile") from None
+                name = desired.namespace["metadata"]["name"]
+                raise await writer.kube.stale(ref(desired.namespace), f"namespace {name} was deleted meanwhile") \
+                    from None
         held = lifecycle.claim(live, inp.partner_namespace, inp.slug)
     return held, live
 
@@ -135,8 +144,8 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
         # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
         # then the running ones stop here (not before: they would be recreated).
         if work.quota_first and not await offboard.quota_in_effect(writer, namespace.name):
-            raise Conflict(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
-                           "put pods: 0 in its status")  # the pass runs again (handlers/tenant)
+            raise NotYet(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
+                         "put pods: 0 in its status")
         await offboard.stop_workloads(writer, namespace.name, scale=work.scale_to_zero)
 
 

@@ -109,12 +109,12 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
                                        memo.catalogue.partner_tenants, memo.catalogue.held)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
         except Conflict:
-            # The Tenant changed while we worked (a partner edited it, for
-            # one), or our copy was behind: read it fresh, and a pass right after this one.
-            fresh = await memo.kube.read(ObjectRef(f"{GROUP}/{VERSION}", "Tenant", key[1], key[0]))
-            if fresh is not None:
-                memo.tenants.put(fresh)
+            # Our copy of an object was behind; memory holds it as it is now (Kube.stale): a pass
+            # right after this one.
             memo.queue.add(key)
+            return
+        except passes.NotYet:
+            memo.queue.add_after(key, passes.NotYet.RETRY_SECONDS)
             return
         except ShardLost:
             raise

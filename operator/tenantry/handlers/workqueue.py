@@ -74,6 +74,10 @@ class WorkQueue(Generic[Key]):
             self._depth.set(len(self._queued))
             self._wakeup.set()
 
+    def add_after(self, key: Key, seconds: float) -> None:
+        """Queue a key once `seconds` have passed (waiting on another controller, not a failure)."""
+        self._schedule(seconds, functools.partial(self.add, key))
+
     def __len__(self) -> int:
         """Keys waiting or being worked on."""
         return len(self._queued) + len(self._active)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from tenantry.adapters.kube import AlreadyExists, Conflict, Kube
+from tenantry.adapters.kube import AlreadyExists, Kube
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers, other_writer
@@ -55,26 +55,14 @@ class Writer:
         if live is None:
             try:
                 await self.kube.create(manifest)
-                return
             except AlreadyExists:
                 # Absent from memory (which holds only objects with our label, and may be a moment
-                # behind) yet there: read it, and go on as with any object found changed.
-                live = await self.kube.read(ref(manifest))
-            if live is None:
-                raise Conflict(f"{manifest['kind']} {manifest['metadata']['name']} was deleted meanwhile")
-            await self._write(manifest, live)
+                # behind) yet there: memory takes it now, and the pass runs again with it.
+                raise await self.kube.stale(ref(manifest), f"{manifest['kind']} {manifest['metadata']['name']} "
+                                                           "exists, unknown to memory") from None
             return
-        try:
-            await self.kube.replace(manifest, live)
-        except Conflict:
-            # Our copy was behind (a watch event on its way): once more with the object as it is now.
-            fresh = await self.kube.read(ref(manifest))
-            if fresh is None:
-                raise
-            if covers(fresh, manifest):
-                return
-            self.count += 1
-            await self.kube.replace(manifest, fresh)
+        # A Conflict here (our copy was behind) leaves memory current: the pass runs again.
+        await self.kube.replace(manifest, live)
 
     @staticmethod
     def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
