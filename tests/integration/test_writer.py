@@ -10,6 +10,8 @@ of them (managedFields: an Update, not an Apply):
   writes once, and nothing is lost (Kube.stale, the one place a stale copy is handled)
 - a child absent from memory yet present in the cluster (no label: the informers never saw it):
   the same, after one refused POST; then it is updated, not refused
+- a tenant admin's immutable copy of a ConfigMap of ours, deleted but held by their finalizer (so
+  it could be neither updated nor created again): its finalizers go, and the next pass creates ours
 - a child that already holds everything is not written
 - annotations others put on a child stay through an update made from memory (the children's
   informers keep them while they fit in 2 KiB); an annotation of the operator's that it no longer
@@ -137,6 +139,20 @@ def test_a_copy_of_an_object_gone_meanwhile_ends_the_pass_and_the_next_creates_i
     # the PUT finds nothing (404), memory forgets it; then a POST
     assert _passes(cluster, _config_map(namespace, {"a": "2"}), namespace, remembered) == ["1 conflict", "1 done"]
     assert _live(cluster, namespace)["data"] == {"a": "2"}
+
+
+def test_an_immutable_copy_held_by_a_finalizer_is_let_go_and_replaced(cluster: ClusterHandle, namespace: str) -> None:
+    cluster.kubectl("create", "configmap", "tenantry-flags", "-n", namespace, "--from-literal=paid=on")
+    cluster.kubectl("patch", "configmap", "tenantry-flags", "-n", namespace, "--type=merge",
+                    "-p", '{"immutable": true, "metadata": {"finalizers": ["example.com/hold"]}}')
+    cluster.kubectl("delete", "configmap", "tenantry-flags", "-n", namespace, "--wait=false")
+    held = _live(cluster, namespace)
+    assert held["metadata"]["deletionTimestamp"] and held["immutable"] is True
+    # the POST refused (its name is held), the finalizer removed; then the POST
+    assert _passes(cluster, _config_map(namespace, {"a": "1"}), namespace, held) == ["2 conflict", "1 done"]
+    live = _live(cluster, namespace)
+    assert live["data"] == {"a": "1"} and not live.get("immutable")
+    assert not live["metadata"].get("deletionTimestamp") and not live["metadata"].get("finalizers")
 
 
 def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:

@@ -1,5 +1,6 @@
 """A pass over a tenant's custom domains, decided without an API server or a resolver
-(domain/domains.decide; handlers/dnsflow gathers what it takes and writes what it returns).
+(domain/domains.decide per domain and domains.outcome; handlers/dnsflow gathers what each takes and
+writes what it returns, one domain after the other).
 
 Tested here:
 - no domains: NoCustomDomains; all verified: Verified, each routed, each claim marked once
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from tenantry.domain import dns, domains
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.dns import DomainCheck
 from tenantry.domain.domains import OVER_CAP, UNAVAILABLE, Observed
+from tenantry.domain.status import Verdict
 
 HOST = "mustermann.platform.test"
 NOW = datetime.datetime(2026, 1, 8, 0, 0, tzinfo=datetime.UTC)
@@ -43,8 +47,26 @@ def claim(domain: str, created: str = "2026-01-07T00:00:00Z", verified: bool = F
             "data": {"token": base64.b64encode(b"tenantry-tok").decode()}}
 
 
-def decide(observed: list[Observed], previous: list[dict[str, Any]] | None = None) -> domains.DomainsPlan:
-    return domains.decide(observed, previous or [], HOST, CONFIG, NOW)
+@dataclass
+class Pass:
+    """What the decisions of one pass add up to, as dnsflow uses them."""
+
+    entries: list[dict[str, Any]]
+    verdict: Verdict
+    verified: list[str]
+    mark_verified: list[Mapping[str, Any]]
+    release: list[Mapping[str, Any]]
+    checks: list[tuple[str, str]]
+
+
+def decide(observed: list[Observed], previous: list[dict[str, Any]] | None = None) -> Pass:
+    before = {e["name"]: e for e in previous or []}
+    decisions = [domains.decide(seen, before.get(seen.name), HOST, CONFIG, NOW) for seen in observed]
+    out = domains.outcome(decisions)
+    return Pass(out.entries, out.verdict, out.verified,
+                [d.mark_verified for d in decisions if d.mark_verified is not None],
+                [d.release for d in decisions if d.release is not None],
+                [(seen.name, d.check) for seen, d in zip(observed, decisions, strict=True) if d.check is not None])
 
 
 def test_no_domains() -> None:

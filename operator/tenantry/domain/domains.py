@@ -1,8 +1,9 @@
 """A tenant's custom domains, decided from what one pass observed (pure).
 
-handlers/dnsflow gathers (the domain's claim, created then read back; the resolver's answer when a
-check is due), `decide` turns that and the previous status into the status entries, the claim
-writes, the checks to schedule and the DomainsVerified verdict, and dnsflow carries them out.
+For each listed domain in turn, handlers/dnsflow gathers (its claim, created then read back; the
+resolver's answer when a check is due), `decide` turns that and its previous status entry into its
+entry, its claim's writes and the check to schedule, and dnsflow makes those writes before the next
+domain; `outcome` then gives the status entries and the DomainsVerified verdict.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tenantry.domain import admission, dns
@@ -37,15 +38,24 @@ class Observed:
 
 
 @dataclass(frozen=True)
-class DomainsPlan:
-    """The outcome of a pass over the custom domains, and the writes it needs."""
+class Decision:
+    """One domain's outcome in a pass, and the writes it needs (made before the next domain's claim:
+    a claim marked verified or released frees a place under the partner's limit for the next)."""
+
+    entry: dict[str, Any]  # its status.domains entry
+    problem: tuple[str, str] | None = None  # (reason, what to say)
+    mark_verified: Mapping[str, Any] | None = None  # a claim that no longer expires
+    release: Mapping[str, Any] | None = None  # a claim never verified in time
+    check: str | None = None  # verified, pending or error: the result of a check made in this pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The custom domains of a tenant after a pass."""
 
     entries: list[dict[str, Any]]  # status.domains, in spec order
     verdict: Verdict
     verified: list[str]  # the domains to route
-    mark_verified: list[Mapping[str, Any]] = field(default_factory=list)  # claims that no longer expire
-    release: list[Mapping[str, Any]] = field(default_factory=list)  # claims never verified in time
-    checks: list[tuple[str, str]] = field(default_factory=list)  # (domain, verified|pending|error)
 
 
 def expired(previous: Mapping[str, Any] | None) -> bool:
@@ -63,79 +73,66 @@ def claim_token(claim: Mapping[str, Any]) -> str:
     return base64.b64decode(claim["data"]["token"]).decode()
 
 
-def decide(observed: Sequence[Observed], previous: Sequence[Mapping[str, Any]], host: str,
-           config: OperatorConfig, now: datetime.datetime) -> DomainsPlan:
-    """Status entries, claim writes and verdict for the domains observed (spec order).
+def decide(seen: Observed, old: Mapping[str, Any] | None, host: str, config: OperatorConfig,
+           now: datetime.datetime) -> Decision:
+    """One domain's entry and claim writes, from what was observed and its previous entry `old`.
 
     A verified domain's claim is marked (it no longer expires); a claim never verified within the
     claim TTL is released, checked or not (holding a domain needs proof of control).
     """
-    before = {e.get("name"): e for e in previous}
-    entries: list[dict[str, Any]] = []
-    problems: list[tuple[str, str]] = []  # (reason, what to say)
-    mark_verified: list[Mapping[str, Any]] = []
-    release: list[Mapping[str, Any]] = []
-    checks: list[tuple[str, str]] = []
-    for seen in observed:
-        domain, old = seen.name, before.get(seen.name)
-        if seen.invalid:
-            entries.append({"name": domain, "verified": False, "records": [], "message": seen.invalid})
-            problems.append(("InvalidDomain", f"{domain}: invalid"))
-            continue
-        if expired(old):
-            entries.append(dict(old or {}))
-            problems.append(("DomainClaimExpired", f"{domain}: claim expired"))
-            continue
-        if seen.refused == OVER_CAP:
-            entries.append(dns.over_cap_entry(domain, config.max_pending_domains))
-            problems.append(("DomainClaimLimit", f"{domain}: over the limit of unverified domains"))
-            continue
-        if seen.claim is None:
-            entries.append({"name": domain, "verified": False, "records": [],
-                            "message": f"{admission.unavailable_domain_message(domain)}: "
-                                       f"{admission.UNAVAILABLE_DOMAIN_HINT}"})
-            problems.append(("DomainConflict", f"{domain}: claimed elsewhere"))
-            continue
-        entry, problem = _checked_entry(seen, seen.claim, old, host, config, now, checks)
-        if entry.get("verified"):
-            if dns.CLAIM_VERIFIED_ANNOTATION not in (seen.claim["metadata"].get("annotations") or {}):
-                mark_verified.append(seen.claim)
-        elif dns.claim_expired(seen.claim, now, config.domain_claim_ttl_seconds):
-            release.append(seen.claim)
-            entry = dns.expired_entry(domain, now, config.domain_claim_ttl_seconds)
-            problem = ("DomainClaimExpired", f"{domain}: claim expired")
-        entries.append(entry)
-        if problem is not None:
-            problems.append(problem)
-    verified = [e["name"] for e in entries if e.get("verified")]
-    return DomainsPlan(entries, _verdict(observed, problems, len(verified)), verified, mark_verified, release, checks)
+    domain = seen.name
+    if seen.invalid:
+        return Decision({"name": domain, "verified": False, "records": [], "message": seen.invalid},
+                        ("InvalidDomain", f"{domain}: invalid"))
+    if expired(old):
+        return Decision(dict(old or {}), ("DomainClaimExpired", f"{domain}: claim expired"))
+    if seen.refused == OVER_CAP:
+        return Decision(dns.over_cap_entry(domain, config.max_pending_domains),
+                        ("DomainClaimLimit", f"{domain}: over the limit of unverified domains"))
+    claim = seen.claim
+    if claim is None:
+        return Decision({"name": domain, "verified": False, "records": [],
+                         "message": f"{admission.unavailable_domain_message(domain)}: "
+                                    f"{admission.UNAVAILABLE_DOMAIN_HINT}"},
+                        ("DomainConflict", f"{domain}: claimed elsewhere"))
+    checked = _checked(seen, claim, old, host, config, now)
+    if checked.entry.get("verified"):
+        marked = dns.CLAIM_VERIFIED_ANNOTATION in (claim["metadata"].get("annotations") or {})
+        return checked if marked else replace(checked, mark_verified=claim)
+    if dns.claim_expired(claim, now, config.domain_claim_ttl_seconds):
+        return replace(checked, entry=dns.expired_entry(domain, now, config.domain_claim_ttl_seconds),
+                       problem=("DomainClaimExpired", f"{domain}: claim expired"), release=claim)
+    return checked
 
 
-def _checked_entry(seen: Observed, claim: Mapping[str, Any], old: Mapping[str, Any] | None, host: str,
-                   config: OperatorConfig, now: datetime.datetime, checks: list[tuple[str, str]]
-                   ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+def _checked(seen: Observed, claim: Mapping[str, Any], old: Mapping[str, Any] | None, host: str,
+             config: OperatorConfig, now: datetime.datetime) -> Decision:
     """The entry of a domain we hold a claim on: from the check made now, else as the status had it."""
     domain = seen.name
     if seen.check_error is not None:
-        checks.append((domain, "error"))
         kept = dict(old) if old else {"name": domain, "verified": False,
                                       "records": list(dns.instructions(domain, host, claim_token(claim)))}
         kept["message"] = f"could not check: {seen.check_error}"
-        return kept, ("DomainsPending", f"{domain}: check failed")
+        return Decision(kept, ("DomainsPending", f"{domain}: check failed"), check="error")
     if seen.check is None:
-        entry = dict(old or {})  # not due for a check yet: keep what we know
+        entry, check = dict(old or {}), None  # not due for a check yet: keep what we know
     else:
         state = dns.next_state(domain, host, claim_token(claim), seen.check, old, now, config.domain_grace_seconds)
-        checks.append((domain, "verified" if state.verified else "pending"))
-        entry = state.as_status()
-    return entry, None if entry.get("verified") else ("DomainsPending", f"{domain}: pending")
+        entry, check = state.as_status(), "verified" if state.verified else "pending"
+    return Decision(entry, None if entry.get("verified") else ("DomainsPending", f"{domain}: pending"), check=check)
 
 
-def _verdict(observed: Sequence[Observed], problems: list[tuple[str, str]], verified: int) -> Verdict:
-    if not observed:
-        return Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
-    if problems:
+def outcome(decisions: Sequence[Decision]) -> Outcome:
+    """The status entries, the DomainsVerified verdict and the domains to route."""
+    entries = [d.entry for d in decisions]
+    verified = [e["name"] for e in entries if e.get("verified")]
+    problems = [d.problem for d in decisions if d.problem is not None]
+    if not decisions:
+        verdict = Verdict(DOMAINS_VERIFIED, "True", "NoCustomDomains", "the tenant has no custom domains")
+    elif problems:
         reason = min((why for why, _ in problems), key=_PRECEDENCE.index)
-        return Verdict(DOMAINS_VERIFIED, "False", reason,
-                       "; ".join(what for _, what in problems) + ": see status.domains for the records to create")
-    return Verdict(DOMAINS_VERIFIED, "True", "Verified", f"{verified} custom domain(s) verified")
+        verdict = Verdict(DOMAINS_VERIFIED, "False", reason,
+                          "; ".join(what for _, what in problems) + ": see status.domains for the records to create")
+    else:
+        verdict = Verdict(DOMAINS_VERIFIED, "True", "Verified", f"{len(verified)} custom domain(s) verified")
+    return Outcome(entries, verdict, verified)

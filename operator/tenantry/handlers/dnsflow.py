@@ -177,33 +177,35 @@ async def _check(services: DnsServices, domain: str, host: str, token: str) -> d
 
 
 async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
-                         previous: list[Mapping[str, Any]]) -> domains.DomainsPlan:
+                         previous: list[Mapping[str, Any]]) -> domains.Outcome:
     """Claim, verify and re-verify every custom domain; release the ones no longer listed.
 
-    Gather (each domain's claim, the resolver's answer when a check is due), decide
-    (domain.domains.decide), then write the claims' changes and schedule the next checks.
+    Per domain in spec order: gather (its claim, the resolver's answer when a check is due), decide
+    (domain.domains.decide), write its claim's changes, then schedule its next check.
     """
     host = dns.platform_host(inp.slug, config.platform_domain)
     before = {e.get("name"): e for e in previous}
-    observed = [await _observe(writer, services, inp, config, domain, host, before.get(domain))
-                for domain in inp.spec.domains]
-    now = datetime.datetime.now(datetime.UTC)
-    plan = domains.decide(observed, previous, host, config, now)
     key: TenantKey = (inp.partner_namespace, inp.slug)
-    for domain, outcome in plan.checks:
-        DOMAIN_CHECKS.labels(outcome).inc()
-        services.checked((key, domain), verified=outcome == "verified")
-    for claim in plan.mark_verified:
-        writer.count += 1
-        marked = {"metadata": {"annotations": {dns.CLAIM_VERIFIED_ANNOTATION: dns.iso(now)}}}
-        await writer.kube.patch_if_unchanged(_held_claim_ref(config, claim), marked,
-                                             claim["metadata"]["resourceVersion"])
-    for claim in plan.release:
-        await writer.delete_if_ours(_held_claim_ref(config, claim), claim, _tenant_key(inp))
+    decisions = []
+    for domain in inp.spec.domains:
+        seen = await _observe(writer, services, inp, config, domain, host, before.get(domain))
+        now = datetime.datetime.now(datetime.UTC)
+        decision = domains.decide(seen, before.get(domain), host, config, now)
+        if decision.mark_verified is not None:
+            writer.count += 1
+            marked = {"metadata": {"annotations": {dns.CLAIM_VERIFIED_ANNOTATION: dns.iso(now)}}}
+            await writer.kube.patch_if_unchanged(_held_claim_ref(config, decision.mark_verified), marked,
+                                                 decision.mark_verified["metadata"]["resourceVersion"])
+        if decision.release is not None:
+            await writer.delete_if_ours(_held_claim_ref(config, decision.release), decision.release, _tenant_key(inp))
+        if decision.check is not None:
+            DOMAIN_CHECKS.labels(decision.check).inc()
+            services.checked((key, domain), verified=decision.check == "verified")
+        decisions.append(decision)
     # Claims exist only for domains the status has listed; list them only when one was dropped.
     if set(before) - set(inp.spec.domains):
         await _release_unlisted(writer, config, inp)
-    return plan
+    return domains.outcome(decisions)
 
 
 async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, domain: str,

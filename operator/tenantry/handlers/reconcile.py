@@ -136,7 +136,11 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
         writer.count += 1
         await writer.kube.patch_labels(namespace, {naming.ORPHANED_LABEL: None})
     for wave in work.waves:
-        await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave))
+        # Every write of a wave ends before a failure ends the pass: the next pass must not race one.
+        failures = [r for r in await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave),
+                                                    return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
     for target in work.deletes:
         writer.count += 1
         await writer.kube.delete(target)

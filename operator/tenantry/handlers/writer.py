@@ -44,12 +44,14 @@ class Writer:
             self.contest.written(key, digest)
 
     async def _write(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
+        target = ref(manifest)
         if live is not None and _immutable_changed(manifest, live):
             # roleRef is immutable: a binding to another role is replaced, not patched (this is
             # how bindings of earlier versions, to a per-namespace Role, move to the ClusterRole).
             # So is a quota's scopeSelector (the allowed PriorityClasses, set by the platform).
-            self.count += 1
-            await self.kube.delete(ref(manifest))
+            if not live["metadata"].get("deletionTimestamp"):
+                self.count += 1
+                await self.kube.delete(target)
             live = None
         self.count += 1
         if live is None:
@@ -58,11 +60,22 @@ class Writer:
             except AlreadyExists:
                 # Absent from memory (which holds only objects with our label, and may be a moment
                 # behind) yet there: memory takes it now, and the pass runs again with it.
-                raise await self.kube.stale(ref(manifest), f"{manifest['kind']} {manifest['metadata']['name']} "
-                                                           "exists, unknown to memory") from None
+                conflict = await self.kube.stale(target, f"{target.kind} {target.name} exists, unknown to memory")
+                await self._let_go(target)
+                raise conflict from None
             return
         # A Conflict here (our copy was behind) leaves memory current: the pass runs again.
         await self.kube.replace(manifest, live)
+
+    async def _let_go(self, target: ObjectRef) -> None:
+        """An object of ours to replace that is being deleted but held by finalizers, say a tenant
+        admin's on an immutable copy of the flags (which could then never be written again): the
+        finalizers go, so does the object, and the next pass creates ours."""
+        held = await self.kube.get(target)
+        meta = (held or {}).get("metadata") or {}
+        if meta.get("deletionTimestamp") and meta.get("finalizers"):
+            self.count += 1
+            await self.kube.patch_if_unchanged(target, {"metadata": {"finalizers": None}}, meta["resourceVersion"])
 
     @staticmethod
     def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:

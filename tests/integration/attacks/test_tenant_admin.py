@@ -56,7 +56,8 @@ def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Par
                                                                    operator: OperatorProcess) -> None:
     """Six edits within the contest window (limit 5 per 60 s), then one under the operator's own
     field-manager name, then one that also strips the managed-by label (out of the operator's
-    labelled watch), then one that also makes it immutable: each is reverted at once, with the
+    labelled watch), then one that also makes it immutable, then an immutable one held by a finalizer
+    of the admin's (so the operator's delete leaves it terminating): each is reverted at once, with the
     resync off (so only the edit's own event can bring the pass), and the tenant never reports the
     object as contested."""
     slug = partner.slug("flags")
@@ -79,9 +80,24 @@ def test_tenant_admin_cannot_outlast_the_operator_on_its_configmaps(partner: Par
                             "-p", json.dumps(patch))
             assert edit.returncode == 0, edit.stderr  # RBAC allows it: the operator guards
             wait_for(lambda: flags(cluster, ns) == original, timeout=30, what=f"edit {attempt + 1} reverted")
+        # An immutable copy under a finalizer of the admin's own: the operator's delete leaves it
+        # terminating (neither writable nor creatable again) unless the finalizer goes.
+        edit = as_admin(cluster, "patch", "configmap", "tenantry-flags", "-n", ns, "--type=merge", "-p",
+                        json.dumps({"data": {"flags.json": forged}, "immutable": True,
+                                    "metadata": {"finalizers": ["example.com/hold"]}}))
+        assert edit.returncode == 0, edit.stderr
+
+        def replaced() -> bool:
+            live = get_json(cluster, "configmap", "tenantry-flags", "-n", ns)
+            if live is None:
+                return False  # between the delete and the create
+            meta = live["metadata"]
+            return not live.get("immutable") and not meta.get("deletionTimestamp") and not meta.get("finalizers") \
+                and {"data": live["data"], "owner": (meta.get("annotations") or {}).get("tenantry.dev/owner"),
+                     "labels": meta.get("labels")} == original
+        wait_for(replaced, timeout=30, what="the immutable copy held by a finalizer replaced")
         assert partner.condition(slug, "ManagedObjectsInSync").get("status") == "True"
         assert flags(cluster, ns) == original
-        assert not (get_json(cluster, "configmap", "tenantry-flags", "-n", ns) or {}).get("immutable")
     finally:
         operator.restart_with({})
 
