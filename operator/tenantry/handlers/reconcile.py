@@ -30,6 +30,7 @@ from tenantry.domain.status import DNS_READY, NAMESPACE_READY, Verdict
 from tenantry.domain.tenantpass import Refusal
 from tenantry.domain.usage import TenantFacts
 from tenantry.handlers import dnsflow, offboard
+from tenantry.handlers.leadership import ShardLost
 from tenantry.handlers.writer import Writer
 
 
@@ -140,7 +141,8 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
         failures = [r for r in await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave),
                                                     return_exceptions=True) if isinstance(r, BaseException)]
         if failures:
-            raise failures[0]
+            # The one that says most about what to do next: the shard is gone, else run again now.
+            raise min(failures, key=lambda f: (not isinstance(f, ShardLost), not isinstance(f, Conflict)))
     for target in work.deletes:
         writer.count += 1
         await writer.kube.delete(target)
