@@ -17,6 +17,9 @@ Tested here:
 - a domain claimed by a tenant of another partner is refused without naming the holder
 - with a short claim TTL: a verified domain's claim is marked and kept, a never-verified one of the
   same tenant expires (claim released, status says how to claim it again)
+- with a limit of one unverified domain per partner: the second domain waits over the limit, and the
+  pass that verifies the first marks its claim before it claims the second (the status showing the
+  first verified already lists the second's records, never "not claimed")
 - the external-dns provider writes a DNSEndpoint
 - an unknown DNS provider stops the operator at start, with an error that names the variable
 """
@@ -251,6 +254,31 @@ def test_platform_and_public_suffix_domains_are_refused(partner: Partner) -> Non
     assert "invalid" in cond["message"]
     assert "platform domain" in _entry(partner, slug, f"shop.{ZONE}")["message"]
     assert "public suffix" in _entry(partner, slug, "co.uk")["message"]
+
+
+def test_a_domain_verified_in_a_pass_frees_its_place_for_the_next(partner: Partner, bind: Bind,
+                                                                    operator: OperatorProcess) -> None:
+    slug, first, second = partner.slug("order"), "eins.kunde-beispiel.de", "zwei.kunde-beispiel.de"
+    operator.restart_with({**dns_env(bind), "TENANTRY_MAX_PENDING_DOMAINS": "1"})
+    try:
+        partner.apply(partner.tenant(slug, domains=[first, second]))
+        entry = wait_for(lambda: _entry(partner, slug, first).get("records") and _entry(partner, slug, first),
+                         what="instructions in the status")
+        assert _entry(partner, slug, second)["message"].startswith("not claimed: your tenants already hold 1 ")
+        token = next(r["value"] for r in entry["records"] if r["type"] == "TXT")
+        bind.update("kunde-beispiel.de", first, "CNAME", host(slug) + ".")
+        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{first}", "TXT", f'"{token}"')
+
+        def first_verified() -> dict | None:
+            domains = {d["name"]: d for d in ((partner.get(slug) or {}).get("status") or {}).get("domains", [])}
+            return domains if domains.get(first, {}).get("verified") else None
+        domains = wait_for(first_verified, timeout=60, what=f"{first} verified")
+        assert domains[second]["records"], domains[second]  # claimed in that same pass
+        assert not domains[second]["message"].startswith("not claimed"), domains[second]
+    finally:
+        bind.update("kunde-beispiel.de", first, "CNAME")
+        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{first}", "TXT")
+        operator.restart_with(dns_env(bind))
 
 
 def test_external_dns_provider_writes_a_dns_endpoint(partner: Partner, bind: Bind, operator: OperatorProcess,

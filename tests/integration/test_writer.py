@@ -10,6 +10,8 @@ of them (managedFields: an Update, not an Apply):
   writes once, and nothing is lost (Kube.stale, the one place a stale copy is handled)
 - a child absent from memory yet present in the cluster (no label: the informers never saw it):
   the same, after one refused POST; then it is updated, not refused
+- a quota is written whatever its version: quota admission moves it (the status) with every counted
+  create, at a tenant admin's pace, so a versioned write could keep losing; the status stays
 - a tenant admin's immutable copy of a ConfigMap of ours, deleted but held by their finalizer (so
   it could be neither updated nor created again): its finalizers go, and the next pass creates ours
 - a child that already holds everything is not written
@@ -32,7 +34,7 @@ from tenantry.adapters.http import Api
 from tenantry.adapters.informer import Cache, Informer, Scope, slim
 from tenantry.adapters.kube import Conflict, Kube
 from tenantry.handlers.writer import Writer
-from tests.integration.fixtures import ClusterHandle
+from tests.integration.fixtures import ClusterHandle, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -157,6 +159,35 @@ def test_an_immutable_copy_held_by_a_finalizer_is_let_go_and_replaced(cluster: C
     live = _live(cluster, namespace)
     assert live["data"] == {"a": "1"} and not live.get("immutable")
     assert not live["metadata"].get("deletionTimestamp") and not live["metadata"].get("finalizers")
+
+
+def test_a_quota_is_written_whatever_its_version(cluster: ClusterHandle, namespace: str) -> None:
+    def quota(pods: str) -> dict:
+        return {"apiVersion": "v1", "kind": "ResourceQuota",
+                "metadata": {"name": "tenantry-quota", "namespace": namespace,
+                             "labels": {"app.kubernetes.io/managed-by": "tenantry"}},
+                "spec": {"hard": {"pods": pods, "count/configmaps": "20"}}}
+
+    def live() -> dict:
+        return json.loads(cluster.kubectl("get", "resourcequota", "tenantry-quota", "-n", namespace, "-o",
+                                          "json").stdout)
+
+    assert _write(cluster, quota("10"), None) == 1
+    first = live()
+    def used() -> int | None:
+        counted = ((live().get("status") or {}).get("used") or {}).get("count/configmaps")
+        return None if counted is None else int(counted)
+
+    # The quota controller writes the status, and each counted create moves it again.
+    before = wait_for(lambda: used() is not None, what="the quota's usage") and used()
+    assert before is not None
+    cluster.kubectl("create", "configmap", "counted", "-n", namespace)
+    wait_for(lambda: used() == before + 1, what="the quota's usage counted")
+    assert live()["metadata"]["resourceVersion"] != first["metadata"]["resourceVersion"]
+    assert _write(cluster, quota("0"), first) == 1  # from the older copy: no 409
+    after = live()
+    assert after["spec"]["hard"]["pods"] == "0"
+    assert after["status"]["used"]["count/configmaps"] == str(before + 1)
 
 
 def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:

@@ -165,10 +165,11 @@ class Kube:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
         self._remember(applied or {})
 
-    async def replace(self, manifest: Manifest, live: Manifest) -> None:
+    async def replace(self, manifest: Manifest, live: Manifest, versioned: bool = True) -> None:
         """Update (PUT) the object to `manifest`, naming the resourceVersion of `live`: a concurrent
-        change raises Conflict instead of being lost. Labels, annotations, finalizers and owner
-        references that others added stay while each fits in FOREIGN_BYTES; the rest of the object
+        change raises Conflict instead of being lost (versioned=False: whatever the version). Labels,
+        annotations, finalizers and owner references that others added stay while each fits in
+        FOREIGN_BYTES; the rest of the object
         is ours (cheaper for the API server than an apply, and a field we stop wanting goes with the
         next write)."""
         self._before_write()
@@ -179,7 +180,7 @@ class Kube:
         # Others' annotations stay; the operator's own are exactly the ones it wants now.
         annotations = {**{k: v for k, v in (seen.get("annotations") or {}).items() if not k.startswith(PREFIX)},
                        **(manifest["metadata"].get("annotations") or {})}
-        meta = {**manifest["metadata"], "resourceVersion": seen.get("resourceVersion"),
+        meta = {**manifest["metadata"], **({"resourceVersion": seen.get("resourceVersion")} if versioned else {}),
                 "labels": {**(seen.get("labels") or {}), **(manifest["metadata"].get("labels") or {})},
                 **({"annotations": annotations} if annotations else {}),
                 **{key: seen[key] for key in ("finalizers", "ownerReferences") if seen.get(key)}}
@@ -217,10 +218,13 @@ class Kube:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
         self._remember(labelled or {})
 
-    async def patch_if_unchanged(self, target: ObjectRef, patch: dict[str, Any], resource_version: str) -> Manifest:
-        """Merge-patch naming the resourceVersion read: a concurrent change raises Conflict instead of being lost."""
+    async def patch_if_unchanged(self, target: ObjectRef, patch: dict[str, Any], resource_version: str | None
+                                 ) -> Manifest:
+        """Merge-patch naming the resourceVersion read: a concurrent change raises Conflict instead of
+        being lost (None: whatever the version)."""
         self._before_write()
-        body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
+        version = {} if resource_version is None else {"resourceVersion": resource_version}
+        body = {**patch, "metadata": {**patch.get("metadata", {}), **version}}
         try:
             changed = await self.api.request("PATCH", _path(target), body, _MANAGER, MERGE_PATCH)
         except ApiFailure as error:

@@ -61,8 +61,8 @@ async def block_new_pods(writer: Writer, namespace: str, owner: str) -> bool:
         return False
     if ((live.get("spec") or {}).get("hard") or {}).get("pods") != "0":
         writer.count += 1
-        await writer.kube.patch_if_unchanged(target, {"spec": {"hard": {"pods": "0"}}},
-                                             live["metadata"]["resourceVersion"])
+        # Whatever its version (Writer.UNVERSIONED_KINDS says why).
+        await writer.kube.patch_if_unchanged(target, {"spec": {"hard": {"pods": "0"}}}, None)
     return True
 
 

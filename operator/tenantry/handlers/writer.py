@@ -14,6 +14,11 @@ from tenantry.domain.contest import Contest
 from tenantry.domain.drift import covers, other_writer
 from tenantry.domain.naming import owned_by
 
+# Written whatever their version: quota admission moves a quota's version (its status) with every
+# counted create in the namespace, at a tenant admin's pace, so a versioned write could keep losing
+# (a suspension's pods: 0 among them). Only the operator and the platform write a quota's spec.
+UNVERSIONED_KINDS = frozenset({"ResourceQuota"})
+
 
 class Writer:
     """The kube adapter plus a count of the write requests made through it."""
@@ -65,7 +70,7 @@ class Writer:
                 raise conflict from None
             return
         # A Conflict here (our copy was behind) leaves memory current: the pass runs again.
-        await self.kube.replace(manifest, live)
+        await self.kube.replace(manifest, live, versioned=manifest["kind"] not in UNVERSIONED_KINDS)
 
     async def _let_go(self, target: ObjectRef) -> None:
         """An object of ours to replace that is being deleted but held by finalizers, say a tenant
