@@ -11,7 +11,8 @@ of them (managedFields: an Update, not an Apply):
 - a child absent from memory yet present in the cluster (no label: the informers never saw it):
   the same, after one refused POST; then it is updated, not refused
 - a quota is written whatever its version: quota admission moves it (the status) with every counted
-  create, at a tenant admin's pace, so a versioned write could keep losing; the status stays
+  create, at a tenant admin's pace, so a versioned write could keep losing; the status stays; its
+  uid is named instead, so a quota made again by someone else is a Conflict, not overwritten
 - a tenant admin's immutable copy of a ConfigMap of ours, deleted but held by their finalizer (so
   it could be neither updated nor created again): its finalizers go, and the next pass creates ours
 - a child that already holds everything is not written
@@ -188,6 +189,13 @@ def test_a_quota_is_written_whatever_its_version(cluster: ClusterHandle, namespa
     after = live()
     assert after["spec"]["hard"]["pods"] == "0"
     assert after["status"]["used"]["count/configmaps"] == str(before + 1)
+    # Not another object of that name, made since by someone else: its uid is not the one read (a
+    # Conflict: memory reads it, and the pass runs again).
+    cluster.kubectl("delete", "resourcequota", "tenantry-quota", "-n", namespace)
+    cluster.kubectl("create", "quota", "tenantry-quota", "-n", namespace, "--hard=pods=7")
+    with pytest.raises(Conflict):
+        _write(cluster, quota("5"), after)
+    assert live()["spec"]["hard"] == {"pods": "7"}
 
 
 def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:

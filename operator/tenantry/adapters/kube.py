@@ -180,7 +180,10 @@ class Kube:
         # Others' annotations stay; the operator's own are exactly the ones it wants now.
         annotations = {**{k: v for k, v in (seen.get("annotations") or {}).items() if not k.startswith(PREFIX)},
                        **(manifest["metadata"].get("annotations") or {})}
-        meta = {**manifest["metadata"], **({"resourceVersion": seen.get("resourceVersion")} if versioned else {}),
+        # Unversioned, the uid still makes sure it is the object we read (not one made since by others).
+        precondition = {"resourceVersion": seen.get("resourceVersion")} if versioned else \
+            ({"uid": seen["uid"]} if seen.get("uid") else {})
+        meta = {**manifest["metadata"], **precondition,
                 "labels": {**(seen.get("labels") or {}), **(manifest["metadata"].get("labels") or {})},
                 **({"annotations": annotations} if annotations else {}),
                 **{key: seen[key] for key in ("finalizers", "ownerReferences") if seen.get(key)}}

@@ -31,8 +31,9 @@ class Writer:
 
     async def apply_if_needed(self, manifest: dict[str, Any], live: Mapping[str, Any] | None) -> None:
         """Write `manifest` when `live` (from memory) does not hold it yet: a create when absent, else
-        a whole-object update naming the version read (creates and updates cost the API server less
-        than server-side apply). A Namespace is applied instead: others' annotations on it stay."""
+        a whole-object update naming the version read, or for UNVERSIONED_KINDS the object's uid
+        (creates and updates cost the API server less than server-side apply). A Namespace is
+        applied instead: others' annotations on it stay."""
         if live is not None and covers(live, manifest):
             return
         # msgspec, not json.dumps: this runs for every write, and the stdlib encoder was 2 % of the
