@@ -170,6 +170,20 @@ def _entry(partner: Partner, slug: str, domain: str) -> dict:
     return next((d for d in (body.get("status") or {}).get("domains", []) if d["name"] == domain), {})
 
 
+def _prove(bind: Bind, partner: Partner, slug: str, domain: str) -> None:
+    """The customer creates the two records the status lists for `domain` (in kunde-beispiel.de)."""
+    entry = wait_for(lambda: _entry(partner, slug, domain).get("records") and _entry(partner, slug, domain),
+                     what="instructions in the status")
+    token = next(r["value"] for r in entry["records"] if r["type"] == "TXT")
+    bind.update("kunde-beispiel.de", domain, "CNAME", host(slug) + ".")
+    bind.update("kunde-beispiel.de", f"{dns.CHALLENGE_PREFIX}{domain}", "TXT", f'"{token}"')
+
+
+def _unprove(bind: Bind, domain: str) -> None:
+    bind.update("kunde-beispiel.de", domain, "CNAME")
+    bind.update("kunde-beispiel.de", f"{dns.CHALLENGE_PREFIX}{domain}", "TXT")
+
+
 def _routes(cluster: ClusterHandle, slug: str) -> tuple[list[str], list[str]]:
     ns = f"tenant-{slug}"
     ingress = cluster.kubectl("get", "ingress", "tenantry-domains", "-n", ns, "-o", "json", check=False)
@@ -262,12 +276,9 @@ def test_a_domain_verified_in_a_pass_frees_its_place_for_the_next(partner: Partn
     operator.restart_with({**dns_env(bind), "TENANTRY_MAX_PENDING_DOMAINS": "1"})
     try:
         partner.apply(partner.tenant(slug, domains=[first, second]))
-        entry = wait_for(lambda: _entry(partner, slug, first).get("records") and _entry(partner, slug, first),
-                         what="instructions in the status")
+        wait_for(lambda: _entry(partner, slug, first).get("records"), what="instructions in the status")
         assert _entry(partner, slug, second)["message"].startswith("not claimed: your tenants already hold 1 ")
-        token = next(r["value"] for r in entry["records"] if r["type"] == "TXT")
-        bind.update("kunde-beispiel.de", first, "CNAME", host(slug) + ".")
-        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{first}", "TXT", f'"{token}"')
+        _prove(bind, partner, slug, first)
 
         def first_verified() -> dict | None:
             domains = {d["name"]: d for d in ((partner.get(slug) or {}).get("status") or {}).get("domains", [])}
@@ -276,8 +287,7 @@ def test_a_domain_verified_in_a_pass_frees_its_place_for_the_next(partner: Partn
         assert domains[second]["records"], domains[second]  # claimed in that same pass
         assert not domains[second]["message"].startswith("not claimed"), domains[second]
     finally:
-        bind.update("kunde-beispiel.de", first, "CNAME")
-        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{first}", "TXT")
+        _unprove(bind, first)
         operator.restart_with(dns_env(bind))
 
 
@@ -323,11 +333,7 @@ def test_verified_claim_is_kept_and_a_pending_one_expires(partner: Partner, bind
     operator.restart_with({**dns_env(bind), "TENANTRY_DOMAIN_CLAIM_TTL_SECONDS": "15"})
     try:
         partner.apply(partner.tenant(slug, domains=[proven, idle]))
-        entry = wait_for(lambda: _entry(partner, slug, proven).get("records") and _entry(partner, slug, proven),
-                         what="instructions in the status")
-        token = next(r["value"] for r in entry["records"] if r["type"] == "TXT")
-        bind.update("kunde-beispiel.de", proven, "CNAME", host(slug) + ".")
-        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{proven}", "TXT", f'"{token}"')
+        _prove(bind, partner, slug, proven)
         kept = wait_for(lambda: (claim(proven) or {}).get("metadata", {}).get("annotations", {})
                         .get("tenantry.dev/verified-at") and claim(proven), timeout=60, what="the verified mark")
         wait_for(lambda: claim(idle) is None, timeout=90, what="the idle claim to expire")
@@ -337,6 +343,5 @@ def test_verified_claim_is_kept_and_a_pending_one_expires(partner: Partner, bind
         assert _entry(partner, slug, proven)["verified"] is True
         assert _routes(cluster, slug)[0] == [proven]
     finally:
-        bind.update("kunde-beispiel.de", proven, "CNAME")
-        bind.update("kunde-beispiel.de", f"_tenantry-challenge.{proven}", "TXT")
+        _unprove(bind, proven)
         operator.restart_with(dns_env(bind))
