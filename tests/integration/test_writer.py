@@ -12,7 +12,12 @@ of them (managedFields: an Update, not an Apply):
   the same, after one refused POST; then it is updated, not refused
 - a quota is written whatever its version: quota admission moves it (the status) with every counted
   create, at a tenant admin's pace, so a versioned write could keep losing; the status stays; its
-  uid is named instead, so a quota made again by someone else is a Conflict, not overwritten
+  uid is named instead, so a quota made again by someone else is a Conflict (read, then written),
+  not overwritten from a copy of the old one
+- a copy in memory of an object deleted since: the PUT finds nothing (404), memory forgets it, and
+  the next pass creates it
+- a name held by an object of another kind being deleted (some controller's clean-up): the pass
+  waits (NotYet), and no finalizer is touched
 - a tenant admin's immutable copy of a ConfigMap of ours, deleted but held by their finalizer (so
   it could be neither updated nor created again): its finalizers go, and the next pass creates ours
 - a child that already holds everything is not written
@@ -34,7 +39,7 @@ from lightkube.config.kubeconfig import KubeConfig
 from tenantry.adapters.http import Api
 from tenantry.adapters.informer import Cache, Informer, Scope, slim
 from tenantry.adapters.kube import Conflict, Kube
-from tenantry.handlers.writer import Writer
+from tenantry.handlers.writer import NotYet, Writer
 from tests.integration.fixtures import ClusterHandle, wait_for
 
 pytestmark = pytest.mark.integration
@@ -196,6 +201,25 @@ def test_a_quota_is_written_whatever_its_version(cluster: ClusterHandle, namespa
     with pytest.raises(Conflict):
         _write(cluster, quota("5"), after)
     assert live()["spec"]["hard"] == {"pods": "7"}
+
+
+def test_a_name_held_by_another_kind_being_deleted_is_waited_for(cluster: ClusterHandle, namespace: str) -> None:
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "tenantry-isolation", "namespace": namespace, "finalizers": ["example.com/hold"]},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(policy))
+    cluster.kubectl("delete", "networkpolicy", "tenantry-isolation", "-n", namespace, "--wait=false")
+    wanted = {**policy, "metadata": {"name": "tenantry-isolation", "namespace": namespace,
+                                     "labels": {"app.kubernetes.io/managed-by": "tenantry"}}}
+    try:
+        with pytest.raises(NotYet, match="NetworkPolicy tenantry-isolation is still being deleted"):
+            _write(cluster, wanted, None)
+        held = json.loads(cluster.kubectl("get", "networkpolicy", "tenantry-isolation", "-n", namespace,
+                                          "-o", "json").stdout)
+        assert held["metadata"]["finalizers"] == ["example.com/hold"]
+    finally:
+        cluster.kubectl("patch", "networkpolicy", "tenantry-isolation", "-n", namespace, "--type=merge",
+                        "-p", '{"metadata": {"finalizers": null}}')
 
 
 def test_others_annotations_stay_through_an_update_from_memory(cluster: ClusterHandle, namespace: str) -> None:

@@ -3,8 +3,7 @@ while running, never two workers on one key, bounded concurrency, failures retri
 (the delays read from an injected clock, not measured in wall time) without stopping the other
 keys, a success resets the back-off, a retry due after a stop does nothing, a kopf event for a
 key of another replica still starts the workers (for the keys of shards taken over later), and a key
-queued for later (add_after: waiting on another controller) runs once its time has come, not before,
-and counts as no failure (the back-off stays where it was)."""
+queued for later (add_after: waiting on another controller) runs once its time has come, not before."""
 
 from __future__ import annotations
 

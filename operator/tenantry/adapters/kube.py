@@ -44,9 +44,9 @@ class KubeError(Exception):
 
 
 class Conflict(KubeError):
-    """Our copy of an object was behind: it changed or went since it was read (a write naming its
-    resourceVersion got 409 or 404), or it exists though memory did not know it. Memory holds it as
-    it is now (Kube.stale): running the pass again is all a caller does."""
+    """Our copy of an object was behind: it changed or went since it was read (a PUT got 409 or 404,
+    a merge patch naming the version 409), or it exists though memory did not know it. Memory holds
+    it as it is now (Kube.stale): running the pass again is all a caller does."""
 
     def __init__(self, message: str) -> None:
         super().__init__("Conflict", message)

@@ -31,14 +31,7 @@ from tenantry.domain.tenantpass import Refusal
 from tenantry.domain.usage import TenantFacts
 from tenantry.handlers import dnsflow, offboard
 from tenantry.handlers.leadership import ShardLost
-from tenantry.handlers.writer import Writer
-
-
-class NotYet(Exception):
-    """The pass cannot go on until another controller has caught up (its answer is a status update,
-    which triggers no pass): it runs again after RETRY_SECONDS."""
-
-    RETRY_SECONDS = 0.5
+from tenantry.handlers.writer import NotYet, Writer
 
 
 @dataclass(frozen=True)

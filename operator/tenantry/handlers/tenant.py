@@ -31,7 +31,7 @@ from tenantry.domain.welcome import RESEND_ANNOTATION
 from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
-from tenantry.handlers.writer import Writer
+from tenantry.handlers.writer import NotYet, Writer
 from tenantry.metrics.operator import (
     LAST_RESYNC,
     PROPAGATIONS,
@@ -111,10 +111,13 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
         except Conflict:
             # Our copy of an object was behind; memory holds it as it is now (Kube.stale): a pass
             # right after this one.
+            RECONCILES.labels("Tenant", "conflict").inc()
             memo.queue.add(key)
             return
-        except passes.NotYet:
-            memo.queue.add_after(key, passes.NotYet.RETRY_SECONDS)
+        except NotYet as waiting:
+            logger.info("tenant %s/%s: %s; again in %.1f s", *key, waiting, NotYet.RETRY_SECONDS)
+            RECONCILES.labels("Tenant", "waiting").inc()
+            memo.queue.add_after(key, NotYet.RETRY_SECONDS)
             return
         except ShardLost:
             raise

@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
-from tenantry.adapters.kube import AlreadyExists, Kube
+from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
 from tenantry.domain.children import ObjectRef, ref
-from tenantry.domain.contest import Contest
+from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import covers, other_writer
 from tenantry.domain.naming import owned_by
 
@@ -18,6 +18,13 @@ from tenantry.domain.naming import owned_by
 # counted create in the namespace, at a tenant admin's pace, so a versioned write could keep losing
 # (a suspension's pods: 0 among them). Only the operator and the platform write a quota's spec.
 UNVERSIONED_KINDS = frozenset({"ResourceQuota"})
+
+
+class NotYet(Exception):
+    """The pass cannot go on until another controller has caught up (its answer, a status update or
+    an object finally gone, may trigger no pass): it runs again after RETRY_SECONDS."""
+
+    RETRY_SECONDS = 0.5
 
 
 class Writer:
@@ -67,22 +74,29 @@ class Writer:
                 # Absent from memory (which holds only objects with our label, and may be a moment
                 # behind) yet there: memory takes it now, and the pass runs again with it.
                 conflict = await self.kube.stale(target, f"{target.kind} {target.name} exists, unknown to memory")
-                await self._let_go(target)
+                await self._held_back(target)
                 raise conflict from None
             return
         # A Conflict here (our copy was behind) leaves memory current: the pass runs again.
         await self.kube.replace(manifest, live, versioned=manifest["kind"] not in UNVERSIONED_KINDS)
 
-    async def _let_go(self, target: ObjectRef) -> None:
-        """An object of ours to replace that is being deleted but held by finalizers, say a tenant
-        admin's on an immutable copy of the flags (which could then never be written again): the
-        finalizers go, so does the object, and the next pass creates ours."""
+    async def _held_back(self, target: ObjectRef) -> None:
+        """When the name is held by an object being deleted: a ConfigMap held by someone's finalizers
+        (a tenant admin's, on an immutable copy of the flags, could keep it so for ever) loses them,
+        and the next pass creates ours; any other kind is some controller's clean-up, waited for."""
         # From the API server: memory keeps at most 2 KiB of others' finalizers (a long list is dropped).
         held = await self.kube.read(target)
         meta = (held or {}).get("metadata") or {}
-        if meta.get("deletionTimestamp") and meta.get("finalizers"):
-            self.count += 1
+        if not meta.get("deletionTimestamp"):
+            return
+        if target.kind not in USER_WRITABLE_KINDS or not meta.get("finalizers"):
+            raise NotYet(f"{target.kind} {target.name} is still being deleted")
+        self.count += 1
+        try:
             await self.kube.patch_if_unchanged(target, {"metadata": {"finalizers": None}}, meta["resourceVersion"])
+        except KubeError as error:
+            if error.reason != "NotFound":
+                raise  # (gone meanwhile: what letting go was for)
 
     @staticmethod
     def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
