@@ -100,7 +100,8 @@ def _passes(cluster: ClusterHandle, manifest: dict, namespace: str, memory_first
     async def run() -> list[str]:
         kube = Kube(Api(KubeConfig.from_file(str(cluster.kubeconfig)).get()))
         memory = Informer(kube.api, Scope("v1", "ConfigMap"))
-        kube.cache = Cache([], fed=[memory])
+        kube.cache = Cache([memory])
+        memory.synced.set()  # (not started: the test says what it holds) reads of ConfigMaps come from it
         if memory_first is not None:
             memory.put(memory_first)
         ended = []
