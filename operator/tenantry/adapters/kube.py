@@ -46,7 +46,7 @@ class KubeError(Exception):
 class Conflict(KubeError):
     """Our copy of an object was behind: it changed or went since it was read (a PUT got 409 or 404,
     a merge patch naming the version 409), or it exists though memory did not know it. Memory holds
-    it as it is now (Kube.stale): running the pass again is all a caller does."""
+    it as it is now (Kube.stale, Kube.refresh): running the pass again is all a caller does."""
 
     def __init__(self, message: str) -> None:
         super().__init__("Conflict", message)
@@ -142,12 +142,17 @@ class Kube:
         """The one place a stale copy is handled: memory takes the object as the API server has it
         now (or forgets it), and the Conflict to raise says what happened."""
         if self.cache is not None and (target.api_version, target.kind) in self.cache.informers:
-            fresh = await self.read(target)
-            if fresh is None:
-                self._forget(target)
-            else:
-                self._remember(fresh)
+            await self.refresh(target)
         return Conflict(message)
+
+    async def refresh(self, target: ObjectRef) -> Manifest | None:
+        """The object as the API server has it now, and memory with it (forgotten when gone)."""
+        fresh = await self.read(target)
+        if fresh is None:
+            self._forget(target)
+        else:
+            self._remember(fresh)
+        return fresh
 
     def _forget(self, target: ObjectRef) -> None:
         informer = self.cache.informers.get((target.api_version, target.kind)) if self.cache else None

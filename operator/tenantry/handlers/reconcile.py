@@ -98,11 +98,9 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
             writer.count += 1
             live = await writer.kube.create(desired.namespace)
         except AlreadyExists:
-            live = await writer.kube.read(ref(desired.namespace))
+            live = await writer.kube.refresh(ref(desired.namespace))  # (read back: memory has it too)
             if live is None:
-                name = desired.namespace["metadata"]["name"]
-                raise await writer.kube.stale(ref(desired.namespace), f"namespace {name} was deleted meanwhile") \
-                    from None
+                raise Conflict(f"namespace {desired.namespace['metadata']['name']} was deleted meanwhile") from None
         held = lifecycle.claim(live, inp.partner_namespace, inp.slug)
     return held, live
 

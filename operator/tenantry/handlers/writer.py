@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from tenantry.adapters.kube import AlreadyExists, Kube, KubeError
+from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
 from tenantry.domain.drift import covers, other_writer
@@ -73,19 +73,17 @@ class Writer:
             except AlreadyExists:
                 # Absent from memory (which holds only objects with our label, and may be a moment
                 # behind) yet there: memory takes it now, and the pass runs again with it.
-                conflict = await self.kube.stale(target, f"{target.kind} {target.name} exists, unknown to memory")
-                await self._held_back(target)
-                raise conflict from None
+                await self._held_back(target, await self.kube.refresh(target))
+                raise Conflict(f"{target.kind} {target.name} exists, unknown to memory") from None
             return
         # A Conflict here (our copy was behind) leaves memory current: the pass runs again.
         await self.kube.replace(manifest, live, versioned=manifest["kind"] not in UNVERSIONED_KINDS)
 
-    async def _held_back(self, target: ObjectRef) -> None:
+    async def _held_back(self, target: ObjectRef, held: Mapping[str, Any] | None) -> None:
         """When the name is held by an object being deleted: a ConfigMap held by someone's finalizers
         (a tenant admin's, on an immutable copy of the flags, could keep it so for ever) loses them,
         and the next pass creates ours; any other kind is some controller's clean-up, waited for."""
-        # From the API server: memory keeps at most 2 KiB of others' finalizers (a long list is dropped).
-        held = await self.kube.read(target)
+        # `held` as read from the API server: memory keeps at most 2 KiB of others' finalizers.
         meta = (held or {}).get("metadata") or {}
         if not meta.get("deletionTimestamp"):
             return
