@@ -9,6 +9,9 @@ Tested here:
   replaced by one to the shipped ClusterRole
 - Tenants listed again by kopf (its watch resumed from a version the API server no longer holds)
   are not reconciled when unchanged: no pass, no read of the Tenant, no write (API server counts)
+- a Tenant deleted while kopf's watch had to start over (410 Gone: kopf lists again and reports
+  only what it finds, never its DELETED event) is let go by the check against a LIST: its series
+  leave /metrics
 - a second pass over an unchanged tenant makes zero write requests, counted by the API server
   itself (apiserver_request_total), across an operator restart and several resyncs (3 s)
 - the operator killed (SIGKILL) mid-onboarding (proven: some tenants not Ready at the kill)
@@ -18,6 +21,9 @@ Tested here:
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,6 +154,47 @@ def test_relisted_unchanged_tenants_are_not_reconciled(partner: Partner, cluster
         assert diff(reads, cluster.tenant_reads()) == {}
         assert operator.metric("tenantry_reconcile_total") == passes
         assert diff(writes, after) == {}
+    finally:
+        operator.restart_with(LONG_RESYNC)
+
+
+def test_a_tenant_deleted_while_kopf_lists_again_is_let_go(partner: Partner, cluster: ClusterHandle,
+                                                           operator: OperatorProcess) -> None:
+    operator.restart_with({**LONG_RESYNC, "TENANTRY_VANISHED_CHECK_SECONDS": "2"})
+    assert operator.process is not None
+    try:
+        slug, kept = partner.slug("vanished"), partner.slug("stays")
+        for name in (slug, kept):
+            partner.apply(partner.tenant(name))
+        for name in (slug, kept):
+            partner.wait_condition(name)
+        wait_for(lambda: operator.metric("tenantry_tenant_info", tenant=slug) == 1.0, timeout=30,
+                 what="the tenant's series")
+        # Frozen, the operator sees nothing of what follows until its watch starts over: the
+        # changed CRD ends every watch of the old storage (a watch of the test's own shows when),
+        # and kopf, resuming from a version the new storage does not hold, is told 410 Gone and
+        # lists the Tenants again, where this one is missing.
+        own_watch = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "get", "--raw",
+                                      "/apis/tenantry.dev/v1alpha1/tenants?watch=true"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert own_watch.stdout is not None and own_watch.stdout.readline()  # watching: the first event came
+        operator.process.send_signal(signal.SIGSTOP)
+        try:
+            with _new_tenant_storage(cluster):
+                wait_for(lambda: own_watch.poll() is not None, timeout=60, what="the old storage's watches to end")
+                cluster.kubectl("delete", "tenant", slug, "-n", partner.namespace, "--wait=false")
+                cluster.kubectl("patch", "tenant", slug, "-n", partner.namespace, "--type=merge",
+                                "-p", '{"metadata":{"finalizers":null}}')
+                wait_for(lambda: partner.get(slug) is None, timeout=30, what="the Tenant gone")
+                os.kill(operator.process.pid, signal.SIGCONT)
+                wait_for(lambda: operator.metric("tenantry_tenant_info", tenant=slug) == 0.0, timeout=60,
+                         what="the gone tenant's series to leave /metrics")
+        finally:
+            os.kill(operator.process.pid, signal.SIGCONT)
+            own_watch.kill()
+            own_watch.wait()
+        assert "is gone, though no watch event said so" in operator.log_path.read_text()
+        assert operator.metric("tenantry_tenant_info", tenant=kept) == 1.0  # listed: kept
     finally:
         operator.restart_with(LONG_RESYNC)
 

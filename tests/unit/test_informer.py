@@ -11,6 +11,8 @@ tests/integration/test_cache.py):
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object; an index
   hears of every object stored or dropped, our own writes included
+- what memory holds that a LIST did not have is vanished, unless an event brought a version newer
+  than the list's (it came after the list was taken); an unreadable list version names nothing
 - lists by namespace and labels; the cache answers only for synced informers and covered names
 - what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
   or writers' managed fields costs nothing); the kept managed fields name the same other writer;
@@ -106,6 +108,16 @@ def test_forget_drops_at_once() -> None:
     informer.put(_configmap("tenantry-flags", "3"))
     informer.forget("tenant-a", "tenantry-flags")
     assert informer.get("tenant-a", "tenantry-flags") is None and len(informer) == 0
+
+
+def test_vanished_is_what_the_list_lacks_and_no_later_event_brought() -> None:
+    informer = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    for name, version in (("listed", "5"), ("gone", "7"), ("after-the-list", "12")):
+        informer.observe("ADDED", _tenant(name, version))
+    listed = {("partner-p", "listed")}
+    assert informer.vanished(listed, "10") == [("partner-p", "gone")]
+    assert informer.vanished(listed, "12") == [("partner-p", "gone"), ("partner-p", "after-the-list")]
+    assert informer.vanished(listed, "") == []
 
 
 def test_lists_by_namespace_and_labels() -> None:

@@ -1,16 +1,18 @@
-"""handlers.periodic.spread: the periodic passes, on an injected clock (no wall time).
+"""handlers.periodic.spread and every: the periodic passes and checks, on an injected clock (no wall time).
 
 Tested here:
 - nothing is queued before one period has passed (the start gives every tenant a pass)
 - each period queues every key once, in slices spread over the period (not one burst)
 - keys are read at each period's start: a new tenant joins the next round, a gone one leaves it
+- `every`: an action once per period, the first after one period, and a round that fails
+  does not end the next ones
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from tenantry.handlers.periodic import spread
+from tenantry.handlers.periodic import every, spread
 
 
 class Clock:
@@ -55,3 +57,20 @@ def test_keys_are_read_again_each_period() -> None:
     _, queued = _run(2.0, lambda: next(rounds), naps=4)
     assert sorted(k for at, k in queued if at <= 2.0) == ["a", "b"]
     assert sorted(k for at, k in queued if at > 2.0) == ["b", "c"]
+
+
+def test_every_runs_once_per_period_and_outlives_a_failed_round() -> None:
+    clock, rounds = Clock(3), []
+
+    async def action() -> None:
+        rounds.append(clock.now)
+        if len(rounds) == 1:
+            raise RuntimeError("the API server is away")
+
+    async def main() -> None:
+        try:
+            await every(4.0, action, "a check", sleep=clock.sleep)
+        except asyncio.CancelledError:
+            pass
+    asyncio.run(main())
+    assert rounds == [4.0, 8.0, 12.0]

@@ -32,6 +32,7 @@ _encode = msgspec.json.encode
 TOKEN_REFRESH_SECONDS = 60.0  # a projected service-account token is rotated by the kubelet
 WATCH_SECONDS = 300  # the API server ends each watch after about this long; it is then resumed
 LIST_PAGE = 500  # objects per page of a LIST (client-go's pager reads in pages of 500 too)
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"  # served since 1.15
 
 
 # asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size), allocated up
@@ -187,13 +188,15 @@ class Api:
         return _decode(content) if content else {}
 
     async def _send(self, method: str, path: str, body: Any, params: Mapping[str, str] | None,
-                    content_type: str = "application/json") -> bytes | None:
+                    content_type: str = "application/json", accept: str | None = None) -> bytes | None:
         """The answer's bytes (None: no such object)."""
         data = None if body is None else _encode(body)
         for attempt in (0, 1):
             headers = self._credentials.headers(fresh=attempt == 1)
             if data is not None:
                 headers["Content-Type"] = content_type
+            if accept is not None:
+                headers["Accept"] = accept
             async with self._connected().request(method, self._url(path, params), data=data,
                                                  headers=headers, timeout=self._timeout) as response:
                 content = await response.read()
@@ -213,7 +216,7 @@ class Api:
         return yarl.URL(self._server + path + query, encoded=True)
 
     async def list(self, api_version: str, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None,
-                   page: int = LIST_PAGE) -> AsyncIterator[tuple[Iterator[Body], str]]:
+                   page: int = LIST_PAGE, metadata_only: bool = False) -> AsyncIterator[tuple[Iterator[Body], str]]:
         """Every object (with apiVersion and kind, which list items lack), page by page: each page
         an iterator decoding its objects one at a time, with the list's resourceVersion.
 
@@ -221,12 +224,17 @@ class Api:
         LIST of every ConfigMap of 10,000 tenants is some 200 MB of JSON, which was the operator's
         memory peak at a restart; this way only one page's bytes and the item at hand are alive
         (a consumer keeps a compact copy of what it needs).
+
+        metadata_only: each object's metadata alone (the API server's PartialObjectMetadataList),
+        for a caller that needs to know only which objects exist.
         """
+        accept = METADATA_LIST if metadata_only else None
         params = {"limit": str(page)}
         if labels:
             params["labelSelector"] = ",".join(f"{k}={v}" for k, v in labels.items())
         while True:
-            content = await self._send("GET", collection_path(api_version, kind, namespace), None, params)
+            content = await self._send("GET", collection_path(api_version, kind, namespace), None, params,
+                                       accept=accept)
             if content is None:
                 raise ApiFailure(404, "NotFound", f"{kind} of {api_version} is not served")
             listing = msgspec.json.decode(content, type=_Listing)

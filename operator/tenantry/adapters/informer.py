@@ -295,6 +295,12 @@ class Informer:
         """(namespace, name) of every object held."""
         return list(self._store)
 
+    def vanished(self, listed: set[Key], list_version: str) -> list[Key]:
+        """What memory holds that a LIST (the keys `listed`, at `list_version`) did not have, and
+        that no event has brought since: gone from the API server, though no watch event said so."""
+        version = _version({"metadata": {"resourceVersion": list_version}})  # unreadable: 0, none gone
+        return [key for key, record in self._store.items() if key not in listed and record.version <= version]
+
     def list(self, namespace: str | None, labels: Mapping[str, str]) -> list[Manifest]:
         names = self._by_namespace.get(namespace or "", set())
         found = (self._store[(namespace or "", n)].body(self._packer) for n in sorted(names))

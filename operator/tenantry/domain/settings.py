@@ -75,6 +75,8 @@ class ProcessSettings:
 
     resync_seconds: float = 300.0  # every tenant gets a pass this often (drift is caught sooner, by watches)
     dns_check_seconds: float = 30.0  # tenants with custom domains or failing DNS: checked this often
+    # Tenants in memory checked against one LIST of them this often (handlers/tenant.forget_vanished).
+    vanished_check_seconds: float = 600.0
     workers: int = 64  # concurrent reconciles
     metrics_port: int = 8080  # 0: no metrics endpoint
     metrics_address: str = "0.0.0.0"
@@ -104,6 +106,7 @@ class ProcessSettings:
 _PROCESS_SETTINGS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("TENANTRY_RESYNC_SECONDS", "resync_seconds", _positive),
     ("TENANTRY_DNS_CHECK_SECONDS", "dns_check_seconds", _positive),
+    ("TENANTRY_VANISHED_CHECK_SECONDS", "vanished_check_seconds", _positive),
     ("TENANTRY_WORKERS", "workers", _workers),
     ("TENANTRY_METRICS_PORT", "metrics_port", _port),
     ("TENANTRY_METRICS_ADDRESS", "metrics_address", str),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
@@ -33,3 +33,14 @@ async def spread(period: float, keys: Callable[[], Iterable[Key]], queue: Callab
                     queue(key)
                 except Exception:  # noqa: BLE001  (one key must not end the periodic passes)
                     logger.exception("queueing %s for its periodic pass failed", key)
+
+
+async def every(period: float, action: Callable[[], Awaitable[object]], what: str,
+                sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+    """Forever: `action` once per period, the first one period after the start."""
+    while True:
+        await sleep(period)
+        try:
+            await action()
+        except Exception as error:  # noqa: BLE001  (a failed round must not end the next ones)
+            logger.warning("%s failed: %s", what, error)

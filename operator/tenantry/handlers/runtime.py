@@ -237,14 +237,18 @@ def _deal_facts(runtime: Runtime) -> Iterator[DealFacts]:
 
 
 def _periodic(runtime: Runtime) -> list[asyncio.Task]:
-    """Every tenant once per resync period, the ones needing DNS attention once per DNS check."""
+    """Every tenant once per resync period, the ones needing DNS attention once per DNS check, and
+    memory's Tenants checked against the API server's once per vanished check."""
     process = runtime.settings.process
     tenants = runtime.tenants
     dns_due = lambda: [k for k in tenants.keys() if tenant.needs_dns_attention(tenants.get(*k) or {})]  # noqa: E731
     return [asyncio.create_task(periodic.spread(process.resync_seconds, tenants.keys,
                                                 lambda key: tenant.resync(runtime, key))),
             asyncio.create_task(periodic.spread(process.dns_check_seconds, dns_due,
-                                                lambda key: runtime.queue.add(key, start=False)))]
+                                                lambda key: runtime.queue.add(key, start=False))),
+            asyncio.create_task(periodic.every(process.vanished_check_seconds,
+                                               lambda: tenant.forget_vanished(runtime),
+                                               "checking the Tenants in memory against the API server"))]
 
 
 def _informers(runtime: Runtime) -> list[Informer]:

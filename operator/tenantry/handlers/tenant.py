@@ -163,19 +163,10 @@ def _wake_later(memo: Runtime, key: TenantKey, trial_ends: datetime.datetime | N
 async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec: kopf.Spec, memo: Runtime,
                        **kwargs: Any) -> None:
     key = (namespace, name)
-    memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     if event.get("type") == "DELETED":
-        _reconciled.pop(key, None)
-        timer = _timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-        memo.exposition.remove(key)
-        memo.catalogue.track_tenant(key, None)
-        memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, name))
-        _place_freed(memo, namespace)
-        await _clean_up_after(memo, event.get("object") or {})
-        _locks.pop(key, None)
+        await _gone(memo, event.get("object") or {})
         return
+    memo.tenants.observe(event.get("type") or "ADDED", event.get("object") or {})
     obj = event.get("object") or {}
     memo.catalogue.track_tenant(key, spec, obj)
     seen = _seen(obj)
@@ -185,6 +176,45 @@ async def tenant_event(event: Mapping[str, Any], namespace: str, name: str, spec
     if event.get("type") in ("MODIFIED", None) and _reconciled.get(key) == seen:
         return
     memo.queue.add(key)
+
+
+async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
+    """A Tenant is gone: memory, metrics, timers and its place under the partner's cap let go of it."""
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace") or "", meta.get("name") or "")
+    memo.tenants.observe("DELETED", body)
+    _reconciled.pop(key, None)
+    timer = _timers.pop(key, None)
+    if timer is not None:
+        timer.cancel()
+    memo.exposition.remove(key)
+    memo.catalogue.track_tenant(key, None)
+    memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, key[1]))
+    _place_freed(memo, key[0])
+    await _clean_up_after(memo, body)
+    _locks.pop(key, None)
+
+
+async def forget_vanished(memo: Runtime) -> list[TenantKey]:
+    """Tenants memory holds that the API server no longer has, handled as if their DELETED event
+    had come. kopf misses that event for a Tenant deleted while its watch had to start over (410
+    Gone: it lists again and reports only what it finds), and a Tenant kept in memory would keep
+    its series in /metrics (its revenue counted on) and its place under the partner's cap. One
+    LIST of the Tenants' metadata, once per TENANTRY_VANISHED_CHECK_SECONDS."""
+    listed: set[TenantKey] = set()
+    version = ""
+    async for page, page_version in memo.kube.api.list(f"{GROUP}/{VERSION}", "Tenant", None, metadata_only=True):
+        version = page_version  # every page names the same: the list is one consistent snapshot
+        listed.update((t["metadata"].get("namespace") or "", t["metadata"]["name"]) for t in page)
+    vanished = memo.tenants.vanished(listed, version)
+    for key in vanished:
+        body = memo.tenants.get(*key)
+        if body is None:  # its DELETED event came while this ran
+            continue
+        logger.warning("tenant %s/%s is gone, though no watch event said so (its watch started over): "
+                       "forgetting it", *key)
+        await _gone(memo, body)
+    return vanished
 
 
 async def _clean_up_after(memo: Runtime, body: Mapping[str, Any]) -> None:
