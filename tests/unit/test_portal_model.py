@@ -163,6 +163,9 @@ def test_usage_csv_one_line_per_feature_and_formulas_made_text() -> None:
     # A spreadsheet that splits at ";" (German Excel) must not find a formula in the second cell.
     semicolon = model.usage_csv(customer(company="Acme;=cmd|' /C calc'!A0\r\n=2"), "p", "")
     assert "Acme;'=cmd" in semicolon and "A0 =2" in semicolon  # one line: no cell starts at that =
+    # Nor after a quote: split at ";", `"=1+1"` is a quoted cell holding a formula.
+    quoted = model.usage_csv(customer(company='Acme;"=1+1"'), "p", "")
+    assert all(r["company"] == 'Acme;"\'=1+1"' for r in csv.DictReader(io.StringIO(quoted)))
 
 
 def test_prometheus_queries_fix_the_partner_escaped() -> None:

@@ -14,9 +14,11 @@ Tested here:
   and is not remembered (fail closed); a platform admin sees every partner, others those RBAC allows
 - paths (portal/server.py): no token is 401 on every page with a Bearer challenge; a token the API
   server refuses is 401; a tenant admin (or anyone without a partner) is 403; a partner one may not
-  see answers exactly as one that does not exist; the login cookie is HttpOnly and SameSite=Strict
-- an authenticating proxy's headers are used only when the settings say so, and never for
-  `system:` users or groups (401, and no review asked for them); a SubjectAccessReview failure is 403
+  see answers exactly as one that does not exist; the login cookie is HttpOnly, SameSite=Strict,
+  Secure and __Host- (no tenant site of the platform domain can set it), and sent twice it is nobody's
+- an authenticating proxy's headers are used only when the settings say so, never for `system:`
+  users or groups, and never when sent twice (401, and no review asked for them); a
+  SubjectAccessReview failure is 403
 - the customers page: the support-level column (the tier set, the first tier when none is set, a
   tier the platform does not have marked as such); the seats-soon, inactive, low-adoption and churn
   signals from the partner's history, on the page and in the JSON
@@ -37,6 +39,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from tenantry.adapters.http import ApiFailure
 from tenantry.portal import gather, model, server
@@ -167,8 +170,8 @@ EVENTS = {("partner-acme", "mustermann"): [
      "message": "<b>bold</b>" if minute == 24 else f"step {minute}"} for minute in range(25)]}
 
 
-def world(*, trust_proxy_headers: bool = False, prometheus: FakePrometheus | None = None
-          ) -> tuple[server.Portal, FakeReviewer]:
+def world(*, trust_proxy_headers: bool = False, prometheus: FakePrometheus | None = None,
+          secure_cookie: bool = False) -> tuple[server.Portal, FakeReviewer]:
     """Two partners (acme: five customers; beta: one), a tenant namespace, the platform's."""
     cluster = Cluster(FakeEventList(EVENTS), PLATFORM, 0.2)  # type: ignore[arg-type]
     for ns in (namespace("partner-acme", "acme", **{"tenantry.dev/commission-rate": "0.25"}),
@@ -195,8 +198,8 @@ def world(*, trust_proxy_headers: bool = False, prometheus: FakePrometheus | Non
         "apiVersion": "tenantry.dev/v1alpha1", "kind": "Branding",
         "metadata": {"name": "default", "namespace": PLATFORM, "resourceVersion": "1"},
         "spec": {"colours": {"primary": "#112233"}}})
-    settings = PortalSettings(platform_namespace=PLATFORM, platform_domain="platform.test", secure_cookie=False,
-                              trust_proxy_headers=trust_proxy_headers)
+    settings = PortalSettings(platform_namespace=PLATFORM, platform_domain="platform.test",
+                              secure_cookie=secure_cookie, trust_proxy_headers=trust_proxy_headers)
     reviewer = FakeReviewer()
     portal = server.Portal(settings=settings, gate=Gate(reviewer), cluster=cluster,  # type: ignore[arg-type]
                            prometheus=prometheus, templates=server._templates())  # type: ignore[arg-type]
@@ -376,7 +379,7 @@ def test_another_partner_answers_exactly_as_one_that_does_not_exist() -> None:
 
 
 def test_login_sets_an_httponly_strict_cookie_that_then_identifies() -> None:
-    portal, _ = world()
+    portal, _ = world(secure_cookie=True)
 
     async def scenario(client: TestClient) -> None:
         status, _, _ = await fetch(client, "/login", method="POST", data={"token": "not-accepted"})
@@ -384,11 +387,17 @@ def test_login_sets_an_httponly_strict_cookie_that_then_identifies() -> None:
         async with client.post("/login", data={"token": "acme-token"}, allow_redirects=False) as response:
             assert response.status == 303
             cookie = response.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-        value = re.match(r"tenantry_portal=([^;]+)", cookie)
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
+        # __Host-: no other host of the platform domain (a tenant's site) can set it for the portal.
+        value = re.match(r"__Host-tenantry_portal=([^;]+)", cookie)
         assert value is not None
-        status, _, _ = await fetch(client, "/p/acme/customers", headers={"Cookie": f"tenantry_portal={value.group(1)}"})
+        status, _, _ = await fetch(client, "/p/acme/customers",
+                                   headers={"Cookie": f"__Host-tenantry_portal={value.group(1)}"})
         assert status == 200
+        # Sent twice (one set by another site, which aiohttp would take): nobody's.
+        for twice in (f"__Host-tenantry_portal={value.group(1)}; __Host-tenantry_portal=beta-token",
+                      f"__Host-tenantry_portal=beta-token; __Host-tenantry_portal={value.group(1)}"):
+            assert (await fetch(client, "/p/acme/customers", headers={"Cookie": twice}))[0] == 401
         status, _, _ = await fetch(client, "/login", method="POST", data={"token": "acme-token"},
                                    headers={"Origin": "https://evil.example"})
         assert status == 403  # a form posted from another site
@@ -418,6 +427,13 @@ def test_proxy_headers_only_when_trusted_and_never_system_names() -> None:
                 assert (await fetch(client, path, headers=forged))[0] == 401, forged
         # A token wins over the headers.
         assert (await fetch(client, "/p/acme/customers", token="admin-token", headers=staff))[0] == 403
+        # A header sent twice (a proxy that adds its own to the client's): whose is unknown, nobody's.
+        for name, first, second in (("X-Forwarded-User", "mallory", "dave"),
+                                    ("X-Forwarded-Groups", "platform-admins", "staff")):
+            doubled = CIMultiDict([*staff.items(), (name, first)])
+            doubled.add(name, second)
+            async with client.get("/p/acme/customers", headers=doubled, allow_redirects=False) as response:
+                assert response.status == 401, name
     serve(trusted, scenario)
     asked = reviewer.asked_about("SubjectAccessReview")
     assert asked and not any(spec["user"].startswith("system:") and spec["user"] != TOKENS["admin-token"][0]

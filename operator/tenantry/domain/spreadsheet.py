@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_FORMULA = re.compile(r"(^|[;,\t|])(\s*)([=+\-@])")
+# Spaces or quotes may stand before the formula character: `a;"=1+1"` is a formula once split at `;`.
+_FORMULA = re.compile(r"(^|[;,\t|])([\s\"]*)([=+\-@])")
 
 
 def cell(value: object) -> str:

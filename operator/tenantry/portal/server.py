@@ -40,6 +40,9 @@ from tenantry.portal.settings import PortalSettings
 
 logger = logging.getLogger("tenantry.portal")
 COOKIE = "tenantry_portal"
+# With Secure (the default): the __Host- prefix makes browsers refuse the cookie from any other
+# host, so a tenant's site at <slug>.<platform domain> cannot set one for the portal's host.
+SECURE_COOKIE = "__Host-tenantry_portal"
 MAX_TOKEN = 8000  # bytes; real tokens (OIDC ID tokens included) are a few KiB
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HEADERS = {
@@ -94,17 +97,28 @@ class Portal:
 
     # --- identity --------------------------------------------------------------------------------
 
+    @property
+    def cookie(self) -> str:
+        return SECURE_COOKIE if self.settings.secure_cookie else COOKIE
+
     async def identity(self, request: web.Request) -> Identity | None:
         header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
+        if header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        elif _sent_more_than_once(request, self.cookie):
+            return None  # whose? One may have been set by another site of the domain: nobody's
+        else:
+            token = request.cookies.get(self.cookie, "")
         if len(token) > MAX_TOKEN:
             return None  # no token is that long: not worth a review
         if token:
             return await self.gate.review_token(token)
         if self.settings.trust_proxy_headers:
-            user = request.headers.get(self.settings.proxy_user_header, "").strip()
-            groups = tuple(g.strip() for g in request.headers.get(self.settings.proxy_groups_header, "").split(",")
-                           if g.strip())
+            user_header, groups_header = self.settings.proxy_user_header, self.settings.proxy_groups_header
+            if len(request.headers.getall(user_header, ())) > 1 or len(request.headers.getall(groups_header, ())) > 1:
+                return None  # a proxy that adds its header to the client's own: which is whose is unknown
+            user = request.headers.get(user_header, "").strip()
+            groups = tuple(g.strip() for g in request.headers.get(groups_header, "").split(",") if g.strip())
             # Kubernetes' own names (system:masters, system:serviceaccount:...) never come from a
             # proxy's headers: an identity provider that lets users pick groups must not make admins.
             if user and not user.startswith("system:") and not any(g.startswith("system:") for g in groups):
@@ -289,14 +303,20 @@ class Portal:
         if not token or len(token) > MAX_TOKEN or await self.gate.review_token(token) is None:
             return self.page("login.html", status=401, partner=None, error="The cluster does not accept this token.")
         response = web.HTTPSeeOther("/")
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+        response.set_cookie(self.cookie, token, httponly=True, samesite="Strict", path="/",
                             secure=self.settings.secure_cookie, max_age=8 * 3600)
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther("/login")
-        response.del_cookie(COOKIE, path="/")
+        response.del_cookie(self.cookie, path="/")
         raise response
+
+
+def _sent_more_than_once(request: web.Request, cookie: str) -> bool:
+    """Whether the request carries the cookie twice (aiohttp would keep the last)."""
+    sent = ";".join(request.headers.getall("Cookie", ()))
+    return sum(1 for part in sent.split(";") if part.partition("=")[0].strip() == cookie) > 1
 
 
 def _https(url: object) -> str:
