@@ -5,6 +5,8 @@ Tested here:
   and its metric facts say ready;
 - a second pass over the status the first one wrote writes nothing (None), the zero-write rule;
 - a tenant refused outside a partner namespace gets Ready False and no facts;
+- a tenant of a partner that is not provisioned (waiting for a place under the cap) earns nothing
+  in its facts, whatever price it names; once provisioned it does;
 - objects another writer keeps changing make ManagedObjectsInSync False, naming them;
 - a provisioned tenant's currency stays the one it was provisioned in, with a warning, and its
   facts count in that currency;
@@ -81,6 +83,14 @@ def test_a_refused_tenant_is_not_ready_and_has_no_facts() -> None:
     assert not decided.ready.ok and decided.ready.reason == "NotInPartnerNamespace"
     assert decided.facts is None
     assert decided.status_patch is not None and _condition(decided.status_patch, READY)["status"] == "False"
+
+
+def test_a_tenant_not_provisioned_earns_nothing_whatever_its_price() -> None:
+    waiting = Verdict(NAMESPACE_READY, "False", "PartnerTenantLimit", "partner 'p' already has the 2 tenants ...")
+    priced = {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 10_000_000, "currency": "EUR"}}}
+    decided = _conclude(_tenant(spec=priced), Found(aspects=[waiting], fields={"partner": "p", "commissionRate": 0.2}))
+    assert decided.facts is not None and decided.facts.mrr == 0.0 and decided.facts.state == "Active"
+    assert _conclude(_tenant(spec=priced), _healthy()).facts.mrr == 10_000_000
 
 
 def test_contested_objects_are_named_in_managed_objects_in_sync() -> None:

@@ -339,3 +339,17 @@ def test_a_trial_applied_again_over_its_namespace_ends_as_the_operator_counts() 
     fresh = {**body, "status": {"trialStarted": "not a time"}}
     assert gathered(fresh, {}, "tenantry-system", none, moment).state == "Trial"
     assert views.state_of(fresh, moment) == "Trial"
+
+
+def test_a_customer_not_provisioned_earns_nothing_yet() -> None:
+    """A Tenant refused, or waiting for a place under the partner's cap, has no namespace in its
+    status: its price is no revenue (else a partner's own figures grew with Tenants it may not have)."""
+    body = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "waiting", "namespace": "partner-acme"},
+            "spec": {"company": "Waiting AG", "plan": {"featureSet": "business", "seats": 5,
+                                                       "price": {"monthly": 9_999_999, "currency": "EUR"}}},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "PartnerTenantLimit"}]}}
+    none = History({}, {}, False)
+    assert gathered(body, {}, "tenantry-system", none).mrr == 0.0
+    provisioned = {**body, "status": {"namespace": "tenant-waiting"}}
+    assert gathered(provisioned, {}, "tenantry-system", none).mrr == 9_999_999

@@ -145,7 +145,8 @@ def tenant(ns: str, slug: str, company: str, seats: int, active: int, mrr: float
             "spec": {"company": company, "contact": {"name": "C", "email": f"c@{slug}.example"},
                      "plan": {"featureSet": "business", "seats": seats, "price": {"monthly": mrr, "currency": "EUR"}},
                      **spec},
-            "status": {"usage": {"activeUsers": active, "requests": {"chat": 100}}, **(status or {})}}
+            "status": {"namespace": f"tenant-{slug}", "usage": {"activeUsers": active, "requests": {"chat": 100}},
+                       **(status or {})}}
 
 
 MUSTERMANN_STATUS = {

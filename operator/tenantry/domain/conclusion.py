@@ -91,7 +91,8 @@ def conclude(body: Mapping[str, Any], found: Found, contest: Contest, mail: Mail
         facts = tenant_facts(meta["name"], fields["partner"], spec_for_facts, old_status.get("usage"),
                              features or {}, ready.ok, found.quota, {v.type: v.status for v in verdicts},
                              dns_conflict=any(v.reason == "DNSConflict" for v in found.aspects),
-                             created=clock, commission=fields.get("commissionRate", commission_rate), now=started)
+                             created=clock, commission=fields.get("commissionRate", commission_rate), now=started,
+                             provisioned=provisioned)
     return Conclusion(ready, (previous["status"], previous["reason"]) if previous else None, patch, facts,
                       welcome_due=decision.due, wake_at=decision.wake_at,
                       trial_ends=lifecycle.trial_end_of(spec, clock))

@@ -83,10 +83,12 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
                  features: Mapping[str, EffectiveFeature], ready: bool, quota: Mapping[str, Any] | None,
                  conditions: Mapping[str, str] | None = None, dns_conflict: bool = False,
                  created: str | None = None, commission: float = DEFAULT_COMMISSION_RATE,
-                 now: datetime.datetime | None = None) -> TenantFacts:
+                 now: datetime.datetime | None = None, provisioned: bool = True) -> TenantFacts:
     """The facts of one tenant. `now` is the time of the pass: the state label is the state in
     effect then (lifecycle.effective_state: a trial past its end counts as Suspended); without it
-    (no clock here) a trial counts as running."""
+    (no clock here) a trial counts as running. A tenant not `provisioned` (refused, or waiting for
+    a place under the partner's cap) earns nothing yet: else a partner could add any number of
+    Tenants it may not have, at any price, to its revenue, commission and level."""
     plan = spec.get("plan") or {}
     price = plan.get("price") or {}
     usage = usage or {}
@@ -98,7 +100,7 @@ def tenant_facts(tenant: str, partner: str, spec: Mapping[str, Any], usage: Mapp
     end = trial_end_of(spec, created)
     return TenantFacts(tenant=tenant, partner=partner, company=str(spec.get("company", "")),
                        plan=str(plan.get("featureSet", "")), state=state,
-                       seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)),
+                       seats=int(plan.get("seats", 0)), mrr=float(price.get("monthly", 0.0)) if provisioned else 0.0,
                        currency=str(price.get("currency", "EUR")), ready=ready,
                        active_users=active if isinstance(active, int) and active >= 0 else 0,
                        requests=requests, features=dict(features), quota_used=used, quota_hard=hard,

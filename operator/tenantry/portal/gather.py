@@ -269,7 +269,8 @@ def customer(body: Mapping[str, Any], plans: Mapping[tuple[str, str], Mapping[st
         slug=slug, company=str(spec.get("company", "")), state=state,
         plan=str(plan.get("featureSet", "")), seats=int(plan.get("seats", 0) or 0),
         active_users=active if isinstance(active, int) and active >= 0 else 0,
-        mrr=float(price.get("monthly", 0.0) or 0.0),
+        # Not provisioned (refused, or waiting for a place): no revenue yet, as in the metrics.
+        mrr=float(price.get("monthly", 0.0) or 0.0) if status.get("namespace") else 0.0,
         currency=str(status.get("currency") or price.get("currency") or "EUR"),
         support=str(spec.get("supportLevel") or ""), requests=requests,
         limits=included, features=features, ready=ready,

@@ -11,7 +11,8 @@ the webhook is down):
 - a partner creates more tenants than the platform allows, and tries to take the place of a
   provisioned tenant with a name that sorts first: the extra tenants are not provisioned, the
   provisioned ones keep their place, the oldest waiting tenant gets a freed place; another partner
-  is not affected
+  is not affected; a waiting tenant at the highest price adds nothing to the partner's revenue or
+  commission in the metrics
 - a partner creates and deletes tenants under deletionPolicy Retain to pile up kept namespaces:
   each kept namespace holds its place under the cap until the platform team deletes it
 """
@@ -176,8 +177,18 @@ def test_tenants_per_partner_and_secrets_per_tenant_are_capped(
     wait_for(lambda: datetime.datetime.now(datetime.UTC).replace(microsecond=0) > created, timeout=5,
              what="the next second")
     usurper = alpha.slug("cap-a")
-    _apply(alpha, alpha.tenant(usurper))
+    # At the highest price there is: a Tenant the partner may not have must not add to its revenue,
+    # commission or level (the metrics platforms pay partners by).
+    _apply(alpha, alpha.tenant(usurper, plan={"featureSet": "business", "seats": 50,
+                                              "price": {"monthly": 10_000_000, "currency": "EUR"}}))
     alpha.wait_condition(usurper, "False", "PartnerTenantLimit")
+    partner_id = json.loads(cluster.kubectl("get", "namespace", alpha.namespace, "-o", "json").stdout)[
+        "metadata"]["labels"]["tenantry.dev/partner"]
+    wait_for(lambda: strict_operator.metric("tenantry_tenant_info", tenant=usurper) == 1.0, timeout=30,
+             what="the waiting tenant's series")
+    assert strict_operator.metric("tenantry_tenant_mrr", tenant=usurper) == 0.0
+    assert strict_operator.metric("tenantry_partner_mrr", partner=partner_id) == 0.0
+    assert strict_operator.metric("tenantry_partner_commission", partner=partner_id) == 0.0
     for slug in (first, second):
         assert alpha.condition(slug)["status"] == "True"
     assert namespace_of(cluster, f"tenant-{third}") is None and namespace_of(cluster, f"tenant-{usurper}") is None
