@@ -43,7 +43,7 @@ def test_a_second_run_starts_from_fresh_listings_and_keeps_the_process_parts(
             await asyncio.wait_for(running.start(runtime), timeout=60)
             assert runtime.started.is_set()
             # The catalogue is listed before start returns; the other informers list soon after.
-            assert runtime.catalogue.plans_by_name(), "the session's FeatureSets were not listed"
+            assert runtime.catalogue.feature_sets, "the session's FeatureSets were not listed"
             await asyncio.wait_for(runtime.cache.wait_synced(), timeout=60)
             assert runtime.namespaces.holds(None, PLATFORM_NAMESPACE)
             if run == 2:

@@ -17,7 +17,7 @@ from typing import Any
 from tenantry.domain import naming
 from tenantry.domain.branding import branding_name
 from tenantry.domain.caps import Held, PartnerTenants
-from tenantry.domain.features import SpecLookup
+from tenantry.domain.features import SpecLookup, dependents
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -29,7 +29,8 @@ class Catalogue:
     feature_sets: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     brandings: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     _uses: dict[Key, tuple[str | None, str]] = field(default_factory=dict)
-    _by_plan: dict[str | None, set[Key]] = field(default_factory=dict)
+    # (partner namespace, plan name) -> the partner's tenants asking for that plan
+    _by_plan: dict[tuple[str, str | None], set[Key]] = field(default_factory=dict)
     _by_branding: dict[str, set[Key]] = field(default_factory=dict)
     # partner namespace -> tenant name -> (creationTimestamp, provisioned), for the per-partner cap
     _by_partner: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
@@ -59,7 +60,7 @@ class Catalogue:
         partner with its creation time and whether it is provisioned (from `body`)."""
         old = self._uses.pop(key, None)
         if old is not None:
-            self._by_plan.get(old[0], set()).discard(key)
+            self._by_plan.get((key[0], old[0]), set()).discard(key)
             self._by_branding.get(old[1], set()).discard(key)
         if spec is None:
             if self._by_partner.get(key[0], {}).pop(key[1], None) is not None and \
@@ -69,7 +70,7 @@ class Catalogue:
             self.track_provisioning(key, body or {})
             plan, look = (spec.get("plan") or {}).get("featureSet"), branding_name(spec.get("branding"))
             self._uses[key] = (plan, look)
-            self._by_plan.setdefault(plan, set()).add(key)
+            self._by_plan.setdefault((key[0], plan), set()).add(key)
             self._by_branding.setdefault(look, set()).add(key)
 
     def track_provisioning(self, key: Key, body: Mapping[str, Any]) -> None:
@@ -108,11 +109,31 @@ class Catalogue:
         """The tenant namespaces of a partner namespace's tenants that exist (see caps.Held)."""
         return Held(self._holding.get(namespace, frozenset()), self._without_tenant.get(namespace, 0))
 
-    def tenants_on_plans(self, names: Iterable[str]) -> set[Key]:
-        return set().union(*(self._by_plan.get(name, set()) for name in names))
+    def plan_users(self, namespace: str, name: str, platform_namespace: str) -> set[Key]:
+        """The tenants a change to FeatureSet namespace/name reaches, each seeing the plans as its
+        partner does (of a name the partner's own first, else the platform's; extends followed the
+        same way). So a partner's FeatureSet of a platform plan's name hides that plan's children
+        from its own tenants only, never from another partner's (a change to a platform plan used
+        to miss them until the resync), and a partner's change reaches its own tenants only."""
+        if namespace != platform_namespace:
+            return self._on_plans(namespace, dependents(name, self._plans_seen_by(namespace, platform_namespace)))
+        own = {ns for ns, _ in self.feature_sets if ns != platform_namespace}
+        shared = dependents(name, self._plans_seen_by(platform_namespace, platform_namespace))
+        found = {key for (partner, plan), keys in self._by_plan.items() if plan in shared and partner not in own
+                 for key in keys}
+        for partner in own:
+            if (partner, name) not in self.feature_sets:  # else its own of that name is what its tenants see
+                found |= self._on_plans(partner, dependents(name, self._plans_seen_by(partner, platform_namespace)))
+        return found
+
+    def _plans_seen_by(self, partner: str, platform_namespace: str) -> dict[str, Mapping[str, Any]]:
+        seen = {name: spec for (ns, name), spec in self.feature_sets.items() if ns == platform_namespace}
+        seen.update({name: spec for (ns, name), spec in self.feature_sets.items() if ns == partner})
+        return seen
+
+    def _on_plans(self, partner: str, names: Iterable[str]) -> set[Key]:
+        return set().union(*(self._by_plan.get((partner, name), set()) for name in names))
 
     def tenants_with_branding(self, name: str) -> set[Key]:
         return set(self._by_branding.get(name, set()))
 
-    def plans_by_name(self) -> dict[str, Mapping[str, Any]]:
-        return {name: spec for (_, name), spec in self.feature_sets.items()}

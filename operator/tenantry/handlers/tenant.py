@@ -26,7 +26,6 @@ from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS
 from tenantry.domain.drift import changed_by_others
-from tenantry.domain.features import dependents
 from tenantry.domain.welcome import RESEND_ANNOTATION
 from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
@@ -388,13 +387,11 @@ def catalogue_changed(memo: Runtime, kind: str, change: str, body: Mapping[str, 
     if change == "LISTED":
         return  # the first listing: every tenant gets its first pass anyway
     if kind == "FeatureSet":
-        names = dependents(name, memo.catalogue.plans_by_name())
-        keys = _users(namespace, memo.catalogue.tenants_on_plans(names), memo.config)
-        on = f" on {', '.join(sorted(names))}"
+        keys = memo.catalogue.plan_users(namespace, name, memo.config.platform_namespace)
     else:
-        keys, on = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config), ""
+        keys = _users(namespace, memo.catalogue.tenants_with_branding(name), memo.config)
     PROPAGATIONS.labels(kind).inc()
-    logger.info("%s %s/%s changed: re-rendering %d tenant(s)%s", kind, namespace, name, len(keys), on)
+    logger.info("%s %s/%s changed: re-rendering %d tenant(s)", kind, namespace, name, len(keys))
     for key in keys:
         memo.queue.add(key, start=False)
 
