@@ -1,6 +1,7 @@
 """Pure domain decisions: quantities, drift detection, conditions, claims, spec errors, settings.
 
-Parsed quantities are cached only when short (a tenant admin's long text is not kept).
+Parsed quantities are cached only when short (a tenant admin's long text is not kept). A ConfigMap
+of ours holds exactly our data: no key, binary or not, and no value that only reads the same.
 Property-based tests (hypothesis) check that formatting a quantity keeps its value and that
 random specs either validate or yield a message naming fields under `spec`.
 """
@@ -18,7 +19,7 @@ from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming, quantity, tenantpass
 from tenantry.domain.config import OperatorConfig, parse_labels
 from tenantry.domain.contest import Contest
-from tenantry.domain.drift import changed_by_others, covers, other_writer
+from tenantry.domain.drift import OTHERS_DATA, changed_by_others, covers, holds, other_writer
 from tenantry.domain.lifecycle import Claim, claim, error_lines, parse_tenant_spec, partner_of
 from tenantry.domain.status import Verdict, conditions, ready_verdict
 
@@ -54,6 +55,21 @@ def test_cpu_formatting_keeps_the_value(millis: int) -> None:
 @given(st.integers(min_value=0, max_value=10**7))
 def test_memory_formatting_keeps_the_value(mebibytes: int) -> None:
     assert quantity.parse(quantity.format_bytes(Fraction(mebibytes * 2**20))) == mebibytes * 2**20
+
+
+def test_a_configmap_of_ours_holds_exactly_our_data() -> None:
+    desired = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"labels": {"a": "1"}},
+               "data": {"seats": "50", "slug": "acme"}}
+    live = {**desired, "metadata": {"labels": {"a": "1", "b": "2"}, "resourceVersion": "7"}}
+    assert holds(live, desired)
+    for added in ({"data": {**desired["data"], "logo.svg": "<svg onload=x/>"}},  # a key of ours it should not have
+                  {"data": {**desired["data"], "seats": "0.05k"}},  # reads the same as a quantity only
+                  {"binaryData": {"payload.bin": "AAEC"}},
+                  {OTHERS_DATA: True}):  # what memory does not keep, marked
+        assert not holds({**live, **added}, desired), added
+    # Other kinds compare as before: extra fields stay, quantities by value.
+    quota = {"kind": "ResourceQuota", "spec": {"hard": {"requests.memory": "1024Mi"}}}
+    assert holds({"kind": "ResourceQuota", "spec": {"hard": {"requests.memory": "1Gi", "pods": "2"}}}, quota)
 
 
 def test_covers_ignores_extra_fields_and_compares_quantities_by_value() -> None:

@@ -5,7 +5,8 @@ tests/integration/test_cache.py):
 - only objects the scope keeps are stored or reported; a miss is an answer only for names the scope covers
 - the stored copy is slim: managed fields without their field lists (their top-level keys stay),
   only the operator's annotations, and for ConfigMaps only the operator's data keys (padding by a
-  tenant admin costs no memory), long ConfigMap values as digests that still compare with the
+  tenant admin costs no memory, and is marked as there, so that the next write removes it), long
+  ConfigMap values as digests that still compare with the
   desired text, and parts many tenants have alike (the isolation policy) held once
 - our own write is remembered at once, an older watch event never overwrites a newer write, and
   the echo of our own write (same resourceVersion) calls no one
@@ -38,7 +39,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tenantry.adapters.informer import FOREIGN_BYTES, Cache, Digest, Informer, Packer, Scope, slim
-from tenantry.domain.drift import covers, other_writer
+from tenantry.domain.drift import OTHERS_DATA, covers, other_writer
 
 
 def _configmap(name: str, version: str, namespace: str = "tenant-a", **labels: str) -> dict[str, Any]:
@@ -71,6 +72,15 @@ def test_the_copy_is_slim() -> None:
     assert kept["metadata"]["managedFields"] == [{"manager": "kubectl", "operation": "Update", "time": "t",
                                                   "fieldsV1": {"f:data": {}}}]
     assert body["metadata"]["managedFields"][0]["fieldsV1"] == {"f:data": {"f:k": {}}}  # the event is untouched
+
+
+def test_data_memory_does_not_keep_is_marked_as_there() -> None:
+    keys = frozenset({"flags.json"})
+    plain = {**_configmap("tenantry-flags", "1"), "data": {"flags.json": "{}"}}
+    assert OTHERS_DATA not in slim(plain, keys)
+    for added in ({"data": {"flags.json": "{}", "extra": "x" * 100_000}}, {"binaryData": {"blob": "AAEC"}}):
+        kept = slim({**plain, **added}, keys)
+        assert kept[OTHERS_DATA] is True and kept["data"] == {"flags.json": "{}"} and "binaryData" not in kept
 
 
 def test_our_writes_are_remembered_and_their_echo_is_no_news() -> None:

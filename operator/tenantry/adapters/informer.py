@@ -28,6 +28,7 @@ import msgspec
 
 from tenantry.adapters.http import LIST_PAGE, Api, ApiFailure
 from tenantry.domain.children import Manifest
+from tenantry.domain.drift import OTHERS_DATA
 from tenantry.domain.naming import FIELD_MANAGER, KNOWN_ANNOTATIONS, KNOWN_LABELS, PREFIX
 from tenantry.metrics.operator import CACHED_BYTES, CACHED_OBJECTS, INFORMER_LISTS
 
@@ -164,6 +165,8 @@ def slim(body: Mapping[str, Any], data_keys: frozenset[str] | None = None,
     if data_keys is not None and isinstance(body.get("data"), Mapping):
         kept["data"] = {k: Digest(v) if isinstance(v, str) and len(v) > DIGEST_ABOVE else v
                         for k, v in body["data"].items() if k in data_keys}
+    if data_keys is not None and (body.get("binaryData") or any(k not in data_keys for k in body.get("data") or {})):
+        kept[OTHERS_DATA] = True  # not kept, yet not to be left there (drift.holds)
     return {**kept, "metadata": meta}
 
 

@@ -16,7 +16,7 @@ from lightkube.core.exceptions import ApiError
 from tenantry import __version__
 from tenantry.cli import completion, new, plan, views
 from tenantry.cli.kubeconfig import ConfigProblem, load
-from tenantry.cli.validate import Finding, validate
+from tenantry.cli.validate import Finding, shown, validate
 
 # Exit codes: each kind of outcome its own, so that scripts and CI can tell them apart.
 OK, FINDINGS, USAGE = 0, 1, 2  # (3: `plan` found changes)
@@ -46,7 +46,7 @@ def _print_findings(findings: list[Finding], form: str) -> None:
             print(f"::error file={_escape_property(str(f.file))},line={f.line},title={_escape_property(f.field)}"
                   f"::{_escape_data(f'{f.message}{hint}')}")
         else:
-            print(f"{f.file}:{f.line}: {f.field}: {f.message}{hint}")
+            print(shown(f"{f.file}:{f.line}: {f.field}: {f.message}{hint}"))
     if form == "text":
         files = len({f.file for f in findings})
         print(f"{len(findings)} finding(s) in {files} file(s)" if findings else "no findings", file=sys.stderr)

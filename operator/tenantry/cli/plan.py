@@ -32,7 +32,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Branding, FeatureSet, Tenant
 from tenantry.api.tenant import TenantSpec
-from tenantry.cli.validate import Validator, files_under
+from tenantry.cli.validate import Validator, files_under, shown
 from tenantry.cli.views import add_cluster_options, client_for
 from tenantry.domain.children import quota_hard
 from tenantry.domain.config import OperatorConfig
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     findings = checker.run(files_under(args.paths, args.repo))
     if findings:
         for f in findings:
-            print(f"{f.file}:{f.line}: {f.field}: {f.message}", file=sys.stderr)
+            print(shown(f"{f.file}:{f.line}: {f.field}: {f.message}"), file=sys.stderr)
         print("tenantry plan: the files are invalid; nothing was sent to the cluster", file=sys.stderr)
         return FAILED
     config = OperatorConfig(platform_namespace=args.platform_namespace, platform_domain=args.platform_domain)

@@ -78,10 +78,16 @@ def _lengths(compare: Callable[[int, int], bool], kind: type) -> Callable[[Any, 
     return make
 
 
+def end_anchored(pattern: str) -> str:
+    """The pattern with a closing `$` as `\\Z`: the API server's `$` (Go, RE2) is the end of the
+    text, Python's also matches before a final line break (`admin\\n` would pass a slug pattern)."""
+    return pattern[:-1] + "\\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
+
+
 def _pattern(value: Any, _: dict) -> Check:
     if not isinstance(value, str):
         return _never
-    search = re.compile(value).search  # jsonschema searches too (the pattern is not anchored for it)
+    search = re.compile(end_anchored(value)).search  # jsonschema searches too (the pattern is not anchored for it)
     return lambda instance: not isinstance(instance, str) or search(instance) is not None
 
 

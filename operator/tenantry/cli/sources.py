@@ -1,15 +1,17 @@
 """Reading YAML files for `tenantry validate`: documents with the line of every field.
 
 Partners' files are untrusted input: aliases (the raw material of YAML bombs), huge files and
-deep nesting are refused with a message instead of being expanded. Scalar aliases are harmless
-(they cannot multiply) and pass. Only regular files are read (checked on the opened file, so a
-symlink to /dev/zero or a FIFO is refused, not read forever), symlinks are never followed when
-opening, and at most MAX_FILE_BYTES + 1 bytes are read whatever the file claims its size is.
+deep nesting are refused with a message instead of being expanded (scalar aliases too: repeated,
+one long value multiplies in every error message that quotes it). Only regular files are read
+(checked on the opened file, so a symlink to /dev/zero or a FIFO is refused, not read forever),
+symlinks are never followed when opening, and at most MAX_FILE_BYTES + 1 bytes are read
+whatever the file claims its size is.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from tenantry.api.common import quoted
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -77,11 +81,12 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
 
 def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int]) -> Any:
     # An alias makes two places share one node: refuse it before it can be expanded (YAML bombs).
-    if not isinstance(node, ScalarNode):
-        if id(node) in seen:
-            raise SourceError("YAML aliases (*name) are not allowed in tenant files: write the value out",
-                              node.start_mark.line + 1)
-        seen.add(id(node))
+    # Scalars too: 400 KB named once and repeated 137,000 times is 55 GB once every error message
+    # about it quotes it.
+    if id(node) in seen:
+        raise SourceError("YAML aliases (*name) are not allowed in tenant files: write the value out",
+                          node.start_mark.line + 1)
+    seen.add(id(node))
     if depth > MAX_DEPTH:
         raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
     if node.tag not in _PLAIN_TAGS:
@@ -96,10 +101,17 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
                 raise SourceError(f"YAML tag {key_node.tag!r} is not allowed in tenant files: use plain values",
                                   key_node.start_mark.line + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
+            if key in out:  # kept silently, the last would win here; kubectl and kustomize refuse the file
+                raise SourceError(f"the key {quoted(key)} appears twice in one mapping: keep one",
+                                  key_node.start_mark.line + 1)
             out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen)
         return out
     if isinstance(node, SequenceNode):
         return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
+    if not node.style and _READ_OTHERWISE_BY_GO.fullmatch(node.value):  # plain: None, or "" from libyaml
+        raise SourceError(f"the unquoted value {quoted(node.value)} is read as another type by kubectl (YAML 1.1 "
+                          "in Go: y and n are booleans, 1:30 is text) than here: put it in quotes",
+                          node.start_mark.line + 1)
     if node.tag == _STR:  # what SafeLoader's constructor returns for a string, without its per-node cache
         return node.value
     try:
@@ -114,6 +126,9 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq",
                                                          "timestamp")}
 _STR = "tag:yaml.org,2002:str"
+# Plain scalars Go's YAML (kubectl, kustomize, Flux) and PyYAML read as different types: y/n
+# (booleans there, text here) and sexagesimal numbers (text there, 1:30 is 90 here).
+_READ_OTHERWISE_BY_GO = re.compile(r"[yYnN]|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
 
 
 def read_bounded(path: Path) -> bytes:

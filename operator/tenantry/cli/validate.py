@@ -8,8 +8,10 @@ partner folders holding only their partner's objects, and `extends` cycles.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,9 +22,9 @@ from typing import Any
 import jsonschema
 
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.api.common import API_VERSION, over_bound
+from tenantry.api.common import API_VERSION, SHOWN_CHARACTERS, over_bound, quoted
 from tenantry.api.crd import all_crds
-from tenantry.cli.quickschema import compile_check
+from tenantry.cli.quickschema import compile_check, end_anchored
 from tenantry.cli.sources import Document, SourceError, load
 from tenantry.domain.admission import (
     DOMAIN_HINT,
@@ -71,15 +73,60 @@ def _schemas() -> dict[str, jsonschema.protocols.Validator]:
     out = {}
     for crd in all_crds().values():
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-        out[crd["spec"]["names"]["kind"]] = jsonschema.Draft7Validator(schema)
+        out[crd["spec"]["names"]["kind"]] = _Validator(schema)
     return out
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, _: Any) -> Iterator[jsonschema.ValidationError]:
+    """jsonschema's pattern check, with `$` as the API server reads it (see end_anchored)."""
+    if validator.is_type(instance, "string") and not re.search(end_anchored(pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
 
 
 def _field(location: Iterable[str | int]) -> str:
     text = ""
     for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isprintable() and len(part) <= SHOWN_CHARACTERS:
+            text += f".{part}" if text else part
+        else:  # a key of a megabyte, or escape sequences for the reviewer's terminal: quoted and cut
+            text += f"[{quoted(part)}]"
     return text or "(document)"
+
+
+def _list(value: Any) -> list[Any]:
+    """A field that should be a list, for a check across files (a wrong type has its own finding)."""
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _metadata_shape(meta: dict[str, Any]) -> str | None:
+    """The part of metadata that is not what Kubernetes takes (kubectl would refuse it), if any."""
+    for part in ("labels", "annotations"):
+        value = meta.get(part) or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return part
+    finalizers = meta.get("finalizers") or []
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        return "finalizers"
+    return None
+
+
+def shown(text: str) -> str:
+    """Text from a pull request (a file name, a key, a value in a message) for a terminal or a CI
+    log: characters that are not printable (line breaks that start a workflow command, escape
+    sequences, bidirectional controls) as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                   for c in text)
 
 
 def _describe(schema: dict[str, Any], location: tuple[str | int, ...]) -> str:
@@ -191,7 +238,24 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
                                         "followed: replace it with the files themselves"))
             found.extend(_source(here / name, root) for name in sorted(files)
                          if Path(name).suffix in (".yaml", ".yml"))
+            found.extend(source for name in sorted(files) if Path(name).suffix in APPLIED_UNCHECKED
+                         and (source := _unchecked(_source(here / name, root))) is not None)
     return found
+
+
+# Files Flux (kustomize) or Argo CD also apply from a folder, which tenantry does not read.
+APPLIED_UNCHECKED = (".json", ".jsonnet", ".libsonnet")
+
+
+def _unchecked(source: Source) -> Source | None:
+    """Under tenants/ such a file is applied without validate's checks: a finding, not a skip;
+    elsewhere (None) it is not read."""
+    where = area(source.inside)
+    if where is None or where[0] != "tenants":
+        return None
+    problem = (f"a {source.path.suffix} file under tenants/: Flux and Argo CD apply it, and tenantry does not "
+               "check it; write Tenants, Brandings, FeatureSets and Deals as .yaml files")
+    return dataclasses.replace(source, problem=source.problem or problem)
 
 
 def area(inside: Path) -> tuple[str, str] | None:
@@ -276,7 +340,15 @@ class Validator:
             return
         kind = data.get("kind")
         folder, _ = self.areas.get(document.path, ("", ""))
-        if isinstance(kind, str) and kind.endswith("List") or "items" in data:
+        if not isinstance(kind, str | None) or not isinstance(data.get("metadata") or {}, dict):
+            self.add(document, ("kind",) if not isinstance(kind, str | None) else ("metadata",),
+                     "kind must be a string and metadata a mapping", "see `kubectl explain tenant`")
+            return
+        if (shape := _metadata_shape(data.get("metadata") or {})) is not None:
+            self.add(document, ("metadata", shape), f"metadata.{shape} has the wrong shape",
+                     "labels and annotations are mappings of strings, finalizers a list of strings")
+            return
+        if kind and kind.endswith("List") or "items" in data:
             # kubectl and kustomize apply the items of a List: objects validate would never see.
             self.add(document, ("kind",), f"a {kind} document: lists of objects are not checked, so not allowed",
                      "write each object as its own document (separated by ---)")
@@ -289,9 +361,18 @@ class Validator:
                 self.add(document, ("apiVersion",), f"unknown tenantry kind or version {kind!r} "
                          f"{data.get('apiVersion')!r}", f"use apiVersion {API_VERSION} and a kind of Tenant, "
                          "Branding, FeatureSet or Deal")
+            elif folder == "tenants":
+                # Flux and Argo CD apply whatever a partner's folder holds (a kustomization.yaml with
+                # patches and remote bases, a Chart.yaml, any object): unchecked, unless refused here.
+                self.add(document, ("kind",), f"a {kind or 'document without a kind'} under tenants/, which holds "
+                         "only Tenants, Brandings, FeatureSets and Deals: Flux or Argo CD would apply it "
+                         "without these checks", "remove it; anything else is the platform team's, in "
+                         "platform/, partners/, flux/ or argocd/")
             return
         valid = self._schema(document, kind) and self._model(document, kind)
         meta = data.get("metadata") or {}
+        if not valid and (not isinstance(meta.get("name", ""), str) or not isinstance(meta.get("namespace", ""), str)):
+            return  # (the schema said so) no name or namespace to check against others
         if not meta.get("namespace"):
             self.add(document, ("metadata",), "metadata.namespace is missing",
                      "set it to the partner namespace (or the platform namespace for shared plans)")
@@ -364,7 +445,7 @@ class Validator:
         tenants = [o for o in self.objects if o.kind == "Tenant"]
         self._unique(tenants, lambda o: [((("metadata", "name"),), o.name)], "tenant name (slug)", SLUG_HINT)
         self._unique(tenants, lambda o: [((("spec", "domains", i),), d) for i, d in
-                                         enumerate(o.spec.get("domains") or [])],
+                                         enumerate(_list(o.spec.get("domains")))],
                      "custom domain", DOMAIN_HINT)
         for tenant in tenants:
             if reserved_slug(tenant.name):  # the platform's reserved names, as the webhook and the operator
@@ -431,10 +512,11 @@ class Validator:
     def _references(self, tenants: list[_Object]) -> None:
         plans, looks = self.lookup("FeatureSet"), self.lookup("Branding")
         for tenant in tenants:
-            plan = (tenant.spec.get("plan") or {}).get("featureSet")
+            plan = _mapping(tenant.spec.get("plan")).get("featureSet")
             if plan and plans(tenant.namespace, plan) is None and plans(self.platform_namespace, plan) is None:
                 self.add_problem(tenant.document, missing_plan(tenant.namespace, plan, self.platform_namespace))
-            wanted = branding_name(tenant.spec.get("branding"))
+            chosen = tenant.spec.get("branding")
+            wanted = branding_name(chosen if isinstance(chosen, str) else None)
             if looks(tenant.namespace, wanted) is None and looks(self.platform_namespace, wanted) is None:
                 self.add_problem(tenant.document, missing_branding(tenant.namespace, wanted,
                                                                    bool(tenant.spec.get("branding")),

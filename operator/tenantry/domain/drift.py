@@ -8,6 +8,21 @@ from typing import Any
 from tenantry.domain import quantity
 from tenantry.domain.naming import FIELD_MANAGER
 
+# Set by the informers on a stored ConfigMap of ours that holds data they do not keep (binaryData,
+# keys no operator ConfigMap has): a tenant admin's additions, which the next write removes.
+OTHERS_DATA = "tenantryOthersData"
+
+
+def holds(actual: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether a live object already is what we want, so that no write is needed: it covers
+    `desired`; and a ConfigMap, the one kind of ours a tenant admin may edit, holds exactly our
+    data: no key of theirs (binary or not, a logo.svg the Branding does not have), and no value
+    that only reads the same as a quantity ("0.5k" seats for "500")."""
+    if desired.get("kind") != "ConfigMap":
+        return covers(actual, desired)
+    return (covers(actual, {k: v for k, v in desired.items() if k != "data"}) and not actual.get(OTHERS_DATA)
+            and not actual.get("binaryData") and (actual.get("data") or {}) == (desired.get("data") or {}))
+
 
 def covers(actual: Any, desired: Any) -> bool:
     """True when every field of `desired` is present in `actual` with the same meaning.

@@ -31,7 +31,7 @@ from tenantry.domain.caps import (
 from tenantry.domain.children import DesiredState, Manifest, ObjectRef, quota_clamped_message, ref
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import Contest
-from tenantry.domain.drift import covers
+from tenantry.domain.drift import covers, holds
 from tenantry.domain.features import (
     EffectiveFeature,
     Plan,
@@ -197,7 +197,7 @@ def to_write(desired: Sequence[Manifest], lives: Sequence[Manifest | None]) -> l
     controller has filled in its usage, which can take long on a busy cluster; so after a crash
     mid-onboarding the rest is already there.
     """
-    changed = [(m, live) for m, live in zip(desired, lives, strict=True) if live is None or not covers(live, m)]
+    changed = [(m, live) for m, live in zip(desired, lives, strict=True) if live is None or not holds(live, m)]
     waves = [[(m, live) for m, live in changed if _WAVE.get(m["kind"], 1) == wave] for wave in range(3)]
     return [wave for wave in waves if wave]
 

@@ -11,7 +11,7 @@ import msgspec
 from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
 from tenantry.domain.children import ObjectRef, ref
 from tenantry.domain.contest import USER_WRITABLE_KINDS, Contest
-from tenantry.domain.drift import covers, other_writer
+from tenantry.domain.drift import covers, holds, other_writer
 from tenantry.domain.naming import owned_by
 
 # Written whatever their version: quota admission moves a quota's version (its status) with every
@@ -41,7 +41,7 @@ class Writer:
         a whole-object update naming the version read, or for UNVERSIONED_KINDS the object's uid
         (creates and updates cost the API server less than server-side apply). A Namespace is
         applied instead: others' annotations on it stay."""
-        if live is not None and covers(live, manifest):
+        if live is not None and holds(live, manifest):
             return
         # msgspec, not json.dumps: this runs for every write, and the stdlib encoder was 2 % of the
         # operator's CPU while it onboarded.

