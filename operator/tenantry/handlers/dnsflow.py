@@ -170,10 +170,15 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
     return live
 
 
-async def _check(services: DnsServices, domain: str, host: str, token: str) -> dns.DomainCheck:
-    cnames = await services.resolver.lookup(domain, "CNAME")
-    txts = await services.resolver.lookup(dns.CHALLENGE_PREFIX + domain, "TXT")
-    return dns.DomainCheck(cname_ok=host in cnames, txt_ok=token in txts)
+async def _answers(services: DnsServices, domain: str) -> tuple[list[str], list[str]]:
+    """What a check compares: the domain's CNAME and its challenge's TXT records, asked at once."""
+    cnames, txts = await asyncio.gather(services.resolver.lookup(domain, "CNAME"),
+                                        services.resolver.lookup(dns.CHALLENGE_PREFIX + domain, "TXT"),
+                                        return_exceptions=True)
+    for answer in (cnames, txts):
+        if isinstance(answer, BaseException):
+            raise answer
+    return cnames, txts  # type: ignore[return-value]
 
 
 async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig,
@@ -186,9 +191,27 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     host = dns.platform_host(inp.slug, config.platform_domain)
     before = {e.get("name"): e for e in previous}
     key: TenantKey = (inp.partner_namespace, inp.slug)
+    # The due checks' look-ups all at once, before the claims: a partner's name servers that answer
+    # slowly (or never) then hold this pass, and one of the workers every tenant shares, for one
+    # look-up's timeout, not that times the tenant's twenty domains.
+    answers = {domain: asyncio.ensure_future(_answers(services, domain)) for domain in inp.spec.domains
+               if not unclaimable(domain, config.platform_domain) and not domains.expired(before.get(domain))
+               and domains.check_due(before.get(domain), services.due((key, domain)))}
+    try:
+        return await _each_domain(writer, services, inp, config, host, before, answers)
+    finally:
+        for pending in answers.values():
+            pending.cancel()  # (a domain refused before its check was needed: its answer is not)
+        await asyncio.gather(*answers.values(), return_exceptions=True)
+
+
+async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, host: str,
+                       before: Mapping[str | None, Mapping[str, Any]],
+                       answers: Mapping[str, Awaitable[tuple[list[str], list[str]]]]) -> domains.Outcome:
+    key: TenantKey = (inp.partner_namespace, inp.slug)
     decisions = []
     for domain in inp.spec.domains:
-        seen = await _observe(writer, services, inp, config, domain, host, before.get(domain))
+        seen = await _observe(writer, inp, config, domain, host, before.get(domain), answers.get(domain))
         now = datetime.datetime.now(datetime.UTC)
         decision = domains.decide(seen, before.get(domain), host, config, now)
         if decision.mark_verified is not None:
@@ -208,10 +231,11 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     return domains.outcome(decisions)
 
 
-async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, domain: str,
-                   host: str, old: Mapping[str, Any] | None) -> domains.Observed:
+async def _observe(writer: Writer, inp: TenantInput, config: OperatorConfig, domain: str, host: str,
+                   old: Mapping[str, Any] | None,
+                   answer: Awaitable[tuple[list[str], list[str]]] | None) -> domains.Observed:
     """One listed domain: why it is invalid, else our claim (made now if need be), and the resolver's
-    answer when a check is due."""
+    answer when a check is due (`answer`, asked for already)."""
     problem = unclaimable(domain, config.platform_domain)
     if problem:
         return domains.Observed(domain, invalid=problem)
@@ -220,12 +244,13 @@ async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, conf
     claim = await _claim(writer, config, inp, domain)
     if isinstance(claim, str):
         return domains.Observed(domain, refused=claim)
-    if not domains.check_due(old, services.due(((inp.partner_namespace, inp.slug), domain))):
+    if answer is None:
         return domains.Observed(domain, claim=claim)
     try:
-        check = await _check(services, domain, host, domains.claim_token(claim))
+        cnames, txts = await answer
     except DnsError as error:
         return domains.Observed(domain, claim=claim, check_error=str(error))
+    check = dns.DomainCheck(cname_ok=host in cnames, txt_ok=domains.claim_token(claim) in txts)
     return domains.Observed(domain, claim=claim, check=check)
 
 
