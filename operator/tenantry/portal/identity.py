@@ -23,8 +23,17 @@ from tenantry.adapters.http import Api, ApiFailure
 
 REVIEW_SECONDS = 30.0
 REVIEWS_AT_ONCE = 16
+# Beyond these the portal answers 503 at once instead of queueing: a flood must not build a queue
+# that everyone else waits in (token reviews waiting for a slot; access reviews of one user).
+TOKEN_REVIEWS_WAITING = 64
+ACCESS_REVIEWS_PER_USER = 4
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 _MAX_REMEMBERED = 10_000
+_MAX_PER_USER = 4_096  # access answers remembered per user (a user who probes evicts only their own)
+
+
+class Busy(Exception):
+    """Too many reviews under way or waiting: the request is answered 503 at once."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class Identity:
 class _Memory:
     """A small time-limited memory of answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = _MAX_REMEMBERED) -> None:
         self._answers: dict[object, tuple[float, object]] = {}
+        self._limit = limit
 
     def get(self, key: object) -> object | None:
         found = self._answers.get(key)
@@ -48,7 +58,7 @@ class _Memory:
         return found[1]
 
     def put(self, key: object, value: object) -> None:
-        if len(self._answers) >= _MAX_REMEMBERED:
+        if len(self._answers) >= self._limit:
             now = time.monotonic()
             self._answers = {k: v for k, v in self._answers.items() if v[0] >= now}
             # Still full (a flood): the older half goes, the answers of this half-minute stay.
@@ -62,12 +72,18 @@ class Gate:
 
     def __init__(self, api: Api, audiences: tuple[str, ...] = ()) -> None:
         self._api, self._audiences = api, audiences
+        # Accepted and refused tokens apart: a flood of made-up tokens evicts only refusals, never
+        # the sessions of people logged in.
         self._tokens = _Memory()
-        self._access = _Memory()
+        self._refused = _Memory()
+        # Access answers per user: a user probing made-up partners evicts only their own answers.
+        self._access: dict[str, _Memory] = {}
         # A flood of made-up tokens must not become a flood on the API server, nor hold up the
         # access reviews of people already logged in: each kind has its own few slots.
         self._token_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
         self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
+        self._tokens_waiting = 0
+        self._reviews_of: dict[str, int] = {}  # access reviews under way, per user
 
     async def review_token(self, token: str) -> Identity | None:
         """The token's user, or None when the API server does not accept it."""
@@ -77,13 +93,21 @@ class Gate:
         known = self._tokens.get(key)
         if known is not None:
             return known if isinstance(known, Identity) else None
+        if self._refused.get(key) is not None:
+            return None
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
-        async with self._token_reviews:
-            answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                                             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                                              "spec": spec}) or {}
+        if self._tokens_waiting >= TOKEN_REVIEWS_WAITING:
+            raise Busy("too many logins under way")
+        self._tokens_waiting += 1
+        try:
+            async with self._token_reviews:
+                answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                                                 {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                                                  "spec": spec}) or {}
+        finally:
+            self._tokens_waiting -= 1
         status = answer.get("status") or {}
         user = status.get("user") or {}
         identity: Identity | bool = False
@@ -91,15 +115,38 @@ class Gate:
             identity = Identity(user=str(user["username"]), groups=tuple(user.get("groups") or ()),
                                 uid=str(user.get("uid") or ""),
                                 extra={k: tuple(v) for k, v in (user.get("extra") or {}).items()})
-        self._tokens.put(key, identity)
+        (self._tokens if identity else self._refused).put(key, identity)
         return identity or None
 
     async def may_get_tenants(self, who: Identity, namespace: str) -> bool:
         """Whether RBAC allows `who` to get tenants in `namespace` ("": in every namespace)."""
         key = (who.user, who.groups, who.uid, tuple(sorted(who.extra.items())), namespace)
-        known = self._access.get(key)
+        known = self._access[who.user].get(key) if who.user in self._access else None
         if known is not None:
             return bool(known)
+        under_way = self._reviews_of.get(who.user, 0)
+        if under_way >= ACCESS_REVIEWS_PER_USER:
+            raise Busy(f"too many access reviews under way for {who.user}")
+        self._reviews_of[who.user] = under_way + 1
+        try:
+            allowed = await self._review_access(who, namespace)
+        finally:
+            self._reviews_of[who.user] -= 1
+            if not self._reviews_of[who.user]:
+                del self._reviews_of[who.user]
+        if allowed is not None:
+            self._memory_of(who.user).put(key, allowed)
+        return bool(allowed)
+
+    def _memory_of(self, user: str) -> _Memory:
+        if user not in self._access and len(self._access) >= _MAX_REMEMBERED:
+            # Full: the older half of the users goes (memories are kept in the order they were made).
+            for old in list(self._access)[:len(self._access) // 2]:
+                del self._access[old]
+        return self._access.setdefault(user, _Memory(_MAX_PER_USER))
+
+    async def _review_access(self, who: Identity, namespace: str) -> bool | None:
+        """The SubjectAccessReview's answer; None when it could not be asked (not remembered)."""
         spec: dict[str, object] = {
             "user": who.user, "groups": list(who.groups),
             "resourceAttributes": {"group": "tenantry.dev", "resource": "tenants", "verb": "get",
@@ -114,10 +161,8 @@ class Gate:
                     "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
                     {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}) or {}
         except ApiFailure:
-            return False  # fail closed: no answer is no access (and is not remembered)
-        allowed = bool((answer.get("status") or {}).get("allowed"))
-        self._access.put(key, allowed)
-        return allowed
+            return None  # fail closed: no answer is no access (and is not remembered)
+        return bool((answer.get("status") or {}).get("allowed"))
 
     async def may_see(self, who: Identity, namespace: str) -> bool:
         """A platform admin sees every partner; anyone else the partners RBAC lets them read."""

@@ -34,7 +34,7 @@ from tenantry.portal.gather import (
     plan_specs,
     trials,
 )
-from tenantry.portal.identity import Gate, Identity
+from tenantry.portal.identity import Busy, Gate, Identity
 from tenantry.portal.onboard import FEATURES, Outcome, check, existing
 from tenantry.portal.settings import PortalSettings
 
@@ -343,6 +343,10 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
         response = await handler(request)
     except web.HTTPException as exception:
         response = exception
+    except Busy as busy:  # a flood of logins, or one user's of access reviews: not queued
+        logger.warning("%s %s: %s", request.method, request.path, busy)
+        response = web.Response(status=503, text="the portal is busy, try again in a moment\n",
+                                headers={"Retry-After": "1"})
     except ApiFailure as error:  # the API server refused or is overloaded (a review, events)
         logger.warning("%s %s: the API server answered %s", request.method, request.path, error)
         response = web.Response(status=503, text="the cluster is not answering, try again in a moment\n")

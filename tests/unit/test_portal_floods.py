@@ -1,0 +1,108 @@
+"""The portal's gate (portal/identity.py) under floods, with the API server's reviews played by a
+FakeReviewer (a stand-in, as in test_portal_server.py) that can hold its answers back, as a slow
+API server would.
+
+Tested here (an attacker's review of the portal, 3 Dec):
+- anyone, without a login, sending made-up tokens: the sessions of people logged in stay
+  remembered (refusals are kept apart), and beyond TOKEN_REVIEWS_WAITING reviews waiting the next
+  login is answered at once with Busy (503), not queued behind the flood
+- a partner asking about made-up partners: its answers are remembered apart from everyone else's
+  (another user's answer stays), and beyond ACCESS_REVIEWS_PER_USER reviews of its own under way it
+  gets Busy while another user's review still goes to the API server
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tenantry.portal.identity import (
+    ACCESS_REVIEWS_PER_USER,
+    REVIEWS_AT_ONCE,
+    TOKEN_REVIEWS_WAITING,
+    Busy,
+    Gate,
+    Identity,
+)
+from tests.unit.test_portal_server import FakeReviewer
+
+ACME = Identity("system:serviceaccount:partner-acme:gitops", ("system:serviceaccounts",))
+BETA = Identity("system:serviceaccount:partner-beta:gitops", ("system:serviceaccounts",))
+
+
+class HeldReviewer(FakeReviewer):
+    """Answers only once `release` is set (a slow API server); counts the reviews waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.waiting = 0
+
+    async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
+        self.waiting += 1
+        await self.release.wait()
+        return await super().request(method, path, body, params)
+
+
+async def _until(check: Any) -> None:
+    """Until the tasks started have reached where the test looks (no wall time involved)."""
+    for _ in range(10_000):
+        if check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the tasks never got there")
+
+
+def test_made_up_tokens_never_evict_a_session() -> None:
+    async def scenario() -> int:
+        reviewer = FakeReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        assert await gate.review_token("acme-token") is not None
+        for i in range(12_000):
+            assert await gate.review_token(f"made-up-{i}") is None
+        assert await gate.review_token("acme-token") is not None
+        return sum(1 for kind, spec in reviewer.reviews if kind == "TokenReview" and spec["token"] == "acme-token")
+    assert asyncio.run(scenario()) == 1
+
+
+def test_a_flood_of_logins_is_not_queued() -> None:
+    async def scenario() -> None:
+        reviewer = HeldReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        flood = [asyncio.ensure_future(gate.review_token(f"made-up-{i}")) for i in range(TOKEN_REVIEWS_WAITING)]
+        await _until(lambda: reviewer.waiting == REVIEWS_AT_ONCE)  # the rest wait for a slot
+        with pytest.raises(Busy):
+            await gate.review_token("acme-token")
+        reviewer.release.set()
+        assert await asyncio.gather(*flood) == [None] * TOKEN_REVIEWS_WAITING
+        assert await gate.review_token("acme-token") is not None  # the flood over: logins go through
+    asyncio.run(scenario())
+
+
+def test_one_users_probing_evicts_and_holds_up_no_one_else() -> None:
+    async def remembered() -> int:
+        reviewer = FakeReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        assert await gate.may_get_tenants(BETA, "partner-beta")
+        for i in range(12_000):
+            assert not await gate.may_get_tenants(ACME, f"partner-made-up-{i}")
+        assert await gate.may_get_tenants(BETA, "partner-beta")
+        return sum(1 for spec in reviewer.asked_about("SubjectAccessReview") if spec["user"] == BETA.user)
+    assert asyncio.run(remembered()) == 1
+
+    async def held() -> None:
+        reviewer = HeldReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        probes = [asyncio.ensure_future(gate.may_get_tenants(ACME, f"partner-made-up-{i}"))
+                  for i in range(ACCESS_REVIEWS_PER_USER)]
+        await _until(lambda: reviewer.waiting == ACCESS_REVIEWS_PER_USER)
+        with pytest.raises(Busy):
+            await gate.may_get_tenants(ACME, "partner-made-up-more")
+        other = asyncio.ensure_future(gate.may_get_tenants(BETA, "partner-beta"))
+        await _until(lambda: reviewer.waiting == ACCESS_REVIEWS_PER_USER + 1)  # asked, not refused
+        reviewer.release.set()
+        assert await other
+        assert await asyncio.gather(*probes) == [False] * ACCESS_REVIEWS_PER_USER
+    asyncio.run(held())
