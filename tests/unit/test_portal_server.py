@@ -624,3 +624,42 @@ def test_tenants_from_thread_leaves_out_one_deleted_meanwhile() -> None:
     get = informer.get
     informer.get = lambda ns, name: None if name == "idle" else get(ns, name)  # type: ignore[method-assign]
     assert "idle" not in [t["metadata"]["name"] for t in cluster.tenants_from_thread("partner-acme")]
+
+
+def test_a_partners_customers_are_worked_out_off_the_loop_once_per_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner of 10,000 Tenants took a second of the event loop on every page (an attacker's
+    review): the customers are worked out in a worker thread, and again only after the partner's
+    Tenants (or the plans) changed."""
+    portal, _ = world()
+    built: list[bool] = []
+    original = portal._customers_of
+
+    def recording(*args: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            built.append(True)
+        except RuntimeError:
+            built.append(False)
+        return original(*args)
+    monkeypatch.setattr(portal, "_customers_of", recording)
+
+    def changed(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "metadata": {**body["metadata"], "resourceVersion": "2"}}  # a newer version
+
+    async def seats(client: TestClient) -> dict[str, int]:
+        status, text, _ = await fetch(client, "/p/acme/customers.json", token="acme-token")
+        assert status == 200
+        return {row["tenant"]: row["seats"] for row in json.loads(text)["customers"]}
+
+    async def scenario(client: TestClient) -> None:
+        for _ in range(3):
+            assert (await fetch(client, "/p/acme/customers", token="acme-token"))[0] == 200
+        portal.cluster.kinds["Tenant"].observe("MODIFIED", changed(tenant("partner-acme", "klein", "Klein KG", 25, 12,
+                                                                          250.0, supportLevel="Gold")))
+        assert (await seats(client))["klein"] == 25  # the change is shown at once
+        portal.cluster.kinds["Tenant"].observe("MODIFIED", changed(tenant("partner-beta", "geheim", "Beta", 78, 61,
+                                                                          1.0)))
+        assert (await seats(client))["klein"] == 25
+    serve(portal, scenario)
+    # Once, once more after acme's change; beta's change is not acme's. Never on the loop.
+    assert built == [False, False]

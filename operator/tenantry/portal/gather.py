@@ -140,8 +140,14 @@ class Cluster:
         self._partners: dict[str, PartnerInfo] | None = None
         self.namespaces = Informer(api, Scope("v1", "Namespace"), on_change=lambda *_: self._forget_partners(),
                                    report_listing=True)
-        self.kinds = {kind: Informer(api, Scope(API_VERSION, kind))
-                      for kind in ("Tenant", "FeatureSet", "Branding", "Deal")}
+        # How often each partner's Tenants, and the plans and brandings, have changed: what the
+        # pages worked out from them is kept until then (see version).
+        self._tenant_changes: dict[str, int] = {}
+        self._catalogue_changes = 0
+        self.kinds = {"Tenant": Informer(api, Scope(API_VERSION, "Tenant"), on_change=self._tenant_changed),
+                      "FeatureSet": Informer(api, Scope(API_VERSION, "FeatureSet"), on_change=self._catalogue_changed),
+                      "Branding": Informer(api, Scope(API_VERSION, "Branding"), on_change=self._catalogue_changed),
+                      "Deal": Informer(api, Scope(API_VERSION, "Deal"))}
 
     def run(self) -> list[asyncio.Task[None]]:
         """The informers' tasks (LIST, then WATCH for as long as the portal runs)."""
@@ -155,6 +161,18 @@ class Cluster:
 
     def _forget_partners(self) -> None:
         self._partners = None
+
+    def _tenant_changed(self, _: str, body: Mapping[str, Any]) -> None:
+        namespace = (body.get("metadata") or {}).get("namespace") or ""
+        self._tenant_changes[namespace] = self._tenant_changes.get(namespace, 0) + 1
+
+    def _catalogue_changed(self, *_: Any) -> None:
+        self._catalogue_changes += 1
+
+    def version(self, namespace: str) -> tuple[int, int]:
+        """Changes so far to the partner's Tenants and to the plans and brandings: equal versions,
+        equal customers."""
+        return self._tenant_changes.get(namespace, 0), self._catalogue_changes
 
     def partners(self) -> dict[str, PartnerInfo]:
         if self._partners is None:
