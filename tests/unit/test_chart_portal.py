@@ -58,6 +58,13 @@ def test_portal_settings_reach_the_container() -> None:
     assert env["TENANTRY_PORTAL_AUDIENCES"] == "portal"
     assert env["TENANTRY_PORTAL_TRUST_PROXY_HEADERS"] == "false"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # History from the operator's own series: its namespace unless the platform says otherwise.
+    assert env["TENANTRY_PORTAL_PROMETHEUS_SELECTOR"] == f'namespace="{NS}"'
+    for chosen, expected in (('job="tenantry"', 'job="tenantry"'), ("", None)):
+        objects = render({"portal": {"prometheusUrl": "http://p:9090", "prometheusSelector": chosen}}, namespace=NS)
+        container = _portal(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        assert {e["name"]: e.get("value") for e in container["env"]}.get("TENANTRY_PORTAL_PROMETHEUS_SELECTOR") \
+            == expected
 
 
 def test_trusted_proxy_headers_need_the_proxy_named() -> None:

@@ -174,6 +174,9 @@ def test_prometheus_queries_fix_the_partner_escaped() -> None:
     for expr in queries.values():
         assert 'partner="x\\"} or vector(1) or {\\""' in expr
         assert expr.count("partner=") == expr.count("tenantry_tenant_")
+    # The operator's own series only: every selector carries the platform's matchers too.
+    for expr in history_queries("acme", 'namespace="tenantry-system"').values():
+        assert expr.count('partner="acme",namespace="tenantry-system"') == expr.count("tenantry_tenant_")
 
 
 def test_colours_and_logos_are_allow_listed() -> None:

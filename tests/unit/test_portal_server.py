@@ -119,6 +119,8 @@ class FakePrometheus:
     """Stands in for Prometheus: answers the portal's own history queries of one partner (and
     fails the test on any other query)."""
 
+    selector = ""
+
     def __init__(self, partner: str, answers: Mapping[str, Mapping[str, float]]) -> None:
         self.names = {expr: name for name, expr in history_queries(partner).items()}
         self.answers = answers

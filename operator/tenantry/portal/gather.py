@@ -56,8 +56,9 @@ def label_value(text: str) -> str:
 class Prometheus:
     """Instant queries against Prometheus's HTTP API."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, selector: str = "") -> None:
         self._url = url.rstrip("/")
+        self.selector = selector  # label matchers every query adds (the operator's own series)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -75,9 +76,10 @@ class Prometheus:
             await self._session.close()
 
 
-def history_queries(partner: str) -> dict[str, str]:
-    """The partner's history, one query per figure (every selector fixed to the partner)."""
-    p = f'partner="{label_value(partner)}"'
+def history_queries(partner: str, selector: str = "") -> dict[str, str]:
+    """The partner's history, one query per figure (every selector fixed to the partner, and to
+    `selector`: the operator's own series, see PortalSettings.prometheus_selector)."""
+    p = f'partner="{label_value(partner)}"' + (f",{selector}" if selector else "")
     return {
         "mrr_30d_ago": f"max by (tenant) (tenantry_tenant_mrr{{{p}}} offset 30d)",
         "users_in_90d": f"max by (tenant) (predict_linear(tenantry_tenant_active_users{{{p}}}[30d], {90 * DAY}))",
@@ -115,7 +117,7 @@ async def history(prometheus: Prometheus | None, partner: str) -> History:
 
 
 async def _ask(prometheus: Prometheus, partner: str) -> History:
-    queries = history_queries(partner)
+    queries = history_queries(partner, prometheus.selector)
     try:
         answers = await asyncio.gather(*(prometheus.query(expr) for expr in queries.values()))
     except (TimeoutError, aiohttp.ClientError, RuntimeError, ValueError, KeyError) as error:

@@ -415,5 +415,6 @@ def application(portal: Portal) -> web.Application:
 def build(settings: PortalSettings, api: Api) -> Portal:
     return Portal(settings=settings, gate=Gate(api, settings.audiences),
                   cluster=Cluster(api, settings.platform_namespace, settings.commission_rate),
-                  prometheus=Prometheus(settings.prometheus_url) if settings.prometheus_url else None,
+                  prometheus=Prometheus(settings.prometheus_url, selector=settings.prometheus_selector)
+                  if settings.prometheus_url else None,
                   templates=_templates())

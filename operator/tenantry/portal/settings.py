@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,6 +30,16 @@ def _url(text: str) -> str:
     return text
 
 
+_MATCHERS = re.compile(r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\\n]|\\.)*"\s*'
+                       r'(,\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\\n]|\\.)*"\s*)*')
+
+
+def _matchers(text: str) -> str:
+    if not _MATCHERS.fullmatch(text):
+        raise ValueError('give PromQL label matchers separated by commas, e.g. namespace="tenantry-system"')
+    return text.strip()
+
+
 @dataclass(frozen=True)
 class PortalSettings:
     port: int = 8088
@@ -36,6 +47,10 @@ class PortalSettings:
     platform_namespace: str = "tenantry-system"
     platform_domain: str = "platform.example"
     prometheus_url: str = ""  # empty: pages show the present only
+    # Label matchers that make the history queries read the operator's own series only, e.g.
+    # namespace="tenantry-system": a Prometheus that also scrapes tenants' pods would otherwise let
+    # a tenant admin publish tenantry_tenant_mrr{partner="..."} and forge a partner's history.
+    prometheus_selector: str = ""
     commission_rate: float = 0.20  # the platform default; a partner namespace's annotation overrides it
     partner_levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS
     support_tiers: tuple[str, ...] = ("Standard", "Priority", "Premium")
@@ -54,6 +69,7 @@ class PortalSettings:
             ("TENANTRY_PLATFORM_NAMESPACE", "platform_namespace", str),
             ("TENANTRY_PLATFORM_DOMAIN", "platform_domain", str),
             ("TENANTRY_PORTAL_PROMETHEUS_URL", "prometheus_url", _url),
+            ("TENANTRY_PORTAL_PROMETHEUS_SELECTOR", "prometheus_selector", _matchers),
             ("TENANTRY_COMMISSION_RATE", "commission_rate", _rate),
             ("TENANTRY_PARTNER_LEVELS", "partner_levels", parse_levels),
             ("TENANTRY_PORTAL_SUPPORT_TIERS", "support_tiers", _names),
