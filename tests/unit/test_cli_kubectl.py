@@ -170,6 +170,20 @@ def test_report_says_unknown_for_a_tenant_without_a_recorded_rate_and_csv_cells_
     assert company.startswith("'=HYPERLINK")
 
 
+def test_a_partners_company_name_reaches_the_terminal_and_markdown_as_text() -> None:
+    """A partner writes the company: escape sequences (a clipboard write, a cleared screen) and
+    Markdown (a link in the platform's report) come out as text."""
+    from tenantry.cli.views import render, row
+    hostile = {"metadata": {"name": "a", "namespace": "partner-acme"},
+               "spec": {"company": "Evil\x1b]52;c;ZXZpbA==\x07[Pay here](https://evil.example) <b>|x",
+                        "plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 1, "currency": "EUR"}}},
+               "status": {"commissionRate": 0.2}}
+    table = render([row(hostile)], "table")
+    assert "\x1b" not in table and "\x07" not in table and "Evil\\x1b]52" in table
+    markdown = render([row(hostile)], "markdown")
+    assert "\\[Pay here\\](https://evil.example) \\<b\\>\\|x" in markdown and "\x1b" not in markdown
+
+
 def test_a_currency_must_be_an_iso_4217_code_in_use() -> None:
     from pydantic import ValidationError
 

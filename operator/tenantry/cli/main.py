@@ -16,7 +16,8 @@ from lightkube.core.exceptions import ApiError
 from tenantry import __version__
 from tenantry.cli import completion, new, plan, views
 from tenantry.cli.kubeconfig import ConfigProblem, load
-from tenantry.cli.validate import Finding, shown, validate
+from tenantry.cli.terminal import shown
+from tenantry.cli.validate import Finding, validate
 
 # Exit codes: each kind of outcome its own, so that scripts and CI can tell them apart.
 OK, FINDINGS, USAGE = 0, 1, 2  # (3: `plan` found changes)

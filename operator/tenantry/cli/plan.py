@@ -32,7 +32,8 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Branding, FeatureSet, Tenant
 from tenantry.api.tenant import TenantSpec
-from tenantry.cli.validate import Validator, files_under, shown
+from tenantry.cli.terminal import shown
+from tenantry.cli.validate import Validator, files_under
 from tenantry.cli.views import add_cluster_options, client_for
 from tenantry.domain.children import quota_hard
 from tenantry.domain.config import OperatorConfig

@@ -119,16 +119,6 @@ def _metadata_shape(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def shown(text: str) -> str:
-    """Text from a pull request (a file name, a key, a value in a message) for a terminal or a CI
-    log: characters that are not printable (line breaks that start a workflow command, escape
-    sequences, bidirectional controls) as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-                   for c in text)
-
-
 def _describe(schema: dict[str, Any], location: tuple[str | int, ...]) -> str:
     """The schema's description of a field, as the hint of what it should be."""
     node = schema

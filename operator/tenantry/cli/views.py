@@ -22,6 +22,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Tenant
 from tenantry.cli import kubeconfig as kubeconfig_rules
+from tenantry.cli.terminal import markdown_cell, shown
 from tenantry.domain.lifecycle import effective_state, trial_clock_of
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL
 from tenantry.domain.spreadsheet import cell
@@ -229,8 +230,9 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
         return _html(rows, footer)
     if form == "markdown":
         lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
+        lines += ["| " + " | ".join(markdown_cell(c) for c in r) + " |" for r in cells]
         return "\n".join(lines) + f"\n\n{footer}\n"
+    cells = [[shown(c) for c in r] for r in cells]  # a partner's company name may hold escape sequences
     widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
@@ -289,29 +291,29 @@ def status(args: argparse.Namespace) -> int:
     spec, state = body.get("spec") or {}, body.get("status") or {}
     if args.format in ("json", "yaml"):
         # What kubectl -o would show, without kopf's bookkeeping and the managed fields.
-        shown = {"metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "generation")},
-                 "spec": spec, "status": {k: v for k, v in state.items() if k != "kopf"}}
-        print(json.dumps(shown, indent=2, ensure_ascii=False) if args.format == "json" else
-              yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), end="\n" if args.format == "json" else "")
+        kept = {"metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "generation")},
+                "spec": spec, "status": {k: v for k, v in state.items() if k != "kopf"}}
+        print(json.dumps(kept, indent=2, ensure_ascii=False) if args.format == "json" else
+              yaml.safe_dump(kept, sort_keys=False, allow_unicode=True), end="\n" if args.format == "json" else "")
         return 0
-    print(f"{body['metadata']['name']}  ({spec.get('company')}, partner {state.get('partner', '?')}, "
-          f"{_state_text(body)}, plan {(spec.get('plan') or {}).get('featureSet')})")
+    # What a partner wrote (the company) and what the status quotes of it reach the terminal escaped.
+    lines = [f"{body['metadata']['name']}  ({spec.get('company')}, partner {state.get('partner', '?')}, "
+             f"{_state_text(body)}, plan {(spec.get('plan') or {}).get('featureSet')})"]
     if state.get("url"):
-        print(f"url: {state['url']}")
-    print("conditions:")
-    for c in state.get("conditions", []):
-        print(f"  {c['type']:<17} {c['status']:<8} {c['reason']}: {c.get('message', '')}")
+        lines.append(f"url: {state['url']}")
+    lines.append("conditions:")
+    lines += [f"  {c['type']:<17} {c['status']:<8} {c['reason']}: {c.get('message', '')}"
+              for c in state.get("conditions", [])]
     if state.get("onboarding"):
-        print("go-live:")
-        print("\n".join(checklist_lines(state["onboarding"])))
+        lines += ["go-live:", *checklist_lines(state["onboarding"])]
     pending = [d for d in state.get("domains", []) if not d.get("verified")]
     if pending:
-        print("the customer must create:")
-        for domain in pending:
-            for record in domain.get("records", []):
-                print(f"  {record['name']}. {record['type']} {record['value']}")
+        lines.append("the customer must create:")
+        lines += [f"  {record['name']}. {record['type']} {record['value']}"
+                  for domain in pending for record in domain.get("records", [])]
     failing = [c for c in state.get("conditions", []) if c["status"] == "False" and c["type"] != "Ready"]
-    print("to do: " + ("; ".join(f"{c['type']}: {c['message']}" for c in failing) if failing else "nothing"))
+    lines.append("to do: " + ("; ".join(f"{c['type']}: {c['message']}" for c in failing) if failing else "nothing"))
+    print("\n".join(shown(line) for line in lines))
     return 0
 
 
