@@ -4,8 +4,8 @@ mislead the reviewer reading its output (an attacker's review of the CLI, 3 Dec)
 Tested here (the installed command, under a timeout and a memory cap):
 - whatever Flux or Argo CD would apply from a partner's folder without the checks is a finding: a
   kustomization.yaml (patches, remote bases), a Chart.yaml, any object that is not a Tenant,
-  Branding, FeatureSet or Deal, and .json or .jsonnet files (read by Flux and Argo CD, not by
-  validate)
+  Branding, FeatureSet or Deal, and any file but .yaml and .yml (a file named Kustomization, .json,
+  .jsonnet, .YAML), Markdown excepted
 - a file name or key with a line break, an escape sequence or a bidirectional control reaches the
   terminal and the plan job's log escaped: no line of the output starts a workflow command
 - YAML that Go (kubectl, kustomize, Flux) reads otherwise than PyYAML: a key twice, unquoted y/n,
@@ -43,12 +43,16 @@ def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> Non
           "kind: ClusterRoleBinding\nmetadata: {name: mine}\n")
     write(repo, ACME + "/evil.json", json.dumps({"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant"}))
     write(repo, ACME + "/lib/evil.jsonnet", "{}")
+    write(repo, ACME + "/remote/Kustomization", "resources: [https://evil.example/x]\n")  # kustomize reads it
+    write(repo, ACME + "/extra.YAML", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+    write(repo, ACME + "/README.md", "# our customers\n")  # applied by nobody: no finding
     findings = run_validate(repo)
     assert any("Kustomization under tenants/" in f["message"] for f in of(findings, "kustomization.yaml"))
     assert any("without a kind under tenants/" in f["message"] for f in of(findings, "Chart.yaml"))
     assert [f["message"][:35] for f in of(findings, "sneaky.yaml")] == ["a ClusterRoleBinding under tenants/"]
-    for name in ("evil.json", "lib/evil.jsonnet"):
-        assert any("Flux and Argo CD apply it" in f["message"] for f in of(findings, name)), name
+    for name in ("evil.json", "lib/evil.jsonnet", "remote/Kustomization", "extra.YAML"):
+        assert any("tenantry does not check" in f["message"] for f in of(findings, name)), name
+    assert of(findings, "README.md") == []
     # Outside the partners' folders such files are not tenantry's business.
     write(repo, "flux/extra.json", "{}")
     assert of(run_validate(repo), "flux/extra.json") == []
@@ -72,6 +76,7 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     (GOOD + "  plan: {featureSet: business, seats: 9}\n", 'the key "plan" appears twice'),
     (GOOD.replace("company: Test GmbH", "company: N"), 'the unquoted value "N"'),
     (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
+    (GOOD.replace("seats: 5", "seats: 1:30.5"), 'the unquoted value "1:30.5"'),
     (GOOD.replace("name: gut", 'name: "admin\\n"'), "does not match"),
     ("a: &x " + "x" * 400_000 + "\nb: [" + ", ".join(["*x"] * 20_000) + "]\n", "aliases (*name) are not allowed"),
 ])
@@ -92,3 +97,10 @@ def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words:
 def test_hostile_types_are_findings_not_crashes(repo: Path, hostile: str) -> None:
     write(repo, ACME + "/typed.yaml", hostile)
     assert of(run_validate(repo), ACME + "/typed.yaml"), "no finding"
+
+
+def test_times_read_as_text_by_both_pass(repo: Path) -> None:
+    """09:00 and 0:30 are text for PyYAML and Go alike: no finding for them."""
+    write(repo, ACME + "/times.yaml", GOOD.replace("company: Test GmbH", "company: Test GmbH\n  industry: 09:00")
+          .replace("name: Test,", "name: 0:30,"))
+    assert of(run_validate(repo), ACME + "/times.yaml") == []

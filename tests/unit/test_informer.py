@@ -13,7 +13,8 @@ tests/integration/test_cache.py):
 - a change by someone else, and a deletion, call the callback with the whole object; an index
   hears of every object stored or dropped, our own writes included
 - what memory holds that a LIST did not have is vanished, unless an event brought a version newer
-  than the list's (it came after the list was taken); an unreadable list version names nothing
+  than the list's (it came after the list was taken, a Tenant of the same name created again
+  among them); an unreadable list version names nothing
 - lists by namespace and labels; the cache answers only for synced informers and covered names
 - what others add to the metadata is bounded (a megabyte of labels, finalizers, owner references
   or writers' managed fields costs nothing); the kept managed fields name the same other writer;
@@ -128,6 +129,12 @@ def test_vanished_is_what_the_list_lacks_and_no_later_event_brought() -> None:
     assert informer.vanished(listed, "10") == [("partner-p", "gone")]
     assert informer.vanished(listed, "12") == [("partner-p", "gone"), ("partner-p", "after-the-list")]
     assert informer.vanished(listed, "") == []
+    # Asked again for one key (forget_vanished, before letting each go): created again meanwhile,
+    # with a version newer than the list's, it is not gone.
+    assert informer.vanished(listed, "10", among=[("partner-p", "gone")]) == [("partner-p", "gone")]
+    informer.observe("ADDED", _tenant("gone", "11"))
+    assert informer.vanished(listed, "10", among=[("partner-p", "gone")]) == []
+    assert informer.vanished(listed, "10", among=[("partner-p", "never-held")]) == []
 
 
 def test_lists_by_namespace_and_labels() -> None:

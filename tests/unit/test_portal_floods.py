@@ -8,7 +8,8 @@ Tested here (an attacker's review of the portal, 3 Dec):
   login is answered at once with Busy (503), not queued behind the flood
 - a partner asking about made-up partners: its answers are remembered apart from everyone else's
   (another user's answer stays), and beyond ACCESS_REVIEWS_PER_USER reviews of its own under way it
-  gets Busy while another user's review still goes to the API server
+  gets Busy while another user's review still goes to the API server; the same question under way
+  (tabs restored at once) is asked once and never Busy
 """
 
 from __future__ import annotations
@@ -106,3 +107,17 @@ def test_one_users_probing_evicts_and_holds_up_no_one_else() -> None:
         assert await other
         assert await asyncio.gather(*probes) == [False] * ACCESS_REVIEWS_PER_USER
     asyncio.run(held())
+
+
+def test_the_same_question_under_way_is_asked_once_and_never_busy() -> None:
+    """Tabs restored at once: one user asking the same thing many times is one review, no 503."""
+    async def scenario() -> None:
+        reviewer = HeldReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        tabs = [asyncio.ensure_future(gate.may_get_tenants(ACME, "partner-acme"))
+                for _ in range(3 * ACCESS_REVIEWS_PER_USER)]
+        await _until(lambda: reviewer.waiting == 1)
+        reviewer.release.set()
+        assert await asyncio.gather(*tabs) == [True] * (3 * ACCESS_REVIEWS_PER_USER)
+        assert len(reviewer.asked_about("SubjectAccessReview")) == 1
+    asyncio.run(scenario())

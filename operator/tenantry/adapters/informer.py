@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import logging
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,11 +298,13 @@ class Informer:
         """(namespace, name) of every object held."""
         return list(self._store)
 
-    def vanished(self, listed: set[Key], list_version: str) -> list[Key]:
-        """What memory holds that a LIST (the keys `listed`, at `list_version`) did not have, and
-        that no event has brought since: gone from the API server, though no watch event said so."""
+    def vanished(self, listed: set[Key], list_version: str, among: Iterable[Key] | None = None) -> list[Key]:
+        """What memory holds (of `among`, else of everything) that a LIST (the keys `listed`, at
+        `list_version`) did not have, and that no event has brought since: gone from the API
+        server, though no watch event said so."""
         version = _version({"metadata": {"resourceVersion": list_version}})  # unreadable: 0, none gone
-        return [key for key, record in self._store.items() if key not in listed and record.version <= version]
+        return [key for key in (self._store if among is None else among) if key not in listed
+                and (record := self._store.get(key)) is not None and record.version <= version]
 
     def list(self, namespace: str | None, labels: Mapping[str, str]) -> list[Manifest]:
         names = self._by_namespace.get(namespace or "", set())

@@ -128,7 +128,8 @@ _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "
 _STR = "tag:yaml.org,2002:str"
 # Plain scalars Go's YAML (kubectl, kustomize, Flux) and PyYAML read as different types: y/n
 # (booleans there, text here) and sexagesimal numbers (text there, 1:30 is 90 here).
-_READ_OTHERWISE_BY_GO = re.compile(r"[yYnN]|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+# (PyYAML's own sexagesimal rules: 09:00 and 0:30 are text in both.)
+_READ_OTHERWISE_BY_GO = re.compile(r"[yYnN]|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*")
 
 
 def read_bounded(path: Path) -> bytes:

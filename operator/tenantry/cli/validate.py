@@ -228,23 +228,24 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
                                         "followed: replace it with the files themselves"))
             found.extend(_source(here / name, root) for name in sorted(files)
                          if Path(name).suffix in (".yaml", ".yml"))
-            found.extend(source for name in sorted(files) if Path(name).suffix in APPLIED_UNCHECKED
+            found.extend(source for name in sorted(files) if Path(name).suffix not in (".yaml", ".yml")
                          and (source := _unchecked(_source(here / name, root))) is not None)
     return found
 
 
-# Files Flux (kustomize) or Argo CD also apply from a folder, which tenantry does not read.
-APPLIED_UNCHECKED = (".json", ".jsonnet", ".libsonnet")
+# Under tenants/ besides .yaml files: what neither kustomize, Flux nor Argo CD applies.
+NEVER_APPLIED = (".md", ".gitkeep")
 
 
 def _unchecked(source: Source) -> Source | None:
-    """Under tenants/ such a file is applied without validate's checks: a finding, not a skip;
-    elsewhere (None) it is not read."""
+    """A file validate does not read. Under tenants/ an allow-list: Flux and Argo CD may apply any
+    other (a file named Kustomization, .json, .jsonnet, .YAML) without validate's checks, so it is
+    a finding; elsewhere (None) it is not tenantry's business."""
     where = area(source.inside)
-    if where is None or where[0] != "tenants":
+    if where is None or where[0] != "tenants" or source.path.name.endswith(NEVER_APPLIED):
         return None
-    problem = (f"a {source.path.suffix} file under tenants/: Flux and Argo CD apply it, and tenantry does not "
-               "check it; write Tenants, Brandings, FeatureSets and Deals as .yaml files")
+    problem = ("a file under tenants/ that tenantry does not check (only .yaml and .yml files are), but Flux, "
+               "Argo CD or kustomize may apply: write Tenants, Brandings, FeatureSets and Deals as .yaml files")
     return dataclasses.replace(source, problem=source.problem or problem)
 
 

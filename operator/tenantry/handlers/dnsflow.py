@@ -141,13 +141,13 @@ def _held_claim_ref(config: OperatorConfig, claim: Mapping[str, Any]) -> ObjectR
 _partner_locks: dict[str, asyncio.Lock] = {}
 
 
-async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str
-                 ) -> Mapping[str, Any] | str:
-    """Our live claim Secret of a domain, or why we have none (UNAVAILABLE, OVER_CAP)."""
+async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str,
+                 live: Mapping[str, Any] | None) -> Mapping[str, Any] | str:
+    """Our live claim Secret of a domain (`live`: as read already), made now if there is none, or
+    why we have none (UNAVAILABLE, OVER_CAP)."""
     if config.domain_reserved(domain):
         return domains.UNAVAILABLE
     target = _claim_ref(config, domain)
-    live = await writer.kube.get(target)
     if live is None:
         async with _partner_locks.setdefault(inp.partner, asyncio.Lock()):
             claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
@@ -165,9 +165,14 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
             except AlreadyExists:
                 pass
         live = await writer.kube.get(target)
-    if live is None or live["metadata"].get("annotations", {}).get(naming.OWNER_ANNOTATION) != _tenant_key(inp):
+    if not _ours(live, inp):
         return domains.UNAVAILABLE
-    return live
+    return live  # type: ignore[return-value]
+
+
+def _ours(claim: Mapping[str, Any] | None, inp: TenantInput) -> bool:
+    return claim is not None and claim["metadata"].get("annotations", {}).get(naming.OWNER_ANNOTATION) == \
+        _tenant_key(inp)
 
 
 async def _answers(services: DnsServices, domain: str) -> tuple[list[str], list[str]]:
@@ -191,14 +196,17 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     host = dns.platform_host(inp.slug, config.platform_domain)
     before = {e.get("name"): e for e in previous}
     key: TenantKey = (inp.partner_namespace, inp.slug)
-    # The due checks' look-ups all at once, before the claims: a partner's name servers that answer
-    # slowly (or never) then hold this pass, and one of the workers every tenant shares, for one
-    # look-up's timeout, not that times the tenant's twenty domains.
-    answers = {domain: asyncio.ensure_future(_answers(services, domain)) for domain in inp.spec.domains
-               if not unclaimable(domain, config.platform_domain) and not domains.expired(before.get(domain))
-               and domains.check_due(before.get(domain), services.due((key, domain)))}
+    wanted = [d for d in inp.spec.domains if not unclaimable(d, config.platform_domain)
+              and not domains.expired(before.get(d))]
+    # Each claim as it is (the one read of it a pass makes), then the due checks of the domains
+    # already ours asked all at once: a partner's name servers that answer slowly (or never) hold
+    # this pass, and one of the workers every tenant shares, for one look-up's timeout, not that
+    # times the tenant's twenty domains; a domain someone else holds is never looked up.
+    claims = {d: await writer.kube.get(_claim_ref(config, d)) for d in wanted if not config.domain_reserved(d)}
+    answers = {d: asyncio.ensure_future(_answers(services, d)) for d, claim in claims.items()
+               if _ours(claim, inp) and domains.check_due(before.get(d), services.due((key, d)))}
     try:
-        return await _each_domain(writer, services, inp, config, host, before, answers)
+        return await _each_domain(writer, services, inp, config, host, before, claims, answers)
     finally:
         for pending in answers.values():
             pending.cancel()  # (a domain refused before its check was needed: its answer is not)
@@ -206,12 +214,13 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
 
 
 async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, host: str,
-                       before: Mapping[str | None, Mapping[str, Any]],
+                       before: Mapping[str | None, Mapping[str, Any]], claims: Mapping[str, Mapping[str, Any] | None],
                        answers: Mapping[str, Awaitable[tuple[list[str], list[str]]]]) -> domains.Outcome:
     key: TenantKey = (inp.partner_namespace, inp.slug)
     decisions = []
     for domain in inp.spec.domains:
-        seen = await _observe(writer, inp, config, domain, host, before.get(domain), answers.get(domain))
+        seen = await _observe(writer, services, inp, config, domain, host, before.get(domain), claims.get(domain),
+                              answers.get(domain))
         now = datetime.datetime.now(datetime.UTC)
         decision = domains.decide(seen, before.get(domain), host, config, now)
         if decision.mark_verified is not None:
@@ -231,19 +240,21 @@ async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, 
     return domains.outcome(decisions)
 
 
-async def _observe(writer: Writer, inp: TenantInput, config: OperatorConfig, domain: str, host: str,
-                   old: Mapping[str, Any] | None,
+async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, domain: str,
+                   host: str, old: Mapping[str, Any] | None, live: Mapping[str, Any] | None,
                    answer: Awaitable[tuple[list[str], list[str]]] | None) -> domains.Observed:
-    """One listed domain: why it is invalid, else our claim (made now if need be), and the resolver's
-    answer when a check is due (`answer`, asked for already)."""
+    """One listed domain: why it is invalid, else our claim (`live`, made now if there was none),
+    and the resolver's answer when a check is due (`answer`, asked for already when it was ours)."""
     problem = unclaimable(domain, config.platform_domain)
     if problem:
         return domains.Observed(domain, invalid=problem)
     if domains.expired(old):
         return domains.Observed(domain)
-    claim = await _claim(writer, config, inp, domain)
+    claim = await _claim(writer, config, inp, domain, live)
     if isinstance(claim, str):
         return domains.Observed(domain, refused=claim)
+    if answer is None and domains.check_due(old, services.due(((inp.partner_namespace, inp.slug), domain))):
+        answer = _answers(services, domain)  # claimed in this pass: its first check, now
     if answer is None:
         return domains.Observed(domain, claim=claim)
     try:

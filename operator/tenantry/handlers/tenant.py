@@ -207,8 +207,11 @@ async def forget_vanished(memo: Runtime) -> list[TenantKey]:
         listed.update((t["metadata"].get("namespace") or "", t["metadata"]["name"]) for t in page)
     vanished = memo.tenants.vanished(listed, version)
     for key in vanished:
+        # Asked again at each one: while the clean-up of the one before awaited, this one's DELETED
+        # event may have come, or a Tenant of the same name been created (its ADDED event is newer
+        # than the list: not gone).
         body = memo.tenants.get(*key)
-        if body is None:  # its DELETED event came while this ran
+        if body is None or not memo.tenants.vanished(listed, version, among=[key]):
             continue
         logger.warning("tenant %s/%s is gone, though no watch event said so (its watch started over): "
                        "forgetting it", *key)

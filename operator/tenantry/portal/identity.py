@@ -26,7 +26,7 @@ REVIEWS_AT_ONCE = 16
 # Beyond these the portal answers 503 at once instead of queueing: a flood must not build a queue
 # that everyone else waits in (token reviews waiting for a slot; access reviews of one user).
 TOKEN_REVIEWS_WAITING = 64
-ACCESS_REVIEWS_PER_USER = 4
+ACCESS_REVIEWS_PER_USER = 8  # different questions (the same one under way is asked once)
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 _MAX_REMEMBERED = 10_000
 _MAX_PER_USER = 4_096  # access answers remembered per user (a user who probes evicts only their own)
@@ -84,6 +84,7 @@ class Gate:
         self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
         self._tokens_waiting = 0
         self._reviews_of: dict[str, int] = {}  # access reviews under way, per user
+        self._asking: dict[object, asyncio.Future[bool | None]] = {}  # each question under way, once
 
     async def review_token(self, token: str) -> Identity | None:
         """The token's user, or None when the API server does not accept it."""
@@ -124,13 +125,19 @@ class Gate:
         known = self._access[who.user].get(key) if who.user in self._access else None
         if known is not None:
             return bool(known)
+        if key in self._asking:  # the same question under way (tabs restored at once): its answer
+            return bool(await asyncio.shield(self._asking[key]))
         under_way = self._reviews_of.get(who.user, 0)
         if under_way >= ACCESS_REVIEWS_PER_USER:
             raise Busy(f"too many access reviews under way for {who.user}")
         self._reviews_of[who.user] = under_way + 1
+        self._asking[key] = asking = asyncio.get_running_loop().create_future()
+        allowed = None
         try:
             allowed = await self._review_access(who, namespace)
         finally:
+            asking.set_result(allowed)
+            del self._asking[key]
             self._reviews_of[who.user] -= 1
             if not self._reviews_of[who.user]:
                 del self._reviews_of[who.user]

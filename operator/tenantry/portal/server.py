@@ -97,7 +97,7 @@ class Portal:
     templates: jinja2.Environment
     checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     builds: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
-    # partner namespace -> ((its Cluster.version, the History used), what customers() returned)
+    # partner namespace -> ((its _version, the History used), what customers() returned)
     _customers: dict[str, tuple[tuple[Any, History], Customers]] = field(default_factory=dict)
 
     # --- identity --------------------------------------------------------------------------------
@@ -178,15 +178,20 @@ class Portal:
         async with self.builds:
             if (known := self._known_customers(info, past)) is not None:  # built while this one waited
                 return known
-            version = self.cluster.version(info.namespace)
+            version = self._version(info)
             catalogue = self.cluster.catalogue(info.namespace)
             found = await asyncio.to_thread(self._customers_of, info, catalogue, past)
             self._customers[info.namespace] = ((version, past), found)
             return found
 
+    def _version(self, info: PartnerInfo) -> tuple[Any, ...]:
+        # The minute too: a customer's state follows the clock (a trial that ended is Suspended),
+        # also while no Tenant changes (the operator lagging or down).
+        return *self.cluster.version(info.namespace), int(time.time() // 60)
+
     def _known_customers(self, info: PartnerInfo, past: History) -> Customers | None:
         known = self._customers.get(info.namespace)
-        if known is not None and known[0] == (self.cluster.version(info.namespace), past):
+        if known is not None and known[0] == (self._version(info), past):
             return known[1]
         return None
 

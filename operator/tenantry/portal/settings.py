@@ -30,8 +30,8 @@ def _url(text: str) -> str:
     return text
 
 
-_MATCHERS = re.compile(r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\\n]|\\.)*"\s*'
-                       r'(,\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\\n]|\\.)*"\s*)*')
+_MATCHER = r"""\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*("([^"\\\n]|\\.)*"|'([^'\\\n]|\\.)*'|`[^`]*`)\s*"""
+_MATCHERS = re.compile(f"{_MATCHER}(,{_MATCHER})*")
 
 
 def _matchers(text: str) -> str:
