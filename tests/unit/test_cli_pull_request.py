@@ -4,8 +4,8 @@ mislead the reviewer reading its output (an attacker's review of the CLI, 3 Dec)
 Tested here (the installed command, under a timeout and a memory cap):
 - whatever Flux or Argo CD would apply from a partner's folder without the checks is a finding: a
   kustomization.yaml (patches, remote bases), a Chart.yaml, any object that is not a Tenant,
-  Branding, FeatureSet or Deal, and any file but .yaml and .yml (a file named Kustomization, .json,
-  .jsonnet, .YAML), Markdown excepted
+  Branding, FeatureSet or Deal, and what kustomize, Flux or Argo CD would read that validate does
+  not (a file named Kustomization, .json, .jsonnet, .YAML); a README or a .gitignore is no finding
 - a file name or key with a line break, an escape sequence or a bidirectional control reaches the
   terminal and the plan job's log escaped: no line of the output starts a workflow command
 - YAML that Go (kubectl, kustomize, Flux) reads otherwise than PyYAML: a key twice, unquoted y/n,
@@ -45,14 +45,16 @@ def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> Non
     write(repo, ACME + "/lib/evil.jsonnet", "{}")
     write(repo, ACME + "/remote/Kustomization", "resources: [https://evil.example/x]\n")  # kustomize reads it
     write(repo, ACME + "/extra.YAML", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
-    write(repo, ACME + "/README.md", "# our customers\n")  # applied by nobody: no finding
+    for applied_by_nobody in ("README.md", ".gitignore", ".sourceignore", "notes.txt", "logo.png"):
+        write(repo, f"{ACME}/{applied_by_nobody}", "x\n")
     findings = run_validate(repo)
     assert any("Kustomization under tenants/" in f["message"] for f in of(findings, "kustomization.yaml"))
     assert any("without a kind under tenants/" in f["message"] for f in of(findings, "Chart.yaml"))
     assert [f["message"][:35] for f in of(findings, "sneaky.yaml")] == ["a ClusterRoleBinding under tenants/"]
     for name in ("evil.json", "lib/evil.jsonnet", "remote/Kustomization", "extra.YAML"):
         assert any("tenantry does not check" in f["message"] for f in of(findings, name)), name
-    assert of(findings, "README.md") == []
+    for applied_by_nobody in ("README.md", ".gitignore", ".sourceignore", "notes.txt", "logo.png"):
+        assert of(findings, applied_by_nobody) == [], applied_by_nobody
     # Outside the partners' folders such files are not tenantry's business.
     write(repo, "flux/extra.json", "{}")
     assert of(run_validate(repo), "flux/extra.json") == []

@@ -6,10 +6,10 @@ refused as the API server refuses it); SlowResolver answers only once every look
 expects has been asked, as a partner's name servers that answer slowly would.
 
 Tested here:
-- the due checks of all of a tenant's claimed domains are asked at once, not one after the other: twenty
-  domains behind slow name servers hold the pass (and one of the workers all tenants share) for
-  one look-up's time, not twenty (with the look-ups made in turn the resolver never answers and
-  the test times out)
+- the due checks of all of a tenant's domains (claimed before, or in this pass) are asked at once,
+  not one after the other: twenty domains behind slow name servers hold the pass (and one of the
+  workers all tenants share) for one look-up's time, not twenty (with the look-ups made in turn the
+  resolver never answers and the test times out)
 - a domain another tenant holds is never looked up (it can never be checked: looking it up each
   pass only fed someone's slow name servers)
 - a look-up still running when the pass ends early is cancelled, not left behind
@@ -80,10 +80,12 @@ async def _claimed(kube: FakeKube, domains: list[str], slug: str = "kunde") -> N
     await dnsflow.custom_domains(Writer(kube), services, _tenant(domains, slug), CONFIG, [])  # type: ignore[arg-type]
 
 
-def test_every_due_check_is_asked_at_once() -> None:
+@pytest.mark.parametrize("claimed_before", [False, True], ids=["claimed in this pass", "claimed before"])
+def test_every_due_check_is_asked_at_once(claimed_before: bool) -> None:
     async def scenario() -> dnsflow.domains.Outcome:
         kube = FakeKube()
-        await _claimed(kube, DOMAINS)
+        if claimed_before:
+            await _claimed(kube, DOMAINS)
         resolver = SlowResolver(expected=2 * len(DOMAINS))  # a CNAME and a TXT per domain
         services = dnsflow.DnsServices(provider=None, resolver=resolver)  # type: ignore[arg-type]
         writer = Writer(kube)  # type: ignore[arg-type]
@@ -122,4 +124,4 @@ def test_a_look_up_is_not_left_running_when_the_pass_ends_early() -> None:
             await dnsflow.custom_domains(Writer(kube), services, _tenant(domains), CONFIG, [])  # type: ignore[arg-type]
         assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
         return resolver.asked
-    assert asyncio.run(scenario()) == 6  # the three claimed domains' look-ups had started
+    assert asyncio.run(scenario()) == 8  # the four domains' look-ups had started

@@ -9,7 +9,8 @@ Tested here (an attacker's review of the portal, 3 Dec):
 - a partner asking about made-up partners: its answers are remembered apart from everyone else's
   (another user's answer stays), and beyond ACCESS_REVIEWS_PER_USER reviews of its own under way it
   gets Busy while another user's review still goes to the API server; the same question under way
-  (tabs restored at once) is asked once and never Busy
+  (tabs restored at once) is asked once and never Busy; when its asker left, the others get Busy,
+  not "no access"
 """
 
 from __future__ import annotations
@@ -120,4 +121,22 @@ def test_the_same_question_under_way_is_asked_once_and_never_busy() -> None:
         reviewer.release.set()
         assert await asyncio.gather(*tabs) == [True] * (3 * ACCESS_REVIEWS_PER_USER)
         assert len(reviewer.asked_about("SubjectAccessReview")) == 1
+    asyncio.run(scenario())
+
+
+def test_a_question_whose_asker_left_is_no_answer_for_the_others() -> None:
+    """The first tab closed (aiohttp cancels its handler) while another waits on the same
+    question: the other gets Busy (503), never a made-up "no access"."""
+    async def scenario() -> None:
+        reviewer = HeldReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        first = asyncio.ensure_future(gate.may_get_tenants(ACME, "partner-acme"))
+        await _until(lambda: reviewer.waiting == 1)
+        second = asyncio.ensure_future(gate.may_get_tenants(ACME, "partner-acme"))
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(Busy):
+            await second
+        reviewer.release.set()
+        assert await gate.may_get_tenants(ACME, "partner-acme")  # asked again, answered
     asyncio.run(scenario())

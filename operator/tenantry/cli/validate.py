@@ -233,16 +233,18 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
     return found
 
 
-# Under tenants/ besides .yaml files: what neither kustomize, Flux nor Argo CD applies.
-NEVER_APPLIED = (".md", ".gitkeep")
+def _applied_unchecked(name: str) -> bool:
+    """A file kustomize, Flux or Argo CD would apply that validate does not read: JSON, Jsonnet, a
+    kustomization without an extension, and .YAML or .Yml (validate reads .yaml and .yml)."""
+    suffix = Path(name).suffix
+    return suffix.lower() in (".json", ".jsonnet", ".libsonnet", ".yaml", ".yml") or name.lower() == "kustomization"
 
 
 def _unchecked(source: Source) -> Source | None:
-    """A file validate does not read. Under tenants/ an allow-list: Flux and Argo CD may apply any
-    other (a file named Kustomization, .json, .jsonnet, .YAML) without validate's checks, so it is
-    a finding; elsewhere (None) it is not tenantry's business."""
+    """Under tenants/ such a file would reach the cluster without validate's checks: a finding, not
+    a skip; elsewhere, and any other file (a README, .gitignore), it is not read (None)."""
     where = area(source.inside)
-    if where is None or where[0] != "tenants" or source.path.name.endswith(NEVER_APPLIED):
+    if where is None or where[0] != "tenants" or not _applied_unchecked(source.path.name):
         return None
     problem = ("a file under tenants/ that tenantry does not check (only .yaml and .yml files are), but Flux, "
                "Argo CD or kustomize may apply: write Tenants, Brandings, FeatureSets and Deals as .yaml files")

@@ -199,12 +199,13 @@ async def custom_domains(writer: Writer, services: DnsServices, inp: TenantInput
     wanted = [d for d in inp.spec.domains if not unclaimable(d, config.platform_domain)
               and not domains.expired(before.get(d))]
     # Each claim as it is (the one read of it a pass makes), then the due checks of the domains
-    # already ours asked all at once: a partner's name servers that answer slowly (or never) hold
-    # this pass, and one of the workers every tenant shares, for one look-up's timeout, not that
-    # times the tenant's twenty domains; a domain someone else holds is never looked up.
+    # that are ours or free to claim asked all at once: a partner's name servers that answer
+    # slowly (or never) hold this pass, and one of the workers every tenant shares, for one
+    # look-up's timeout, not that times the tenant's twenty domains; a domain someone else holds
+    # is never looked up (one that turns out refused in the pass has its look-up cancelled).
     claims = {d: await writer.kube.get(_claim_ref(config, d)) for d in wanted if not config.domain_reserved(d)}
     answers = {d: asyncio.ensure_future(_answers(services, d)) for d, claim in claims.items()
-               if _ours(claim, inp) and domains.check_due(before.get(d), services.due((key, d)))}
+               if (claim is None or _ours(claim, inp)) and domains.check_due(before.get(d), services.due((key, d)))}
     try:
         return await _each_domain(writer, services, inp, config, host, before, claims, answers)
     finally:
@@ -219,7 +220,7 @@ async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, 
     key: TenantKey = (inp.partner_namespace, inp.slug)
     decisions = []
     for domain in inp.spec.domains:
-        seen = await _observe(writer, services, inp, config, domain, host, before.get(domain), claims.get(domain),
+        seen = await _observe(writer, inp, config, domain, host, before.get(domain), claims.get(domain),
                               answers.get(domain))
         now = datetime.datetime.now(datetime.UTC)
         decision = domains.decide(seen, before.get(domain), host, config, now)
@@ -240,11 +241,11 @@ async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, 
     return domains.outcome(decisions)
 
 
-async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, config: OperatorConfig, domain: str,
+async def _observe(writer: Writer, inp: TenantInput, config: OperatorConfig, domain: str,
                    host: str, old: Mapping[str, Any] | None, live: Mapping[str, Any] | None,
                    answer: Awaitable[tuple[list[str], list[str]]] | None) -> domains.Observed:
     """One listed domain: why it is invalid, else our claim (`live`, made now if there was none),
-    and the resolver's answer when a check is due (`answer`, asked for already when it was ours)."""
+    and the resolver's answer when a check is due (`answer`, asked for already)."""
     problem = unclaimable(domain, config.platform_domain)
     if problem:
         return domains.Observed(domain, invalid=problem)
@@ -253,8 +254,6 @@ async def _observe(writer: Writer, services: DnsServices, inp: TenantInput, conf
     claim = await _claim(writer, config, inp, domain, live)
     if isinstance(claim, str):
         return domains.Observed(domain, refused=claim)
-    if answer is None and domains.check_due(old, services.due(((inp.partner_namespace, inp.slug), domain))):
-        answer = _answers(services, domain)  # claimed in this pass: its first check, now
     if answer is None:
         return domains.Observed(domain, claim=claim)
     try:

@@ -126,7 +126,10 @@ class Gate:
         if known is not None:
             return bool(known)
         if key in self._asking:  # the same question under way (tabs restored at once): its answer
-            return bool(await asyncio.shield(self._asking[key]))
+            answer = await asyncio.shield(self._asking[key])
+            if answer is None:  # the one who asked left, or got no answer: no verdict to share
+                raise Busy(f"an access review for {who.user} got no answer")
+            return answer
         under_way = self._reviews_of.get(who.user, 0)
         if under_way >= ACCESS_REVIEWS_PER_USER:
             raise Busy(f"too many access reviews under way for {who.user}")
