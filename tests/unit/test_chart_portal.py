@@ -71,8 +71,12 @@ def test_trusted_proxy_headers_need_the_proxy_named() -> None:
     with pytest.raises(helm.errors.HelmRenderError, match="portal.trustProxyHeaders needs portal.proxyFrom"):
         render({"portal": {"trustProxyHeaders": True}}, namespace=NS)
     proxy = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "oauth2-proxy"}}}]
-    policy = _portal(render({"portal": {"trustProxyHeaders": True, "proxyFrom": proxy}}, namespace=NS),
-                     "NetworkPolicy")
+    objects = render({"portal": {"trustProxyHeaders": True, "proxyFrom": proxy, "proxyUserPrefix": "sso:",
+                                 "proxyGroupsPrefix": "sso:"}}, namespace=NS)
+    env = {e["name"]: e.get("value") for e in
+           _portal(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["TENANTRY_PORTAL_PROXY_USER_PREFIX"], env["TENANTRY_PORTAL_PROXY_GROUPS_PREFIX"]) == ("sso:", "sso:")
+    policy = _portal(objects, "NetworkPolicy")
     assert policy["spec"]["ingress"] == [{"from": proxy, "ports": [{"port": 8088, "protocol": "TCP"}]}]
     assert policy["spec"]["policyTypes"] == ["Ingress"]
 

@@ -31,6 +31,7 @@ Tested here:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -442,6 +443,24 @@ def test_proxy_headers_only_when_trusted_and_never_system_names() -> None:
     assert asked and not any(spec["user"].startswith("system:") and spec["user"] != TOKENS["admin-token"][0]
                              for spec in asked)
     assert not any(g.startswith("system:masters") for spec in asked for g in spec["groups"])
+
+
+def test_proxy_prefixes_keep_chosen_names_apart_from_the_clusters() -> None:
+    """A group an identity provider lets its users name (platform-team, which RBAC binds here)
+    reaches the access review prefixed, so it grants nothing; bindings name the prefixed group."""
+    portal, reviewer = world(trust_proxy_headers=True)
+    portal.settings = dataclasses.replace(portal.settings, proxy_user_prefix="sso:", proxy_groups_prefix="sso:")
+    chosen = {"X-Forwarded-User": "mallory", "X-Forwarded-Groups": "platform-team"}
+
+    async def scenario(client: TestClient) -> None:
+        assert (await fetch(client, "/p/acme/customers", headers=chosen))[0] == 403
+        reviewer.rights = {*reviewer.rights, ("sso:platform-team", "")}
+        assert (await fetch(client, "/p/acme/customers",
+                            headers={**chosen, "X-Forwarded-User": "carol"}))[0] == 200
+    serve(portal, scenario)
+    asked = reviewer.asked_about("SubjectAccessReview")
+    assert {spec["user"] for spec in asked} == {"sso:mallory", "sso:carol"}
+    assert {g for spec in asked for g in spec["groups"]} == {"sso:platform-team"}
 
 
 def test_a_failing_access_review_is_403_and_is_asked_again() -> None:

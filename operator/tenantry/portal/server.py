@@ -127,7 +127,8 @@ class Portal:
             # Kubernetes' own names (system:masters, system:serviceaccount:...) never come from a
             # proxy's headers: an identity provider that lets users pick groups must not make admins.
             if user and not user.startswith("system:") and not any(g.startswith("system:") for g in groups):
-                return Identity(user, groups)
+                return Identity(self.settings.proxy_user_prefix + user,
+                                tuple(self.settings.proxy_groups_prefix + g for g in groups))
         return None
 
     def page(self, template: str, status: int = 200, **values: Any) -> web.Response:

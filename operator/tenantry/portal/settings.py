@@ -58,6 +58,11 @@ class PortalSettings:
     trust_proxy_headers: bool = False  # only behind an authenticating proxy that sets them
     proxy_user_header: str = "X-Forwarded-User"
     proxy_groups_header: str = "X-Forwarded-Groups"
+    # Put before the proxy's user and each group (as kube-apiserver's --oidc-username-prefix), so
+    # that a name an identity provider lets its users choose never equals a cluster one
+    # (kubeadm:cluster-admins, the platform's own groups): bind RBAC to the prefixed names.
+    proxy_user_prefix: str = ""
+    proxy_groups_prefix: str = ""
     audiences: tuple[str, ...] = ()  # TokenReview audiences (empty: the API server's own)
     secure_cookie: bool = True  # false only for plain-http local demos
     title: str = "tenantry partner portal"
@@ -77,6 +82,8 @@ class PortalSettings:
             ("TENANTRY_PORTAL_TRUST_PROXY_HEADERS", "trust_proxy_headers", _flag),
             ("TENANTRY_PORTAL_PROXY_USER_HEADER", "proxy_user_header", str),
             ("TENANTRY_PORTAL_PROXY_GROUPS_HEADER", "proxy_groups_header", str),
+            ("TENANTRY_PORTAL_PROXY_USER_PREFIX", "proxy_user_prefix", str),
+            ("TENANTRY_PORTAL_PROXY_GROUPS_PREFIX", "proxy_groups_prefix", str),
             ("TENANTRY_PORTAL_AUDIENCES", "audiences", _names),
             ("TENANTRY_PORTAL_SECURE_COOKIE", "secure_cookie", _flag),
             ("TENANTRY_PORTAL_TITLE", "title", str),
