@@ -22,6 +22,7 @@ from tenantry.domain import dns, domains, naming, offboarding
 from tenantry.domain.children import ObjectRef, TenantInput, owned_meta, ref
 from tenantry.domain.config import DnsSettings, OperatorConfig
 from tenantry.domain.status import DNS_READY, DOMAINS_ROUTED, Verdict
+from tenantry.handlers.keylocks import KeyLocks
 from tenantry.handlers.writer import Writer
 from tenantry.metrics.operator import DNS_SYNCS, DOMAIN_CHECKS
 
@@ -138,7 +139,7 @@ def _held_claim_ref(config: OperatorConfig, claim: Mapping[str, Any]) -> ObjectR
 
 # The count of a partner's pending claims and the creation of one more happen under its lock, so
 # concurrent reconciles of one partner's tenants cannot exceed the cap (one leader writes claims).
-_partner_locks: dict[str, asyncio.Lock] = {}
+_partner_locks: KeyLocks[str] = KeyLocks()
 
 
 async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domain: str,
@@ -149,7 +150,7 @@ async def _claim(writer: Writer, config: OperatorConfig, inp: TenantInput, domai
         return domains.UNAVAILABLE
     target = _claim_ref(config, domain)
     if live is None:
-        async with _partner_locks.setdefault(inp.partner, asyncio.Lock()):
+        async with _partner_locks.hold(inp.partner):
             claims = await writer.kube.list("v1", "Secret", config.platform_namespace,
                                             {naming.PARTNER_LABEL: inp.partner, naming.MANAGED_BY: naming.OPERATOR})
             if dns.pending_claims(claims) >= config.max_pending_domains:

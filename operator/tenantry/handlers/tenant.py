@@ -14,6 +14,7 @@ import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import kopf
@@ -29,6 +30,7 @@ from tenantry.domain.drift import changed_by_others
 from tenantry.domain.welcome import RESEND_ANNOTATION
 from tenantry.handlers import dnsflow
 from tenantry.handlers import reconcile as passes
+from tenantry.handlers.keylocks import KeyLocks
 from tenantry.handlers.leadership import ShardLost, acting, ensure_leading, owns
 from tenantry.handlers.writer import NotYet, Writer
 from tenantry.metrics.operator import (
@@ -47,7 +49,7 @@ TRIAL_TIMER_HORIZON = 7 * 86400.0  # seconds: trials ending later get their time
 TenantKey = tuple[str, str]  # (partner namespace, slug)
 logger = logging.getLogger("tenantry")
 
-_locks: dict[TenantKey, asyncio.Lock] = {}
+_locks: KeyLocks[TenantKey] = KeyLocks()
 # The generation, usage report and resend annotation each tenant was last (or is being) reconciled
 # with: our own writes come back as MODIFIED events with all three unchanged and need no second pass.
 _reconciled: dict[TenantKey, tuple[int, Any, Any]] = {}
@@ -59,9 +61,9 @@ def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
             (meta.get("annotations") or {}).get(RESEND_ANNOTATION))
 
 
-def tenant_lock(key: TenantKey) -> asyncio.Lock:
+def tenant_lock(key: TenantKey) -> AbstractAsyncContextManager[None]:
     """The lock that keeps writers of one tenant's status apart (reconcile, finalizer, pod security)."""
-    return _locks.setdefault(key, asyncio.Lock())
+    return _locks.hold(key)
 
 
 def forget(key: TenantKey) -> None:
@@ -72,7 +74,6 @@ def forget(key: TenantKey) -> None:
 def forget_all() -> None:
     """Before kopf runs again in this process: its fresh listing passes every tenant once more."""
     _reconciled.clear()
-    _locks.clear()
 
 
 async def reconcile_key(key: TenantKey, memo: Runtime) -> None:
@@ -86,7 +87,7 @@ async def reconcile_key(key: TenantKey, memo: Runtime) -> None:
 
 
 async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
-    async with _locks.setdefault(key, asyncio.Lock()):
+    async with _locks.hold(key):
         ensure_leading(memo)
         # Until every informer has listed its kind, a read from memory could miss what exists.
         await memo.cache.wait_synced()
@@ -191,7 +192,6 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
     memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, key[1]))
     _place_freed(memo, key[0])
     await _clean_up_after(memo, body)
-    _locks.pop(key, None)
 
 
 async def forget_vanished(memo: Runtime) -> list[TenantKey]:
@@ -231,7 +231,7 @@ async def _clean_up_after(memo: Runtime, body: Mapping[str, Any]) -> None:
     key = (meta.get("namespace") or "", meta.get("name") or "")
     if not owns(memo, key[0]):
         return  # another replica's shard: its owner cleans up
-    async with _locks.setdefault(key, asyncio.Lock()):
+    async with _locks.hold(key):
         try:
             with acting(memo, key):
                 ensure_leading(memo)
@@ -364,7 +364,7 @@ async def tenant_deleted(body: kopf.Body, memo: Runtime, logger: logging.Logger,
         return
     # The tenant's lock: a reconcile still creating the namespace finishes first, so the clean-up
     # sees (and labels or deletes) it instead of leaving it behind unmarked.
-    async with _locks.setdefault((body.meta.namespace or "", body.meta.name or ""), asyncio.Lock()):
+    async with _locks.hold((body.meta.namespace or "", body.meta.name or "")):
         try:
             with acting(memo, (body.meta.namespace or "", body.meta.name or "")):
                 ensure_leading(memo)

@@ -16,12 +16,12 @@ annotation are theirs to write).
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,8 @@ HOUR = 3600.0
 class Mailer:
     """The welcome e-mails due, two at a time."""
 
-    def __init__(self, memo: Runtime, settings: SmtpSettings, lock: Callable[[TenantKey], asyncio.Lock],
+    def __init__(self, memo: Runtime, settings: SmtpSettings,
+                 lock: Callable[[TenantKey], AbstractAsyncContextManager[None]],
                  relay: SmtpRelay | None = None) -> None:
         self.memo, self.settings, self.lock = memo, settings, lock
         self.relay = relay or SmtpRelay(settings)
