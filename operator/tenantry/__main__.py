@@ -31,6 +31,7 @@ from aiohttp import web
 
 from tenantry.adapters import allocator
 from tenantry.adapters.kube import Kube
+from tenantry.adapters.nesting import allow_kubernetes_nesting
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.naming import ROLE_LABEL
 from tenantry.domain.settings import ProcessSettings, Settings
@@ -277,6 +278,7 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging(settings.process)
     allocator.one_arena()  # before any thread starts
+    allow_kubernetes_nesting()  # (before any thread starts, too)
     asyncio.run(run(settings))
 
 

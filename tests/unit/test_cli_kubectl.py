@@ -5,7 +5,8 @@ Tested here (real files, a real bash, a real refused TCP connection; no cluster)
   kubectl merges it (first name wins, first current-context wins, missing files skipped, relative
   paths read from each file's own folder), else ~/.kube/config; --context picks another context
 - every failure is one line on stderr with its own exit code, never a traceback: no kubeconfig (4),
-  an unknown context (4), a cluster that refuses the connection (5), an internal error (70)
+  an unknown context (4), a cluster that refuses the connection (5), an internal error (70); a
+  reader that left (`| head`) ends it quietly (141), not as an unreachable cluster
 - --version, -o/--output with --format kept as its other name, shell completion that bash accepts
 - where a partner's own credentials belong (report and status look there when they may not list
   namespaces): the context's namespace, then a ServiceAccount token's own (its `sub` claim)
@@ -239,3 +240,17 @@ def test_own_namespaces_context_first_then_the_tokens(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(token + "\n")
     assert kubeconfig.own_namespaces(load(config(None, {"tokenFile": "token"}), None)) == ["acme-kunden"]
     assert kubeconfig.own_namespaces(load(config(None, {"username": "a", "password": "b"}), None)) == []
+
+
+def test_a_reader_that_left_ends_it_quietly(tmp_path: Path) -> None:
+    """`tenantry validate -o json repo | head -1`: the pipe closes before validate writes."""
+    repo = Path(__file__).resolve().parents[2] / "examples" / "tenants"
+    process = subprocess.Popen([str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tenantry"),
+                                "validate", "-o", "json", str(repo)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first line
+    code = process.wait(timeout=120)
+    err = process.stderr.read().decode()
+    assert code == main.PIPE_CLOSED, err
+    assert "cannot reach" not in err and "Traceback" not in err

@@ -5,7 +5,9 @@ Tested here:
   gives allowed=false with its message and code; warnings reach the response
 - deletes and CONNECTs are never judged
 - NotReady (the operator has not started) is a 503, so the API server's failurePolicy decides
-- an unknown path is a 404; a body that is no AdmissionReview is a 400
+- an unknown path is a 404; a body that is no AdmissionReview is a 400; a review that does not
+  decode (nested too deep, cut short) but names its uid is refused (200, allowed=false): an error
+  status would let it in under failurePolicy Ignore
 - a judge that fails (a bug) refuses the review (200, allowed=false, code 500): an error status
   would let it in under failurePolicy Ignore
 - the certificate is read again when its files change (a renewal), without a restart; a pair that
@@ -129,6 +131,16 @@ def test_not_started_is_503_unknown_path_404_garbage_400(served) -> None:
     assert _post(port, context, "validate-nothing", json.dumps(_review("x")).encode())[0] == 404
     status, text = _post(port, context, "validate-x", b"\x00not json")
     assert status == 400 and "not an AdmissionReview" in str(text)
+
+
+def test_a_review_that_does_not_decode_is_refused_by_its_uid(served) -> None:
+    port, context, _ = served
+    cut = json.dumps(_review("x", version="admission.k8s.io/v1beta1")).encode()[:-40] + b"[[[["
+    status, answer = _post(port, context, "validate-x", cut)
+    assert status == 200
+    assert answer["apiVersion"] == "admission.k8s.io/v1beta1"
+    assert answer["response"]["uid"] == "uid-x" and answer["response"]["allowed"] is False
+    assert "could not read this request" in answer["response"]["status"]["message"]
 
 
 def test_a_renewed_certificate_is_served_without_a_restart(served, tmp_path_factory) -> None:

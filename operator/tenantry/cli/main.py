@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from lightkube.core.exceptions import ApiError
 
 from tenantry import __version__
+from tenantry.adapters.nesting import allow_kubernetes_nesting
 from tenantry.cli import completion, new, plan, views
 from tenantry.cli.kubeconfig import ConfigProblem, load
 from tenantry.cli.terminal import shown
@@ -23,6 +25,7 @@ from tenantry.cli.validate import Finding, validate
 OK, FINDINGS, USAGE = 0, 1, 2  # (3: `plan` found changes)
 NO_KUBECONFIG, CLUSTER_UNREACHABLE, CLUSTER_REFUSED = 4, 5, 6
 INTERNAL_ERROR, INTERRUPTED = 70, 130
+PIPE_CLOSED = 141  # as a shell reports a program its reader left (128 + SIGPIPE)
 
 
 def _escape_data(text: str) -> str:
@@ -103,6 +106,7 @@ def _unreachable(error: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    allow_kubernetes_nesting()  # a Tenant read from the cluster may be nested 10,000 levels deep
     args = parser().parse_args(argv)
     name = f"tenantry {args.command}"
     try:
@@ -118,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return CLUSTER_REFUSED
     except KeyboardInterrupt:
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nobody to say it to.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except Exception as error:  # noqa: BLE001  (one line, never a traceback, unless asked for)
         if _unreachable(error):
             print(f"{name}: cannot reach {_server(args)}: {error or type(error).__name__}; is the cluster up, and "

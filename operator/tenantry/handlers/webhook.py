@@ -19,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import re
 import ssl
 import threading
 import time
@@ -95,14 +96,38 @@ def _decoded(body: bytes) -> Mapping[str, Any] | None:
     return document if isinstance(document, dict) and isinstance(document.get("request"), dict) else None
 
 
+# The request's uid and the review's apiVersion, found in a body that did not decode: the API
+# server writes the request's uid before its object.
+_UID = re.compile(rb'"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"')
+_REVIEW_VERSION = re.compile(rb'"apiVersion"\s*:\s*"(admission\.k8s\.io/v1(?:beta1)?)"')
+
+
+def _unreadable(path: str, body: bytes) -> web.Response:
+    """A review the webhook cannot read is refused, not answered with an error status: failurePolicy
+    Ignore would let an error through (and a request whose object we cannot read is not one we have
+    judged). Only a body that names no request at all gets 400."""
+    uid = _UID.search(body)
+    if uid is None:
+        return web.Response(status=400, text="not an AdmissionReview")
+    version = _REVIEW_VERSION.search(body)
+    logger.warning("the %s webhook could not read a review of %d bytes; refusing it", path, len(body))
+    ADMISSION_REVIEWS.labels(path, "unreadable").inc()
+    review = {"apiVersion": version.group(1).decode() if version else "admission.k8s.io/v1",
+              "request": {"uid": uid.group(1).decode()}}
+    refusal = Denied("the operator could not read this request (it is not valid JSON, or nested deeper than "
+                     "the API server allows); simplify the object, or tell the platform team", code=400)
+    return web.Response(body=msgspec.json.encode(answer(review, refusal, [])), content_type="application/json")
+
+
 async def _serve(judges: Mapping[str, Judge], request: web.Request) -> web.Response:
     path = request.match_info["path"]
     judge = judges.get(path)
     if judge is None:
         return web.Response(status=404, text="no such webhook")
-    document = _decoded(await request.read())
+    body = await request.read()
+    document = _decoded(body)
     if document is None:
-        return web.Response(status=400, text="not an AdmissionReview")
+        return _unreadable(path, body)
     started = time.perf_counter()
     review = review_of(document)
     outcome: Denied | None = None

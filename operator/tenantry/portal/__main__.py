@@ -15,6 +15,7 @@ import sys
 from aiohttp import web
 
 from tenantry.adapters.http import Api
+from tenantry.adapters.nesting import allow_kubernetes_nesting
 from tenantry.portal.server import application, build
 from tenantry.portal.settings import PortalSettings
 
@@ -41,6 +42,7 @@ async def serve(settings: PortalSettings) -> None:
 
 
 def main() -> int:
+    allow_kubernetes_nesting()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s [%(levelname)s] %(message)s")
     try:
         settings = PortalSettings.from_env(os.environ)
