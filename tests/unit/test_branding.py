@@ -5,7 +5,8 @@ Tested here:
 - safe SVGs pass; exactly one of logo.url and logo.svg
 - WCAG contrast ratios against known values; a low ratio becomes a warning, not an error
 - resolution: tenant's Branding -> partner default -> platform default; missing and invalid ones
-- the ConfigMap data: JSON and CSS custom properties
+- the ConfigMap data: JSON and CSS custom properties; a Branding whose data would not fit its
+  ConfigMap is refused (webhook, validate, reconcile)
 """
 
 from __future__ import annotations
@@ -136,3 +137,24 @@ def test_config_map_data_has_json_css_and_logo() -> None:
     assert "--brand-primary: #1F4E79;" in data["branding.css"]
     assert "--brand-on-primary: #FFFFFF;" in data["branding.css"]
     assert data["logo.svg"] == SAFE
+
+
+def test_a_branding_that_renders_past_its_configmap_is_refused_by_the_webhook_validate_and_the_reconcile() -> None:
+    """Every field valid, but escaped for HTML (< > & six bytes each) and with the logo twice, the
+    front-end config would be over the API server's 1 MiB per ConfigMap."""
+    from tenantry.api.svg import SVG_MAX_BYTES
+    from tenantry.domain.admission import spec_problems
+    from tenantry.domain.branding import BRANDING_DATA_MAX_BYTES, resolve_branding
+
+    head, tail = '<svg xmlns="http://www.w3.org/2000/svg"><text>', "</text></svg>"
+    svg = head + ">" * (SVG_MAX_BYTES - len(head) - len(tail)) + tail
+    spec = {"colours": {"primary": "#112233"}, "logo": {"svg": svg},
+            "welcome": {f"{a}{b}": "&" * 2000 for a in "abcdefghij" for b in "abcde"}}
+    BrandingSpec.model_validate(spec)  # each field on its own is fine
+    [problem] = spec_problems("Branding", spec)
+    assert problem.field == "spec" and f"at most {BRANDING_DATA_MAX_BYTES:,} fit" in problem.message
+    assert "renders to 1,05" in problem.message and "shorten the welcome texts" in problem.message
+    resolved = resolve_branding("big", lambda namespace, name: spec if name == "big" else None, "partner-p", "platform")
+    assert isinstance(resolved, Unresolved) and resolved.reason == "InvalidBranding"
+    # The same logo with a few texts fits.
+    assert spec_problems("Branding", {**spec, "welcome": {"de": "Willkommen & hallo"}}) == []

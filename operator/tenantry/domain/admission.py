@@ -16,6 +16,7 @@ from tenantry.api.branding import BrandingSpec
 from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
+from tenantry.domain.branding import ResolvedBranding, size_problem
 from tenantry.domain.lifecycle import field_path, shown_problems
 from tenantry.domain.naming import FINALIZER, PREFIX
 
@@ -51,9 +52,12 @@ class Problem:
 def spec_problems(kind: str, spec: Mapping[str, Any] | None) -> list[Problem]:
     """The model's own rules (known features, safe SVG, ...), one problem per invalid field."""
     try:
-        SPEC_MODELS[kind].model_validate(spec or {})
+        model = SPEC_MODELS[kind].model_validate(spec or {})
     except ValidationError as error:
         return [Problem(("spec", *location), message) for location, message in shown_problems(error)]
+    if isinstance(model, BrandingSpec):
+        too_big = size_problem(ResolvedBranding("", model))
+        return [Problem(("spec",), too_big)] if too_big else []
     return []
 
 

@@ -14,6 +14,11 @@ from tenantry.domain.features import SpecLookup, Unresolved, find
 from tenantry.domain.lifecycle import describe_errors
 
 DEFAULT_BRANDING = "default"
+# The tenant's branding ConfigMap: the API server stores at most 1 MiB of a ConfigMap, and a
+# Branding's texts grow when written into branding.json (< > & as \\u003c... are six bytes each; the
+# inline logo is there and in logo.svg), so a valid Branding could render to more. Half that is
+# more than any real one needs and leaves the rest of the ConfigMap room.
+BRANDING_DATA_MAX_BYTES = 512 * 1024
 # WCAG 2.x: 4.5:1 is the minimum contrast for normal text (level AA).
 MIN_CONTRAST = 4.5
 
@@ -40,9 +45,22 @@ def resolve_branding(spec_branding: str | None, lookup: SpecLookup, partner_name
                          f"in the platform namespace {platform_namespace!r}: create it or fix {where}")
     source, raw = found
     try:
-        return ResolvedBranding(source, BrandingSpec.model_validate(raw))
+        resolved = ResolvedBranding(source, BrandingSpec.model_validate(raw))
     except ValidationError as error:
         return Unresolved("InvalidBranding", f"Branding {source} is invalid: {describe_errors(error, 'spec')}")
+    too_big = size_problem(resolved)
+    return Unresolved("InvalidBranding", f"Branding {source} is invalid: spec: {too_big}") if too_big else resolved
+
+
+def size_problem(resolved: ResolvedBranding) -> str | None:
+    """Why the Branding's front-end config would not fit in its ConfigMap, or None. Checked by the
+    webhook and `validate` too; without it the tenant's ConfigMap write failed on every pass."""
+    size = sum(len(value.encode()) for value in branding_data(resolved).values())
+    if size <= BRANDING_DATA_MAX_BYTES:
+        return None
+    return (f"it renders to {size:,} bytes of front-end config (branding.json with its texts escaped for HTML, "
+            f"where < > & take six bytes each, branding.css and logo.svg); at most {BRANDING_DATA_MAX_BYTES:,} fit: "
+            "shorten the welcome texts or the inline logo, or give the logo as logo.url")
 
 
 def _luminance(colour: str) -> float:

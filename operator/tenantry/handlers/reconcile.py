@@ -127,13 +127,25 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
     if work.unorphan:
         writer.count += 1
         await writer.kube.patch_labels(namespace, {naming.ORPHANED_LABEL: None})
+    failures: list[BaseException] = []
     for wave in work.waves:
-        # Every write of a wave ends before a failure ends the pass: the next pass must not race one.
-        failures = [r for r in await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave),
-                                                    return_exceptions=True) if isinstance(r, BaseException)]
+        # Every write of a wave ends before the next wave starts: the next pass must not race one.
+        # A failed write does not hold the later waves back: the quotas (last) must exist even when
+        # a ConfigMap was refused, or the tenant's admins would work in a namespace without them.
+        failures += [r for r in await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave),
+                                                     return_exceptions=True) if isinstance(r, BaseException)]
+        if any(isinstance(f, ShardLost) for f in failures):
+            break
+    try:
+        if not any(isinstance(f, ShardLost) for f in failures):
+            await _remove_and_stop(writer, work, namespace)
+    finally:
         if failures:
             # The one that says most about what to do next: the shard is gone, else run again now.
             raise min(failures, key=lambda f: (not isinstance(f, ShardLost), not isinstance(f, Conflict)))
+
+
+async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef) -> None:
     for target in work.deletes:
         writer.count += 1
         await writer.kube.delete(target)

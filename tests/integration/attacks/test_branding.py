@@ -12,6 +12,11 @@ Attacks covered:
   section that an HTML parser turns into <img onerror>): stored (the schema cannot refuse it), but
   the operator's reconcile refuses it: the tenant using it gets BrandingReady=False InvalidBranding
   naming the element, and no branding ConfigMap (no logo.svg) is written into the tenant namespace
+- a Branding every field of which is valid but that renders to a ConfigMap over the API server's
+  1 MiB (an SVG text of `>` and fifty welcome texts of `&`, six bytes each once escaped for HTML):
+  before, the branding ConfigMap's write failed on every pass and the pass ended before the quotas,
+  so the tenant's admins had a namespace without any quota. Now the operator refuses the Branding
+  (InvalidBranding, with its size) and the namespace has its quotas
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.api.svg import SVG_MAX_BYTES
 from tenantry.devtools import localwebhook
 from tests.integration.fixtures import ChartPartner, ClusterHandle
 
@@ -97,3 +103,26 @@ def test_hostile_svg_is_refused_by_the_reconcile_without_the_webhook(
     for config_map in json.loads(cluster.kubectl("get", "configmaps", "-n", f"tenant-{slug}", "-o", "json").stdout)[
             "items"]:
         assert "alert(1)" not in json.dumps(config_map.get("data", {})), config_map["metadata"]["name"]
+
+
+def test_a_branding_too_big_for_its_configmap_is_refused_and_the_quotas_are_written(
+        cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    _no_webhook(cluster)
+    head, tail = '<svg xmlns="http://www.w3.org/2000/svg"><text>', "</text></svg>"
+    svg = head + ">" * (SVG_MAX_BYTES - len(head) - len(tail)) + tail
+    welcome = {f"{a}{b}": "&" * 2000 for a in "abcdefghij" for b in "abcde"}
+    # (created, not applied: kubectl apply's copy in an annotation would be over that one's limit)
+    stored = alpha.kubectl("create", "-f", "-",
+                           input=json.dumps(_branding("huge", alpha.namespace, logo={"svg": svg}, welcome=welcome)))
+    assert stored.returncode == 0, stored.stderr  # every field is valid: the schema cannot tell
+    slug = alpha.slug("huge")
+    assert alpha.apply_as_partner(alpha.tenant(slug, branding="huge")).returncode == 0
+    cond = alpha.wait_condition(slug, status="False", reason="InvalidBranding", kind="BrandingReady")
+    assert "renders to 1,05" in cond["message"] and "at most 524,288 fit" in cond["message"], cond
+    alpha.wait_condition(slug, "True", "Provisioned", kind="NamespaceReady")
+    quota = json.loads(cluster.kubectl("get", "resourcequota", "tenantry-quota", "-n", f"tenant-{slug}",
+                                       "-o", "json").stdout)
+    assert quota["spec"]["hard"]["pods"] == "20", quota["spec"]
+    alpha.kubectl("delete", "tenant", slug, "-n", alpha.namespace)
+    alpha.kubectl("delete", "branding", "huge", "-n", alpha.namespace)
