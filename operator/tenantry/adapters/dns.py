@@ -33,7 +33,8 @@ class DnsError(Exception):
 
 def _text(rdata: object, kind: str) -> str:
     if kind == "TXT":
-        return b"".join(rdata.strings).decode()  # type: ignore[attr-defined]
+        # A customer's TXT record need not be UTF-8; ours always is, so a replaced byte never matches.
+        return b"".join(rdata.strings).decode(errors="replace")  # type: ignore[attr-defined]
     return rdata.to_text().rstrip(".")  # type: ignore[attr-defined]
 
 
@@ -122,6 +123,11 @@ class Resolver:
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
             raise DnsError("ResolverUnavailable", f"cannot resolve {name} {kind}: {error}") from error
+        except dns.exception.DNSException as error:
+            # Anything else the customer's DNS or the name itself can cause (YXDOMAIN, a name over
+            # 255 bytes, a malformed answer) fails this one look-up, never the tenant's whole pass.
+            raise DnsError("ResolverFailed", f"cannot resolve {name} {kind}: {error or type(error).__name__}") \
+                from error
         if answer.rrset is None:
             return []
         return [_text(r, kind) for r in answer.rrset]

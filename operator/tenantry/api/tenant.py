@@ -26,7 +26,11 @@ TenantState = Literal["Active", "Trial", "Suspended", "Cancelled"]
 TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DeletionPolicy = Literal["Retain", "Delete"]
 Email = Annotated[str, Field(pattern=EMAIL, max_length=254)]
-Hostname = Annotated[str, Field(pattern=HOSTNAME, max_length=253)]
+# Where a customer proves it owns a custom domain: a TXT record at this prefix + the domain.
+CHALLENGE_PREFIX = "_tenantry-challenge."
+# A DNS name has at most 253 characters (255 bytes on the wire); the challenge's name must fit too.
+CUSTOM_DOMAIN_MAX_LENGTH = 253 - len(CHALLENGE_PREFIX)
+CustomDomain = Annotated[str, Field(pattern=HOSTNAME, max_length=CUSTOM_DOMAIN_MAX_LENGTH)]
 
 # The slug becomes the namespace "tenant-<slug>" and the subdomain "<slug>.<platform domain>".
 SLUG_MAX_LENGTH = 40
@@ -141,10 +145,11 @@ class TenantSpec(ApiModel):
         default=None,
         description="Name of a Branding; else the partner's default Branding, else the platform's.",
     )
-    domains: list[Hostname] = Field(
+    domains: list[CustomDomain] = Field(
         default_factory=list,
         max_length=20,
-        description="Custom domains, each a CNAME to <slug>.<platform domain>.",
+        description=f"Custom domains, each a CNAME to <slug>.<platform domain>, at most {CUSTOM_DOMAIN_MAX_LENGTH} "
+        f"characters (its ownership is proven at {CHALLENGE_PREFIX}<domain>).",
     )
     admins: list[Email] = Field(
         default_factory=list,

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenantry.api.tenant import CHALLENGE_PREFIX
+
 OWNER_PREFIX = "_tenantry-owner."
-CHALLENGE_PREFIX = "_tenantry-challenge."
 HERITAGE = "heritage=tenantry"
 
 
