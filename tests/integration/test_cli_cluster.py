@@ -254,6 +254,21 @@ def test_plan_created_unchanged_changed_and_invalid(partner: Partner, cluster: C
     assert main(plan) == 1
     assert "spec.plan.seats" in capsys.readouterr().err
 
+    # A running trial and a Deal beside it (as in examples/tenants: plan stopped at the Deal with
+    # KeyError 'Deal', and showed the trial's quota as a suspended tenant's, pods=0).
+    doc["spec"]["plan"]["seats"] = 5
+    trial = partner.tenant(f"{slug}-trial", state="Trial", trial={"ends": "2099-12-31T00:00:00Z"})
+    deal = {"apiVersion": "tenantry.dev/v1alpha1", "kind": "Deal",
+            "metadata": {"name": f"{slug}-trial", "namespace": partner.namespace},
+            "spec": {"company": "Probe GmbH", "stage": "Demo", "expected": {"monthly": 450, "currency": "EUR"},
+                     "trial": f"{slug}-trial"}}
+    (folder / f"{slug}.yaml").write_text(yaml.safe_dump_all([doc, trial, deal]))
+    assert main(plan) == 3
+    out = capsys.readouterr().out
+    assert f"+ Deal {partner.namespace}/{slug}-trial (created)" in out
+    trial_lines = out[out.index(f"+ Tenant {partner.namespace}/{slug}-trial"):out.index("+ Deal")]
+    assert "pods=0" not in trial_lines and ", pods=20" in trial_lines, trial_lines
+
 
 def test_new_tenant_is_accepted_by_the_api_server(partner: Partner, cluster: ClusterHandle, tmp_path) -> None:
     repo, folder = _repo(tmp_path, partner)

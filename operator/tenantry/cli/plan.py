@@ -1,6 +1,6 @@
 """`tenantry plan`: what applying the files would change in the cluster, before anything is applied.
 
-Each Tenant, Branding and FeatureSet is sent as a server-side dry-run apply (the API server runs
+Each Tenant, Branding, FeatureSet and Deal is sent as a server-side dry-run apply (the API server runs
 its validation and defaulting, nothing is stored) and compared with what the cluster holds:
 created, changed (with a field diff) or unchanged. For each Tenant it also shows what the
 operator will derive: namespace, quota, DNS name, domains to verify, enabled features.
@@ -14,12 +14,13 @@ so it shows only what the credentials' owner may see, and only for one partner:
   the plan refuses to run unless --allow-platform-credentials is given;
 - objects outside --namespace are not sent or read at all, and an object the credentials may not
   read is reported as not planned, with why, and nothing of it is shown;
-- only Tenants, Brandings and FeatureSets are ever read: never Secrets.
+- only Tenants, Brandings, FeatureSets and Deals are ever read: never Secrets.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,22 +31,23 @@ from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAcc
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace
 
-from tenantry.adapters.kube import Branding, FeatureSet, Tenant
+from tenantry.adapters.kube import Branding, Deal, FeatureSet, Tenant
 from tenantry.api.tenant import TenantSpec
 from tenantry.cli.terminal import shown
 from tenantry.cli.validate import Validator, files_under
 from tenantry.cli.views import add_cluster_options, client_for
+from tenantry.domain import lifecycle
 from tenantry.domain.children import quota_hard
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan, effective_features, resolve_plan
 from tenantry.domain.lifecycle import field_path
 from tenantry.domain.naming import PARTNER_LABEL
 
-RESOURCES = {"Tenant": Tenant, "Branding": Branding, "FeatureSet": FeatureSet}  # never Secrets
+RESOURCES = {"Tenant": Tenant, "Branding": Branding, "FeatureSet": FeatureSet, "Deal": Deal}  # never Secrets
 NO_CHANGES, CHANGES, FAILED, USAGE = 0, 3, 1, 2
 # (API group, resource): reading any of these in every namespace is a platform's credential.
 CLUSTER_WIDE = (("tenantry.dev", "tenants"), ("tenantry.dev", "brandings"), ("tenantry.dev", "featuresets"),
-                ("", "secrets"))
+                ("tenantry.dev", "deals"), ("", "secrets"))
 ALLOW_HINT = ("plan with the partner's own credentials (its GitOps ServiceAccount), or pass "
               "--allow-platform-credentials where nobody but the platform team reads the output")
 
@@ -100,8 +102,10 @@ def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: Ope
     lines = [f"namespace {config.namespace_prefix}{slug}", f"DNS name {slug}.{domain}"]
     plan = resolve_plan(tenant.plan.feature_set, plans, namespace, config.platform_namespace)
     if isinstance(plan, Plan):
-        hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, tenant.state == "Active",
-                          config)  # the quota the operator would set: clamped to the platform's ceiling
+        # The quota the operator would set now (a running trial is served as Active; one that has
+        # ended as Suspended), clamped to the platform's ceiling.
+        serving = lifecycle.effective_state(spec, datetime.datetime.now(datetime.UTC)) in ("Active", "Trial")
+        hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, serving, config)
         lines.append("quota " + ", ".join(f"{k}={v}" for k, v in hard.items()
                                           if not k.startswith(("services", "count/"))))
         on = [k for k, f in effective_features(plan, tenant).items() if f.enabled]
