@@ -2,7 +2,10 @@
 
 Tested here:
 - the example tenants repository is clean (exit 0)
-- schema errors (what the API server would refuse) name the field and its line, with a hint
+- schema errors (what the API server would refuse) name the field and its line, with a hint; a
+  value that does not match a pattern people type is told in words (an e-mail address, a DNS name),
+  not as the regular expression; control characters and bidirectional overrides in a company or a
+  contact's name (they reach terminals through kubectl's columns) are findings
 - model rules: unknown features, hostile SVG
 - across files: duplicate slugs and domains, missing FeatureSet and Branding, a file in another
   partner's folder, extends cycles, a reserved tenant name (the webhook's and the operator's words)
@@ -67,6 +70,25 @@ def test_schema_errors_name_field_and_line(repo: Path) -> None:
     seats = [f for f in found if f.field == "spec.plan.seats"]
     assert seats and seats[0].line == 9 and "minimum of 1" in seats[0].message
     assert "licensed users" in seats[0].hint  # the field's own description says what it is
+
+
+def test_patterns_are_told_in_words_and_shown_text_has_no_control_characters(repo: Path) -> None:
+    text = (TENANT.format(name="words", plan="business", seats=5, domain="Bad_Domain")
+            .replace("company: Test GmbH", 'company: "Evil\\e[2J\\u202eCorp"')
+            .replace("email: test@example.de", "email: bad"))
+    write(repo, "tenants/acme-it/words.yaml", text)
+    found = {f.field: f.message for f in findings_for(repo, "words.yaml")}
+    assert found["spec.contact.email"] == '"bad" is not an e-mail address: write it as name@example.com'
+    assert found["spec.domains[0]"].startswith('"Bad_Domain" is not a DNS name')
+    assert found["spec.company"] == ('"Evil\\u001b[2J\\u202eCorp" contains a control character (a line break, '
+                                     "tab or escape sequence) or a bidirectional override: write it as plain text "
+                                     "on one line")
+    assert not any("^[" in message for message in found.values())
+    # The same words from the model (the webhook's and the reconcile's), and letters of any script pass.
+    from tenantry.domain.lifecycle import parse_tenant_spec
+    spec = {"company": "Müller & Söhne (日本) ☕", "contact": {"name": "Łukasz O'Brien", "email": "bad"},
+            "plan": {"featureSet": "business", "seats": 5}}
+    assert parse_tenant_spec(spec) == 'spec.contact.email: "bad" is not an e-mail address: write it as name@example.com'
 
 
 def test_model_rules(repo: Path) -> None:

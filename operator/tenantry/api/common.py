@@ -19,6 +19,19 @@ HOSTNAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-
 EMAIL = r"^[A-Za-z0-9._%+-]+@([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
 PHONE = r"^\+?[0-9][0-9 ()/-]{4,30}$"
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
+# Text shown as it is in kubectl's columns, terminals, e-mails and dashboards (a company, a person's
+# name): no control characters (C0, DEL, C1: line breaks, ESC sequences) and no bidirectional
+# marks, overrides or isolates, which reorder what is shown around them. Written for Python, Rust and RE2.
+SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f" + "\u200e\u200f\u202a-\u202e\u2066-\u2069" + r"]*$"
+# What a value that does not match one of these patterns is told, instead of the pattern itself.
+PATTERN_WORDS = {
+    EMAIL: "is not an e-mail address: write it as name@example.com",
+    SHOWN_TEXT: "contains a control character (a line break, tab or escape sequence) or a bidirectional "
+                "override: write it as plain text on one line",
+    HOSTNAME: "is not a DNS name: lower-case letters, digits and hyphens, in labels separated by dots "
+              "(ki.example.de)",
+    PHONE: "is not a phone number: digits, spaces and ( ) / -, optionally after a +",
+}
 # Kubernetes resource quantity (e.g. 500m, 2, 4Gi, 1.5).
 QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 

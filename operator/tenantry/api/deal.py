@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from tenantry.api.common import ApiModel, ResourceName
+from tenantry.api.common import SHOWN_TEXT, ApiModel, ResourceName
 from tenantry.api.tenant import Contact, Price
 
 DealStage = Literal["Discovery", "Demo", "Proposal", "Negotiation"]
@@ -32,7 +32,8 @@ def _a_real_date(text: str) -> str:
 class DealSpec(ApiModel):
     """A prospect: who, how far along, and what it is expected to bring."""
 
-    company: str = Field(min_length=1, max_length=200, description="The prospect's company name.")
+    company: str = Field(min_length=1, max_length=200, pattern=SHOWN_TEXT,
+                         description="The prospect's company name (no control characters).")
     stage: DealStage = Field(description="Discovery, Demo, Proposal or Negotiation.")
     expected: Price = Field(description="The expected monthly recurring revenue once won.")
     expected_close: Annotated[str, Field(pattern=DATE, json_schema_extra={"format": "date"}),

@@ -12,6 +12,7 @@ from tenantry.api.common import (
     EMAIL,
     HOSTNAME,
     PHONE,
+    SHOWN_TEXT,
     ApiModel,
     Condition,
     Currency,
@@ -39,7 +40,8 @@ SLUG_MAX_LENGTH = 40
 class Contact(ApiModel):
     """The customer's main contact person."""
 
-    name: str = Field(min_length=1, max_length=200, description="Full name of the contact person.")
+    name: str = Field(min_length=1, max_length=200, pattern=SHOWN_TEXT,
+                      description="Full name of the contact person (no control characters).")
     email: Email = Field(description="E-mail address of the contact person.")
     phone: str | None = Field(
         default=None, pattern=PHONE, max_length=32, description="Phone number, e.g. +49 521 12345678."
@@ -121,8 +123,10 @@ class FeatureOverride(ApiModel):
 class TenantSpec(ApiModel):
     """Desired state of a Tenant: one customer of a partner."""
 
-    company: str = Field(min_length=1, max_length=200, description="Legal name of the customer.")
-    industry: str | None = Field(default=None, max_length=100, description="Industry, for reports.")
+    company: str = Field(min_length=1, max_length=200, pattern=SHOWN_TEXT,
+                         description="Legal name of the customer (no control characters).")
+    industry: str | None = Field(default=None, max_length=100, pattern=SHOWN_TEXT,
+                                 description="Industry, for reports (no control characters).")
     employees: int | None = Field(default=None, ge=1, le=10_000_000, description="Number of employees, for reports.")
     support_level: str | None = Field(
         default=None, pattern=r"^[A-Za-z][A-Za-z0-9 ._-]{0,39}$",

@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 
 from tenantry.adapters.publicsuffix import unclaimable
-from tenantry.api.common import API_VERSION, SHOWN_CHARACTERS, over_bound, quoted
+from tenantry.api.common import API_VERSION, PATTERN_WORDS, SHOWN_CHARACTERS, over_bound, quoted
 from tenantry.api.crd import all_crds
 from tenantry.cli.quickschema import compile_check, end_anchored
 from tenantry.cli.sources import Document, SourceError, load
@@ -80,7 +80,9 @@ def _schemas() -> dict[str, jsonschema.protocols.Validator]:
 def _pattern(validator: Any, pattern: str, instance: Any, _: Any) -> Iterator[jsonschema.ValidationError]:
     """jsonschema's pattern check, with `$` as the API server reads it (see end_anchored)."""
     if validator.is_type(instance, "string") and not re.search(end_anchored(pattern), instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        words = PATTERN_WORDS.get(pattern)
+        yield jsonschema.ValidationError(f"{quoted(instance)} {words}" if words else
+                                         f"{instance!r} does not match {pattern!r}")
 
 
 _Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})

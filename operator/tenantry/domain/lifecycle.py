@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tenantry.api.common import SHOWN_CHARACTERS, over_bound, quoted
+from tenantry.api.common import PATTERN_WORDS, SHOWN_CHARACTERS, over_bound, quoted
 from tenantry.api.tenant import TenantSpec
 from tenantry.domain import naming
 from tenantry.domain.status import Verdict
@@ -72,6 +72,10 @@ def located(item: Mapping[str, Any]) -> tuple[tuple, str]:
     location, message = tuple(item["loc"]), str(item["msg"]).removeprefix("Value error, ")
     if len(location) >= 2 and location[-1] == "[key]" and item.get("input") == location[-2]:
         return location[:-2], f"the key {quoted(str(location[-2]))}: {message}"
+    words = PATTERN_WORDS.get((item.get("ctx") or {}).get("pattern", "")) \
+        if item.get("type") == "string_pattern_mismatch" else None
+    if words:
+        return location, f"{quoted(str(item.get('input')))} {words}"
     if item.get("type") == "too_long" and isinstance(item.get("input"), (dict, list)):
         # pydantic stops counting a mapping at its bound ("at most 50 items ..., not more"): say how many.
         unit = "entries" if isinstance(item["input"], dict) else "items"
