@@ -118,6 +118,20 @@ def test_apparmor() -> None:
         "localhost/<profile>, or remove the annotation")
 
 
+def test_what_a_tenant_admin_wrote_is_quoted_and_cut_in_every_message() -> None:
+    """An SELinux type or a capability is free text: a line break and an escape sequence in one
+    forged a line of the operator's log, and a megabyte of it filled the partner's Tenant status."""
+    forged = "x\n[2026-12-03 17:00:00] tenantry [INFO] tenant partner-b/victim: Ready=False\x1b[2K" + "y" * 1_000_000
+    spec = _spec(securityContext={**GOOD_SPEC["securityContext"], "seLinuxOptions": {"type": forged}},
+                 containers=[_container(capabilities={"drop": ["ALL"], "add": [forged]})])
+    summary = podsecurity.summary(check_pod({}, spec))
+    assert "\n" not in summary and "\x1b" not in summary and len(summary) < 2000, summary[:300]
+    assert 'type "x\\n[2026-12-03 17:00:00] tenantry [INFO] ..."' in summary
+    condition = pod_security_condition("pod evil", "tenant-a", check_pod({}, {**spec, "hostPID": True} | {
+        "volumes": [{"name": f"v{i}", "hostPath": {"path": "/" + forged[:200]}} for i in range(200)]}), 1, "now")
+    assert len(condition["message"]) <= 2000
+
+
 def test_selinux() -> None:
     spec = _spec(securityContext={**GOOD_SPEC["securityContext"],
                                   "seLinuxOptions": {"type": "spc_t", "user": "system_u", "role": "system_r"}})

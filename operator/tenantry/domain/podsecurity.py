@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenantry.api.common import quoted
 from tenantry.domain import naming
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
@@ -83,7 +84,9 @@ def _plural(singular: str, plural: str, count: int) -> str:
 
 
 def _quoted(items: list[str] | tuple[str, ...]) -> str:
-    return ", ".join(f'"{item}"' for item in items)
+    # JSON-quoted and cut: a tenant admin writes these (a capability, an SELinux type are free
+    # text), and they reach the operator's log, an Event and the partner's Tenant status.
+    return ", ".join(quoted(item) for item in items)
 
 
 def _named(things: list[str], singular: str = "container", plural: str = "containers") -> str:

@@ -63,6 +63,7 @@ WORKLOADS = (("", "v1", "pods", "Pod"),
              ("batch", "v1", "cronjobs", "CronJob"),
              ("batch", "v1beta1", "cronjobs", "CronJob"))
 REASON = "PodSecurityViolation"
+CONDITION_MESSAGE_LENGTH = 2000  # every violation of a pod fits; a tenant admin's megabyte does not
 
 
 def webhook_id(plural: str, version: str) -> str:
@@ -100,8 +101,8 @@ def offender(name: str, metadata: Mapping[str, Any]) -> str:
 def pod_security_condition(subject: str, namespace: str, violations: list[podsecurity.Violation], generation: int,
                            now: str) -> dict[str, Any]:
     return {"type": POD_SECURITY, "status": "False", "reason": "ViolatingPodDeleted",
-            "message": f"{subject} in namespace {namespace}: deleted for breaking the restricted pod security "
-                       f"profile: {podsecurity.summary(violations)}",
+            "message": (f"{subject} in namespace {namespace}: deleted for breaking the restricted pod security "
+                        f"profile: {podsecurity.summary(violations)}")[:CONDITION_MESSAGE_LENGTH],
             "lastTransitionTime": now, "observedGeneration": generation}
 
 
