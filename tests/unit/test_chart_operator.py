@@ -490,7 +490,8 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
         _rule(["cert-manager.io"], ["certificates"], VERBS_UNWATCHED),
         _rule(["externaldns.k8s.io"], ["dnsendpoints"], VERBS_UNWATCHED),
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"]),
-        _rule(["apps"], ["deployments", "statefulsets"], ["list", "patch"]),
+        _rule(["apps"], ["deployments", "statefulsets"], ["list"]),
+        _rule(["apps"], ["deployments/scale", "statefulsets/scale"], ["patch"]),
         _rule([""], ["services"], ["get", "list", "watch", "patch"]),
     ])
 
@@ -498,7 +499,7 @@ def test_operator_cluster_role_is_exactly_the_contract(default: list[dict]) -> N
 def test_every_operator_rule_says_why() -> None:
     text = (CHART / "templates" / "rbac-operator.yaml").read_text().splitlines()
     starts = [n for n, line in enumerate(text) if line.startswith("- apiGroups:")]
-    assert len(starts) == 19
+    assert len(starts) == 20
     assert [text[n + 1] for n in starts if not text[n - 1].startswith("# ")] == []
 
 

@@ -137,3 +137,16 @@ def test_chart_value_reaches_the_operator() -> None:
     deployment = find(objects, "Deployment", "tenantry")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert OperatorConfig.from_env(env).allowed_priority_classes == ("tenant-low", "tenant-batch")
+
+
+def test_a_tenants_service_loses_external_ips_and_external_dns_annotations_only() -> None:
+    from tenantry.domain.offboarding import service_correction
+
+    assert service_correction({"metadata": {"annotations": {"team": "web"}}, "spec": {"ports": [{"port": 80}]}}) is None
+    assert service_correction({"spec": {"externalIPs": ["198.51.100.10"]}}) == {"spec": {"externalIPs": None}}
+    assert service_correction({"metadata": {"annotations": {
+        "external-dns.alpha.kubernetes.io/hostname": "login.platform.example", "team": "web",
+        "external-dns.alpha.kubernetes.io/target": "203.0.113.7"}}, "spec": {"externalIPs": ["198.51.100.10"]}}) == {
+        "spec": {"externalIPs": None},
+        "metadata": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": None,
+                                     "external-dns.alpha.kubernetes.io/target": None}}}

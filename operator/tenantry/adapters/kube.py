@@ -241,6 +241,20 @@ class Kube:
             raise _refusal(error, f"patching {target.kind} {target.name}") from error
         return self._remember(changed or {})
 
+    async def scale_to_zero(self, target: ObjectRef, resource_version: str | None) -> None:
+        """0 replicas through the scale subresource, naming the version read (Conflict when it
+        changed meanwhile): the operator's rights then reach a workload's replica count only, never
+        its pod template (RBAC grants patch on deployments/scale and statefulsets/scale alone)."""
+        self._before_write()
+        version = {} if resource_version is None else {"metadata": {"resourceVersion": resource_version}}
+        try:
+            await self.api.request("PATCH", _path(target, "scale"), {"spec": {"replicas": 0}, **version}, _MANAGER,
+                                   MERGE_PATCH)
+        except ApiFailure as error:
+            if error.code == 409:
+                raise await self.stale(target, f"{target.kind} {target.name} changed meanwhile") from error
+            raise _refusal(error, f"scaling {target.kind} {target.name}") from error
+
     async def patch_status(self, target: ObjectRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         self._before_write()

@@ -102,3 +102,23 @@ def route_refusal(service: Mapping[str, Any] | None, name: str) -> str | None:
         return (f"Service {name} has externalIPs, which tenants may not use; remove spec.externalIPs "
                 f"(tenantry removes them) and use a ClusterIP Service")
     return None
+
+
+# Annotations through which external-dns (with its Service source) publishes a Service under any
+# name: the platform's DNS belongs to the operator (slugs, verified domains), never to a tenant.
+EXTERNAL_DNS_PREFIX = "external-dns.alpha.kubernetes.io/"
+
+
+def service_correction(service: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that takes from a tenant's Service what tenants may not use, or None:
+    externalIPs (they intercept traffic to addresses the tenant does not own, CVE-2020-8554) and
+    external-dns's annotations (a record for any name in the platform's zones, past the slug and
+    domain claims: `hostname: login.<platform domain>`)."""
+    patch: dict[str, Any] = {}
+    if (service.get("spec") or {}).get("externalIPs"):
+        patch["spec"] = {"externalIPs": None}
+    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    published = {key: None for key in annotations if key.startswith(EXTERNAL_DNS_PREFIX)}
+    if published:
+        patch["metadata"] = {"annotations": published}
+    return patch or None

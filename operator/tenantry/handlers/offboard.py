@@ -45,8 +45,7 @@ async def stop_workloads(writer: Writer, namespace: str, scale: bool) -> None:
     stop = offboarding.stop_workloads(workloads, pods, scale)
     for kind, name, resource_version in stop.scale:
         writer.count += 1
-        await writer.kube.patch_if_unchanged(ObjectRef("apps/v1", kind, name, namespace),
-                                             {"spec": {"replicas": 0}}, resource_version)
+        await writer.kube.scale_to_zero(ObjectRef("apps/v1", kind, name, namespace), resource_version)
     for name in stop.delete_pods:
         writer.count += 1
         await writer.kube.delete(ObjectRef("v1", "Pod", name, namespace), grace_period=offboarding.STOP_GRACE_SECONDS)

@@ -22,7 +22,7 @@ import kopf
 from tenantry.adapters.dns import DnsError
 from tenantry.adapters.kube import Conflict, KubeError
 from tenantry.api.common import GROUP, VERSION
-from tenantry.domain import caps, naming
+from tenantry.domain import caps, naming, offboarding
 from tenantry.domain.children import ObjectRef
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.contest import USER_WRITABLE_KINDS
@@ -475,9 +475,9 @@ def child_changed(memo: Runtime, kind: str, body: Mapping[str, Any]) -> None:
 @kopf.on.event("", "v1", "services")
 async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: Runtime, logger: logging.Logger,
                           **kwargs: Any) -> None:
-    """externalIPs are removed from every Service in a tenant namespace (they would let a tenant
-    intercept traffic to addresses it does not own, CVE-2020-8554; Kubernetes 1.20 has no admission
-    plugin against them, and the webhook may be down), and a change to the route Service re-checks
+    """externalIPs and external-dns's annotations are removed from every Service in a tenant
+    namespace (offboarding.service_correction: Kubernetes 1.20 has no admission plugin against
+    externalIPs, and the webhook may be down), and a change to the route Service re-checks
     the tenant's routes (no route to an ExternalName Service)."""
     if event.get("type") == "DELETED":
         return
@@ -485,14 +485,16 @@ async def service_changed(event: Mapping[str, Any], body: kopf.Body, memo: Runti
     owner = await _read_owner_of(namespace, memo)
     if owner is None or not owns(memo, owner[0]):
         return  # not a tenant namespace, or another replica's tenant
-    if (body.get("spec") or {}).get("externalIPs"):
-        logger.warning("Service %s/%s of tenant %s/%s has externalIPs: removing them", namespace,
-                       body.metadata.name, *owner)
+    correction = offboarding.service_correction(body)
+    if correction is not None:
+        found = [what for part, what in (("spec", "externalIPs"), ("metadata", "external-dns annotations"))
+                 if part in correction]
+        logger.warning("Service %s/%s of tenant %s/%s has %s: removing them", namespace, body.metadata.name, *owner,
+                       " and ".join(found))
         try:
             with acting(memo, owner):
                 await memo.kube.patch_if_unchanged(ObjectRef("v1", "Service", body.metadata.name or "", namespace),
-                                                   {"spec": {"externalIPs": None}},
-                                                   body["metadata"]["resourceVersion"])
+                                                   correction, body["metadata"]["resourceVersion"])
         except (Conflict, ShardLost):
             pass  # changed meanwhile (its next event brings it here again), or no longer ours
         WRITES.labels("Service").inc()

@@ -6,7 +6,8 @@ Security issue 12, findings 7 and 8:
 - forging another tenant's owner annotation on ConfigMaps in their own namespace, to make the
   operator reconcile (i.e. load) any other tenant;
 - an ExternalName Service `frontend` behind a verified custom domain (the domain as a proxy into
-  the cluster), and Services with externalIPs (intercepting traffic to others' addresses);
+  the cluster), and Services with externalIPs (intercepting traffic to others' addresses) or
+  external-dns annotations (publishing any name in the platform's zones);
 - a pod naming a PriorityClass the platform did not allow (preempting other tenants' pods);
 - padding the operator's tenantry-flags with about 100 KB of annotations and labels under the
   operator's own prefix (unknown keys, and tenantry.dev/domain, a key it reads elsewhere), which no
@@ -194,6 +195,21 @@ def test_no_route_to_an_external_name_service_and_no_external_ips(partner: Partn
         assert patched.returncode == 0, patched.stderr
         wait_for(lambda: not (get_json(cluster, "service", "frontend", "-n", ns) or {}).get("spec", {}).get(
             "externalIPs"), timeout=30, what="externalIPs removed from frontend")
+        # external-dns's annotations (its Service source would publish any name in the platform's
+        # zones, past the slug and domain claims): removed, the tenant's own annotations kept.
+        published = {"external-dns.alpha.kubernetes.io/hostname": "login.platform.test",
+                     "external-dns.alpha.kubernetes.io/target": "203.0.113.7", "team": "web"}
+        annotated = as_admin(cluster, "annotate", "service", "sneaky", "-n", ns, "--overwrite",
+                             *(f"{key}={value}" for key, value in published.items()))
+        assert annotated.returncode == 0, annotated.stderr
+
+        def annotations() -> dict[str, str]:
+            return ((get_json(cluster, "service", "sneaky", "-n", ns) or {}).get("metadata") or {}).get(
+                "annotations") or {}
+
+        wait_for(lambda: not any(key.startswith("external-dns.") for key in annotations()), timeout=30,
+                 what="external-dns annotations removed")
+        assert annotations().get("team") == "web", annotations()
     finally:
         unverify(dns_bind, domain)
 
