@@ -158,3 +158,13 @@ def test_a_branding_that_renders_past_its_configmap_is_refused_by_the_webhook_va
     assert isinstance(resolved, Unresolved) and resolved.reason == "InvalidBranding"
     # The same logo with a few texts fits.
     assert spec_problems("Branding", {**spec, "welcome": {"de": "Willkommen & hallo"}}) == []
+
+
+@pytest.mark.parametrize("invisible", ["\u00ad", "\u034f", "\u061c", "\u115f", "\u1160", "\u17b4", "\u180e", "\u3164",
+                                       "\uffa0", "\U0001d173", "\U0001d17a"])
+def test_invisible_and_formatting_characters_are_refused_in_names(invisible: str) -> None:
+    """Each was let through by the ranges before: invisible or reordering names in the partner's front ends."""
+    with pytest.raises(ValidationError, match="not allowed in a name"):
+        BrandingSpec.model_validate({"colours": {"primary": "#112233"}, "displayName": f"Acme{invisible}Cloud"})
+    for name in ("한국어 서비스", "العربية", "ខ្មែរ", "Ελληνικά", "𝄞 Musik", "ÿ Ā ſ", "Süd Cloud KI (Beta) 日本 🤖"):
+        BrandingSpec.model_validate({"colours": {"primary": "#112233"}, "displayName": name})

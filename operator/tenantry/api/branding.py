@@ -19,9 +19,13 @@ HTTPS_URL = (r"^https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-
              r"(:[0-9]{1,5})?([/?#][A-Za-z0-9._~!$&*+,;=:@%/?#-]*)?$")
 # A name shown to users: letters of any script, digits, spaces and ordinary punctuation. Not < > " ` & \,
 # no control characters, no invisible or bidirectional formatting characters (U+2000-U+200F,
-# U+2028-U+202F, U+205F-U+206F, U+FEFF), no private-use characters.
-DISPLAY_NAME = ("^[ !#-%'-;=?-\\[\\]-_a-~\u00a1-\u1fff\u2010-\u2027\u2030-\u205e\u2070-\ud7ff"
-                "\uf900-\ufdcf\ufdf0-\ufefe\uff01-\uffef\U00010000-\U0001ffff]+$")
+# U+2028-U+202F, U+205F-U+206F, U+FEFF; the soft hyphen U+00AD, the combining grapheme joiner
+# U+034F, the Arabic letter mark U+061C, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the
+# Khmer inherent vowels U+17B4-U+17B5, the Mongolian vowel separator U+180E, the musical symbols'
+# formatting characters U+1D173-U+1D17A), no private-use characters.
+DISPLAY_NAME = ("^[ !#-%'-;=?-\\[\\]-_a-~\u00a1-\u00ac\u00ae-\u034e\u0350-\u061b\u061d-\u115e\u1161-\u17b3"
+                "\u17b6-\u180d\u180f-\u1fff\u2010-\u2027\u2030-\u205e\u2070-\u3163\u3165-\ud7ff"
+                "\uf900-\ufdcf\ufdf0-\ufefe\uff01-\uff9f\uffa1-\uffef\U00010000-\U0001d172\U0001d17b-\U0001ffff]+$")
 # Plain text (a front end must insert it as text, never as HTML): no < or >, so even a front end that
 # forgets to escape cannot be made to open a tag; no control characters but tab and newlines.
 PLAIN_TEXT = r"^[^<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
