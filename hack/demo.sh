@@ -12,6 +12,29 @@ PORT=${TENANTRY_METRICS_PORT:-8080}
 PORTAL_PORT=${TENANTRY_PORTAL_PORT:-8088}
 PROMETHEUS_PORT=${TENANTRY_DEMO_PROMETHEUS_PORT:-9090}
 SMTP_PORT=${TENANTRY_DEMO_SMTP_PORT:-2525}
+# Every port the demo serves on must be free: a helper that cannot bind would quit, and the demo
+# would point at it all the same.
+for port in "$PORT" "$PORTAL_PORT" "$PROMETHEUS_PORT" "$SMTP_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "make demo: port $port is in use by another program: stop it, or choose other ports with" \
+      "TENANTRY_METRICS_PORT, TENANTRY_PORTAL_PORT, TENANTRY_DEMO_PROMETHEUS_PORT and TENANTRY_DEMO_SMTP_PORT" >&2
+    exit 1
+  fi
+done
+# A helper started in the background is up once its port answers; one that quit says why.
+wait_for_port() {  # name pid port log
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "make demo: $1 quit while starting; the end of $4:" >&2
+      tail -n 20 "$4" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "make demo: $1 did not answer on port $3 within a minute; see $4" >&2
+  exit 1
+}
 
 kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
@@ -42,10 +65,12 @@ prometheus --config.file=.local/prometheus/prometheus.yml --storage.tsdb.path=.l
   --storage.tsdb.retention.time=90d --web.listen-address=127.0.0.1:${PROMETHEUS_PORT} \
   >.local/prometheus/prometheus.log 2>&1 &
 children+=($!)
+wait_for_port Prometheus $! "$PROMETHEUS_PORT" .local/prometheus/prometheus.log
 # A local mail catcher (aiosmtpd) as the SMTP relay: the welcome e-mails land in .local/mail/ as .eml files.
-rm -rf .local/mail
+mkdir -p .local/mail  # kept across runs: a tenant welcomed once is not welcomed again
 .venv/bin/python -m tenantry.devtools.mailcatcher --port "$SMTP_PORT" --folder .local/mail >.local/mailcatcher.log 2>&1 &
 children+=($!)
+wait_for_port "the mail catcher" $! "$SMTP_PORT" .local/mailcatcher.log
 # The partner portal, as the chart's portal ServiceAccount (read-only, TokenReview, SubjectAccessReview).
 PORTAL_KUBECONFIG=$PWD/.local/portal.kubeconfig
 .venv/bin/python - "$KUBECONFIG" "$PORTAL_KUBECONFIG" <<'PYTHON'
@@ -59,8 +84,9 @@ KUBECONFIG=$PORTAL_KUBECONFIG TENANTRY_PORTAL_PORT=$PORTAL_PORT TENANTRY_PORTAL_
   TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example} \
   .venv/bin/python -m tenantry.portal >.local/portal.log 2>&1 &
 children+=($!)
+wait_for_port "the portal" $! "$PORTAL_PORT" .local/portal.log
 
-cat <<INFO
+cat <<INFO | tee .local/demo.txt
 
   tenantry demo: 3 partners, 14 tenants (one on trial), 4 deals, 3 plans on a local Kubernetes $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1\.[0-9.]*\)".*/\1/p' | tail -1)
   The operator starts below (metrics on http://127.0.0.1:${PORT}/metrics). In another terminal:
@@ -90,10 +116,13 @@ cat <<INFO
     kubectl annotate tenant mustermann -n partner-acme-it tenantry.dev/resend-welcome=\$(date +%s)   # once more
 
   Ctrl-C stops the operator; 'make cluster-down' removes the control plane.
+  (These lines are kept in .local/demo.txt: the operator's log below scrolls them away.)
 
 INFO
 export TENANTRY_PLATFORM_DOMAIN=${TENANTRY_PLATFORM_DOMAIN:-platform.example}
 export TENANTRY_METRICS_PORT=$PORT TENANTRY_METRICS_ADDRESS=127.0.0.1
 export TENANTRY_SMTP_HOST=127.0.0.1 TENANTRY_SMTP_PORT=$SMTP_PORT TENANTRY_SMTP_TLS=none \
   TENANTRY_SMTP_FROM=welcome@${TENANTRY_PLATFORM_DOMAIN}
+# The demo's "once more" resends at once (the default waits 10 minutes after the last sending).
+export TENANTRY_WELCOME_RESEND_COOLDOWN_SECONDS=${TENANTRY_WELCOME_RESEND_COOLDOWN_SECONDS:-5}
 KUBECONFIG=$OPERATOR_KUBECONFIG .venv/bin/python -m tenantry

@@ -297,10 +297,11 @@ def up(cluster: Cluster | None = None) -> Cluster:
     if running:
         log("found a half-started control plane; restarting it")
         down(cluster, remove_data=False)
-    for port in (*_ports(cluster, "kube-apiserver"), *_ports(cluster, "etcd")):
+    for port in (port for name in PROCESSES for port in _ports(cluster, name)):
         if _port_in_use(port):
             raise SystemExit(f"port {port} is in use by another program: stop it, or choose other ports "
-                             "with TENANTRY_APISERVER_PORT and TENANTRY_ETCD_PORT")
+                             "with TENANTRY_APISERVER_PORT (the controller manager takes the next one) and "
+                             "TENANTRY_ETCD_PORT (etcd's peers take that one + 10)")
     bins = binaries()
     _make_pki(cluster.pki)
     started = time.monotonic()
@@ -310,6 +311,9 @@ def up(cluster: Cluster | None = None) -> Cluster:
     _write_kubeconfig(cluster)
     if "kube-controller-manager" in bins:
         _spawn(cluster, "kube-controller-manager", _argv(cluster, bins, "kube-controller-manager"))
+        # Up, not just started: without it namespaces never finish deleting and quotas count nothing.
+        port = _ports(cluster, "kube-controller-manager")[0]
+        _wait(cluster, f"kube-controller-manager on port {port}", lambda: _port_in_use(port), timeout=60)
     log(f"ready at {cluster.server} in {time.monotonic() - started:.1f}s; "
         f"export KUBECONFIG={cluster.kubeconfig}")
     return cluster

@@ -136,7 +136,7 @@ def decide(record: Mapping[str, Any] | None, *, serving_now: bool, serving_befor
         if now < until:
             return Decision(Verdict(WELCOME_SENT, "False", "ResendCoolingDown",
                                     f"asked to resend; the last one went out at {sent or 'no time yet'}: "
-                                    f"resent at {_text(until)}"), record, wake_at=until)
+                                    f"it will be resent at {_text(until)}"), record, wake_at=until)
         fresh = _due(uid, token, domain, now)
         return Decision(_sending(fresh), fresh, due=True)
     if record is None:
