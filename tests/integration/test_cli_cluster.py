@@ -1,12 +1,13 @@
 """`tenantry report` and `tenantry status` against the real control plane and operator.
 
-Tested here: one partner's customers with users, revenue, commission and signals in JSON, CSV,
-Markdown and table form; one tenant's conditions and the records its customer must create; and
-both commands with each partner's own ServiceAccount token (no cluster-wide read), for each of two
-partners: scoped to its namespace by --partner, -n, the kubeconfig's namespace or the token's own,
-never showing the other partner's data (its namespace by name: refused; its id: a clear error);
-a partner whose namespace is not partner-<id> found by --partner with its own token; and
-`report --format html` as one static page with every value escaped.
+Tested here: one partner's customers with users, revenue, commission and signals in JSON, CSV, Markdown and
+table form (a mistyped partner id is an error naming the partners there); one tenant's conditions
+and the records its customer must create; and both commands with each partner's own ServiceAccount
+token (no cluster-wide read), for each of two partners: scoped to its namespace by --partner, -n,
+the kubeconfig's namespace or the token's own, never showing the other partner's data (its
+namespace by name: refused; its id: a clear error); a partner whose namespace is not partner-<id>
+found by --partner with its own token; and `report --format html` as one static page with every
+value escaped.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def test_report_and_status(partner: Partner, cluster: ClusterHandle, capsys: pyt
     assert "MRR 2000.00 EUR + 500.00 USD, commission 500.00 EUR + 125.00 USD" in capsys.readouterr().out
     assert main([*base, "--commission-rate", "0.1", "-o", "json"]) == 0  # a what-if at another rate
     assert {r["tenant"]: r["commission"] for r in json.loads(capsys.readouterr().out)}[full] == 100
+    # A mistyped partner id is not a partner without customers (it printed "0 customers", exit 0).
+    assert main(["report", "--partner", f"acme-{partner.suffix}x", "--kubeconfig", str(cluster.kubeconfig)]) == 6
+    err = capsys.readouterr().err
+    assert f"no namespace is labelled tenantry.dev/partner=acme-{partner.suffix}x" in err and partner_id in err
 
     wait_for(lambda: any(i["name"] == "FirstUsageReported" and i["done"]
                          for i in ((partner.get(full) or {}).get("status") or {}).get("onboarding", [])),

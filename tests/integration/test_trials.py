@@ -101,6 +101,11 @@ def test_a_trial_deleted_and_applied_again_gets_no_new_trial(partner: Partner, c
     first = _instant((partner.get(slug) or {})["metadata"]["creationTimestamp"])
     assert operator.metric("tenantry_tenant_trial_ends_timestamp_seconds", tenant=slug) == \
         (first + datetime.timedelta(days=MAX_TRIAL_DAYS)).timestamp()
+    # kubectl's Trial-Ends column shows the end in effect (status.trialEnds), not the spec's 2099.
+    capped = _rfc3339(first + datetime.timedelta(days=MAX_TRIAL_DAYS))
+    assert (partner.get(slug) or {})["status"]["trialEnds"] == capped
+    wide = cluster.kubectl("get", "tenant", slug, "-n", partner.namespace, "-o", "wide").stdout
+    assert capped in wide and "2099" not in wide, wide
     namespace = f"tenant-{slug}"
     cluster.kubectl("create", "configmap", "customer-data", "-n", namespace, "--from-literal=invoices=42")
 

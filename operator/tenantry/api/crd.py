@@ -87,7 +87,7 @@ KINDS: tuple[CrdSpec, ...] = (
              "description": "The state in effect: spec.state, except that a Trial whose end has passed is Suspended."},
             {"name": "Spec-State", "type": "string", "jsonPath": ".spec.state", "priority": 1,
              "description": "The state git asks for (spec.state)."},
-            {"name": "Trial-Ends", "type": "string", "jsonPath": ".spec.trial.ends", "priority": 1},
+            {"name": "Trial-Ends", "type": "string", "jsonPath": ".status.trialEnds", "priority": 1},
             {"name": "Plan", "type": "string", "jsonPath": ".spec.plan.featureSet"},
             {"name": "Seats", "type": "integer", "jsonPath": ".spec.plan.seats"},
             _ready_column(),

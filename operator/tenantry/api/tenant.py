@@ -284,6 +284,11 @@ class TenantStatus(ApiModel):
         "creation, or its namespace's when older (a Tenant applied again over its retained namespace). The trial "
         "ends at the latest 90 days after it; `tenantry status` and the portal read it."
     )
+    trial_ends: str | None = Field(
+        default=None, pattern=TIMESTAMP, json_schema_extra={"format": "date-time"},
+        description="While spec.state is Trial: when it ends in effect (RFC 3339): spec.trial.ends, at the latest "
+        "90 days after trialStarted. The operator suspends the trial then; kubectl's Trial-Ends column shows it."
+    )
     commission_rate: float | None = Field(
         default=None, ge=0, le=1, description="The partner's share of this tenant's MRR, as the operator counts "
         "it: the partner namespace's tenantry.dev/commission-rate annotation, else the platform's rate. "

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 import yaml
-from lightkube import Client
+from lightkube import Client, operators
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Namespace
 
@@ -199,6 +199,12 @@ def _tenants(client: Client, partner: str | None, namespace: str | None,
                 raise
             found = _first_readable(client, [*own, f"partner-{partner}"], fields, partner)
         else:
+            if not labelled:
+                # A mistyped partner id would read as a partner without customers: say so instead.
+                known = sorted({(ns.metadata.labels or {}).get(PARTNER_LABEL, "") for ns in client.list(
+                    Namespace, labels={PARTNER_LABEL: operators.exists()})} - {""})
+                raise ScopeProblem(f"no namespace is labelled {PARTNER_LABEL}={partner}; the partners here: "
+                                   f"{', '.join(known[:20]) or 'none'}" + (" ..." if len(known) > 20 else ""))
             found = [t.to_dict() for ns in labelled for t in client.list(Tenant, namespace=ns, fields=fields)]
     else:
         try:

@@ -184,6 +184,9 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     found.trial_clock = created
     # (A refused Tenant keeps the last one: a refusal leaves status.state alone too.)
     found.fields["trialStarted"] = created if admitted.state == "Trial" else None
+    # The end in effect (spec.trial.ends, at the latest 90 days in): what kubectl's Trial-Ends shows.
+    ends = lifecycle.trial_end_of(body.get("spec") or {}, created) if admitted.state == "Trial" else None
+    found.fields["trialEnds"] = ends.strftime("%Y-%m-%dT%H:%M:%SZ") if ends is not None else None
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial
