@@ -10,6 +10,7 @@ before it starts. Live scrapes of the operator then continue the series.
 from __future__ import annotations
 
 import argparse
+import datetime
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -117,7 +118,8 @@ def sample_usage(tenant: dict) -> dict:
     users = 0 if tenant["spec"].get("state") == "Suspended" else int(seats * (0.5 if _shrank(
         tenant["metadata"]["name"]) else 0.75))
     return {"activeUsers": users, "requests": {"chat": users * 180, "tables": users // 4},
-            "reportedAt": "2026-01-01T00:00:00Z"}
+            # Now: the go-live checklist's FirstUsageReported must not predate the tenant.
+            "reportedAt": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def main(argv: list[str] | None = None) -> int:
