@@ -210,6 +210,6 @@ def test_a_folder_that_is_no_tenants_repository_is_one_finding(tmp_path: Path) -
     """`tenantry validate .` in the wrong checkout: one finding saying so, not one per file."""
     for name in ("a.yaml", "charts/x/values.yaml", "deploy/b.yaml"):
         write(tmp_path, name, "kind: ConfigMap\n")
-    [finding] = validate([tmp_path])
+    [finding] = validate([tmp_path], repo=tmp_path)
     assert finding.field == "(repository)" and "is this your tenants repository?" in finding.message
     assert "(3 other files)" in finding.message
