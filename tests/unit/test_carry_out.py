@@ -8,7 +8,9 @@ quotas, and an ended trial never got pods: 0 nor had its pods stopped.
 Tested here, with a writer whose ConfigMap writes fail (a fake: the write order is the subject):
 - the quotas (the last wave) are written, the deletes done and the workloads stopped, then the
   failure is raised (the pass is retried);
-- a Conflict still wins over other failures (run again now), and a lost shard stops at once.
+- a Conflict still wins over other failures (run again now), and a lost shard stops at once;
+- a cancelled pass stays cancelled, a refused write wins over NotYet (back-off, not a retry every
+  half second), and after a refused write the pass does not wait for the quota to take effect.
 """
 
 from __future__ import annotations
@@ -99,3 +101,41 @@ def test_a_conflict_is_raised_after_the_rest_and_a_lost_shard_at_once(stopped: l
     with pytest.raises(ShardLost):
         asyncio.run(reconcile._carry_out(lost, _work(), ObjectRef("v1", "Namespace", "tenant-a")))  # type: ignore[arg-type]
     assert "apply ResourceQuota" not in lost.log and "delete RoleBinding" not in lost.log
+
+
+def test_a_cancelled_pass_stays_cancelled_and_a_refused_write_wins_over_not_yet(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    """A failure raised from a `finally` would have hidden the pass's cancellation (a worker that
+    never stops: kopf's restart and the shutdown hung) and the NotYet of a quota not yet in effect."""
+    waits: list[float] = []
+    waiting = asyncio.Event()
+
+    async def quota_slow(writer: Any, namespace: str, wait: float = 30.0) -> bool:
+        waits.append(wait)
+        waiting.set()
+        await asyncio.sleep(3600)
+        return True
+
+    monkeypatch.setattr(offboard, "quota_in_effect", quota_slow)
+
+    async def cancelled() -> None:
+        refused = _Writer(RuntimeError("configmaps is forbidden: exceeded quota"))
+        task = asyncio.create_task(reconcile._carry_out(refused, _work(),  # type: ignore[arg-type]
+                                                        ObjectRef("v1", "Namespace", "tenant-a")))
+        await waiting.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    assert waits == [0.0]  # after a refused write the worker is not held for the quota
+
+    async def quota_not_yet(writer: Any, namespace: str, wait: float = 30.0) -> bool:
+        waits.append(wait)
+        return False
+
+    monkeypatch.setattr(offboard, "quota_in_effect", quota_not_yet)
+    writer = _Writer(RuntimeError("configmaps is forbidden: exceeded quota"))
+    with pytest.raises(RuntimeError, match="exceeded quota"):
+        asyncio.run(reconcile._carry_out(writer, _work(), ObjectRef("v1", "Namespace", "tenant-a")))  # type: ignore[arg-type]
+    assert waits[-1] == 0.0

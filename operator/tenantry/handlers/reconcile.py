@@ -127,32 +127,43 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
     if work.unorphan:
         writer.count += 1
         await writer.kube.patch_labels(namespace, {naming.ORPHANED_LABEL: None})
-    failures: list[BaseException] = []
+    failures: list[Exception] = []
     for wave in work.waves:
         # Every write of a wave ends before the next wave starts: the next pass must not race one.
         # A failed write does not hold the later waves back: the quotas (last) must exist even when
         # a ConfigMap was refused, or the tenant's admins would work in a namespace without them.
-        failures += [r for r in await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave),
-                                                     return_exceptions=True) if isinstance(r, BaseException)]
+        results = await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave), return_exceptions=True)
+        failures += [r for r in results if isinstance(r, Exception)]
         if any(isinstance(f, ShardLost) for f in failures):
             break
-    try:
-        if not any(isinstance(f, ShardLost) for f in failures):
-            await _remove_and_stop(writer, work, namespace)
-    finally:
-        if failures:
-            # The one that says most about what to do next: the shard is gone, else run again now.
-            raise min(failures, key=lambda f: (not isinstance(f, ShardLost), not isinstance(f, Conflict)))
+    if not any(isinstance(f, ShardLost) for f in failures):
+        try:
+            # (after a failed write, no waiting for the quota: the pass is retried with back-off)
+            await _remove_and_stop(writer, work, namespace, patient=not failures)
+        except Exception as later:  # (not a cancellation: that goes on as it is)
+            if not failures:
+                raise
+            failures.append(later)
+    if failures:
+        raise min(failures, key=_telling)
 
 
-async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef) -> None:
+def _telling(failure: Exception) -> tuple[bool, bool, bool]:
+    """The failure that says most about what to do next comes first: the shard is gone; else run
+    again now (Conflict); else retry with back-off (a refused write); else soon (NotYet)."""
+    return not isinstance(failure, ShardLost), not isinstance(failure, Conflict), isinstance(failure, NotYet)
+
+
+async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef,
+                           patient: bool = True) -> None:
     for target in work.deletes:
         writer.count += 1
         await writer.kube.delete(target)
     if work.stop_workloads:
         # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
         # then the running ones stop here (not before: they would be recreated).
-        if work.quota_first and not await offboard.quota_in_effect(writer, namespace.name):
+        wait = offboard.QUOTA_EFFECT_SECONDS if patient else 0.0
+        if work.quota_first and not await offboard.quota_in_effect(writer, namespace.name, wait):
             raise NotYet(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
                          "put pods: 0 in its status")
         await offboard.stop_workloads(writer, namespace.name, scale=work.scale_to_zero)
