@@ -20,9 +20,11 @@ EMAIL = r"^[A-Za-z0-9._%+-]+@([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-
 PHONE = r"^\+?[0-9][0-9 ()/-]{4,30}$"
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
 # Text shown as it is in kubectl's columns, terminals, e-mails and dashboards (a company, a person's
-# name): no control characters (C0, DEL, C1: line breaks, ESC sequences) and no bidirectional
-# marks, overrides or isolates, which reorder what is shown around them. Written for Python, Rust and RE2.
-SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f" + "\u200e\u200f\u202a-\u202e\u2066-\u2069" + r"]*$"
+# name): no control characters (C0, DEL, C1: line breaks, ESC sequences), no line or paragraph
+# separators, and no bidirectional embeddings, overrides or isolates, which reorder what is shown
+# around them (the marks U+200E, U+200F and U+061C stay: right-to-left names need them). Written
+# for Python, Rust and RE2.
+SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f" + "\u2028-\u202e\u2066-\u2069" + r"]*$"
 # What a value that does not match one of these patterns is told, instead of the pattern itself.
 PATTERN_WORDS = {
     EMAIL: "is not an e-mail address: write it as name@example.com",
