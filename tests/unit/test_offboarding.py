@@ -150,3 +150,6 @@ def test_a_tenants_service_loses_external_ips_and_external_dns_annotations_only(
         "spec": {"externalIPs": None},
         "metadata": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": None,
                                      "external-dns.alpha.kubernetes.io/target": None}}}
+    # external-dns's prefix since v0.22
+    assert service_correction({"metadata": {"annotations": {"external-dns.kubernetes.io/hostname": "x.example"}}}) == {
+        "metadata": {"annotations": {"external-dns.kubernetes.io/hostname": None}}}

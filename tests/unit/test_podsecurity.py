@@ -127,6 +127,9 @@ def test_what_a_tenant_admin_wrote_is_quoted_and_cut_in_every_message() -> None:
     summary = podsecurity.summary(check_pod({}, spec))
     assert "\n" not in summary and "\x1b" not in summary and len(summary) < 2000, summary[:300]
     assert 'type "x\\n[2026-12-03 17:00:00] tenantry [INFO] ..."' in summary
+    many = _spec(containers=[_container(capabilities={"drop": ["ALL"], "add": [f"CAP_{i}" for i in range(60_000)]})])
+    summary = podsecurity.summary(check_pod({}, many))
+    assert '"CAP_10004" and 59990 more in' in summary and len(summary) < 1000, summary[:300]
     condition = pod_security_condition("pod evil", "tenant-a", check_pod({}, {**spec, "hostPID": True} | {
         "volumes": [{"name": f"v{i}", "hostPath": {"path": "/" + forged[:200]}} for i in range(200)]}), 1, "now")
     assert len(condition["message"]) <= 2000

@@ -110,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     name = f"tenantry {args.command}"
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # here, not at exit: a reader that left is a BrokenPipeError below
+        return code
     except ConfigProblem as problem:
         print(f"{name}: {problem}", file=sys.stderr)
         return NO_KUBECONFIG

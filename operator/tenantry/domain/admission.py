@@ -16,7 +16,7 @@ from tenantry.api.branding import BrandingSpec
 from tenantry.api.deal import DealSpec
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
-from tenantry.domain.branding import ResolvedBranding, size_problem
+from tenantry.domain.branding import size_problem
 from tenantry.domain.lifecycle import field_path, shown_problems
 from tenantry.domain.naming import FINALIZER, PREFIX
 
@@ -56,7 +56,7 @@ def spec_problems(kind: str, spec: Mapping[str, Any] | None) -> list[Problem]:
     except ValidationError as error:
         return [Problem(("spec", *location), message) for location, message in shown_problems(error)]
     if isinstance(model, BrandingSpec):
-        too_big = size_problem(ResolvedBranding("", model))
+        too_big = size_problem(model)
         return [Problem(("spec",), too_big)] if too_big else []
     return []
 

@@ -48,14 +48,15 @@ def resolve_branding(spec_branding: str | None, lookup: SpecLookup, partner_name
         resolved = ResolvedBranding(source, BrandingSpec.model_validate(raw))
     except ValidationError as error:
         return Unresolved("InvalidBranding", f"Branding {source} is invalid: {describe_errors(error, 'spec')}")
-    too_big = size_problem(resolved)
+    too_big = size_problem(resolved.spec)
     return Unresolved("InvalidBranding", f"Branding {source} is invalid: spec: {too_big}") if too_big else resolved
 
 
-def size_problem(resolved: ResolvedBranding) -> str | None:
+def size_problem(spec: BrandingSpec) -> str | None:
     """Why the Branding's front-end config would not fit in its ConfigMap, or None. Checked by the
-    webhook and `validate` too; without it the tenant's ConfigMap write failed on every pass."""
-    size = sum(len(value.encode()) for value in branding_data(resolved).values())
+    webhook and `validate` too (the same measure: without the source's name, which the limit's
+    room covers); without it the tenant's ConfigMap write failed on every pass."""
+    size = sum(len(value.encode()) for value in branding_data(ResolvedBranding("", spec)).values())
     if size <= BRANDING_DATA_MAX_BYTES:
         return None
     return (f"it renders to {size:,} bytes of front-end config (branding.json with its texts escaped for HTML, "

@@ -106,7 +106,8 @@ def route_refusal(service: Mapping[str, Any] | None, name: str) -> str | None:
 
 # Annotations through which external-dns (with its Service source) publishes a Service under any
 # name: the platform's DNS belongs to the operator (slugs, verified domains), never to a tenant.
-EXTERNAL_DNS_PREFIX = "external-dns.alpha.kubernetes.io/"
+# The first is external-dns's prefix until v0.21, the second its default since v0.22.
+EXTERNAL_DNS_PREFIXES = ("external-dns.alpha.kubernetes.io/", "external-dns.kubernetes.io/")
 
 
 def service_correction(service: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -118,7 +119,7 @@ def service_correction(service: Mapping[str, Any]) -> dict[str, Any] | None:
     if (service.get("spec") or {}).get("externalIPs"):
         patch["spec"] = {"externalIPs": None}
     annotations = (service.get("metadata") or {}).get("annotations") or {}
-    published = {key: None for key in annotations if key.startswith(EXTERNAL_DNS_PREFIX)}
+    published = {key: None for key in annotations if key.startswith(EXTERNAL_DNS_PREFIXES)}
     if published:
         patch["metadata"] = {"annotations": published}
     return patch or None

@@ -83,10 +83,15 @@ def _plural(singular: str, plural: str, count: int) -> str:
     return singular if count == 1 else plural
 
 
+QUOTED_ITEMS = 10  # of one list a message names; the rest are counted
+
+
 def _quoted(items: list[str] | tuple[str, ...]) -> str:
-    # JSON-quoted and cut: a tenant admin writes these (a capability, an SELinux type are free
-    # text), and they reach the operator's log, an Event and the partner's Tenant status.
-    return ", ".join(quoted(item) for item in items)
+    # JSON-quoted and cut, and only the first few: a tenant admin writes these (a capability, an
+    # SELinux type are free text, 60,000 capabilities fit in a pod), and they reach the operator's
+    # log, the webhook's refusal, an Event and the partner's Tenant status.
+    shown = ", ".join(quoted(item) for item in items[:QUOTED_ITEMS])
+    return shown + (f" and {len(items) - QUOTED_ITEMS} more" if len(items) > QUOTED_ITEMS else "")
 
 
 def _named(things: list[str], singular: str = "container", plural: str = "containers") -> str:
