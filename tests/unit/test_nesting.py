@@ -56,3 +56,18 @@ def test_without_it_the_same_document_is_not_read() -> None:
     result = _run("default")
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"main msgspec": null' in result.stdout and '"main json": "RecursionError"' in result.stdout
+
+
+def test_under_a_low_hard_stack_limit_a_deep_document_fails_cleanly() -> None:
+    """With a hard stack limit of 4 MiB the recursion limit follows it: the document is not read
+    (RecursionError, as before) instead of overflowing the stack and killing the process."""
+    import resource
+
+    def low_stack() -> None:
+        resource.setrlimit(resource.RLIMIT_STACK, (4 << 20, 4 << 20))
+
+    result = subprocess.run([sys.executable, "-c", SCRIPT, "allowed"], capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": f"{ROOT / 'operator'}", "PATH": "/usr/bin:/bin"}, preexec_fn=low_stack)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert '"main json": "RecursionError"' in result.stdout and '"main msgspec": null' in result.stdout
+    assert "lets this process read documents nested about 4096 levels deep" in result.stderr

@@ -96,7 +96,10 @@ def diff(old: Any, new: Any, location: tuple = ()) -> list[str]:
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
 
-def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: OperatorConfig) -> list[str]:
+def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: OperatorConfig,
+             trial_clock: str | None = None) -> list[str]:
+    """What the operator derives for the Tenant; `trial_clock`: the stored Tenant's (a new one's
+    starts now)."""
     tenant = TenantSpec.model_validate(spec)
     domain = config.platform_domain or "<platform domain>"  # --platform-domain not given
     lines = [f"namespace {config.namespace_prefix}{slug}", f"DNS name {slug}.{domain}"]
@@ -104,7 +107,8 @@ def _derived(spec: dict[str, Any], slug: str, namespace: str, plans, config: Ope
     if isinstance(plan, Plan):
         # The quota the operator would set now (a running trial is served as Active; one that has
         # ended as Suspended), clamped to the platform's ceiling.
-        serving = lifecycle.effective_state(spec, datetime.datetime.now(datetime.UTC)) in ("Active", "Trial")
+        serving = lifecycle.effective_state(spec, datetime.datetime.now(datetime.UTC), trial_clock) in (
+            "Active", "Trial")
         hard = quota_hard(plan.resources or config.default_resources, tenant.plan.seats, serving, config)
         lines.append("quota " + ", ".join(f"{k}={v}" for k, v in hard.items()
                                           if not k.startswith(("services", "count/"))))
@@ -150,7 +154,8 @@ def _plan_one(client: Client, obj, args: argparse.Namespace, plans, config: Oper
         for line in fields:
             print(f"    {line}")
     if obj.kind == "Tenant" and args.derived:
-        for line in _derived(body.get("spec") or {}, obj.name, obj.namespace, plans, config):
+        clock = lifecycle.trial_clock_of(current) if current is not None else None
+        for line in _derived(body.get("spec") or {}, obj.name, obj.namespace, plans, config, clock):
             print(f"    -> {line}")
     return outcome
 
