@@ -514,7 +514,7 @@ def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) 
     errors = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR,  # type: ignore[attr-defined]
                                                    "p.error[data-field=contact_email]"),
                       timeout=20, what="the form's error next to the e-mail field")
-    assert errors and "does not match" in errors[0].text
+    assert errors and "is not an e-mail address" in errors[0].text
     _no_b(world, driver.page_source, "the form with errors in the browser")  # type: ignore[attr-defined]
     _shot(driver, "onboard-errors")
     field_ = driver.find_element(By.ID, "f-contact_email")  # type: ignore[attr-defined]

@@ -4,9 +4,10 @@ Tested here (the session's operator runs with an SMTP relay for this module, the
 - the first time a tenant is Ready and Active, one message goes to the contact and every admin
   (each once): subject, both parts, the partner's Branding (name, colours, logo, assistant, welcome
   text in the Branding's language, support contact), the tenant's URL, the pending DNS records of its
-  custom domain, the .ics appointment parsed back; a hostile company name is escaped in the HTML and
-  cannot add a header; a partner's emailFrom outside the domains granted to it is not used (not even
-  in a domain the platform allows for its own Brandings);
+  custom domain, the .ics appointment parsed back; a hostile company name is escaped in the HTML, and
+  one with a line break (a Bcc header of its own) is refused by the API server; a partner's emailFrom
+  outside the domains granted to it is not used (not even in a domain the platform allows for its
+  own Brandings);
   the status records when, to whom and the Message-ID, and the checklist has WelcomeSent done
 - an operator restart and a later pass send nothing more
 - a SIGKILL of the operator between "sent" and "recorded" (the relay kills it on receipt, before it
@@ -38,7 +39,8 @@ pytestmark = pytest.mark.integration
 
 SENDER = "welcome@platform.test"
 PARTNER_LIMIT = 3  # welcome e-mail recipients per partner and hour; each test has its own partner
-HOSTILE_COMPANY = 'Evil <script>alert("x")</script> & Co\r\nBcc: victim@example.com'
+HOSTILE_COMPANY = 'Evil <script>alert("x")</script> & Co'
+HEADER_INJECTION = HOSTILE_COMPANY + "\r\nBcc: victim@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,9 @@ def test_sent_once_to_the_contact_and_admins_in_the_partners_branding(
         relay: MailCatcher, partner: Partner, operator: OperatorProcess) -> None:
     slug = partner.slug("welcome")
     partner.apply(_branding(partner, "acme-look"))
+    # A line break in the company (a header of the e-mail's own) is refused by the API server.
+    with pytest.raises(AssertionError, match="spec.company"):
+        partner.apply(partner.tenant(slug, company=HEADER_INJECTION))
     partner.apply(partner.tenant(
         slug, company=HOSTILE_COMPANY, branding="acme-look", domains=[f"ki.{slug}.example"],
         admins=["max@mustermann.de", "eva@mustermann.de", "Ops@Mustermann.de"],
