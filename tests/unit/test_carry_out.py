@@ -9,8 +9,8 @@ Tested here, with a writer whose ConfigMap writes fail (a fake: the write order 
 - the quotas (the last wave) are written, the deletes done and the workloads stopped, then the
   failure is raised (the pass is retried);
 - a Conflict still wins over other failures (run again now), and a lost shard stops at once;
-- a cancelled pass stays cancelled, a refused write wins over NotYet (back-off, not a retry every
-  half second), and after a refused write the pass does not wait for the quota to take effect.
+- a cancelled pass stays cancelled, a refused write wins over NotYet, and a quota whose own write
+  was refused is not waited for (one that was written is: the workloads stop in this pass).
 """
 
 from __future__ import annotations
@@ -41,18 +41,18 @@ class _Kube:
 
 
 class _Writer:
-    """Records each write; the ConfigMap's fails with `failure`."""
+    """Records each write; those of kind `refused` (the ConfigMap's) fail with `failure`."""
 
-    def __init__(self, failure: BaseException) -> None:
+    def __init__(self, failure: BaseException, refused: str = "ConfigMap") -> None:
         self.log: list[str] = []
         self.count = 0
         self.kube = _Kube(self.log)
-        self.failure = failure
+        self.failure, self.refused = failure, refused
 
     async def apply_if_needed(self, manifest: dict[str, Any], live: Any) -> None:
         await asyncio.sleep(0)
-        if manifest["kind"] == "ConfigMap":
-            self.log.append("ConfigMap refused")
+        if manifest["kind"] == self.refused:
+            self.log.append(f"{self.refused} refused")
             raise self.failure
         self.log.append(f"apply {manifest['kind']}")
 
@@ -128,7 +128,7 @@ def test_a_cancelled_pass_stays_cancelled_and_a_refused_write_wins_over_not_yet(
             await task
 
     asyncio.run(cancelled())
-    assert waits == [0.0]  # after a refused write the worker is not held for the quota
+    assert waits == [offboard.QUOTA_EFFECT_SECONDS]  # the quota itself was written: worth waiting for
 
     async def quota_not_yet(writer: Any, namespace: str, wait: float = 30.0) -> bool:
         waits.append(wait)
@@ -138,4 +138,8 @@ def test_a_cancelled_pass_stays_cancelled_and_a_refused_write_wins_over_not_yet(
     writer = _Writer(RuntimeError("configmaps is forbidden: exceeded quota"))
     with pytest.raises(RuntimeError, match="exceeded quota"):
         asyncio.run(reconcile._carry_out(writer, _work(), ObjectRef("v1", "Namespace", "tenant-a")))  # type: ignore[arg-type]
-    assert waits[-1] == 0.0
+    # A quota whose own write was refused will not take effect: not waited for.
+    writer = _Writer(RuntimeError("resourcequotas is forbidden"), refused="ResourceQuota")
+    with pytest.raises(RuntimeError, match="resourcequotas"):
+        asyncio.run(reconcile._carry_out(writer, _work(), ObjectRef("v1", "Namespace", "tenant-a")))  # type: ignore[arg-type]
+    assert waits[-2:] == [offboard.QUOTA_EFFECT_SECONDS, 0.0]

@@ -212,4 +212,7 @@ def test_a_folder_that_is_no_tenants_repository_is_one_finding(tmp_path: Path) -
         write(tmp_path, name, "kind: ConfigMap\n")
     [finding] = validate([tmp_path], repo=tmp_path)
     assert finding.field == "(repository)" and "is this your tenants repository?" in finding.message
-    assert "(3 other files)" in finding.message
+    assert "none of the 3 files here" in finding.message
+    # A file with a problem of its own (tenantry does not read .json, Flux may) is not hidden by it.
+    write(tmp_path, "tenants/acme/evil.json", "{}")
+    assert any(f.file.endswith("evil.json") for f in validate([tmp_path], repo=tmp_path))

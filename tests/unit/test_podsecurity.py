@@ -130,6 +130,12 @@ def test_what_a_tenant_admin_wrote_is_quoted_and_cut_in_every_message() -> None:
     many = _spec(containers=[_container(capabilities={"drop": ["ALL"], "add": [f"CAP_{i}" for i in range(60_000)]})])
     summary = podsecurity.summary(check_pod({}, many))
     assert '"CAP_10004" and 59990 more in' in summary and len(summary) < 1000, summary[:300]
+    sysctls = _spec(securityContext={**GOOD_SPEC["securityContext"],
+                                     "sysctls": [{"name": f"net.x{i}", "value": "1"} for i in range(60_000)]})
+    [violation] = check_pod({}, sysctls)
+    assert len(str(violation)) < 2000 and "and 59990 more" in str(violation), str(violation)[:300]
+    annotated = check_pod({"annotations": {"container.apparmor.security.beta.kubernetes.io/app": forged[:100]}}, spec)
+    assert "\n" not in podsecurity.summary(annotated)
     condition = pod_security_condition("pod evil", "tenant-a", check_pod({}, {**spec, "hostPID": True} | {
         "volumes": [{"name": f"v{i}", "hostPath": {"path": "/" + forged[:200]}} for i in range(200)]}), 1, "now")
     assert len(condition["message"]) <= 2000

@@ -22,9 +22,10 @@ HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
 # Text shown as it is in kubectl's columns, terminals, e-mails and dashboards (a company, a person's
 # name): no control characters (C0, DEL, C1: line breaks, ESC sequences), no line or paragraph
 # separators, and no bidirectional embeddings, overrides or isolates, which reorder what is shown
-# around them (the marks U+200E, U+200F and U+061C stay: right-to-left names need them). Written
-# for Python, Rust and RE2.
-SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f" + "\u2028-\u202e\u2066-\u2069" + r"]*$"
+# around them (the marks U+200E, U+200F and U+061C stay: right-to-left names need them). ASCII, in
+# RE2's and Rust's escapes (a raw U+2028 in the CRD's YAML is a line break to a YAML 1.2 parser);
+# the CLI's Python reads it through quickschema.end_anchored.
+SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\x{2028}-\x{202e}\x{2066}-\x{2069}]*$"
 # What a value that does not match one of these patterns is told, instead of the pattern itself.
 PATTERN_WORDS = {
     EMAIL: "is not an e-mail address: write it as name@example.com",

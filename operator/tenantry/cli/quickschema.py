@@ -78,9 +78,14 @@ def _lengths(compare: Callable[[int, int], bool], kind: type) -> Callable[[Any, 
     return make
 
 
+_BRACED_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+
+
 def end_anchored(pattern: str) -> str:
-    """The pattern with a closing `$` as `\\Z`: the API server's `$` (Go, RE2) is the end of the
-    text, Python's also matches before a final line break (`admin\\n` would pass a slug pattern)."""
+    """The pattern as the API server (Go, RE2) reads it, for Python: a closing `$` as `\\Z` (Python's
+    also matches before a final line break: `admin\\n` would pass a slug pattern), and `\\x{2028}`
+    (RE2's and Rust's escape, which keeps the CRDs ASCII) as Python's `\\U00002028`."""
+    pattern = _BRACED_HEX.sub(lambda m: f"\\U{int(m.group(1), 16):08x}", pattern)
     return pattern[:-1] + "\\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
 
 

@@ -305,12 +305,12 @@ class Validator:
 
     def _run(self, files: list[Source]) -> list[Finding]:
         readable = [source for source in files if not source.problem]
-        if readable and all(area(source.inside) is None for source in readable):
+        if readable and len(readable) == len(files) and all(area(source.inside) is None for source in readable):
             # Not a tenants repository at all (a wrong folder): one finding, not one per file.
             root = Path(str(readable[0].path)[:-len(str(readable[0].inside))] or ".")
             return [Finding(str(root), 1, "(repository)",
-                            f"no tenants/, platform/ or partners/ folder with YAML files here ({len(readable)} other "
-                            "files): is this your tenants repository?", LAYOUT_HINT)]
+                            f"none of the {len(readable)} files here is where a tenants repository keeps its "
+                            "documents: is this your tenants repository?", LAYOUT_HINT)]
         for source in files:
             where = area(source.inside)
             if source.problem:

@@ -68,7 +68,7 @@ class Violation:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.check} ({self.detail}) at {', '.join(self.fields)}: {self.fix}"
+        return f"{self.check} ({self.detail}) at {_listed(self.fields)}: {self.fix}"
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -90,7 +90,12 @@ def _quoted(items: list[str] | tuple[str, ...]) -> str:
     # JSON-quoted and cut, and only the first few: a tenant admin writes these (a capability, an
     # SELinux type are free text, 60,000 capabilities fit in a pod), and they reach the operator's
     # log, the webhook's refusal, an Event and the partner's Tenant status.
-    shown = ", ".join(quoted(item) for item in items[:QUOTED_ITEMS])
+    return _listed([quoted(item) for item in items])
+
+
+def _listed(items: list[str] | tuple[str, ...]) -> str:
+    """The first QUOTED_ITEMS of a list, and how many more (a pod may hold thousands of sysctls)."""
+    shown = ", ".join(items[:QUOTED_ITEMS])
     return shown + (f" and {len(items) - QUOTED_ITEMS} more" if len(items) > QUOTED_ITEMS else "")
 
 
@@ -212,12 +217,12 @@ def _host_ports(pod: _Pod) -> list[Violation]:
 
 
 def _apparmor(pod: _Pod) -> list[Violation]:
-    bad = sorted(f'{key}="{value}"' for key, value in _map(pod.meta.get("annotations")).items()
+    bad = sorted(f"{key}={quoted(str(value))}" for key, value in _map(pod.meta.get("annotations")).items()
                  if key.startswith(APPARMOR_PREFIX) and value and value != "runtime/default"
                  and not str(value).startswith("localhost/"))
     if not bad:
         return []
-    return [Violation(_plural("forbidden AppArmor profile", "forbidden AppArmor profiles", len(bad)), ", ".join(bad),
+    return [Violation(_plural("forbidden AppArmor profile", "forbidden AppArmor profiles", len(bad)), _listed(bad),
                       tuple(f"{pod.prefix}metadata.annotations[{item.split('=')[0]}]" for item in bad),
                       "use runtime/default or localhost/<profile>, or remove the annotation")]
 
@@ -276,7 +281,7 @@ def _sysctls(pod: _Pod) -> list[Violation]:
            if _map(s).get("name") not in ALLOWED_SYSCTLS]
     if not bad:
         return []
-    return [Violation("forbidden sysctls", ", ".join(name for _, name in bad),
+    return [Violation("forbidden sysctls", _listed([name for _, name in bad]),  # (names the API server checked)
                       tuple(pod.field(f"securityContext.sysctls[{i}].name") for i, _ in bad),
                       f"only {', '.join(ALLOWED_SYSCTLS)} may be set")]
 
@@ -410,12 +415,12 @@ def _seccomp(pod: _Pod) -> list[Violation]:
                                tuple(f + ".type" for f in (pod.field("securityContext.seccompProfile"),
                                                            *setting.unset_fields)), fix))
     # The annotations that predate the field (still read by 1.20's kubelet when the field is unset).
-    bad_annotations = sorted(f'{key}="{value}"' for key, value in _map(pod.meta.get("annotations")).items()
+    bad_annotations = sorted(f"{key}={quoted(str(value))}" for key, value in _map(pod.meta.get("annotations")).items()
                              if (key == SECCOMP_POD_ANNOTATION or key.startswith(SECCOMP_CONTAINER_PREFIX))
                              and value not in ("runtime/default", "docker/default")
                              and not str(value).startswith("localhost/"))
     if bad_annotations:
-        found.append(Violation("seccompProfile", f"forbidden seccomp annotations {', '.join(bad_annotations)}",
+        found.append(Violation("seccompProfile", f"forbidden seccomp annotations {_listed(bad_annotations)}",
                                tuple(f"{pod.prefix}metadata.annotations[{item.split('=')[0]}]"
                                      for item in bad_annotations),
                                "remove the annotation and " + fix))

@@ -128,18 +128,21 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
         writer.count += 1
         await writer.kube.patch_labels(namespace, {naming.ORPHANED_LABEL: None})
     failures: list[Exception] = []
+    quota_refused = False
     for wave in work.waves:
         # Every write of a wave ends before the next wave starts: the next pass must not race one.
         # A failed write does not hold the later waves back: the quotas (last) must exist even when
         # a ConfigMap was refused, or the tenant's admins would work in a namespace without them.
         results = await asyncio.gather(*(writer.apply_if_needed(m, live) for m, live in wave), return_exceptions=True)
-        failures += [r for r in results if isinstance(r, Exception)]
+        refused = [(m, r) for (m, _), r in zip(wave, results, strict=True) if isinstance(r, Exception)]
+        failures += [r for _, r in refused]
+        quota_refused = quota_refused or any(m["kind"] == "ResourceQuota" for m, _ in refused)
         if any(isinstance(f, ShardLost) for f in failures):
             break
     if not any(isinstance(f, ShardLost) for f in failures):
         try:
-            # (after a failed write, no waiting for the quota: the pass is retried with back-off)
-            await _remove_and_stop(writer, work, namespace, patient=not failures)
+            # (a quota whose own write was refused is not waited for: it will not take effect)
+            await _remove_and_stop(writer, work, namespace, patient=not quota_refused)
         except Exception as later:  # (not a cancellation: that goes on as it is)
             if not failures:
                 raise
@@ -150,7 +153,8 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
 
 def _telling(failure: Exception) -> tuple[bool, bool, bool]:
     """The failure that says most about what to do next comes first: the shard is gone; else run
-    again now (Conflict); else retry with back-off (a refused write); else soon (NotYet)."""
+    again now (Conflict); else what was refused (the status says so; the next pass tries again);
+    else soon (NotYet)."""
     return not isinstance(failure, ShardLost), not isinstance(failure, Conflict), isinstance(failure, NotYet)
 
 
@@ -197,7 +201,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     found.fields["trialStarted"] = created if admitted.state == "Trial" else None
     # The end in effect (spec.trial.ends, at the latest 90 days in): what kubectl's Trial-Ends shows.
     ends = lifecycle.trial_end_of(body.get("spec") or {}, created) if admitted.state == "Trial" else None
-    found.fields["trialEnds"] = ends.strftime("%Y-%m-%dT%H:%M:%SZ") if ends is not None else None
+    found.fields["trialEnds"] = ends.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ends else None
     if trial is not None:
         found.warnings.append(trial)
         found.trial = trial

@@ -323,6 +323,7 @@ def trials(cluster: Cluster, namespace: str) -> list[tuple[str, str, str, str]]:
                 end = None  # counts as ended, as the operator treats it
             # The end in effect (the operator's), not only what git says.
             found.append((body["metadata"]["name"], str(spec.get("company", "")),
-                          end.strftime("%Y-%m-%dT%H:%M:%SZ") if end is not None else f"{ends} (not a real date)",
+                          end.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if end is not None
+                          else f"{ends} (not a real date)",
                           str(end.timestamp() if end is not None else 0.0)))
     return found
