@@ -29,6 +29,7 @@ from tenantry.api.crd import KINDS, structural_schema
 from tenantry.api.features import CORE_FEATURES
 from tenantry.api.featureset import FeatureSetSpec
 from tenantry.api.tenant import TenantSpec
+from tenantry.cli.quickschema import python_escapes
 from tenantry.domain.children import TenantInput, desired_state
 from tenantry.domain.config import OperatorConfig
 from tenantry.domain.features import Plan
@@ -115,7 +116,7 @@ def _string(limits: dict[str, Any], avoid: Any) -> str:
         return "Beispiel ÄÖÜ text"[: limits.get("max_length", 100)]
     fits = settings(database=None, max_examples=2000, suppress_health_check=list(HealthCheck))
     low, high = max(1, limits.get("min_length", 1)), min(limits.get("max_length", 60), 60)
-    return find(st.from_regex(pattern, fullmatch=True), lambda s: low <= len(s) <= high and s != avoid,
+    return find(st.from_regex(python_escapes(pattern), fullmatch=True), lambda s: low <= len(s) <= high and s != avoid,
                 settings=fits)
 
 

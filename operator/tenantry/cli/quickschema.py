@@ -81,11 +81,16 @@ def _lengths(compare: Callable[[int, int], bool], kind: type) -> Callable[[Any, 
 _BRACED_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 
 
+def python_escapes(pattern: str) -> str:
+    """RE2's and Rust's `\\x{2028}` (which keeps the CRDs ASCII) as Python's `\\U00002028`."""
+    return _BRACED_HEX.sub(lambda m: f"\\U{int(m.group(1), 16):08x}", pattern)
+
+
 def end_anchored(pattern: str) -> str:
     """The pattern as the API server (Go, RE2) reads it, for Python: a closing `$` as `\\Z` (Python's
     also matches before a final line break: `admin\\n` would pass a slug pattern), and `\\x{2028}`
     (RE2's and Rust's escape, which keeps the CRDs ASCII) as Python's `\\U00002028`."""
-    pattern = _BRACED_HEX.sub(lambda m: f"\\U{int(m.group(1), 16):08x}", pattern)
+    pattern = python_escapes(pattern)
     return pattern[:-1] + "\\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
 
 
