@@ -79,7 +79,7 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     (GOOD.replace("company: Test GmbH", "company: N"), 'the unquoted value "N"'),
     (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
     (GOOD.replace("seats: 5", "seats: 1:30.5"), 'the unquoted value "1:30.5"'),
-    (GOOD.replace("name: gut", 'name: "admin\\n"'), "does not match"),
+    (GOOD.replace("name: gut", 'name: "admin\\n"'), "is not a DNS label"),
     ("a: &x " + "x" * 400_000 + "\nb: [" + ", ".join(["*x"] * 20_000) + "]\n", "aliases (*name) are not allowed"),
 ])
 def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words: str) -> None:

@@ -33,7 +33,7 @@ BROKEN = [
     ("email.yaml", tenant("email", contact="{name: X, email: not-an-email}"), "spec.contact.email", 8,
      "is not an e-mail address"),
     ("company.yaml", tenant("company", company=None), "spec", 7, "'company' is a required property"),
-    ("slug.yaml", tenant("Bad_Slug"), "metadata.name", 4, "does not match"),
+    ("slug.yaml", tenant("Bad_Slug"), "metadata.name", 4, "is not a DNS label"),
     ("price.yaml", tenant("price", plan="{featureSet: business, seats: 5, price: {monthly: -1}}"),
      "spec.plan.price.monthly", 9, "minimum of 0"),
     ("wildcard.yaml", tenant("wildcard", domains="['*.example.de']"), "spec.domains[0]", 10, "is not a DNS name"),

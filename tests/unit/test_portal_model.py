@@ -232,13 +232,13 @@ CUSTOMERS = [Existing("mustermann", "Mustermann GmbH", ("ki.mustermann.de",)),
 
 
 def test_onboarding_form_refuses_a_slug_or_domain_a_customer_has() -> None:
-    taken = {**FORM, "slug": "mustermann", "domain": "KI.Mustermann.de"}
+    taken = {**FORM, "slug": "mustermann", "domain": "ki.mustermann.de"}
     outcome = check(taken, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE,
                     CUSTOMERS)
     assert outcome.yaml == "" and set(outcome.errors) == {"slug", "domain"}
     assert "'mustermann' is already your customer 'Mustermann GmbH' (tenants/acme-it/mustermann.yaml)" in \
         outcome.errors["slug"][0]
-    assert "'KI.Mustermann.de' is already used by your customer 'Mustermann GmbH'" in outcome.errors["domain"][0]
+    assert "'ki.mustermann.de' is already used by your customer 'Mustermann GmbH'" in outcome.errors["domain"][0]
     # Another customer's name and domain are free: the YAML is offered.
     assert check(FORM, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE,
                  CUSTOMERS).errors == {}
@@ -259,10 +259,34 @@ def test_onboarding_form_never_replaces_a_branding() -> None:
     elsewhere = {**ours, "metadata": {"name": "neu-kunde", "namespace": "tenantry-system"}}
     assert check(FORM, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test",
                  [*CATALOGUE, elsewhere]).errors == {}
-    # A Branding named default would become the look of every customer of the partner's.
+    # A Branding named default would become the look of every customer of the partner's: no slug
+    # may be "default", and that is said once.
     default = check({**FORM, "slug": "default"}, [], "acme-it", "partner-acme-it", "tenantry-system",
                     "platform.test", CATALOGUE)
-    assert "is the look of every customer" in " ".join(default.errors["slug"])
+    assert default.errors == {"slug": [
+        "tenant name 'default' is not available on this platform (tenant names are unique across all partners "
+        "and some are reserved: choose another metadata.name)"]}
+
+
+@pytest.mark.parametrize(("field", "typed", "expected"), [
+    # The schema's finding (with its description) and the model's (without) on one e-mail address.
+    ("contact_email", "eva@", ['"eva@" is not an e-mail address: write it as name@example.com '
+                               "(E-mail address of the contact person.)"]),
+    # The slug names the Tenant, its Branding and spec.branding: told once, at the slug.
+    ("slug", "Neu_X", ['"Neu_X" is not a DNS label: lower-case letters, digits and hyphens, starting and ending '
+                       "with a letter or digit (acme-shop) (The tenant's slug: unique across all partners, used for "
+                       "the subdomain <slug>.<platform domain> and the namespace tenant-<slug>; at most 40 "
+                       "characters.)"]),
+    ("slug", "a" * 70, ["70 characters, at most 40 allowed (The tenant's slug: unique across all partners, used "
+                        "for the subdomain <slug>.<platform domain> and the namespace tenant-<slug>; at most 40 "
+                        "characters.)"]),
+    # A price with a decimal comma is no number: told at the price (it was an error page, 500).
+    ("price", "12,50", ["'12,50' is not of type 'number' (Monthly recurring revenue in `currency`.)"]),
+])
+def test_onboarding_form_tells_each_error_once_at_its_field(field: str, typed: str, expected: list[str]) -> None:
+    outcome = check({**FORM, field: typed}, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test",
+                    CATALOGUE)
+    assert outcome.yaml == "" and outcome.errors == {field: expected}
 
 
 def test_existing_customers_from_tenants_as_the_api_server_holds_them() -> None:

@@ -34,6 +34,9 @@ PATTERN_WORDS = {
     HOSTNAME: "is not a DNS name: lower-case letters, digits and hyphens, in labels separated by dots "
               "(ki.example.de)",
     PHONE: "is not a phone number: digits, spaces and ( ) / -, optionally after a +",
+    DNS_LABEL: "is not a DNS label: lower-case letters, digits and hyphens, starting and ending with a letter or "
+               "digit (acme-shop)",
+    HEX_COLOUR: "is not a colour as #RRGGBB: '#' and six hexadecimal digits (#1a2b3c)",
 }
 # Kubernetes resource quantity (e.g. 500m, 2, 4Gi, 1.5).
 QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"

@@ -21,9 +21,8 @@ import yaml
 from tenantry.api.common import API_VERSION
 from tenantry.api.features import KNOWN_FEATURES
 from tenantry.cli.new import manifest
-from tenantry.cli.validate import validate
+from tenantry.cli.validate import Finding, validate
 from tenantry.domain.admission import DOMAIN_HINT, SLUG_HINT
-from tenantry.domain.branding import DEFAULT_BRANDING
 from tenantry.domain.naming import PARTNER_LABEL
 
 # form field -> (document, the field path validate names)
@@ -90,14 +89,11 @@ def clashes(docs: Sequence[Mapping[str, Any]], partner: str, namespace: str, cus
     if len(docs) > 1 and slug:
         ours = {o["metadata"]["name"] for o in catalogue
                 if o["kind"] == "Branding" and o["metadata"]["namespace"] == namespace}
+        # (A Branding named "default", every customer's look, is no slug: it is reserved.)
         if slug in ours:
             errors.setdefault("slug", []).append(
                 f"your namespace already has a Branding {slug!r}: the form's Branding of that name would replace "
                 "it (choose another name, or leave the branding fields empty and set spec.branding to use it)")
-        elif slug == DEFAULT_BRANDING:
-            errors.setdefault("slug", []).append(
-                f"a Branding named {DEFAULT_BRANDING!r} is the look of every customer of yours without their own: "
-                "choose another name, or leave the branding fields empty")
     return errors
 
 
@@ -140,8 +136,9 @@ def documents(form: Mapping[str, str], features: list[str], namespace: str) -> l
     branded = any(form.get(k, "").strip() for k in ("primary", "secondary", "logo_url", "assistant_name", "welcome"))
     if branded:
         values["branding"] = values["slug"]
-    tenant = manifest({**values, "seats": 1}, namespace)
-    tenant["spec"]["plan"]["seats"] = values["seats"]  # as typed: validate judges it
+    # Seats and price as typed (validate judges them; "12,50" is no number to `manifest`).
+    tenant = manifest({**values, "seats": 1, "price": None}, namespace)
+    tenant["spec"]["plan"]["seats"] = values["seats"]
     if values["price"] is not None:
         tenant["spec"]["plan"]["price"] = {"monthly": _number(values["price"]), "currency": values["currency"]}
     if form.get("industry", "").strip():
@@ -196,16 +193,38 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
         if len(docs) > 1:
             files["branding"].write_text(yaml.safe_dump(docs[1], sort_keys=False, allow_unicode=True))
         findings = validate([repo], platform_namespace, platform_domain, repo=repo)
-        by_path = {(str(files[doc]), where): name for name, (doc, where) in FIELDS.items()}
-        by_path.update({(str(files[doc]), where): name for (doc, where), name in DERIVED.items()})
-        errors = clashes(docs, partner, namespace, customers, catalogue)
-        for finding in findings:
-            name = by_path.get((finding.file, finding.field))
-            if name is None:  # a finding under a field (spec.plan.price) or of features
-                name = next((n for (file, where), n in by_path.items()
-                             if file == finding.file and finding.field.startswith(where)), "")
-            message = finding.message + (f" ({finding.hint})" if finding.hint else "")
-            said = errors.setdefault(name, [])
-            if (message if name else f"{finding.field}: {message}") not in said:
-                said.append(message if name else f"{finding.field}: {message}")
+        fields = {(str(files[doc]), where): name for name, (doc, where) in FIELDS.items()}
+        derived = {(str(files[doc]), where): name for (doc, where), name in DERIVED.items()}
+    errors = _by_field(findings, fields, derived)
+    for name, messages in clashes(docs, partner, namespace, customers, catalogue).items():
+        if name not in errors:  # a value validate refuses is told that first (a reserved slug, not "taken")
+            errors[name] = messages
     return Outcome("" if errors else text, path, errors)
+
+
+def _by_field(findings: Iterable[Finding], fields: Mapping[tuple[str, str], str],
+              derived: Mapping[tuple[str, str], str]) -> dict[str, list[str]]:
+    """validate's findings by form field ("": not one field), each told once: a message once per
+    field whatever its hint, and a finding on a value the form copied from a field (the Branding's
+    name from the slug) only when that field has no finding of its own."""
+    placed = []
+    for finding in findings:
+        key = (finding.file, finding.field)
+        if key in derived:
+            placed.append((derived[key], True, finding))
+            continue
+        name = fields.get(key)
+        if name is None:  # a finding under a field (spec.plan.price) or of features
+            name = next((n for (file, where), n in fields.items()
+                         if file == finding.file and finding.field.startswith(where)), "")
+        placed.append((name, False, finding))
+    own = {name for name, copied, _ in placed if not copied}
+    errors: dict[str, list[str]] = {}
+    told: set[tuple[str, str]] = set()
+    for name, copied, finding in placed:
+        said = finding.message if name else f"{finding.field}: {finding.message}"
+        if (copied and name in own) or (name, said) in told:
+            continue
+        told.add((name, said))
+        errors.setdefault(name, []).append(said + (f" ({finding.hint})" if finding.hint else ""))
+    return errors
