@@ -5,7 +5,8 @@ API server would.
 Tested here (an attacker's review of the portal, 3 Dec):
 - anyone, without a login, sending made-up tokens: the sessions of people logged in stay
   remembered (refusals are kept apart), and beyond TOKEN_REVIEWS_WAITING reviews waiting the next
-  login is answered at once with Busy (503), not queued behind the flood
+  login is answered at once with Busy (503), not queued behind the flood; a session's token asked
+  about again meanwhile has a lane of its own (it was Busy for everyone after 30 s)
 - a partner asking about made-up partners: its answers are remembered apart from everyone else's
   (another user's answer stays), and beyond ACCESS_REVIEWS_PER_USER reviews of its own under way it
   gets Busy while another user's review still goes to the API server; the same question under way
@@ -16,13 +17,17 @@ Tested here (an attacker's review of the portal, 3 Dec):
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tenantry.portal import identity
 from tenantry.portal.identity import (
     ACCESS_REVIEWS_PER_USER,
+    REVIEW_SECONDS,
     REVIEWS_AT_ONCE,
+    SESSION_SECONDS,
     TOKEN_REVIEWS_WAITING,
     Busy,
     Gate,
@@ -80,6 +85,41 @@ def test_a_flood_of_logins_is_not_queued() -> None:
         reviewer.release.set()
         assert await asyncio.gather(*flood) == [None] * TOKEN_REVIEWS_WAITING
         assert await gate.review_token("acme-token") is not None  # the flood over: logins go through
+    asyncio.run(scenario())
+
+
+def test_a_flood_of_logins_never_turns_away_a_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session's token is asked about again once its answer is REVIEW_SECONDS old: in a lane of
+    its own, so the flood that fills the logins' lane does not make every logged-in page a 503."""
+    clock = [1000.0]
+    monkeypatch.setattr(identity, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    async def scenario() -> None:
+        reviewer = HeldReviewer()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        reviewer.release.set()
+        assert await gate.review_token("acme-token") is not None
+        reviewer.release.clear()
+        clock[0] += REVIEW_SECONDS + 1  # the answer is forgotten: the next page asks again
+        flood = [asyncio.ensure_future(gate.review_token(f"made-up-{i}")) for i in range(TOKEN_REVIEWS_WAITING)]
+        await _until(lambda: reviewer.waiting == 1 + REVIEWS_AT_ONCE)
+        with pytest.raises(Busy):
+            await gate.review_token("made-up-one-more")  # the logins' lane is full
+        session = asyncio.ensure_future(gate.review_token("acme-token"))
+        await _until(lambda: reviewer.waiting == 2 + REVIEWS_AT_ONCE)  # asked at once, not refused
+        reviewer.release.set()
+        assert (await session) is not None
+        assert await asyncio.gather(*flood) == [None] * TOKEN_REVIEWS_WAITING
+        # A session lasts as long as its cookie from the login on: then its token is a login again.
+        clock[0] += SESSION_SECONDS
+        reviewer.release.clear()
+        asked = reviewer.waiting
+        flood = [asyncio.ensure_future(gate.review_token(f"made-up-again-{i}")) for i in range(TOKEN_REVIEWS_WAITING)]
+        await _until(lambda: reviewer.waiting == asked + REVIEWS_AT_ONCE)
+        with pytest.raises(Busy):
+            await gate.review_token("acme-token")
+        reviewer.release.set()
+        await asyncio.gather(*flood)
     asyncio.run(scenario())
 
 

@@ -31,9 +31,12 @@ Tested here:
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import re
+import time
+from http.cookies import SimpleCookie
 from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
 from typing import Any, TypeVar
@@ -405,6 +408,80 @@ def test_login_sets_an_httponly_strict_cookie_that_then_identifies() -> None:
         status, _, _ = await fetch(client, "/login", method="POST", data={"token": "acme-token"},
                                    headers={"Origin": "https://evil.example"})
         assert status == 403  # a form posted from another site
+    serve(portal, scenario)
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_logout_deletes_the_cookie_as_it_was_set(secure: bool) -> None:
+    """Browsers ignore a __Host- cookie without Secure, its deletion too: the deletion carries the
+    attributes of the login's cookie (and Clear-Site-Data, which browsers apply over https)."""
+    portal, _ = world(secure_cookie=secure)
+
+    async def scenario(client: TestClient) -> None:
+        async with client.post("/login", data={"token": "acme-token"}, allow_redirects=False) as response:
+            login = SimpleCookie(response.headers["Set-Cookie"])[portal.cookie]
+        async with client.post("/logout", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/login"
+            assert response.headers["Clear-Site-Data"] == '"cookies"'
+            gone = SimpleCookie(response.headers["Set-Cookie"])[portal.cookie]
+        assert gone.value == "" and gone["max-age"] == "0"
+        for attribute in ("secure", "httponly", "samesite", "path"):
+            assert gone[attribute] == login[attribute], attribute
+        assert bool(gone["secure"]) is secure
+    serve(portal, scenario)
+
+
+def _jwt(claims: Mapping[str, Any]) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl"
+
+
+def test_the_session_ends_when_its_token_does() -> None:
+    now = 1_800_000_000.0
+    assert server.session_seconds(_jwt({"exp": now + 3600}), now) == 3600  # a bound token: its hour
+    assert server.session_seconds(_jwt({"exp": now + 86400}), now) == server.SESSION_SECONDS  # at most 8 h
+    assert server.session_seconds(_jwt({"exp": now - 5}), now) == -5
+    # No expiry to read (a legacy ServiceAccount token's JWT without exp, an opaque token, nonsense):
+    for token in (_jwt({"sub": "x"}), "opaque-token", "a.b.c", _jwt({"exp": "soon"}), _jwt({"exp": True}),
+                  "x." + base64.urlsafe_b64encode(b'{"exp": 1e999}').decode() + ".y",
+                  "x." + base64.urlsafe_b64encode(b'{"exp": NaN}').decode() + ".y", _jwt([1, 2])):  # type: ignore[arg-type]
+        assert server.session_seconds(token, now) == server.SESSION_SECONDS, token
+
+
+def test_login_refuses_a_token_no_browser_keeps_or_one_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    portal, reviewer = world(secure_cookie=True)
+    long_token = "L" * (server.MAX_COOKIE_TOKEN + 1)
+    expired = _jwt({"exp": 1})
+    reviewer.tokens = {**reviewer.tokens, long_token: TOKENS["acme-token"], expired: TOKENS["acme-token"]}
+
+    async def scenario(client: TestClient) -> None:
+        status, text, _ = await fetch(client, "/login", method="POST", data={"token": long_token})
+        assert status == 400 and f"has {len(long_token)} characters; a browser keeps at most" in text
+        # Sent as a header it is still the user (no cookie involved).
+        assert (await fetch(client, "/p/acme/customers", token=long_token))[0] == 200
+        status, text, _ = await fetch(client, "/login", method="POST", data={"token": expired})
+        assert status == 401 and "This token has expired." in text
+        async with client.post("/login", data={"token": _jwt({"exp": time.time() + 600})},
+                               allow_redirects=False) as response:
+            assert response.status == 401  # (not a token the cluster accepts)
+    serve(portal, scenario)
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_a_form_from_another_origin_is_refused(secure: bool) -> None:
+    """Same host, other scheme: over https (a Secure cookie) an http page of the host is not the
+    portal's own (it is whoever sits on the network path)."""
+    portal, _ = world(secure_cookie=secure)
+
+    async def scenario(client: TestClient) -> None:
+        host = f"{client.host}:{client.port}"
+        for origin, allowed in ((f"https://{host}", True), (f"http://{host}", not secure),
+                                ("https://evil.example", False), (f"https://{host}.evil.example", False),
+                                ("null", False)):
+            status, _, headers = await fetch(client, "/login", method="POST", data={"token": "acme-token"},
+                                             headers={"Origin": origin})
+            assert (status == 303) is allowed and (status == 403) is not allowed, origin
+            assert ("Strict-Transport-Security" in headers) is secure
     serve(portal, scenario)
 
 

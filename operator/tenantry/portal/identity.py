@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from tenantry.adapters.http import Api, ApiFailure
 
 REVIEW_SECONDS = 30.0
+SESSION_SECONDS = 8 * 3600  # the longest a portal session lasts (its cookie's lifetime)
 REVIEWS_AT_ONCE = 16
 # Beyond these the portal answers 503 at once instead of queueing: a flood must not build a queue
 # that everyone else waits in (token reviews waiting for a slot; access reviews of one user).
@@ -47,9 +48,9 @@ class Identity:
 class _Memory:
     """A small time-limited memory of answers."""
 
-    def __init__(self, limit: int = _MAX_REMEMBERED) -> None:
+    def __init__(self, limit: int = _MAX_REMEMBERED, seconds: float = REVIEW_SECONDS) -> None:
         self._answers: dict[object, tuple[float, object]] = {}
-        self._limit = limit
+        self._limit, self._seconds = limit, seconds
 
     def get(self, key: object) -> object | None:
         found = self._answers.get(key)
@@ -64,7 +65,7 @@ class _Memory:
             # Still full (a flood): the older half goes, the answers of this half-minute stay.
             for stale in list(self._answers)[:len(self._answers) // 2]:
                 del self._answers[stale]
-        self._answers[key] = (time.monotonic() + REVIEW_SECONDS, value)
+        self._answers[key] = (time.monotonic() + self._seconds, value)
 
 
 class Gate:
@@ -76,13 +77,16 @@ class Gate:
         # the sessions of people logged in.
         self._tokens = _Memory()
         self._refused = _Memory()
+        # Tokens accepted within a session's lifetime: asked again (every REVIEW_SECONDS) in a lane
+        # of their own, so that a flood of made-up tokens never turns away people logged in.
+        self._sessions = _Memory(seconds=SESSION_SECONDS)
         # Access answers per user: a user probing made-up partners evicts only their own answers.
         self._access: dict[str, _Memory] = {}
         # A flood of made-up tokens must not become a flood on the API server, nor hold up the
         # access reviews of people already logged in: each kind has its own few slots.
-        self._token_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
+        self._token_reviews = {lane: asyncio.Semaphore(REVIEWS_AT_ONCE) for lane in (False, True)}
         self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
-        self._tokens_waiting = 0
+        self._tokens_waiting = {False: 0, True: 0}  # by lane: a session's token or not
         self._reviews_of: dict[str, int] = {}  # access reviews under way, per user
         self._asking: dict[object, asyncio.Future[bool | None]] = {}  # each question under way, once
 
@@ -99,16 +103,17 @@ class Gate:
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
-        if self._tokens_waiting >= TOKEN_REVIEWS_WAITING:
-            raise Busy("too many logins under way")
-        self._tokens_waiting += 1
+        session = self._sessions.get(key) is not None
+        if self._tokens_waiting[session] >= TOKEN_REVIEWS_WAITING:
+            raise Busy("too many sessions under review" if session else "too many logins under way")
+        self._tokens_waiting[session] += 1
         try:
-            async with self._token_reviews:
+            async with self._token_reviews[session]:
                 answer = await self._api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
                                                  {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                                                   "spec": spec}) or {}
         finally:
-            self._tokens_waiting -= 1
+            self._tokens_waiting[session] -= 1
         status = answer.get("status") or {}
         user = status.get("user") or {}
         identity: Identity | bool = False
@@ -117,6 +122,8 @@ class Gate:
                                 uid=str(user.get("uid") or ""),
                                 extra={k: tuple(v) for k, v in (user.get("extra") or {}).items()})
         (self._tokens if identity else self._refused).put(key, identity)
+        if identity and not session:  # from the login on (asking again does not make it longer)
+            self._sessions.put(key, True)
         return identity or None
 
     async def may_get_tenants(self, who: Identity, namespace: str) -> bool:

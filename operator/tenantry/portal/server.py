@@ -8,7 +8,9 @@ may not see answers exactly like one that does not exist (403), so names cannot 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import json
 import logging
 import re
 import time
@@ -35,7 +37,7 @@ from tenantry.portal.gather import (
     plan_specs,
     trials,
 )
-from tenantry.portal.identity import Busy, Gate, Identity
+from tenantry.portal.identity import SESSION_SECONDS, Busy, Gate, Identity
 from tenantry.portal.onboard import FEATURES, Outcome, check, existing
 from tenantry.portal.settings import PortalSettings
 
@@ -45,6 +47,9 @@ COOKIE = "tenantry_portal"
 # host, so a tenant's site at <slug>.<platform domain> cannot set one for the portal's host.
 SECURE_COOKIE = "__Host-tenantry_portal"
 MAX_TOKEN = 8000  # bytes; real tokens (OIDC ID tokens included) are a few KiB
+# Browsers keep a cookie of at most 4096 bytes, its name included: a longer token would "log in"
+# and then be nobody on the next page.
+MAX_COOKIE_TOKEN = 4096 - len(SECURE_COOKIE) - 1
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HEADERS = {
     # No script at all, styles only from our own stylesheet, images from us, data: (checked SVG
@@ -57,6 +62,7 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+SECURE = web.AppKey("secure", bool)  # the portal's cookie is Secure: it is served over https
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Scoped = tuple[Identity, PartnerInfo]
 Customers = tuple[list[model.Customer], list[dict[str, Any]], bool]  # the customers, their Tenants, history or not
@@ -331,17 +337,44 @@ class Portal:
             return self.page("login.html", partner=None, error="")
         posted = await request.post()
         token = str(posted.get("token", "")).strip()
-        if not token or len(token) > MAX_TOKEN or await self.gate.review_token(token) is None:
+        if len(token) > MAX_COOKIE_TOKEN:
+            return self.page("login.html", status=400, partner=None,
+                             error=f"This token has {len(token)} characters; a browser keeps at most "
+                                   f"{MAX_COOKIE_TOKEN}. Log in with a shorter one (kubectl create token), or "
+                                   "send it in an Authorization header.")
+        if not token or await self.gate.review_token(token) is None:
             return self.page("login.html", status=401, partner=None, error="The cluster does not accept this token.")
+        lifetime = session_seconds(token, time.time())
+        if lifetime <= 0:
+            return self.page("login.html", status=401, partner=None, error="This token has expired.")
         response = web.HTTPSeeOther("/")
         response.set_cookie(self.cookie, token, httponly=True, samesite="Strict", path="/",
-                            secure=self.settings.secure_cookie, max_age=8 * 3600)
+                            secure=self.settings.secure_cookie, max_age=lifetime)
         raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther("/login")
-        response.del_cookie(self.cookie, path="/")
+        # With the attributes it was set with: browsers ignore a __Host- cookie without Secure, so a
+        # plain deletion left the user logged in.
+        response.del_cookie(self.cookie, path="/", secure=self.settings.secure_cookie, httponly=True,
+                            samesite="Strict")
+        response.headers["Clear-Site-Data"] = '"cookies"'
         raise response
+
+
+def session_seconds(token: str, now: float) -> int:
+    """How long the browser keeps the session cookie: SESSION_SECONDS, or less when the token is a
+    JWT that expires sooner (its `exp`, read without checking the signature: the TokenReview has
+    judged the token, this only shortens the cookie)."""
+    parts = token.split(".")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))) if len(parts) == 3 else {}
+        expires = claims.get("exp") if isinstance(claims, dict) else None
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            return min(SESSION_SECONDS, int(expires - now))
+    except (ValueError, UnicodeDecodeError, OverflowError):  # not a JWT's JSON, or an exp of nan or 1e999
+        pass
+    return SESSION_SECONDS
 
 
 def _sent_more_than_once(request: web.Request, cookie: str) -> bool:
@@ -367,9 +400,13 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
     try:
         # A form posted from another site (login CSRF, a forged logout) is refused: browsers send
         # Origin with every POST. (The session cookie is SameSite=Strict as well.)
+        # With a Secure cookie the portal is served over https (behind a proxy that ends TLS it is
+        # itself spoken to in http): only an https page of this host is its own, not one served over
+        # plain http by whoever sits on the network path.
         origin = request.headers.get("Origin")
-        if request.method == "POST" and origin is not None and origin != f"{request.scheme}://{request.host}" \
-                and origin.partition("://")[2] != request.host:
+        own = {f"https://{request.host}"} if request.app[SECURE] else \
+            {f"https://{request.host}", f"http://{request.host}"}
+        if request.method == "POST" and origin is not None and origin not in own:
             raise web.HTTPForbidden(text="cross-site form refused\n")
         response = await handler(request)
     except web.HTTPException as exception:
@@ -386,6 +423,8 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
         response = web.Response(status=500, text="something went wrong on our side\n")
     for name, value in _HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.app[SECURE]:  # served over https (the Secure cookie says so): browsers keep to it
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
     if isinstance(response, web.HTTPException):
         raise response
@@ -403,6 +442,7 @@ async def _stylesheet(_: web.Request) -> web.Response:
 
 def application(portal: Portal) -> web.Application:
     app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
+    app[SECURE] = portal.settings.secure_cookie
     app.add_routes([
         web.get("/healthz", _healthz), web.get("/static/portal.css", _stylesheet),
         web.get("/login", portal.login_page), web.post("/login", portal.login_page), web.post("/logout", portal.logout),
