@@ -36,9 +36,9 @@ import dataclasses
 import json
 import re
 import time
-from http.cookies import SimpleCookie
 from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
+from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 
 import pytest
