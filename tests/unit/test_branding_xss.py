@@ -12,6 +12,8 @@ Tested here:
 - tricky but harmless SVGs are accepted, and a real HTML parser (html5lib) reading them as part of
   a page finds only allowed SVG elements, no event handlers and no link but #fragments; the same
   holds for random documents built from hostile pieces (hypothesis): whatever svg_problems accepts
+- the largest logo of spaces or letters in its CSS is judged in one pass (it took days), and CSS
+  functions are found exactly as the old, quadratic search found them (hypothesis)
 - CSS output: css_string() of any text parses back (real CSS tokenizer, tinycss2) as one string
   holding exactly that text; css() with hostile names and URLs (bypassing the model) keeps each
   value inside its string, and an HTML parser keeps the whole file inside one <style> element
@@ -22,6 +24,7 @@ Tested here:
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -33,6 +36,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tenantry.api.branding import BrandingSpec, Colours, Logo
+from tenantry.api import svg as svg_module
 from tenantry.api.svg import ALLOWED_ELEMENTS, svg_problems
 from tenantry.domain.branding import ResolvedBranding, branding_data, css, css_string
 
@@ -171,6 +175,35 @@ def test_svg_payload_is_refused_with_a_specific_message(payload: str, words: str
     assert any(words in p for p in problems), problems
     for problem in problems:
         assert any(fix in problem.rsplit(":", 1)[-1] for fix in FIXES), f"says no fix: {problem}"
+
+
+# The largest logo allowed, of what made the old searches take quadratic or cubic time: 64 KiB of
+# spaces in <style> took days (4,000 took 84 s), letters in a value minutes. Each must be judged in
+# one pass; the timeout only stops the old code (the new one takes milliseconds).
+SLOW_BEFORE = {
+    "spaces in <style>": "<style>{}x</style>".format(" " * 65_000),
+    "letters in <style>": "<style>{}</style>".format("a" * 65_000),
+    "spaces before a rule's brace": "<style>.a{}{{fill:red}}</style>".format(" " * 65_000),
+    "letters in a declaration": "<style>.a{{fill:{}}}</style>".format("a" * 65_000),
+    "letters in style=": '<rect style="fill:{}"/>'.format("a" * 65_000),
+    "spaces in style=": '<rect style="fill:{}x"/>'.format(" " * 65_000),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("body", SLOW_BEFORE.values(), ids=SLOW_BEFORE.keys())
+def test_the_largest_hostile_stylesheet_is_judged_in_one_pass(body: str) -> None:
+    problems = svg_problems(f'<svg xmlns="{SVG_NS}">{body}</svg>')
+    assert len(problems) <= 1 and all(len(p) < 400 for p in problems)
+
+
+OLD_FUNCTION = re.compile(r"([A-Za-z0-9_-]*)(\s*)\(")  # the search _functions replaced
+
+
+@given(st.text(alphabet="ab_- \t\n(", max_size=30))
+def test_css_functions_are_found_as_the_old_search_found_them(value: str) -> None:
+    assert list(svg_module._functions(value)) == [(m.start(), m.group(1), bool(m.group(2)))
+                                           for m in OLD_FUNCTION.finditer(value)]
 
 
 def test_the_payloads_include_ones_the_old_deny_list_let_through() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from typing import Any
 
 from defusedxml import DefusedXmlException
@@ -95,8 +96,12 @@ _URL_FRAGMENT = re.compile(rf"url\(\s*(?:{_FRAGMENT}|\"{_FRAGMENT}\"|'{_FRAGMENT
 _CSS_CHARACTERS = re.compile(r"[A-Za-z0-9 \t\r\n#.,;:%()!'\"_{}>+~/-]")
 _STRING = re.compile(r"\"[^\"\n\r]*\"|'[^'\n\r]*'|[\"']")
 _STRING_CONTENT = re.compile(r"[A-Za-z0-9 _.,#-]*")
-_FUNCTION = re.compile(r"([A-Za-z0-9_-]*)(\s*)\(")
-_RULE = re.compile(r"\s*([^{}]*)\{([^{}]*)\}\s*")
+# Matched at one position at a time, never searched for: a search that tries every position of a
+# long run of spaces or letters takes quadratic or cubic time (64 KiB of spaces: days), and the
+# webhook and the reconcile check logos on their event loop.
+_SPACE = re.compile(r"\s*")
+_RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")
+_NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _SELECTOR = re.compile(r"[A-Za-z0-9_\s.#,>+~:-]+")
 _TYPE_SELECTOR = re.compile(r"(?<![A-Za-z0-9_.#:-])([A-Za-z][A-Za-z0-9_-]*)")
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)\s*:")
@@ -231,9 +236,7 @@ def _stylesheet_problems(css: str) -> list[str]:
         return first
     problems: list[str] = []
     position = 0
-    for rule in _RULE.finditer(css):
-        if rule.start() != position:
-            break
+    while rule := _RULE.match(css, _SPACE.match(css, position).end()):  # type: ignore[union-attr]
         position = rule.end()
         selector, body = rule.group(1), rule.group(2)
         if not _SELECTOR.fullmatch(selector):
@@ -245,6 +248,7 @@ def _stylesheet_problems(css: str) -> list[str]:
                     problems.append(f"has a selector for <{type_name}> in <style>, which would style the page "
                                     "around the logo: select the logo's elements by .class or #id")
         problems += _declarations_problems(body, where)
+    position = _SPACE.match(css, position).end()  # type: ignore[union-attr]
     if position != len(css):
         problems.append(f"has CSS in <style> that is not a plain rule `selector {{ property: value }}` near "
                         f"{css[position:position + 40].strip()!r}: keep only such rules")
@@ -293,20 +297,37 @@ def _css_text_problems(css: str, where: str) -> list[str]:
     return []
 
 
+def _functions(value: str) -> Iterator[tuple[int, str, bool]]:
+    """Each `(` of the value with the name before it: (where the name starts, the name, whether
+    spaces stand between them). From each `(` back to the last character that is neither a space
+    nor of a name, so that every character is looked at at most twice."""
+    opening = value.find("(")
+    while opening != -1:
+        start = opening
+        while start and value[start - 1].isspace():
+            start -= 1
+        spaced = start != opening
+        end = start
+        while start and value[start - 1] in _NAME_CHARACTERS:
+            start -= 1
+        yield start, value[start:end], spaced
+        opening = value.find("(", opening + 1)
+
+
 def _css_value_problems(value: str, where: str) -> list[str]:
     problems = _css_text_problems(value, where)
     if problems:
         return problems
     if any(ch in value for ch in ";{}"):
         return [f"has {value[:80]!r} as the value of {where}, which must be one CSS value: remove ; {{ }}"]
-    for function in _FUNCTION.finditer(value):
-        name, space = function.group(1).lower(), function.group(2)
+    for start, typed, space in _functions(value):
+        name = typed.lower()
         if name == "url":
-            if not _URL_FRAGMENT.match(value, function.start()):
+            if not _URL_FRAGMENT.match(value, start):
                 return [f"has a url() in {where} that is not a reference to an element of the logo: only url(#id) "
                         "is allowed: embed the content or drop it"]
         elif name not in _CSS_FUNCTIONS or space:
-            shown = f"{function.group(1)}(" if name else "( without a function name"
+            shown = f"{typed}(" if name else "( without a function name"
             return [f"has the CSS function {shown} in {where}, which is not allowed (allowed: url(#id), "
                     f"{', '.join(sorted(_CSS_FUNCTIONS - {'url'}))}): remove it"]
     odd = [m.group(0) for m in _STRING.finditer(value) if not _STRING_CONTENT.fullmatch(m.group(0)[1:-1])]
