@@ -35,8 +35,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tenantry.api.branding import BrandingSpec, Colours, Logo
 from tenantry.api import svg as svg_module
+from tenantry.api.branding import BrandingSpec, Colours, Logo
 from tenantry.api.svg import ALLOWED_ELEMENTS, svg_problems
 from tenantry.domain.branding import ResolvedBranding, branding_data, css, css_string
 

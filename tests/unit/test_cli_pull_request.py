@@ -45,15 +45,20 @@ def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> Non
     write(repo, ACME + "/lib/evil.jsonnet", "{}")
     write(repo, ACME + "/remote/Kustomization", "resources: [https://evil.example/x]\n")  # kustomize reads it
     write(repo, ACME + "/extra.YAML", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
-    for applied_by_nobody in ("README.md", ".gitignore", ".sourceignore", "notes.txt", "logo.png"):
+    for applied_by_nobody in ("README.md", ".gitignore", "notes.txt", "logo.png"):
         write(repo, f"{ACME}/{applied_by_nobody}", "x\n")
+    # What Flux, kpt or Argo CD would leave out or re-parameterise (Flux then prunes what it hides).
+    for changer in (".sourceignore", "sub/.krmignore", ".argocd-source-acme.yaml"):
+        write(repo, f"{ACME}/{changer}", "*.yaml\n")
     findings = run_validate(repo)
+    for changer in (".sourceignore", "sub/.krmignore", ".argocd-source-acme.yaml"):
+        assert any("Flux would prune the Tenants it hides" in f["message"] for f in of(findings, changer)), changer
     assert any("Kustomization under tenants/" in f["message"] for f in of(findings, "kustomization.yaml"))
     assert any("without a kind under tenants/" in f["message"] for f in of(findings, "Chart.yaml"))
     assert [f["message"][:35] for f in of(findings, "sneaky.yaml")] == ["a ClusterRoleBinding under tenants/"]
     for name in ("evil.json", "lib/evil.jsonnet", "remote/Kustomization", "extra.YAML"):
         assert any("tenantry does not check" in f["message"] for f in of(findings, name)), name
-    for applied_by_nobody in ("README.md", ".gitignore", ".sourceignore", "notes.txt", "logo.png"):
+    for applied_by_nobody in ("README.md", ".gitignore", "notes.txt", "logo.png"):
         assert of(findings, applied_by_nobody) == [], applied_by_nobody
     # Outside the partners' folders such files are not tenantry's business.
     write(repo, "flux/extra.json", "{}")

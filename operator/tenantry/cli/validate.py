@@ -222,16 +222,17 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
             here = Path(folder)
             if here == path:
                 folders[:] = [f for f in folders if not f.startswith(".")]
-                files = [f for f in files if not f.startswith(".")]
+                files = [f for f in files if not f.startswith(".") or _changes_the_source(f)]
             folders.sort()
             for name in folders:
                 if (here / name).is_symlink():  # os.walk does not follow it: say so rather than skip it quietly
                     found.append(Source(here / name, here / name, problem="a symlink to a folder, which is not "
                                         "followed: replace it with the files themselves"))
-            found.extend(_source(here / name, root) for name in sorted(files)
-                         if Path(name).suffix in (".yaml", ".yml"))
-            found.extend(source for name in sorted(files) if Path(name).suffix not in (".yaml", ".yml")
-                         and (source := _unchecked(_source(here / name, root))) is not None)
+            read = [name for name in sorted(files)
+                    if Path(name).suffix in (".yaml", ".yml") and not _changes_the_source(name)]
+            others = sorted(set(files).difference(read))
+            found.extend(_source(here / name, root) for name in read)
+            found.extend(source for name in others if (source := _unchecked(_source(here / name, root))) is not None)
     return found
 
 
@@ -242,14 +243,32 @@ def _applied_unchecked(name: str) -> bool:
     return suffix.lower() in (".json", ".jsonnet", ".libsonnet", ".yaml", ".yml") or name.lower() == "kustomization"
 
 
+# Files that change which files Flux, kpt or Argo CD take, read in every folder: a `.sourceignore`
+# of `*.yaml` under tenants/<partner>/ drops the partner's Tenants from the source, and Flux's prune
+# then deletes them all, while every file left passes validate.
+_SOURCE_CHANGERS = (".sourceignore", ".krmignore", ".argocd-source")
+
+
+def _changes_the_source(name: str) -> bool:
+    return name.lower().startswith(_SOURCE_CHANGERS)
+
+
 def _unchecked(source: Source) -> Source | None:
-    """Under tenants/ such a file would reach the cluster without validate's checks: a finding, not
-    a skip; elsewhere, and any other file (a README, .gitignore), it is not read (None)."""
+    """Under tenants/ such a file would reach the cluster without validate's checks, or change what
+    reaches it: a finding, not a skip; elsewhere, and any other file (a README, .gitignore), it is
+    not read (None)."""
     where = area(source.inside)
-    if where is None or where[0] != "tenants" or not _applied_unchecked(source.path.name):
+    if where is None or where[0] != "tenants":
         return None
-    problem = ("a file under tenants/ that tenantry does not check (only .yaml and .yml files are), but Flux, "
-               "Argo CD or kustomize may apply: write Tenants, Brandings, FeatureSets and Deals as .yaml files")
+    if _changes_the_source(source.path.name):
+        problem = (f"a {source.path.name} file under tenants/, which makes Flux, kpt or Argo CD leave files out "
+                   "(or set their parameters): Flux would prune the Tenants it hides. Remove it; the platform "
+                   "sets what the source ignores (the GitRepository's spec.ignore)")
+    elif _applied_unchecked(source.path.name):
+        problem = ("a file under tenants/ that tenantry does not check (only .yaml and .yml files are), but Flux, "
+                   "Argo CD or kustomize may apply: write Tenants, Brandings, FeatureSets and Deals as .yaml files")
+    else:
+        return None
     return dataclasses.replace(source, problem=source.problem or problem)
 
 
