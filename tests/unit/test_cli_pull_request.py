@@ -68,15 +68,17 @@ def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> Non
 def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) -> None:
     name = "ok.yaml\n::group::forged\x1b]52;c;ZXZpbA==\x07\u202e.yaml"
     write(repo, f"{ACME}/{name}", GOOD.replace("gut", "gut2") + '  "\\e[2Jfake.yaml:1: ok": 1\n')
-    for command in ([COMMAND, "validate", str(repo)],
+    for command in ([COMMAND, "validate", str(repo)], [COMMAND, "validate", "-o", "github", str(repo)],
                     [COMMAND, "plan", "--kubeconfig", "/dev/null", "--repo", str(repo), str(repo / ACME)]):
         result = bounded(command)
         assert result.returncode == 1, result.stderr
         output = result.stdout + result.stderr
-        assert "\\x0a::group::forged\\x1b]52" in output and "\\u202e" in output, output
-        assert not any(line.startswith("::") for line in output.splitlines())
+        assert "\\x0a%3A%3Agroup%3A%3Aforged\\x1b]52" in output if "github" in command else \
+            "\\x0a::group::forged\\x1b]52" in output, output
+        assert "\\u202e" in output, output
+        assert not any(line.startswith("::") and not line.startswith("::error file=") for line in output.splitlines())
         assert "\x1b" not in output and "\u202e" not in output
-        assert 'spec["\\u001b[2Jfake.yaml:1: ok"]' in output, output
+        assert 'spec["\\u001b[2Jfake.yaml' in output, output
 
 
 @pytest.mark.parametrize(("text", "words"), [

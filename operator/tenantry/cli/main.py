@@ -47,8 +47,9 @@ def _print_findings(findings: list[Finding], form: str) -> None:
         hint = f" ({f.hint})" if f.hint else ""
         if form == "github":
             # GitHub workflow commands: an annotation on the pull request's changed line.
-            print(f"::error file={_escape_property(str(f.file))},line={f.line},title={_escape_property(f.field)}"
-                  f"::{_escape_data(f'{f.message}{hint}')}")
+            # Escapes first, as in a terminal: the Actions log is one (colours, bidirectional reordering).
+            print(f"::error file={_escape_property(shown(str(f.file)))},line={f.line},"
+                  f"title={_escape_property(shown(f.field))}::{_escape_data(shown(f'{f.message}{hint}'))}")
         else:
             print(shown(f"{f.file}:{f.line}: {f.field}: {f.message}{hint}"))
     if form == "text":
