@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tenantry.cli import sources
 from tests.unit.test_cli_files import ACME, COMMAND, EXAMPLES, TENANT, bounded, of, run_validate
 from tests.unit.test_cli_validate import write
 
@@ -87,12 +88,35 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
     (GOOD.replace("seats: 5", "seats: 1:30.5"), 'the unquoted value "1:30.5"'),
     (GOOD.replace("name: gut", 'name: "admin\\n"'), "is not a DNS label"),
+    # Text here, numbers to Go's YAML (kubectl sends "company": 1000): refused, not a surprise after merge.
+    (GOOD.replace("company: Test GmbH", "company: 1e3"), 'the unquoted value "1e3" is read as a number by kubectl'),
+    (GOOD.replace("company: Test GmbH", "company: 0o17"), 'the unquoted value "0o17" is read as a number'),
+    (GOOD.replace("name: Test,", "name: 08,"), 'the unquoted value "08" is read as a number'),
+    (GOOD.replace("company: Test GmbH", "company: -.5"), 'the unquoted value "-.5" is read as a number'),
+    (GOOD.replace("company: Test GmbH", "company: 1.5e3"), 'the unquoted value "1.5e3" is read as a number'),
+    # A written tag: kubectl sends "x" where this reader made [] (and `!!bool maybe` was an internal error).
+    (GOOD + "  domains: !!seq x\n", "the YAML tag 'seq' is written out"),
+    (GOOD + "  industry: !!bool maybe\n", "the YAML tag 'bool' is written out"),
+    (GOOD + "  industry: !!timestamp nope\n", "the YAML tag 'timestamp' is written out"),
+    (GOOD + "  industry: !!str 5\n", "the YAML tag 'str' is written out"),
+    # A key Go reads as a boolean: Norwegian's "no" becomes the key "false".
+    (GOOD + "  features: {chat: {enabled: true}, no: {enabled: true}}\n", 'the unquoted key "no" is read as a boolean'),
     ("a: &x " + "x" * 400_000 + "\nb: [" + ", ".join(["*x"] * 20_000) + "]\n", "aliases (*name) are not allowed"),
 ])
 def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words: str) -> None:
     write(repo, ACME + "/odd.yaml", text)
     mine = of(run_validate(repo), ACME + "/odd.yaml")
     assert any(words in f["message"] for f in mine), mine
+
+
+@pytest.mark.parametrize(("value", "read"), [
+    ('"1e3"', "1e3"), ("'0o17'", "0o17"), ("1.5", 1.5), ("10", 10), ("0x1F", 31), (".5", 0.5), ("1_000", 1000),
+    ("true", True), ("Test GmbH", "Test GmbH"), ("~", None)])
+def test_values_read_alike_by_kubectl_pass(tmp_path: Path, value: str, read: object) -> None:
+    """The same reading in Go's YAML and here (a number both ways, text in quotes): read, no finding."""
+    (tmp_path / "a.yaml").write_text(f"a: {value}\n")
+    [document] = sources.load(tmp_path / "a.yaml")
+    assert document.data == {"a": read}
 
 
 @pytest.mark.parametrize("hostile", [

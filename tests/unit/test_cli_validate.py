@@ -199,7 +199,7 @@ def test_formats_and_exit_codes(repo: Path, capsys: pytest.CaptureFixture) -> No
     assert main(["validate", "--format", "github", str(repo)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith("::error file=") for line in lines)
-    assert any("%0A%3A%3Astop-commands%3A%3Apwned%0A.yaml" in line for line in lines)
+    assert any("\\x0a%3A%3Astop-commands%3A%3Apwned\\x0a.yaml" in line for line in lines)
     assert main(["validate", str(repo / "nope")]) == 2
     with pytest.raises(SystemExit) as usage:
         main(["validate", "--format", "xml", str(repo)])

@@ -73,10 +73,23 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         if self.yaml_path_resolvers:
             return super().resolve(kind, value, implicit)
         if kind is ScalarNode and implicit[0]:
-            for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
-                if regexp.match(value):
-                    return tag
+            return _plain_tag(value)
         return _DEFAULT_TAGS.get(kind)
+
+
+def _plain_tag(value: str) -> str:
+    """The tag of a plain scalar written without one."""
+    for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
+        if regexp.match(value):
+            return tag
+    return _Base.DEFAULT_SCALAR_TAG
+
+
+def _unwritten_tag(node: Node) -> str:
+    """The tag the node has when no tag is written: a quoted scalar is text, a plain one is read."""
+    if isinstance(node, ScalarNode):
+        return _plain_tag(node.value) if not node.style else _STR
+    return _DEFAULT_TAGS[type(node)]
 
 
 def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int]) -> Any:
@@ -89,16 +102,15 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
     seen.add(id(node))
     if depth > MAX_DEPTH:
         raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-    if node.tag not in _PLAIN_TAGS:
-        # Language-specific tags (!!python/object, ...) are how YAML runs code in other loaders.
-        raise SourceError(f"YAML tag {node.tag!r} is not allowed in tenant files: use plain values",
-                          node.start_mark.line + 1)
+    _check_tag(node)
     lines[location] = node.start_mark.line + 1
     if isinstance(node, MappingNode):
         out = {}
         for key_node, value_node in node.value:
-            if key_node.tag not in _PLAIN_TAGS:
-                raise SourceError(f"YAML tag {key_node.tag!r} is not allowed in tenant files: use plain values",
+            _check_tag(key_node)
+            if isinstance(key_node, ScalarNode) and not key_node.style and go_reads(key_node.value) != _TEXT:
+                raise SourceError(f"the unquoted key {quoted(key_node.value)} is read as {go_reads(key_node.value)} "
+                                  "by kubectl (YAML 1.1 in Go: the key no is false): put it in quotes",
                                   key_node.start_mark.line + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
             if key in out:  # kept silently, the last would win here; kubectl and kustomize refuse the file
@@ -108,10 +120,11 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         return out
     if isinstance(node, SequenceNode):
         return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
-    if not node.style and _READ_OTHERWISE_BY_GO.fullmatch(node.value):  # plain: None, or "" from libyaml
-        raise SourceError(f"the unquoted value {quoted(node.value)} is read as another type by kubectl (YAML 1.1 "
-                          "in Go: y and n are booleans, 1:30 is text) than here: put it in quotes",
-                          node.start_mark.line + 1)
+    if not node.style and node.tag != _TIMESTAMP:  # plain: None, or "" from libyaml
+        here, there = _KINDS[node.tag], go_reads(node.value)
+        if here != there:
+            raise SourceError(f"the unquoted value {quoted(node.value)} is read as {there} by kubectl (YAML 1.1 in "
+                              f"Go) and as {here} here: put it in quotes", node.start_mark.line + 1)
     if node.tag == _STR:  # what SafeLoader's constructor returns for a string, without its per-node cache
         return node.value
     try:
@@ -126,10 +139,49 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq",
                                                          "timestamp")}
 _STR = "tag:yaml.org,2002:str"
-# Plain scalars Go's YAML (kubectl, kustomize, Flux) and PyYAML read as different types: y/n
-# (booleans there, text here) and sexagesimal numbers (text there, 1:30 is 90 here).
-# (PyYAML's own sexagesimal rules: 09:00 and 0:30 are text in both.)
-_READ_OTHERWISE_BY_GO = re.compile(r"[yYnN]|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*")
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def _check_tag(node: Node) -> None:
+    if node.tag not in _PLAIN_TAGS:
+        # Language-specific tags (!!python/object, ...) are how YAML runs code in other loaders.
+        raise SourceError(f"YAML tag {node.tag!r} is not allowed in tenant files: use plain values",
+                          node.start_mark.line + 1)
+    if node.tag != _unwritten_tag(node):
+        # Go's YAML and this one read a written tag differently (`!!seq x` is "x" to kubectl, [] here).
+        raise SourceError(f"the YAML tag {node.tag.rpartition(':')[2]!r} is written out, which kubectl reads "
+                          "otherwise: remove it (and put text in quotes)", node.start_mark.line + 1)
+
+
+# What Go's YAML (kubectl, kustomize, Flux: YAML 1.1 as go-yaml v2 resolves it) reads a plain
+# scalar as, next to PyYAML's reading; a difference is refused. They differ on y and n (booleans
+# there), 1e3, -.5, 0o17 and 08 (numbers there) and sexagesimal 1:30 (text there, 90 here).
+_TEXT, _NUMBER = "text", "a number"
+_KINDS = {f"tag:yaml.org,2002:{tag}": kind for tag, kind in (
+    ("str", _TEXT), ("int", _NUMBER), ("float", _NUMBER), ("bool", "a boolean"), ("null", "null"))}
+_GO_WORDS = {
+    **dict.fromkeys("y Y yes Yes YES on On ON true True TRUE n N no No NO off Off OFF false False FALSE".split(),
+                    "a boolean"),
+    **dict.fromkeys(["", "~", "null", "Null", "NULL"], "null"),
+    **dict.fromkeys([f"{sign}.{word}" for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")]
+                    + [".nan", ".NaN", ".NAN"], _NUMBER),
+}
+_GO_INT = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)")  # strconv.ParseInt(s, 0)
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  # go-yaml's yamlStyleFloat
+
+
+def go_reads(plain: str) -> str:
+    """What go-yaml v2 (resolve.go) reads a plain scalar as: a boolean, null, a number or text. (Its
+    timestamps are left to PyYAML's reading, as they come out as strings either way.)"""
+    if plain in _GO_WORDS:
+        return _GO_WORDS[plain]
+    if plain[:1] == ".":
+        return _NUMBER if _GO_FLOAT.fullmatch(plain) else _TEXT
+    if plain[:1] in "+-0123456789":
+        digits = plain.replace("_", "")  # go-yaml drops them before it parses
+        # (A leading 0 is octal to ParseInt; 08 fails there and is read as a float.)
+        return _NUMBER if _GO_INT.fullmatch(digits) or _GO_FLOAT.fullmatch(digits) else _TEXT
+    return _TEXT
 
 
 def read_bounded(path: Path) -> bytes:
