@@ -236,6 +236,9 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
     return found
 
 
+SHOWN_PLACES = 3  # other places a finding about a repeated slug or domain names
+
+
 def _applied_unchecked(name: str) -> bool:
     """A file kustomize, Flux or Argo CD would apply that validate does not read: JSON, Jsonnet, a
     kustomization without an extension, and .YAML or .Yml (validate reads .yaml and .yml)."""
@@ -521,10 +524,13 @@ class Validator:
         for value, where in places.items():
             if len(where) < 2:
                 continue
-            for obj, location in where:
-                others = ", ".join(f"{o.document.path}:{o.document.line(loc)}" for o, loc in where
-                                   if (o, loc) != (obj, location))
-                self.add(obj.document, location, f"{what} {value!r} is also used in {others}", hint)
+            for index, (obj, location) in enumerate(where):
+                # At most SHOWN_PLACES others: N copies must not make N findings of N places each.
+                others = [f"{o.document.path}:{o.document.line(loc)}"
+                          for i, (o, loc) in enumerate(where[:SHOWN_PLACES + 1]) if i != index][:SHOWN_PLACES]
+                more = len(where) - 1 - len(others)
+                self.add(obj.document, location, f"{what} {value!r} is also used in {', '.join(others)}"
+                         + (f" and {more} more place(s)" if more else ""), hint)
 
     def lookup(self, kind: str):
         specs = {(o.namespace, o.name): o.spec for o in self.objects if o.kind == kind}
