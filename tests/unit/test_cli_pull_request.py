@@ -109,6 +109,30 @@ def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words:
     assert any(words in f["message"] for f in mine), mine
 
 
+def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo: Path) -> None:
+    """Keys and values the API server refuses (the partner's whole folder would stop syncing), and
+    metadata a file under tenants/ has no business writing: ownerReferences (the garbage collector
+    deletes a Tenant whose owner does not exist, after every sync), finalizers, generateName."""
+    hostile = GOOD.replace("metadata: {", "metadata: {labels: {'bad key!': x, ok: '\\e[2J x'}, "
+                           "annotations: {'UPPER/case/too/many': x}, finalizers: [not a finalizer at all], "
+                           "generateName: gut-, ownerReferences: [{kind: ConfigMap, uid: '1'}], ")
+    write(repo, ACME + "/meta.yaml", hostile)
+    said = {(f["field"], f["message"]) for f in of(run_validate(repo), ACME + "/meta.yaml")}
+    for field, words in (("metadata.labels.bad key!", "is not a valid label key"),
+                         ("metadata.labels.ok", "is not a valid label value"),
+                         ("metadata.annotations.UPPER/case/too/many", "is not a valid annotation key"),
+                         ("metadata.finalizers[0]", "is not a valid finalizer name"),
+                         ("metadata.finalizers", "metadata.finalizers is not written in the tenants repository"),
+                         ("metadata.generateName", "is not written in the tenants repository"),
+                         ("metadata.ownerReferences", "is not written in the tenants repository")):
+        assert any(f == field and words in m for f, m in said), (field, said)
+    # Keys and values as Kubernetes takes them pass.
+    fine = GOOD.replace("metadata: {", "metadata: {labels: {app.kubernetes.io/part-of: shop, tier: ''}, "
+                        "annotations: {example.com/Note_1.x: any text at all}, ")
+    write(repo, ACME + "/meta.yaml", fine)
+    assert of(run_validate(repo), ACME + "/meta.yaml") == []
+
+
 @pytest.mark.parametrize(("value", "read"), [
     ('"1e3"', "1e3"), ("'0o17'", "0o17"), ("1.5", 1.5), ("10", 10), ("0x1F", 31), (".5", 0.5), ("1_000", 1000),
     ("true", True), ("Test GmbH", "Test GmbH"), ("~", None)])

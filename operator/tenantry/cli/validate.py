@@ -121,6 +121,42 @@ def _metadata_shape(meta: dict[str, Any]) -> str | None:
     return None
 
 
+# Kubernetes' own rules for label and annotation keys, label values and finalizer names (the API
+# server refuses others, and the whole partner folder then fails to sync).
+_NAME_PART = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
+_QUALIFIED = re.compile(rf"([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME_PART}")
+_LABEL_VALUE = re.compile(rf"{_NAME_PART}?")
+# What a tenants/ file writes of metadata; the rest is the API server's, or does harm from git
+# (ownerReferences: the garbage collector deletes a Tenant whose owner does not exist, after every
+# sync; finalizers: its deletion never ends; generateName: a new object every sync).
+_WRITTEN_METADATA = ("name", "namespace", "labels", "annotations")
+
+
+def _metadata_problems(meta: dict[str, Any], tenants_file: bool) -> list[tuple[tuple[str, ...], str, str]]:
+    """(location, message, hint) for metadata the API server would refuse, or that a file under
+    tenants/ has no business writing."""
+    found = []
+    for part in ("labels", "annotations"):
+        for key, value in (meta.get(part) or {}).items():
+            if len(key) > 316 or not _QUALIFIED.fullmatch(key):
+                found.append((("metadata", part, key), f"{quoted(key[:100])} is not a valid {part[:-1]} key",
+                              "a name of letters, digits, - _ . (at most 63), optionally after a DNS prefix and /"))
+            elif part == "labels" and not _LABEL_VALUE.fullmatch(value):
+                found.append((("metadata", part, key), f"{quoted(value[:100])} is not a valid label value",
+                              "at most 63 letters, digits, - _ ., starting and ending with a letter or digit"))
+    for index, name in enumerate(meta.get("finalizers") or []):
+        if len(name) > 316 or not _QUALIFIED.fullmatch(name):
+            found.append((("metadata", "finalizers", index), f"{quoted(name[:100])} is not a valid finalizer name",
+                          "finalizers are names like example.com/cleanup"))
+    if tenants_file:
+        for key in meta:
+            if key not in _WRITTEN_METADATA:
+                found.append((("metadata", str(key)), f"metadata.{str(key)[:60]} is not written in the tenants "
+                              f"repository (only {', '.join(_WRITTEN_METADATA)} are)",
+                              "remove it; the API server and the operator set the rest"))
+    return found
+
+
 def _describe(schema: dict[str, Any], location: tuple[str | int, ...]) -> str:
     """The schema's description of a field, as the hint of what it should be."""
     node = schema
@@ -372,6 +408,8 @@ class Validator:
             self.add(document, ("metadata", shape), f"metadata.{shape} has the wrong shape",
                      "labels and annotations are mappings of strings, finalizers a list of strings")
             return
+        for location, message, hint in _metadata_problems(data.get("metadata") or {}, folder == "tenants"):
+            self.add(document, location, message, hint)
         if kind and kind.endswith("List") or "items" in data:
             # kubectl and kustomize apply the items of a List: objects validate would never see.
             self.add(document, ("kind",), f"a {kind} document: lists of objects are not checked, so not allowed",
