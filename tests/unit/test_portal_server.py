@@ -758,6 +758,20 @@ def test_a_partners_customers_are_worked_out_off_the_loop_once_per_change(monkey
         portal.cluster.kinds["Tenant"].observe("MODIFIED", changed(tenant("partner-beta", "geheim", "Beta", 78, 61,
                                                                           1.0)))
         assert (await seats(client))["klein"] == 25
+        # Beta editing its own Branding or plans in a loop made every page of acme's a rebuild.
+        for version in range(3, 6):
+            for kind, spec in (("Branding", {"colours": {"primary": "#000000"}}), ("FeatureSet", {"features": {}})):
+                portal.cluster.kinds[kind].observe("MODIFIED", {
+                    "apiVersion": "tenantry.dev/v1alpha1", "kind": kind, "spec": spec,
+                    "metadata": {"name": "beta-own", "namespace": "partner-beta", "resourceVersion": str(version)}})
+            assert (await seats(client))["klein"] == 25
+        assert len(built) == 2
+        # The platform's plans are every partner's: acme's customers are worked out again.
+        portal.cluster.kinds["FeatureSet"].observe("MODIFIED", {
+            "apiVersion": "tenantry.dev/v1alpha1", "kind": "FeatureSet", "spec": {"features": {}},
+            "metadata": {"name": "business", "namespace": PLATFORM, "resourceVersion": "9"}})
+        assert (await seats(client))["klein"] == 25
     serve(portal, scenario)
-    # Once, once more after acme's change; beta's change is not acme's. Never on the loop.
-    assert built == [False, False]
+    # Once, once more after acme's change, once after the platform's plan; beta's changes are not
+    # acme's. Never on the loop.
+    assert built == [False, False, False]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -142,13 +143,16 @@ class Cluster:
         self._partners: dict[str, PartnerInfo] | None = None
         self.namespaces = Informer(api, Scope("v1", "Namespace"), on_change=lambda *_: self._forget_partners(),
                                    report_listing=True)
-        # How often each partner's Tenants, and the plans and brandings, have changed: what the
-        # pages worked out from them is kept until then (see version).
-        self._tenant_changes: dict[str, int] = {}
-        self._catalogue_changes = 0
-        self.kinds = {"Tenant": Informer(api, Scope(API_VERSION, "Tenant"), on_change=self._tenant_changed),
-                      "FeatureSet": Informer(api, Scope(API_VERSION, "FeatureSet"), on_change=self._catalogue_changed),
-                      "Branding": Informer(api, Scope(API_VERSION, "Branding"), on_change=self._catalogue_changed),
+        # How often the Tenants and the plans (FeatureSets) of each namespace have changed: what
+        # the pages worked out from a partner's is kept until its own or the platform's change (see
+        # version). Brandings are no part of it; nor is another partner's edit.
+        self._changes: dict[tuple[str, str], int] = {}
+        # (By the informer's kind: a LIST's items carry none.)
+        self.kinds = {"Tenant": Informer(api, Scope(API_VERSION, "Tenant"),
+                                         on_change=functools.partial(self._changed, "Tenant")),
+                      "FeatureSet": Informer(api, Scope(API_VERSION, "FeatureSet"),
+                                             on_change=functools.partial(self._changed, "FeatureSet")),
+                      "Branding": Informer(api, Scope(API_VERSION, "Branding")),
                       "Deal": Informer(api, Scope(API_VERSION, "Deal"))}
 
     def run(self) -> list[asyncio.Task[None]]:
@@ -164,17 +168,15 @@ class Cluster:
     def _forget_partners(self) -> None:
         self._partners = None
 
-    def _tenant_changed(self, _: str, body: Mapping[str, Any]) -> None:
-        namespace = (body.get("metadata") or {}).get("namespace") or ""
-        self._tenant_changes[namespace] = self._tenant_changes.get(namespace, 0) + 1
+    def _changed(self, kind: str, _: str, body: Mapping[str, Any]) -> None:
+        key = (kind, (body.get("metadata") or {}).get("namespace") or "")
+        self._changes[key] = self._changes.get(key, 0) + 1
 
-    def _catalogue_changed(self, *_: Any) -> None:
-        self._catalogue_changes += 1
-
-    def version(self, namespace: str) -> tuple[int, int]:
-        """Changes so far to the partner's Tenants and to the plans and brandings: equal versions,
-        equal customers."""
-        return self._tenant_changes.get(namespace, 0), self._catalogue_changes
+    def version(self, namespace: str) -> tuple[int, int, int]:
+        """Changes so far to the partner's Tenants and plans and to the platform's plans: equal
+        versions, equal customers."""
+        return (self._changes.get(("Tenant", namespace), 0), self._changes.get(("FeatureSet", namespace), 0),
+                self._changes.get(("FeatureSet", self.platform_namespace), 0))
 
     def partners(self) -> dict[str, PartnerInfo]:
         if self._partners is None:
