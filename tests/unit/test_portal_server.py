@@ -35,6 +35,7 @@ import base64
 import dataclasses
 import json
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
@@ -711,6 +712,42 @@ def test_the_form_reads_the_partners_tenants_off_the_event_loop_within_the_check
     page = serve(portal, scenario)
     assert "Mustermann GmbH" in page  # the partner's Tenants were still read
     assert seen == [(False, 1)]  # in a worker thread, holding one of the two places
+
+
+def test_one_partners_flood_of_form_checks_holds_up_no_one_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner with a large catalogue posting its form 20 times at once made another partner's
+    check wait 10 s behind it: one check per partner under way (a second is 503 at once), and at
+    most CHECKS_WAITING partners' checks under way or waiting."""
+    portal, _ = world()
+    release = threading.Event()
+    reduce = server.existing
+
+    def slow_for_acme(tenants: Any) -> Any:
+        tenants = list(tenants)
+        if any(t["metadata"]["namespace"] == "partner-acme" for t in tenants):
+            release.wait(30)
+        return reduce(tenants)
+    monkeypatch.setattr(server, "existing", slow_for_acme)
+    form = {"company": "Neu GmbH", "slug": "neu", "contact_name": "Eva", "contact_email": "eva@neu.de",
+            "plan": "business", "seats": "5"}
+
+    async def scenario(client: TestClient) -> None:
+        first = asyncio.ensure_future(fetch(client, "/p/acme/onboard", token="acme-token", method="POST", data=form))
+        for _ in range(10_000):
+            if "partner-acme" in portal._checking:
+                break
+            await asyncio.sleep(0.001)
+        status, _, headers = await fetch(client, "/p/acme/onboard", token="acme-token", method="POST", data=form)
+        assert status == 503 and headers["Retry-After"] == "1"
+        # Another partner's check is not queued behind acme's.
+        assert (await fetch(client, "/p/beta/onboard", token="beta-token", method="POST", data=form))[0] == 200
+        portal._checking.update(f"partner-{i}" for i in range(server.CHECKS_WAITING))
+        assert (await fetch(client, "/p/beta/onboard", token="beta-token", method="POST", data=form))[0] == 503
+        portal._checking.difference_update(f"partner-{i}" for i in range(server.CHECKS_WAITING))
+        release.set()
+        assert (await first)[0] == 200
+        assert portal._checking == set()
+    serve(portal, scenario)
 
 
 def test_tenants_from_thread_leaves_out_one_deleted_meanwhile() -> None:

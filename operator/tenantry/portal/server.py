@@ -62,6 +62,7 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+CHECKS_WAITING = 8  # onboarding form checks under way or waiting, of different partners
 SECURE = web.AppKey("secure", bool)  # the portal's cookie is Secure: it is served over https
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Scoped = tuple[Identity, PartnerInfo]
@@ -103,6 +104,7 @@ class Portal:
     templates: jinja2.Environment
     checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     builds: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    _checking: set[str] = field(default_factory=set)  # partner namespaces whose form is being checked
     # partner namespace -> ((its _version, the History used), what customers() returned)
     _customers: dict[str, tuple[tuple[Any, History], Customers]] = field(default_factory=dict)
 
@@ -319,9 +321,17 @@ class Portal:
                 customers = existing(self.cluster.tenants_from_thread(info.namespace))
                 return check(form, chosen, info.id, info.namespace, self.settings.platform_namespace,
                              self.settings.platform_domain, catalogue, customers)
-            # validate reads and writes files: off the event loop, and two at a time at most.
-            async with self.checks:
-                outcome = await asyncio.to_thread(checked)
+            # validate reads and writes files: off the event loop, and two at a time at most; one
+            # per partner, and a few waiting, so that one partner's flood holds up no one else's.
+            if info.namespace in self._checking or len(self._checking) >= CHECKS_WAITING:
+                raise Busy(f"a check of partner {info.id}'s form is under way" if info.namespace in self._checking
+                           else "too many form checks under way")
+            self._checking.add(info.namespace)
+            try:
+                async with self.checks:
+                    outcome = await asyncio.to_thread(checked)
+            finally:
+                self._checking.discard(info.namespace)
             if outcome.yaml and request.query.get("download") == "1":
                 return web.Response(text=outcome.yaml, content_type="application/yaml", charset="utf-8",
                                     headers={**_HEADERS, "Content-Disposition":
