@@ -588,6 +588,28 @@ def test_customers_page_support_levels_and_signals() -> None:
                      "lowly": ["low-adoption"], "paused": []}
 
 
+def test_a_paused_customer_bills_nothing_and_shows_its_list_price_as_such() -> None:
+    """The row showed a Suspended customer's list price as its MRR, while the totals, the commission
+    and `tenantry report` count it as nothing."""
+    portal, _ = world()
+
+    async def scenario(client: TestClient) -> tuple[str, dict[str, Any], str]:
+        page = (await fetch(client, "/p/acme/customers", token="acme-token"))[1]
+        rows = json.loads((await fetch(client, "/p/acme/customers.json", token="acme-token"))[1])["customers"]
+        csv_text = (await fetch(client, "/p/acme/customers/paused/usage.csv", token="acme-token"))[1]
+        return page, {r["tenant"]: r for r in rows}, csv_text
+    page, rows, csv_text = serve(portal, scenario)
+    table = {attributes["data-tenant"]: cells for attributes, cells in Tables(page).body_rows("customers")}
+    paused, klein = table["paused"], table["klein"]
+    assert "0.00 EUR (list price 100.00, not billed while Suspended)" in paused
+    assert "200.00 EUR" in klein and not any("list price" in cell for cell in klein)
+    assert (rows["paused"]["mrr"], rows["paused"]["billedMrr"], rows["paused"]["commission"]) == (100.0, 0.0, 0.0)
+    assert (rows["klein"]["mrr"], rows["klein"]["billedMrr"]) == (200.0, 200.0)
+    header, line = csv_text.splitlines()[:2]
+    first = dict(zip(header.split(","), line.split(","), strict=True))
+    assert (first["mrr"], first["billed_mrr"]) == ("100.00", "0.00")
+
+
 def test_signals_need_history_and_an_active_customer() -> None:
     none_yet = gather.History({}, {}, False)
     body = tenant("partner-acme", "lowly", "Lowly OHG", 100, 0, 300.0)

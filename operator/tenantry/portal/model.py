@@ -69,6 +69,12 @@ class Customer:
         return sum(self.requests.values())
 
     @property
+    def billed_mrr(self) -> float:
+        """What the customer pays this month: its list price (`mrr`) while Active, else nothing, as
+        the totals, the commission and `tenantry report` count it."""
+        return self.mrr if self.state == "Active" else 0.0
+
+    @property
     def mrr_trend(self) -> float | None:
         """MRR change in % over 30 days (None without history or from zero)."""
         if self.mrr_30d_ago is None or self.mrr_30d_ago <= 0:
@@ -167,7 +173,7 @@ def signals(c: Customer, partner_median_utilisation: float) -> tuple[str, ...]:
 def rows(customers: Sequence[Customer], commission_rate: float) -> list[Row]:
     """One row per customer, by company name."""
     median = median_utilisation(customers)
-    return [Row(c, c.mrr * commission_rate if c.state == "Active" else 0.0, signals(c, median))
+    return [Row(c, c.billed_mrr * commission_rate, signals(c, median))
             for c in sorted(customers, key=lambda c: (c.company.casefold(), c.slug))]
 
 
@@ -255,13 +261,13 @@ def usage_csv(c: Customer, partner: str, period: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["partner", "tenant", "company", "period", "plan", "seats", "active_users", "feature",
-                     "requests", "included_requests", "mrr", "currency"])
+                     "requests", "included_requests", "mrr", "billed_mrr", "currency"])
     features = sorted(_shown(c)) or [""]
     for feature in features:
         writer.writerow([cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
                                             feature, c.requests.get(feature, 0) if feature else "",
                                             c.limits.get(feature, "") if feature else "", f"{c.mrr:.2f}",
-                                            c.currency)])
+                                            f"{c.billed_mrr:.2f}", c.currency)])
     return out.getvalue()
 
 

@@ -234,7 +234,8 @@ class Portal:
         return web.json_response({"partner": info.id, "customers": [
             {"tenant": r.customer.slug, "company": r.customer.company, "state": r.customer.state,
              "plan": r.customer.plan, "seats": r.customer.seats, "activeUsers": r.customer.active_users,
-             "mrr": r.customer.mrr, "currency": r.customer.currency, "commission": r.commission,
+             "mrr": r.customer.mrr, "billedMrr": r.customer.billed_mrr, "currency": r.customer.currency,
+             "commission": r.commission,
              "mrrTrendPercent": r.customer.mrr_trend, "requests": r.customer.requests_total,
              "signals": list(r.signals)} for r in model.rows(found, info.commission_rate)]},
             headers=_HEADERS)
