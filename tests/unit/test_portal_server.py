@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -49,7 +50,7 @@ from multidict import CIMultiDict
 from tenantry.adapters.http import ApiFailure
 from tenantry.portal import gather, model, server
 from tenantry.portal.gather import Cluster, history_queries
-from tenantry.portal.identity import Gate, Identity
+from tenantry.portal.identity import Busy, Gate, Identity
 from tenantry.portal.settings import PortalSettings
 
 PLATFORM = "tenantry-system"
@@ -118,6 +119,20 @@ class FakeEventList:
         selector = dict(part.split("=", 1) for part in params["fieldSelector"].split(","))
         assert selector["involvedObject.kind"] == "Tenant"
         return {"items": list(self.events.get((found.group(1), selector["involvedObject.name"]), []))}
+
+
+class HeldEventList(FakeEventList):
+    """A FakeEventList that answers once `release` is set (a slow API server), counting the lists."""
+
+    def __init__(self, events: Mapping[tuple[str, str], list[dict[str, Any]]]) -> None:
+        super().__init__(events)
+        self.release, self.asked = asyncio.Event(), 0
+
+    async def request(self, method: str, path: str, body: Any = None,
+                      params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        self.asked += 1
+        await self.release.wait()
+        return await super().request(method, path, body, params)
 
 
 class FakePrometheus:
@@ -674,6 +689,39 @@ def test_customer_page_forecast_domains_conditions_and_events() -> None:
     events = [cells for _, cells in found.body_rows("events")]
     assert len(events) == 20 and [e[2] for e in events[:2]] == ["Step24", "Step23"] and events[-1][2] == "Step5"
     assert events[0][3] == "<b>bold</b>" and "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
+
+
+def test_a_partner_reloading_customer_pages_costs_few_event_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every customer page listed Events from the API server, over the connections the logins'
+    reviews need: a Tenant's Events are asked for once per EVENTS_SECONDS (the same question under
+    way once), and at most EVENTS_PER_PARTNER of one partner at a time (beyond: 503 at once)."""
+    clock = [1000.0]
+    monkeypatch.setattr(gather, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    listing = HeldEventList(EVENTS)
+    cluster = Cluster(listing, PLATFORM, 0.2)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        first = [asyncio.ensure_future(cluster.events("partner-acme", "mustermann")) for _ in range(5)]
+        other = asyncio.ensure_future(cluster.events("partner-acme", "klein"))
+        for _ in range(100):  # until the tasks have reached the API server (no wall time involved)
+            await asyncio.sleep(0)
+        assert listing.asked == 2  # five pages of one customer: one list
+        with pytest.raises(Busy):
+            await cluster.events("partner-acme", "idle")  # a third customer of acme's at once
+        beta = asyncio.ensure_future(cluster.events("partner-beta", "geheim"))  # not held up by acme
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert listing.asked == 3
+        listing.release.set()
+        answers = await asyncio.gather(*first)
+        assert all(a == answers[0] for a in answers) and answers[0]
+        await asyncio.gather(other, beta)
+        await cluster.events("partner-acme", "mustermann")
+        assert listing.asked == 3  # remembered
+        clock[0] += gather.EVENTS_SECONDS + 1
+        await cluster.events("partner-acme", "mustermann")
+        assert listing.asked == 4  # asked again once it is older
+    asyncio.run(scenario())
 
 
 def test_a_customer_without_domains_events_or_conditions() -> None:

@@ -25,6 +25,7 @@ from tenantry.domain.features import Unresolved, effective_features, resolve_pla
 from tenantry.domain.lifecycle import effective_state, trial_clock_of, trial_end
 from tenantry.domain.naming import PARTNER_LABEL, TENANT_LABEL, is_managed
 from tenantry.domain.usage import commission_rate as partner_commission_rate
+from tenantry.portal.identity import Busy
 from tenantry.portal.model import REQUESTS_LIMIT, Customer, Deal
 
 logger = logging.getLogger("tenantry.portal")
@@ -131,6 +132,11 @@ async def _ask(prometheus: Prometheus, partner: str) -> History:
     return History(per_tenant, partner_mrr, True)
 
 
+EVENTS_SECONDS = 10.0  # a Tenant's Events are asked for at most this often
+EVENTS_PER_PARTNER = 2  # event lists of one partner under way at once
+EVENTS_REMEMBERED = 10_000
+
+
 class Cluster:
     """What the pages read, from watch-fed caches (the operator's informers) of partner namespaces,
     Tenants, FeatureSets and Brandings: a page costs no API request, only Events are asked for.
@@ -154,6 +160,10 @@ class Cluster:
                                              on_change=functools.partial(self._changed, "FeatureSet")),
                       "Branding": Informer(api, Scope(API_VERSION, "Branding")),
                       "Deal": Informer(api, Scope(API_VERSION, "Deal"))}
+
+        self._events: dict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = {}  # (until, events)
+        self._events_asked: dict[tuple[str, str], asyncio.Future[list[dict[str, Any]]]] = {}
+        self._events_of: dict[str, int] = {}  # event lists under way per partner namespace
 
     def run(self) -> list[asyncio.Task[None]]:
         """The informers' tasks (LIST, then WATCH for as long as the portal runs)."""
@@ -236,6 +246,35 @@ class Cluster:
         return self.kinds["Branding"].get(namespace, name)
 
     async def events(self, namespace: str, slug: str) -> list[dict[str, Any]]:
+        """A Tenant's latest Events: asked for at most every EVENTS_SECONDS per Tenant (a page
+        reloaded in a loop asks once), the same question under way asked once, and at most
+        EVENTS_PER_PARTNER questions of one partner under way (beyond: Busy), so that one partner
+        cannot spend the portal's requests to the API server that everyone's logins need."""
+        key = (namespace, slug)
+        known = self._events.get(key)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        if key in self._events_asked:
+            return await asyncio.shield(self._events_asked[key])
+        if self._events_of.get(namespace, 0) >= EVENTS_PER_PARTNER:
+            raise Busy(f"too many event lists of partner namespace {namespace} under way")
+        self._events_of[namespace] = self._events_of.get(namespace, 0) + 1
+        self._events_asked[key] = asked = asyncio.ensure_future(self._list_events(namespace, slug))
+        try:
+            found = await asyncio.shield(asked)
+        finally:
+            del self._events_asked[key]
+            self._events_of[namespace] -= 1
+            if not self._events_of[namespace]:
+                del self._events_of[namespace]
+        if len(self._events) >= EVENTS_REMEMBERED:
+            now = time.monotonic()
+            self._events = {k: v for k, v in self._events.items() if v[0] > now}
+        if len(self._events) < EVENTS_REMEMBERED:
+            self._events[key] = (time.monotonic() + EVENTS_SECONDS, found)
+        return found
+
+    async def _list_events(self, namespace: str, slug: str) -> list[dict[str, Any]]:
         selector = f"involvedObject.kind=Tenant,involvedObject.name={slug}"
         answer = await self.api.request("GET", collection_path("v1", "Event", namespace),
                                         params={"fieldSelector": selector})
