@@ -27,6 +27,7 @@ from tenantry.portal.identity import (
     ACCESS_REVIEWS_PER_USER,
     REVIEW_SECONDS,
     REVIEWS_AT_ONCE,
+    SCANS_AT_ONCE,
     SESSION_SECONDS,
     TOKEN_REVIEWS_WAITING,
     Busy,
@@ -148,6 +149,37 @@ def test_one_users_probing_evicts_and_holds_up_no_one_else() -> None:
         assert await other
         assert await asyncio.gather(*probes) == [False] * ACCESS_REVIEWS_PER_USER
     asyncio.run(held())
+
+
+def test_many_identities_listing_partners_hold_up_no_partners_page() -> None:
+    """Any token the cluster accepts asked one review per partner on `/`: hundreds of cheap
+    ServiceAccounts at once filled every review slot. At most SCANS_AT_ONCE such lists are worked
+    out at a time; a partner's own page (one review) still goes to the API server."""
+    class HeldInPartners(HeldReviewer):
+        """Answers at once whether a user may read every namespace; holds the per-partner reviews."""
+
+        async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
+            if body["kind"] == "SubjectAccessReview" and body["spec"]["resourceAttributes"]["namespace"] == "":
+                return await FakeReviewer.request(self, method, path, body, params)
+            return await super().request(method, path, body, params)
+
+    async def scenario() -> None:
+        reviewer = HeldInPartners()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        partners = {f"p{i}": f"partner-{i}" for i in range(300)}
+        scans = [asyncio.ensure_future(gate.visible(Identity(f"system:serviceaccount:tenant-x:sa{i}"), partners))
+                 for i in range(SCANS_AT_ONCE)]
+        await _until(lambda: reviewer.waiting == SCANS_AT_ONCE)  # each at its first partner
+        with pytest.raises(Busy):
+            await gate.visible(Identity("system:serviceaccount:tenant-x:one-more"), partners)
+        page = asyncio.ensure_future(gate.may_see(ACME, "partner-acme"))
+        await _until(lambda: reviewer.waiting == SCANS_AT_ONCE + 1)  # asked, not refused
+        reviewer.release.set()
+        assert await page
+        assert await asyncio.gather(*scans) == [{}] * SCANS_AT_ONCE
+        # Over: the next list is worked out again.
+        assert await gate.visible(Identity("system:serviceaccount:tenant-x:later"), {"p0": "partner-0"}) == {}
+    asyncio.run(scenario())
 
 
 def test_the_same_question_under_way_is_asked_once_and_never_busy() -> None:

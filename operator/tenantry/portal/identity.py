@@ -27,6 +27,7 @@ REVIEWS_AT_ONCE = 16
 # Beyond these the portal answers 503 at once instead of queueing: a flood must not build a queue
 # that everyone else waits in (token reviews waiting for a slot; access reviews of one user).
 TOKEN_REVIEWS_WAITING = 64
+SCANS_AT_ONCE = 4  # users whose partners are reviewed one by one (the rest of the slots stay free)
 ACCESS_REVIEWS_PER_USER = 8  # different questions (the same one under way is asked once)
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 _MAX_REMEMBERED = 10_000
@@ -87,6 +88,7 @@ class Gate:
         self._token_reviews = {lane: asyncio.Semaphore(REVIEWS_AT_ONCE) for lane in (False, True)}
         self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
         self._tokens_waiting = {False: 0, True: 0}  # by lane: a session's token or not
+        self._scans = 0  # users whose visible partners are being worked out
         self._reviews_of: dict[str, int] = {}  # access reviews under way, per user
         self._asking: dict[object, asyncio.Future[bool | None]] = {}  # each question under way, once
 
@@ -186,7 +188,16 @@ class Gate:
         return await self.may_get_tenants(who, "") or await self.may_get_tenants(who, namespace)
 
     async def visible(self, who: Identity, partners: Mapping[str, str]) -> dict[str, str]:
-        """The partners (id -> namespace) that `who` may see."""
+        """The partners (id -> namespace) that `who` may see: one access review per partner, so at
+        most SCANS_AT_ONCE users' lists are worked out at a time (beyond: Busy). Any token the
+        cluster accepts (every pod's ServiceAccount) could otherwise turn one request into hundreds
+        of reviews and fill the slots that partners' own pages wait for."""
         if await self.may_get_tenants(who, ""):
             return dict(partners)
-        return {pid: ns for pid, ns in partners.items() if await self.may_get_tenants(who, ns)}
+        if self._scans >= SCANS_AT_ONCE:
+            raise Busy("too many lists of visible partners under way")
+        self._scans += 1
+        try:
+            return {pid: ns for pid, ns in partners.items() if await self.may_get_tenants(who, ns)}
+        finally:
+            self._scans -= 1
