@@ -92,7 +92,9 @@ def _unwritten_tag(node: Node) -> str:
     return _DEFAULT_TAGS[type(node)]
 
 
-def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int]) -> Any:
+def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int],
+          tagged: bool) -> Any:
+    """`tagged`: the text has a `!`, so a tag may be written in it (else every tag is the unwritten one)."""
     # An alias makes two places share one node: refuse it before it can be expanded (YAML bombs).
     # Scalars too: 400 KB named once and repeated 137,000 times is 55 GB once every error message
     # about it quotes it.
@@ -102,12 +104,12 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
     seen.add(id(node))
     if depth > MAX_DEPTH:
         raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-    _check_tag(node)
+    _check_tag(node, tagged)
     lines[location] = node.start_mark.line + 1
     if isinstance(node, MappingNode):
         out = {}
         for key_node, value_node in node.value:
-            _check_tag(key_node)
+            _check_tag(key_node, tagged)
             if isinstance(key_node, ScalarNode) and not key_node.style and go_reads(key_node.value) != _TEXT:
                 raise SourceError(f"the unquoted key {quoted(key_node.value)} is read as {go_reads(key_node.value)} "
                                   "by kubectl (YAML 1.1 in Go: the key no is false): put it in quotes",
@@ -116,10 +118,10 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
             if key in out:  # kept silently, the last would win here; kubectl and kustomize refuse the file
                 raise SourceError(f"the key {quoted(key)} appears twice in one mapping: keep one",
                                   key_node.start_mark.line + 1)
-            out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen)
+            out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen, tagged)
         return out
     if isinstance(node, SequenceNode):
-        return [_walk(item, (*location, i), lines, depth + 1, seen) for i, item in enumerate(node.value)]
+        return [_walk(item, (*location, i), lines, depth + 1, seen, tagged) for i, item in enumerate(node.value)]
     if not node.style and node.tag != _TIMESTAMP:  # plain: None, or "" from libyaml
         here, there = _KINDS[node.tag], go_reads(node.value)
         if here != there:
@@ -142,12 +144,12 @@ _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-def _check_tag(node: Node) -> None:
+def _check_tag(node: Node, tagged: bool) -> None:
     if node.tag not in _PLAIN_TAGS:
         # Language-specific tags (!!python/object, ...) are how YAML runs code in other loaders.
         raise SourceError(f"YAML tag {node.tag!r} is not allowed in tenant files: use plain values",
                           node.start_mark.line + 1)
-    if node.tag != _unwritten_tag(node):
+    if tagged and node.tag != _unwritten_tag(node):
         # Go's YAML and this one read a written tag differently (`!!seq x` is "x" to kubectl, [] here).
         raise SourceError(f"the YAML tag {node.tag.rpartition(':')[2]!r} is written out, which kubectl reads "
                           "otherwise: remove it (and put text in quotes)", node.start_mark.line + 1)
@@ -248,7 +250,7 @@ def load(path: Path, real: Path | None = None) -> list[Document]:
             if node is None:
                 continue
             lines: dict[tuple[str | int, ...], int] = {}
-            documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set()), lines))
+            documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set(), "!" in text), lines))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise SourceError(f"not valid YAML: {error.problem or error}", (mark.line + 1) if mark else 1) from error
