@@ -78,6 +78,7 @@ class PortalProcess:
     prometheus_url: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    secure_cookie: bool = False  # True: as in production (browsers take a Secure cookie from localhost)
 
     @property
     def url(self) -> str:
@@ -87,7 +88,8 @@ class PortalProcess:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "TENANTRY_PORTAL_PORT": str(self.port),
                "TENANTRY_PORTAL_ADDRESS": "127.0.0.1", "TENANTRY_PLATFORM_NAMESPACE": PLATFORM_NAMESPACE,
                "TENANTRY_PLATFORM_DOMAIN": "platform.test", "TENANTRY_PORTAL_PROMETHEUS_URL": self.prometheus_url,
-               "TENANTRY_PORTAL_SECURE_COOKIE": "false", "TENANTRY_PORTAL_TRUST_PROXY_HEADERS": "true",
+               "TENANTRY_PORTAL_SECURE_COOKIE": str(self.secure_cookie).lower(),
+               "TENANTRY_PORTAL_TRUST_PROXY_HEADERS": "true",
                "TENANTRY_PORTAL_GIT_URL": "https://git.example/org/tenants/blob/main"}
         self.process = subprocess.Popen([sys.executable, "-m", "tenantry.portal"], env=env,
                                         stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
@@ -438,6 +440,31 @@ def _shot(driver: object, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def test_logging_out_in_a_real_browser_ends_the_session(world: World, browser: object, tmp_path: Path) -> None:
+    """With the production cookie (Secure, __Host-): its deletion without Secure was ignored by the
+    browser, and the next person at the browser was the partner."""
+    from selenium.webdriver.common.by import By
+
+    portal = PortalProcess(world.portal.kubeconfig, tmp_path / "portal.log", world.portal.prometheus_url,
+                           secure_cookie=True)
+    portal.start()
+    try:
+        driver = browser
+        base = f"http://localhost:{portal.port}"  # a secure context, as https is
+        driver.get(base + "/login")  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "token").send_keys(world.a_token)  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form button").click()  # type: ignore[attr-defined]
+        wait_for(lambda: "/customers" in driver.current_url, timeout=20, what="the customers page")  # type: ignore[attr-defined]
+        assert [c["name"] for c in driver.get_cookies()] == ["__Host-tenantry_portal"]  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "form.logout button").click()  # type: ignore[attr-defined]
+        wait_for(lambda: driver.current_url.endswith("/login"), timeout=20, what="the login page")  # type: ignore[attr-defined]
+        assert driver.get_cookies() == []  # type: ignore[attr-defined]
+        driver.get(base + "/")  # type: ignore[attr-defined]
+        assert "Log in with a token the cluster accepts." in driver.page_source  # type: ignore[attr-defined]
+    finally:
+        portal.stop()
 
 
 def test_pages_in_a_real_browser(world: World, browser: object, tmp_path: Path) -> None:

@@ -486,18 +486,20 @@ def test_login_refuses_a_token_no_browser_keeps_or_one_expired(monkeypatch: pyte
 @pytest.mark.parametrize("secure", [True, False])
 def test_a_form_from_another_origin_is_refused(secure: bool) -> None:
     """Same host, other scheme: over https (a Secure cookie) an http page of the host is not the
-    portal's own (it is whoever sits on the network path)."""
+    portal's own (it is whoever sits on the network path), unless the host is a loopback address
+    (a secure context to browsers, as in a local try-out)."""
     portal, _ = world(secure_cookie=secure)
 
     async def scenario(client: TestClient) -> None:
-        host = f"{client.host}:{client.port}"
-        for origin, allowed in ((f"https://{host}", True), (f"http://{host}", not secure),
-                                ("https://evil.example", False), (f"https://{host}.evil.example", False),
-                                ("null", False)):
-            status, _, headers = await fetch(client, "/login", method="POST", data={"token": "acme-token"},
-                                             headers={"Origin": origin})
-            assert (status == 303) is allowed and (status == 403) is not allowed, origin
-            assert ("Strict-Transport-Security" in headers) is secure
+        for host, loopback in (("portal.example", False), ("portal.example:8443", False),
+                               (f"127.0.0.1:{client.port}", True), ("localhost:8080", True)):
+            for origin, allowed in ((f"https://{host}", True), (f"http://{host}", not secure or loopback),
+                                    ("https://evil.example", False), (f"https://{host}.evil.example", False),
+                                    ("http://localhost", host == "localhost"), ("null", False)):
+                status, _, headers = await fetch(client, "/login", method="POST", data={"token": "acme-token"},
+                                                 headers={"Origin": origin, "Host": host})
+                assert (status == 303) is allowed and (status == 403) is not allowed, (host, origin)
+                assert ("Strict-Transport-Security" in headers) is secure
     serve(portal, scenario)
 
 

@@ -399,6 +399,7 @@ def _https(url: object) -> str:
     return url if isinstance(url, str) and _HTTPS.fullmatch(url) else ""
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _HTTPS = re.compile(r"https://[^\s\"'<>\\]+")
 _FORM_FIELDS = frozenset({"slug", "company", "contact_name", "contact_email", "phone", "industry", "employees",
                           "plan", "seats", "price", "currency", "domain", "primary", "secondary", "logo_url",
@@ -414,9 +415,11 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
         # With a Secure cookie the portal is served over https (behind a proxy that ends TLS it is
         # itself spoken to in http): only an https page of this host is its own, not one served over
         # plain http by whoever sits on the network path.
+        # (A loopback address is a secure context to browsers: no network path to sit on.)
         origin = request.headers.get("Origin")
-        own = {f"https://{request.host}"} if request.app[SECURE] else \
-            {f"https://{request.host}", f"http://{request.host}"}
+        own = {f"https://{request.host}"}
+        if not request.app[SECURE] or request.host.rpartition(":")[0] in _LOOPBACK:
+            own.add(f"http://{request.host}")
         if request.method == "POST" and origin is not None and origin not in own:
             raise web.HTTPForbidden(text="cross-site form refused\n")
         response = await handler(request)
