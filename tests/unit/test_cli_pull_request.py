@@ -49,10 +49,12 @@ def test_what_flux_or_argo_would_apply_unchecked_is_a_finding(repo: Path) -> Non
     for applied_by_nobody in ("README.md", ".gitignore", "notes.txt", "logo.png"):
         write(repo, f"{ACME}/{applied_by_nobody}", "x\n")
     # What Flux, kpt or Argo CD would leave out or re-parameterise (Flux then prunes what it hides).
-    for changer in (".sourceignore", "sub/.krmignore", ".argocd-source-acme.yaml"):
-        write(repo, f"{ACME}/{changer}", "*.yaml\n")
+    changers = [f"{ACME}/{name}" for name in (".sourceignore", "sub/.krmignore", ".argocd-source-acme.yaml")]
+    changers.append("tenants/.sourceignore")  # every partner's Tenants
+    for changer in changers:
+        write(repo, changer, "*.yaml\n")
     findings = run_validate(repo)
-    for changer in (".sourceignore", "sub/.krmignore", ".argocd-source-acme.yaml"):
+    for changer in changers:
         assert any("Flux would prune the Tenants it hides" in f["message"] for f in of(findings, changer)), changer
     assert any("Kustomization under tenants/" in f["message"] for f in of(findings, "kustomization.yaml"))
     assert any("without a kind under tenants/" in f["message"] for f in of(findings, "Chart.yaml"))
@@ -113,8 +115,8 @@ def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo
     """Keys and values the API server refuses (the partner's whole folder would stop syncing), and
     metadata a file under tenants/ has no business writing: ownerReferences (the garbage collector
     deletes a Tenant whose owner does not exist, after every sync), finalizers, generateName."""
-    hostile = GOOD.replace("metadata: {", "metadata: {labels: {'bad key!': x, ok: '\\e[2J x'}, "
-                           "annotations: {'UPPER/case/too/many': x}, finalizers: [not a finalizer at all], "
+    hostile = GOOD.replace("metadata: {", "metadata: {labels: {'bad key!': x, ok: '\\e[2J x', example..com/x: v}, "
+                           "annotations: {'UPPER/case/too/many': x, a.-b/x: v}, finalizers: [not a finalizer at all], "
                            "generateName: gut-, ownerReferences: [{kind: ConfigMap, uid: '1'}], ")
     write(repo, ACME + "/meta.yaml", hostile)
     said = {(f["field"], f["message"]) for f in of(run_validate(repo), ACME + "/meta.yaml")}
@@ -124,13 +126,23 @@ def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo
                          ("metadata.finalizers[0]", "is not a valid finalizer name"),
                          ("metadata.finalizers", "metadata.finalizers is not written in the tenants repository"),
                          ("metadata.generateName", "is not written in the tenants repository"),
+                         ("metadata.labels.example..com/x", "is not a valid label key"),
+                         ("metadata.annotations.a.-b/x", "is not a valid annotation key"),
                          ("metadata.ownerReferences", "is not written in the tenants repository")):
         assert any(f == field and words in m for f, m in said), (field, said)
-    # Keys and values as Kubernetes takes them pass.
+    # Keys and values as Kubernetes takes them pass: annotation keys judged in lower case, a prefix
+    # of 253 characters, and kubectl's own creationTimestamp: null.
+    longest = ".".join(["a" * 63] * 3) + "." + "b" * 61 + "/" + "c" * 63
     fine = GOOD.replace("metadata: {", "metadata: {labels: {app.kubernetes.io/part-of: shop, tier: ''}, "
-                        "annotations: {example.com/Note_1.x: any text at all}, ")
+                        f"annotations: {{example.com/Note_1.x: any text at all, Example.com/note: x, {longest}: x}}, "
+                        "creationTimestamp: null, ")
     write(repo, ACME + "/meta.yaml", fine)
     assert of(run_validate(repo), ACME + "/meta.yaml") == []
+    # All annotations together at most 256 KiB, as the API server allows.
+    big = GOOD.replace("metadata: {", "metadata: {annotations: {a: " + "x" * 140_000 + ", b: " + "y" * 140_000 + "}, ")
+    write(repo, ACME + "/meta.yaml", big)
+    assert any("the annotations take 280002 bytes, at most 262144" in f["message"]
+               for f in of(run_validate(repo), ACME + "/meta.yaml"))
 
 
 @pytest.mark.parametrize(("value", "read"), [

@@ -430,7 +430,7 @@ def test_login_sets_an_httponly_strict_cookie_that_then_identifies() -> None:
 @pytest.mark.parametrize("secure", [True, False])
 def test_logout_deletes_the_cookie_as_it_was_set(secure: bool) -> None:
     """Browsers ignore a __Host- cookie without Secure, its deletion too: the deletion carries the
-    attributes of the login's cookie (and Clear-Site-Data, which browsers apply over https)."""
+    attributes of the login's cookie."""
     portal, _ = world(secure_cookie=secure)
 
     async def scenario(client: TestClient) -> None:
@@ -438,7 +438,7 @@ def test_logout_deletes_the_cookie_as_it_was_set(secure: bool) -> None:
             login = SimpleCookie(response.headers["Set-Cookie"])[portal.cookie]
         async with client.post("/logout", allow_redirects=False) as response:
             assert response.status == 303 and response.headers["Location"] == "/login"
-            assert response.headers["Clear-Site-Data"] == '"cookies"'
+            assert "Clear-Site-Data" not in response.headers  # (it would clear every tenant site's cookies)
             gone = SimpleCookie(response.headers["Set-Cookie"])[portal.cookie]
         assert gone.value == "" and gone["max-age"] == "0"
         for attribute in ("secure", "httponly", "samesite", "path"):

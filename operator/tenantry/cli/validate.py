@@ -124,8 +124,18 @@ def _metadata_shape(meta: dict[str, Any]) -> str | None:
 # Kubernetes' own rules for label and annotation keys, label values and finalizer names (the API
 # server refuses others, and the whole partner folder then fails to sync).
 _NAME_PART = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
-_QUALIFIED = re.compile(rf"([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME_PART}")
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_PREFIX = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")  # a DNS-1123 subdomain (at most 253: checked apart)
+_NAME = re.compile(_NAME_PART)
 _LABEL_VALUE = re.compile(rf"{_NAME_PART}?")
+ANNOTATIONS_BYTES = 256 * 1024  # the API server's limit on all of an object's annotations together
+
+
+def _qualified(key: str) -> bool:
+    """Kubernetes' qualified name: [prefix/]name, the prefix a DNS subdomain (apimachinery's
+    IsQualifiedName)."""
+    prefix, slash, name = key.rpartition("/")
+    return bool(_NAME.fullmatch(name)) and (not slash or (len(prefix) <= 253 and bool(_PREFIX.fullmatch(prefix))))
 # What a tenants/ file writes of metadata; the rest is the API server's, or does harm from git
 # (ownerReferences: the garbage collector deletes a Tenant whose owner does not exist, after every
 # sync; finalizers: its deletion never ends; generateName: a new object every sync).
@@ -138,19 +148,25 @@ def _metadata_problems(meta: dict[str, Any], tenants_file: bool) -> list[tuple[t
     found = []
     for part in ("labels", "annotations"):
         for key, value in (meta.get(part) or {}).items():
-            if len(key) > 316 or not _QUALIFIED.fullmatch(key):
+            # (Annotation keys are judged in lower case, as the API server does.)
+            if not _qualified(key.lower() if part == "annotations" else key):
                 found.append((("metadata", part, key), f"{quoted(key[:100])} is not a valid {part[:-1]} key",
                               "a name of letters, digits, - _ . (at most 63), optionally after a DNS prefix and /"))
             elif part == "labels" and not _LABEL_VALUE.fullmatch(value):
                 found.append((("metadata", part, key), f"{quoted(value[:100])} is not a valid label value",
                               "at most 63 letters, digits, - _ ., starting and ending with a letter or digit"))
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in (meta.get("annotations") or {}).items())
+    if size > ANNOTATIONS_BYTES:
+        found.append((("metadata", "annotations"), f"the annotations take {size} bytes, at most {ANNOTATIONS_BYTES} "
+                      "are allowed", "keep large data out of annotations"))
     for index, name in enumerate(meta.get("finalizers") or []):
-        if len(name) > 316 or not _QUALIFIED.fullmatch(name):
+        if not _qualified(name):
             found.append((("metadata", "finalizers", index), f"{quoted(name[:100])} is not a valid finalizer name",
                           "finalizers are names like example.com/cleanup"))
     if tenants_file:
-        for key in meta:
-            if key not in _WRITTEN_METADATA:
+        for key, value in meta.items():
+            # (kubectl create --dry-run -o yaml writes creationTimestamp: null; harmless.)
+            if key not in _WRITTEN_METADATA and not (key == "creationTimestamp" and value is None):
                 found.append((("metadata", str(key)), f"metadata.{str(key)[:60]} is not written in the tenants "
                               f"repository (only {', '.join(_WRITTEN_METADATA)} are)",
                               "remove it; the API server and the operator set the rest"))
@@ -296,14 +312,13 @@ def _unchecked(source: Source) -> Source | None:
     """Under tenants/ such a file would reach the cluster without validate's checks, or change what
     reaches it: a finding, not a skip; elsewhere, and any other file (a README, .gitignore), it is
     not read (None)."""
-    where = area(source.inside)
-    if where is None or where[0] != "tenants":
+    if source.inside.parts[:1] != ("tenants",):
         return None
-    if _changes_the_source(source.path.name):
+    if _changes_the_source(source.path.name):  # tenants/ itself too: every partner's Tenants
         problem = (f"a {source.path.name} file under tenants/, which makes Flux, kpt or Argo CD leave files out "
                    "(or set their parameters): Flux would prune the Tenants it hides. Remove it; the platform "
                    "sets what the source ignores (the GitRepository's spec.ignore)")
-    elif _applied_unchecked(source.path.name):
+    elif area(source.inside) is not None and _applied_unchecked(source.path.name):
         problem = ("a file under tenants/ that tenantry does not check (only .yaml and .yml files are), but Flux, "
                    "Argo CD or kustomize may apply: write Tenants, Brandings, FeatureSets and Deals as .yaml files")
     else:

@@ -261,13 +261,13 @@ def usage_csv(c: Customer, partner: str, period: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["partner", "tenant", "company", "period", "plan", "seats", "active_users", "feature",
-                     "requests", "included_requests", "mrr", "billed_mrr", "currency"])
+                     "requests", "included_requests", "mrr", "currency", "billed_mrr"])
     features = sorted(_shown(c)) or [""]
     for feature in features:
         writer.writerow([cell(v) for v in (partner, c.slug, c.company, period, c.plan, c.seats, c.active_users,
                                             feature, c.requests.get(feature, 0) if feature else "",
                                             c.limits.get(feature, "") if feature else "", f"{c.mrr:.2f}",
-                                            f"{c.billed_mrr:.2f}", c.currency)])
+                                            c.currency, f"{c.billed_mrr:.2f}")])
     return out.getvalue()
 
 

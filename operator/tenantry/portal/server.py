@@ -366,10 +366,10 @@ class Portal:
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther("/login")
         # With the attributes it was set with: browsers ignore a __Host- cookie without Secure, so a
-        # plain deletion left the user logged in.
+        # plain deletion left the user logged in. (Not Clear-Site-Data: it clears the cookies of the
+        # whole registrable domain, every tenant site's and the identity provider's too.)
         response.del_cookie(self.cookie, path="/", secure=self.settings.secure_cookie, httponly=True,
                             samesite="Strict")
-        response.headers["Clear-Site-Data"] = '"cookies"'
         raise response
 
 
