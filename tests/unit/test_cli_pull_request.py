@@ -97,12 +97,22 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     (GOOD.replace("company: Test GmbH", "company: -.5"), 'the unquoted value "-.5" is read as a number'),
     (GOOD.replace("company: Test GmbH", "company: 1.5e3"), 'the unquoted value "1.5e3" is read as a number'),
     # A written tag: kubectl sends "x" where this reader made [] (and `!!bool maybe` was an internal error).
-    (GOOD + "  domains: !!seq x\n", "the YAML tag 'seq' is written out"),
-    (GOOD + "  industry: !!bool maybe\n", "the YAML tag 'bool' is written out"),
-    (GOOD + "  industry: !!timestamp nope\n", "the YAML tag 'timestamp' is written out"),
-    (GOOD + "  industry: !!str 5\n", "the YAML tag 'str' is written out"),
+    (GOOD + "  domains: !!seq x\n", "a written YAML tag (!, !!str, ...) is not allowed"),
+    (GOOD + "  industry: !!bool maybe\n", "a written YAML tag"),
+    (GOOD + "  industry: !!timestamp nope\n", "a written YAML tag"),
+    (GOOD + "  industry: &a !!str 5\n", "a written YAML tag"),
+    # The non-specific tag: 85 here, "85" to kubectl.
+    (GOOD.replace("seats: 5", "seats: ! 85"), "a written YAML tag"),
+    (GOOD.replace("company: Test GmbH", "company: 1.0e+400"), 'the unquoted value "1.0e+400" is read as text by '
+                                                             "kubectl (YAML 1.1 in Go) and as a number here"),
+    # A boolean to kubectl, text to Flux and kustomize (go-yaml v3): only true and false are both.
+    (GOOD + "  features: {chat: {enabled: yes}}\n", 'the unquoted value "yes" is a boolean to kubectl (YAML 1.1) '
+                                                    "and text to Flux and kustomize (YAML 1.2): write true or false"),
     # A key Go reads as a boolean: Norwegian's "no" becomes the key "false".
-    (GOOD + "  features: {chat: {enabled: true}, no: {enabled: true}}\n", 'the unquoted key "no" is read as a boolean'),
+    (GOOD + "  features: {chat: {enabled: true}, no: {enabled: true}}\n",
+     'the unquoted key "no" is a boolean to kubectl (YAML 1.1)'),
+    (GOOD + "  features: {chat: {enabled: true}, 1e3: {enabled: true}}\n",
+     'the unquoted key "1e3" is read as a number by kubectl'),
     ("a: &x " + "x" * 400_000 + "\nb: [" + ", ".join(["*x"] * 20_000) + "]\n", "aliases (*name) are not allowed"),
 ])
 def test_yaml_read_otherwise_by_kubectl_is_refused(repo: Path, text: str, words: str) -> None:
@@ -147,7 +157,8 @@ def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo
 
 @pytest.mark.parametrize(("value", "read"), [
     ('"1e3"', "1e3"), ("'0o17'", "0o17"), ("1.5", 1.5), ("10", 10), ("0x1F", 31), (".5", 0.5), ("1_000", 1000),
-    ("true", True), ("Test GmbH", "Test GmbH"), ("~", None)])
+    ("true", True), ("Test GmbH", "Test GmbH"), ("~", None), ("Hallo! Welt", "Hallo! Welt"), ('"! 85"', "! 85"),
+    ("'yes'", "yes")])
 def test_values_read_alike_by_kubectl_pass(tmp_path: Path, value: str, read: object) -> None:
     """The same reading in Go's YAML and here (a number both ways, text in quotes): read, no finding."""
     (tmp_path / "a.yaml").write_text(f"a: {value}\n")

@@ -131,6 +131,7 @@ def build(root: Path) -> None:
         "tenants/acme/keytag.yaml": "? !!python/name:os.system\n: x\n",
         "tenants/acme/scalar-alias.yaml": "a: &x hello\nb: *x\n",
         "tenants/acme/bigint.yaml": "a: " + "9" * 5000 + "\n",
+        "tenants/acme/bad-date.yaml": "a: 2024-13-45\n",  # a timestamp of no calendar: cannot be read
         "tenants/acme/oversize.yaml": "# " + "x" * (1024 * 1024) + "\n",
         "tenants/acme/.hidden/deep.yaml": _tenant(1003),
         "tenants/acme/reserved.yaml": _tenant(1015).replace("  namespace: partner-acme\n", "  namespace: "

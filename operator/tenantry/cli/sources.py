@@ -10,6 +10,7 @@ whatever the file claims its size is.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -85,16 +86,9 @@ def _plain_tag(value: str) -> str:
     return _Base.DEFAULT_SCALAR_TAG
 
 
-def _unwritten_tag(node: Node) -> str:
-    """The tag the node has when no tag is written: a quoted scalar is text, a plain one is read."""
-    if isinstance(node, ScalarNode):
-        return _plain_tag(node.value) if not node.style else _STR
-    return _DEFAULT_TAGS[type(node)]
-
-
 def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, seen: set[int],
-          tagged: bool) -> Any:
-    """`tagged`: the text has a `!`, so a tag may be written in it (else every tag is the unwritten one)."""
+          tagged: str | None) -> Any:
+    """`tagged`: the document's text when it has a `!`, so that a tag may be written in it."""
     # An alias makes two places share one node: refuse it before it can be expanded (YAML bombs).
     # Scalars too: 400 KB named once and repeated 137,000 times is 55 GB once every error message
     # about it quotes it.
@@ -110,9 +104,9 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         out = {}
         for key_node, value_node in node.value:
             _check_tag(key_node, tagged)
-            if isinstance(key_node, ScalarNode) and not key_node.style and go_reads(key_node.value) != _TEXT:
-                raise SourceError(f"the unquoted key {quoted(key_node.value)} is read as {go_reads(key_node.value)} "
-                                  "by kubectl (YAML 1.1 in Go: the key no is false): put it in quotes",
+            if isinstance(key_node, ScalarNode) and not key_node.style and (kind := go_reads(key_node.value)) != _TEXT:
+                what = kind if kind == _YAML11_BOOLEAN else f"read as {kind} by kubectl (YAML 1.1 in Go)"
+                raise SourceError(f"the unquoted key {quoted(key_node.value)} is {what}: put it in quotes",
                                   key_node.start_mark.line + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
             if key in out:  # kept silently, the last would win here; kubectl and kustomize refuse the file
@@ -124,6 +118,9 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         return [_walk(item, (*location, i), lines, depth + 1, seen, tagged) for i, item in enumerate(node.value)]
     if not node.style and node.tag != _TIMESTAMP:  # plain: None, or "" from libyaml
         here, there = _KINDS[node.tag], go_reads(node.value)
+        if there == _YAML11_BOOLEAN:
+            raise SourceError(f"the unquoted value {quoted(node.value)} is {there}: write true or false, or put it "
+                              "in quotes", node.start_mark.line + 1)
         if here != there:
             raise SourceError(f"the unquoted value {quoted(node.value)} is read as {there} by kubectl (YAML 1.1 in "
                               f"Go) and as {here} here: put it in quotes", node.start_mark.line + 1)
@@ -144,32 +141,71 @@ _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-def _check_tag(node: Node, tagged: bool) -> None:
+def _check_tag(node: Node, tagged: str | None) -> None:
     if node.tag not in _PLAIN_TAGS:
         # Language-specific tags (!!python/object, ...) are how YAML runs code in other loaders.
         raise SourceError(f"YAML tag {node.tag!r} is not allowed in tenant files: use plain values",
                           node.start_mark.line + 1)
-    if tagged and node.tag != _unwritten_tag(node):
-        # Go's YAML and this one read a written tag differently (`!!seq x` is "x" to kubectl, [] here).
-        raise SourceError(f"the YAML tag {node.tag.rpartition(':')[2]!r} is written out, which kubectl reads "
-                          "otherwise: remove it (and put text in quotes)", node.start_mark.line + 1)
+    if tagged is not None and _written_tag(tagged, node.start_mark.index):
+        # Go's YAML and this one read written tags differently: `!!seq x` is "x" to kubectl and []
+        # here, `! 85` is "85" there and 85 here. Tenant files need none.
+        raise SourceError("a written YAML tag (!, !!str, ...) is not allowed in tenant files: remove it, and put "
+                          "text in quotes", node.start_mark.line + 1)
 
 
-# What Go's YAML (kubectl, kustomize, Flux: YAML 1.1 as go-yaml v2 resolves it) reads a plain
-# scalar as, next to PyYAML's reading; a difference is refused. They differ on y and n (booleans
-# there), 1e3, -.5, 0o17 and 08 (numbers there) and sexagesimal 1:30 (text there, 90 here).
-_TEXT, _NUMBER = "text", "a number"
+def _written_tag(text: str, index: int) -> bool:
+    """Whether the node starting at `index` has a tag written before it (among its anchor and tag,
+    in either order; a plain scalar cannot start with `!`)."""
+    while index < len(text) and text[index] in "&!":
+        if text[index] == "!":
+            return True
+        while index < len(text) and not text[index].isspace():
+            index += 1
+        while index < len(text) and text[index].isspace():
+            index += 1
+    return False
+
+
+# What Go's YAML reads a plain scalar as (kubectl: YAML 1.1 as go-yaml v2 resolves it), next to
+# PyYAML's reading; a difference is refused. They differ on 1e3, -.5, 0o17 and 08 (numbers there),
+# 1e400 (text there) and sexagesimal 1:30 (text there, 90 here). y, yes, on, n, no and off are
+# booleans to kubectl and text to Flux and kustomize (go-yaml v3, YAML 1.2): refused whatever
+# PyYAML reads; only true and false are booleans to all three.
+_TEXT, _NUMBER, _BOOLEAN = "text", "a number", "a boolean"
+_YAML11_BOOLEAN = "a boolean to kubectl (YAML 1.1) and text to Flux and kustomize (YAML 1.2)"
 _KINDS = {f"tag:yaml.org,2002:{tag}": kind for tag, kind in (
-    ("str", _TEXT), ("int", _NUMBER), ("float", _NUMBER), ("bool", "a boolean"), ("null", "null"))}
+    ("str", _TEXT), ("int", _NUMBER), ("float", _NUMBER), ("bool", _BOOLEAN), ("null", "null"))}
 _GO_WORDS = {
-    **dict.fromkeys("y Y yes Yes YES on On ON true True TRUE n N no No NO off Off OFF false False FALSE".split(),
-                    "a boolean"),
+    **dict.fromkeys("y Y yes Yes YES on On ON n N no No NO off Off OFF".split(), _YAML11_BOOLEAN),
+    **dict.fromkeys("true True TRUE false False FALSE".split(), _BOOLEAN),
     **dict.fromkeys(["", "~", "null", "Null", "NULL"], "null"),
     **dict.fromkeys([f"{sign}.{word}" for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")]
                     + [".nan", ".NaN", ".NAN"], _NUMBER),
 }
-_GO_INT = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)")  # strconv.ParseInt(s, 0)
+# strconv.ParseInt(s, 0, 64), then ParseUint (no sign): a prefix, or a leading 0 for octal.
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  # go-yaml's yamlStyleFloat
+# What strconv.ParseFloat takes of a scalar starting with a dot (underscores between digits).
+_GO_DOT_FLOAT = re.compile(r"\.[0-9](_?[0-9])*([eE][-+]?[0-9](_?[0-9])*)?")
+_PREFIXES = {"0x": 16, "0o": 8, "0b": 2}
+
+
+def _go_int(digits: str) -> bool:
+    """Whether ParseInt or ParseUint takes it: the form, and the range (beyond it, text)."""
+    found = _GO_INT.fullmatch(digits)
+    if found is None:
+        return False
+    sign, body = found.groups()
+    base = _PREFIXES.get(body[:2].lower())
+    digits = (body[2:] if base else body).lstrip("0") or "0"
+    if len(digits) > 64:  # beyond 64 bits in any base (and no int() of thousands of digits)
+        return False
+    value = int(digits, base or (8 if body[:1] == "0" else 10))
+    return value <= 2**63 if sign == "-" else value < (2**63 if sign == "+" else 2**64)
+
+
+def _go_float(text: str) -> bool:
+    return math.isfinite(float(text.replace("_", "")))  # beyond the float range, ParseFloat fails: text
 
 
 def go_reads(plain: str) -> str:
@@ -178,11 +214,11 @@ def go_reads(plain: str) -> str:
     if plain in _GO_WORDS:
         return _GO_WORDS[plain]
     if plain[:1] == ".":
-        return _NUMBER if _GO_FLOAT.fullmatch(plain) else _TEXT
+        return _NUMBER if _GO_DOT_FLOAT.fullmatch(plain) and _go_float(plain) else _TEXT
     if plain[:1] in "+-0123456789":
         digits = plain.replace("_", "")  # go-yaml drops them before it parses
         # (A leading 0 is octal to ParseInt; 08 fails there and is read as a float.)
-        return _NUMBER if _GO_INT.fullmatch(digits) or _GO_FLOAT.fullmatch(digits) else _TEXT
+        return _NUMBER if _go_int(digits) or (_GO_FLOAT.fullmatch(digits) and _go_float(digits)) else _TEXT
     return _TEXT
 
 
@@ -243,6 +279,7 @@ def load(path: Path, real: Path | None = None) -> list[Document]:
     except UnicodeDecodeError as error:
         raise SourceError(f"not UTF-8 text ({error.reason})") from error
     loader = _Loader(text)
+    tagged = text if "!" in text else None  # (a tag is written with a "!")
     documents = []
     try:
         while loader.check_node():
@@ -250,7 +287,7 @@ def load(path: Path, real: Path | None = None) -> list[Document]:
             if node is None:
                 continue
             lines: dict[tuple[str | int, ...], int] = {}
-            documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set(), "!" in text), lines))
+            documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set(), tagged), lines))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise SourceError(f"not valid YAML: {error.problem or error}", (mark.line + 1) if mark else 1) from error
