@@ -17,6 +17,7 @@ Tested here (an attacker's review of the portal, 3 Dec):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
@@ -179,6 +180,40 @@ def test_many_identities_listing_partners_hold_up_no_partners_page() -> None:
         assert await asyncio.gather(*scans) == [{}] * SCANS_AT_ONCE
         # Over: the next list is worked out again.
         assert await gate.visible(Identity("system:serviceaccount:tenant-x:later"), {"p0": "partner-0"}) == {}
+    asyncio.run(scenario())
+
+
+def test_one_identitys_burst_is_one_token_review_and_one_partner_list() -> None:
+    """Fifty requests with one token at once were fifty TokenReviews (filling the session lane), and
+    four tabs of one identity took every slot for partner lists: each is worked out once, and a
+    second list of the same user under another credential waits for no slot, it is Busy."""
+    class HeldInPartners(HeldReviewer):
+        async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
+            if body["kind"] == "SubjectAccessReview" and body["spec"]["resourceAttributes"]["namespace"] == "":
+                return await FakeReviewer.request(self, method, path, body, params)
+            return await super().request(method, path, body, params)
+
+    async def scenario() -> None:
+        reviewer = HeldInPartners()
+        gate = Gate(reviewer)  # type: ignore[arg-type]
+        burst = [asyncio.ensure_future(gate.review_token("acme-token")) for _ in range(50)]
+        await _until(lambda: reviewer.waiting == 1)
+        reviewer.release.set()
+        assert {(await b).user for b in burst} == {ACME.user}  # type: ignore[union-attr]
+        assert len(reviewer.asked_about("TokenReview")) == 1
+        reviewer.release.clear()
+        partners = {f"p{i}": f"partner-{i}" for i in range(50)}
+        admin = Identity("system:serviceaccount:tenant-x:admin")
+        tabs = [asyncio.ensure_future(gate.visible(admin, partners)) for _ in range(SCANS_AT_ONCE)]
+        await _until(lambda: reviewer.waiting == 2)  # one list, at its first partner
+        with pytest.raises(Busy):  # the same user with another token (its credential id in extra)
+            await gate.visible(dataclasses.replace(admin, extra={"credential-id": ("JTI=2",)}), partners)
+        others = [asyncio.ensure_future(gate.visible(Identity(f"user-{i}"), partners))
+                  for i in range(SCANS_AT_ONCE - 1)]
+        await _until(lambda: reviewer.waiting == 2 + SCANS_AT_ONCE - 1)  # other users still get a slot
+        reviewer.release.set()
+        assert await asyncio.gather(*tabs) == [{}] * SCANS_AT_ONCE
+        assert await asyncio.gather(*others) == [{}] * (SCANS_AT_ONCE - 1)
     asyncio.run(scenario())
 
 

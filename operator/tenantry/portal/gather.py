@@ -135,6 +135,8 @@ async def _ask(prometheus: Prometheus, partner: str) -> History:
 EVENTS_SECONDS = 10.0  # a Tenant's Events are asked for at most this often
 EVENTS_PER_PARTNER = 2  # event lists of one partner under way at once
 EVENTS_REMEMBERED = 10_000
+_EVENT_FIELDS = ("lastTimestamp", "eventTime", "type", "reason", "message")
+EVENT_TEXT = 1024  # characters of each field kept
 
 
 class Cluster:
@@ -279,7 +281,9 @@ class Cluster:
         answer = await self.api.request("GET", collection_path("v1", "Event", namespace),
                                         params={"fieldSelector": selector})
         items = (answer or {}).get("items") or []
-        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)[:20]
+        latest = sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)[:20]
+        # What the page shows, no more: 10,000 remembered lists must not hold whole Events.
+        return [{name: str(event.get(name) or "")[:EVENT_TEXT] for name in _EVENT_FIELDS} for event in latest]
 
 
 def plan_specs(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:

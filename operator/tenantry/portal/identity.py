@@ -88,7 +88,8 @@ class Gate:
         self._token_reviews = {lane: asyncio.Semaphore(REVIEWS_AT_ONCE) for lane in (False, True)}
         self._access_reviews = asyncio.Semaphore(REVIEWS_AT_ONCE)
         self._tokens_waiting = {False: 0, True: 0}  # by lane: a session's token or not
-        self._scans = 0  # users whose visible partners are being worked out
+        self._reviewing: dict[bytes, asyncio.Future[Identity | bool | None]] = {}  # token reviews under way
+        self._scanning: dict[object, asyncio.Future[dict[str, str] | None]] = {}  # visible partners, by identity
         self._reviews_of: dict[str, int] = {}  # access reviews under way, per user
         self._asking: dict[object, asyncio.Future[bool | None]] = {}  # each question under way, once
 
@@ -102,6 +103,22 @@ class Gate:
             return known if isinstance(known, Identity) else None
         if self._refused.get(key) is not None:
             return None
+        if key in self._reviewing:  # the same token under way (a burst of one session's requests): asked once
+            answer = await asyncio.shield(self._reviewing[key])
+            if answer is None:
+                raise Busy("a token review under way got no answer")
+            return answer or None
+        self._reviewing[key] = asking = asyncio.get_running_loop().create_future()
+        identity: Identity | bool | None = None
+        try:
+            identity = await self._review_token(token, key)
+            return identity or None
+        finally:
+            asking.set_result(identity)
+            del self._reviewing[key]
+
+    async def _review_token(self, token: str, key: bytes) -> Identity | bool:
+        """The TokenReview's answer (False: not accepted), remembered; Busy when its lane is full."""
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
@@ -126,11 +143,11 @@ class Gate:
         (self._tokens if identity else self._refused).put(key, identity)
         if identity and not session:  # from the login on (asking again does not make it longer)
             self._sessions.put(key, True)
-        return identity or None
+        return identity
 
     async def may_get_tenants(self, who: Identity, namespace: str) -> bool:
         """Whether RBAC allows `who` to get tenants in `namespace` ("": in every namespace)."""
-        key = (who.user, who.groups, who.uid, tuple(sorted(who.extra.items())), namespace)
+        key = (*_key_of(who), namespace)
         known = self._access[who.user].get(key) if who.user in self._access else None
         if known is not None:
             return bool(known)
@@ -194,10 +211,24 @@ class Gate:
         of reviews and fill the slots that partners' own pages wait for."""
         if await self.may_get_tenants(who, ""):
             return dict(partners)
-        if self._scans >= SCANS_AT_ONCE:
-            raise Busy("too many lists of visible partners under way")
-        self._scans += 1
+        key = _key_of(who)
+        if key in self._scanning:  # the same identity's list under way (tabs, a burst): worked out once
+            found = await asyncio.shield(self._scanning[key])
+            if found is None:
+                raise Busy(f"a list of visible partners for {who.user} got no answer")
+            return found
+        if len(self._scanning) >= SCANS_AT_ONCE or any(k[0] == who.user for k in self._scanning):
+            raise Busy("too many lists of visible partners under way")  # (one per user, whatever its tokens)
+        self._scanning[key] = scanning = asyncio.get_running_loop().create_future()
+        found = None
         try:
-            return {pid: ns for pid, ns in partners.items() if await self.may_get_tenants(who, ns)}
+            found = {pid: ns for pid, ns in partners.items() if await self.may_get_tenants(who, ns)}
+            return found
         finally:
-            self._scans -= 1
+            scanning.set_result(found)
+            del self._scanning[key]
+
+
+def _key_of(who: Identity) -> tuple[object, ...]:
+    """Everything an access review is asked with, the user first."""
+    return who.user, who.groups, who.uid, tuple(sorted(who.extra.items()))
