@@ -55,6 +55,50 @@ def test_invalid_values_write_nothing(repo: Path, capsys: pytest.CaptureFixture)
     assert "spec.plan.seats" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flag", "typed", "words"), [
+    ("--seats", "ten", "--seats: 'ten' is not a whole number (e.g. 25)"),
+    ("--price", "1,50", "--price: '1,50' is not a number: use a dot for decimals (1.50)"),
+    ("--price", "nan", "--price: 'nan' is not a number"),
+])
+def test_a_typed_number_that_is_none_is_a_usage_error(repo: Path, capsys: pytest.CaptureFixture, flag: str,
+                                                     typed: str, words: str) -> None:
+    """It was an internal error (ValueError, exit 70)."""
+    flags = [*FLAGS]
+    flags[flags.index(flag) + 1] = typed
+    assert main(["new", "tenant", "--repo", str(repo), *flags]) == 2
+    assert words in capsys.readouterr().err
+    assert not (repo / "tenants" / "acme-it" / "kaffee.yaml").exists()
+
+
+def test_a_wrong_number_is_asked_again_in_a_terminal(capsys: pytest.CaptureFixture) -> None:
+    args = parser().parse_args(["new", "tenant", "--partner", "acme-it", "--slug", "x"])
+    answers = iter(["Firma X GmbH", "Max", "max@x.de", "business", "zehn", "10", "9,90", "9.90", "", ""])
+    values, missing = collect(args, lambda prompt: next(answers))
+    assert missing == [] and (values["seats"], values["price"]) == ("10", "9.90")
+    err = capsys.readouterr().err
+    assert "'zehn' is not a whole number" in err and "'9,90' is not a number" in err
+
+
+@pytest.mark.parametrize(("flag", "typed"), [("--phone", "0521987654"), ("--contact-name", "Y"),
+                                              ("--company", "1e3"), ("--contact-name", "no")])
+def test_what_it_writes_kubectl_and_validate_read_as_text(repo: Path, flag: str, typed: str) -> None:
+    """Unquoted, 0521987654 is a number to kubectl and Y a boolean: its own check refused what it
+    wrote, and nothing was written."""
+    assert main(["new", "tenant", "--repo", str(repo), "--platform-domain", "ki.example", *FLAGS, flag, typed]) == 0
+    text = (repo / "tenants" / "acme-it" / "kaffee.yaml").read_text()
+    assert f'"{typed}"' in text
+    assert validate([repo]) == []
+
+
+def test_without_a_platform_domain_no_made_up_names(repo: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TENANTRY_PLATFORM_DOMAIN", raising=False)
+    assert main(["new", "tenant", "--repo", str(repo), *FLAGS]) == 0
+    out = capsys.readouterr().out
+    assert "CNAME kaffee.<your platform domain>." in out and "platform.example" not in out
+    assert "pass --platform-domain, or set TENANTRY_PLATFORM_DOMAIN" in out
+
+
 def test_missing_flags_without_a_terminal_and_no_overwrite(repo: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["new", "tenant", "--repo", str(repo), "--partner", "acme-it", "--no-input"]) == 2
     assert "--slug" in capsys.readouterr().err

@@ -219,6 +219,17 @@ def test_onboarding_form_gives_valid_yaml() -> None:
     assert tenant["spec"]["features"] == {"tables": {"enabled": True}} and tenant["spec"]["domains"] == ["ki.neu.de"]
 
 
+def test_onboarding_form_writes_text_that_kubectl_reads_as_text() -> None:
+    """A phone number 0521987654 and a contact named Y were written unquoted (a number and a
+    boolean to kubectl), and the form's own check refused them where no form user can add quotes."""
+    outcome = check({**FORM, "phone": "0521987654", "contact_name": "Y", "company": "1e3"}, [], "acme-it",
+                    "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE)
+    assert outcome.errors == {}
+    assert '"0521987654"' in outcome.yaml and 'name: "Y"' in outcome.yaml and 'company: "1e3"' in outcome.yaml
+    tenant, _ = yaml.safe_load_all(outcome.yaml)
+    assert (tenant["spec"]["contact"]["phone"], tenant["spec"]["contact"]["name"]) == ("0521987654", "Y")
+
+
 def test_onboarding_form_puts_each_error_next_to_its_field() -> None:
     bad = {**FORM, "contact_email": "nope", "seats": "many", "primary": "red", "plan": "gold"}
     outcome = check(bad, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE)

@@ -131,7 +131,7 @@ def build(root: Path) -> None:
         "tenants/acme/keytag.yaml": "? !!python/name:os.system\n: x\n",
         "tenants/acme/scalar-alias.yaml": "a: &x hello\nb: *x\n",
         "tenants/acme/bigint.yaml": "a: " + "9" * 5000 + "\n",
-        "tenants/acme/bad-date.yaml": "a: 2024-13-45\n",  # a timestamp of no calendar: cannot be read
+        "tenants/acme/bad-date.yaml": "a: 2024-13-45\n",  # a timestamp of no calendar: text, as in Go
         "tenants/acme/oversize.yaml": "# " + "x" * (1024 * 1024) + "\n",
         "tenants/acme/.hidden/deep.yaml": _tenant(1003),
         "tenants/acme/reserved.yaml": _tenant(1015).replace("  namespace: partner-acme\n", "  namespace: "
@@ -201,7 +201,7 @@ def test_golden_file_covers_every_kind_of_finding() -> None:
              "outside the tenants repository's layout", "must be a mapping", "lists of objects",
              "is claimed by namespace", "may only hold partner", "has no namespace of its own", "reserved for tenantry",
              "only the platform may set", "is not available on this platform", "is not allowed in tenant files",
-             "cannot be read", "metadata.namespace is missing", "under platform/ must be in the platform namespace",
+             "metadata.namespace is missing", "under platform/ must be in the platform namespace",
              "entries, at most", "items, at most", "characters, at most")
     missing = [w for w in words if not any(w in f["message"] for f in findings)]
     assert not missing

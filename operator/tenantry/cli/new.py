@@ -8,6 +8,7 @@ next steps, including the DNS records the customer must create.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -15,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tenantry.api.common import API_VERSION, DNS_LABEL
+from tenantry.cli.sources import dump
 from tenantry.cli.validate import Finding, validate
 
 # (flag name, prompt, required)
@@ -66,9 +66,29 @@ def collect(args: argparse.Namespace, ask: Callable[[str], str] | None) -> tuple
     for name, prompt, required in FIELDS:
         if values[name] in (None, "") and ask is not None:
             values[name] = ask(f"{prompt}: ").strip() or None
+        while ask is not None and (problem := number_problem(name, values[name])):
+            print(problem, file=sys.stderr)  # asked again, not an internal error
+            values[name] = ask(f"{prompt}: ").strip() or None
         if required and values[name] in (None, ""):
             missing.append("--" + name.replace("_", "-"))
     return values, missing
+
+
+_NUMBERS = {"seats": (int, "a whole number (e.g. 25)"),
+            "price": (float, "a number: use a dot for decimals (1.50)")}
+
+
+def number_problem(name: str, value: str | None) -> str | None:
+    """What is wrong with a typed number (seats, price), or None."""
+    if name not in _NUMBERS or value in (None, ""):
+        return None
+    convert, words = _NUMBERS[name]
+    try:
+        if math.isfinite(convert(value)):
+            return None
+    except ValueError:
+        pass
+    return f"--{name}: {value!r} is not {words}"
 
 
 # ASCII only: a fullwidth or Cyrillic look-alike letter is not a DNS label, and fullmatch (not `$`,
@@ -102,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"tenantry new tenant: missing {', '.join(missing)} (or run it in a terminal to be asked)",
               file=sys.stderr)
         return 2
+    if wrong := [p for name in _NUMBERS if (p := number_problem(name, values[name]))]:
+        for problem in wrong:
+            print(f"tenantry new tenant: {problem}", file=sys.stderr)
+        return 2
     repo = args.repo
     namespace = args.namespace or f"partner-{values['partner']}"
     refused = unsafe_names(values, namespace)
@@ -120,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = path.read_text() if path.exists() else None
-    path.write_text(yaml.safe_dump(manifest(values, namespace), sort_keys=False, allow_unicode=True))
+    path.write_text(dump([manifest(values, namespace)]))
     findings: list[Finding] = [f for f in validate([repo], repo=repo) if Path(f.file) == path]
     if findings:
         if previous is None:
@@ -132,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
         print("tenantry new tenant: nothing written (any existing file is unchanged); fix the values above",
               file=sys.stderr)
         return 1
-    print(next_steps(path, values["slug"], values["domains"], args.platform_domain))
+    print(next_steps(path, values["slug"], values["domains"], args.platform_domain or "<your platform domain>"))
+    if not args.platform_domain:
+        print("  (pass --platform-domain, or set TENANTRY_PLATFORM_DOMAIN, for the exact names)")
     return 0
 
 
@@ -147,7 +173,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     tenant.add_argument("--admin", action="append", help="an admin's e-mail (repeatable; default: the contact)")
     tenant.add_argument("--namespace", help="the partner namespace (default partner-<partner>)")
     tenant.add_argument("--repo", type=Path, default=Path("."), help="the tenants repository (default .)")
-    tenant.add_argument("--platform-domain", default="platform.example", help="for the next steps")
+    tenant.add_argument("--platform-domain", default=os.environ.get("TENANTRY_PLATFORM_DOMAIN"),
+                        help="the platform's domain, for the DNS names in the next steps "
+                             "(default: $TENANTRY_PLATFORM_DOMAIN)")
     tenant.add_argument("--no-input", action="store_true", help="never prompt")
     tenant.add_argument("--force", action="store_true", help="overwrite an existing file")
     tenant.set_defaults(run=run)

@@ -116,7 +116,7 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         return out
     if isinstance(node, SequenceNode):
         return [_walk(item, (*location, i), lines, depth + 1, seen, tagged) for i, item in enumerate(node.value)]
-    if not node.style and node.tag != _TIMESTAMP:  # plain: None, or "" from libyaml
+    if not node.style and node.tag != _TIMESTAMP:  # plain: None, or "" from libyaml (timestamps: text below)
         here, there = _KINDS[node.tag], go_reads(node.value)
         if there == _YAML11_BOOLEAN:
             raise SourceError(f"the unquoted value {quoted(node.value)} is {there}: write true or false, or put it "
@@ -124,11 +124,13 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         if here != there:
             raise SourceError(f"the unquoted value {quoted(node.value)} is read as {there} by kubectl (YAML 1.1 in "
                               f"Go) and as {here} here: put it in quotes", node.start_mark.line + 1)
-    if node.tag == _STR:  # what SafeLoader's constructor returns for a string, without its per-node cache
+    # A string as SafeLoader's constructor returns it, without its per-node cache; a timestamp stays
+    # its text, as go-yaml gives it (kubectl sends expectedClose: 2027-01-20 as "2027-01-20").
+    if node.tag in (_STR, _TIMESTAMP):
         return node.value
     try:
         return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node)  # type: ignore[arg-type]
-    except ValueError as error:  # e.g. an integer of more digits than Python converts
+    except ValueError as error:  # (a safety net: what Go reads alike converts here)
         raise SourceError(f"value at {'.'.join(map(str, location)) or 'the top'} cannot be read: {error}",
                           node.start_mark.line + 1) from error
 
@@ -220,6 +222,25 @@ def go_reads(plain: str) -> str:
         # (A leading 0 is octal to ParseInt; 08 fails there and is read as a float.)
         return _NUMBER if _go_int(digits) or (_GO_FLOAT.fullmatch(digits) and _go_float(digits)) else _TEXT
     return _TEXT
+
+
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, quoting every string that Go's YAML would read as another type (an
+    unquoted 0521987654 is a number to kubectl), so that what tenantry writes it also accepts."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if go_reads(value) != _TEXT:
+        return dumper.represent_scalar(_STR, value, style='"')
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
+def dump(documents: list[Any]) -> str:
+    """YAML documents (separated by ---) that kubectl, Flux and `tenantry validate` read alike."""
+    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 def read_bounded(path: Path) -> bytes:

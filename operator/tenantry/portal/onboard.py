@@ -21,6 +21,7 @@ import yaml
 from tenantry.api.common import API_VERSION
 from tenantry.api.features import KNOWN_FEATURES
 from tenantry.cli.new import manifest
+from tenantry.cli.sources import dump
 from tenantry.cli.validate import Finding, validate
 from tenantry.domain.admission import DOMAIN_HINT, SLUG_HINT
 from tenantry.domain.naming import PARTNER_LABEL
@@ -173,7 +174,7 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
     docs = documents(form, features, namespace)
     slug = docs[0]["metadata"]["name"] or "new-customer"
     path = f"tenants/{partner}/{slug}.yaml"
-    text = yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
+    text = dump(docs)
     with tempfile.TemporaryDirectory(prefix="tenantry-portal-") as scratch:
         repo = Path(scratch)
         (repo / "partners").mkdir()
@@ -189,9 +190,9 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
             [o for o in known if o["metadata"]["namespace"] == platform_namespace]))
         (folder / "catalogue.yaml").write_text(yaml.safe_dump_all(
             [o for o in known if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != slug]))
-        files["tenant"].write_text(yaml.safe_dump(docs[0], sort_keys=False, allow_unicode=True))
+        files["tenant"].write_text(dump(docs[:1]))
         if len(docs) > 1:
-            files["branding"].write_text(yaml.safe_dump(docs[1], sort_keys=False, allow_unicode=True))
+            files["branding"].write_text(dump(docs[1:]))
         findings = validate([repo], platform_namespace, platform_domain, repo=repo)
         fields = {(str(files[doc]), where): name for name, (doc, where) in FIELDS.items()}
         derived = {(str(files[doc]), where): name for (doc, where), name in DERIVED.items()}

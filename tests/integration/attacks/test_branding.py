@@ -12,6 +12,8 @@ Attacks covered:
   section that an HTML parser turns into <img onerror>): stored (the schema cannot refuse it), but
   the operator's reconcile refuses it: the tenant using it gets BrandingReady=False InvalidBranding
   naming the element, and no branding ConfigMap (no logo.svg) is written into the tenant namespace
+- a logo of 60,000 spaces in its <style>, whose check took days on the operator's event loop (one
+  partner stopping every tenant): refused in one pass, and another partner's tenant is served
 - a Branding every field of which is valid but that renders to a ConfigMap over the API server's
   1 MiB (an SVG text of `>` and fifty welcome texts of `&`, six bytes each once escaped for HTML):
   before, the branding ConfigMap's write failed on every pass and the pass ended before the quotas,
@@ -103,6 +105,29 @@ def test_hostile_svg_is_refused_by_the_reconcile_without_the_webhook(
     for config_map in json.loads(cluster.kubectl("get", "configmaps", "-n", f"tenant-{slug}", "-o", "json").stdout)[
             "items"]:
         assert "alert(1)" not in json.dumps(config_map.get("data", {})), config_map["metadata"]["name"]
+
+
+def test_a_logo_that_took_days_to_judge_is_refused_and_holds_up_no_one(
+        cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    """60,000 spaces in a logo's <style>: the check's search took cubic time (2,000 spaces: 10 s;
+    this: days) on the operator's event loop, so one partner's Branding stopped every tenant of
+    every partner. Now it is judged in one pass, refused, and the other partner's new tenant is
+    served meanwhile."""
+    alpha, beta = chart_partners
+    _no_webhook(cluster)
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><style>' + " " * 60_000 + "x</style></svg>"
+    stored = alpha.apply_as_partner(_branding("slow", alpha.namespace, logo={"svg": svg}))
+    assert stored.returncode == 0, stored.stderr  # the schema cannot judge an SVG
+    slug = alpha.slug("slow")
+    assert alpha.apply_as_partner(alpha.tenant(slug, branding="slow")).returncode == 0
+    cond = alpha.wait_condition(slug, status="False", reason="InvalidBranding", kind="BrandingReady")
+    assert "not a plain rule" in cond["message"], cond
+    other = beta.slug("after-slow")
+    assert beta.apply_as_partner(beta.tenant(other)).returncode == 0
+    beta.wait_condition(other, "True", kind="NamespaceReady")
+    for partner, name in ((alpha, slug), (beta, other)):
+        partner.kubectl("delete", "tenant", name, "-n", partner.namespace)
+    alpha.kubectl("delete", "branding", "slow", "-n", alpha.namespace)
 
 
 def test_a_branding_too_big_for_its_configmap_is_refused_and_the_quotas_are_written(
