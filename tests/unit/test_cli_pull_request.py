@@ -104,7 +104,7 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     # The non-specific tag: 85 here, "85" to kubectl.
     (GOOD.replace("seats: 5", "seats: ! 85"), "a written YAML tag"),
     (GOOD.replace("company: Test GmbH", "company: 1.0e+400"), 'the unquoted value "1.0e+400" is read as text by '
-                                                             "kubectl (YAML 1.1 in Go) and as a number here"),
+                                                             "kubectl (YAML 1.1 in Go) and as a number by tenantry"),
     # A boolean to kubectl, text to Flux and kustomize (go-yaml v3): only true and false are both.
     (GOOD + "  features: {chat: {enabled: yes}}\n", 'the unquoted value "yes" is a boolean to kubectl (YAML 1.1) '
                                                     "and text to Flux and kustomize (YAML 1.2): write true or false"),

@@ -28,11 +28,12 @@ MAX_DEPTH = 32
 
 
 class SourceError(Exception):
-    """A file that cannot be read as YAML documents; `line` is 1-based."""
+    """A file that cannot be read as YAML documents; `line` is 1-based, `location` the field's path
+    where one is known."""
 
-    def __init__(self, message: str, line: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, location: tuple[str | int, ...] = ()) -> None:
         super().__init__(message)
-        self.line = line
+        self.line, self.location = line, location
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,10 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         here, there = _KINDS[node.tag], go_reads(node.value)
         if there == _YAML11_BOOLEAN:
             raise SourceError(f"the unquoted value {quoted(node.value)} is {there}: write true or false, or put it "
-                              "in quotes", node.start_mark.line + 1)
+                              "in quotes", node.start_mark.line + 1, location)
         if here != there:
             raise SourceError(f"the unquoted value {quoted(node.value)} is read as {there} by kubectl (YAML 1.1 in "
-                              f"Go) and as {here} here: put it in quotes", node.start_mark.line + 1)
+                              f"Go) and as {here} by tenantry: put it in quotes", node.start_mark.line + 1, location)
     # A string as SafeLoader's constructor returns it, without its per-node cache; a timestamp stays
     # its text, as go-yaml gives it (kubectl sends expectedClose: 2027-01-20 as "2027-01-20").
     if node.tag in (_STR, _TIMESTAMP):

@@ -398,7 +398,8 @@ class Validator:
             try:
                 documents = load(source.path, source.real)
             except SourceError as error:
-                self.findings.append(Finding(str(source.path), error.line, "(file)", str(error)))
+                self.findings.append(Finding(str(source.path), error.line,
+                                             _field(error.location) if error.location else "(file)", str(error)))
                 continue
             except OSError as error:
                 self.findings.append(Finding(str(source.path), 1, "(file)", f"cannot read: {error.strerror}"))
