@@ -224,6 +224,23 @@ def test_formats_and_exit_codes(repo: Path, capsys: pytest.CaptureFixture) -> No
     assert usage.value.code == 2
 
 
+def test_one_file_or_folder_is_checked_against_its_repository(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid file or partner folder checked alone got "no FeatureSet" and "no Branding 'default'"
+    for every Tenant: the platform's plans were never read. They are read now (platform/, partners/
+    and the partner's folder), for reference only, also for a file named from outside the repository."""
+    one = repo / "tenants" / "acme-it" / "mustermann.yaml"
+    assert validate([one], repo=repo) == []
+    assert validate([repo / "tenants" / "acme-it"], repo=repo) == []
+    monkeypatch.chdir(repo.parent)  # outside the repository, no --repo: found above the file
+    assert validate([one]) == []
+    one.write_text(one.read_text().replace("featureSet: business", "featureSet: businesss"))
+    [finding] = validate([one])
+    assert finding.field == "spec.plan.featureSet" and "no FeatureSet 'businesss'" in finding.message
+    # Only the files named are reported on: a broken file beside it is read, not reported.
+    write(repo, "tenants/acme-it/broken.yaml", "- not a mapping\n")
+    assert [f.file for f in validate([one])] == [str(one)]
+
+
 def test_a_folder_that_is_no_tenants_repository_is_one_finding(tmp_path: Path) -> None:
     """`tenantry validate .` in the wrong checkout: one finding saying so, not one per file."""
     for name in ("a.yaml", "charts/x/values.yaml", "deploy/b.yaml"):

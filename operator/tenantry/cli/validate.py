@@ -220,6 +220,19 @@ def is_repository(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_dir() for name in (*PLATFORM_FOLDERS, "tenants"))
 
 
+def root_of(path: Path, repo: Path | None = None) -> Path:
+    """The repository a path is checked in: `repo`, else the path when it is a repository's root,
+    else the current folder when it is one, else the nearest folder above the path holding tenants/
+    (a file named from outside its repository), else the current folder."""
+    if repo is not None:
+        return repo
+    if is_repository(path):
+        return path
+    if is_repository(Path(".")):
+        return Path(".")
+    return next((above for above in path.parents if (above / "tenants").is_dir()), Path("."))
+
+
 class _Root:
     """The repository's folder, lexical and resolved, and the resolved folders below it (each resolved once)."""
 
@@ -266,7 +279,7 @@ def files_under(paths: Iterable[Path], repo: Path | None = None) -> list[Source]
     """
     found: list[Source] = []
     for path in paths:
-        root = _Root(repo if repo is not None else (path if is_repository(path) else Path(".")))
+        root = _Root(root_of(path, repo))
         if not (path.is_dir() and not path.is_symlink()):
             found.append(_source(path, root))
             continue
@@ -625,10 +638,34 @@ class Validator:
 
 def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system",
              platform_domain: str = "", repo: Path | None = None) -> list[Finding]:
+    """Findings on the files at `paths`. Files or folders inside a repository are checked against
+    the repository's platform/ and partners/ and their partners' folders (the plans and Brandings
+    they name), read for that only: their own findings are not reported."""
+    paths = list(paths)
     # Paused until the run's documents are freed as well: else the collector's first pass after the
     # run walks every one of them once more.
     with _without_cycle_collection():
-        return Validator(platform_namespace, platform_domain).run(files_under(paths, repo))
+        sources = files_under(paths, repo)
+        context = _context(paths, repo, sources)
+        findings = Validator(platform_namespace, platform_domain).run([*sources, *context])
+    if not context:
+        return findings
+    read_for_context = {str(source.path) for source in context}
+    return [f for f in findings if f.file not in read_for_context]
+
+
+def _context(paths: list[Path], repo: Path | None, sources: list[Source]) -> list[Source]:
+    """The files a part of a repository is checked against (none when the whole repository is)."""
+    if not paths or any(is_repository(path) for path in paths):
+        return []
+    root = root_of(paths[0], repo)
+    if not is_repository(root):
+        return []
+    folders = [*PLATFORM_FOLDERS, *sorted({"/".join(s.inside.parts[:2]) for s in sources
+                                           if s.inside.parts[:1] == ("tenants",) and len(s.inside.parts) > 2})]
+    given = {source.inside for source in sources}
+    return [source for source in files_under([root / f for f in folders if (root / f).is_dir()], root)
+            if source.inside not in given and not source.problem]
 
 
 def by_file(findings: list[Finding]) -> Iterator[tuple[str, list[Finding]]]:
