@@ -175,7 +175,7 @@ spec:
      "a won deal's Tenant is a customer: remove the Deal, or set the Tenant's state to Trial"),
     ("stage: Won", "spec.stage", "'Won' is not one of ['Discovery', 'Demo', 'Proposal', 'Negotiation']",
      "Discovery, Demo, Proposal or Negotiation."),
-    ("expectedClose: '31.03.2027'", "spec.expectedClose", "'31.03.2027' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'",
+    ("expectedClose: '31.03.2027'", "spec.expectedClose", '"31.03.2027" is not a date as 2027-01-31',
      "When the deal is expected to close (YYYY-MM-DD)."),
     # The model's own check: the message says what to write.
     ("expectedClose: '2027-02-30'", "spec.expectedClose",

@@ -8,15 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from tenantry.api.common import EMAIL, HEX_COLOUR, PHONE, ApiModel
+from tenantry.api.common import EMAIL, HEX_COLOUR, HTTPS_URL, PATTERN_WORDS, PHONE, ApiModel
 from tenantry.api.svg import SVG_MAX_BYTES, svg_problems
 
 # Allow-lists, written so that Python's re (the CLI's jsonschema), Rust's regex (pydantic) and Go's RE2
 # (the API server, from the CRD) read them alike: no \p{..}, no look-around, nested-class-safe escapes.
-# An https URL: a host name, an optional port, then only URL characters that cannot end a quoted CSS or
-# HTML attribute value: no quotes, < > \ ` ( ) { } | ^ [ ], no whitespace, no user:password@.
-HTTPS_URL = (r"^https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
-             r"(:[0-9]{1,5})?([/?#][A-Za-z0-9._~!$&*+,;=:@%/?#-]*)?$")
 # A name shown to users: letters of any script, digits, spaces and ordinary punctuation. Not < > " ` & \,
 # no control characters, no invisible or bidirectional formatting characters (U+2000-U+200F,
 # U+2028-U+202F, U+205F-U+206F, U+FEFF; the soft hyphen U+00AD, the combining grapheme joiner
@@ -55,8 +51,7 @@ def _name_message(value: str) -> str:
 
 
 def _url_message(value: str) -> str:
-    return (f"{value[:80]!r} is not an https URL this field accepts: write https://host[:port]/path without quotes, "
-            "spaces, parentheses, < > \\ ` or user@; percent-encode such characters (%20, %28, %29, ...)")
+    return f"{value[:80]!r} {PATTERN_WORDS[HTTPS_URL]}"
 
 
 def _text_message(value: str) -> str:

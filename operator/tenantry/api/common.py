@@ -26,6 +26,12 @@ HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
 # RE2's and Rust's escapes (a raw U+2028 in the CRD's YAML is a line break to a YAML 1.2 parser);
 # the CLI's Python reads it through quickschema.end_anchored.
 SHOWN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\x{2028}-\x{202e}\x{2066}-\x{2069}]*$"
+# An https URL: a host name, an optional port, then only URL characters that cannot end a quoted CSS or
+# HTML attribute value: no quotes, < > \ ` ( ) { } | ^ [ ], no whitespace, no user:password@.
+HTTPS_URL = (r"^https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+             r"(:[0-9]{1,5})?([/?#][A-Za-z0-9._~!$&*+,;=:@%/?#-]*)?$")
+TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"  # RFC 3339
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # What a value that does not match one of these patterns is told, instead of the pattern itself.
 PATTERN_WORDS = {
     EMAIL: "is not an e-mail address: write it as name@example.com",
@@ -37,6 +43,10 @@ PATTERN_WORDS = {
     DNS_LABEL: "is not a DNS label: lower-case letters, digits and hyphens, starting and ending with a letter or "
                "digit (acme-shop)",
     HEX_COLOUR: "is not a colour as #RRGGBB: '#' and six hexadecimal digits (#1a2b3c)",
+    HTTPS_URL: "is not an https URL this field accepts: write https://host[:port]/path without quotes, spaces, "
+               "parentheses, < > \\ ` or user@; percent-encode such characters (%20, %28, %29, ...)",
+    TIMESTAMP: "is not a date and time as 2027-01-31T23:59:59Z (or with an offset, +01:00)",
+    DATE: "is not a date as 2027-01-31",
 }
 # Kubernetes resource quantity (e.g. 500m, 2, 4Gi, 1.5).
 QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"

@@ -12,12 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from tenantry.api.common import SHOWN_TEXT, ApiModel, ResourceName
+from tenantry.api.common import DATE, SHOWN_TEXT, ApiModel, ResourceName
 from tenantry.api.tenant import Contact, Price
 
 DealStage = Literal["Discovery", "Demo", "Proposal", "Negotiation"]
 STAGES: tuple[str, ...] = ("Discovery", "Demo", "Proposal", "Negotiation")  # in the order deals move
-DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def _a_real_date(text: str) -> str:

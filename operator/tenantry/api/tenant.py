@@ -13,6 +13,7 @@ from tenantry.api.common import (
     HOSTNAME,
     PHONE,
     SHOWN_TEXT,
+    TIMESTAMP,
     ApiModel,
     Condition,
     Currency,
@@ -24,7 +25,6 @@ from tenantry.api.features import KNOWN_FEATURES, known_features
 
 TenantState = Literal["Active", "Trial", "Suspended", "Cancelled"]
 # RFC 3339 with a time zone, e.g. 2027-01-31T23:59:59Z: a trial ends at an instant, not on a local date.
-TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 DeletionPolicy = Literal["Retain", "Delete"]
 Email = Annotated[str, Field(pattern=EMAIL, max_length=254)]
 # Where a customer proves it owns a custom domain: a TXT record at this prefix + the domain.
