@@ -86,6 +86,9 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
 
 @pytest.mark.parametrize(("text", "words"), [
     (GOOD + "  plan: {featureSet: business, seats: 9}\n", 'the key "plan" appears twice'),
+    (GOOD + GOOD.replace("metadata: {name: gut", "metadata: {name: gut2"),
+     'the key "apiVersion" appears twice in one mapping: keep one (two objects in one file need a line ---'),
+    (GOOD.replace("  company", "\tcompany"), "indented with a tab: YAML indents with spaces only"),
     (GOOD.replace("company: Test GmbH", "company: N"), 'the unquoted value "N"'),
     (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
     (GOOD.replace("seats: 5", "seats: 1:30.5"), 'the unquoted value "1:30.5"'),
@@ -134,11 +137,11 @@ def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo
                          ("metadata.labels.ok", "is not a valid label value"),
                          ("metadata.annotations.UPPER/case/too/many", "is not a valid annotation key"),
                          ("metadata.finalizers[0]", "is not a valid finalizer name"),
-                         ("metadata.finalizers", "metadata.finalizers is not written in the tenants repository"),
-                         ("metadata.generateName", "is not written in the tenants repository"),
+                         ("metadata.finalizers", "not written in the tenants repository (of metadata, only name"),
+                         ("metadata.generateName", "not written in the tenants repository"),
                          ("metadata.labels.example..com/x", "is not a valid label key"),
                          ("metadata.annotations.a.-b/x", "is not a valid annotation key"),
-                         ("metadata.ownerReferences", "is not written in the tenants repository")):
+                         ("metadata.ownerReferences", "not written in the tenants repository")):
         assert any(f == field and words in m for f, m in said), (field, said)
     # Keys and values as Kubernetes takes them pass: annotation keys judged in lower case, a prefix
     # of 253 characters, and kubectl's own creationTimestamp: null.

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.api.common import API_VERSION, DNS_LABEL
+from tenantry.api.tenant import SLUG_MAX_LENGTH
 from tenantry.cli.sources import dump
 from tenantry.cli.validate import Finding, validate
 
@@ -98,9 +99,10 @@ _LABEL = re.compile(DNS_LABEL.strip("^$"), re.ASCII)
 
 def unsafe_names(values: dict[str, Any], namespace: str) -> list[str]:
     """What is not a DNS label among the values that become folder, file and namespace names."""
-    named = {"--partner": values["partner"], "--slug": values["slug"], "--namespace": namespace}
-    return [f"{flag} {value!r} is not a DNS label (lowercase a-z, 0-9 and '-', at most 63 characters)"
-            for flag, value in named.items() if len(value) > 63 or not _LABEL.fullmatch(value)]
+    named = {"--partner": (values["partner"], 63), "--slug": (values["slug"], SLUG_MAX_LENGTH),
+             "--namespace": (namespace, 63)}
+    return [f"{flag} {value!r} is not a DNS label (lowercase a-z, 0-9 and '-', at most {most} characters)"
+            for flag, (value, most) in named.items() if len(value) > most or not _LABEL.fullmatch(value)]
 
 
 def output_path(repo: Path, partner: str, slug: str) -> Path | None:

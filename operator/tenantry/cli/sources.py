@@ -111,7 +111,8 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
                                   key_node.start_mark.line + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
             if key in out:  # kept silently, the last would win here; kubectl and kustomize refuse the file
-                raise SourceError(f"the key {quoted(key)} appears twice in one mapping: keep one",
+                two = " (two objects in one file need a line --- between them)" if key in ("apiVersion", "kind") else ""
+                raise SourceError(f"the key {quoted(key)} appears twice in one mapping: keep one{two}",
                                   key_node.start_mark.line + 1)
             out[key] = _walk(value_node, (*location, key), lines, depth + 1, seen, tagged)
         return out
@@ -312,7 +313,10 @@ def load(path: Path, real: Path | None = None) -> list[Document]:
             documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set(), tagged), lines))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        raise SourceError(f"not valid YAML: {error.problem or error}", (mark.line + 1) if mark else 1) from error
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        tab = " (the line is indented with a tab: YAML indents with spaces only)" if "\t" in line[:len(line) - len(
+            line.lstrip())] else ""
+        raise SourceError(f"not valid YAML: {error.problem or error}{tab}", (mark.line + 1) if mark else 1) from error
     finally:
         loader.dispose()
     return documents

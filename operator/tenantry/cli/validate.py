@@ -167,8 +167,8 @@ def _metadata_problems(meta: dict[str, Any], tenants_file: bool) -> list[tuple[t
         for key, value in meta.items():
             # (kubectl create --dry-run -o yaml writes creationTimestamp: null; harmless.)
             if key not in _WRITTEN_METADATA and not (key == "creationTimestamp" and value is None):
-                found.append((("metadata", str(key)), f"metadata.{str(key)[:60]} is not written in the tenants "
-                              f"repository (only {', '.join(_WRITTEN_METADATA)} are)",
+                found.append((("metadata", str(key)), f"not written in the tenants repository (of metadata, only "
+                              f"{', '.join(_WRITTEN_METADATA)} are)",
                               "remove it; the API server and the operator set the rest"))
     return found
 
