@@ -55,6 +55,15 @@ class HeldReviewer(FakeReviewer):
         return await super().request(method, path, body, params)
 
 
+class HeldInPartners(HeldReviewer):
+    """Answers at once whether a user may read every namespace; holds the per-partner reviews."""
+
+    async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
+        if body["kind"] == "SubjectAccessReview" and body["spec"]["resourceAttributes"]["namespace"] == "":
+            return await FakeReviewer.request(self, method, path, body, params)
+        return await super().request(method, path, body, params)
+
+
 async def _until(check: Any) -> None:
     """Until the tasks started have reached where the test looks (no wall time involved)."""
     for _ in range(10_000):
@@ -156,14 +165,6 @@ def test_many_identities_listing_partners_hold_up_no_partners_page() -> None:
     """Any token the cluster accepts asked one review per partner on `/`: hundreds of cheap
     ServiceAccounts at once filled every review slot. At most SCANS_AT_ONCE such lists are worked
     out at a time; a partner's own page (one review) still goes to the API server."""
-    class HeldInPartners(HeldReviewer):
-        """Answers at once whether a user may read every namespace; holds the per-partner reviews."""
-
-        async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
-            if body["kind"] == "SubjectAccessReview" and body["spec"]["resourceAttributes"]["namespace"] == "":
-                return await FakeReviewer.request(self, method, path, body, params)
-            return await super().request(method, path, body, params)
-
     async def scenario() -> None:
         reviewer = HeldInPartners()
         gate = Gate(reviewer)  # type: ignore[arg-type]
@@ -187,12 +188,6 @@ def test_one_identitys_burst_is_one_token_review_and_one_partner_list() -> None:
     """Fifty requests with one token at once were fifty TokenReviews (filling the session lane), and
     four tabs of one identity took every slot for partner lists: each is worked out once, and a
     second list of the same user under another credential waits for no slot, it is Busy."""
-    class HeldInPartners(HeldReviewer):
-        async def request(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
-            if body["kind"] == "SubjectAccessReview" and body["spec"]["resourceAttributes"]["namespace"] == "":
-                return await FakeReviewer.request(self, method, path, body, params)
-            return await super().request(method, path, body, params)
-
     async def scenario() -> None:
         reviewer = HeldInPartners()
         gate = Gate(reviewer)  # type: ignore[arg-type]
