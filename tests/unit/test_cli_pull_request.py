@@ -89,6 +89,7 @@ def test_names_and_keys_reach_the_terminal_and_the_ci_log_escaped(repo: Path) ->
     (GOOD + GOOD.replace("metadata: {name: gut", "metadata: {name: gut2"),
      'the key "apiVersion" appears twice in one mapping: keep one (two objects in one file need a line ---'),
     (GOOD.replace("  company", "\tcompany"), "indented with a tab: YAML indents with spaces only"),
+    (GOOD.replace("Test GmbH", "Test\x0cGmbH"), "contains the character U+000C, which YAML does not allow"),
     (GOOD.replace("company: Test GmbH", "company: N"), 'the unquoted value "N"'),
     (GOOD.replace("seats: 5", "seats: 1:30"), 'the unquoted value "1:30"'),
     (GOOD.replace("seats: 5", "seats: 1:30.5"), 'the unquoted value "1:30.5"'),
@@ -156,6 +157,11 @@ def test_metadata_the_api_server_refuses_or_git_must_not_write_is_a_finding(repo
     write(repo, ACME + "/meta.yaml", big)
     assert any("the annotations take 280002 bytes, at most 262144" in f["message"]
                for f in of(run_validate(repo), ACME + "/meta.yaml"))
+
+
+def test_an_empty_document_at_the_end_is_skipped_as_kubectl_does(repo: Path) -> None:
+    write(repo, ACME + "/gut.yaml", "---\n" + GOOD + "---\n---\n")
+    assert of(run_validate(repo), ACME + "/gut.yaml") == []
 
 
 @pytest.mark.parametrize(("value", "read"), [

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tenantry.cli.main import main
 from tenantry.cli.validate import SHOWN_PLACES, Finding, validate
@@ -239,6 +240,34 @@ def test_one_file_or_folder_is_checked_against_its_repository(repo: Path, monkey
     # Only the files named are reported on: a broken file beside it is read, not reported.
     write(repo, "tenants/acme-it/broken.yaml", "- not a mapping\n")
     assert [f.file for f in validate([one])] == [str(one)]
+
+
+def test_a_folder_inside_a_partners_folder_cannot_pose_as_the_repository(repo: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner's tenants/acme-it/platform/ (beside a tenants/ of its own) was taken for the root
+    when a file in it was named: a Namespace there then passed. In a git checkout the root is its top."""
+    (repo / ".git").mkdir()
+    write(repo, "tenants/acme-it/tenants/README.md", "x\n")
+    write(repo, "tenants/acme-it/platform/evil.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n"
+          "  name: evil\n  labels: {tenantry.dev/partner: acme-it}\n")
+    monkeypatch.chdir(repo.parent)
+    findings = validate([repo / "tenants" / "acme-it" / "platform" / "evil.yaml"])
+    assert any("Namespace under tenants/" in f.message or "a Namespace" in f.message for f in findings), findings
+    # A file named relative to a folder inside the repository finds the same root.
+    monkeypatch.chdir(repo / "tenants" / "acme-it")
+    assert validate([Path("mustermann.yaml")]) == []
+
+
+def test_one_file_is_checked_against_the_whole_repository(repo: Path) -> None:
+    """Another partner's folder is read too: a slug it already has is a finding on the new file."""
+    taken = next((repo / "tenants" / "nordlicht-digital").glob("*.yaml"))
+    slug = yaml.safe_load(taken.read_text())["metadata"]["name"]
+    new = repo / "tenants" / "acme-it" / "dup.yaml"
+    new.write_text((repo / "tenants" / "acme-it" / "mustermann.yaml").read_text().replace(
+        "name: mustermann", f"name: {slug}").replace("ki.mustermann.de", "ki.dup.de"))
+    findings = validate([new], repo=repo)
+    assert any(f.field == "metadata.name" and "also used in" in f.message for f in findings), findings
+    assert {f.file for f in findings} == {str(new)}
 
 
 def test_a_folder_that_is_no_tenants_repository_is_one_finding(tmp_path: Path) -> None:

@@ -230,6 +230,12 @@ def test_onboarding_form_writes_text_that_kubectl_reads_as_text() -> None:
     assert (tenant["spec"]["contact"]["phone"], tenant["spec"]["contact"]["name"]) == ("0521987654", "Y")
 
 
+def test_onboarding_form_takes_a_partner_id_of_digits() -> None:
+    """The form's scratch copy of the repository was written unquoted too: a partner id Go reads as
+    a number (its partners/ label) put an error on every form of that partner."""
+    assert check(FORM, [], "08", "partner-08", "tenantry-system", "platform.test", CATALOGUE).errors == {}
+
+
 def test_onboarding_form_puts_each_error_next_to_its_field() -> None:
     bad = {**FORM, "contact_email": "nope", "seats": "many", "primary": "red", "plan": "gold"}
     outcome = check(bad, [], "acme-it", "partner-acme-it", "tenantry-system", "platform.test", CATALOGUE)

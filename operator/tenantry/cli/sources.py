@@ -143,6 +143,7 @@ _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "
                                                          "timestamp")}
 _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_NULL = "tag:yaml.org,2002:null"
 
 
 def _check_tag(node: Node, tagged: str | None) -> None:
@@ -307,16 +308,21 @@ def load(path: Path, real: Path | None = None) -> list[Document]:
     try:
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
-                continue
+            if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL and not node.value):
+                continue  # an empty document (a --- at the end): kubectl and kustomize skip it too
             lines: dict[tuple[str | int, ...], int] = {}
             documents.append(Document(path, len(documents), _walk(node, (), lines, 0, set(), tagged), lines))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        tab = " (the line is indented with a tab: YAML indents with spaces only)" if "\t" in line[:len(line) - len(
-            line.lstrip())] else ""
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # YAML's line breaks only
+        line = lines[mark.line] if mark and mark.line < len(lines) else ""
+        tab = " (the line is indented with a tab: YAML indents with spaces only)" \
+            if "\t" in line[:len(line) - len(line.lstrip())] else ""
         raise SourceError(f"not valid YAML: {error.problem or error}{tab}", (mark.line + 1) if mark else 1) from error
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, max(error.position, 0)) + 1
+        raise SourceError(f"contains the character U+{error.character:04X}, which YAML does not allow in a file: "
+                          "remove it", line) from error
     finally:
         loader.dispose()
     return documents

@@ -221,16 +221,19 @@ def is_repository(path: Path) -> bool:
 
 
 def root_of(path: Path, repo: Path | None = None) -> Path:
-    """The repository a path is checked in: `repo`, else the path when it is a repository's root,
-    else the current folder when it is one, else the nearest folder above the path holding tenants/
-    (a file named from outside its repository), else the current folder."""
+    """The repository a path is checked in: `repo`; else the top of the git checkout holding the
+    path when that is a repository (a folder a partner makes inside its own, holding platform/ or
+    tenants/, cannot pose as the root); else the nearest repository at or above the path (also for
+    a file named from outside it); else the current folder."""
     if repo is not None:
         return repo
-    if is_repository(path):
-        return path
-    if is_repository(Path(".")):
-        return Path(".")
-    return next((above for above in path.parents if (above / "tenants").is_dir()), Path("."))
+    here = Path(os.path.abspath(path))
+    folders = [here] if here.is_dir() else []
+    folders += here.parents
+    top = next((folder for folder in folders if (folder / ".git").exists()), None)
+    if top is not None and is_repository(top):
+        return top
+    return next((folder for folder in folders if is_repository(folder)), Path("."))
 
 
 class _Root:
@@ -655,17 +658,16 @@ def validate(paths: Iterable[Path], platform_namespace: str = "tenantry-system",
 
 
 def _context(paths: list[Path], repo: Path | None, sources: list[Source]) -> list[Source]:
-    """The files a part of a repository is checked against (none when the whole repository is)."""
-    if not paths or any(is_repository(path) for path in paths):
+    """The rest of the repository a part of it is checked against (none when the whole is)."""
+    if not paths:
         return []
     root = root_of(paths[0], repo)
-    if not is_repository(root):
+    if not is_repository(root) or any(os.path.abspath(p) == os.path.abspath(root_of(p, repo)) for p in paths):
         return []
-    folders = [*PLATFORM_FOLDERS, *sorted({"/".join(s.inside.parts[:2]) for s in sources
-                                           if s.inside.parts[:1] == ("tenants",) and len(s.inside.parts) > 2})]
     given = {source.inside for source in sources}
-    return [source for source in files_under([root / f for f in folders if (root / f).is_dir()], root)
-            if source.inside not in given and not source.problem]
+    # Its folders, not the root itself: a root reached through a symlink is not walked.
+    folders = sorted(f for f in root.iterdir() if f.is_dir() and not f.is_symlink() and not f.name.startswith("."))
+    return [source for source in files_under(folders, root) if source.inside not in given and not source.problem]
 
 
 def by_file(findings: list[Finding]) -> Iterator[tuple[str, list[Finding]]]:

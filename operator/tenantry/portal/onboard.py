@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tenantry.api.common import API_VERSION
 from tenantry.api.features import KNOWN_FEATURES
 from tenantry.cli.new import manifest
@@ -178,17 +176,17 @@ def check(form: Mapping[str, str], features: list[str], partner: str, namespace:
     with tempfile.TemporaryDirectory(prefix="tenantry-portal-") as scratch:
         repo = Path(scratch)
         (repo / "partners").mkdir()
-        (repo / "partners" / f"{partner}.yaml").write_text(yaml.safe_dump(
+        (repo / "partners" / f"{partner}.yaml").write_text(dump([
             {"apiVersion": "v1", "kind": "Namespace",
-             "metadata": {"name": namespace, "labels": {PARTNER_LABEL: partner}}}))
+             "metadata": {"name": namespace, "labels": {PARTNER_LABEL: partner}}}]))
         folder = repo / "tenants" / partner
         folder.mkdir(parents=True)
         files = {"tenant": folder / "tenant.yaml", "branding": folder / "branding.yaml"}
         (repo / "platform").mkdir()
         known = [_stub(o) for o in catalogue]
-        (repo / "platform" / "catalogue.yaml").write_text(yaml.safe_dump_all(
+        (repo / "platform" / "catalogue.yaml").write_text(dump(
             [o for o in known if o["metadata"]["namespace"] == platform_namespace]))
-        (folder / "catalogue.yaml").write_text(yaml.safe_dump_all(
+        (folder / "catalogue.yaml").write_text(dump(
             [o for o in known if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != slug]))
         files["tenant"].write_text(dump(docs[:1]))
         if len(docs) > 1:
