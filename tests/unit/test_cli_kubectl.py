@@ -7,6 +7,7 @@ Tested here (real files, a real bash, a real refused TCP connection; no cluster)
 - every failure is one line on stderr with its own exit code, never a traceback: no kubeconfig (4),
   an unknown context (4), a cluster that refuses the connection (5), an internal error (70); a
   reader that left (`| head`) ends it quietly (141), not as an unreachable cluster
+- `--help` names every exit code docs/cli.md lists, with the same number
 - --version, -o/--output with --format kept as its other name, shell completion that bash accepts
 - where a partner's own credentials belong (report and status look there when they may not list
   namespaces): the context's namespace, then a ServiceAccount token's own (its `sub` claim)
@@ -15,6 +16,7 @@ Tested here (real files, a real bash, a real refused TCP connection; no cluster)
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -100,6 +102,15 @@ def test_each_failure_is_one_line_with_its_own_exit_code(tmp_path: Path, capsys:
     monkeypatch.setattr(main.views, "status", lambda args: 1 / 0)  # a bug, as the command would meet it
     code, _, err = _run(capsys, "status", "x")
     assert (code, err.count("\n")) == (main.INTERNAL_ERROR, 1) and "ZeroDivisionError" in err
+
+
+def test_help_names_every_exit_code_the_docs_list(capsys: pytest.CaptureFixture) -> None:
+    table = (Path(__file__).parents[2] / "docs" / "cli.md").read_text().split("| exit code | meaning |")[1]
+    documented = re.findall(r"^\| (\d+) \|", table.split("\n\n")[0], re.MULTILINE)
+    with pytest.raises(SystemExit):
+        main.main(["--help"])
+    listed = re.findall(r"(?<![=\w])(\d+) [a-z(]", capsys.readouterr().out.split("exit codes:")[1])
+    assert len(documented) >= 10 and listed == documented
 
 
 def test_version_and_output_options(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

@@ -68,7 +68,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 EPILOG = """exit codes: 0 ok, 1 findings or not found, 2 usage, 3 plan has changes, 4 no usable kubeconfig,
-5 cluster unreachable, 6 refused by the cluster, 70 internal error (TENANTRY_DEBUG=1 shows the traceback)"""
+5 cluster unreachable, 6 refused by the cluster, 70 internal error (TENANTRY_DEBUG=1 shows the traceback),
+130 interrupted (Ctrl-C), 141 the reader of its output left (| head)"""
 
 
 def parser() -> argparse.ArgumentParser:
