@@ -126,6 +126,11 @@ def _walk(node: Node, location: tuple[str | int, ...], lines: dict, depth: int, 
         if here != there:
             raise SourceError(f"the unquoted value {quoted(node.value)} is read as {there} by kubectl (YAML 1.1 in "
                               f"Go) and as {here} by tenantry: put it in quotes", node.start_mark.line + 1, location)
+        if _THOUSANDS.fullmatch(node.value):  # 1.000 seats is one seat, to kubectl as here
+            number = f"{float(node.value):g}"
+            raise SourceError(f"the unquoted value {node.value} is the number {number}: in YAML a dot is the decimal "
+                              f"point, never a thousands separator; write {node.value.replace('.', '')} or {number}",
+                              node.start_mark.line + 1, location)
     # A string as SafeLoader's constructor returns it, without its per-node cache; a timestamp stays
     # its text, as go-yaml gives it (kubectl sends expectedClose: 2027-01-20 as "2027-01-20").
     if node.tag in (_STR, _TIMESTAMP):
@@ -193,6 +198,8 @@ _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  
 # What strconv.ParseFloat takes of a scalar starting with a dot (underscores between digits).
 _GO_DOT_FLOAT = re.compile(r"\.[0-9](_?[0-9])*([eE][-+]?[0-9](_?[0-9])*)?")
 _PREFIXES = {"0x": 16, "0o": 8, "0b": 2}
+# A number with three digits after its one dot, as German and other languages write thousands.
+_THOUSANDS = re.compile(r"[-+]?[0-9]{1,3}\.[0-9]{3}")
 
 
 def _go_int(digits: str) -> bool:

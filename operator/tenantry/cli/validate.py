@@ -9,7 +9,9 @@ partner folders holding only their partner's objects, and `extends` cycles.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import gc
+import json
 import os
 import re
 from collections import defaultdict
@@ -40,6 +42,7 @@ from tenantry.domain.admission import (
 )
 from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
+from tenantry.domain.lifecycle import ERRORS_SHOWN
 from tenantry.domain.naming import PARTNER_LABEL, reserved_slug
 
 # Bounds whose breach jsonschema reports by printing the whole value (a 70,000-character SVG, 51
@@ -55,7 +58,51 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"{error.instance!r} is not one of the {len(error.validator_value)} allowed values"
     if error.validator in _COUNTED and isinstance(error.instance, (str, list, dict)):
         return over_bound(len(error.instance), _COUNTED[str(error.validator)], error.validator_value)
+    if error.validator == "type" and isinstance(error.validator_value, str):
+        return _wrong_type(error.instance, error.validator_value)
     return error.message
+
+
+def unknown_field(name: str, known: list[str]) -> str:
+    """A field the schema does not declare, with the closest declared name, else the names there are."""
+    by_case = {field.lower(): field for field in known}
+    close = difflib.get_close_matches(name.lower(), list(by_case), n=1, cutoff=0.6) \
+        if len(name) <= SHOWN_CHARACTERS else []
+    if close:
+        return f"unknown field {quoted(name)}: did you mean {quoted(by_case[close[0]])}? (the API server drops " \
+               "fields it does not know)"
+    return f"unknown field {quoted(name)}: the API server would drop it; the fields here are {', '.join(known)}"
+
+
+# What YAML made of a value, and what the field takes, in the words of the fix.
+_READ_AS = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
+_TAKES = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+          "array": "a list (- item lines, or [a, b])", "object": "a mapping (key: value lines indented beneath it)"}
+
+
+def _wrong_type(instance: Any, wanted: str) -> str:
+    """A value of the wrong type, with the fix for this field's type: quotes for text, none for a
+    number or a boolean, and the comment a # starts (`primary: #C8102E` is no colour but nothing)."""
+    takes = _TAKES.get(wanted, wanted)
+    if instance is None:
+        comment = (' (an unquoted # starts a comment: write a colour as "#C8102E", in quotes)'
+                   if wanted == "string" else "")
+        return f"no value is written here, and the field takes {takes}{comment}"
+    read = _READ_AS.get(type(instance), type(instance).__name__)
+    # (A list or a mapping may be a megabyte: it is named by its kind alone.)
+    shown = quoted(instance) if isinstance(instance, str) else (
+        "the value" if isinstance(instance, (list, dict)) else json.dumps(instance))
+    if wanted == "string" and isinstance(instance, (bool, int, float)):
+        fix = "put it in quotes"
+    elif wanted == "boolean" and isinstance(instance, str):
+        fix = "write true or false, without quotes"
+    elif wanted in ("integer", "number") and isinstance(instance, str):
+        fix = "write the number alone, without quotes"
+    elif wanted == "integer" and isinstance(instance, float):
+        return f"{shown} is not a whole number: write one, without a decimal point"
+    else:
+        fix = f"write {takes}"
+    return f"{shown} is {read}, and the field takes {takes}: {fix}"
 
 
 @dataclass(frozen=True, order=True)
@@ -73,7 +120,26 @@ def _schemas() -> dict[str, jsonschema.protocols.Validator]:
     out = {}
     for crd in all_crds().values():
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-        out[crd["spec"]["names"]["kind"]] = _Validator(schema)
+        closed = _closed(schema)
+        # metadata is the API server's ObjectMeta, not pruned by the CRD (its own checks are below).
+        closed["properties"]["metadata"] = schema["properties"]["metadata"]
+        out[crd["spec"]["names"]["kind"]] = _Validator(closed)
+    return out
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with its fields closed: the API server drops a field the CRD does not declare
+    without a word (pruning), so a misspelt `delitionPolicy: Delete` would be lost after merge."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _closed(value) if key in ("properties", "items", "additionalProperties") else value
+           for key, value in schema.items()}
+    if "properties" in out:
+        out["properties"] = {name: _closed(sub) for name, sub in schema["properties"].items()}
+        if "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
     return out
 
 
@@ -523,7 +589,17 @@ class Validator:
         validator = self.schemas[kind]
         errors = sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
         for error in errors:
+            if error.validator == "type" and "enum" in error.schema:
+                continue  # the value is not one of the allowed ones either, and that finding names them
             location = tuple(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = list(error.schema.get("properties", {}))
+                unknown = [key for key in error.instance if key not in known]
+                for key in unknown[:ERRORS_SHOWN]:  # (a hostile mapping may hold thousands)
+                    self.add(document, (*location, key), unknown_field(str(key), known))
+                if len(unknown) > ERRORS_SHOWN:
+                    self.add(document, location, f"and {len(unknown) - ERRORS_SHOWN} more unknown fields")
+                continue
             self.add(document, location, _message(error), _describe(validator.schema, location))
         return not errors
 
