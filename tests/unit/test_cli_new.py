@@ -115,3 +115,30 @@ def test_force_with_invalid_values_keeps_the_existing_file(repo: Path) -> None:
     flags[flags.index("--seats") + 1] = "0"
     assert main(["new", "tenant", "--repo", str(repo), "--force", *flags]) == 1
     assert path.read_text() == before
+
+
+def _moved_platform(repo: Path, namespace: str) -> None:
+    """The example repository with the platform's plans and Brandings in another namespace."""
+    for path in (repo / "platform").glob("*.yaml"):
+        path.write_text(path.read_text().replace("tenantry-system", namespace))
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_platform_namespace_of_its_own_is_taken_as_validate_takes_it(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        how: str) -> None:
+    """A platform that runs the operator elsewhere than tenantry-system: its plans are found (every
+    tenant was refused with "no FeatureSet ... in the platform namespace 'tenantry-system'")."""
+    _moved_platform(repo, "saas-platform")
+    monkeypatch.delenv("TENANTRY_PLATFORM_NAMESPACE", raising=False)
+    flag = ["--platform-namespace", "saas-platform"] if how == "flag" else []
+    if how == "environment":
+        monkeypatch.setenv("TENANTRY_PLATFORM_NAMESPACE", "saas-platform")
+    assert main(["new", "tenant", "--repo", str(repo), *flag, *FLAGS]) == 0
+    assert main(["validate", str(repo), *flag]) == 0
+
+
+def test_a_custom_domain_under_the_platform_domain_writes_nothing(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    flags = [*FLAGS[:FLAGS.index("--domain")], "--domain", "shop.ki.example", "--no-input"]
+    assert main(["new", "tenant", "--repo", str(repo), "--platform-domain", "ki.example", *flags]) == 1
+    assert "spec.domains[0]" in capsys.readouterr().err
+    assert not (repo / "tenants" / "acme-it" / "kaffee.yaml").exists()

@@ -195,7 +195,8 @@ def test_findings_equal_the_golden_file(tmp_path: Path) -> None:
 def test_golden_file_covers_every_kind_of_finding() -> None:
     """The golden file is worth comparing against: it holds findings of every stage of validate."""
     findings = json.loads(GOLDEN.read_text())["repository"]
-    words = ("the field takes", "unknown field", "is not a whole number", "minimum of", "is not one of", "does not match", "tabels", "onload", "also used in",
+    words = ("the field takes", "unknown field", "is not a whole number", "minimum of", "is not one of",
+             "does not match", "tabels", "onload", "also used in",
              "no FeatureSet 'platinum'", "no Branding", "ping -> pong", "aliases", "not valid YAML", "nesting deeper",
              "not UTF-8", "larger than", "not a regular file", "outside the repository", "symlink to a folder",
              "outside the tenants repository's layout", "must be a mapping", "lists of objects",

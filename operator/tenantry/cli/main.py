@@ -16,7 +16,7 @@ from lightkube.core.exceptions import ApiError
 
 from tenantry import __version__
 from tenantry.adapters.nesting import allow_kubernetes_nesting
-from tenantry.cli import completion, new, plan, views
+from tenantry.cli import completion, new, options, plan, views
 from tenantry.cli.kubeconfig import ConfigProblem, load
 from tenantry.cli.terminal import shown
 from tenantry.cli.validate import Finding, validate
@@ -80,10 +80,7 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="check tenant files offline (exit 0 ok, 1 findings, 2 usage)")
     check.add_argument("paths", nargs="+", type=Path, help="files or folders of the tenants repository")
     views.add_output_option(check, ["text", "json", "github"], "text")
-    check.add_argument("--platform-namespace", default="tenantry-system",
-                       help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
-    check.add_argument("--platform-domain", default="",
-                       help="the platform's domain: custom domains under it are refused (default: not checked)")
+    options.add_platform_options(check, "custom domains under it are refused (not checked without it)")
     check.add_argument("--repo", type=Path, help="the repository's root folder (default: a folder argument holding "
                                                   "tenants/, partners/ or platform/, else the current folder)")
     check.set_defaults(run=_validate)

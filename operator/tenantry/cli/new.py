@@ -18,6 +18,7 @@ from typing import Any
 
 from tenantry.api.common import API_VERSION, DNS_LABEL
 from tenantry.api.tenant import SLUG_MAX_LENGTH
+from tenantry.cli import options
 from tenantry.cli.sources import dump
 from tenantry.cli.validate import Finding, validate
 
@@ -147,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = path.read_text() if path.exists() else None
     path.write_text(dump([manifest(values, namespace)]))
-    findings: list[Finding] = [f for f in validate([repo], repo=repo) if Path(f.file) == path]
+    findings: list[Finding] = [f for f in validate([repo], args.platform_namespace, args.platform_domain, repo=repo)
+                               if Path(f.file) == path]
     if findings:
         if previous is None:
             path.unlink()
@@ -175,9 +177,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     tenant.add_argument("--admin", action="append", help="an admin's e-mail (repeatable; default: the contact)")
     tenant.add_argument("--namespace", help="the partner namespace (default partner-<partner>)")
     tenant.add_argument("--repo", type=Path, default=Path("."), help="the tenants repository (default .)")
-    tenant.add_argument("--platform-domain", default=os.environ.get("TENANTRY_PLATFORM_DOMAIN"),
-                        help="the platform's domain, for the DNS names in the next steps "
-                             "(default: $TENANTRY_PLATFORM_DOMAIN)")
+    options.add_platform_options(tenant, "for the DNS names in the next steps, and checked as in validate")
     tenant.add_argument("--no-input", action="store_true", help="never prompt")
     tenant.add_argument("--force", action="store_true", help="overwrite an existing file")
     tenant.set_defaults(run=run)

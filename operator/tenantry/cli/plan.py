@@ -33,6 +33,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from tenantry.adapters.kube import Branding, Deal, FeatureSet, Tenant
 from tenantry.api.tenant import TenantSpec
+from tenantry.cli import options
 from tenantry.cli.terminal import shown
 from tenantry.cli.validate import Validator, files_under
 from tenantry.cli.views import add_cluster_options, client_for
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"tenantry plan: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return USAGE
-    checker = Validator(args.platform_namespace)
+    checker = Validator(args.platform_namespace, args.platform_domain)
     findings = checker.run(files_under(args.paths, args.repo))
     if findings:
         for f in findings:
@@ -220,11 +221,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                            "(only where nobody but the platform team reads the output)")
     plan.add_argument("--repo", type=Path, help="the repository's root folder (default: a folder argument "
                                                  "holding tenants/, partners/ or platform/, else the current folder)")
-    plan.add_argument("--platform-namespace", default="tenantry-system",
-                      help="where platform-wide FeatureSets and Brandings live (default tenantry-system)")
-    plan.add_argument("--platform-domain", default="",
-                      help="the platform's domain, for the tenant URLs and records shown (default: not shown), "
-                           "as in validate")
+    options.add_platform_options(plan, "for the tenant URLs and records shown (not shown without it), and checked "
+                                     "as in validate")
     plan.add_argument("--no-derived", dest="derived", action="store_false",
                       help="do not list what the operator derives for each tenant")
     plan.set_defaults(run=run)
