@@ -84,7 +84,10 @@ CUSTOMER_COLUMNS = (
                                f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}, {CUR}}} offset 30d')}) / "
                                f"{_by_tenant(f'tenantry_tenant_mrr{{{SEL}, {CUR}}} offset 30d')}", "percentunit"),
     ("G", "Seat utilisation", _by_tenant(f"tenantry_tenant_seat_utilisation_ratio{{{SEL}}}"), "percentunit"),
-    ("H", "Requests per user", _by_tenant(f"tenantry:tenant_requests_per_user:total{{{SEL}}}"), "none"),
+    # The expression of the recording rule tenantry:tenant_requests_per_user:total, written out: the
+    # rules are opt-in (prometheusRule.enabled), and without them the column was empty.
+    ("H", "Requests per user", f"{_by_tenant(f'tenantry_tenant_requests{{{SEL}}}')} / on(tenant, partner) "
+                               f"clamp_min({_by_tenant(f'tenantry_tenant_active_users{{{SEL}}}')}, 1)", "none"),
     ("I", "Ready", _by_tenant(f"tenantry_tenant_ready{{{SEL}}}"), "none"),
 )
 
