@@ -12,6 +12,7 @@ tests/integration/test_cache.py):
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object; an index
   hears of every object stored or dropped, our own writes included
+- a DELETED of an older object of the name (another uid) leaves the newer one in memory
 - what memory holds that a LIST did not have is vanished, unless an event brought a version newer
   than the list's (it came after the list was taken, a Tenant of the same name created again
   among them); an unreadable list version names nothing
@@ -119,6 +120,21 @@ def test_forget_drops_at_once() -> None:
     informer.put(_configmap("tenantry-flags", "3"))
     informer.forget("tenant-a", "tenantry-flags")
     assert informer.get("tenant-a", "tenantry-flags") is None and len(informer) == 0
+
+
+def test_the_deletion_of_an_older_object_of_the_name_leaves_the_newer_one() -> None:
+    """Delete then create (kubectl replace --force, a GitOps tool's force): kopf works each uid on
+    a worker of its own, so the new object's ADDED may come before the old one's DELETED."""
+    changes: list[tuple[str, str]] = []
+    informer = _informer(changes)
+    old, new = _configmap("tenantry-flags", "3"), _configmap("tenantry-flags", "5")
+    old["metadata"]["uid"], new["metadata"]["uid"] = "uid-old", "uid-new"
+    informer.observe("ADDED", new)
+    informer.observe("DELETED", old)
+    assert informer.get("tenant-a", "tenantry-flags")["metadata"]["uid"] == "uid-new"  # type: ignore[index]
+    assert changes == [("ADDED", "tenantry-flags")]
+    informer.observe("DELETED", new)  # the new one's own deletion drops it
+    assert informer.get("tenant-a", "tenantry-flags") is None
 
 
 def test_vanished_is_what_the_list_lacks_and_no_later_event_brought() -> None:

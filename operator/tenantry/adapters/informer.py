@@ -250,6 +250,13 @@ class Record:
         return decoded
 
 
+def same_object(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two bodies of one name are the same object, not one deleted and one created since
+    (their uids differ; a body without a uid is taken for the same)."""
+    uids = ((one.get("metadata") or {}).get("uid"), (other.get("metadata") or {}).get("uid"))
+    return not all(uids) or uids[0] == uids[1]
+
+
 def _version(body: Mapping[str, Any]) -> int:
     try:
         return int((body.get("metadata") or {}).get("resourceVersion") or 0)
@@ -365,6 +372,11 @@ class Informer:
         if not self.scope.kept(*key):
             return  # not ours: a tenant's own objects change as often as they like, at no cost to us
         if kind == "DELETED":
+            held = self._store.get(key)
+            if held is not None and not same_object(held.body(self._packer), body):
+                # An older object of the name: one created since came first (kopf works each uid
+                # on a worker of its own, so a delete-then-create may arrive either way round).
+                return
             self._drop(key)
         else:
             old = self._store.get(key)

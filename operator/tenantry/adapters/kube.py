@@ -52,8 +52,19 @@ class Conflict(KubeError):
         super().__init__("Conflict", message)
 
 
+class Unavailable(KubeError):
+    """The API server could not take the request now (429 Too Many Requests, or a 5xx: an etcd
+    leader change, a rollout, priority and fairness): not a verdict on the tenant. The pass is
+    run again with back-off, and the status keeps what it said."""
+
+
+# (501 Not Implemented is an answer, not a moment's trouble.)
+_UNAVAILABLE = frozenset({429, 500, 502, 503, 504})
+
+
 def _refusal(error: ApiFailure, what: str) -> KubeError:
-    return KubeError(error.reason or "ApiError", f"{what}: {error.code} {error.message}")
+    kind = Unavailable if error.code in _UNAVAILABLE else KubeError
+    return kind(error.reason or "ApiError", f"{what}: {error.code} {error.message}")
 
 
 def _path(target: ObjectRef, subresource: str = "") -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError
+from tenantry.adapters.kube import AlreadyExists, Conflict, Kube, KubeError, Unavailable
 from tenantry.api.common import API_VERSION
 from tenantry.domain import lifecycle, naming, tenantpass, usage, welcome
 from tenantry.domain.caps import NOTHING_HELD, Held, PartnerTenants
@@ -151,11 +151,12 @@ async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: 
         raise min(failures, key=_telling)
 
 
-def _telling(failure: Exception) -> tuple[bool, bool, bool]:
+def _telling(failure: Exception) -> tuple[bool, bool, bool, bool]:
     """The failure that says most about what to do next comes first: the shard is gone; else run
-    again now (Conflict); else what was refused (the status says so; the next pass tries again);
-    else soon (NotYet)."""
-    return not isinstance(failure, ShardLost), not isinstance(failure, Conflict), isinstance(failure, NotYet)
+    again now (Conflict); else again with back-off (the API server could not take a write now);
+    else what was refused (the status says so; the next pass tries again); else soon (NotYet)."""
+    return (not isinstance(failure, ShardLost), not isinstance(failure, Conflict),
+            not isinstance(failure, Unavailable), isinstance(failure, NotYet))
 
 
 async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef,
@@ -224,8 +225,10 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                 # A dropped domain's claim goes once its route is gone, which routes() just did.
                 await dnsflow.release_unlisted(writer, config, inp)
             found.fields["domains"] = domains.entries
-    except Conflict:
-        raise  # our copy of an object was behind: the Tenant's pass runs again (handlers/tenant)
+    except (Conflict, Unavailable):
+        # Our copy of an object was behind, or the API server could not take a request now: the
+        # Tenant's pass runs again (handlers/tenant), and its status is not told of a refusal.
+        raise
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
         dns_verdict = Verdict(DNS_READY, "Unknown", error.reason, str(error))

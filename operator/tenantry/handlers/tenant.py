@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import kopf
 
 from tenantry.adapters.dns import DnsError
+from tenantry.adapters.informer import same_object
 from tenantry.adapters.kube import Conflict, KubeError
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import caps, naming, offboarding
@@ -182,6 +183,12 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
     """A Tenant is gone: memory, metrics, timers and its place under the partner's cap let go of it."""
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
+    held = memo.tenants.get(*key)
+    if held is not None and not same_object(held, body):
+        # A Tenant of the name was created since and its event came first (kopf works each uid on
+        # its own): memory, metrics and the cap keep the new one; only the old one's clean-up is due.
+        await _clean_up_after(memo, body)
+        return
     memo.tenants.observe("DELETED", body)
     _reconciled.pop(key, None)
     timer = _timers.pop(key, None)
