@@ -105,18 +105,28 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
     return held, live
 
 
-async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig) -> tuple[Verdict, Manifest | None]:
-    """The namespace and its children as desired; (the verdict, the live quota)."""
+async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig
+                     ) -> tuple[Verdict, Manifest | None, bool]:
+    """The namespace and its children as desired; (the verdict, the live quota, whether the tenant
+    holds and is served its namespace: also when a child was refused)."""
     desired = desired_state(inp, config)
     held, live_ns = await _claim_namespace(writer, desired, inp, config.slug_reserved(inp.slug))
     if held in (Claim.TAKEN, Claim.FOREIGN):
-        return tenantpass.claim_conflict(held, inp.slug, desired.namespace["metadata"]["name"]), None
+        return tenantpass.claim_conflict(held, inp.slug, desired.namespace["metadata"]["name"]), None, False
     targets = [ref(m) for m in (*desired.apply[1:], *desired.ensure)] + list(desired.remove)
     lives = dict(zip(targets, await writer.kube.get_many(targets), strict=True))
     work = tenantpass.namespace_work(desired, live_ns, lives, naming.owner_key(inp.partner_namespace, inp.slug),
                                      inp.spec.state)
-    await _carry_out(writer, work, ref(desired.namespace))
-    return work.verdict, work.quota
+    try:
+        await _carry_out(writer, work, ref(desired.namespace))
+    except (Conflict, Unavailable):
+        raise
+    except KubeError as error:
+        # A child refused (a tenant admin may fill the quota's count of ConfigMaps so that the
+        # operator's own cannot be created again): the tenant is not Ready, yet it holds and is
+        # served its namespace, and is billed for it (status.namespace stays).
+        return Verdict(NAMESPACE_READY, "False", error.reason, str(error)), work.quota, True
+    return work.verdict, work.quota, work.verdict.ok
 
 
 async def _carry_out(writer: Writer, work: tenantpass.NamespaceWork, namespace: ObjectRef) -> None:
@@ -207,8 +217,9 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
         found.warnings.append(trial)
         found.trial = trial
     ns_name = naming.tenant_namespace(config.namespace_prefix, slug)
+    holds_namespace = False
     try:
-        namespace, found.quota = await _provision(writer, inp, config)
+        namespace, found.quota, holds_namespace = await _provision(writer, inp, config)
         dns_verdict = Verdict(DNS_READY, "Unknown", namespace.reason, "waiting for the namespace")
         if namespace.ok:
             dns_verdict = await dnsflow.platform_records(writer, services.dns, inp, config, ns_name)
@@ -232,7 +243,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     except KubeError as error:
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
         dns_verdict = Verdict(DNS_READY, "Unknown", error.reason, str(error))
-    if namespace.ok:
+    if namespace.ok or holds_namespace:
         found.fields["namespace"] = ns_name
         found.fields["url"] = tenant_url(slug, config) if spec.state == "Active" else None
     if resolved.plan is not None and resolved.features is not None:

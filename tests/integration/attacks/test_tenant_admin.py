@@ -16,12 +16,19 @@ Security issue 12, findings 7 and 8:
   file in binaryData, a logo.svg the Branding does not have (never checked against the SVG
   allow-list), and a value that only reads the same as a quantity (seats "0.05k" for "50"): each
   is reverted.
+- filling the quota's count of ConfigMaps and taking the slot of the operator's own branding
+  ConfigMap, so that the operator cannot create it again (a concurrency review, 3 Dec): the tenant
+  is not Ready and says why, yet it keeps its namespace in its status and is billed (the refused
+  write used to drop status.namespace and the url, and the tenant's MRR to 0 while it was served).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,7 @@ from tests.integration.attacks.domains import (  # noqa: F401  (fixtures)
 )
 from tests.integration.bind import Bind
 from tests.integration.fixtures import ClusterHandle, OperatorProcess, Partner, wait_for
+from tests.integration.net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -333,3 +341,55 @@ def test_what_a_tenant_admin_adds_to_the_operators_configmaps_is_removed(partner
         return now[0]["data"] == branding["data"] and "binaryData" not in now[0] and \
             now[1]["data"] == tenant["data"]
     wait_for(reverted, timeout=30, what="the additions removed and seats written back")
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> int:
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:
+        return 0
+
+
+def test_a_tenant_admin_who_blocks_the_operators_configmap_is_still_billed(partner: Partner, cluster: ClusterHandle,
+                                                                           operator: OperatorProcess) -> None:
+    slug = partner.slug("bill")
+    partner.apply(partner.tenant(slug, plan={"featureSet": "business", "seats": 50,
+                                             "price": {"monthly": 5000, "currency": "EUR"}}))
+    partner.wait_condition(slug)
+    ns = f"tenant-{slug}"
+    wait_for(lambda: operator.metric("tenantry_tenant_mrr", tenant=slug) == 5000, timeout=30, what="MRR counted")
+    # A proxy as the tenant admin: the slot freed by the deletion must be taken before the
+    # operator's watch has it created again (kubectl per request would rarely win the race).
+    port = free_port()
+    proxy = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "--as", ADMIN, "proxy",
+                              f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    configmaps = f"http://127.0.0.1:{port}/api/v1/namespaces/{ns}/configmaps"
+    fillers = iter(range(10_000))
+
+    def fill() -> None:
+        while _call("POST", configmaps, {"metadata": {"name": f"filler-{next(fillers)}"}}) == 201:
+            pass
+
+    def blocked() -> bool:
+        fill()
+        if _call("GET", f"{configmaps}/tenantry-branding") == 200:
+            assert _call("DELETE", f"{configmaps}/tenantry-branding") in (200, 202, 404)
+            fill()
+        return partner.condition(slug, "NamespaceReady").get("reason") == "Forbidden"
+
+    try:
+        wait_for(lambda: _call("GET", configmaps) == 200, timeout=20, what="the tenant admin's proxy")
+        wait_for(blocked, timeout=120, what="the operator's ConfigMap refused by the full quota")
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    status = partner.get(slug)["status"]
+    assert "exceeded quota" in partner.condition(slug, "NamespaceReady")["message"]
+    assert partner.condition(slug)["status"] == "False"
+    assert (status.get("namespace"), status.get("url")) == (ns, f"https://{slug}.platform.test")
+    assert operator.metric("tenantry_tenant_mrr", tenant=slug) == 5000
