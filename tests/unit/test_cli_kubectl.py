@@ -152,13 +152,30 @@ def test_report_totals_money_per_currency_and_uses_the_operators_rate() -> None:
     from tenantry.cli.views import render, row
     tenants = [{"metadata": {"name": n, "namespace": "partner-acme"},
                 "spec": {"plan": {"featureSet": "business", "seats": 5, "price": {"monthly": m, "currency": c}}},
-                "status": {"commissionRate": 0.3, **({"currency": "EUR"} if n == "fixed" else {})}}
+                "status": {"commissionRate": 0.3, "namespace": f"tenant-{n}",
+                           **({"currency": "EUR"} if n == "fixed" else {})}}
                for n, m, c in (("a", 1000, "EUR"), ("b", 700, "USD"), ("fixed", 100, "USD"))]
     rows = [row(t) for t in tenants]
     assert [r["commission"] for r in rows] == [300, 210, 30]
     assert rows[2]["currency"] == "EUR"  # fixed at provisioning: a later spec change does not count
     assert "MRR 1100.00 EUR + 700.00 USD, commission 330.00 EUR + 210.00 USD" in render(rows, "table")
     assert [row(t, 0.1)["commission"] for t in tenants] == [100, 70, 10]
+
+
+def test_report_bills_only_tenants_the_operator_provisioned() -> None:
+    """As the operator's metrics and the portal count: a Tenant refused (beyond the partner's cap, a
+    slug another partner holds) has no namespace and bills nothing, whatever price it names (a
+    partner inflated its report with refused Tenants of 10,000,000 a month)."""
+    from tenantry.cli.views import render, row
+    refused = {"metadata": {"name": "over-cap", "namespace": "partner-acme"},
+               "spec": {"plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 10_000_000, "currency": "EUR"}}},
+               "status": {"commissionRate": 0.25, "conditions": [{"type": "Ready", "status": "False",
+                                                                   "reason": "PartnerTenantLimit"}]}}
+    served = {**refused, "metadata": {"name": "served", "namespace": "partner-acme"},
+              "status": {**refused["status"], "namespace": "tenant-served"}}
+    rows = [row(refused), row(served)]
+    assert [(r["mrr"], r["commission"]) for r in rows] == [(0.0, 0.0), (10_000_000, 2_500_000)]
+    assert "MRR 10000000.00 EUR" in render(rows, "table")
 
 
 def test_report_says_unknown_for_a_tenant_without_a_recorded_rate_and_csv_cells_are_text() -> None:
@@ -171,9 +188,10 @@ def test_report_says_unknown_for_a_tenant_without_a_recorded_rate_and_csv_cells_
     recorded = {"metadata": {"name": "a", "namespace": "partner-acme"},
                 "spec": {"company": "=HYPERLINK(\"https://evil.example\",\"Pay\")",
                          "plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 100, "currency": "EUR"}}},
-                "status": {"commissionRate": 0.5}}
+                "status": {"commissionRate": 0.5, "namespace": "tenant-a"}}
     unrecorded = {"metadata": {"name": "b", "namespace": "partner-acme"},
-                  "spec": {"plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 300, "currency": "EUR"}}}}
+                  "spec": {"plan": {"featureSet": "b", "seats": 1, "price": {"monthly": 300, "currency": "EUR"}}},
+                  "status": {"namespace": "tenant-b"}}
     rows = [row(recorded), row(unrecorded)]
     assert rows[1]["commission"] is None
     table = render(rows, "table")

@@ -85,7 +85,9 @@ def row(body: dict[str, Any], commission_rate: float | None = None, now: datetim
     price = plan.get("price") or {}
     mrr = float(price.get("monthly", 0.0))
     state = state_of(body, now)
-    active = state == "Active"
+    # Billed as the operator bills (its metrics, the portal): Active, and holding its namespace. A
+    # Tenant refused (over the partner's cap, a slug another holds) bills nothing.
+    active = state == "Active" and bool(status.get("namespace"))
     # None: no rate recorded yet (a tenant not reconciled since an upgrade): unknown, not a guess.
     rate = commission_rate if commission_rate is not None else status.get("commissionRate")
     return {
