@@ -117,6 +117,10 @@ class Mailer:
                        f"{self.settings.partner_hourly_limit} recipients within the last hour "
                        "(smtp.partnerHourlyLimit)")
         elif to:
+            # The shard (or the leadership) may have moved while the Tenant was read: a replica
+            # that lost it must not send what the new owner will send too. (A DNS zone's write
+            # checks the same way: no write to the API server comes in between.)
+            self.memo.kube.fence()
             try:
                 delivery = await self.relay.send(self._compose(body, spec, record, to, now),
                                                  self._sender(body, spec), to)
