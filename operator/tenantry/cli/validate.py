@@ -74,6 +74,16 @@ def unknown_field(name: str, known: list[str]) -> str:
     return f"unknown field {quoted(name)}: the API server would drop it; the fields here are {', '.join(known)}"
 
 
+def _number_fix(text: str, wanted: str) -> str:
+    """How to write a number that came as text: a decimal comma ("12,50") is a dot here."""
+    digits = text.strip()
+    if re.fullmatch(r"-?[0-9]+,[0-9]+", digits) and wanted == "number":
+        return f"write {digits.replace(',', '.')} (a dot is the decimal point)"
+    if re.fullmatch(r"-?[0-9]{1,3}([,.][0-9]{3})+", digits):
+        return f"write {re.sub('[,.]', '', digits)} (no thousands separators)"
+    return "write the number alone, without quotes"
+
+
 # What YAML made of a value, and what the field takes, in the words of the fix.
 _READ_AS = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}
 _TAKES = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
@@ -97,7 +107,7 @@ def _wrong_type(instance: Any, wanted: str) -> str:
     elif wanted == "boolean" and isinstance(instance, str):
         fix = "write true or false, without quotes"
     elif wanted in ("integer", "number") and isinstance(instance, str):
-        fix = "write the number alone, without quotes"
+        fix = _number_fix(instance, wanted)
     elif wanted == "integer" and isinstance(instance, float):
         return f"{shown} is not a whole number: write one, without a decimal point"
     else:
