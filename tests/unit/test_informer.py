@@ -8,7 +8,8 @@ tests/integration/test_cache.py):
   tenant admin costs no memory, and is marked as there, so that the next write removes it), long
   ConfigMap values as digests that still compare with the
   desired text, and parts many tenants have alike (the isolation policy) held once
-- our own write is remembered at once, an older watch event never overwrites a newer write, and
+- our own write is remembered at once, an older answer or watch event never overwrites a newer
+  write (a watch event older than our write's answer is delivered after it), and
   the echo of our own write (same resourceVersion) calls no one
 - a change by someone else, and a deletion, call the callback with the whole object; an index
   hears of every object stored or dropped, our own writes included
@@ -94,6 +95,8 @@ def test_our_writes_are_remembered_and_their_echo_is_no_news() -> None:
     informer.put(_configmap("tenantry-flags", "6"))  # an older answer arriving late: ignored
     assert informer.get("tenant-a", "tenantry-flags")["data"] == {"k": "7"}  # type: ignore[index]
     informer.observe("MODIFIED", _configmap("tenantry-flags", "7"))  # the echo of our write
+    informer.observe("MODIFIED", _configmap("tenantry-flags", "6"))  # an older event, delivered late
+    assert informer.get("tenant-a", "tenantry-flags")["data"] == {"k": "7"}  # type: ignore[index]
     assert changes == [("ADDED", "tenantry-flags")]
     informer.observe("MODIFIED", _configmap("tenantry-flags", "9"))  # someone else's change
     informer.observe("DELETED", _configmap("tenantry-flags", "10"))

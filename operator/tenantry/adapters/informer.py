@@ -379,9 +379,13 @@ class Informer:
                 return
             self._drop(key)
         else:
-            old = self._store.get(key)
-            if old is not None and _version(body) and old.version == _version(body):
+            old, version = self._store.get(key), _version(body)
+            if old is not None and version and old.version == version:
                 return  # the very version stored already: our own write's answer (see put), no news
+            if old is not None and version and version < old.version and same_object(old.body(self._packer), body):
+                # Older than what memory holds: our write's answer came before the watch caught up.
+                # Taken, it would turn memory back (a quota's pods: 0 read as 50 and written again).
+                return
             self._keep(key, body)
         self._changed(kind, body)
 
