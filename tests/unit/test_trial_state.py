@@ -4,7 +4,10 @@ Tested here: served as Active before the end and Suspended from the end on (time
 as instants); a date the calendar does not have is refused by the model, and treated as ended by
 the operator if one gets past the webhook; a trial lasts at most MAX_TRIAL_DAYS from the Tenant's
 creation however far its end is moved; a Trial without an end (stored while the webhook was down)
-is admitted and suspended, not left served; other states pass through untouched.
+is admitted and suspended, not left served; so is a Trial whose spec the model refuses for any
+other reason (an unknown limit: it ran past its end, billed as nothing), served from the parts the
+model accepts; an Active tenant whose spec turns invalid keeps its namespace, url and state in
+effect in the status (billed as served); other states pass through untouched.
 The trial clock (trial_clock): a Tenant applied again over its own retained namespace counts from
 the namespace's creation (deleting and re-applying the file gives no new MAX_TRIAL_DAYS); another
 tenant's namespace, a foreign one, one being deleted (its data going) or a younger one changes
@@ -94,6 +97,45 @@ def test_a_trial_without_an_end_stored_while_the_webhook_was_down_is_suspended()
     # Anything else invalid stays refused as before.
     broken = admit({**body, "spec": {**raw, "plan": {"seats": -1}}}, "p", {}, OperatorConfig())
     assert not isinstance(broken, TenantSpec)
+
+
+@pytest.mark.parametrize("invalid", [{"features": {"chat": {"limits": {"X": 1}}}}, {"features": {"made-up": {}}},
+                                     {"trial": {"ends": "2099-02-30T00:00:00Z"}}, {"branding": "Not A Name"}])
+def test_a_trial_whose_spec_turns_invalid_is_suspended_and_says_why(invalid: dict[str, object]) -> None:
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.tenantpass import EndedTrial, admit
+    raw = {**BASE, "state": "Trial", "trial": {"ends": "2099-01-01T00:00:00Z"}, **invalid}
+    body = {"metadata": {"name": "probe", "namespace": "partner-p", "creationTimestamp": "2027-01-01T00:00:00Z"},
+            "spec": raw}
+    ended = admit(body, "p", {}, OperatorConfig())
+    assert isinstance(ended, EndedTrial) and ended.spec.state == "Suspended"
+    assert (ended.verdict.type, ended.verdict.status, ended.verdict.reason) == ("Trial", "False", "TrialEnded")
+    message = ended.verdict.message
+    assert message.startswith("the Tenant is invalid: spec.") and "counts as ended" in message
+    assert ended.spec.company == "Probe GmbH" and ended.spec.plan.seats == 5
+
+
+def test_an_invalid_trial_with_an_invalid_plan_stays_refused() -> None:
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.tenantpass import Refusal, admit
+    raw = {**BASE, "state": "Trial", "trial": {"ends": "2099-01-01T00:00:00Z"}, "plan": {"seats": -1}}
+    refused = admit({"metadata": {"name": "probe", "namespace": "partner-p"}, "spec": raw}, "p", {},
+                    OperatorConfig())
+    assert isinstance(refused, Refusal) and refused.verdicts[0].reason == "InvalidSpec"
+
+
+def test_an_active_tenant_whose_spec_turns_invalid_keeps_what_it_is_served_in_the_status() -> None:
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.tenantpass import Refusal, admit
+    held = {"namespace": "tenant-probe", "url": "https://probe.platform.test", "state": "Active", "partner": "x"}
+    body = {"metadata": {"name": "probe", "namespace": "partner-p"},
+            "spec": {**BASE, "state": "Suspended", "features": {"made-up": {}}}, "status": held}
+    refused = admit(body, "p", {}, OperatorConfig())
+    assert isinstance(refused, Refusal) and refused.verdicts[0].reason == "InvalidSpec"
+    assert refused.fields == {"partner": "p", "namespace": "tenant-probe", "url": "https://probe.platform.test",
+                              "state": "Active"}
+    never = admit({**body, "status": {}}, "p", {}, OperatorConfig())  # never provisioned: nothing held
+    assert isinstance(never, Refusal) and never.fields == {"partner": "p"}
 
 
 def namespace(owner: str, created: str, managed: bool = True) -> dict[str, object]:

@@ -75,7 +75,7 @@ def refused(reason: str, why: str, fields: Mapping[str, Any]) -> Refusal:
 
 
 def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: PartnerTenants,
-          config: OperatorConfig, held: Held = NOTHING_HELD) -> TenantSpec | Refusal:
+          config: OperatorConfig, held: Held = NOTHING_HELD) -> TenantSpec | EndedTrial | Refusal:
     """The parsed spec when the tenant may be provisioned; else why not.
 
     `partner`: the partner id of the Tenant's namespace (None: not a partner namespace);
@@ -91,8 +91,17 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
     if isinstance(spec, str):
         endless = _trial_without_an_end(body.get("spec"))
         if endless is None:
-            return refused("InvalidSpec", f"the Tenant is invalid: {spec}", {"partner": partner})
-        spec = endless
+            ended = _ended_trial(body.get("spec"), spec)
+            if ended is not None:
+                spec = ended
+            else:
+                # Served as last provisioned until the spec is fixed: it keeps its namespace, url and
+                # state in effect in the status (billed as it is served, not as the spec now says).
+                held = {key: (body.get("status") or {}).get(key) for key in ("namespace", "url", "state")}
+                return refused("InvalidSpec", f"the Tenant is invalid: {spec}",
+                               {"partner": partner, **{key: value for key, value in held.items() if value}})
+        else:
+            spec = endless
     if not _within_cap(body, partner_tenants, config.max_tenants_per_partner, held):
         return refused(PARTNER_TENANT_LIMIT, partner_cap_message(partner, config.max_tenants_per_partner, held),
                        {"partner": partner})
@@ -108,6 +117,37 @@ def _trial_without_an_end(raw: Any) -> TenantSpec | None:
     parsed = lifecycle.parse_tenant_spec({**raw, "state": "Suspended"})
     # model_copy does not validate: the one spec the model refuses, on purpose, for trial_state.
     return parsed.model_copy(update={"state": "Trial"}) if isinstance(parsed, TenantSpec) else None
+
+
+@dataclass(frozen=True)
+class EndedTrial:
+    """A Trial whose spec the model refuses, served as ended: see _ended_trial."""
+
+    spec: TenantSpec  # state Suspended
+    verdict: Verdict
+
+
+# What a suspended tenant can be served without (its plan's features and the partner's default
+# Branding instead), when those are what the model refuses.
+_DROPPABLE = frozenset({"features", "branding", "onboarding", "industry", "employees", "supportLevel"})
+
+
+def _ended_trial(raw: Any, problem: str) -> EndedTrial | None:
+    """A Trial stored while the webhook was down with a spec the model refuses (an unknown limit,
+    a made-up feature). Refused, it would be served as last provisioned: a trial running past its
+    end and billed as nothing. It counts as ended instead (suspended, its data kept) until the spec
+    is fixed, served from the parts the model accepts; None when even those are refused."""
+    if not isinstance(raw, Mapping) or raw.get("state") != "Trial":
+        return None
+    suspended = {**{key: value for key, value in raw.items() if key != "trial"}, "state": "Suspended"}
+    for candidate in (suspended, {key: value for key, value in suspended.items() if key not in _DROPPABLE}):
+        parsed = lifecycle.parse_tenant_spec(candidate)
+        if isinstance(parsed, TenantSpec):
+            return EndedTrial(parsed, Verdict(
+                lifecycle.TRIAL, "False", "TrialEnded", f"the Tenant is invalid: {problem}; a trial whose spec is "
+                "invalid counts as ended: the tenant is suspended, its data and access kept, until the spec is "
+                "fixed (the webhook refuses such a spec; `tenantry validate` names the problem)"))
+    return None
 
 
 def _within_cap(body: Mapping[str, Any], tenants: PartnerTenants, cap: int, held: Held = NOTHING_HELD) -> bool:

@@ -198,6 +198,9 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     if isinstance(admitted, Refusal):
         return Found(list(admitted.verdicts), fields={**admitted.fields, "commissionRate": rate})
     assert partner is not None
+    ended = admitted if isinstance(admitted, tenantpass.EndedTrial) else None
+    if ended is not None:
+        admitted = ended.spec
     # A trial is served as Active until it ends, then as Suspended: everything below sees that state.
     own_namespace = await writer.kube.get(_namespace_ref(config, slug))
     created = lifecycle.trial_clock(meta.get("creationTimestamp"), own_namespace, partner_namespace, slug)
@@ -205,6 +208,8 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     resolved = tenantpass.resolve(spec, partner_namespace, catalogue.feature_sets, catalogue.brandings, config)
     inp = TenantInput(slug, partner_namespace, partner, spec, resolved.plan, resolved.branding, resolved.features)
     state = lifecycle.effective_state(body.get("spec") or {}, moment, created)  # status.state: what views show
+    if ended is not None:
+        state, trial = spec.state, ended.verdict
     found = Found([], list(resolved.warnings), {"partner": partner, "state": state, "commissionRate": rate},
                    resolved)
     found.trial_clock = created

@@ -12,6 +12,10 @@ Attacks covered:
   the same words in the status, naming neither the holder nor which of the two it is; no namespace
 - a partner changing the currency of a provisioned tenant: stored, but metrics keep the provisioned
   currency (status.currency) and a CurrencyFixed=False warning says so
+- a partner making a provisioned tenant's spec invalid (a limit name the CRD cannot check; a
+  concurrency and revenue review, 3 Dec): a Trial counts as ended and is suspended at once (it ran
+  on past its end, billed as nothing); an Active tenant is served and billed as last provisioned,
+  keeping its namespace in the status
 - reserved tenantry.dev/ labels and annotations set by a partner on a Tenant (a forged partner label,
   a forged owner, kopf's progress mark of the deletion handler claiming it already ran): the
   tenant is provisioned for its real partner only, and deleting it still releases its domain
@@ -207,6 +211,49 @@ def test_currency_change_without_the_webhook_is_not_billed(
     assert alpha.apply_as_partner(alpha.tenant(slug, plan=priced)).returncode == 0
     alpha.wait_condition(slug, "True", "Provisioned")
     wait_for(lambda: alpha.condition(slug, kind="CurrencyFixed") == {}, what="the warning to go")
+
+
+INVALID_LIMIT = {"chat": {"limits": {"X": 1}}}  # a limit name the CRD cannot check, the model refuses
+
+
+def _quota_pods(cluster: ClusterHandle, namespace: str) -> str | None:
+    quota = _get(cluster, "resourcequota", "tenantry-quota", namespace)
+    return ((quota or {}).get("spec") or {}).get("hard", {}).get("pods")
+
+
+def test_a_trial_made_invalid_without_the_webhook_counts_as_ended(
+        no_webhook: None, cluster: ClusterHandle, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("down-trial")
+    trial = alpha.tenant(slug, state="Trial", trial={"ends": "2099-01-01T00:00:00Z"})
+    assert alpha.apply_as_partner(trial).returncode == 0
+    alpha.wait_condition(slug, "True", "TrialRunning", kind="Trial")
+    namespace = f"tenant-{slug}"
+    assert _quota_pods(cluster, namespace) != "0"
+    invalid = {**trial, "spec": {**trial["spec"], "features": INVALID_LIMIT}}
+    assert alpha.apply_as_partner(invalid).returncode == 0  # nobody refuses it
+    cond = alpha.wait_condition(slug, "False", "TrialEnded", kind="Trial")
+    assert cond["message"].startswith("the Tenant is invalid: spec.features.chat.limits") and "counts as ended" in \
+        cond["message"]
+    wait_for(lambda: _quota_pods(cluster, namespace) == "0", what="the ended trial's quota: no pods")
+    assert (alpha.get(slug) or {})["status"]["state"] == "Suspended"
+
+
+def test_an_active_tenant_made_invalid_without_the_webhook_is_still_billed(
+        no_webhook: None, operator: OperatorProcess, chart_partners: tuple[ChartPartner, ChartPartner]) -> None:
+    alpha, _ = chart_partners
+    slug = alpha.slug("down-invalid")
+    priced = alpha.tenant(slug, plan={"featureSet": "business", "seats": 10,
+                                      "price": {"monthly": 700, "currency": "EUR"}})
+    assert alpha.apply_as_partner(priced).returncode == 0
+    alpha.wait_condition(slug, "True", "Provisioned")
+    invalid = {**priced, "spec": {**priced["spec"], "features": INVALID_LIMIT}}
+    assert alpha.apply_as_partner(invalid).returncode == 0
+    alpha.wait_condition(slug, "False", "InvalidSpec")
+    status = (alpha.get(slug) or {})["status"]
+    assert (status.get("namespace"), status.get("state")) == (f"tenant-{slug}", "Active")
+    wait_for(lambda: operator.metric("tenantry_tenant_mrr", tenant=slug, currency="EUR") == 700,
+             what="revenue still reported while the spec is invalid")
 
 
 @pytest.mark.parametrize("operator_down", [False, True], ids=["operator-up", "operator-down"])
