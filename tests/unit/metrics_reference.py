@@ -129,8 +129,8 @@ class ReferenceCollector(Collector):
             for currency in sorted(revenue[partner]):
                 mrr.add_metric([partner, currency], revenue[partner][currency])
                 commission.add_metric([partner, currency], earned[partner][currency])
-            # The level goes by the largest amount (the partner's main currency).
-            name, towards = partner_level(max(revenue[partner].values(), default=0.0), self.levels)
+            # The level goes by the amount in the level currency (EUR) alone.
+            name, towards = partner_level(revenue[partner].get("EUR", 0.0), self.levels)
             level.add_metric([partner, name], 1)
             progress.add_metric([partner], towards)
         yield from (by_state, mrr, commission, level, progress)

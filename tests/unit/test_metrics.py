@@ -3,7 +3,8 @@
 Tested here:
 - usage reports with unknown features or impossible counts are reported, and ignored in metrics
 - partner levels and progress; commission at each partner's rate; MRR only from active tenants;
-  money per currency (EUR and USD never added), the level by the main currency
+  money per currency (EUR and USD never added), the level by the level currency alone (a cheap
+  currency's large amounts bought Platinum)
 - the series budget: a tenant with every core feature, limits and requests stays within 25
 - TenantExposition, after any sequence of puts and removes (hypothesis), exposes exactly the
   families, HELP/TYPE, labels and values that the from-scratch reference collector
@@ -30,6 +31,7 @@ from tenantry.api.features import CORE_FEATURES
 from tenantry.domain.features import EffectiveFeature
 from tenantry.domain.usage import (
     TenantFacts,
+    parse_level_currency,
     parse_levels,
     partner_level,
     quota_numbers,
@@ -219,7 +221,7 @@ def test_dns_conflict_series_only_while_conflicting() -> None:
 
 def test_money_is_summed_per_currency_at_each_partners_rate() -> None:
     """EUR and USD are never added; each tenant's commission uses its partner's rate; the level goes
-    by the main (largest) currency."""
+    by the amount in the level currency (EUR by default) alone."""
     usd = tenant_facts("u", "acme", {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 7000, "currency": "USD"}}},
                        None, ALL, True, None, commission=0.3)
     eur = tenant_facts("e", "acme", SPEC, None, ALL, True, None, commission=0.3)
@@ -230,8 +232,25 @@ def test_money_is_summed_per_currency_at_each_partners_rate() -> None:
     assert 'tenantry_partner_commission{currency="USD",partner="acme"} 2100.0' in text
     assert 'tenantry_partner_commission{currency="EUR",partner="beta"} 500.0' in text
     assert not any("12000" in line for line in text.splitlines())  # never 5000 + 7000
-    assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text  # by 7000, not 12000 (Silver)
-    assert 'tenantry_partner_level_progress_ratio{partner="acme"} 0.13333333333333333' in text
+    assert 'tenantry_partner_level_info{level="Silver",partner="acme"} 1.0' in text  # by EUR 5000 alone
+    assert 'tenantry_partner_level_progress_ratio{partner="acme"} 0.0' in text
+
+
+def test_a_currency_of_small_units_buys_no_level() -> None:
+    """900,000 IDR (about 50 EUR) beside 4,000 EUR is Bronze, as 4,000 EUR is; by the largest amount
+    it was Platinum. A platform that bills in USD sets the level currency to USD."""
+    eur = tenant_facts("e", "acme", {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 4000, "currency": "EUR"}}},
+                       None, ALL, True, None, commission=0.3)
+    idr = tenant_facts("i", "acme", {**SPEC, "plan": {**SPEC["plan"], "price": {"monthly": 900_000,
+                                                                                 "currency": "IDR"}}},
+                       None, ALL, True, None, commission=0.3)
+    assert 'tenantry_partner_level_info{level="Bronze",partner="acme"} 1.0' in scrape({("p", "e"): eur,
+                                                                                       ("p", "i"): idr})
+    in_usd = TenantExposition(level_currency="USD")
+    in_usd.put(("p", "e"), eur)
+    assert 'tenantry_partner_level_info{level="Bronze",partner="acme"} 1.0' in in_usd.render().decode()
+    with pytest.raises(ValueError, match="ISO 4217"):
+        parse_level_currency("Euro")
 
 
 def test_quota_families_have_one_unit_each() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from tenantry.api.common import EMAIL
 from tenantry.domain.config import DnsSettings, OperatorConfig, _parsed
 from tenantry.domain.leadership import Timing
-from tenantry.domain.usage import DEFAULT_LEVELS, parse_levels
+from tenantry.domain.usage import DEFAULT_LEVELS, LEVEL_CURRENCY, parse_level_currency, parse_levels
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
@@ -90,6 +90,7 @@ class ProcessSettings:
     contest_pause_seconds: float = 300.0
     commission_rate: float = 0.20
     partner_levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS
+    partner_level_currency: str = LEVEL_CURRENCY
     leader_election: bool = False
     lease_name: str = "tenantry-leader"
     lease: Timing = field(default_factory=Timing)
@@ -120,6 +121,7 @@ _PROCESS_SETTINGS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("TENANTRY_CONTEST_PAUSE_SECONDS", "contest_pause_seconds", _positive),
     ("TENANTRY_COMMISSION_RATE", "commission_rate", _rate),
     ("TENANTRY_PARTNER_LEVELS", "partner_levels", parse_levels),
+    ("TENANTRY_PARTNER_LEVEL_CURRENCY", "partner_level_currency", parse_level_currency),
     ("TENANTRY_LEADER_ELECTION", "leader_election", _flag),
     ("TENANTRY_LEASE_NAME", "lease_name", str),
     ("TENANTRY_SHARDS", "shards", _shards),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.api.common import CURRENCIES
 from tenantry.api.features import CORE_FEATURES, KNOWN_FEATURES
 from tenantry.domain import quantity
 from tenantry.domain.features import EffectiveFeature
@@ -136,10 +137,22 @@ def commission_rate(annotations: Mapping[str, str] | None, default: float) -> fl
     return value if 0 <= value <= 1 else default
 
 
-def main_amount(amounts: Mapping[str, float]) -> float:
-    """The amount in the partner's main currency (the largest one): partner levels go by it, since
-    amounts in different currencies are never added."""
-    return max(amounts.values(), default=0.0)
+LEVEL_CURRENCY = "EUR"  # the currency partner levels are reckoned in, unless the platform sets another
+
+
+def parse_level_currency(text: str) -> str:
+    """TENANTRY_PARTNER_LEVEL_CURRENCY: an ISO 4217 code in use."""
+    code = text.strip()
+    if code not in CURRENCIES:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code in use, e.g. EUR, USD, GBP or CHF")
+    return code
+
+
+def level_amount(amounts: Mapping[str, float], currency: str = LEVEL_CURRENCY) -> float:
+    """The revenue partner levels go by: the amount in the level currency alone. Amounts in other
+    currencies are never added nor compared with it (the largest amount in any currency made one
+    tenant priced in a currency of small units worth Platinum)."""
+    return amounts.get(currency, 0.0)
 
 
 def partner_level(mrr: float, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> tuple[str, float]:

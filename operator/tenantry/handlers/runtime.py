@@ -185,7 +185,7 @@ async def start(runtime: Runtime) -> None:
     runtime.sweep = asyncio.create_task(tenant.sweep_leftovers(runtime))  # never holds up (or fails) the start
     if "exposition" not in runtime:
         # Each tenant's series are rendered when its facts change; a scrape joins bytes (see metrics).
-        exposition = TenantExposition(process.partner_levels)
+        exposition = TenantExposition(process.partner_levels, process.partner_level_currency)
         if process.metrics_port:
             # All interfaces by default, so Prometheus reaches the pod; the demo binds to 127.0.0.1.
             runtime.metrics_server = await serve_metrics(exposition, process.metrics_port, process.metrics_address)

@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from prometheus_client.utils import floatToGoString
 
 from tenantry.api.features import CORE_FEATURES
-from tenantry.domain.usage import DEFAULT_LEVELS, TenantFacts, main_amount, partner_level
+from tenantry.domain.usage import DEFAULT_LEVELS, LEVEL_CURRENCY, TenantFacts, level_amount, partner_level
 
 SERIES_BUDGET_PER_TENANT = 25
 STATES = ("Active", "Trial", "Suspended", "Cancelled")
@@ -111,7 +111,7 @@ def tenant_series(t: TenantFacts) -> Iterator[Series]:
 
 
 def partner_series(partner: str, tenants: Iterable[TenantFacts],
-                   levels: tuple[tuple[str, float], ...]) -> Iterator[Series]:
+                   levels: tuple[tuple[str, float], ...], level_currency: str = LEVEL_CURRENCY) -> Iterator[Series]:
     """A partner's totals over its tenants (revenue from active tenants only), money per currency:
     EUR and USD are never added together."""
     counts = dict.fromkeys(STATES, 0)
@@ -127,7 +127,7 @@ def partner_series(partner: str, tenants: Iterable[TenantFacts],
     for currency in sorted(revenue):
         yield "tenantry_partner_mrr", {"partner": partner, "currency": currency}, revenue[currency]
         yield "tenantry_partner_commission", {"partner": partner, "currency": currency}, commission[currency]
-    name, towards = partner_level(main_amount(revenue), levels)
+    name, towards = partner_level(level_amount(revenue, level_currency), levels)
     yield "tenantry_partner_level_info", {"partner": partner, "level": name}, 1
     yield "tenantry_partner_level_progress_ratio", {"partner": partner}, towards
 
@@ -143,8 +143,9 @@ class TenantExposition:
 
     BLOCK = 128
 
-    def __init__(self, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS) -> None:
-        self.levels = levels
+    def __init__(self, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS,
+                 level_currency: str = LEVEL_CURRENCY) -> None:
+        self.levels, self.level_currency = levels, level_currency
         self.clear()
 
     def clear(self) -> None:
@@ -250,7 +251,7 @@ class TenantExposition:
             if tenants is None:
                 self._partner_text.pop(partner, None)
             else:
-                series = partner_series(partner, tenants.values(), self.levels)
+                series = partner_series(partner, tenants.values(), self.levels, self.level_currency)
                 self._partner_text[partner] = _grouped(series, PARTNER_FAMILIES)
         self._stale_partners.clear()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tenantry.domain.spreadsheet import cell
-from tenantry.domain.usage import main_amount, partner_level
+from tenantry.domain.usage import LEVEL_CURRENCY, level_amount, partner_level
 
 # Signals: what a partner should look at, by customer (key -> words on the page).
 SIGNALS = {
@@ -201,15 +201,16 @@ class Revenue:
 
 
 def revenue(customers: Sequence[Customer], commission_rate: float, mrr_30d_ago: Mapping[str, float],
-            quarterly_target: float | None, levels: tuple[tuple[str, float], ...]) -> Revenue:
+            quarterly_target: float | None, levels: tuple[tuple[str, float], ...],
+            level_currency: str = LEVEL_CURRENCY) -> Revenue:
     """`mrr_30d_ago`: the partner's MRR of Active customers 30 days ago, per currency (Prometheus)."""
     current = totals(customers, commission_rate)
     growth: dict[str, float | None] = {}
     for currency, amount in current.mrr.amounts.items():
         before = mrr_30d_ago.get(currency)
         growth[currency] = (amount - before) / before * 100 if before else None
-    # The level goes by the partner's revenue in its main currency (the largest amount).
-    level, progress = partner_level(main_amount(current.mrr.amounts), levels)
+    # The level goes by the partner's revenue in the level currency alone (see level_amount).
+    level, progress = partner_level(level_amount(current.mrr.amounts, level_currency), levels)
     ordered = sorted(levels, key=lambda item: item[1])
     names = [name for name, _ in ordered]
     following = names[names.index(level) + 1] if names.index(level) + 1 < len(names) else None

@@ -299,7 +299,7 @@ class Portal:
         found, _, _ = await self.customers(info)
         past = await history(self.prometheus, info.id)
         figures = model.revenue(found, info.commission_rate, past.partner_mrr_30d_ago, info.quarterly_target,
-                                self.settings.partner_levels)
+                                self.settings.partner_levels, self.settings.partner_level_currency)
         return self.page("revenue.html", who=who, partner=info, r=figures, history=past.available,
                          level_bar=progress(figures.level_progress),
                          target_bars={c: progress(s) for c, s in figures.target_progress.items()})

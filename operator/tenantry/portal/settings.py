@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tenantry.domain.config import _parsed
 from tenantry.domain.settings import _flag, _port, _rate
-from tenantry.domain.usage import DEFAULT_LEVELS, parse_levels
+from tenantry.domain.usage import DEFAULT_LEVELS, LEVEL_CURRENCY, parse_level_currency, parse_levels
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -53,6 +53,7 @@ class PortalSettings:
     prometheus_selector: str = ""
     commission_rate: float = 0.20  # the platform default; a partner namespace's annotation overrides it
     partner_levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS
+    partner_level_currency: str = LEVEL_CURRENCY
     support_tiers: tuple[str, ...] = ("Standard", "Priority", "Premium")
     git_url: str = ""  # e.g. https://git.example/org/tenants/blob/main: links to each customer's YAML
     trust_proxy_headers: bool = False  # only behind an authenticating proxy that sets them
@@ -77,6 +78,7 @@ class PortalSettings:
             ("TENANTRY_PORTAL_PROMETHEUS_SELECTOR", "prometheus_selector", _matchers),
             ("TENANTRY_COMMISSION_RATE", "commission_rate", _rate),
             ("TENANTRY_PARTNER_LEVELS", "partner_levels", parse_levels),
+            ("TENANTRY_PARTNER_LEVEL_CURRENCY", "partner_level_currency", parse_level_currency),
             ("TENANTRY_PORTAL_SUPPORT_TIERS", "support_tiers", _names),
             ("TENANTRY_PORTAL_GIT_URL", "git_url", _https_or_empty),
             ("TENANTRY_PORTAL_TRUST_PROXY_HEADERS", "trust_proxy_headers", _flag),
