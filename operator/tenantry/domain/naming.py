@@ -24,6 +24,7 @@ FINALIZER = "tenantry.dev/finalizer"
 KNOWN_ANNOTATIONS = frozenset({
     OWNER_ANNOTATION, "tenantry.dev/domain", "tenantry.dev/verified-at", "tenantry.dev/commission-rate",
     "tenantry.dev/quarterly-target", "tenantry.dev/email-from-domains", "tenantry.dev/resend-welcome",
+    "tenantry.dev/shards",
 })
 # Every label tenantry sets or reads (a unit test keeps it complete): what the informers keep of an
 # object whose labels someone padded beyond a few KiB (exact keys: a prefix would let anyone pad).

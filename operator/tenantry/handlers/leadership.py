@@ -184,6 +184,13 @@ class ShardLost(Exception):
 LEASE_API = "coordination.k8s.io/v1"
 LEASE_GROUP_LABEL = "tenantry.dev/lease-group"
 LEASE_ROLE_LABEL = "tenantry.dev/lease-role"
+SHARDS_ANNOTATION = "tenantry.dev/shards"  # on a member lease: that replica's number of shards
+
+
+def _layout(lease: Mapping[str, Any]) -> str | None:
+    """The number of shards a member lease's replica works with (None: a replica from before it was
+    written, taken for another layout: it may count differently)."""
+    return (lease["metadata"].get("annotations") or {}).get(SHARDS_ANNOTATION)
 # The shard whose work this task is doing: set by ShardElector.acting, read before each write.
 _ACTING: ContextVar[int | None] = ContextVar("tenantry_acting_shard", default=None)
 
@@ -203,6 +210,7 @@ class ShardElector:
         self._seen: dict[str, leadership.Observation] = {}
         self._notified: set[int] = set()
         self._share = shards  # the fair share in the last round (for the log)
+        self._waiting_for: list[str] = []  # replicas of another number of shards, last round (for the log)
 
     @property
     def shards(self) -> int:
@@ -277,15 +285,25 @@ class ShardElector:
         leases = {lease["metadata"]["name"]: lease for lease in listed}
         self._seen = {name: leadership.observe(self._seen.get(name), lease.get("spec") or {}, started)
                       for name, lease in leases.items()}
-        members = {self._seen[name].holder for name, lease in leases.items()
-                   if lease["metadata"].get("labels", {}).get(LEASE_ROLE_LABEL) == "member"
-                   and not leadership.expired(self._seen[name], self.timing.lease_duration, started)}
+        live = {name: lease for name, lease in leases.items()
+                if lease["metadata"].get("labels", {}).get(LEASE_ROLE_LABEL) == "member"
+                and not leadership.expired(self._seen[name], self.timing.lease_duration, started)}
+        layout = str(self.shards)
+        members = {self._seen[name].holder for name, lease in live.items() if _layout(lease) == layout}
+        # Replicas with another number of shards (a rollout that changes it): shard i is another
+        # set of partners to them. Until the last of them is gone this replica takes no shard, and
+        # neither side counts the other in its fair share (nor gives shards up for it).
+        others = sorted(self._seen[name].holder for name, lease in live.items() if _layout(lease) != layout)
+        if others and others != self._waiting_for:
+            logger.info("taking no shard while replicas with another number of shards run: %s", ", ".join(others))
+        self._waiting_for = others
         observed = [self._seen.get(self.shard_name(shard)) for shard in range(self.shards)]
         mine = [shard for shard, seen in enumerate(observed) if seen is not None and seen.holder == self.identity]
         for shard in set(range(self.shards)) - set(mine):
             self._renewed_at[shard] = float("-inf")  # someone else's now (ours expired in their eyes)
-        takeable = [shard for shard, seen in enumerate(observed)
-                    if seen is None or leadership.may_take(seen, self.identity, self.timing.lease_duration, started)]
+        takeable = [] if others else [
+            shard for shard, seen in enumerate(observed)
+            if seen is None or leadership.may_take(seen, self.identity, self.timing.lease_duration, started)]
         plan = moves(self.shards, len(members | {self.identity}), mine, takeable)
         claims = [shard for shard in [*mine, *plan.take] if shard not in plan.release]
         # One wave of writes: a slow round (a busy event loop) must not eat into the renew deadline twice.
@@ -301,15 +319,19 @@ class ShardElector:
         await self._forget_dead_members(leases, started)
 
     async def _claim(self, target: ObjectRef, live: Mapping[str, Any] | None, role: str) -> bool:
-        """Create, take over or renew one lease for us; False if someone else wrote first."""
+        """Create, take over or renew one lease for us; False if someone else wrote first. A member
+        lease names this replica's number of shards (see _round)."""
         spec = leadership.lease_spec((live or {}).get("spec") or {}, self.identity, self.timing.lease_duration, _now())
+        layout = {SHARDS_ANNOTATION: str(self.shards)} if role == "member" else {}
         try:
             if live is None:
                 await self.kube.create({"apiVersion": LEASE_API, "kind": "Lease", "spec": spec, "metadata": {
-                    "name": target.name, "namespace": target.namespace,
+                    "name": target.name, "namespace": target.namespace, "annotations": layout,
                     "labels": {LEASE_GROUP_LABEL: self.group, LEASE_ROLE_LABEL: role}}})
             else:
-                await self.kube.patch_if_unchanged(target, {"spec": spec}, live["metadata"]["resourceVersion"])
+                change = {"spec": spec, **({"metadata": {"annotations": layout}} if layout and _layout(live) !=
+                                           layout[SHARDS_ANNOTATION] else {})}
+                await self.kube.patch_if_unchanged(target, change, live["metadata"]["resourceVersion"])
         except (AlreadyExists, Conflict):
             return False
         except KubeError as error:
