@@ -14,6 +14,7 @@ unless the values have one); this module adds the documented values combinations
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from tenantry.devtools.chart import (  # noqa: F401  (re-exported for the chart tests)
@@ -29,8 +30,9 @@ from tenantry.devtools.chart import (  # noqa: F401  (re-exported for the chart 
 )
 
 # Every optional part on: two partners, monitoring, cert-manager mode, RFC 2136 DNS with a TSIG
-# Secret reference, scheduling and spreading constraints, a PodDisruptionBudget by minAvailable,
-# extra volumes, labels and environment variables, a parent chart's globals.
+# Secret reference, an SMTP relay with credentials, scheduling and spreading constraints, a
+# PodDisruptionBudget by minAvailable, extra volumes, labels and environment variables, a parent
+# chart's globals; the portal with every setting, its Ingress, scheduling and trusted proxy.
 FULL_VALUES: dict[str, Any] = {
     "replicas": 3,
     "shards": 6,
@@ -67,6 +69,7 @@ FULL_VALUES: dict[str, Any] = {
         "maxPendingDomainsPerPartner": 5,
         "reservedSlugs": ["saas", "billing-eu"],
         "reservedDomains": ["saas-corp.com"],
+        "allowedPriorityClasses": ["tenant-low", "tenant-high"],
         "dns": {
             "provider": "rfc2136",
             "target": "203.0.113.10",
@@ -77,6 +80,8 @@ FULL_VALUES: dict[str, Any] = {
             "rfc2136": {"server": "ns1.example.com:53", "zone": "saas.example.com", "tsigName": "tenantry-key",
                         "tsigAlgorithm": "hmac-sha512", "tsigSecretRef": {"name": "tenantry-tsig", "key": "secret"}},
         },
+        "smtp": {"host": "relay.example.com", "port": 465, "tls": "tls", "from": "welcome@saas.example.com",
+                 "allowedFromDomains": ["saas.example.com"], "existingSecret": "tenantry-smtp"},
     },
     "extraEnv": [{"name": "TENANTRY_VERBOSE", "value": "1"},
                  {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
@@ -95,6 +100,37 @@ FULL_VALUES: dict[str, Any] = {
     "podDisruptionBudget": {"enabled": True, "minAvailable": 2},
     "extraVolumes": [{"name": "relay-ca", "configMap": {"name": "relay-ca"}}],
     "extraVolumeMounts": [{"name": "relay-ca", "mountPath": "/etc/relay-ca", "readOnly": True}],
+    "portal": {
+        "replicas": 2,
+        "prometheusUrl": "http://prometheus.monitoring:9090",
+        "prometheusSelector": 'job="tenantry"',
+        "supportTiers": ["Basic", "Gold"],
+        "gitUrl": "https://git.example/org/tenants/blob/main",
+        # The ingress controller authenticates (oauth2-proxy through auth-url) and sets the headers.
+        "trustProxyHeaders": True,
+        "proxyFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+        "proxyUserPrefix": "sso:",
+        "proxyGroupsPrefix": "sso:",
+        "audiences": ["portal"],
+        "resources": {"requests": {"cpu": 0.1, "memory": 134217728}, "limits": {"cpu": 1, "memory": "512Mi"}},
+        "ingress": {"enabled": True, "className": "nginx",
+                    "annotations": {"nginx.ingress.kubernetes.io/auth-url": "http://oauth2-proxy.oauth2-proxy/oauth2/auth"},
+                    "hosts": [{"host": "portal.saas.example.com"},
+                              {"host": "partners.saas.example.com", "paths": [{"path": "/p", "pathType": "Prefix"}]}],
+                    "tls": [{"secretName": "portal-tls", "hosts": ["portal.saas.example.com",
+                                                                  "partners.saas.example.com"]}]},
+        "podAnnotations": {"example.com/team": "partners"},
+        "podLabels": {"example.com/tier": "web"},
+        "priorityClassName": "tenantry-portal",
+        "nodeSelector": {"node-role.example.com/web": "true"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "web", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 50, "preference": {"matchExpressions": [
+                {"key": "node-role.example.com/web", "operator": "Exists"}]}}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "ScheduleAnyway"}],
+        "extraEnv": [{"name": "TENANTRY_VERBOSE", "value": "1"}],
+    },
 }
 
 # On OpenShift (restricted-v2): no fixed user, group or fsGroup; the platform assigns them.
@@ -127,6 +163,15 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
                                                "readOnly": True}],
                         "extraEnv": [{"name": "TENANTRY_SMTP_CA_FILE", "value": "/etc/tenantry/smtp-ca/ca.crt"}]},
 }
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Values over values as Helm coalesces them: maps merge key by key, anything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
 
 
 def find(objects: list[dict], kind: str, name: str) -> dict:

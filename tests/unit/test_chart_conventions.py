@@ -20,7 +20,8 @@ Tested here:
 - topologySpreadConstraints (the operator's selector where none is given), extraVolumes and
   extraVolumeMounts (the chart's own names and paths refused), podLabels
 - the `helm test` pod: a hook, the chart's security contexts, no token, the operator's image
-- NOTES.txt: what was installed, readiness, next steps; a warning only for the placeholder image
+- NOTES.txt: what was installed, readiness, next steps; a warning only for the placeholder image;
+  one leader and standbys, or with shards how the pods share them and where to see who holds which
 - Chart.yaml: kubeVersion, home, sources, maintainers; the two charts' versions agree
 - the chart README's values table lists every value of values.yaml, and only those
 """
@@ -350,6 +351,20 @@ def test_notes_say_what_was_installed_how_to_check_it_and_what_next() -> None:
         assert words in text, words
     own = notes({"image": {"repository": "ghcr.io/example/tenantry-operator"}, "crds": {"install": False}})
     assert "WARNING" not in own and "not installed by this release" in own and "crd/tenants" not in own
+
+
+def test_notes_say_how_the_pods_share_the_work() -> None:
+    # One leader with shards: 1; with more, every serving pod is labelled leader and holds a share.
+    single = notes()
+    assert "one active, the others standbys" in single and "# one leader, the others standby" in single
+    assert "shard" not in single
+    sharded = notes({"replicas": 3, "shards": 6})
+    assert "one leader" not in sharded and "standby" not in sharded.split("Is it ready?", 1)[1]
+    assert "6 shards shared by the 3 replicas (about 2 each" in sharded
+    assert "every serving pod is labelled leader" in sharded
+    assert ("kubectl -n tenantry-system get leases -l tenantry.dev/lease-group=tenantry-leader,"
+            "tenantry.dev/lease-role=shard") in sharded
+    assert "about 3 each" in notes({"replicas": 2, "shards": 5})  # rounded up: some hold one more
 
 
 # --- Chart.yaml and README -----------------------------------------------------------------------

@@ -231,6 +231,7 @@ def test_default_environment(default: list[dict]) -> None:
         "TENANTRY_LOG_FORMAT": "text",
         "TENANTRY_COMMISSION_RATE": "0.2",
         "TENANTRY_PARTNER_LEVELS": "Bronze=0,Silver=5000,Gold=20000,Platinum=50000",
+        "TENANTRY_PARTNER_LEVEL_CURRENCY": "EUR",
         "TENANTRY_ROUTE_SERVICE": "frontend",
         "TENANTRY_ROUTE_PORT": "80",
         "TENANTRY_CERT_ISSUER": "letsencrypt",

@@ -55,6 +55,8 @@ def test_full_render_is_exactly_the_expected_objects(full: list[dict]) -> None:
         ("ClusterRoleBinding", "tenantry-portal", None),
         ("Service", "tenantry-portal", NS),
         ("Deployment", "tenantry-portal", NS),
+        ("Ingress", "tenantry-portal", NS),
+        ("NetworkPolicy", "tenantry-portal", NS),
         ("Role", "tenantry-operator", NS),
         ("Role", "tenantry-platform-catalogue", NS),
         ("RoleBinding", "tenantry-operator", NS),

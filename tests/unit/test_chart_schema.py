@@ -4,7 +4,12 @@ Tested here:
 - the schema describes every value in values.yaml, every object in it refuses unknown keys
   (additionalProperties false), and every value in values.yaml has a comment
 - Helm refuses wrong values with a message naming the field (wrong type, enum, pattern, bound,
-  unknown key at any level, RFC 2136 without server/key, an extra env var the chart sets itself)
+  unknown key at any level, RFC 2136 without server/key, an extra env var the chart sets itself, a
+  metrics port the pod uses for health or the webhook; the template refuses that port too)
+- extraEnv and portal.extraEnv refuse exactly the names the chart sets on their container (every
+  option on, each variable of the template rendered), so the lists cannot fall behind the templates
+- the operator's sizing comment quotes no benchmark figure (they go stale): it points at
+  docs/performance.md
 - values that are right (the full set in tests/unit/chart.py and some edge cases) are accepted
 """
 
@@ -12,12 +17,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
+from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
 
-from tests.unit.chart import CHART, render
+from tests.unit.chart import CHART, FULL_VALUES, find, render
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 VALUES_TEXT = (CHART / "values.yaml").read_text()
@@ -152,6 +160,15 @@ def _inside(lines: list[str], n: int, top: str) -> bool:
     ({"operator": {"smtp": {"host": "smtp.example.com", "from": "Welcome <w@example.com>"}}}, "/operator/smtp/from"),
     ({"operator": {"smtp": {"password": "hunter2"}}}, "password"),
     ({"extraEnv": [{"name": "TENANTRY_SMTP_PASSWORD", "value": "hunter2"}]}, "/extraEnv/0/name"),
+    ({"extraEnv": [{"name": "TENANTRY_LOG_LEVEL", "value": "debug"}]}, "/extraEnv/0/name"),
+    ({"extraEnv": [{"name": "TENANTRY_OPERATOR_USERNAME", "value": "system:admin"}]}, "/extraEnv/0/name"),
+    ({"portal": {"extraEnv": [{"name": "TENANTRY_PORTAL_TRUST_PROXY_HEADERS", "value": "true"}]}},
+     "/portal/extraEnv/0/name"),
+    ({"portal": {"extraEnv": [{"value": "x"}]}}, "name"),
+    # The pod's own ports: health (8081) and the webhook (9443).
+    ({"metrics": {"port": 8081}}, "/metrics/port"),
+    ({"metrics": {"port": 9443}}, "/metrics/port"),
+    ({"webhook": {"enabled": False}, "metrics": {"port": 9443}}, "/metrics/port"),
 ])
 def test_schema_refuses_wrong_values(values: dict, words: str) -> None:
     with pytest.raises(helm.HelmError) as error:
@@ -171,9 +188,75 @@ def test_schema_refuses_wrong_values(values: dict, words: str) -> None:
     {"resources": {"requests": {"cpu": 0.5, "memory": "1Gi", "ephemeral-storage": "100Mi"}}},
     {"platformGroups": []},
     {"extraEnv": [{"name": "TENANTRY_VERBOSE", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
+    {"metrics": {"port": 8082}},
+    {"metrics": {"port": 9090}},
 ])
 def test_schema_accepts_right_values(values: dict) -> None:
     assert render(values)
+
+
+# --- extraEnv refuses what the chart sets -----------------------------------------------------------
+
+ENV_NAME = re.compile(r"^\s*- name: ([A-Z][A-Z0-9_]*)\s*$", flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize(("template", "deployment", "value"), [
+    ("deployment.yaml", "tenantry", "extraEnv"),
+    ("portal.yaml", "tenantry-portal", "portal.extraEnv"),
+], ids=["operator", "portal"])
+def test_extra_env_refuses_every_name_the_chart_sets(template: str, deployment: str, value: str) -> None:
+    # Every option on, so every variable of the template is rendered (checked against the template's
+    # own text); every one of them must be a name extraEnv refuses, else it renders twice.
+    objects = render(FULL_VALUES)
+    (container,) = find(objects, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+    given = {variable["name"] for variable in _value_at(FULL_VALUES, value)}
+    rendered = {variable["name"] for variable in container["env"]} - given
+    in_template = set(ENV_NAME.findall((CHART / "templates" / template).read_text()))
+    assert in_template - rendered == set(), "set every option in FULL_VALUES (tests/unit/chart.py)"
+    refused = set(_schema_at(value)["items"]["properties"]["name"]["not"]["enum"])
+    assert rendered - refused == set(), f"{value} must refuse these (values.schema.json)"
+    assert refused - rendered == set(), f"{value} refuses names the chart does not set"
+
+
+def _value_at(values: dict, path: str) -> Any:
+    for key in path.split("."):
+        values = values[key]
+    return values
+
+
+def test_an_extra_env_name_the_chart_sets_is_refused_by_helm() -> None:
+    for name in _schema_at("extraEnv")["items"]["properties"]["name"]["not"]["enum"]:
+        with pytest.raises(helm.HelmError, match="/extraEnv/0/name"):
+            render({"extraEnv": [{"name": name, "value": "x"}]})
+
+
+# --- ports --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("port", [8081, 9443])
+def test_the_template_refuses_a_metrics_port_the_pod_uses_when_the_schema_is_skipped(port: int,
+                                                                                      tmp_path: Path) -> None:
+    unchecked = tmp_path / "tenantry"
+    shutil.copytree(CHART, unchecked)
+    (unchecked / "values.schema.json").unlink()
+    with pytest.raises(helm.HelmError, match=f"metrics.port: {port} is the pod's"):
+        render({"metrics": {"port": port}, "operator": {"platformDomain": "platform.example"}}, chart=unchecked)
+
+
+# --- sizing -------------------------------------------------------------------------------------------
+
+def test_the_sizing_comment_quotes_no_benchmark_figure() -> None:
+    # Measured figures go stale with the next benchmark run; docs/performance.md and the README's
+    # Sizing table carry them with markers that tests/unit/test_docs.py checks against the latest run.
+    lines = VALUES_TEXT.split("\nresources:\n", 1)[0].splitlines()
+    comment = []
+    for line in reversed(lines):
+        if not line.startswith("#"):
+            break
+        comment.insert(0, line)
+    text = "\n".join(comment)
+    assert "docs/performance.md" in text
+    figures = re.findall(r"\d[\d,.]*\s*(?:KiB|MiB|GiB|KB|MB|GB|ms|s\b|seconds|minutes|%)", text)
+    assert figures == [], "quote no measured figure here: point at docs/performance.md"
 
 
 def test_the_version_is_written_once_and_the_chart_follows_it() -> None:

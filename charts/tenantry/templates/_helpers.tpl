@@ -73,11 +73,83 @@ app.kubernetes.io/name: {{ include "tenantry.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{/* The operator's pod labels: every standard label and commonLabels, then podLabels (selector labels win). */}}
+{{/*
+A pod's labels, (list $ "<component>" "<value name>" <its podLabels>) or, with its own name label,
+(list $ "<component>" "<value name>" <its podLabels> "<name label>"): every standard label and
+commonLabels, then the pod labels (standard labels, and so the selector's, win).
+*/}}
 {{- define "tenantry.podLabels" -}}
-{{- $labels := include "tenantry.labels" (list . "operator") | fromYaml -}}
-{{- include "tenantry.checkLabels" (list "podLabels" .Values.podLabels) -}}
-{{- toYaml (merge $labels (deepCopy (.Values.podLabels | default dict))) -}}
+{{- $root := index . 0 -}}
+{{- $podLabels := index . 3 | default dict -}}
+{{- $labels := include "tenantry.labels" (concat (list $root (index . 1)) (slice . 4)) | fromYaml -}}
+{{- include "tenantry.checkLabels" (list (index . 2) $podLabels) -}}
+{{- toYaml (merge $labels (deepCopy $podLabels)) -}}
+{{- end -}}
+
+{{/*
+A container's resources (requests and limits from values) with every quantity a string: server-side
+apply (Helm 4) refuses a bare number such as `cpu: 1`. Numbers from values files reach templates
+as floats, so a whole one is written as an integer (268435456, not 2.68435456e+08).
+*/}}
+{{- define "tenantry.resources" -}}
+{{- if not . -}}
+resources: {}
+{{- else -}}
+resources:
+  {{- range $section, $amounts := . }}
+  {{ $section }}:
+    {{- range $resource, $amount := $amounts }}
+    {{- if and (kindIs "float64" $amount) (eq $amount (floor $amount)) }}
+    {{ $resource }}: {{ int64 $amount | quote }}
+    {{- else }}
+    {{ $resource }}: {{ $amount | quote }}
+    {{- end }}
+    {{- end }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The scheduling of a pod's spec from (list <values holding affinity, nodeSelector, tolerations,
+topologySpreadConstraints> <its selector labels as a map>): the affinity given, else a preference
+for replicas on different nodes; a spread constraint without labelSelector gets the selector.
+*/}}
+{{- define "tenantry.scheduling" -}}
+{{- $values := index . 0 -}}
+{{- $selector := index . 1 -}}
+affinity:
+  {{- if $values.affinity }}
+  {{- toYaml $values.affinity | nindent 2 }}
+  {{- else }}
+  # Replicas on different nodes where possible, so a node failure leaves one.
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- toYaml $selector | nindent 12 }}
+  {{- end }}
+{{- with $values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.topologySpreadConstraints }}
+# A constraint without a labelSelector counts these pods.
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $constraint := deepCopy . }}
+  {{- if not $constraint.labelSelector }}
+  {{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+  {{- end }}
+  - {{- toYaml $constraint | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*
