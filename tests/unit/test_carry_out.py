@@ -128,7 +128,7 @@ def test_a_cancelled_pass_stays_cancelled_and_a_refused_write_wins_over_not_yet(
             await task
 
     asyncio.run(cancelled())
-    assert waits == [offboard.QUOTA_EFFECT_SECONDS]  # the quota itself was written: worth waiting for
+    assert waits == [offboard.PASS_QUOTA_WAIT_SECONDS]  # the quota itself was written: worth waiting for
 
     async def quota_not_yet(writer: Any, namespace: str, wait: float = 30.0) -> bool:
         waits.append(wait)
@@ -142,4 +142,4 @@ def test_a_cancelled_pass_stays_cancelled_and_a_refused_write_wins_over_not_yet(
     writer = _Writer(RuntimeError("resourcequotas is forbidden"), refused="ResourceQuota")
     with pytest.raises(RuntimeError, match="resourcequotas"):
         asyncio.run(reconcile._carry_out(writer, _work(), ObjectRef("v1", "Namespace", "tenant-a")))  # type: ignore[arg-type]
-    assert waits[-2:] == [offboard.QUOTA_EFFECT_SECONDS, 0.0]
+    assert waits[-2:] == [offboard.PASS_QUOTA_WAIT_SECONDS, 0.0]

@@ -13,7 +13,10 @@ from tenantry.domain import naming, offboarding
 from tenantry.domain.children import ObjectRef
 from tenantry.handlers.writer import Writer
 
-QUOTA_EFFECT_SECONDS = 30.0  # how long a pass waits for the quota controller to enforce pods: 0
+QUOTA_EFFECT_SECONDS = 30.0  # how long a deleted Tenant's clean-up waits for the quota controller
+# How long a reconcile waits for it (a moment: the quota controller usually answers within one);
+# then the pass ends and runs again later (NotYet), so its worker serves other tenants meanwhile.
+PASS_QUOTA_WAIT_SECONDS = 2.0
 
 
 async def quota_in_effect(writer: Writer, namespace: str, wait: float = QUOTA_EFFECT_SECONDS) -> bool:

@@ -177,7 +177,7 @@ async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, names
     if work.stop_workloads:
         # The quota (pods: 0, applied above) refuses new pods once its controller has caught up;
         # then the running ones stop here (not before: they would be recreated).
-        wait = offboard.QUOTA_EFFECT_SECONDS if patient else 0.0
+        wait = offboard.PASS_QUOTA_WAIT_SECONDS if patient else 0.0
         if work.quota_first and not await offboard.quota_in_effect(writer, namespace.name, wait):
             raise NotYet(f"the quota of {namespace.name} does not refuse new pods yet: its controller has not "
                          "put pods: 0 in its status")

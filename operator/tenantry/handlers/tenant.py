@@ -54,6 +54,8 @@ _locks: KeyLocks[TenantKey] = KeyLocks()
 # The generation, usage report and resend annotation each tenant was last (or is being) reconciled
 # with: our own writes come back as MODIFIED events with all three unchanged and need no second pass.
 _reconciled: dict[TenantKey, tuple[int, Any, Any]] = {}
+# Passes in a row that could not go on (NotYet), for the growing wait before the next.
+_not_yet: dict[TenantKey, int] = {}
 
 
 def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
@@ -116,9 +118,11 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             memo.queue.add(key)
             return
         except NotYet as waiting:
-            logger.info("tenant %s/%s: %s; again in %.1f s", *key, waiting, NotYet.RETRY_SECONDS)
+            times = _not_yet.get(key, 0)
+            _not_yet[key] = times + 1
+            logger.info("tenant %s/%s: %s; again in %.1f s", *key, waiting, NotYet.delay(times))
             RECONCILES.labels("Tenant", "waiting").inc()
-            memo.queue.add_after(key, NotYet.RETRY_SECONDS)
+            memo.queue.add_after(key, NotYet.delay(times))
             return
         except ShardLost:
             raise
@@ -127,6 +131,7 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
+        _not_yet.pop(key, None)
         if outcome.facts is not None and owns(memo, key[0]):
             # (a shard lost during the pass already removed its tenants' series here)
             memo.exposition.put(key, outcome.facts)
@@ -191,6 +196,7 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
         return
     memo.tenants.observe("DELETED", body)
     _reconciled.pop(key, None)
+    _not_yet.pop(key, None)
     timer = _timers.pop(key, None)
     if timer is not None:
         timer.cancel()

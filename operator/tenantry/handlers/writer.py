@@ -22,9 +22,17 @@ UNVERSIONED_KINDS = frozenset({"ResourceQuota"})
 
 class NotYet(Exception):
     """The pass cannot go on until another controller has caught up (its answer, a status update or
-    an object finally gone, may trigger no pass): it runs again after RETRY_SECONDS."""
+    an object finally gone, may trigger no pass): it runs again after RETRY_SECONDS, and twice as
+    long after each time it could not go on, up to MAX_RETRY_SECONDS (a controller that does not
+    catch up must not keep workers from other tenants)."""
 
     RETRY_SECONDS = 0.5
+    MAX_RETRY_SECONDS = 30.0
+
+    @classmethod
+    def delay(cls, times: int) -> float:
+        """The wait before the next pass, after `times` passes in a row that could not go on."""
+        return min(cls.RETRY_SECONDS * 2 ** min(times, 16), cls.MAX_RETRY_SECONDS)
 
 
 class Writer:
