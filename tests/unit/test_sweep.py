@@ -12,6 +12,7 @@ Tested here:
   many unknown the sweep waits on (SWEEP_PATIENT_CHECKS) and, once the listing went on, reads
   nothing (a `make bench` restart over 10,000 tenants listed every Tenant a second time)
 - namespaces already marked orphaned (a cluster's retained leftovers) are neither waited for nor read
+- the sweep runs again once per vanished check, so a clean-up that failed is not left until a restart
 - a count of Tenants that keeps moving (a partner creating one now and then) delays the sweep by at
   most SWEEP_MAX_CHECKS seconds
 """
@@ -199,3 +200,34 @@ def test_a_moving_count_delays_the_sweep_only_so_long(monkeypatch: pytest.Monkey
     asyncio.run(handlers._sweep(memo, pause))
     assert len(pauses) == handlers.SWEEP_MAX_CHECKS
     assert kube.lists.count("Tenant") == 1 and kube.marked == ["tenant-t7"]
+
+
+def test_the_sweep_runs_again_each_vanished_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean-up that failed (logged and given up) is not left until the operator starts again:
+    the sweep is one of the periodic jobs, once per TENANTRY_VANISHED_CHECK_SECONDS."""
+    from tenantry.domain.settings import ProcessSettings
+    from tenantry.handlers import periodic, runtime
+
+    swept: list[str] = []
+
+    async def every(period: float, action: Any, what: str, **_: Any) -> None:
+        if "sweeping" in what:
+            swept.append(f"{period}")
+            await action()
+
+    async def spread(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def sweep(memo: Any) -> None:
+        swept.append("swept")
+    monkeypatch.setattr(periodic, "every", every)
+    monkeypatch.setattr(periodic, "spread", spread)
+    monkeypatch.setattr(handlers, "sweep_leftovers", sweep)
+    memo = kopf.Memo()
+    memo.settings, memo.tenants = kopf.Memo(), Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))
+    memo.settings.process = ProcessSettings(vanished_check_seconds=42.0)
+
+    async def run() -> None:
+        await asyncio.gather(*runtime._periodic(memo))  # type: ignore[arg-type]
+    asyncio.run(run())
+    assert swept == ["42.0", "swept"]

@@ -238,7 +238,8 @@ def _deal_facts(runtime: Runtime) -> Iterator[DealFacts]:
 
 def _periodic(runtime: Runtime) -> list[asyncio.Task]:
     """Every tenant once per resync period, the ones needing DNS attention once per DNS check, and
-    memory's Tenants checked against the API server's once per vanished check."""
+    memory's Tenants checked against the API server's, and what deleted ones left swept, once per
+    vanished check."""
     process = runtime.settings.process
     tenants = runtime.tenants
     dns_due = lambda: [k for k in tenants.keys() if tenant.needs_dns_attention(tenants.get(*k) or {})]  # noqa: E731
@@ -248,7 +249,12 @@ def _periodic(runtime: Runtime) -> list[asyncio.Task]:
                                                 lambda key: runtime.queue.add(key, start=False))),
             asyncio.create_task(periodic.every(process.vanished_check_seconds,
                                                lambda: tenant.forget_vanished(runtime),
-                                               "checking the Tenants in memory against the API server"))]
+                                               "checking the Tenants in memory against the API server")),
+            # A Tenant's clean-up that failed (the API server away, an Ingress's finalizer) is
+            # done by the next sweep, not left until the operator starts again.
+            asyncio.create_task(periodic.every(process.vanished_check_seconds,
+                                               lambda: tenant.sweep_leftovers(runtime),
+                                               "sweeping what deleted tenants left"))]
 
 
 def _informers(runtime: Runtime) -> list[Informer]:
