@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import contextvars
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -145,6 +146,27 @@ class _Credentials:
         return {"Authorization": self._header} if self._header else {}
 
 
+# Set by a writer (Kube._write) around a request that must be checked again once its connection is
+# ready, right before it is sent: a check made before a long wait for one of the pool's
+# connections would let a replica that lost its shard meanwhile write all the same.
+BEFORE_SEND: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("before_send",
+                                                                                       default=None)
+
+
+async def _check_before_send(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    check = BEFORE_SEND.get()
+    if check is not None:
+        check()  # raises (ShardLost) to stop the request: aiohttp then gives the connection back
+
+
+def _send_checks() -> aiohttp.TraceConfig:
+    """The hooks of the moment a request has its connection (a new one, or one reused)."""
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_check_before_send)
+    trace.on_connection_reuseconn.append(_check_before_send)
+    return trace
+
+
 class Api:
     """One API server, one aiohttp session (made on first use, inside the running loop)."""
 
@@ -170,6 +192,7 @@ class Api:
         if self._session is None or self._session.closed:
             # One connection per concurrent request, kept alive: the API server serves HTTP/1.1 here.
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
+                                                  trace_configs=[_send_checks()],
                                                   skip_auto_headers=("User-Agent",),
                                                   headers={"User-Agent": "tenantry-operator"})
         return self._session

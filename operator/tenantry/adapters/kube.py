@@ -12,7 +12,7 @@ from typing import Any
 
 from lightkube.generic_resource import create_namespaced_resource
 
-from tenantry.adapters.http import Api, ApiFailure, collection_path, object_path
+from tenantry.adapters.http import BEFORE_SEND, Api, ApiFailure, collection_path, object_path
 from tenantry.adapters.informer import Cache, slim
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain.children import Manifest, ObjectRef, ref
@@ -95,6 +95,16 @@ class Kube:
     async def close(self) -> None:
         await self.api.close()
 
+    async def _write(self, *args: Any, **kwargs: Any) -> Any:
+        """api.request for a write, checked by the fence again once its connection is ready: the
+        wait for one of the pool's connections may be long on a busy replica, and the shard may
+        have moved meanwhile."""
+        token = BEFORE_SEND.set(self._before_write)
+        try:
+            return await self.api.request(*args, **kwargs)
+        finally:
+            BEFORE_SEND.reset(token)
+
     async def get(self, target: ObjectRef) -> Manifest | None:
         """The live object, or None when it does not exist."""
         informer = self.cache.knows(target.api_version, target.kind, target.namespace, target.name) if self.cache \
@@ -134,7 +144,7 @@ class Kube:
         self._before_write()
         target = ref(manifest)
         try:
-            created = await self.api.request("POST", collection_path(target.api_version, target.kind,
+            created = await self._write("POST", collection_path(target.api_version, target.kind,
                                                                      target.namespace), manifest, _MANAGER)
         except ApiFailure as error:
             if error.code == 409:
@@ -175,7 +185,7 @@ class Kube:
         self._before_write()
         target = ref(manifest)
         try:
-            applied = await self.api.request("PATCH", _path(target), manifest, {**_MANAGER, "force": "true"},
+            applied = await self._write("PATCH", _path(target), manifest, {**_MANAGER, "force": "true"},
                                              "application/apply-patch+yaml")  # JSON is YAML
         except ApiFailure as error:
             raise _refusal(error, f"applying {target.kind} {target.name}") from error
@@ -204,7 +214,7 @@ class Kube:
                 **({"annotations": annotations} if annotations else {}),
                 **{key: seen[key] for key in ("finalizers", "ownerReferences") if seen.get(key)}}
         try:
-            replaced = await self.api.request("PUT", _path(target), {**manifest, "metadata": meta}, _MANAGER)
+            replaced = await self._write("PUT", _path(target), {**manifest, "metadata": meta}, _MANAGER)
         except ApiFailure as error:
             if error.code in (404, 409):
                 raise await self.stale(target, f"{target.kind} {target.name} changed meanwhile") from error
@@ -217,7 +227,7 @@ class Kube:
         self._before_write()
         params = None if grace_period is None else {"gracePeriodSeconds": str(grace_period)}
         try:
-            answer = await self.api.request("DELETE", _path(target), params=params)  # gone already: None
+            answer = await self._write("DELETE", _path(target), params=params)  # gone already: None
         except ApiFailure as error:
             raise _refusal(error, f"deleting {target.kind} {target.name}") from error
         if isinstance(answer, dict) and (answer.get("metadata") or {}).get("deletionTimestamp"):
@@ -231,7 +241,7 @@ class Kube:
         """Merge-patch labels (None removes one) without taking over fields we apply."""
         self._before_write()
         try:
-            labelled = await self.api.request("PATCH", _path(target), {"metadata": {"labels": labels}}, _MANAGER,
+            labelled = await self._write("PATCH", _path(target), {"metadata": {"labels": labels}}, _MANAGER,
                                               MERGE_PATCH)
         except ApiFailure as error:
             raise _refusal(error, f"labelling {target.kind} {target.name}") from error
@@ -245,7 +255,7 @@ class Kube:
         version = {} if resource_version is None else {"resourceVersion": resource_version}
         body = {**patch, "metadata": {**patch.get("metadata", {}), **version}}
         try:
-            changed = await self.api.request("PATCH", _path(target), body, _MANAGER, MERGE_PATCH)
+            changed = await self._write("PATCH", _path(target), body, _MANAGER, MERGE_PATCH)
         except ApiFailure as error:
             if error.code == 409:
                 raise await self.stale(target, f"{target.kind} {target.name} changed meanwhile") from error
@@ -259,7 +269,7 @@ class Kube:
         self._before_write()
         version = {} if resource_version is None else {"metadata": {"resourceVersion": resource_version}}
         try:
-            await self.api.request("PATCH", _path(target, "scale"), {"spec": {"replicas": 0}, **version}, _MANAGER,
+            await self._write("PATCH", _path(target, "scale"), {"spec": {"replicas": 0}, **version}, _MANAGER,
                                    MERGE_PATCH)
         except ApiFailure as error:
             if error.code == 409:
@@ -270,7 +280,7 @@ class Kube:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
         self._before_write()
         try:
-            patched = await self.api.request("PATCH", _path(target, "status"), {"status": status}, _MANAGER,
+            patched = await self._write("PATCH", _path(target, "status"), {"status": status}, _MANAGER,
                                              MERGE_PATCH)
         except ApiFailure as error:
             if error.code != 404:  # deleted meanwhile: nothing left to report on
