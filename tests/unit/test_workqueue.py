@@ -3,7 +3,9 @@ while running, never two workers on one key, bounded concurrency, failures retri
 (the delays read from an injected clock, not measured in wall time) without stopping the other
 keys, a success resets the back-off, a retry due after a stop does nothing, a kopf event for a
 key of another replica still starts the workers (for the keys of shards taken over later), and a key
-queued for later (add_after: waiting on another controller) runs once its time has come, not before."""
+queued for later (add_after: waiting on another controller) runs once its time has come, not before;
+groups (partners) take turns: one partner's thousands of keys queued first hold another's back by
+one key, not by thousands, and each group's keys keep their own order."""
 
 from __future__ import annotations
 
@@ -240,3 +242,26 @@ def test_an_event_for_another_replicas_key_starts_the_workers_for_shards_taken_l
         return done
 
     assert asyncio.run(scenario()) == ["taken-over"]
+
+
+def test_groups_take_turns_and_keep_their_own_order() -> None:
+    async def scenario() -> list[tuple[str, int]]:
+        done: list[tuple[str, int]] = []
+
+        async def work(key: tuple[str, int]) -> None:
+            done.append(key)
+
+        queue = WorkQueue(work, workers=1, group=lambda key: key[0])
+        for index in range(1000):  # a plan change: every tenant of a large partner at once
+            queue.add(("partner-big", index), start=False)
+        queue.add(("partner-small", 0), start=False)
+        queue.add(("partner-other", 0), start=False)
+        queue.add(("partner-small", 1))
+        await _until(lambda: len(queue) == 0)
+        await queue.stop()
+        return done
+
+    done = asyncio.run(scenario())
+    assert done[:6] == [("partner-big", 0), ("partner-small", 0), ("partner-other", 0), ("partner-big", 1),
+                        ("partner-small", 1), ("partner-big", 2)]
+    assert [index for group, index in done if group == "partner-big"] == list(range(1000))

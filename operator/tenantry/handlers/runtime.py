@@ -171,8 +171,10 @@ async def start(runtime: Runtime) -> None:
     runtime.background_tasks = [asyncio.create_task(i.run()) for i in (*informers, runtime.deals)]
     runtime.background_tasks += _periodic(runtime)
     # With shards, only the tenants of the shards this replica holds (see shard_changed).
+    # Partners take turns (key[0]: the partner namespace), so one partner's thousands of tenants
+    # queued at once hold no other partner's tenants up.
     runtime.queue = WorkQueue(lambda key: tenant.reconcile_key(key, runtime), process.workers,
-                              admit=lambda key: owns(runtime, key[0]))
+                              admit=lambda key: owns(runtime, key[0]), group=lambda key: key[0])
     # Plans and brandings before any tenant or webhook call: judged against an empty catalogue, a
     # tenant would report its plan missing (and write that) for a moment after every restart.
     catalogue = [i for i in informers if i.scope.kind in ("FeatureSet", "Branding")]

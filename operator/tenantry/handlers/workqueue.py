@@ -6,6 +6,8 @@ all of them would wait for a slot at once. Here a trigger
 (watch event, timer, plan change, drift) only records the tenant's key; the reconcile reads the
 Tenant fresh anyway. A key that is triggered again while it waits is queued once; triggered while
 it is being reconciled, it runs once more afterwards. A failed reconcile is retried with back-off.
+Keys are taken in turns by group (the tenants' partner namespace): a plan change that queues a
+large partner's thousands of tenants does not put every other partner's new tenant behind them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tenantry.metrics.operator import QUEUE_ADDS, QUEUE_DEPTH, QUEUE_RETRIES, QUEUE_WAIT_SECONDS, QUEUE_WORK_SECONDS
 
@@ -35,15 +37,18 @@ class WorkQueue(Generic[Key]):
 
     def __init__(self, work: Callable[[Key], Awaitable[None]], workers: int,
                  first_retry: float = 5.0, max_retry: float = 300.0, schedule: Scheduler = _call_later,
-                 admit: Callable[[Key], bool] = lambda key: True, name: str = "tenants") -> None:
-        self._work, self._workers, self._schedule, self._admit = work, workers, schedule, admit
+                 admit: Callable[[Key], bool] = lambda key: True, name: str = "tenants",
+                 group: Callable[[Key], Hashable] = lambda key: None) -> None:
+        self._work, self._workers, self._schedule, self._admit, self._group = work, workers, schedule, admit, group
         self._depth, self._adds, self._retries = (QUEUE_DEPTH.labels(name), QUEUE_ADDS.labels(name),
                                                   QUEUE_RETRIES.labels(name))
         self._waited, self._worked = QUEUE_WAIT_SECONDS.labels(name), QUEUE_WORK_SECONDS.labels(name)
         self._first_retry, self._max_retry = first_retry, max_retry
-        # The order keys came in, and the same keys as a set for the "already waiting?" check (a
-        # dict would do both, but taking its first key slows down as deleted ones pile up in front).
-        self._waiting: deque[Key] = deque()
+        # Per group the order its keys came in, and the groups with keys waiting in the order of
+        # their turns; the keys again as a set for the "already waiting?" check (a dict would do
+        # both, but taking its first key slows down as deleted ones pile up in front).
+        self._waiting: dict[Any, deque[Key]] = {}
+        self._turns: deque[Any] = deque()
         self._queued: dict[Key, float] = {}  # -> when it was queued (monotonic)
         self._active: set[Key] = set()  # being worked on
         self._again: set[Key] = set()  # triggered while active: once more afterwards
@@ -69,7 +74,11 @@ class WorkQueue(Generic[Key]):
             self._again.add(key)
         elif key not in self._queued:
             self._queued[key] = time.monotonic()
-            self._waiting.append(key)
+            group = self._group(key)
+            if group not in self._waiting:
+                self._waiting[group] = deque()
+                self._turns.append(group)
+            self._waiting[group].append(key)
             self._adds.inc()
             self._depth.set(len(self._queued))
             self._wakeup.set()
@@ -92,12 +101,23 @@ class WorkQueue(Generic[Key]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def _next(self) -> Key:
+        """The first key of the group whose turn it is; the group goes to the back of the turns."""
+        group = self._turns.popleft()
+        keys = self._waiting[group]
+        key = keys.popleft()
+        if keys:
+            self._turns.append(group)
+        else:
+            del self._waiting[group]
+        return key
+
     async def _worker(self) -> None:
         while True:
-            while not self._waiting:
+            while not self._turns:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            key = self._waiting.popleft()
+            key = self._next()
             started = time.monotonic()
             self._waited.observe(started - self._queued.pop(key))
             self._depth.set(len(self._queued))
