@@ -419,6 +419,17 @@ def test_webhook_values() -> None:
         assert {(w["failurePolicy"], w["timeoutSeconds"]) for w in config["webhooks"]} == {("Fail", 12)}
 
 
+def test_the_pod_security_checks_may_fail_open_while_tenantrys_own_fail_closed() -> None:
+    """Fail for every webhook refused every new pod of every tenant during a leader failover."""
+    objects = render({"webhook": {"failurePolicy": "Fail", "podSecurityFailurePolicy": "Ignore"}})
+    policies = {w["name"].split(".")[0] + ("/pods" if ".podsecurity." in w["name"] else ""): w["failurePolicy"]
+                for kind in WEBHOOK_KINDS for w in find(objects, kind, "tenantry")["webhooks"]}
+    pods = {name: policy for name, policy in policies.items() if name.endswith("/pods")}
+    own = {name: policy for name, policy in policies.items() if not name.endswith("/pods")}
+    assert len(pods) >= 9 and set(pods.values()) == {"Ignore"}
+    assert len(own) >= 3 and set(own.values()) == {"Fail"}
+
+
 def _handshake(ca_pem: bytes, crt_pem: bytes, key_pem: bytes, host: str) -> None:
     """A TLS handshake in memory: a client trusting only ca_pem connects to a server with crt/key."""
     with tempfile.TemporaryDirectory() as tmp:
