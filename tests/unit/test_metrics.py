@@ -12,6 +12,8 @@ Tested here:
 - hostile label values (quotes, backslashes, newlines, exposition lines in a company name) are
   escaped: parsed back they are the same strings, and inject no series
 - a deleted tenant's series disappear, and so does a partner with no tenants left
+- a tenant's company and plan labels change at most once per NAMES_HELD_SECONDS (renames in a loop
+  would fill Prometheus with series); its numbers stay current meanwhile
 - unchanged facts render nothing again (the same bytes object is served)
 - a feature's limit series names its limit, one series per feature however many limits it has
 """
@@ -38,7 +40,7 @@ from tenantry.domain.usage import (
     tenant_facts,
     usage_problems,
 )
-from tenantry.metrics.tenants import SERIES_BUDGET_PER_TENANT, STATES, TenantExposition
+from tenantry.metrics.tenants import NAMES_HELD_SECONDS, SERIES_BUDGET_PER_TENANT, STATES, TenantExposition
 from tests.unit.metrics_reference import ReferenceCollector
 
 SPEC = {"company": "Mustermann GmbH", "state": "Active",
@@ -144,7 +146,8 @@ STEPS = st.lists(st.tuples(KEYS, st.none() | FACTS), min_size=1, max_size=12)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=STEPS)
 def test_exposition_equals_the_reference_after_any_changes(steps: list) -> None:
-    exposition, facts_now = TenantExposition(), {}
+    ticks = iter(range(0, 10**9, int(NAMES_HELD_SECONDS) + 1))  # (the names held is its own test)
+    exposition, facts_now = TenantExposition(clock=lambda: float(next(ticks))), {}
     exposition.BLOCK = 2  # several blocks, filled, emptied and started again
     for (partner, tenant), value in steps:
         if value is None:
@@ -156,6 +159,32 @@ def test_exposition_equals_the_reference_after_any_changes(steps: list) -> None:
             facts_now[(partner, tenant)] = value
         assert parsed(exposition.render().decode()) == parsed(reference(facts_now))
         assert len(exposition) == len(facts_now)
+
+
+def test_a_tenants_names_change_in_its_series_at_most_once_per_hold() -> None:
+    """A partner renaming its tenants (company, plan) in a loop made a new series per rename, which
+    Prometheus holds for hours: 200 tenants renamed every second grew its head by 5,000 series in
+    30 s. The first rename shows at once, a second within NAMES_HELD_SECONDS waits (the numbers are
+    current meanwhile), and after the hold the latest name shows."""
+    now = [0.0]
+    exposition = TenantExposition(clock=lambda: now[0])
+
+    def info() -> list[tuple[str, str]]:
+        found = parsed(exposition.render().decode())["tenantry_tenant_info"][2]
+        return [(dict(labels)["company"], dict(labels)["plan"]) for _, labels, _ in found]
+
+    def mrr() -> float:
+        return parsed(exposition.render().decode())["tenantry_tenant_mrr"][2][0][2]
+    exposition.put(("p", "m"), facts(company="First GmbH"))
+    exposition.put(("p", "m"), facts(company="Second GmbH"))  # a typo fixed: shown at once
+    assert info() == [("Second GmbH", "business")]
+    now[0] += 10
+    price = {**SPEC["plan"], "featureSet": "other", "price": {"monthly": 7000, "currency": "EUR"}}
+    exposition.put(("p", "m"), facts(company="Third GmbH", plan=price))
+    assert info() == [("Second GmbH", "business")] and mrr() == 7000.0
+    now[0] += NAMES_HELD_SECONDS
+    exposition.put(("p", "m"), facts(company="Third GmbH", plan=price))
+    assert info() == [("Third GmbH", "other")]
 
 
 def test_hostile_label_values_parse_back() -> None:

@@ -14,8 +14,10 @@ Not thread-safe: the operator puts, removes and renders on its event loop only.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 
 from prometheus_client.utils import floatToGoString
 
@@ -132,6 +134,9 @@ def partner_series(partner: str, tenants: Iterable[TenantFacts],
     yield "tenantry_partner_level_progress_ratio", {"partner": partner}, towards
 
 
+NAMES_HELD_SECONDS = 600.0  # the least time between two changes of a tenant's company or plan label
+
+
 class TenantExposition:
     """The tenant and partner families in the Prometheus text format, kept current by put/remove.
 
@@ -144,8 +149,8 @@ class TenantExposition:
     BLOCK = 128
 
     def __init__(self, levels: tuple[tuple[str, float], ...] = DEFAULT_LEVELS,
-                 level_currency: str = LEVEL_CURRENCY) -> None:
-        self.levels, self.level_currency = levels, level_currency
+                 level_currency: str = LEVEL_CURRENCY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.levels, self.level_currency, self._clock = levels, level_currency, clock
         self.clear()
 
     def clear(self) -> None:
@@ -162,6 +167,7 @@ class TenantExposition:
         self._stale_partners: set[str] = set()
         self._conditions: Counter[tuple[str, str]] = Counter()
         self._chunks: list[bytes] | None = None
+        self._named_at: dict[Hashable, float] = {}  # when a tenant's free-text labels last changed
 
     def __len__(self) -> int:
         return len(self._facts)
@@ -169,6 +175,8 @@ class TenantExposition:
     def put(self, key: Hashable, facts: TenantFacts) -> None:
         """The tenant's latest facts; its lines are rendered again only if they changed."""
         old = self._facts.get(key)
+        if old is not None and (old.company, old.plan) != (facts.company, facts.plan):
+            facts = self._named(key, old, facts)
         if old == facts:
             return
         if old is None:
@@ -186,11 +194,23 @@ class TenantExposition:
         self._count_conditions(facts, 1)
         self._chunks = None
 
+    def _named(self, key: Hashable, old: TenantFacts, facts: TenantFacts) -> TenantFacts:
+        """The company and plan are label values a partner writes as it likes, and each new value is
+        a new series that Prometheus holds for hours: renamed in a loop, one partner's tenants would
+        fill Prometheus' memory for everyone. A tenant's names change in its series at most once per
+        NAMES_HELD_SECONDS; until then the old ones stay (its numbers are current all the same)."""
+        now = self._clock()
+        if now - self._named_at.get(key, float("-inf")) < NAMES_HELD_SECONDS:
+            return dataclasses.replace(facts, company=old.company, plan=old.plan)
+        self._named_at[key] = now
+        return facts
+
     def remove(self, key: Hashable) -> None:
         """A deleted tenant: its series go (and its partner's, if it was the last one)."""
         old = self._facts.pop(key, None)
         if old is None:
             return
+        self._named_at.pop(key, None)
         del self._lines[key]
         block = self._block_of.pop(key)
         del self._blocks[block][key]
