@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 # Spaces or quotes may stand before the formula character: `a;"=1+1"` is a formula once split at `;`.
-_FORMULA = re.compile(r"(^|[;,\t|])([\s\"]*)([=+\-@])")
+# (A tab is a separator, not a space here: as both, a run of tabs was searched again from each of
+# them, quadratic in its length.)
+_FORMULA = re.compile(r"(^|[;,\t|])((?:[^\S\t]|\")*)([=+\-@])")
 
 
 def cell(value: object) -> str:
