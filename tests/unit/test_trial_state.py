@@ -115,6 +115,17 @@ def test_a_trial_whose_spec_turns_invalid_is_suspended_and_says_why(invalid: dic
     assert ended.spec.company == "Probe GmbH" and ended.spec.plan.seats == 5
 
 
+def test_a_tenant_served_as_a_trial_made_active_and_invalid_at_once_counts_as_ended() -> None:
+    """Converted to Active with an invalid part in the same edit: frozen as last served, it would be
+    a trial running on, billed as nothing (its status says Trial)."""
+    from tenantry.domain.config import OperatorConfig
+    from tenantry.domain.tenantpass import EndedTrial, admit
+    body = {"metadata": {"name": "probe", "namespace": "partner-p"}, "status": {"state": "Trial"},
+            "spec": {**BASE, "state": "Active", "features": {"made-up": {}}}}
+    ended = admit(body, "p", {}, OperatorConfig())
+    assert isinstance(ended, EndedTrial) and ended.spec.state == "Suspended"
+
+
 def test_an_invalid_trial_with_an_invalid_plan_stays_refused() -> None:
     from tenantry.domain.config import OperatorConfig
     from tenantry.domain.tenantpass import Refusal, admit

@@ -91,7 +91,7 @@ def admit(body: Mapping[str, Any], partner: str | None, partner_tenants: Partner
     if isinstance(spec, str):
         endless = _trial_without_an_end(body.get("spec"))
         if endless is None:
-            ended = _ended_trial(body.get("spec"), spec)
+            ended = _ended_trial(body, spec)
             if ended is not None:
                 spec = ended
             else:
@@ -132,12 +132,15 @@ class EndedTrial:
 _DROPPABLE = frozenset({"features", "branding", "onboarding", "industry", "employees", "supportLevel"})
 
 
-def _ended_trial(raw: Any, problem: str) -> EndedTrial | None:
+def _ended_trial(body: Mapping[str, Any], problem: str) -> EndedTrial | None:
     """A Trial stored while the webhook was down with a spec the model refuses (an unknown limit,
-    a made-up feature). Refused, it would be served as last provisioned: a trial running past its
+    a made-up feature), or any such spec of a tenant last served as a trial (state Active beside
+    the invalid part). Refused, it would be served as last provisioned: a trial running past its
     end and billed as nothing. It counts as ended instead (suspended, its data kept) until the spec
     is fixed, served from the parts the model accepts; None when even those are refused."""
-    if not isinstance(raw, Mapping) or raw.get("state") != "Trial":
+    raw = body.get("spec")
+    was_trial = (body.get("status") or {}).get("state") == "Trial"
+    if not isinstance(raw, Mapping) or (raw.get("state") != "Trial" and not was_trial):
         return None
     suspended = {**{key: value for key, value in raw.items() if key != "trial"}, "state": "Suspended"}
     for candidate in (suspended, {key: value for key, value in suspended.items() if key not in _DROPPABLE}):
