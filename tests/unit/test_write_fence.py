@@ -66,10 +66,20 @@ def test_a_write_that_waited_for_a_connection_is_checked_again_before_it_is_sent
         lost = True  # the shard goes while six writes wait for a connection
         answer.set()
         results = await asyncio.gather(*writes, return_exceptions=True)
+        assert runner.server is not None
+        pooled = sum(len(idle) for idle in api._connected().connector._conns.values())  # type: ignore[union-attr]
         await api.close()
+        for _ in range(500):  # until the server saw every connection close (a leaked one stays open)
+            if not runner.server.connections:
+                break
+            await asyncio.sleep(0.01)
+        open_after_close = len(runner.server.connections)
         await runner.cleanup()
-        return results
+        return [results, pooled, open_after_close]
 
-    results = asyncio.run(run())
+    results, pooled, open_after_close = asyncio.run(run())
     assert len(received) == 64
     assert sum(isinstance(r, Lost) for r in results) == 6 and sum(isinstance(r, dict) for r in results) == 64
+    # A refused write gives its connection back: all 64 are in the pool, and none stays open after
+    # the session is closed (raised in aiohttp's connection hooks, each one leaked a connection).
+    assert (pooled, open_after_close) == (64, 0)

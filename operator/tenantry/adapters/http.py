@@ -153,18 +153,21 @@ BEFORE_SEND: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Con
                                                                                        default=None)
 
 
-async def _check_before_send(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
-    check = BEFORE_SEND.get()
-    if check is not None:
-        check()  # raises (ShardLost) to stop the request: aiohttp then gives the connection back
+class _FencedConnector(aiohttp.TCPConnector):
+    """Checks a write (BEFORE_SEND) once it has its connection, right before it is sent; a write
+    refused then gives the connection back to the pool, unused and open (an exception raised in
+    aiohttp's connection hooks instead left the connection open and out of the pool)."""
 
-
-def _send_checks() -> aiohttp.TraceConfig:
-    """The hooks of the moment a request has its connection (a new one, or one reused)."""
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(_check_before_send)
-    trace.on_connection_reuseconn.append(_check_before_send)
-    return trace
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        check = BEFORE_SEND.get()
+        if check is not None:
+            try:
+                check()  # raises (ShardLost) to stop the request
+            except BaseException:
+                connection.release()
+                raise
+        return connection
 
 
 class Api:
@@ -191,8 +194,7 @@ class Api:
     def _connected(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # One connection per concurrent request, kept alive: the API server serves HTTP/1.1 here.
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
-                                                  trace_configs=[_send_checks()],
+            self._session = aiohttp.ClientSession(connector=_FencedConnector(ssl=self._ssl, limit=64),
                                                   skip_auto_headers=("User-Agent",),
                                                   headers={"User-Agent": "tenantry-operator"})
         return self._session
