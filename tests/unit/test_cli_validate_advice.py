@@ -68,8 +68,11 @@ def test_a_dot_before_three_digits_is_told_to_be_a_decimal_point(repo: Path, val
     assert list(said) == ["spec.plan.seats"] and words in said["spec.plan.seats"], said
 
 
-def test_numbers_with_other_decimals_are_left_to_the_field(repo: Path) -> None:  # noqa: F811
-    said = _said(repo, GOOD.replace("seats: 5}", "seats: 5, price: {monthly: 1.50}}"))
+@pytest.mark.parametrize("monthly", ["1.50", "0.500", "12.5"])
+def test_numbers_with_other_decimals_are_left_to_the_field(repo: Path, monthly: str) -> None:  # noqa: F811
+    """0.500 is no thousand: a thousands separator never follows a 0 alone (its advice would have
+    been 0500, an octal 320 to kubectl and to tenantry)."""
+    said = _said(repo, GOOD.replace("seats: 5}", f"seats: 5, price: {{monthly: {monthly}}}}}"))
     assert said == {}
 
 
@@ -83,7 +86,9 @@ def test_numbers_with_other_decimals_are_left_to_the_field(repo: Path) -> None: 
     (("seats: 5}", "seats: 5, price: {monthly: '10'}}"), "spec.plan.price.monthly",
      '"10" is text, and the field takes a number: write the number alone'),
     (("seats: 5}", "seats: 5, price: {monthly: '12,50'}}"), "spec.plan.price.monthly",
-     '"12,50" is text, and the field takes a number: write 12.50 (a dot is the decimal point)'),
+     '"12,50" is text, and the field takes a number: write 12.5 (a dot is the decimal point)'),
+    (("seats: 5}", "seats: 5, price: {monthly: '1,500'}}"), "spec.plan.price.monthly",
+     '"1,500" is text, and the field takes a number: write 1500, or 1.5 if the separator is a decimal point'),
     (("seats: 5", "seats: '1.000'"), "spec.plan.seats",
      '"1.000" is text, and the field takes a whole number: write 1000 (no thousands separators)'),
     (("company: Test GmbH", "company: Test\n  features: {chat: {enabled: 'true'}}"), "spec.features.chat.enabled",

@@ -307,7 +307,7 @@ def test_onboarding_form_never_replaces_a_branding() -> None:
                         "for the subdomain <slug>.<platform domain> and the namespace tenant-<slug>; at most 40 "
                         "characters.)"]),
     # A price with a decimal comma is no number: told at the price (it was an error page, 500).
-    ("price", "12,50", ['"12,50" is text, and the field takes a number: write 12.50 (a dot is the decimal point) '
+    ("price", "12,50", ['"12,50" is text, and the field takes a number: write 12.5 (a dot is the decimal point) '
                         "(Monthly recurring revenue in `currency`.)"]),
 ])
 def test_onboarding_form_tells_each_error_once_at_its_field(field: str, typed: str, expected: list[str]) -> None:

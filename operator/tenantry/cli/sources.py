@@ -199,7 +199,7 @@ _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  
 _GO_DOT_FLOAT = re.compile(r"\.[0-9](_?[0-9])*([eE][-+]?[0-9](_?[0-9])*)?")
 _PREFIXES = {"0x": 16, "0o": 8, "0b": 2}
 # A number with three digits after its one dot, as German and other languages write thousands.
-_THOUSANDS = re.compile(r"[-+]?[0-9]{1,3}\.[0-9]{3}")
+_THOUSANDS = re.compile(r"[-+]?[1-9][0-9]{0,2}\.[0-9]{3}")  # (0.500 is no thousand: left alone)
 
 
 def _go_int(digits: str) -> bool:

@@ -75,12 +75,19 @@ def unknown_field(name: str, known: list[str]) -> str:
 
 
 def _number_fix(text: str, wanted: str) -> str:
-    """How to write a number that came as text: a decimal comma ("12,50") is a dot here."""
+    """How to write a number that came as text: without thousands separators ("1.000", "1,000"),
+    with a dot for a decimal comma ("12,50"); both readings where either may be meant ("1,500")."""
     digits = text.strip()
-    if re.fullmatch(r"-?[0-9]+,[0-9]+", digits) and wanted == "number":
-        return f"write {digits.replace(',', '.')} (a dot is the decimal point)"
-    if re.fullmatch(r"-?[0-9]{1,3}([,.][0-9]{3})+", digits):
-        return f"write {re.sub('[,.]', '', digits)} (no thousands separators)"
+    sign, body = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+    thousands = re.fullmatch(r"[1-9][0-9]{0,2}([,.][0-9]{3})+", body)
+    decimal = re.fullmatch(r"[0-9]+[,.][0-9]+", body) and wanted == "number"
+    whole, point = sign + re.sub("[,.]", "", body), f"{sign}{float(body.replace(',', '.')):g}" if decimal else ""
+    if thousands and decimal:
+        return f"write {whole}, or {point} if the separator is a decimal point"
+    if thousands:
+        return f"write {whole} (no thousands separators)"
+    if decimal and "," in body:
+        return f"write {point} (a dot is the decimal point)"
     return "write the number alone, without quotes"
 
 
