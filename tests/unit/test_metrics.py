@@ -187,6 +187,37 @@ def test_a_tenants_names_change_in_its_series_at_most_once_per_hold() -> None:
     assert info() == [("Third GmbH", "other")]
 
 
+def test_limit_names_are_held_too_and_deleting_the_tenant_is_no_way_round() -> None:
+    """The feature limit's label names the first limit, which a Tenant's features name as they
+    like; and a Tenant deleted and applied again came back under new names at once."""
+    now = [0.0]
+    exposition = TenantExposition(clock=lambda: now[0])
+
+    def labels(family: str, label: str) -> set[str]:
+        found = parsed(exposition.render().decode()).get(family, (None, None, []))[2]
+        return {dict(series)[label] for _, series, _ in found}
+
+    def named(company: str, limit: str) -> TenantFacts:
+        return TenantFacts(**{**facts().__dict__, "company": company,
+                              "features": {**ALL, "chat": EffectiveFeature(True, {limit: 10})}})
+    exposition.put(("p", "m"), named("A", "aaaa0000"))
+    exposition.put(("p", "m"), named("B", "aaaa0001"))  # the first change: shown
+    for second in range(1, 60):  # renamed every second, the limit too
+        now[0] = second
+        exposition.put(("p", "m"), named(f"C{second}", f"aaaa{second:04}"))
+    assert labels("tenantry_tenant_info", "company") == {"B"}
+    assert labels("tenantry_tenant_feature_limit", "limit") == {"aaaa0001", "limit"}
+    for second in range(60, 120):  # deleted and applied again every second
+        now[0] = second
+        exposition.remove(("p", "m"))
+        exposition.put(("p", "m"), named(f"D{second}", "x"))
+        assert labels("tenantry_tenant_info", "company") == {"B"}
+    now[0] = 2 * NAMES_HELD_SECONDS
+    exposition.remove(("p", "m"))
+    exposition.put(("q", "other"), facts("other"))  # (any later change lets go of what is held no longer)
+    assert ("p", "m") not in exposition._names
+
+
 def test_hostile_label_values_parse_back() -> None:
     company = 'Evil "Corp" \\ GmbH\n# TYPE tenantry_partner_mrr counter\ntenantry_partner_mrr{partner="acme"} 1e9'
     partner = 'p\\"}\n'

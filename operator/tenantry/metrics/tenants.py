@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
 
 from tenantry.api.features import CORE_FEATURES
+from tenantry.domain.features import EffectiveFeature
 from tenantry.domain.usage import DEFAULT_LEVELS, LEVEL_CURRENCY, TenantFacts, level_amount, partner_level
 
 SERIES_BUDGET_PER_TENANT = 25
@@ -134,7 +136,23 @@ def partner_series(partner: str, tenants: Iterable[TenantFacts],
     yield "tenantry_partner_level_progress_ratio", {"partner": partner}, towards
 
 
-NAMES_HELD_SECONDS = 600.0  # the least time between two changes of a tenant's company or plan label
+NAMES_HELD_SECONDS = 600.0  # the least time between two changes of a tenant's names in its labels
+
+
+@dataclass(frozen=True)
+class _Names:
+    """What of a tenant's facts becomes label values a partner chooses (see TenantExposition._named)."""
+
+    company: str
+    plan: str
+    features: Mapping[str, EffectiveFeature]
+    labels: tuple[object, ...]
+
+    @classmethod
+    def of(cls, facts: TenantFacts) -> _Names:
+        limits = tuple(sorted((name, min(feature.limits)) for name, feature in facts.features.items()
+                              if feature.enabled and feature.limits))
+        return cls(facts.company, facts.plan, facts.features, (facts.company, facts.plan, limits))
 
 
 class TenantExposition:
@@ -167,7 +185,10 @@ class TenantExposition:
         self._stale_partners: set[str] = set()
         self._conditions: Counter[tuple[str, str]] = Counter()
         self._chunks: list[bytes] | None = None
-        self._named_at: dict[Hashable, float] = {}  # when a tenant's free-text labels last changed
+        # Per tenant: when its names last changed in its series, and those names (see _named);
+        # kept a while after a tenant goes, so that deleting and applying it again is no way round.
+        self._names: dict[Hashable, tuple[float, _Names]] = {}
+        self._gone_names: deque[tuple[float, Hashable]] = deque()  # (since, key) of tenants removed
 
     def __len__(self) -> int:
         return len(self._facts)
@@ -175,8 +196,7 @@ class TenantExposition:
     def put(self, key: Hashable, facts: TenantFacts) -> None:
         """The tenant's latest facts; its lines are rendered again only if they changed."""
         old = self._facts.get(key)
-        if old is not None and (old.company, old.plan) != (facts.company, facts.plan):
-            facts = self._named(key, old, facts)
+        facts = self._named(key, facts)
         if old == facts:
             return
         if old is None:
@@ -194,23 +214,41 @@ class TenantExposition:
         self._count_conditions(facts, 1)
         self._chunks = None
 
-    def _named(self, key: Hashable, old: TenantFacts, facts: TenantFacts) -> TenantFacts:
-        """The company and plan are label values a partner writes as it likes, and each new value is
-        a new series that Prometheus holds for hours: renamed in a loop, one partner's tenants would
-        fill Prometheus' memory for everyone. A tenant's names change in its series at most once per
-        NAMES_HELD_SECONDS; until then the old ones stay (its numbers are current all the same)."""
+    def _named(self, key: Hashable, facts: TenantFacts) -> TenantFacts:
+        """The company, the plan and the limits' names are label values a partner writes as it
+        likes, and each new value is a new series that Prometheus holds for hours: renamed in a
+        loop, one partner's tenants would fill Prometheus' memory for everyone. A tenant's names
+        change in its series at most once per NAMES_HELD_SECONDS (the first change at once); until
+        then the names shown before stay (with their features' limits; every other number is
+        current all the same)."""
         now = self._clock()
-        if now - self._named_at.get(key, float("-inf")) < NAMES_HELD_SECONDS:
-            return dataclasses.replace(facts, company=old.company, plan=old.plan)
-        self._named_at[key] = now
+        self._forget_gone_names(now)
+        names = _Names.of(facts)
+        since, shown = self._names.get(key, (float("-inf"), None))
+        if shown is None or shown.labels == names.labels:
+            self._names[key] = (since, names)
+            return facts
+        if now - since < NAMES_HELD_SECONDS:
+            return dataclasses.replace(facts, company=shown.company, plan=shown.plan, features=shown.features)
+        self._names[key] = (now, names)
         return facts
+
+    def _forget_gone_names(self, now: float) -> None:
+        while self._gone_names and now - self._gone_names[0][0] >= NAMES_HELD_SECONDS:
+            _, key = self._gone_names.popleft()
+            if key not in self._facts and key in self._names and now - self._names[key][0] >= NAMES_HELD_SECONDS:
+                del self._names[key]
 
     def remove(self, key: Hashable) -> None:
         """A deleted tenant: its series go (and its partner's, if it was the last one)."""
         old = self._facts.pop(key, None)
         if old is None:
             return
-        self._named_at.pop(key, None)
+        since = self._names.get(key, (float("-inf"), None))[0]
+        if since == float("-inf"):
+            self._names.pop(key, None)  # never renamed: nothing is held
+        else:
+            self._gone_names.append((since, key))
         del self._lines[key]
         block = self._block_of.pop(key)
         del self._blocks[block][key]
