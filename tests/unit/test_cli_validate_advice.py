@@ -5,7 +5,8 @@ Tested here (the example repository with one file changed, no cluster):
 - a misspelt field (the API server would drop it without a word after merge: `delitionPolicy:
   Delete` would keep a cancelled customer's data) is a finding naming the field probably meant,
   at every depth; a name like no field lists the fields there; thousands of unknown keys give a
-  bounded number of findings; metadata is left to its own checks (the API server's ObjectMeta)
+  bounded number of findings, and so does any one document; metadata is left to its own checks
+  (the API server's ObjectMeta)
 - a number with three digits after a dot (`seats: 1.000`, one seat to kubectl) says that the dot
   is a decimal point, with both readings to write
 - a wrong type says what YAML read and what the field takes, with the fix that suits the field:
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantry.cli.validate import validate
+from tenantry.cli.validate import FINDINGS_PER_DOCUMENT, validate
 from tests.unit.test_cli_files import ACME, TENANT, repo  # noqa: F401 (the fixture)
 from tests.unit.test_cli_validate import write
 
@@ -51,6 +52,17 @@ def test_a_misspelt_field_names_the_one_probably_meant(repo: Path, text: str, fi
 def test_thousands_of_unknown_fields_give_a_bounded_number_of_findings(repo: Path) -> None:  # noqa: F811
     said = _said(repo, GOOD + "".join(f"  x{i}: 1\n" for i in range(5000)))
     assert len(said) == 21 and said["spec"] == "and 4980 more unknown fields", len(said)
+
+
+def test_one_document_gives_a_bounded_number_of_findings(repo: Path) -> None:  # noqa: F811
+    """6,500 features with 19 unknown keys each (a megabyte): 150,000 findings, 23 MB in the pull
+    request's log, before the cap per document."""
+    features = ", ".join(f"f{i}: {{" + ", ".join(f"k{j}: 1" for j in range(19)) + "}" for i in range(6500))
+    write(repo, ACME + "/gut.yaml", GOOD + f"  features: {{{features}}}\n")
+    mine = [f for f in validate([repo]) if f.file.endswith("gut.yaml")]
+    assert len(mine) == FINDINGS_PER_DOCUMENT + 1
+    assert any(f.field == "(document)" and f.message.startswith(f"more than {FINDINGS_PER_DOCUMENT} findings")
+               for f in mine)
 
 
 def test_metadata_is_not_judged_by_the_crds_few_fields(repo: Path) -> None:  # noqa: F811

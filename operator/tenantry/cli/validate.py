@@ -14,7 +14,7 @@ import gc
 import json
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +44,8 @@ from tenantry.domain.branding import branding_name
 from tenantry.domain.features import Unresolved, resolve_plan
 from tenantry.domain.lifecycle import ERRORS_SHOWN
 from tenantry.domain.naming import PARTNER_LABEL, reserved_slug
+
+FINDINGS_PER_DOCUMENT = 200
 
 # Bounds whose breach jsonschema reports by printing the whole value (a 70,000-character SVG, 51
 # languages): said by counting instead.
@@ -464,8 +466,18 @@ class Validator:
         self.partner_namespaces: dict[str, str] = {}  # partner id -> namespace
         self.namespaces: list[tuple[Document, str, str]] = []  # Namespace documents: (document, name, partner id)
         self.areas: dict[Path, tuple[str, str]] = {}  # file -> (top folder, partner id) inside the repository
+        self.told: Counter[tuple[Path, int]] = Counter()  # findings per document
 
     def add(self, document: Document, location: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        # A document of a megabyte can hold a hundred thousand mistakes (one per key); a pull
+        # request's log and its reviewer get the first ones, and are told there are more.
+        told = self.told[document.path, document.index] = self.told[document.path, document.index] + 1
+        if told == FINDINGS_PER_DOCUMENT + 1:
+            self.findings.append(Finding(str(document.path), document.line(()), "(document)",
+                                         f"more than {FINDINGS_PER_DOCUMENT} findings in this document: the first "
+                                         f"{FINDINGS_PER_DOCUMENT} are shown; fix them and run again"))
+        if told > FINDINGS_PER_DOCUMENT:
+            return
         self.findings.append(Finding(str(document.path), document.line(location), _field(location), message, hint))
 
     def add_problem(self, document: Document, problem: Problem) -> None:
