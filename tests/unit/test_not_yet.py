@@ -51,7 +51,7 @@ def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: 
     memo.catalogue = Catalogue(namespace_prefix="tenant-")
     memo.queue, memo.services, memo.config, memo.cache = Queue(), None, None, Synced()
 
-    async def not_yet(*args: Any) -> None:
+    async def not_yet(*args: Any, **kwargs: Any) -> None:
         raise NotYet("the quota of tenant-acme does not refuse new pods yet")
     monkeypatch.setattr(passes, "reconcile", not_yet)
 
@@ -62,7 +62,7 @@ def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: 
     asyncio.run(passes_in_a_row(9))
     assert memo.queue.later == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
 
-    async def goes_on(*args: Any) -> passes.Outcome:
+    async def goes_on(*args: Any, **kwargs: Any) -> passes.Outcome:
         return passes.Outcome(Verdict("Ready", "True", "Provisioned", "served"), ("True", "Provisioned"), 0)
     monkeypatch.setattr(passes, "reconcile", goes_on)
     memo.mailer = None

@@ -8,6 +8,9 @@ rollout, priority and fairness), so this stand-in answers reads from a dict and 
   trouble (the old pass told the tenant "ServiceUnavailable", cleared its back-off and waited for
   the resync, 300 s)
 - a refusal (403, quota exceeded) is still a verdict in the status, and the pass ends normally
+- once a 5xx has lasted a few passes (handlers/tenant tells the pass so), it is told in the status
+  as a refusal is, the namespace held and billed (a tenant admin's object grown too large to update
+  would otherwise hide the tenant's state for ever)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import kopf
 import pytest
 
 from tenantry.adapters.dns import Resolver
@@ -41,11 +45,14 @@ class StandInApi:
 
     def __init__(self, code: int, reason: str) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.writes: list[tuple[str, str, Any]] = []
         self.code, self.reason = code, reason
 
     async def request(self, method: str, path: str, body: Any = None, params: Any = None,
                       content_type: Any = None) -> Any:
         self.calls.append((method, path))
+        if body is not None:
+            self.writes.append((method, path, body))
         if method == "GET":
             if path == "/api/v1/namespaces/partner-p":
                 return {"apiVersion": "v1", "kind": "Namespace",
@@ -58,7 +65,7 @@ class StandInApi:
         return {**body, "metadata": {**body.get("metadata", {}), "resourceVersion": "1", "uid": "x"}}
 
 
-async def _one_pass(api: StandInApi) -> tuple[list[passes.Outcome], list[float]]:
+async def _one_pass(api: StandInApi, tell_unavailable: bool = False) -> tuple[list[passes.Outcome], list[float]]:
     services = passes.Services(Kube(api), dnsflow.DnsServices(NoDns(), Resolver()))
     plan = {"features": {}, "resources": {}}
     catalogue = passes.Lookups(lambda ns, name: plan if name == "business" else None, lambda ns, name: None)
@@ -66,7 +73,8 @@ async def _one_pass(api: StandInApi) -> tuple[list[passes.Outcome], list[float]]
     retries: list[float] = []
 
     async def work(key: tuple[str, str]) -> None:
-        outcomes.append(await passes.reconcile(services, OperatorConfig(), catalogue, BODY))
+        outcomes.append(await passes.reconcile(services, OperatorConfig(), catalogue, BODY,
+                                               tell_unavailable=tell_unavailable))
 
     queue = WorkQueue(work, 1, schedule=lambda delay, callback: retries.append(delay))
     queue.add(("partner-p", "acme"))
@@ -93,3 +101,41 @@ def test_a_refusal_is_a_verdict_in_the_status() -> None:
     assert retries == [] and len(outcomes) == 1
     assert (outcomes[0].ready.status, outcomes[0].ready.reason) == ("False", "Forbidden")
     assert any(method == "PATCH" and path.endswith("/status") for method, path in api.calls)
+
+
+def test_a_lasting_5xx_is_told_in_the_status_and_the_namespace_kept() -> None:
+    api = StandInApi(500, "InternalError")
+    outcomes, retries = asyncio.run(_one_pass(api, tell_unavailable=True))
+    assert retries == [] and len(outcomes) == 1
+    assert (outcomes[0].ready.status, outcomes[0].ready.reason) == ("False", "InternalError")
+    patch = next(body for method, path, body in api.writes if method == "PATCH" and path.endswith("/status"))
+    assert patch["status"]["namespace"] == "tenant-acme"
+
+
+def test_the_handler_tells_the_pass_after_a_few_in_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenantry.adapters.informer import Informer, Scope
+    from tenantry.adapters.kube import Unavailable
+    from tenantry.handlers import tenant
+    from tenantry.handlers.catalogue import Catalogue
+    from tests.unit.test_not_yet import Queue, Synced
+
+    told: list[bool] = []
+
+    async def unavailable(*args: Any, tell_unavailable: bool = False) -> None:
+        told.append(tell_unavailable)
+        raise Unavailable("ServiceUnavailable", "creating NetworkPolicy: 503 etcdserver: leader changed")
+    monkeypatch.setattr(passes, "reconcile", unavailable)
+    memo = kopf.Memo()
+    memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    memo.tenants.put(BODY)
+    memo.catalogue, memo.queue, memo.services, memo.config, memo.cache = (
+        Catalogue(namespace_prefix="tenant-"), Queue(), None, None, Synced())
+
+    async def passes_in_a_row(count: int) -> None:
+        for _ in range(count):
+            tenant._reconciled.pop(("partner-p", "acme"), None)
+            with pytest.raises(Unavailable):
+                await tenant._reconcile_held(("partner-p", "acme"), memo)
+    asyncio.run(passes_in_a_row(tenant.UNAVAILABLE_TOLD_AFTER + 2))
+    tenant._unavailable.clear()
+    assert told == [False] * tenant.UNAVAILABLE_TOLD_AFTER + [True, True]

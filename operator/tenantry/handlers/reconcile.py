@@ -105,7 +105,7 @@ async def _claim_namespace(writer: Writer, desired: DesiredState, inp: TenantInp
     return held, live
 
 
-async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig
+async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig, tell_unavailable: bool = False
                      ) -> tuple[Verdict, Manifest | None, bool]:
     """The namespace and its children as desired; (the verdict, the live quota, whether the tenant
     holds and is served its namespace: also when a child was refused)."""
@@ -119,9 +119,11 @@ async def _provision(writer: Writer, inp: TenantInput, config: OperatorConfig
                                      inp.spec.state)
     try:
         await _carry_out(writer, work, ref(desired.namespace))
-    except (Conflict, Unavailable):
+    except Conflict:
         raise
     except KubeError as error:
+        if isinstance(error, Unavailable) and not tell_unavailable:
+            raise
         # A child refused (a tenant admin may fill the quota's count of ConfigMaps so that the
         # operator's own cannot be created again): the tenant is not Ready, yet it holds and is
         # served its namespace, and is billed for it (status.namespace stays).
@@ -185,7 +187,7 @@ async def _remove_and_stop(writer: Writer, work: tenantpass.NamespaceWork, names
 
 
 async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, config: OperatorConfig,
-                services: Services, moment: datetime.datetime) -> Found:
+                services: Services, moment: datetime.datetime, tell_unavailable: bool = False) -> Found:
     """Admit, resolve, provision, publish: the verdicts of one tenant."""
     meta = body["metadata"]
     slug, partner_namespace = meta["name"], meta["namespace"]
@@ -224,7 +226,7 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     ns_name = naming.tenant_namespace(config.namespace_prefix, slug)
     holds_namespace = False
     try:
-        namespace, found.quota, holds_namespace = await _provision(writer, inp, config)
+        namespace, found.quota, holds_namespace = await _provision(writer, inp, config, tell_unavailable)
         dns_verdict = Verdict(DNS_READY, "Unknown", namespace.reason, "waiting for the namespace")
         if namespace.ok:
             dns_verdict = await dnsflow.platform_records(writer, services.dns, inp, config, ns_name)
@@ -241,11 +243,13 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
                 # A dropped domain's claim goes once its route is gone, which routes() just did.
                 await dnsflow.release_unlisted(writer, config, inp)
             found.fields["domains"] = domains.entries
-    except (Conflict, Unavailable):
-        # Our copy of an object was behind, or the API server could not take a request now: the
-        # Tenant's pass runs again (handlers/tenant), and its status is not told of a refusal.
-        raise
+    except Conflict:
+        raise  # our copy of an object was behind: the Tenant's pass runs again (handlers/tenant)
     except KubeError as error:
+        if isinstance(error, Unavailable) and not tell_unavailable:
+            # The API server could not take a request now: the pass runs again with back-off, and
+            # the status is not told of a moment's trouble (after a few passes in a row it is).
+            raise
         namespace = Verdict(NAMESPACE_READY, "False", error.reason, str(error))
         dns_verdict = Verdict(DNS_READY, "Unknown", error.reason, str(error))
     if namespace.ok or holds_namespace:
@@ -260,12 +264,14 @@ async def _find(writer: Writer, body: Mapping[str, Any], catalogue: Lookups, con
     return found
 
 
-async def reconcile(services: Services, config: OperatorConfig, catalogue: Lookups, body: Mapping[str, Any]
-                    ) -> Outcome:
-    """Bring one tenant to its desired state and report it in its status."""
+async def reconcile(services: Services, config: OperatorConfig, catalogue: Lookups, body: Mapping[str, Any],
+                    tell_unavailable: bool = False) -> Outcome:
+    """Bring one tenant to its desired state and report it in its status. `tell_unavailable`: an
+    API server that could not take a request is told in the status as a refusal is (it has kept
+    failing: a lasting 5xx, such as an object of a tenant admin's grown too large to update)."""
     writer = Writer(services.kube, services.contest)
     started = datetime.datetime.now(datetime.UTC)  # one instant for the trial's end, status.state and the metrics
-    found = await _find(writer, body, catalogue, config, services, started)
+    found = await _find(writer, body, catalogue, config, services, started, tell_unavailable)
     found.contested = writer.contested
     mail = Mail(services.mail_configured, services.resend_cooldown, config.platform_domain)
     decided = conclude(body, found, services.contest, mail, services.commission_rate, started,

@@ -21,7 +21,7 @@ import kopf
 
 from tenantry.adapters.dns import DnsError
 from tenantry.adapters.informer import same_object
-from tenantry.adapters.kube import Conflict, KubeError
+from tenantry.adapters.kube import Conflict, KubeError, Unavailable
 from tenantry.api.common import GROUP, VERSION
 from tenantry.domain import caps, naming, offboarding
 from tenantry.domain.children import ObjectRef
@@ -56,6 +56,11 @@ _locks: KeyLocks[TenantKey] = KeyLocks()
 _reconciled: dict[TenantKey, tuple[int, Any, Any]] = {}
 # Passes in a row that could not go on (NotYet), for the growing wait before the next.
 _not_yet: dict[TenantKey, int] = {}
+# Passes in a row that met an API server that could not take a request (Unavailable): retried with
+# back-off, and from the UNAVAILABLE_TOLD_AFTER-th on told in the status, so that a lasting 5xx
+# does not hide the tenant's state for ever.
+_unavailable: dict[TenantKey, int] = {}
+UNAVAILABLE_TOLD_AFTER = 4
 
 
 def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
@@ -110,7 +115,8 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
         try:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
                                        memo.catalogue.partner_tenants, memo.catalogue.held)
-            outcome = await passes.reconcile(memo.services, memo.config, catalogue, body)
+            outcome = await passes.reconcile(memo.services, memo.config, catalogue, body,
+                                             tell_unavailable=_unavailable.get(key, 0) >= UNAVAILABLE_TOLD_AFTER)
         except Conflict:
             # Our copy of an object was behind; memory holds it as it is now (Kube.stale): a pass
             # right after this one.
@@ -126,12 +132,17 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             return
         except ShardLost:
             raise
+        except Unavailable:
+            _unavailable[key] = _unavailable.get(key, 0) + 1
+            RECONCILES.labels("Tenant", "error").inc()
+            raise
         except Exception:
             RECONCILES.labels("Tenant", "error").inc()
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
         _not_yet.pop(key, None)
+        _unavailable.pop(key, None)
         if outcome.facts is not None and owns(memo, key[0]):
             # (a shard lost during the pass already removed its tenants' series here)
             memo.exposition.put(key, outcome.facts)
@@ -197,6 +208,7 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
     memo.tenants.observe("DELETED", body)
     _reconciled.pop(key, None)
     _not_yet.pop(key, None)
+    _unavailable.pop(key, None)
     timer = _timers.pop(key, None)
     if timer is not None:
         timer.cancel()
