@@ -231,3 +231,21 @@ def test_platform_name_of_a_tenant() -> None:
     config = OperatorConfig(platform_domain=DOMAIN, dns_owner_id="tenantry-prod")
     assert dnsflow._platform_name(config, "partner-acme", "mustermann", "tenant-mustermann") == PlatformName(
         HOST, "tenant-mustermann", "partner-acme/mustermann", "tenantry-prod")
+
+
+def test_what_is_remembered_of_a_tenants_domains_goes_with_them() -> None:
+    """Tenants and custom domains that come and go cost no memory for good (a concurrency review,
+    3 Dec: the next checks and failures of every tenant ever seen were kept)."""
+    from tenantry.handlers.dnsflow import DnsServices
+    services = DnsServices(None, None)  # type: ignore[arg-type]
+    gone, kept = ("partner-p", "gone"), ("partner-p", "kept")
+    for tenant in (gone, kept):
+        for domain in ("a.example", "b.example"):
+            services.checked((tenant, domain), verified=False)
+        services.failed(tenant, None)  # type: ignore[arg-type]
+    assert not services.due((kept, "a.example"))
+    services.forget(kept, keep=["a.example"])  # b.example dropped from the spec
+    services.forget(gone)  # the Tenant deleted
+    assert services.next_check == {kept: {"a.example": services.next_check[kept]["a.example"]}}
+    assert list(services.failures) == [kept] and not services.due((kept, "a.example"))
+    assert services.due((kept, "b.example")) and services.due((gone, "a.example"))

@@ -9,7 +9,7 @@ the handler's own bookkeeping is under test: the informer, the partner's cap ind
 Tested here:
 - the old Tenant's DELETED leaves the new one in memory and in its partner's cap index (before,
   both went, and no pass nor resync ever served the new Tenant until its next event)
-- the new Tenant's own DELETED still forgets it
+- the new Tenant's own DELETED still forgets it, and what was remembered of its domains' checks
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tenantry.domain.contest import Contest
 from tenantry.handlers import reconcile as passes
 from tenantry.handlers import tenant as handlers
 from tenantry.handlers.catalogue import Catalogue
+from tenantry.handlers.dnsflow import DnsServices
 
 KEY = ("partner-p", "acme")
 
@@ -68,7 +69,8 @@ def _memo() -> kopf.Memo:
     memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
     memo.catalogue = Catalogue(namespace_prefix="tenant-")
     memo.config, memo.kube, memo.queue, memo.exposition = OperatorConfig(), StandInKube(), Queue(), Exposition()
-    memo.services = passes.Services(StandInKube(), None, Contest())  # type: ignore[arg-type]
+    memo.services = passes.Services(StandInKube(), DnsServices(None, None), Contest())  # type: ignore[arg-type]
+    memo.services.dns.checked((KEY, "ki.acme.example"), verified=True)
     return memo
 
 
@@ -87,6 +89,7 @@ def test_the_old_tenants_deletion_leaves_the_new_one_served() -> None:
     assert memo.tenants.get(*KEY)["metadata"]["uid"] == "uid-2"
     assert list(memo.catalogue.partner_tenants(KEY[0])) == [KEY[1]]
     assert memo.queue.keys == [KEY] and memo.exposition.removed == []
+    assert KEY in memo.services.dns.next_check  # the new Tenant's, kept
 
 
 def test_the_new_tenants_own_deletion_forgets_it() -> None:
@@ -98,3 +101,4 @@ def test_the_new_tenants_own_deletion_forgets_it() -> None:
     asyncio.run(run())
     assert memo.tenants.get(*KEY) is None and list(memo.catalogue.partner_tenants(KEY[0])) == []
     assert memo.exposition.removed == [KEY]
+    assert KEY not in memo.services.dns.next_check  # its domains' checks go with it

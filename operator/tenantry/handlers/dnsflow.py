@@ -10,7 +10,7 @@ import asyncio
 import datetime
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,8 @@ class DnsServices:
     resolver: Resolver
     recheck_seconds: float = 3600.0  # verified domains
     first_retry_seconds: float = 10.0  # pending domains: doubling up to recheck_seconds
-    next_check: dict[tuple[TenantKey, str], tuple[float, float]] = field(default_factory=dict)
+    # Per tenant, per custom domain: (next check, the delay that led to it).
+    next_check: dict[TenantKey, dict[str, tuple[float, float]]] = field(default_factory=dict)
     certificates_installed: bool | None = None
     # DNS server failures per tenant: (next attempt, delay, what to report until then).
     failures: dict[TenantKey, tuple[float, float, Verdict]] = field(default_factory=dict)
@@ -56,12 +57,23 @@ class DnsServices:
         return entry[2] if entry and time.monotonic() < entry[0] else None
 
     def due(self, key: tuple[TenantKey, str]) -> bool:
-        return time.monotonic() >= self.next_check.get(key, (0.0, 0.0))[0]
+        return time.monotonic() >= self.next_check.get(key[0], {}).get(key[1], (0.0, 0.0))[0]
 
     def checked(self, key: tuple[TenantKey, str], verified: bool) -> None:
+        domains = self.next_check.setdefault(key[0], {})
         delay = self.recheck_seconds if verified else min(
-            self.recheck_seconds, max(self.first_retry_seconds, 2 * self.next_check.get(key, (0, 0))[1]))
-        self.next_check[key] = (time.monotonic() + delay, delay)
+            self.recheck_seconds, max(self.first_retry_seconds, 2 * domains.get(key[1], (0, 0))[1]))
+        domains[key[1]] = (time.monotonic() + delay, delay)
+
+    def forget(self, key: TenantKey, keep: Iterable[str] = ()) -> None:
+        """A tenant gone (or the domains it no longer lists): what was remembered of it goes too,
+        so that tenants and domains coming and going cost no memory for good."""
+        listed = set(keep)
+        kept = {domain: when for domain, when in self.next_check.pop(key, {}).items() if domain in listed}
+        if kept:
+            self.next_check[key] = kept
+        if not keep:
+            self.failures.pop(key, None)
 
 
 def make_dns_services(settings: DnsSettings) -> DnsServices:
@@ -236,6 +248,8 @@ async def _each_domain(writer: Writer, services: DnsServices, inp: TenantInput, 
             DOMAIN_CHECKS.labels(decision.check).inc()
             services.checked((key, domain), verified=decision.check == "verified")
         decisions.append(decision)
+    if len(services.next_check.get(key, {})) > len(inp.spec.domains):
+        services.forget(key, keep=inp.spec.domains)  # domains dropped from the spec
     # Claims exist only for domains the status has listed; list them only when one was dropped.
     if set(before) - set(inp.spec.domains):
         await _release_unlisted(writer, config, inp)

@@ -215,6 +215,8 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
     memo.exposition.remove(key)
     memo.catalogue.track_tenant(key, None)
     memo.services.contest.forget(naming.tenant_namespace(memo.config.namespace_prefix, key[1]))
+    if memo.services.dns is not None:
+        memo.services.dns.forget(key)
     _place_freed(memo, key[0])
     await _clean_up_after(memo, body)
 
