@@ -265,3 +265,23 @@ def test_groups_take_turns_and_keep_their_own_order() -> None:
     assert done[:6] == [("partner-big", 0), ("partner-small", 0), ("partner-other", 0), ("partner-big", 1),
                         ("partner-small", 1), ("partner-big", 2)]
     assert [index for group, index in done if group == "partner-big"] == list(range(1000))
+
+
+def test_a_failed_key_of_a_shard_that_moved_away_leaves_nothing_behind() -> None:
+    async def scenario() -> dict:
+        ours = {"flaky": True}
+
+        async def work(key: str) -> None:
+            raise RuntimeError("the API server is away")
+
+        clock = ManualClock()
+        queue = WorkQueue(work, workers=1, schedule=clock, admit=lambda key: ours.get(key, False))
+        queue.add("flaky")
+        await _until(lambda: clock.due)
+        ours["flaky"] = False  # its shard moved to another replica
+        clock.advance()
+        await _turns()
+        await queue.stop()
+        return queue._retry
+
+    assert asyncio.run(scenario()) == {}

@@ -69,6 +69,7 @@ class WorkQueue(Generic[Key]):
             # must still work on those of a shard it takes over later (queued with start=False).
             self._start()
         if not self._admit(key):
+            self._retry.pop(key, None)  # (a failed key whose shard moved: its back-off is the new owner's)
             return  # another replica's key
         if key in self._active:
             self._again.add(key)
