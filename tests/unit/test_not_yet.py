@@ -2,6 +2,8 @@
 status) gives its worker back and runs again later, each time twice as late, up to a cap (a
 concurrency review, 3 Dec: each such pass held a worker for 30 s and ran again 0.5 s later, so a
 few suspended tenants with kube-controller-manager away kept every worker from other partners).
+Conflicts in a row likewise: a few passes at once, then a growing wait (another controller moving
+an object all the time made the two spin).
 
 Stand-ins for the queue and the pass (the handler's own bookkeeping is under test; the wait for the
 quota against the real API server is in tests/integration/test_provisioning.py's offboarding).
@@ -75,3 +77,29 @@ def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: 
 
 def test_a_pass_waits_for_the_quota_a_moment_only() -> None:
     assert offboard.PASS_QUOTA_WAIT_SECONDS <= 2.0 < offboard.QUOTA_EFFECT_SECONDS
+
+
+def test_conflicts_in_a_row_run_again_at_once_a_few_times_then_after_a_growing_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another controller moving an object all the time made the pass and it spin (a concurrency
+    review, 3 Dec): every Conflict queued the tenant again at once."""
+    from tenantry.adapters.kube import Conflict
+    memo = kopf.Memo()
+    memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
+    memo.tenants.put(BODY)
+    memo.catalogue, memo.services, memo.config, memo.cache = Catalogue(namespace_prefix="tenant-"), None, None, Synced()
+    at_once: list[Any] = []
+    memo.queue = Queue()
+    memo.queue.add = lambda key, start=True: at_once.append(key)  # type: ignore[method-assign]
+
+    async def conflict(*args: Any, **kwargs: Any) -> None:
+        raise Conflict("ConfigMap tenantry-flags changed since it was read")
+    monkeypatch.setattr(passes, "reconcile", conflict)
+
+    async def passes_in_a_row(count: int) -> None:
+        for _ in range(count):
+            handlers._reconciled.pop(KEY, None)
+            await handlers._reconcile_held(KEY, memo)
+    asyncio.run(passes_in_a_row(handlers.CONFLICTS_AT_ONCE + 3))
+    handlers._conflicts.pop(KEY, None)
+    assert len(at_once) == handlers.CONFLICTS_AT_ONCE and memo.queue.later == [0.5, 1.0, 2.0]

@@ -61,6 +61,9 @@ _not_yet: dict[TenantKey, int] = {}
 # does not hide the tenant's state for ever.
 _unavailable: dict[TenantKey, int] = {}
 UNAVAILABLE_TOLD_AFTER = 4
+# Passes in a row that met a Conflict: run again at once this many times, then after a growing wait.
+_conflicts: dict[TenantKey, int] = {}
+CONFLICTS_AT_ONCE = 3
 
 
 def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
@@ -119,9 +122,15 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
                                              tell_unavailable=_unavailable.get(key, 0) >= UNAVAILABLE_TOLD_AFTER)
         except Conflict:
             # Our copy of an object was behind; memory holds it as it is now (Kube.stale): a pass
-            # right after this one.
+            # right after this one; after a few in a row (another controller moving an object all
+            # the time) a growing wait first, so that the two do not spin.
             RECONCILES.labels("Tenant", "conflict").inc()
-            memo.queue.add(key)
+            times = _conflicts.get(key, 0)
+            _conflicts[key] = times + 1
+            if times < CONFLICTS_AT_ONCE:
+                memo.queue.add(key)
+            else:
+                memo.queue.add_after(key, NotYet.delay(times - CONFLICTS_AT_ONCE))
             return
         except NotYet as waiting:
             times = _not_yet.get(key, 0)
@@ -141,8 +150,8 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
-        _not_yet.pop(key, None)
-        _unavailable.pop(key, None)
+        for in_a_row in (_not_yet, _unavailable, _conflicts):
+            in_a_row.pop(key, None)
         if outcome.facts is not None and owns(memo, key[0]):
             # (a shard lost during the pass already removed its tenants' series here)
             memo.exposition.put(key, outcome.facts)
@@ -207,8 +216,8 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
         return
     memo.tenants.observe("DELETED", body)
     _reconciled.pop(key, None)
-    _not_yet.pop(key, None)
-    _unavailable.pop(key, None)
+    for in_a_row in (_not_yet, _unavailable, _conflicts):
+        in_a_row.pop(key, None)
     timer = _timers.pop(key, None)
     if timer is not None:
         timer.cancel()
