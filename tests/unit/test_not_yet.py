@@ -46,31 +46,38 @@ class Queue:
         self.later.append(delay)
 
 
-def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def _memo() -> kopf.Memo:
     memo = kopf.Memo()
     memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
     memo.tenants.put(BODY)
     memo.catalogue = Catalogue(namespace_prefix="tenant-")
-    memo.queue, memo.services, memo.config, memo.cache = Queue(), None, None, Synced()
+    memo.queue, memo.services, memo.config, memo.cache, memo.mailer = Queue(), None, None, Synced(), None
+    return memo
+
+
+def _passes_in_a_row(memo: kopf.Memo, count: int) -> None:
+    async def run() -> None:
+        for _ in range(count):
+            handlers._reconciled.pop(KEY, None)
+            await handlers._reconcile_held(KEY, memo)
+    asyncio.run(run())
+
+
+def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    memo = _memo()
 
     async def not_yet(*args: Any, **kwargs: Any) -> None:
         raise NotYet("the quota of tenant-acme does not refuse new pods yet")
     monkeypatch.setattr(passes, "reconcile", not_yet)
-
-    async def passes_in_a_row(count: int) -> None:
-        for _ in range(count):
-            handlers._reconciled.pop(KEY, None)
-            await handlers._reconcile_held(KEY, memo)
-    asyncio.run(passes_in_a_row(9))
+    _passes_in_a_row(memo, 9)
     assert memo.queue.later == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
 
     async def goes_on(*args: Any, **kwargs: Any) -> passes.Outcome:
         return passes.Outcome(Verdict("Ready", "True", "Provisioned", "served"), ("True", "Provisioned"), 0)
     monkeypatch.setattr(passes, "reconcile", goes_on)
-    memo.mailer = None
-    asyncio.run(passes_in_a_row(1))
+    _passes_in_a_row(memo, 1)
     monkeypatch.setattr(passes, "reconcile", not_yet)
-    asyncio.run(passes_in_a_row(1))
+    _passes_in_a_row(memo, 1)
     assert memo.queue.later[-1] == 0.5  # after a pass that went on, the wait starts short again
     handlers._not_yet.pop(KEY, None)
 
@@ -84,22 +91,13 @@ def test_conflicts_in_a_row_run_again_at_once_a_few_times_then_after_a_growing_w
     """Another controller moving an object all the time made the pass and it spin (a concurrency
     review, 3 Dec): every Conflict queued the tenant again at once."""
     from tenantry.adapters.kube import Conflict
-    memo = kopf.Memo()
-    memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
-    memo.tenants.put(BODY)
-    memo.catalogue, memo.services, memo.config, memo.cache = Catalogue(namespace_prefix="tenant-"), None, None, Synced()
+    memo = _memo()
     at_once: list[Any] = []
-    memo.queue = Queue()
     memo.queue.add = lambda key, start=True: at_once.append(key)  # type: ignore[method-assign]
 
     async def conflict(*args: Any, **kwargs: Any) -> None:
         raise Conflict("ConfigMap tenantry-flags changed since it was read")
     monkeypatch.setattr(passes, "reconcile", conflict)
-
-    async def passes_in_a_row(count: int) -> None:
-        for _ in range(count):
-            handlers._reconciled.pop(KEY, None)
-            await handlers._reconcile_held(KEY, memo)
-    asyncio.run(passes_in_a_row(handlers.CONFLICTS_AT_ONCE + 3))
+    _passes_in_a_row(memo, handlers.CONFLICTS_AT_ONCE + 3)
     handlers._conflicts.pop(KEY, None)
     assert len(at_once) == handlers.CONFLICTS_AT_ONCE and memo.queue.later == [0.5, 1.0, 2.0]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import kopf
 import pytest
 
 from tenantry.adapters.dns import Resolver
@@ -113,11 +112,9 @@ def test_a_lasting_5xx_is_told_in_the_status_and_the_namespace_kept() -> None:
 
 
 def test_the_handler_tells_the_pass_after_a_few_in_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tenantry.adapters.informer import Informer, Scope
     from tenantry.adapters.kube import Unavailable
     from tenantry.handlers import tenant
-    from tenantry.handlers.catalogue import Catalogue
-    from tests.unit.test_not_yet import Queue, Synced
+    from tests.unit.test_not_yet import _memo
 
     told: list[bool] = []
 
@@ -125,11 +122,7 @@ def test_the_handler_tells_the_pass_after_a_few_in_a_row(monkeypatch: pytest.Mon
         told.append(tell_unavailable)
         raise Unavailable("ServiceUnavailable", "creating NetworkPolicy: 503 etcdserver: leader changed")
     monkeypatch.setattr(passes, "reconcile", unavailable)
-    memo = kopf.Memo()
-    memo.tenants = Informer(None, Scope("tenantry.dev/v1alpha1", "Tenant"))  # type: ignore[arg-type]
-    memo.tenants.put(BODY)
-    memo.catalogue, memo.queue, memo.services, memo.config, memo.cache = (
-        Catalogue(namespace_prefix="tenant-"), Queue(), None, None, Synced())
+    memo = _memo()
 
     async def passes_in_a_row(count: int) -> None:
         for _ in range(count):
