@@ -74,18 +74,17 @@ def _memo() -> kopf.Memo:
     return memo
 
 
-async def _event(memo: kopf.Memo, kind: str, body: dict[str, Any]) -> None:
-    await handlers.tenant_event(event={"type": kind, "object": body}, namespace=KEY[0], name=KEY[1],
-                                spec=body["spec"], memo=memo)
+def _events(memo: kopf.Memo, *events: tuple[str, dict[str, Any]]) -> None:
+    async def run() -> None:
+        for kind, body in events:
+            await handlers.tenant_event(event={"type": kind, "object": body}, namespace=KEY[0], name=KEY[1],
+                                        spec=body["spec"], memo=memo)
+    asyncio.run(run())
 
 
 def test_the_old_tenants_deletion_leaves_the_new_one_served() -> None:
     memo = _memo()
-
-    async def run() -> None:
-        await _event(memo, "ADDED", NEW)
-        await _event(memo, "DELETED", _tenant("uid-1", "100", deleting=True))
-    asyncio.run(run())
+    _events(memo, ("ADDED", NEW), ("DELETED", _tenant("uid-1", "100", deleting=True)))
     assert memo.tenants.get(*KEY)["metadata"]["uid"] == "uid-2"
     assert list(memo.catalogue.partner_tenants(KEY[0])) == [KEY[1]]
     assert memo.queue.keys == [KEY] and memo.exposition.removed == []
@@ -94,11 +93,7 @@ def test_the_old_tenants_deletion_leaves_the_new_one_served() -> None:
 
 def test_the_new_tenants_own_deletion_forgets_it() -> None:
     memo = _memo()
-
-    async def run() -> None:
-        await _event(memo, "ADDED", NEW)
-        await _event(memo, "DELETED", _tenant("uid-2", "102", deleting=True))
-    asyncio.run(run())
+    _events(memo, ("ADDED", NEW), ("DELETED", _tenant("uid-2", "102", deleting=True)))
     assert memo.tenants.get(*KEY) is None and list(memo.catalogue.partner_tenants(KEY[0])) == []
     assert memo.exposition.removed == [KEY]
     assert KEY not in memo.services.dns.next_check  # its domains' checks go with it
