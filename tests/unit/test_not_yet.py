@@ -79,7 +79,7 @@ def test_the_wait_grows_to_a_cap_and_a_pass_that_goes_on_resets_it(monkeypatch: 
     monkeypatch.setattr(passes, "reconcile", not_yet)
     _passes_in_a_row(memo, 1)
     assert memo.queue.later[-1] == 0.5  # after a pass that went on, the wait starts short again
-    handlers._not_yet.pop(KEY, None)
+    handlers._streaks.pop(KEY, None)
 
 
 def test_a_pass_waits_for_the_quota_a_moment_only() -> None:
@@ -99,5 +99,5 @@ def test_conflicts_in_a_row_run_again_at_once_a_few_times_then_after_a_growing_w
         raise Conflict("ConfigMap tenantry-flags changed since it was read")
     monkeypatch.setattr(passes, "reconcile", conflict)
     _passes_in_a_row(memo, handlers.CONFLICTS_AT_ONCE + 3)
-    handlers._conflicts.pop(KEY, None)
+    handlers._streaks.pop(KEY, None)
     assert len(at_once) == handlers.CONFLICTS_AT_ONCE and memo.queue.later == [0.5, 1.0, 2.0]

@@ -130,5 +130,5 @@ def test_the_handler_tells_the_pass_after_a_few_in_a_row(monkeypatch: pytest.Mon
             with pytest.raises(Unavailable):
                 await tenant._reconcile_held(("partner-p", "acme"), memo)
     asyncio.run(passes_in_a_row(tenant.UNAVAILABLE_TOLD_AFTER + 2))
-    tenant._unavailable.clear()
+    tenant._streaks.clear()
     assert told == [False] * tenant.UNAVAILABLE_TOLD_AFTER + [True, True]

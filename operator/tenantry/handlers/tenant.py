@@ -54,16 +54,27 @@ _locks: KeyLocks[TenantKey] = KeyLocks()
 # The generation, usage report and resend annotation each tenant was last (or is being) reconciled
 # with: our own writes come back as MODIFIED events with all three unchanged and need no second pass.
 _reconciled: dict[TenantKey, tuple[int, Any, Any]] = {}
-# Passes in a row that could not go on (NotYet), for the growing wait before the next.
-_not_yet: dict[TenantKey, int] = {}
-# Passes in a row that met an API server that could not take a request (Unavailable): retried with
-# back-off, and from the UNAVAILABLE_TOLD_AFTER-th on told in the status, so that a lasting 5xx
-# does not hide the tenant's state for ever.
-_unavailable: dict[TenantKey, int] = {}
+# The passes in a row that ended the same way without going through (NotYet, Unavailable,
+# Conflict): (that way, how many). A pass that goes through, or ends another way, starts it again.
+_streaks: dict[TenantKey, tuple[type, int]] = {}
+# From this Unavailable in a row on, the pass tells it in the status (a lasting 5xx must not hide
+# the tenant's state for ever); before, it is retried with back-off only.
 UNAVAILABLE_TOLD_AFTER = 4
-# Passes in a row that met a Conflict: run again at once this many times, then after a growing wait.
-_conflicts: dict[TenantKey, int] = {}
+# Conflicts in a row run again at once this many times, then after a growing wait.
 CONFLICTS_AT_ONCE = 3
+
+
+def _in_a_row(key: TenantKey, ended: type) -> int:
+    """How many passes in a row, up to the last, ended this way."""
+    way, times = _streaks.get(key, (ended, 0))
+    return times if way is ended else 0
+
+
+def _streak(key: TenantKey, ended: type) -> int:
+    """_in_a_row before this pass, which ended this way too (and is counted now)."""
+    times = _in_a_row(key, ended)
+    _streaks[key] = (ended, times + 1)
+    return times
 
 
 def _seen(body: Mapping[str, Any]) -> tuple[int, Any, Any]:
@@ -119,22 +130,20 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             catalogue = passes.Lookups(memo.catalogue.feature_set(), memo.catalogue.branding(),
                                        memo.catalogue.partner_tenants, memo.catalogue.held)
             outcome = await passes.reconcile(memo.services, memo.config, catalogue, body,
-                                             tell_unavailable=_unavailable.get(key, 0) >= UNAVAILABLE_TOLD_AFTER)
+                                             tell_unavailable=_in_a_row(key, Unavailable) >= UNAVAILABLE_TOLD_AFTER)
         except Conflict:
             # Our copy of an object was behind; memory holds it as it is now (Kube.stale): a pass
             # right after this one; after a few in a row (another controller moving an object all
             # the time) a growing wait first, so that the two do not spin.
             RECONCILES.labels("Tenant", "conflict").inc()
-            times = _conflicts.get(key, 0)
-            _conflicts[key] = times + 1
+            times = _streak(key, Conflict)
             if times < CONFLICTS_AT_ONCE:
                 memo.queue.add(key)
             else:
                 memo.queue.add_after(key, NotYet.delay(times - CONFLICTS_AT_ONCE))
             return
         except NotYet as waiting:
-            times = _not_yet.get(key, 0)
-            _not_yet[key] = times + 1
+            times = _streak(key, NotYet)
             logger.info("tenant %s/%s: %s; again in %.1f s", *key, waiting, NotYet.delay(times))
             RECONCILES.labels("Tenant", "waiting").inc()
             memo.queue.add_after(key, NotYet.delay(times))
@@ -142,7 +151,7 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
         except ShardLost:
             raise
         except Unavailable:
-            _unavailable[key] = _unavailable.get(key, 0) + 1
+            _streak(key, Unavailable)
             RECONCILES.labels("Tenant", "error").inc()
             raise
         except Exception:
@@ -150,8 +159,7 @@ async def _reconcile_held(key: TenantKey, memo: Runtime) -> None:
             raise
         finally:
             RECONCILE_SECONDS.labels("Tenant").observe(time.monotonic() - started)
-        for in_a_row in (_not_yet, _unavailable, _conflicts):
-            in_a_row.pop(key, None)
+        _streaks.pop(key, None)
         if outcome.facts is not None and owns(memo, key[0]):
             # (a shard lost during the pass already removed its tenants' series here)
             memo.exposition.put(key, outcome.facts)
@@ -216,8 +224,7 @@ async def _gone(memo: Runtime, body: Mapping[str, Any]) -> None:
         return
     memo.tenants.observe("DELETED", body)
     _reconciled.pop(key, None)
-    for in_a_row in (_not_yet, _unavailable, _conflicts):
-        in_a_row.pop(key, None)
+    _streaks.pop(key, None)
     timer = _timers.pop(key, None)
     if timer is not None:
         timer.cancel()
